@@ -1,0 +1,3 @@
+from archestra import create_app
+
+app = create_app()

@@ -1,0 +1,74 @@
+"""archestra: a security proxy between AI applications and LLM providers."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .config import load_settings
+from .extensions import db, migrate
+from .hooks import HookRegistry
+from .hooks.loader import load_hook_file
+from .profiles import ProfileDirectory
+from .runtime import Runtime
+from .upstream import Upstream
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the WSGI app. ``overrides`` take precedence over ``ARCHESTRA_*`` environment variables."""
+    settings = load_settings(overrides)
+    app = Flask(__name__)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    _configure_logging(settings.log_level)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+
+    hooks = HookRegistry()
+    for path in settings.hooks:
+        for stage, func, label in load_hook_file(path):
+            hooks.register(stage, func, label)
+
+    app.extensions["archestra"] = Runtime(
+        settings=settings,
+        hooks=hooks,
+        profiles=ProfileDirectory(settings.profile_cache_seconds),
+        upstream=Upstream(settings.upstream_connect_timeout, settings.upstream_read_timeout),
+    )
+
+    from .api import api
+    from .health import health
+    from .providers import PROVIDERS
+    from .providers.blueprints import make_blueprint
+
+    app.register_blueprint(api)
+    app.register_blueprint(health)
+    for provider in PROVIDERS:
+        app.register_blueprint(make_blueprint(provider))
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def _migrations_dir() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("archestra")
+    logger.setLevel(level.upper())
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)

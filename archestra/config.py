@@ -1,0 +1,129 @@
+"""Configuration: defaults -> ARCHESTRA_* environment -> explicit overrides, validated once.
+
+Feature code reads the resulting :class:`Settings`; nothing else reads ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+# Real providers' defaults. ``None`` means the provider is disabled until its base URL is set.
+DEFAULT_BASE_URLS: dict[str, str | None] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "cohere": "https://api.cohere.ai",
+    "mistral": "https://api.mistral.ai/v1",
+    "cerebras": "https://api.cerebras.ai/v1",
+    "vllm": None,
+    "ollama": "http://localhost:11434/v1",
+    "zhipuai": "https://api.z.ai/api/paas/v4",
+    "bedrock": None,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; raised at startup, never per request."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///archestra.db"
+    admin_token: str | None = None
+    hooks: tuple[str, ...] = ()
+    base_urls: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
+    max_body_bytes: int = 32 * 1024 * 1024
+    upstream_connect_timeout: float = 10.0
+    upstream_read_timeout: float = 600.0
+    profile_cache_seconds: float = 2.0
+    log_level: str = "INFO"
+
+    def base_url(self, provider: str) -> str | None:
+        return self.base_urls.get(provider)
+
+
+def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    simple = {
+        "ARCHESTRA_DATABASE_URL": "database_url",
+        "ARCHESTRA_ADMIN_TOKEN": "admin_token",
+        "ARCHESTRA_MAX_BODY_BYTES": "max_body_bytes",
+        "ARCHESTRA_UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
+        "ARCHESTRA_UPSTREAM_READ_TIMEOUT": "upstream_read_timeout",
+        "ARCHESTRA_PROFILE_CACHE_SECONDS": "profile_cache_seconds",
+        "ARCHESTRA_LOG_LEVEL": "log_level",
+    }
+    for env_name, attr in simple.items():
+        if env.get(env_name, "").strip():
+            values[attr] = env[env_name].strip()
+    if env.get("ARCHESTRA_HOOKS", "").strip():
+        values["hooks"] = env["ARCHESTRA_HOOKS"]
+    base_urls = dict(DEFAULT_BASE_URLS)
+    for provider in DEFAULT_BASE_URLS:
+        value = env.get(f"ARCHESTRA_{provider.upper()}_BASE_URL", "").strip()
+        if value:
+            base_urls[provider] = value
+    values["base_urls"] = base_urls
+    return values
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in {"max_body_bytes"}:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+        if number <= 0:
+            raise ConfigError(f"{name} must be positive, got {number}")
+        return number
+    if name in {"upstream_connect_timeout", "upstream_read_timeout", "profile_cache_seconds"}:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        if number < 0:
+            raise ConfigError(f"{name} must not be negative, got {number}")
+        return number
+    if name == "hooks":
+        if isinstance(value, str):
+            value = [part for part in value.split(",")]
+        return tuple(part.strip() for part in value if part and part.strip())
+    if name == "base_urls":
+        urls = dict(DEFAULT_BASE_URLS)
+        for provider, url in dict(value).items():
+            if provider not in DEFAULT_BASE_URLS:
+                raise ConfigError(f"unknown provider {provider!r} in base_urls")
+            urls[provider] = _valid_base_url(provider, url) if url else None
+        return urls
+    return value
+
+
+def _valid_base_url(provider: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"ARCHESTRA_{provider.upper()}_BASE_URL must be an http(s) URL, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"ARCHESTRA_{provider.upper()}_BASE_URL must not carry a query or fragment")
+    return url.rstrip("/")
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Build the validated settings; ``overrides`` use the :class:`Settings` field names."""
+    values = _env_settings(os.environ if env is None else env)
+    overrides = dict(overrides or {})
+    if "base_urls" in overrides:
+        merged = dict(values.get("base_urls", {}))
+        merged.update(overrides.pop("base_urls"))
+        overrides["base_urls"] = merged
+    values.update(overrides)
+    known = {f.name for f in fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    settings = Settings(**{name: _coerce(name, value) for name, value in values.items()})
+    if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+    return settings

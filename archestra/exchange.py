@@ -1,0 +1,175 @@
+"""The provider-neutral view of one exchange: what every hook sees, whatever the provider.
+
+Provider adapters build an :class:`Exchange` from the native request, hooks read and edit it, and the
+adapter writes the edits back into the native format. Hooks never see provider JSON.
+
+What a hook may edit (and what is written back):
+
+* ``exchange.model``: the model asked of the upstream provider.
+* ``Message.text`` of a message whose text the adapter could read; ``exchange.messages`` itself
+  (remove messages, or insert new :class:`Message` objects with a role and text).
+* ``ToolResult.content`` (e.g. to redact it), ``ToolResult.trusted``.
+* ``exchange.tools`` (remove declared tools before they reach the model).
+
+Everything else is information.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Tool:
+    """A tool the agent declared in its request."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+@dataclass
+class ToolCall:
+    """A tool call: made by the model in a response, or replayed in the conversation history.
+
+    ``arguments`` is the parsed JSON arguments (usually a dict); when the model produced arguments that
+    are not valid JSON it is the raw string.
+    """
+
+    id: str | None
+    name: str
+    arguments: Any
+    raw_arguments: str | None = None
+
+
+@dataclass
+class ToolResult:
+    """The result of a tool call that the client sends back to the model.
+
+    ``trusted`` starts as ``None`` (undecided, which counts as untrusted); ``on_tool_result`` hooks set it.
+    ``content`` is the result as text (JSON results stay JSON text).
+    """
+
+    tool_call_id: str | None
+    name: str | None
+    content: str
+    is_error: bool = False
+    trusted: bool | None = None
+    blocked_reason: str | None = None
+    _ref: Any = field(default=None, repr=False, compare=False)
+    _original: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def edited(self) -> bool:
+        return self.content != self._original
+
+
+@dataclass
+class Message:
+    """One conversation message. ``text`` is ``None`` when the message has no readable text part."""
+
+    role: str
+    text: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_results: list[ToolResult] = field(default_factory=list)
+    _ref: Any = field(default=None, repr=False, compare=False)
+    _original: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def edited(self) -> bool:
+        return self._ref is None or self.text != self._original
+
+
+@dataclass
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass
+class Response:
+    """The model's answer, filled from the upstream response (or rebuilt from its stream)."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """The plain values of the profile the request came through (never an ORM object)."""
+
+    id: str
+    name: str
+    consider_context_untrusted: bool = False
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Optional caller identifiers from ``X-Archestra-Session-Id`` / ``-User-Id`` / ``-Agent-Id``."""
+
+    session_id: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+
+
+@dataclass
+class BlockedCall:
+    """A tool call the proxy refused, and why."""
+
+    tool: str
+    arguments: Any
+    reason: str
+
+
+@dataclass
+class Exchange:
+    """One request/response exchange as hooks see it."""
+
+    provider: str
+    profile: ProfileInfo
+    model: str
+    stream: bool = False
+    messages: list[Message] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    client: ClientInfo = field(default_factory=ClientInfo)
+    response: Response | None = None
+    blocked: list[BlockedCall] = field(default_factory=list)
+    #: Free space for hooks to share values across stages of the same exchange.
+    state: dict[str, Any] = field(default_factory=dict)
+    _original_model: str = field(default="", repr=False, compare=False)
+    _original_tools: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _original_messages: list[int] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._original_model = self.model
+
+    def freeze_original(self) -> None:
+        """Remember the parsed state so that :meth:`edited` can tell what hooks changed."""
+        self._original_model = self.model
+        self._original_tools = tuple(tool.name for tool in self.tools)
+        self._original_messages = [id(m) for m in self.messages]
+
+    @property
+    def tool_results(self) -> list[ToolResult]:
+        """Every tool result in the conversation, in order."""
+        return [result for message in self.messages for result in message.tool_results]
+
+    @property
+    def context_trusted(self) -> bool:
+        """False once any tool result is not marked trusted, or the profile distrusts every context."""
+        if self.profile.consider_context_untrusted:
+            return False
+        return all(result.trusted is True for result in self.tool_results)
+
+    def edited(self) -> bool:
+        """Whether a hook changed anything that must be written back into the native request."""
+        return (
+            self.model != self._original_model
+            or tuple(tool.name for tool in self.tools) != self._original_tools
+            or [id(m) for m in self.messages] != self._original_messages
+            or any(m.edited for m in self.messages)
+            or any(r.edited for r in self.tool_results)
+        )

@@ -1,0 +1,16 @@
+"""Provider adapters. Adding a provider: one module here and one line in PROVIDERS."""
+from __future__ import annotations
+
+from .base import Provider, ProxyError, Route, StreamRelay
+from .openai_compat import VLLM, Cerebras, Mistral, Ollama, OpenAI, ZhipuAI
+
+PROVIDERS: tuple[Provider, ...] = (
+    OpenAI(),
+    Mistral(),
+    Cerebras(),
+    VLLM(),
+    Ollama(),
+    ZhipuAI(),
+)
+
+__all__ = ["PROVIDERS", "Provider", "ProxyError", "Route", "StreamRelay"]

@@ -1,0 +1,110 @@
+"""The provider adapter interface: everything the one pipeline needs to know about a provider."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall
+
+
+def parse_arguments(raw: Any) -> tuple[Any, str]:
+    """Tool-call arguments as (parsed value, raw JSON text); unparseable text stays a string."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw) if raw.strip() else {}, raw
+        except ValueError:
+            return raw, raw
+    return raw, json.dumps(raw)
+
+
+class ProxyError(Exception):
+    """An error the proxy itself answers, rendered in the caller's provider format."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+        self.code = code
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Route:
+    """A request the proxy understood: what to do with it and where it goes upstream."""
+
+    kind: str            # "chat" (inspected by hooks) or "passthrough"
+    upstream_path: str   # appended to the provider's base URL
+    stream: bool | None = None  # None: decided by the body (``"stream": true``)
+
+
+class StreamRelay:
+    """Turns upstream stream events into bytes for the client, filling ``exchange.response``.
+
+    ``feed`` gets one decoded upstream event; ``finish`` is called once at the end of the upstream stream;
+    ``error_bytes`` renders a mid-stream failure in the provider's own stream format.
+    """
+
+    def feed(self, event: Any) -> Iterable[bytes]:
+        raise NotImplementedError
+
+    def finish(self) -> Iterable[bytes]:
+        return ()
+
+    def error_bytes(self, message: str) -> bytes:
+        raise NotImplementedError
+
+
+class Provider:
+    """Base adapter. Subclasses declare their name and routes and translate native JSON."""
+
+    name: str = ""
+    stream_content_type = "text/event-stream"
+
+    def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
+        """Map a path (after ``/v1/{provider}[/{profile}]/``) to a :class:`Route`, or None if unknown."""
+        raise NotImplementedError
+
+    def is_chat_path(self, path: str) -> bool:
+        """Whether ``path`` is one of this provider's chat routes (used to spot malformed profile ids)."""
+        route = self.route("POST", path, {})
+        return route is not None and route.kind == "chat"
+
+    # -- errors ---------------------------------------------------------------------------------
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- request --------------------------------------------------------------------------------
+    def validate_request(self, body: Any) -> None:
+        """Raise :class:`ProxyError` (400) when the body is not a request this provider accepts."""
+        if not isinstance(body, dict):
+            raise ProxyError(400, "The request body must be a JSON object.")
+
+    def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
+                      client: ClientInfo) -> Exchange:
+        raise NotImplementedError
+
+    def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
+        """Write hook edits of ``exchange`` back into ``body`` (called only when something changed)."""
+        raise NotImplementedError
+
+    def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
+        """Apply provider quirks to the body sent upstream; return True if it changed."""
+        return False
+
+    # -- response -------------------------------------------------------------------------------
+    def parse_response(self, data: Any, exchange: Exchange) -> Response:
+        raise NotImplementedError
+
+    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
+        """The tool calls of a non-streamed answer, grouped by answer (choice/candidate): ``(key, calls)``."""
+        raise NotImplementedError
+
+    def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
+        """Rewrite answer ``key`` of a non-streamed response in place: no tool calls, ``text`` instead."""
+        raise NotImplementedError
+
+    def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:
+        raise NotImplementedError

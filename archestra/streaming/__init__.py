@@ -1,0 +1,1 @@
+"""Wire codecs for streamed responses: small pure classes (feed bytes, get events)."""

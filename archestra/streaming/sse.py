@@ -1,0 +1,99 @@
+"""Server-sent events: an incremental decoder that keeps each event's raw bytes, and an encoder.
+
+The proxy re-emits upstream events byte for byte, so the decoder never normalises what it relays: it
+only finds event boundaries (a blank line, with CR, LF or CRLF line ends, split anywhere across chunks)
+and parses the ``event:`` and ``data:`` fields for the adapters.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class SSEError(ValueError):
+    """The stream is not valid SSE (an event over the size limit)."""
+
+
+@dataclass
+class SSEEvent:
+    raw: bytes
+    event: str | None
+    data: str | None
+
+    @property
+    def is_done(self) -> bool:
+        return self.data is not None and self.data.startswith("[DONE]")
+
+
+class SSEDecoder:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES):
+        self._buf = bytearray()
+        self._scan = 0  # where to look for the next line end
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._max = max_event_bytes
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        self._buf += chunk
+        events: list[SSEEvent] = []
+        start = self._scan
+        buf = self._buf
+        while True:
+            match = _LINE_END.search(buf, start)
+            if match is None:
+                break
+            if match.group() == b"\r" and match.end() == len(buf):
+                break  # maybe the first half of a CRLF split across chunks
+            line = bytes(buf[start:match.start()])
+            start = match.end()
+            if line:
+                self._field(line)
+                continue
+            raw = bytes(buf[:start])
+            del buf[:start]
+            start = 0
+            if self._data or self._event is not None:
+                events.append(SSEEvent(raw, self._event, "\n".join(self._data) if self._data else None))
+            elif events:
+                events[-1].raw += raw  # stray blank line: keep the bytes with the previous event
+            else:
+                events.append(SSEEvent(raw, None, None))
+            self._event, self._data = None, []
+        self._scan = start
+        if len(buf) > self._max:
+            raise SSEError(f"server-sent event larger than {self._max} bytes")
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """At end of stream: an event that lacked its final blank line, or trailing bytes."""
+        if not self._buf:
+            return []
+        tail = bytes(self._buf)
+        if self._scan < len(self._buf):
+            self._field(bytes(self._buf[self._scan:]).rstrip(b"\r\n"))
+        event = SSEEvent(tail, self._event, "\n".join(self._data) if self._data else None)
+        self._buf.clear()
+        self._scan = 0
+        self._event, self._data = None, []
+        return [event]
+
+    def _field(self, line: bytes) -> None:
+        if line.startswith(b":"):
+            return  # comment
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value.decode("utf-8", "replace"))
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+
+
+def encode_event(data: str, event: str | None = None) -> bytes:
+    """One SSE event, LF-framed; ``data`` must not contain newlines (compact JSON)."""
+    if event is None:
+        return b"data: " + data.encode() + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data.encode() + b"\n\n"

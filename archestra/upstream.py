@@ -1,0 +1,86 @@
+"""Talking to upstream providers: one pooled HTTP session per process, header hygiene, safe URLs."""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .providers.base import ProxyError
+
+# RFC 9110 hop-by-hop headers, plus those the proxy recomputes itself.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
+    "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+})
+# Not forwarded upstream: the proxy's own headers, and encodings it negotiates itself.
+_NOT_UPSTREAM = HOP_BY_HOP | {"accept-encoding", "cookie", "forwarded", "x-real-ip"}
+_NOT_UPSTREAM_PREFIXES = ("x-archestra-", "x-forwarded-")
+# requests decodes gzip/deflate bodies, so the upstream's encoding no longer applies.
+_NOT_TO_CLIENT = HOP_BY_HOP | {"content-encoding"}
+
+_PATH_SAFE = "/:@-._~!$&'()*+,;="
+
+
+def request_headers(incoming: Iterable[tuple[str, str]], drop: Iterable[str] = ()) -> dict[str, str]:
+    """Client headers to forward: end-to-end headers only, the client's key untouched."""
+    incoming = list(incoming)
+    named_hop = {part.strip().lower() for name, value in incoming if name.lower() == "connection"
+                 for part in value.split(",")}
+    dropped = _NOT_UPSTREAM | named_hop | {name.lower() for name in drop}
+    return {name: value for name, value in incoming
+            if name.lower() not in dropped and not name.lower().startswith(_NOT_UPSTREAM_PREFIXES)}
+
+
+def response_headers(upstream: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Upstream response headers to give the client (content type included)."""
+    return [(name, value) for name, value in upstream.items() if name.lower() not in _NOT_TO_CLIENT]
+
+
+def join_url(base: str, path: str) -> str:
+    """``base`` + ``path``; the path can never leave the configured base (no ``..``, no new host)."""
+    segments = path.split("/")
+    if any(segment in {".", ".."} for segment in segments) or "\\" in path or "\x00" in path:
+        raise ProxyError(400, "The request path is not allowed.", code="invalid_path")
+    if not path:
+        return base
+    return base.rstrip("/") + "/" + quote(path, safe=_PATH_SAFE)
+
+
+class Upstream:
+    """A pooled ``requests`` session with the configured timeouts."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float, pool_size: int = 256):
+        self.session = requests.Session()
+        self.session.trust_env = False  # never route provider traffic through env-configured proxies
+        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.timeout = (connect_timeout, read_timeout)
+
+    def send(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str],
+             params: str = "") -> requests.Response:
+        """Send and return the response with its body unread (``stream=True``).
+
+        Raises :class:`ProxyError` 504 on timeout and 502 when the upstream cannot be reached.
+        """
+        if params:
+            url = f"{url}?{params}"
+        try:
+            return self.session.request(method, url, data=body, headers=dict(headers), stream=True,
+                                        timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout:
+            raise ProxyError(504, "The upstream provider did not answer in time.", kind="upstream_error",
+                             code="upstream_timeout") from None
+        except requests.RequestException as exc:
+            raise ProxyError(502, f"The upstream provider could not be reached ({_reason(exc)}).",
+                             kind="upstream_error", code="upstream_unreachable") from None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return exc.__class__.__name__

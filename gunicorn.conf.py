@@ -1,0 +1,34 @@
+"""gunicorn settings for archestra: gevent workers, long-lived streams, TLS, migrations before fork.
+
+Import-light on purpose: the gevent worker monkey-patches after fork, so nothing here imports the app,
+requests or ssl. Settings come from ARCHESTRA_* environment variables (deployment config).
+"""
+import os
+import subprocess
+import sys
+
+bind = [os.environ.get("ARCHESTRA_BIND", "0.0.0.0:9000")]
+workers = int(os.environ.get("ARCHESTRA_WORKERS", "2"))
+worker_class = "gevent"
+worker_connections = int(os.environ.get("ARCHESTRA_WORKER_CONNECTIONS", "1000"))
+# The gevent worker's heartbeat runs in its own greenlet, so this never kills a long stream; it only
+# catches a worker whose event loop is stuck.
+timeout = 60
+graceful_timeout = int(os.environ.get("ARCHESTRA_GRACEFUL_TIMEOUT", "30"))
+keepalive = 75
+# Request bodies are limited by ARCHESTRA_MAX_BODY_BYTES in the app; header limits stay gunicorn's.
+accesslog = os.environ.get("ARCHESTRA_ACCESS_LOG") or None
+loglevel = os.environ.get("ARCHESTRA_LOG_LEVEL", "info").lower()
+
+# TLS: boto3 refuses to send a Bedrock API key over plain http.
+certfile = os.environ.get("ARCHESTRA_TLS_CERT") or None
+keyfile = os.environ.get("ARCHESTRA_TLS_KEY") or None
+
+
+def on_starting(server):
+    """Migrate once, in a child process so the master stays free of app imports."""
+    if os.environ.get("ARCHESTRA_SKIP_MIGRATIONS") == "1":
+        return
+    result = subprocess.run([sys.executable, "-m", "archestra.upgrade"], cwd=os.path.dirname(__file__) or ".")
+    if result.returncode != 0:
+        raise SystemExit("archestra: database migration failed, not starting")

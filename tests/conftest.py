@@ -1,0 +1,73 @@
+"""Shared fixtures: a fake upstream provider and the proxy serving on a real socket."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+from flask import Flask
+from werkzeug.serving import make_server
+
+from archestra import create_app
+from archestra.upgrade import upgrade_database
+from tests.fakes.server import FakeUpstream
+
+ADMIN_TOKEN = "test-admin-token"
+OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai")
+
+
+@dataclass
+class RunningProxy:
+    url: str
+    app: Flask
+    admin_headers: dict[str, str]
+
+    def base(self, provider: str, profile_id: str | None = None) -> str:
+        return f"{self.url}/v1/{provider}" + (f"/{profile_id}" if profile_id else "")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {**self.admin_headers, **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def make_proxy(tmp_path, upstream) -> Iterator[Callable[..., RunningProxy]]:
+    servers = []
+
+    def start(**overrides: Any) -> RunningProxy:
+        settings = {
+            "database_url": f"sqlite:///{tmp_path}/archestra-{len(servers)}.db",
+            "admin_token": ADMIN_TOKEN,
+            "base_urls": {name: upstream.url for name in OPENAI_COMPATIBLE},
+            "profile_cache_seconds": 0,
+        }
+        base_urls = overrides.pop("base_urls", {})
+        settings["base_urls"].update(base_urls)
+        settings.update(overrides)
+        app = create_app(settings)
+        upgrade_database(app)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append(server)
+        return RunningProxy(f"http://127.0.0.1:{server.server_port}", app,
+                            {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def proxy(make_proxy) -> RunningProxy:
+    return make_proxy()
