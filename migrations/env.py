@@ -11,8 +11,9 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-# Keep the app's loggers alive when migrations run in-process.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Configure logging only when nobody else has (migrations also run in-process, e.g. under tests).
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

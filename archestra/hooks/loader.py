@@ -6,8 +6,9 @@ must be known stages with the stage's parameters; anything else is a startup err
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import hashlib
+import inspect
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -28,9 +29,11 @@ def load_hook_file(path: str) -> list[tuple[str, Callable[..., object], str]]:
     if spec is None or spec.loader is None:
         raise HookLoadError(f"hook file {path!r} cannot be imported (is it a .py file?)")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as a normal import would: dataclasses and pickling need it
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        del sys.modules[spec.name]
         raise HookLoadError(f"hook file {path!r} failed to import: {exc.__class__.__name__}: {exc}") from exc
     found = []
     for name, value in vars(module).items():
