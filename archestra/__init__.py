@@ -42,10 +42,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
 
     from .api import api
+    from .errors import register_error_handlers
     from .health import health
     from .providers import PROVIDERS
     from .providers.blueprints import make_blueprint
 
+    register_error_handlers(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
     for provider in PROVIDERS:
