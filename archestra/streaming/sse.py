@@ -34,6 +34,7 @@ class SSEDecoder:
         self._scan = 0  # where to look for the next line end
         self._event: str | None = None
         self._data: list[str] = []
+        self._lines = 0  # lines of the current event, comments included
         self._max = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
@@ -51,17 +52,16 @@ class SSEDecoder:
             start = match.end()
             if line:
                 self._field(line)
+                self._lines += 1
                 continue
             raw = bytes(buf[:start])
             del buf[:start]
             start = 0
-            if self._data or self._event is not None:
+            if self._lines or not events:
                 events.append(SSEEvent(raw, self._event, "\n".join(self._data) if self._data else None))
-            elif events:
-                events[-1].raw += raw  # stray blank line: keep the bytes with the previous event
             else:
-                events.append(SSEEvent(raw, None, None))
-            self._event, self._data = None, []
+                events[-1].raw += raw  # a stray extra blank line stays with the event before it
+            self._event, self._data, self._lines = None, [], 0
         self._scan = start
         if len(buf) > self._max:
             raise SSEError(f"server-sent event larger than {self._max} bytes")
@@ -77,7 +77,7 @@ class SSEDecoder:
         event = SSEEvent(tail, self._event, "\n".join(self._data) if self._data else None)
         self._buf.clear()
         self._scan = 0
-        self._event, self._data = None, []
+        self._event, self._data, self._lines = None, [], 0
         return [event]
 
     def _field(self, line: bytes) -> None:

@@ -42,7 +42,7 @@ def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = No
 
 def sse_reply(events: Iterable[bytes], **kwargs: Any) -> Reply:
     headers = {"Content-Type": "text/event-stream; charset=utf-8", **kwargs.pop("headers", {})}
-    return Reply(200, headers, list(events), **kwargs)
+    return Reply(200, headers, events, **kwargs)  # consumed lazily: generators pace the stream
 
 
 class FakeUpstream:

@@ -1,0 +1,114 @@
+"""The proxy as deployed: gunicorn + gevent workers from gunicorn.conf.py, migrations before fork."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import openai
+import pytest
+import requests
+
+from tests.fakes import openai_wire as wire
+from tests.fakes.server import sse_reply
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn(tmp_path, upstream):
+    port = free_port()
+    env = {**os.environ, "ARCHESTRA_BIND": f"127.0.0.1:{port}", "ARCHESTRA_WORKERS": "1",
+           "ARCHESTRA_DATABASE_URL": f"sqlite:///{tmp_path}/deploy.db", "ARCHESTRA_ADMIN_TOKEN": "t",
+           "ARCHESTRA_OPENAI_BASE_URL": upstream.url}
+    log = open(tmp_path / "gunicorn.log", "w+")
+    process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+    else:
+        pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
+    yield url
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=40)
+    log.close()
+
+
+def gated_stream(gate: threading.Event, events: list[bytes], first: int = 2):
+    """Yield the first events, then wait for the test to open the gate (bounded) before the rest."""
+    def chunks():
+        yield from events[:first]
+        gate.wait(timeout=20)
+        yield from events[first:]
+    return chunks()
+
+
+def test_migrated_before_fork_and_ready(gunicorn):
+    ready = requests.get(f"{gunicorn}/readyz", timeout=5)
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    profiles = requests.get(f"{gunicorn}/api/profiles", headers={"Authorization": "Bearer t"}, timeout=5)
+    assert [p["name"] for p in profiles.json()["data"]] == ["default"]
+
+
+def test_stream_is_relayed_as_it_arrives_and_one_worker_serves_many(gunicorn, upstream):
+    gate = threading.Event()
+    events = wire.text_stream(["first", " second", " third"])
+    upstream.reply_with(lambda r: sse_reply(gated_stream(gate, events)) if r.json["messages"][0]["content"] == "A"
+                        else sse_reply(wire.text_stream(["B done"])))
+    # A read timeout well under the gate's: a proxy that held text back would time out here.
+    client = openai.OpenAI(api_key="k", base_url=f"{gunicorn}/v1/openai", max_retries=0, timeout=5)
+
+    stream_a = client.chat.completions.create(model="m", stream=True, messages=[{"role": "user", "content": "A"}])
+    a_iter = iter(stream_a)
+    assert next(a_iter).choices[0].delta.content == ""
+    assert next(a_iter).choices[0].delta.content == "first"  # arrived while upstream still holds the rest
+
+    # The single gevent worker serves a second exchange while the first stream is open.
+    b_chunks = list(client.chat.completions.create(model="m", stream=True,
+                                                   messages=[{"role": "user", "content": "B"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in b_chunks if c.choices) == "B done"
+
+    gate.set()
+    rest = [c.choices[0].delta.content for c in a_iter if c.choices]
+    assert "".join(r or "" for r in rest) == " second third"
+
+
+def test_client_disconnect_closes_the_upstream_stream(gunicorn, upstream):
+    gate = threading.Event()
+    endless = [wire.event({"choices": [{"index": 0, "delta": {"content": f"{i} "}}]}) for i in range(2000)]
+
+    def slow_chunks():
+        yield endless[0]
+        yield endless[1]
+        gate.set()
+        for item in endless[2:]:
+            time.sleep(0.02)
+            yield item
+
+    reply = sse_reply(slow_chunks())
+    upstream.reply_with(reply)
+    response = requests.post(f"{gunicorn}/v1/openai/chat/completions", stream=True, timeout=10,
+                             json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    lines = response.iter_lines()
+    assert next(lines).startswith(b"data: ")
+    assert gate.wait(10)
+    response.close()  # the client goes away mid-stream
+    assert reply.closed.wait(10), "the proxy kept reading the upstream after the client left"
