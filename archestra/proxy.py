@@ -20,7 +20,7 @@ from .hooks import Block
 from .profiles import UUID_RE
 from .providers.base import Provider, ProxyError, Route
 from .runtime import Runtime, current_runtime
-from .streaming.sse import SSEDecoder, SSEError
+from .streaming import StreamFormatError
 from .upstream import join_url, request_headers, response_headers
 
 log = logging.getLogger("archestra.proxy")
@@ -217,17 +217,15 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
 
     def generate() -> Iterator[bytes]:
         # Plain values only from here on: this runs after the request context is gone.
-        decoder = SSEDecoder()
         try:
             for chunk in upstream.iter_content(chunk_size=None):
-                out = [piece for event in decoder.feed(chunk) for piece in relay.feed(event)]
+                out = relay.feed_bytes(chunk)
                 if out:
-                    yield b"".join(out)
-            tail = [piece for event in decoder.flush() for piece in relay.feed(event)]
-            tail += relay.finish()
+                    yield out
+            tail = relay.finish_bytes()
             if tail:
-                yield b"".join(tail)
-        except (requests.RequestException, SSEError) as exc:
+                yield tail
+        except (requests.RequestException, StreamFormatError) as exc:
             # Held tool calls are never released undecided: they die with the stream.
             error = ProxyError(502, f"The upstream stream broke off ({exc.__class__.__name__}).",
                                kind="upstream_error", code="upstream_stream_broken")

@@ -16,6 +16,7 @@ from tests.fakes.server import FakeUpstream
 
 ADMIN_TOKEN = "test-admin-token"
 OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai")
+FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere")
 
 
 @dataclass
@@ -47,7 +48,7 @@ def make_proxy(tmp_path, upstream) -> Iterator[Callable[..., RunningProxy]]:
         settings = {
             "database_url": f"sqlite:///{tmp_path}/archestra-{len(servers)}.db",
             "admin_token": ADMIN_TOKEN,
-            "base_urls": {name: upstream.url for name in OPENAI_COMPATIBLE},
+            "base_urls": {name: upstream.url for name in FAKED},
             "profile_cache_seconds": 0,
         }
         base_urls = overrides.pop("base_urls", {})

@@ -1,6 +1,7 @@
 """Provider adapters. Adding a provider: one module here and one line in PROVIDERS."""
 from __future__ import annotations
 
+from .anthropic import Anthropic
 from .base import Provider, ProxyError, Route, StreamRelay
 from .openai_compat import VLLM, Cerebras, Mistral, Ollama, OpenAI, ZhipuAI
 
@@ -11,6 +12,7 @@ PROVIDERS: tuple[Provider, ...] = (
     VLLM(),
     Ollama(),
     ZhipuAI(),
+    Anthropic(),
 )
 
 __all__ = ["PROVIDERS", "Provider", "ProxyError", "Route", "StreamRelay"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall
+from ..streaming.sse import SSEDecoder
 
 
 def parse_arguments(raw: Any) -> tuple[Any, str]:
@@ -41,11 +42,26 @@ class Route:
 
 
 class StreamRelay:
-    """Turns upstream stream events into bytes for the client, filling ``exchange.response``.
+    """Turns upstream stream bytes into bytes for the client, filling ``exchange.response``.
 
-    ``feed`` gets one decoded upstream event; ``finish`` is called once at the end of the upstream stream;
-    ``error_bytes`` renders a mid-stream failure in the provider's own stream format.
+    The pipeline calls ``feed_bytes`` with each upstream chunk and ``finish_bytes`` once at the end.
+    Subclasses get decoded events in ``feed`` (SSE by default: override ``make_decoder`` for another
+    framing) and may add bytes in ``finish``. ``error_bytes`` renders a mid-stream failure in the
+    provider's own stream format.
     """
+
+    def __init__(self) -> None:
+        self._decoder = self.make_decoder()
+
+    def make_decoder(self) -> Any:
+        return SSEDecoder()
+
+    def feed_bytes(self, chunk: bytes) -> bytes:
+        return b"".join(piece for event in self._decoder.feed(chunk) for piece in self.feed(event))
+
+    def finish_bytes(self) -> bytes:
+        out = [piece for event in self._decoder.flush() for piece in self.feed(event)]
+        return b"".join([*out, *self.finish()])
 
     def feed(self, event: Any) -> Iterable[bytes]:
         raise NotImplementedError

@@ -9,39 +9,10 @@ from typing import Any, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
 from .base import Provider, ProxyError, Route, parse_arguments
+from .content import content_text, set_content_text
 from .openai_stream import OpenAIStreamRelay
 
 CHAT = "chat/completions"
-
-
-def content_text(content: Any) -> str | None:
-    """The text of an OpenAI message content (a string, or a list of parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [part.get("text", "") for part in content
-                 if isinstance(part, dict) and part.get("type") == "text"]
-        return "".join(texts) if texts else None
-    return None
-
-
-def set_content_text(message: dict[str, Any], text: str) -> None:
-    """Replace the text of a message, keeping non-text parts (images, audio) where they were."""
-    content = message.get("content")
-    if not isinstance(content, list):
-        message["content"] = text
-        return
-    parts, placed = [], False
-    for part in content:
-        if isinstance(part, dict) and part.get("type") == "text":
-            if not placed:
-                parts.append({**part, "text": text})
-                placed = True
-            continue
-        parts.append(part)
-    if not placed:
-        parts.insert(0, {"type": "text", "text": text})
-    message["content"] = parts
 
 
 def _calls(raw_calls: Any) -> list[ToolCall]:

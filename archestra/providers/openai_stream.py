@@ -24,6 +24,7 @@ def _compact(value: Any) -> str:
 
 class OpenAIStreamRelay(StreamRelay):
     def __init__(self, exchange: Exchange, decide: Decide, error_body: Callable[[ProxyError], dict]):
+        super().__init__()
         self.response = exchange.response = Response(model=exchange.model)
         self._decide = decide
         self._error_body = error_body

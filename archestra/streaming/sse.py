@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import StreamFormatError
+
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
-class SSEError(ValueError):
+class SSEError(StreamFormatError):
     """The stream is not valid SSE (an event over the size limit)."""
 
 

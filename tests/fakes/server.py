@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass
 class Received:
@@ -61,7 +63,7 @@ class FakeUpstream:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                got = Received(self.command, self.path, dict(self.headers.items()), body)
+                got = Received(self.command, self.path, CaseInsensitiveDict(self.headers.items()), body)
                 fake.received.append(got)
                 reply = fake.handler(got)
                 fake.last_reply = reply
