@@ -21,7 +21,7 @@ def test_create_with_system_prompt_and_image(proxy, upstream):
     upstream.reply_with(json_reply(wire.message([wire.text("A cat.")])))
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
     answer = client(proxy).messages.create(
-        model="claude-sonnet-4-20250514", max_tokens=100, system="Be brief.",
+        model="claude-sonnet-4-5", max_tokens=100, system="Be brief.",
         messages=[{"role": "user", "content": [image, {"type": "text", "text": "What is this?"}]}])
     assert answer.content[0].text == "A cat." and answer.usage.input_tokens == 377
     got = upstream.received[-1]
@@ -47,7 +47,7 @@ def test_tool_use_round_trip(proxy, upstream):
     upstream.reply_with(json_reply(wire.message([wire.text("Checking."), wire.tool_use("get_weather", {"city": "Paris"})],
                                                 "tool_use")))
     messages = [{"role": "user", "content": "Weather in Paris?"}]
-    first = client(proxy).messages.create(model="claude-sonnet-4-20250514", max_tokens=100, tools=TOOLS,
+    first = client(proxy).messages.create(model="claude-sonnet-4-5", max_tokens=100, tools=TOOLS,
                                           messages=messages)
     call = first.content[1]
     assert first.stop_reason == "tool_use" and (call.name, call.input) == ("get_weather", {"city": "Paris"})
@@ -56,7 +56,7 @@ def test_tool_use_round_trip(proxy, upstream):
     messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
                                                "content": '{"temp_c": 21}'}]}]
-    final = client(proxy).messages.create(model="claude-sonnet-4-20250514", max_tokens=100, tools=TOOLS,
+    final = client(proxy).messages.create(model="claude-sonnet-4-5", max_tokens=100, tools=TOOLS,
                                           messages=messages)
     assert final.content[0].text == "21 C."
     assert upstream.received[-1].json["messages"][-1]["content"][0]["content"] == '{"temp_c": 21}'
@@ -66,12 +66,12 @@ def test_stream_is_relayed_byte_for_byte_with_event_lines(proxy, upstream):
     events = wire.tool_stream("get_weather", ['{"locati', 'on": "P', "ar", 'is"}'])
     upstream.reply_with(sse_reply(events))
     with client(proxy).messages.with_streaming_response.create(
-            model="claude-sonnet-4-20250514", max_tokens=100, tools=TOOLS, stream=True,
+            model="claude-sonnet-4-5", max_tokens=100, tools=TOOLS, stream=True,
             messages=[{"role": "user", "content": "w"}]) as response:
         assert b"".join(response.iter_bytes()) == b"".join(events)
 
     upstream.reply_with(sse_reply(events))
-    with client(proxy).messages.stream(model="claude-sonnet-4-20250514", max_tokens=100, tools=TOOLS,
+    with client(proxy).messages.stream(model="claude-sonnet-4-5", max_tokens=100, tools=TOOLS,
                                        messages=[{"role": "user", "content": "w"}]) as stream:
         final = stream.get_final_message()
     assert final.content[1].input == {"location": "Paris"}
@@ -80,14 +80,14 @@ def test_stream_is_relayed_byte_for_byte_with_event_lines(proxy, upstream):
 
 def test_text_stream(proxy, upstream):
     upstream.reply_with(sse_reply(wire.text_stream(["Hel", "lo"])))
-    with client(proxy).messages.stream(model="claude-sonnet-4-20250514", max_tokens=100,
+    with client(proxy).messages.stream(model="claude-sonnet-4-5", max_tokens=100,
                                        messages=[{"role": "user", "content": "hi"}]) as stream:
         assert "".join(stream.text_stream) == "Hello"
 
 
 def test_count_tokens_passes_through(proxy, upstream):
     upstream.reply_with(json_reply({"input_tokens": 14}))
-    counted = client(proxy).messages.count_tokens(model="claude-sonnet-4-20250514",
+    counted = client(proxy).messages.count_tokens(model="claude-sonnet-4-5",
                                                   messages=[{"role": "user", "content": "hi"}])
     assert counted.input_tokens == 14
     assert upstream.received[-1].path == "/v1/messages/count_tokens"

@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, Response, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
-from .base import StreamRelay, parse_arguments
+from .base import StreamRelay
+from .held import HeldCalls
 
 Decide = Callable[[list[ToolCall]], "str | None"]
 _TOOL_BLOCKS = ("tool_use", "server_tool_use", "mcp_tool_use")
@@ -27,9 +28,7 @@ class AnthropicStreamRelay(StreamRelay):
         self.response = exchange.response = Response(model=exchange.model)
         self._decide = decide
         self._text: list[str] = []
-        self._held: list[bytes] | None = None
-        self._first_held_index = 0
-        self._tools: dict[int, dict[str, Any]] = {}
+        self._held = HeldCalls()
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         data = self._json(event)
@@ -37,34 +36,31 @@ class AnthropicStreamRelay(StreamRelay):
         if kind == "content_block_start":
             block = data.get("content_block") or {}
             if block.get("type") in _TOOL_BLOCKS:
-                index = data.get("index", 0)
-                self._tools[index] = {"id": block.get("id"), "name": block.get("name", ""), "json": []}
-                if self._held is None:
-                    self._held, self._first_held_index = [], index
+                self._held.start(data.get("index", 0), block.get("id"), block.get("name", ""))
         elif kind == "content_block_delta":
             delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta" and self._held is None:
+            if delta.get("type") == "text_delta" and not self._held.holding:
                 self._text.append(delta.get("text", ""))
-            elif delta.get("type") == "input_json_delta" and data.get("index") in self._tools:
-                self._tools[data["index"]]["json"].append(delta.get("partial_json", ""))
+            elif delta.get("type") == "input_json_delta":
+                self._held.add_arguments(data.get("index"), delta.get("partial_json", ""))
         elif kind == "message_delta":
             self.response.finish_reason = (data.get("delta") or {}).get("stop_reason")
             usage = data.get("usage") or {}
             if usage.get("output_tokens") is not None:
                 self.response.usage.output_tokens = usage["output_tokens"]
-            if self._held is not None:
+            if self._held.holding:
                 return self._settle(event, data)
-        elif kind == "message_stop" and self._held is not None:
+        elif kind == "message_stop" and self._held.holding:
             return [*self._settle(None, None), event.raw]
         elif kind == "error":
-            self._held = None  # the stream ends here; undecided calls are dropped
-        if self._held is not None:
-            self._held.append(event.raw)
+            self._held.drop()  # the stream ends here; undecided calls are dropped
+        if self._held.holding:
+            self._held.hold(event.raw)
             return []
         return [event.raw]
 
     def finish(self) -> Iterable[bytes]:
-        out = self._settle(None, None) if self._held is not None else []
+        out = self._settle(None, None) if self._held.holding else []
         self.response.text = "".join(self._text)
         return out
 
@@ -87,19 +83,14 @@ class AnthropicStreamRelay(StreamRelay):
         return data
 
     def _settle(self, delta_event: SSEEvent | None, delta: dict[str, Any] | None) -> list[bytes]:
-        held, self._held = self._held or [], None
-        calls = []
-        for block in self._tools.values():
-            arguments, raw = parse_arguments("".join(block["json"]))
-            calls.append(ToolCall(block["id"], block["name"], arguments, raw))
-        self._tools = {}
+        index = self._held.first_key
+        held, calls = self._held.take()
         refusal = self._decide(calls) if calls else None
         if refusal is None:
             self.response.tool_calls += calls
             return held + ([delta_event.raw] if delta_event else [])
         self._text.append(refusal)
         self.response.finish_reason = "end_turn"
-        index = self._first_held_index
         out = [
             encode_event(_compact({"type": "content_block_start", "index": index,
                                    "content_block": {"type": "text", "text": ""}}), "content_block_start"),
