@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .anthropic import Anthropic
 from .base import Provider, ProxyError, Route, StreamRelay
+from .cohere import Cohere
 from .openai_compat import VLLM, Cerebras, Mistral, Ollama, OpenAI, ZhipuAI
 
 PROVIDERS: tuple[Provider, ...] = (
@@ -13,6 +14,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Ollama(),
     ZhipuAI(),
     Anthropic(),
+    Cohere(),
 )
 
 __all__ = ["PROVIDERS", "Provider", "ProxyError", "Route", "StreamRelay"]

@@ -46,6 +46,10 @@ class OpenAICompatible(Provider):
                           "code": error.code}}
 
     # -- request --------------------------------------------------------------------------------
+    def tool_result_text(self, content: Any) -> str:
+        text = content_text(content)
+        return text if text is not None else json.dumps(content)
+
     def validate_request(self, body: Any) -> None:
         super().validate_request(body)
         if not isinstance(body.get("model"), str) or not body["model"]:
@@ -69,8 +73,7 @@ class OpenAICompatible(Provider):
         for index, raw in enumerate(body["messages"]):
             role = raw["role"]
             if role == "tool":
-                content = content_text(raw.get("content"))
-                content = content if content is not None else json.dumps(raw.get("content"))
+                content = self.tool_result_text(raw.get("content"))
                 call_id = raw.get("tool_call_id")
                 result = ToolResult(call_id, call_names.get(call_id) or raw.get("name"), content,
                                     _ref=index, _original=content)

@@ -1,0 +1,138 @@
+"""Cohere Chat v2 (provider-wire-formats.md section 4).
+
+Requests share OpenAI's shape (roles, ``tool_calls`` with JSON-string arguments, ``role: tool`` results,
+``tools[].function``), so the request side is the OpenAI adapter's; answers and streams are Cohere's own.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Iterable, Mapping
+
+from ..exchange import Exchange, Response, ToolCall, Usage
+from ..streaming.sse import SSEEvent, encode_event
+from .base import ProxyError, Route, StreamRelay
+from .content import content_text
+from .held import HeldCalls
+from .openai_compat import OpenAICompatible, _calls
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _usage(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    tokens = usage.get("tokens") or usage.get("billed_units") or {}
+    return Usage(tokens.get("input_tokens"), tokens.get("output_tokens"))
+
+
+class Cohere(OpenAICompatible):
+    name = "cohere"
+
+    def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
+        return Route("chat", path) if path == "v2/chat" else None
+
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        return {"id": str(uuid.uuid4()), "message": error.message}
+
+    def tool_result_text(self, content: Any) -> str:
+        """Cohere tool results may hold ``document`` parts whose ``data`` is the result as JSON text."""
+        if isinstance(content, list):
+            pieces = []
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "document":
+                    data = (part.get("document") or {}).get("data")
+                    pieces.append(data if isinstance(data, str) else json.dumps(data))
+                elif isinstance(part, dict) and part.get("type") == "text":
+                    pieces.append(part.get("text", ""))
+            return "\n".join(pieces)
+        return super().tool_result_text(content)
+
+    def parse_response(self, data: Any, exchange: Exchange) -> Response:
+        message = data.get("message") if isinstance(data.get("message"), dict) else {}
+        return Response(text=content_text(message.get("content")) or "",
+                        tool_calls=_calls(message.get("tool_calls")),
+                        finish_reason=data.get("finish_reason"), usage=_usage(data.get("usage")),
+                        model=exchange.model if exchange else None)
+
+    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
+        message = data.get("message") if isinstance(data.get("message"), dict) else {}
+        calls = _calls(message.get("tool_calls"))
+        return [(None, calls)] if calls else []
+
+    def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
+        data["message"] = {"role": "assistant", "content": [{"type": "text", "text": text}], "citations": []}
+        data["finish_reason"] = "COMPLETE"
+
+    def stream_relay(self, exchange: Exchange, decide: Any) -> "CohereStreamRelay":
+        return CohereStreamRelay(exchange, decide)
+
+
+class CohereStreamRelay(StreamRelay):
+    """Holds ``tool-call-*`` events until ``message-end``; the SDK routes by the ``type`` in each data."""
+
+    def __init__(self, exchange: Exchange, decide: Any):
+        super().__init__()
+        self.response = exchange.response = Response(model=exchange.model)
+        self._decide = decide
+        self._text: list[str] = []
+        self._held = HeldCalls()
+
+    def feed(self, event: SSEEvent) -> Iterable[bytes]:
+        try:
+            data = json.loads(event.data) if event.data and not event.is_done else {}
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        kind = data.get("type")
+        message = ((data.get("delta") or {}).get("message") or {}) if kind else {}
+        if kind == "content-delta" and not self._held.holding:
+            self._text.append((message.get("content") or {}).get("text", ""))
+        elif kind == "tool-call-start":
+            call = message.get("tool_calls") or {}
+            self._held.start(data.get("index", 0), call.get("id"), (call.get("function") or {}).get("name", ""))
+        elif kind == "tool-call-delta":
+            arguments = ((message.get("tool_calls") or {}).get("function") or {}).get("arguments", "")
+            self._held.add_arguments(data.get("index", 0), arguments)
+        elif kind == "message-end":
+            delta = data.get("delta") or {}
+            self.response.finish_reason = delta.get("finish_reason")
+            self.response.usage = _usage(delta.get("usage"))
+            if self._held.holding:
+                return self._settle(event, data)
+        if self._held.holding:
+            self._held.hold(event.raw)
+            return []
+        return [event.raw]
+
+    def finish(self) -> Iterable[bytes]:
+        out = self._settle(None, None) if self._held.holding else []
+        self.response.text = "".join(self._text)
+        return out
+
+    def error_bytes(self, message: str) -> bytes:
+        return encode_event(_compact({"type": "message-end", "delta": {"finish_reason": "ERROR",
+                                                                        "error": message}}), "message-end")
+
+    def _settle(self, end_event: SSEEvent | None, end: dict[str, Any] | None) -> list[bytes]:
+        index = self._held.first_key
+        held, calls = self._held.take()
+        refusal = self._decide(calls) if calls else None
+        if refusal is None:
+            self.response.tool_calls += calls
+            return held + ([end_event.raw] if end_event else [])
+        self._text.append(refusal)
+        self.response.finish_reason = "COMPLETE"
+        out = [
+            encode_event(_compact({"type": "content-start", "index": index, "delta": {"message": {
+                "content": {"type": "text", "text": ""}}}}), "content-start"),
+            encode_event(_compact({"type": "content-delta", "index": index, "delta": {"message": {
+                "content": {"text": refusal}}}}), "content-delta"),
+            encode_event(_compact({"type": "content-end", "index": index}), "content-end"),
+        ]
+        if end is not None:
+            out.append(encode_event(_compact({**end, "delta": {**(end.get("delta") or {}),
+                                                               "finish_reason": "COMPLETE"}}), "message-end"))
+        return out
