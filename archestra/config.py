@@ -39,9 +39,25 @@ class Settings:
     upstream_read_timeout: float = 600.0
     profile_cache_seconds: float = 2.0
     log_level: str = "INFO"
+    gemini_vertex_ai_enabled: bool = False
+    gemini_vertex_ai_project: str | None = None
+    gemini_vertex_ai_location: str = "us-central1"
+    gemini_vertex_ai_credentials_file: str | None = None
+    #: Defaults to the regional endpoint of ``gemini_vertex_ai_location`` (wire doc 3.1).
+    gemini_vertex_ai_base_url: str | None = None
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
+
+    def vertex_base_url(self) -> str:
+        if self.gemini_vertex_ai_base_url:
+            return self.gemini_vertex_ai_base_url
+        location = self.gemini_vertex_ai_location
+        if location == "global":
+            return "https://aiplatform.googleapis.com"
+        if location in {"us", "eu"}:
+            return f"https://aiplatform.{location}.rep.googleapis.com"
+        return f"https://{location}-aiplatform.googleapis.com"
 
 
 def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
@@ -54,6 +70,11 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_UPSTREAM_READ_TIMEOUT": "upstream_read_timeout",
         "ARCHESTRA_PROFILE_CACHE_SECONDS": "profile_cache_seconds",
         "ARCHESTRA_LOG_LEVEL": "log_level",
+        "ARCHESTRA_GEMINI_VERTEX_AI_ENABLED": "gemini_vertex_ai_enabled",
+        "ARCHESTRA_GEMINI_VERTEX_AI_PROJECT": "gemini_vertex_ai_project",
+        "ARCHESTRA_GEMINI_VERTEX_AI_LOCATION": "gemini_vertex_ai_location",
+        "ARCHESTRA_GEMINI_VERTEX_AI_CREDENTIALS_FILE": "gemini_vertex_ai_credentials_file",
+        "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": "gemini_vertex_ai_base_url",
     }
     for env_name, attr in simple.items():
         if env.get(env_name, "").strip():
@@ -86,6 +107,16 @@ def _coerce(name: str, value: Any) -> Any:
         if number < 0:
             raise ConfigError(f"{name} must not be negative, got {number}")
         return number
+    if name == "gemini_vertex_ai_enabled":
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if str(value).strip().lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"ARCHESTRA_GEMINI_VERTEX_AI_ENABLED must be true or false, got {value!r}")
+    if name == "gemini_vertex_ai_base_url" and value:
+        return _valid_base_url("gemini_vertex_ai", value)
     if name == "hooks":
         if isinstance(value, str):
             value = [part for part in value.split(",")]
@@ -124,6 +155,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     settings = Settings(**{name: _coerce(name, value) for name, value in values.items()})
+    if settings.gemini_vertex_ai_enabled and not settings.gemini_vertex_ai_project:
+        raise ConfigError("ARCHESTRA_GEMINI_VERTEX_AI_PROJECT is required when Vertex AI is enabled")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings

@@ -21,7 +21,7 @@ from .profiles import UUID_RE
 from .providers.base import Provider, ProxyError, Route
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
-from .upstream import join_url, request_headers, response_headers
+from .upstream import request_headers, response_headers
 
 log = logging.getLogger("archestra.proxy")
 
@@ -46,8 +46,7 @@ def dispatch(provider: Provider, rest: str) -> Response:
     runtime = current_runtime()
     started = time.monotonic()
     try:
-        base_url = runtime.settings.base_url(provider.name)
-        if base_url is None:
+        if not provider.enabled(runtime.settings):
             raise ProxyError(404, f"The {provider.name} provider is not enabled on this proxy "
                                   f"(set ARCHESTRA_{provider.name.upper()}_BASE_URL).",
                              kind="not_found_error", code="provider_not_enabled")
@@ -62,10 +61,9 @@ def dispatch(provider: Provider, rest: str) -> Response:
         if profile is None:
             raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
                              code="profile_not_found")
-        url = join_url(base_url, route.upstream_path)
         if route.kind == "passthrough":
-            return _passthrough(runtime, url)
-        return _chat(runtime, provider, route, profile, url, started)
+            return _passthrough(runtime, provider, route)
+        return _chat(runtime, provider, route, profile, started)
     except ProxyError as error:
         log.info("%s %s -> %s %s", provider.name, request.path, error.status, error.code or error.kind)
         return error_response(provider, error)
@@ -136,8 +134,7 @@ def decide_tool_calls(runtime: Runtime, exchange: Exchange, calls: list[ToolCall
     return None
 
 
-def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, url: str,
-          started: float) -> Response:
+def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, started: float) -> Response:
     raw, body = _read_json(provider)
     exchange = provider.parse_request(body, route, profile, _client_info())
     if route.stream is not None:
@@ -155,7 +152,9 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
     headers = request_headers(request.headers.items())
     headers["Content-Type"] = "application/json"
     try:
-        upstream = runtime.upstream.send("POST", url, payload, headers, request.query_string.decode())
+        url, headers, query = provider.upstream_request(runtime.settings, route, exchange, headers,
+                                                        request.query_string.decode())
+        upstream = runtime.upstream.send("POST", url, payload, headers, query)
     except ProxyError as error:
         runtime.hooks.run_quietly("on_error", exchange, error)
         raise
@@ -246,11 +245,13 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
 
 
 # -- passthrough ------------------------------------------------------------------------------------
-def _passthrough(runtime: Runtime, url: str) -> Response:
+def _passthrough(runtime: Runtime, provider: Provider, route: Route) -> Response:
     """Non-generative endpoints (model lists, embeddings): forwarded as they are, body streamed back."""
     body = request.get_data(cache=False) if request.method in {"POST", "PUT", "PATCH"} else None
-    upstream = runtime.upstream.send(request.method, url, body, request_headers(request.headers.items()),
-                                     request.query_string.decode())
+    url, headers, query = provider.upstream_request(runtime.settings, route, None,
+                                                    request_headers(request.headers.items()),
+                                                    request.query_string.decode())
+    upstream = runtime.upstream.send(request.method, url, body, headers, query)
 
     def generate() -> Iterator[bytes]:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from .anthropic import Anthropic
 from .base import Provider, ProxyError, Route, StreamRelay
 from .cohere import Cohere
+from .gemini import Gemini
 from .openai_compat import VLLM, Cerebras, Mistral, Ollama, OpenAI, ZhipuAI
 
 PROVIDERS: tuple[Provider, ...] = (
@@ -15,6 +16,7 @@ PROVIDERS: tuple[Provider, ...] = (
     ZhipuAI(),
     Anthropic(),
     Cohere(),
+    Gemini(),
 )
 
 __all__ = ["PROVIDERS", "Provider", "ProxyError", "Route", "StreamRelay"]

@@ -39,6 +39,8 @@ class Route:
     kind: str            # "chat" (inspected by hooks) or "passthrough"
     upstream_path: str   # appended to the provider's base URL
     stream: bool | None = None  # None: decided by the body (``"stream": true``)
+    model: str | None = None    # for providers that name the model in the path (Gemini, Bedrock)
+    action: str | None = None   # the path's operation, e.g. ``streamGenerateContent``
 
 
 class StreamRelay:
@@ -82,6 +84,16 @@ class Provider:
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         """Map a path (after ``/v1/{provider}[/{profile}]/``) to a :class:`Route`, or None if unknown."""
         raise NotImplementedError
+
+    def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
+                         headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
+        """Where the request goes: ``(url, headers, query string)``. Called after the hooks ran."""
+        from ..upstream import join_url
+
+        return join_url(settings.base_url(self.name), route.upstream_path), headers, query
+
+    def enabled(self, settings: Any) -> bool:
+        return settings.base_url(self.name) is not None
 
     def is_chat_path(self, path: str) -> bool:
         """Whether ``path`` is one of this provider's chat routes (used to spot malformed profile ids)."""

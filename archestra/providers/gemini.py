@@ -1,0 +1,179 @@
+"""Google Gemini: AI Studio, and Vertex AI when enabled (provider-wire-formats.md section 3).
+
+Google's JSON parser takes both lowerCamel and snake_case field names, and the SDKs send both, so every
+field is read under either spelling and written back under the spelling the client used.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult
+from .base import Provider, ProxyError, Route
+from .gemini_format import (field, function_calls, key_of, parts_text, refuse_candidate, response_view,
+                            set_parts_text)
+from .gemini_stream import GeminiStreamRelay
+
+PATH = re.compile(r"(?P<version>v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/locations/[^/]+/)?"
+                  r"(?:publishers/google/)?models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)")
+GENERATE = {"generateContent": False, "streamGenerateContent": True}
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           405: "INVALID_ARGUMENT", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED",
+           500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+class Gemini(Provider):
+    name = "gemini"
+
+    def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
+        match = PATH.fullmatch(path)
+        if match is None:
+            return None
+        action = match["action"]
+        if action in GENERATE:
+            stream = GENERATE[action]
+            return Route("chat", path, stream=stream, model=match["model"], action=action)
+        if action == "countTokens" and method == "POST":
+            return Route("passthrough", path, stream=False, model=match["model"], action=action)
+        return None
+
+    def enabled(self, settings: Any) -> bool:
+        return settings.gemini_vertex_ai_enabled or settings.base_url(self.name) is not None
+
+    def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
+                         headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
+        from ..upstream import join_url
+        from .vertex import vertex_headers
+
+        model = exchange.model if exchange is not None else route.model
+        version = PATH.fullmatch(route.upstream_path)["version"]  # type: ignore[index]
+        if not settings.gemini_vertex_ai_enabled:
+            path = f"{version}/models/{model}:{route.action}"
+            return join_url(settings.base_url(self.name), path), headers, query
+        # Vertex AI: the proxy's own project, location and OAuth2 token; the client's key goes nowhere.
+        version = "v1" if version == "v1" else "v1beta1"
+        path = (f"{version}/projects/{settings.gemini_vertex_ai_project}/locations/"
+                f"{settings.gemini_vertex_ai_location}/publishers/google/models/{model}:{route.action}")
+        headers = {k: v for k, v in headers.items() if k.lower() not in {"authorization", "x-goog-api-key"}}
+        headers.update(vertex_headers(settings.gemini_vertex_ai_credentials_file))
+        query = "&".join(p for p in query.split("&") if p and not p.startswith("key="))
+        return join_url(settings.vertex_base_url(), path), headers, query
+
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        status = _STATUS.get(error.status, "UNAVAILABLE" if error.status >= 500 else "INVALID_ARGUMENT")
+        return {"error": {"code": error.status, "message": error.message, "status": status}}
+
+    # -- request --------------------------------------------------------------------------------
+    def validate_request(self, body: Any) -> None:
+        super().validate_request(body)
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not all(isinstance(c, dict) for c in contents):
+            raise ProxyError(400, "Invalid JSON payload: 'contents' must be an array of Content objects.")
+        for i, content in enumerate(contents):
+            if not isinstance(content.get("parts", []), list):
+                raise ProxyError(400, f"Invalid JSON payload: 'contents[{i}].parts' must be an array.")
+
+    def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
+                      client: ClientInfo) -> Exchange:
+        messages: list[Message] = []
+        system = field(body, "systemInstruction")
+        if isinstance(system, dict):
+            text = parts_text(system.get("parts"))
+            messages.append(Message("system", text, _ref="system", _original=text))
+        for index, content in enumerate(body["contents"]):
+            parts = content.get("parts") or []
+            results = []
+            for position, part in enumerate(parts):
+                response = field(part, "functionResponse")
+                if isinstance(response, dict):
+                    text = json.dumps(response.get("response", {}))
+                    results.append(ToolResult(response.get("id"), response.get("name"), text,
+                                              _ref=position, _original=text))
+            role = "assistant" if content.get("role") == "model" else content.get("role") or "user"
+            text = parts_text(parts)
+            messages.append(Message(role, text, function_calls(parts), results, _ref=index, _original=text))
+        tools = []
+        for tool in body.get("tools") or ():
+            for declaration in field(tool, "functionDeclarations") or ():
+                if isinstance(declaration, dict) and declaration.get("name"):
+                    schema = field(declaration, "parametersJsonSchema") or declaration.get("parameters")
+                    tools.append(Tool(str(declaration["name"]), declaration.get("description"), schema))
+        exchange = Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
+                            messages=messages, tools=tools, client=client)
+        exchange.freeze_original()
+        return exchange
+
+    def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
+        contents, system_texts, original_system = [], [], None
+        for message in exchange.messages:
+            if message.role == "system":
+                if message._ref == "system":
+                    original_system = message
+                else:
+                    system_texts.append(message.text or "")
+                continue
+            if message._ref is None:
+                role = "model" if message.role == "assistant" else "user"
+                contents.append({"role": role, "parts": [{"text": message.text or ""}]})
+                continue
+            raw = body["contents"][message._ref]
+            if message.text is not None and message.text != message._original:
+                raw["parts"] = set_parts_text(raw.get("parts") or [], message.text)
+            for result in message.tool_results:
+                if result.edited:
+                    part = raw["parts"][result._ref]
+                    response = part[key_of(part, "functionResponse")]
+                    try:
+                        value = json.loads(result.content)
+                    except ValueError:
+                        value = None
+                    response["response"] = value if isinstance(value, dict) else {"result": result.content}
+            contents.append(raw)
+        body["contents"] = contents
+        self._write_system(body, original_system, system_texts)
+        if "tools" in body:
+            keep = {tool.name for tool in exchange.tools}
+            tools = []
+            for tool in body["tools"]:
+                name = key_of(tool, "functionDeclarations") if isinstance(tool, dict) else ""
+                if isinstance(tool, dict) and name in tool:
+                    declarations = [d for d in tool[name] if isinstance(d, dict) and d.get("name") in keep]
+                    if not declarations:
+                        continue
+                    tool = {**tool, name: declarations}
+                tools.append(tool)
+            body["tools"] = tools
+
+    @staticmethod
+    def _write_system(body: dict[str, Any], original: Message | None, added: list[str]) -> None:
+        name = key_of(body, "systemInstruction")
+        if original is None and name in body:
+            del body[name]
+        if original is None and not added:
+            return
+        instruction = body.get(name) or {"parts": []}
+        parts = instruction.get("parts") or []
+        if original is not None and original.text != original._original:
+            parts = set_parts_text(parts, original.text or "")
+        body[name] = {**instruction, "parts": [*({"text": t} for t in added), *parts]}
+
+    # -- response -------------------------------------------------------------------------------
+    def parse_response(self, data: Any, exchange: Exchange) -> Response:
+        return response_view(data)
+
+    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
+        groups = []
+        for position, candidate in enumerate(data.get("candidates") or ()):
+            calls = function_calls((field(candidate, "content") or {}).get("parts"))
+            if calls:
+                groups.append((position, calls))
+        return groups
+
+    def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
+        refuse_candidate(data["candidates"][key], text)
+
+    def stream_relay(self, exchange: Exchange, decide: Any) -> GeminiStreamRelay:
+        from flask import request
+
+        return GeminiStreamRelay(exchange, decide, sse=request.args.get("alt") == "sse")

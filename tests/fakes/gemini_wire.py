@@ -1,0 +1,47 @@
+"""Gemini wire data (provider-wire-formats.md section 3): Google's serializer style, ``\\r\\n\\r\\n``
+between SSE events, and the pretty-printed JSON array used without ``alt=sse``."""
+from __future__ import annotations
+
+import json
+
+MODEL = "gemini-2.5-flash"
+
+
+def google_json(value) -> str:
+    """Google's style: '": "' after keys, bare ',' between members, < and > escaped."""
+    text = json.dumps(value, separators=(",", ": "))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def chunk(parts: list[dict], finish: str | None = None, usage: tuple[int, int] = (52, 5)) -> dict:
+    candidate: dict = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+        if any("functionCall" in p for p in parts):
+            candidate["finishMessage"] = "Model generated function call(s)."
+    return {"candidates": [candidate],
+            "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
+                              "totalTokenCount": sum(usage),
+                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": usage[0]}]},
+            "modelVersion": MODEL, "responseId": "IZI2acSKMoWl0-kPmYj2yQc"}
+
+
+def function_call(name: str, args: dict) -> dict:
+    return {"functionCall": {"name": name, "args": args}, "thoughtSignature": "CikBcsjaU2ln"}
+
+
+def sse(chunks: list[dict]) -> list[bytes]:
+    return [f"data: {google_json(c)}\r\n\r\n".encode() for c in chunks]
+
+
+def json_array(chunks: list[dict]) -> list[bytes]:
+    pieces = []
+    for i, c in enumerate(chunks):
+        pretty = json.dumps(c, indent=2)
+        pieces.append((b"[" if i == 0 else b",\r\n") + pretty.encode() + b"\n")
+    pieces.append(b"]")
+    return pieces
+
+
+def error(code: int, message: str, status: str) -> dict:
+    return {"error": {"code": code, "message": message, "status": status}}
