@@ -18,6 +18,8 @@ graceful_timeout = int(os.environ.get("ARCHESTRA_GRACEFUL_TIMEOUT", "30"))
 keepalive = 75
 # Request bodies are limited by ARCHESTRA_MAX_BODY_BYTES in the app; header limits stay gunicorn's.
 accesslog = os.environ.get("ARCHESTRA_ACCESS_LOG") or None
+# The path without its query string: Gemini clients may put their API key in ``?key=``.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 loglevel = os.environ.get("ARCHESTRA_LOG_LEVEL", "info").lower()
 
 # TLS: boto3 refuses to send a Bedrock API key over plain http.

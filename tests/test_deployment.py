@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.fakes import openai_wire as wire
-from tests.fakes.server import sse_reply
+from tests.fakes.server import json_reply, sse_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,8 @@ def gunicorn(tmp_path, upstream):
     port = free_port()
     env = {**os.environ, "ARCHESTRA_BIND": f"127.0.0.1:{port}", "ARCHESTRA_WORKERS": "1",
            "ARCHESTRA_DATABASE_URL": f"sqlite:///{tmp_path}/deploy.db", "ARCHESTRA_ADMIN_TOKEN": "t",
-           "ARCHESTRA_OPENAI_BASE_URL": upstream.url}
+           "ARCHESTRA_OPENAI_BASE_URL": upstream.url, "ARCHESTRA_GEMINI_BASE_URL": upstream.url,
+           "ARCHESTRA_ACCESS_LOG": "-"}
     log = open(tmp_path / "gunicorn.log", "w+")
     process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -46,7 +47,7 @@ def gunicorn(tmp_path, upstream):
         assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
     else:
         pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
-    yield url
+    yield url, tmp_path / "gunicorn.log"
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=40)
     log.close()
@@ -62,6 +63,7 @@ def gated_stream(gate: threading.Event, events: list[bytes], first: int = 2):
 
 
 def test_migrated_before_fork_and_ready(gunicorn):
+    gunicorn, _ = gunicorn
     ready = requests.get(f"{gunicorn}/readyz", timeout=5)
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     profiles = requests.get(f"{gunicorn}/api/profiles", headers={"Authorization": "Bearer t"}, timeout=5)
@@ -69,6 +71,7 @@ def test_migrated_before_fork_and_ready(gunicorn):
 
 
 def test_stream_is_relayed_as_it_arrives_and_one_worker_serves_many(gunicorn, upstream):
+    gunicorn, _ = gunicorn
     gate = threading.Event()
     events = wire.text_stream(["first", " second", " third"])
     upstream.reply_with(lambda r: sse_reply(gated_stream(gate, events)) if r.json["messages"][0]["content"] == "A"
@@ -92,6 +95,7 @@ def test_stream_is_relayed_as_it_arrives_and_one_worker_serves_many(gunicorn, up
 
 
 def test_client_disconnect_closes_the_upstream_stream(gunicorn, upstream):
+    gunicorn, _ = gunicorn
     gate = threading.Event()
     endless = [wire.event({"choices": [{"index": 0, "delta": {"content": f"{i} "}}]}) for i in range(2000)]
 
@@ -112,3 +116,16 @@ def test_client_disconnect_closes_the_upstream_stream(gunicorn, upstream):
     assert gate.wait(10)
     response.close()  # the client goes away mid-stream
     assert reply.closed.wait(10), "the proxy kept reading the upstream after the client left"
+
+
+def test_keys_in_query_strings_stay_out_of_the_access_log(gunicorn, upstream):
+    url, log = gunicorn
+    upstream.reply_with(json_reply({"candidates": []}))
+    response = requests.post(f"{url}/v1/gemini/v1beta/models/m:generateContent?key=AIza-very-secret", timeout=10,
+                             json={"contents": [{"parts": [{"text": "hi"}]}]})
+    assert response.status_code == 200
+    assert upstream.received[-1].path.endswith("?key=AIza-very-secret")  # forwarded, not logged
+    time.sleep(0.5)  # let gunicorn write the access line
+    text = log.read_text()
+    assert "/v1/gemini/v1beta/models/m:generateContent" in text
+    assert "AIza-very-secret" not in text
