@@ -83,3 +83,11 @@ def test_blocked_tool_call_streamed_and_not(tmp_path, make_proxy, upstream):
     assert "".join(e.delta.message.content.text for e in seen if e.type == "content-delta") == \
         expected_refusal({"to": "e@x.io"})
     assert seen[-1].type == "message-end" and seen[-1].delta.finish_reason == "COMPLETE"
+
+
+def test_broken_stream_ends_with_an_error_message_end(proxy, upstream):
+    upstream.reply_with(sse_reply(wire.text_stream(["It", " is", " sunny"]), reset_after=3))
+    seen = list(client(proxy).chat_stream(model="m", messages=[{"role": "user", "content": "w"}]))
+    assert [e.type for e in seen] == ["message-start", "content-start", "content-delta", "message-end"]
+    assert seen[-1].delta.finish_reason == "ERROR"
+    assert "upstream stream broke off" in seen[-1].delta.error
