@@ -45,6 +45,8 @@ class Settings:
     gemini_vertex_ai_credentials_file: str | None = None
     #: Defaults to the regional endpoint of ``gemini_vertex_ai_location`` (wire doc 3.1).
     gemini_vertex_ai_base_url: str | None = None
+    #: e.g. ``us``: model ids without a geography prefix are sent as ``us.<model id>``.
+    bedrock_inference_profile_prefix: str | None = None
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -75,6 +77,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_GEMINI_VERTEX_AI_LOCATION": "gemini_vertex_ai_location",
         "ARCHESTRA_GEMINI_VERTEX_AI_CREDENTIALS_FILE": "gemini_vertex_ai_credentials_file",
         "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": "gemini_vertex_ai_base_url",
+        "ARCHESTRA_BEDROCK_INFERENCE_PROFILE_PREFIX": "bedrock_inference_profile_prefix",
     }
     for env_name, attr in simple.items():
         if env.get(env_name, "").strip():

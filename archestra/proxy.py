@@ -37,7 +37,8 @@ def refusal_text(call: ToolCall, reason: str) -> str:
 
 
 def error_response(provider: Provider, error: ProxyError) -> Response:
-    return Response(json.dumps(provider.error_body(error)), status=error.status, mimetype="application/json")
+    return Response(json.dumps(provider.error_body(error)), status=error.status, mimetype="application/json",
+                    headers=provider.error_headers(error))
 
 
 # -- entry point ------------------------------------------------------------------------------------

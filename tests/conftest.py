@@ -16,7 +16,7 @@ from tests.fakes.server import FakeUpstream
 
 ADMIN_TOKEN = "test-admin-token"
 OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai")
-FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere")
+FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere", "bedrock")
 
 
 @dataclass
@@ -44,7 +44,7 @@ def upstream() -> Iterator[FakeUpstream]:
 def make_proxy(tmp_path, upstream) -> Iterator[Callable[..., RunningProxy]]:
     servers = []
 
-    def start(**overrides: Any) -> RunningProxy:
+    def start(tls: tuple[str, str] | None = None, **overrides: Any) -> RunningProxy:
         settings = {
             "database_url": f"sqlite:///{tmp_path}/archestra-{len(servers)}.db",
             "admin_token": ADMIN_TOKEN,
@@ -56,11 +56,12 @@ def make_proxy(tmp_path, upstream) -> Iterator[Callable[..., RunningProxy]]:
         settings.update(overrides)
         app = create_app(settings)
         upgrade_database(app)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
+        server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=tls)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         servers.append(server)
-        return RunningProxy(f"http://127.0.0.1:{server.server_port}", app,
+        scheme = "https" if tls else "http"
+        return RunningProxy(f"{scheme}://127.0.0.1:{server.server_port}", app,
                             {"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
     yield start
@@ -72,3 +73,32 @@ def make_proxy(tmp_path, upstream) -> Iterator[Callable[..., RunningProxy]]:
 @pytest.fixture
 def proxy(make_proxy) -> RunningProxy:
     return make_proxy()
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for localhost / 127.0.0.1: (cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return str(folder / "cert.pem"), str(folder / "key.pem")

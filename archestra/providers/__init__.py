@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .anthropic import Anthropic
 from .base import Provider, ProxyError, Route, StreamRelay
+from .bedrock import Bedrock
 from .cohere import Cohere
 from .gemini import Gemini
 from .openai_compat import VLLM, Cerebras, Mistral, Ollama, OpenAI, ZhipuAI
@@ -17,6 +18,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Anthropic(),
     Cohere(),
     Gemini(),
+    Bedrock(),
 )
 
 __all__ = ["PROVIDERS", "Provider", "ProxyError", "Route", "StreamRelay"]

@@ -104,6 +104,9 @@ class Provider:
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         raise NotImplementedError
 
+    def error_headers(self, error: ProxyError) -> dict[str, str]:
+        return {}
+
     # -- request --------------------------------------------------------------------------------
     def validate_request(self, body: Any) -> None:
         """Raise :class:`ProxyError` (400) when the body is not a request this provider accepts."""

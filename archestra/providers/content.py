@@ -1,5 +1,10 @@
-"""Message content helpers shared by the providers whose content is a string or a list of typed parts
-(``{"type": "text", "text": ...}``): OpenAI and its kin, Anthropic, Cohere."""
+"""Message content helpers.
+
+``content_text`` / ``set_content_text``: content that is a string or a list of typed parts
+(``{"type": "text", "text": ...}``), as OpenAI and its kin, Anthropic and Cohere send it.
+``parts_text`` / ``set_parts_text``: lists of union members keyed by name (``{"text": ...}``), as Gemini
+parts and Bedrock content blocks are.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -33,3 +38,22 @@ def set_content_text(message: dict[str, Any], text: str) -> None:
     if not placed:
         parts.insert(0, {"type": "text", "text": text})
     message["content"] = parts
+
+
+def parts_text(parts: Any) -> str | None:
+    texts = [p["text"] for p in parts or () if isinstance(p, dict) and isinstance(p.get("text"), str)
+             and not p.get("thought")]
+    return "".join(texts) if texts else None
+
+
+def set_parts_text(parts: list[Any], text: str) -> list[Any]:
+    """Replace the text parts with one, where the first was; other parts stay as they are."""
+    out, placed = [], False
+    for part in parts:
+        if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought"):
+            if not placed:
+                out.append({**part, "text": text})
+                placed = True
+            continue
+        out.append(part)
+    return out if placed else [{"text": text}, *out]

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..exchange import Response, ToolCall, Usage
+from .content import parts_text, set_parts_text  # noqa: F401  (re-exported for gemini.py)
 
 
 def _snake(name: str) -> str:
@@ -23,25 +24,6 @@ def field(obj: Any, name: str) -> Any:
 def key_of(obj: dict[str, Any], name: str) -> str:
     """The spelling of ``name`` the client used (lowerCamel when absent)."""
     return _snake(name) if _snake(name) in obj and name not in obj else name
-
-
-def parts_text(parts: Any) -> str | None:
-    texts = [p["text"] for p in parts or () if isinstance(p, dict) and isinstance(p.get("text"), str)
-             and not p.get("thought")]
-    return "".join(texts) if texts else None
-
-
-def set_parts_text(parts: list[Any], text: str) -> list[Any]:
-    """Replace the text parts with one, where the first was; other parts stay as they are."""
-    out, placed = [], False
-    for part in parts:
-        if isinstance(part, dict) and isinstance(part.get("text"), str) and not part.get("thought"):
-            if not placed:
-                out.append({**part, "text": text})
-                placed = True
-            continue
-        out.append(part)
-    return out if placed else [{"text": text}, *out]
 
 
 def function_calls(parts: Any) -> list[ToolCall]:
