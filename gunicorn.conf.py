@@ -15,7 +15,9 @@ worker_connections = int(os.environ.get("ARCHESTRA_WORKER_CONNECTIONS", "1000"))
 # catches a worker whose event loop is stuck.
 timeout = 60
 graceful_timeout = int(os.environ.get("ARCHESTRA_GRACEFUL_TIMEOUT", "30"))
-keepalive = 75
+# Idle keep-alive connections count as in flight for gunicorn's async workers, so shutdown waits for
+# min(keepalive, graceful_timeout). Behind a load balancer, set it above the balancer's idle timeout.
+keepalive = int(os.environ.get("ARCHESTRA_KEEPALIVE", "5"))
 # Request bodies are limited by ARCHESTRA_MAX_BODY_BYTES in the app; header limits stay gunicorn's.
 accesslog = os.environ.get("ARCHESTRA_ACCESS_LOG") or None
 # The path without its query string: Gemini clients may put their API key in ``?key=``.

@@ -26,31 +26,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def gunicorn(tmp_path, upstream):
+def start_gunicorn(tmp_path, env_extra: dict[str, str], scheme: str = "http", verify=None):
     port = free_port()
     env = {**os.environ, "ARCHESTRA_BIND": f"127.0.0.1:{port}", "ARCHESTRA_WORKERS": "1",
            "ARCHESTRA_DATABASE_URL": f"sqlite:///{tmp_path}/deploy.db", "ARCHESTRA_ADMIN_TOKEN": "t",
-           "ARCHESTRA_OPENAI_BASE_URL": upstream.url, "ARCHESTRA_GEMINI_BASE_URL": upstream.url,
-           "ARCHESTRA_ACCESS_LOG": "-"}
+           "ARCHESTRA_ACCESS_LOG": "-", **env_extra}
     log = open(tmp_path / "gunicorn.log", "w+")
     process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+            if requests.get(f"{url}/healthz", timeout=5, verify=verify).status_code == 200:
                 break
         except requests.RequestException:
             time.sleep(0.2)
         assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
     else:
         pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
-    yield url, tmp_path / "gunicorn.log"
+    return process, log, url
+
+
+def stop_gunicorn(process, log):
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=40)
     log.close()
+
+
+@pytest.fixture
+def gunicorn(tmp_path, upstream):
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_OPENAI_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_GEMINI_BASE_URL": upstream.url})
+    yield url, tmp_path / "gunicorn.log"
+    stop_gunicorn(process, log)
 
 
 def gated_stream(gate: threading.Event, events: list[bytes], first: int = 2):
@@ -129,3 +138,28 @@ def test_keys_in_query_strings_stay_out_of_the_access_log(gunicorn, upstream):
     text = log.read_text()
     assert "/v1/gemini/v1beta/models/m:generateContent" in text
     assert "AIza-very-secret" not in text
+
+
+def test_tls_serving_for_boto3_bearer_keys(tmp_path, upstream, tls_cert, monkeypatch):
+    import boto3
+
+    from tests.fakes import bedrock_wire
+    from tests.fakes.server import Reply
+
+    cert, key = tls_cert
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_BEDROCK_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_TLS_CERT": cert, "ARCHESTRA_TLS_KEY": key},
+                                       scheme="https", verify=cert)
+    try:
+        monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-key")
+        upstream.reply_with(Reply(200, {"Content-Type": "application/vnd.amazon.eventstream"},
+                                  bedrock_wire.text_stream(["over ", "TLS"])))
+        bedrock = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=f"{url}/v1/bedrock",
+                               verify=cert)
+        events = list(bedrock.converse_stream(modelId="amazon.nova-pro-v1:0",
+                                              messages=[{"role": "user", "content": [{"text": "hi"}]}])["stream"])
+        assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e) == \
+            "over TLS"
+        assert upstream.received[-1].headers["Authorization"] == "Bearer bedrock-key"
+    finally:
+        stop_gunicorn(process, log)
