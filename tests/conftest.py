@@ -1,8 +1,10 @@
 """Shared fixtures: a fake upstream provider and the proxy serving on a real socket."""
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -40,13 +42,23 @@ def upstream() -> Iterator[FakeUpstream]:
     fake.close()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """One SQLite file migrated through the real migrations; each proxy gets a copy (fast, isolated)."""
+    path = tmp_path_factory.mktemp("template") / "archestra.db"
+    upgrade_database(create_app({"database_url": f"sqlite:///{path}"}))
+    return path
+
+
 @pytest.fixture
-def make_proxy(tmp_path, upstream) -> Iterator[Callable[..., RunningProxy]]:
+def make_proxy(tmp_path, upstream, migrated_sqlite) -> Iterator[Callable[..., RunningProxy]]:
     servers = []
 
     def start(tls: tuple[str, str] | None = None, **overrides: Any) -> RunningProxy:
+        database = tmp_path / f"archestra-{len(servers)}.db"
+        shutil.copyfile(migrated_sqlite, database)
         settings = {
-            "database_url": f"sqlite:///{tmp_path}/archestra-{len(servers)}.db",
+            "database_url": f"sqlite:///{database}",
             "admin_token": ADMIN_TOKEN,
             "base_urls": {name: upstream.url for name in FAKED},
             "profile_cache_seconds": 0,
@@ -55,9 +67,10 @@ def make_proxy(tmp_path, upstream) -> Iterator[Callable[..., RunningProxy]]:
         settings["base_urls"].update(base_urls)
         settings.update(overrides)
         app = create_app(settings)
-        upgrade_database(app)
+        if settings["database_url"] != f"sqlite:///{database}":
+            upgrade_database(app)
         server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=tls)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         thread.start()
         servers.append(server)
         scheme = "https" if tls else "http"
