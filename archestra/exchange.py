@@ -144,7 +144,7 @@ class Exchange:
     _original_messages: list[int] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._original_model = self.model
+        self.freeze_original()
 
     def freeze_original(self) -> None:
         """Remember the parsed state so that :meth:`edited` can tell what hooks changed."""

@@ -44,8 +44,8 @@ def test_x_api_key_and_beta_headers_are_forwarded(proxy, upstream):
 
 
 def test_tool_use_round_trip(proxy, upstream):
-    upstream.reply_with(json_reply(wire.message([wire.text("Checking."), wire.tool_use("get_weather", {"city": "Paris"})],
-                                                "tool_use")))
+    content = [wire.text("Checking."), wire.tool_use("get_weather", {"city": "Paris"})]
+    upstream.reply_with(json_reply(wire.message(content, "tool_use")))
     messages = [{"role": "user", "content": "Weather in Paris?"}]
     first = client(proxy).messages.create(model="claude-sonnet-4-5", max_tokens=100, tools=TOOLS,
                                           messages=messages)

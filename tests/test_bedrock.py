@@ -56,8 +56,8 @@ def test_converse_with_system_and_inference_config(tls_proxy, tls_cert, upstream
 
 
 def test_tool_use_round_trip(tls_proxy, tls_cert, upstream):
-    upstream.reply_with(json_reply(wire.converse([{"text": "Checking."}, wire.tool_use("get_weather", {"city": "Paris"})],
-                                                 "tool_use")))
+    content = [{"text": "Checking."}, wire.tool_use("get_weather", {"city": "Paris"})]
+    upstream.reply_with(json_reply(wire.converse(content, "tool_use")))
     bedrock = client(tls_proxy, tls_cert)
     messages = [{"role": "user", "content": [{"text": "weather?"}]}]
     first = bedrock.converse(modelId=MODEL, messages=messages, toolConfig=TOOLS)

@@ -66,7 +66,8 @@ def test_upstream_errors(proxy, upstream, status, error_class):
 
 def test_unknown_profile_in_cohere_format(proxy):
     with pytest.raises(cohere.NotFoundError) as caught:
-        client(proxy, "6f1c1a7e-0000-4000-8000-000000000000").chat(model="m", messages=[{"role": "user", "content": "x"}])
+        client(proxy, "6f1c1a7e-0000-4000-8000-000000000000").chat(
+            model="m", messages=[{"role": "user", "content": "x"}])
     assert "does not exist" in caught.value.body["message"]
 
 

@@ -7,8 +7,13 @@ import uuid
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
-from archestra.streaming.eventstream import (EventStreamDecoder, EventStreamError, encode_event,
-                                             encode_exception, encode_message)
+from archestra.streaming.eventstream import (
+    EventStreamDecoder,
+    EventStreamError,
+    encode_event,
+    encode_exception,
+    encode_message,
+)
 from tests.fakes import bedrock_wire
 
 DOC_MESSAGE_START = bytes.fromhex(

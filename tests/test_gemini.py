@@ -16,7 +16,8 @@ EMAIL = types.Tool(function_declarations=[
     types.FunctionDeclaration(name="send_email", description="mail",
                               parameters_json_schema={"type": "object", "properties": {"to": {"type": "string"}}}),
     types.FunctionDeclaration(name="get_weather", description="w",
-                              parameters=types.Schema(type="OBJECT", properties={"city": types.Schema(type="STRING")}))])
+                              parameters=types.Schema(type="OBJECT",
+                                                      properties={"city": types.Schema(type="STRING")}))])
 
 
 _alive: list[genai.Client] = []  # a genai.Client closes its HTTP client when garbage-collected

@@ -9,9 +9,9 @@ import openai
 import pytest
 
 from archestra import create_app
+from archestra.exchange import ToolCall
 from archestra.hooks.loader import HookLoadError
 from archestra.proxy import refusal_text
-from archestra.exchange import ToolCall
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import json_reply, sse_reply
 

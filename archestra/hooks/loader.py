@@ -5,8 +5,8 @@ must be known stages with the stage's parameters; anything else is a startup err
 """
 from __future__ import annotations
 
-import importlib.util
 import hashlib
+import importlib.util
 import inspect
 import sys
 from pathlib import Path

@@ -85,10 +85,8 @@ class Anthropic(Provider):
             messages.append(Message(raw["role"], text, calls, results, _ref=index, _original=text))
         tools = [Tool(str(t["name"]), t.get("description"), t.get("input_schema"))
                  for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")]
-        exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
+        return Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
                             messages=messages, tools=tools, client=client)
-        exchange.freeze_original()
-        return exchange
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         body["model"] = exchange.model

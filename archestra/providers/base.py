@@ -9,6 +9,11 @@ from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall
 from ..streaming.sse import SSEDecoder
 
 
+def compact_json(value: Any) -> str:
+    """JSON without spaces, as the providers send it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def parse_arguments(raw: Any) -> tuple[Any, str]:
     """Tool-call arguments as (parsed value, raw JSON text); unparseable text stays a string."""
     if isinstance(raw, str):

@@ -119,10 +119,8 @@ class Bedrock(Provider):
             if isinstance(spec, dict) and spec.get("name"):
                 tools.append(Tool(str(spec["name"]), spec.get("description"),
                                   (spec.get("inputSchema") or {}).get("json")))
-        exchange = Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
+        return Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
                             messages=messages, tools=tools, client=client)
-        exchange.freeze_original()
-        return exchange
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         rebuilt, system_added, system = [], [], None

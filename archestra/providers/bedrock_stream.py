@@ -9,30 +9,25 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..exchange import Exchange, Response, Usage
+from ..exchange import Usage
 from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_event, encode_exception
-from .base import StreamRelay
-from .held import HeldCalls
+from .base import compact_json
+from .held import HoldingRelay
 
 
 def _payload(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json(value).encode()
 
 
-class BedrockStreamRelay(StreamRelay):
-    def __init__(self, exchange: Exchange, decide: Any):
-        super().__init__()
-        self.response = exchange.response = Response(model=exchange.model)
-        self._decide = decide
-        self._text: list[str] = []
-        self._held = HeldCalls()
+class BedrockStreamRelay(HoldingRelay):
+    refused_finish_reason = "end_turn"
 
     def make_decoder(self) -> Any:
         return EventStreamDecoder()
 
     def feed(self, message: EventMessage) -> Iterable[bytes]:
         if message.message_type != "event":
-            self._held.drop()  # an exception frame ends the stream; undecided calls go with it
+            self.held.drop()  # an exception frame ends the stream; undecided calls go with it
             return [message.raw]
         try:
             data = json.loads(message.payload) if message.payload else {}
@@ -42,44 +37,28 @@ class BedrockStreamRelay(StreamRelay):
         if kind == "contentBlockStart":
             use = (data.get("start") or {}).get("toolUse")
             if isinstance(use, dict):
-                self._held.start(data.get("contentBlockIndex", 0), use.get("toolUseId"), use.get("name", ""))
+                self.held.start(data.get("contentBlockIndex", 0), use.get("toolUseId"), use.get("name", ""))
         elif kind == "contentBlockDelta":
             delta = data.get("delta") or {}
-            if "text" in delta and not self._held.holding:
-                self._text.append(str(delta["text"]))
+            if "text" in delta and not self.held.holding:
+                self.text.append(str(delta["text"]))
             elif isinstance(delta.get("toolUse"), dict):
-                self._held.add_arguments(data.get("contentBlockIndex", 0), delta["toolUse"].get("input", ""))
+                self.held.add_arguments(data.get("contentBlockIndex", 0), delta["toolUse"].get("input", ""))
         elif kind == "messageStop":
             self.response.finish_reason = data.get("stopReason")
-            if self._held.holding:
-                return self._settle(message, data)
+            if self.held.holding:
+                return self.settle(message.raw, data)
         elif kind == "metadata":
             usage = data.get("usage") or {}
             self.response.usage = Usage(usage.get("inputTokens"), usage.get("outputTokens"))
-        if self._held.holding:
-            self._held.hold(message.raw)
-            return []
-        return [message.raw]
-
-    def finish(self) -> Iterable[bytes]:
-        out = self._settle(None, None) if self._held.holding else []
-        self.response.text = "".join(self._text)
-        return out
+        return self.pass_or_hold(message.raw)
 
     def error_bytes(self, message: str) -> bytes:
         return encode_exception("internalServerException", message)
 
-    def _settle(self, stop: EventMessage | None, data: dict[str, Any] | None) -> list[bytes]:
-        index = self._held.first_key
-        held, calls = self._held.take()
-        refusal = self._decide(calls) if calls else None
-        if refusal is None:
-            self.response.tool_calls += calls
-            return held + ([stop.raw] if stop else [])
-        self._text.append(refusal)
-        self.response.finish_reason = "end_turn"
+    def refusal_events(self, index: Any, refusal: str, end: dict[str, Any] | None) -> list[bytes]:
         out = [encode_event("contentBlockDelta", _payload({"contentBlockIndex": index, "delta": {"text": refusal}})),
                encode_event("contentBlockStop", _payload({"contentBlockIndex": index}))]
-        if data is not None:
-            out.append(encode_event("messageStop", _payload({**data, "stopReason": "end_turn"})))
+        if end is not None:
+            out.append(encode_event("messageStop", _payload({**end, "stopReason": "end_turn"})))
         return out

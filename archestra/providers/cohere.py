@@ -11,14 +11,10 @@ from typing import Any, Iterable, Mapping
 
 from ..exchange import Exchange, Response, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
-from .base import ProxyError, Route, StreamRelay
+from .base import ProxyError, Route, compact_json
 from .content import content_text
-from .held import HeldCalls
+from .held import HoldingRelay
 from .openai_compat import OpenAICompatible, _calls
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _usage(usage: Any) -> Usage:
@@ -70,15 +66,10 @@ class Cohere(OpenAICompatible):
         return CohereStreamRelay(exchange, decide)
 
 
-class CohereStreamRelay(StreamRelay):
+class CohereStreamRelay(HoldingRelay):
     """Holds ``tool-call-*`` events until ``message-end``; the SDK routes by the ``type`` in each data."""
 
-    def __init__(self, exchange: Exchange, decide: Any):
-        super().__init__()
-        self.response = exchange.response = Response(model=exchange.model)
-        self._decide = decide
-        self._text: list[str] = []
-        self._held = HeldCalls()
+    refused_finish_reason = "COMPLETE"
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         try:
@@ -88,51 +79,35 @@ class CohereStreamRelay(StreamRelay):
         data = data if isinstance(data, dict) else {}
         kind = data.get("type")
         message = ((data.get("delta") or {}).get("message") or {}) if kind else {}
-        if kind == "content-delta" and not self._held.holding:
-            self._text.append((message.get("content") or {}).get("text", ""))
+        if kind == "content-delta" and not self.held.holding:
+            self.text.append((message.get("content") or {}).get("text", ""))
         elif kind == "tool-call-start":
             call = message.get("tool_calls") or {}
-            self._held.start(data.get("index", 0), call.get("id"), (call.get("function") or {}).get("name", ""))
+            self.held.start(data.get("index", 0), call.get("id"), (call.get("function") or {}).get("name", ""))
         elif kind == "tool-call-delta":
             arguments = ((message.get("tool_calls") or {}).get("function") or {}).get("arguments", "")
-            self._held.add_arguments(data.get("index", 0), arguments)
+            self.held.add_arguments(data.get("index", 0), arguments)
         elif kind == "message-end":
             delta = data.get("delta") or {}
             self.response.finish_reason = delta.get("finish_reason")
             self.response.usage = _usage(delta.get("usage"))
-            if self._held.holding:
-                return self._settle(event, data)
-        if self._held.holding:
-            self._held.hold(event.raw)
-            return []
-        return [event.raw]
-
-    def finish(self) -> Iterable[bytes]:
-        out = self._settle(None, None) if self._held.holding else []
-        self.response.text = "".join(self._text)
-        return out
+            if self.held.holding:
+                return self.settle(event.raw, data)
+        return self.pass_or_hold(event.raw)
 
     def error_bytes(self, message: str) -> bytes:
-        return encode_event(_compact({"type": "message-end", "delta": {"finish_reason": "ERROR",
-                                                                        "error": message}}), "message-end")
+        return encode_event(compact_json({"type": "message-end", "delta": {"finish_reason": "ERROR",
+                                                                            "error": message}}), "message-end")
 
-    def _settle(self, end_event: SSEEvent | None, end: dict[str, Any] | None) -> list[bytes]:
-        index = self._held.first_key
-        held, calls = self._held.take()
-        refusal = self._decide(calls) if calls else None
-        if refusal is None:
-            self.response.tool_calls += calls
-            return held + ([end_event.raw] if end_event else [])
-        self._text.append(refusal)
-        self.response.finish_reason = "COMPLETE"
+    def refusal_events(self, index: Any, refusal: str, end: dict[str, Any] | None) -> list[bytes]:
         out = [
-            encode_event(_compact({"type": "content-start", "index": index, "delta": {"message": {
+            encode_event(compact_json({"type": "content-start", "index": index, "delta": {"message": {
                 "content": {"type": "text", "text": ""}}}}), "content-start"),
-            encode_event(_compact({"type": "content-delta", "index": index, "delta": {"message": {
+            encode_event(compact_json({"type": "content-delta", "index": index, "delta": {"message": {
                 "content": {"text": refusal}}}}), "content-delta"),
-            encode_event(_compact({"type": "content-end", "index": index}), "content-end"),
+            encode_event(compact_json({"type": "content-end", "index": index}), "content-end"),
         ]
         if end is not None:
-            out.append(encode_event(_compact({**end, "delta": {**(end.get("delta") or {}),
-                                                               "finish_reason": "COMPLETE"}}), "message-end"))
+            out.append(encode_event(compact_json({**end, "delta": {**(end.get("delta") or {}),
+                                                                   "finish_reason": "COMPLETE"}}), "message-end"))
         return out

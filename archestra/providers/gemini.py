@@ -11,8 +11,7 @@ from typing import Any, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult
 from .base import Provider, ProxyError, Route
-from .gemini_format import (field, function_calls, key_of, parts_text, refuse_candidate, response_view,
-                            set_parts_text)
+from .gemini_format import field, function_calls, key_of, parts_text, refuse_candidate, response_view, set_parts_text
 from .gemini_stream import GeminiStreamRelay
 
 PATH = re.compile(r"(?P<version>v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/locations/[^/]+/)?"
@@ -99,10 +98,8 @@ class Gemini(Provider):
                 if isinstance(declaration, dict) and declaration.get("name"):
                     schema = field(declaration, "parametersJsonSchema") or declaration.get("parameters")
                     tools.append(Tool(str(declaration["name"]), declaration.get("description"), schema))
-        exchange = Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
+        return Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
                             messages=messages, tools=tools, client=client)
-        exchange.freeze_original()
-        return exchange
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         contents, system_texts, original_system = [], [], None

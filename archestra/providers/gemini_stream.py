@@ -12,12 +12,8 @@ from typing import Any, Iterable
 from ..exchange import Exchange, Response, ToolCall
 from ..streaming.jsonarray import JSONArrayDecoder
 from ..streaming.sse import encode_event
-from .base import StreamRelay
+from .base import StreamRelay, compact_json
 from .gemini_format import field, function_calls, parts_text, refuse_candidate, response_view
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class GeminiStreamRelay(StreamRelay):
@@ -69,8 +65,8 @@ class GeminiStreamRelay(StreamRelay):
     def error_bytes(self, message: str) -> bytes:
         error = {"error": {"code": 502, "message": message, "status": "UNAVAILABLE"}}
         if self._sse:
-            return encode_event(_compact(error))
-        return (b"," if self._sent_elements else b"[") + _compact(error).encode() + b"]"
+            return encode_event(compact_json(error))
+        return (b"," if self._sent_elements else b"[") + compact_json(error).encode() + b"]"
 
     def _pass(self, event: Any) -> list[bytes]:
         if event.data is not None:
@@ -98,5 +94,5 @@ class GeminiStreamRelay(StreamRelay):
         refuse_candidate(chunk["candidates"][0], refusal)
         self._sent_elements += 1
         if self._sse:
-            return [encode_event(_compact(chunk))]
-        return [held[0].prefix + _compact(chunk).encode()]
+            return [encode_event(compact_json(chunk))]
+        return [held[0].prefix + compact_json(chunk).encode()]

@@ -1,10 +1,12 @@
 """Tool-call hold-back for stream relays: raw events held from the first tool call until the decision."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable
 
-from ..exchange import ToolCall
-from .base import parse_arguments
+from ..exchange import Exchange, Response, ToolCall
+from .base import StreamRelay, parse_arguments
+
+Decide = Callable[[list[ToolCall]], "str | None"]
 
 
 class HeldCalls:
@@ -44,3 +46,49 @@ class HeldCalls:
         events = self.events or []
         self.drop()
         return events, calls
+
+
+class HoldingRelay(StreamRelay):
+    """A relay for streams whose tool calls are content blocks (Anthropic, Cohere, Bedrock).
+
+    Subclasses parse their events in ``feed``, start/extend calls on ``self.held``, end with
+    ``return self.pass_or_hold(raw)``, call ``self.settle(end_raw, end)`` at the event that carries the
+    finish reason, and say in ``refusal_events`` how a refusal text block looks in their format.
+    """
+
+    #: The finish reason the client sees when the calls were refused.
+    refused_finish_reason = "end_turn"
+
+    def __init__(self, exchange: Exchange, decide: Decide):
+        super().__init__()
+        self.response = exchange.response = Response(model=exchange.model)
+        self._decide = decide
+        self.text: list[str] = []
+        self.held = HeldCalls()
+
+    def pass_or_hold(self, raw: bytes) -> list[bytes]:
+        if self.held.holding:
+            self.held.hold(raw)
+            return []
+        return [raw]
+
+    def finish(self) -> Iterable[bytes]:
+        out = self.settle(None, None) if self.held.holding else []
+        self.response.text = "".join(self.text)
+        return out
+
+    def settle(self, end_raw: bytes | None, end: dict[str, Any] | None) -> list[bytes]:
+        """Decide the held calls: replay them (and the end event) or replace them with the refusal."""
+        index = self.held.first_key
+        held, calls = self.held.take()
+        refusal = self._decide(calls) if calls else None
+        if refusal is None:
+            self.response.tool_calls += calls
+            return held + ([end_raw] if end_raw else [])
+        self.text.append(refusal)
+        self.response.finish_reason = self.refused_finish_reason
+        return self.refusal_events(index, refusal, end)
+
+    def refusal_events(self, index: Any, refusal: str, end: dict[str, Any] | None) -> list[bytes]:
+        """The events replacing the held calls: a text block at ``index``, then ``end`` rewritten."""
+        raise NotImplementedError

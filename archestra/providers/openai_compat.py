@@ -90,10 +90,8 @@ class OpenAICompatible(Provider):
             function = raw.get("function") if isinstance(raw, dict) else None
             if isinstance(function, dict) and function.get("name"):
                 tools.append(Tool(str(function["name"]), function.get("description"), function.get("parameters")))
-        exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
+        return Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
                             messages=messages, tools=tools, client=client)
-        exchange.freeze_original()
-        return exchange
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         body["model"] = exchange.model

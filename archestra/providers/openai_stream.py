@@ -13,13 +13,10 @@ from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, Response, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
-from .base import ProxyError, StreamRelay, parse_arguments
+from .base import ProxyError, StreamRelay, compact_json, parse_arguments
 
 Decide = Callable[[list[ToolCall]], "str | None"]
 
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class OpenAIStreamRelay(StreamRelay):
@@ -84,7 +81,7 @@ class OpenAIStreamRelay(StreamRelay):
     def error_bytes(self, message: str) -> bytes:
         # The openai SDK raises APIError on any data object with an "error" key, whatever the provider.
         error = {"message": message, "type": "upstream_error", "param": None, "code": None}
-        return encode_event(_compact({"error": error}))
+        return encode_event(compact_json({"error": error}))
 
     # -- internals -----------------------------------------------------------------------------
     def _json(self, event: SSEEvent) -> dict[str, Any] | None:
@@ -123,7 +120,7 @@ class OpenAIStreamRelay(StreamRelay):
             if isinstance(arguments, str):
                 call["args"].append(arguments)
             elif arguments is not None:
-                call["args"].append(_compact(arguments))
+                call["args"].append(compact_json(arguments))
 
     def _complete_calls(self, key: int) -> list[ToolCall]:
         calls = []
@@ -163,4 +160,4 @@ class OpenAIStreamRelay(StreamRelay):
         replacement = {"index": key, "delta": delta, "logprobs": None, "finish_reason": "stop"}
         choices = [replacement if isinstance(c, dict) and c.get("index", 0) == key else c
                    for c in chunk.get("choices", [])]
-        return encode_event(_compact({**chunk, "choices": choices}))
+        return encode_event(compact_json({**chunk, "choices": choices}))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-USAGE = {"billed_units": {"input_tokens": 37, "output_tokens": 28}, "tokens": {"input_tokens": 913, "output_tokens": 83}}
+USAGE = {"billed_units": {"input_tokens": 37, "output_tokens": 28},
+         "tokens": {"input_tokens": 913, "output_tokens": 83}}
 
 
 def response(text: str | None = None, calls: list[dict] | None = None) -> dict:
