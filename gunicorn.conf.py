@@ -13,7 +13,7 @@ worker_class = "gevent"
 worker_connections = int(os.environ.get("ARCHESTRA_WORKER_CONNECTIONS", "1000"))
 # The gevent worker's heartbeat runs in its own greenlet, so this never kills a long stream; it only
 # catches a worker whose event loop is stuck.
-timeout = 60
+timeout = int(os.environ.get("ARCHESTRA_WORKER_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("ARCHESTRA_GRACEFUL_TIMEOUT", "30"))
 # Idle keep-alive connections count as in flight for gunicorn's async workers, so shutdown waits for
 # min(keepalive, graceful_timeout). Behind a load balancer, set it above the balancer's idle timeout.

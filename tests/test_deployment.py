@@ -163,3 +163,18 @@ def test_tls_serving_for_boto3_bearer_keys(tmp_path, upstream, tls_cert, monkeyp
         assert upstream.received[-1].headers["Authorization"] == "Bearer bedrock-key"
     finally:
         stop_gunicorn(process, log)
+
+
+def test_a_stream_longer_than_the_worker_timeout_is_not_killed(tmp_path, upstream):
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_OPENAI_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_WORKER_TIMEOUT": "2"})
+    try:
+        upstream.reply_with(sse_reply(wire.text_stream([f"{i} " for i in range(10)]), delay=0.5))  # ~5.5 s
+        client = openai.OpenAI(api_key="k", base_url=f"{url}/v1/openai", max_retries=0, timeout=30)
+        chunks = list(client.chat.completions.create(model="m", stream=True,
+                                                     messages=[{"role": "user", "content": "x"}]))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+            "".join(f"{i} " for i in range(10))
+        assert "WORKER TIMEOUT" not in (tmp_path / "gunicorn.log").read_text()
+    finally:
+        stop_gunicorn(process, log)
