@@ -36,3 +36,10 @@ def on_starting(server):
     result = subprocess.run([sys.executable, "-m", "archestra.upgrade"], cwd=os.path.dirname(__file__) or ".")
     if result.returncode != 0:
         raise SystemExit("archestra: database migration failed, not starting")
+
+
+def worker_exit(server, worker):
+    """Write every pending record before the worker goes (graceful shutdown loses nothing)."""
+    runtime = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("archestra")
+    if runtime is not None:
+        runtime.recorder.flush()

@@ -11,7 +11,10 @@ from .extensions import db, migrate
 from .hooks import HookRegistry
 from .hooks.loader import load_hook_file
 from .profiles import ProfileDirectory
+from .recorder import Recorder
 from .runtime import Runtime
+from .security.hooks import register_builtin_hooks
+from .security.policies import PolicyDirectory
 from .upstream import Upstream
 
 
@@ -29,7 +32,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
 
+    recorder = Recorder(app)
+    policies = PolicyDirectory(settings.profile_cache_seconds)
     hooks = HookRegistry()
+    register_builtin_hooks(hooks, policies, recorder)
     for path in settings.hooks:
         for stage, func, label in load_hook_file(path):
             hooks.register(stage, func, label)
@@ -39,6 +45,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         hooks=hooks,
         profiles=ProfileDirectory(settings.profile_cache_seconds),
         upstream=Upstream(settings.upstream_connect_timeout, settings.upstream_read_timeout),
+        policies=policies,
+        recorder=recorder,
     )
 
     from .api import api

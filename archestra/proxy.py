@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .exchange import BlockedCall, ClientInfo, Exchange, ProfileInfo, ToolCall
 from .hooks import Block
+from .models import BlockedToolCall
 from .profiles import UUID_RE
 from .providers.base import Provider, ProxyError, Route
 from .runtime import Runtime, current_runtime
@@ -131,8 +132,15 @@ def decide_tool_calls(runtime: Runtime, exchange: Exchange, calls: list[ToolCall
         except Block as block:
             exchange.blocked.append(BlockedCall(call.name, call.arguments, block.reason))
             log.info("blocked tool call %s for profile %s: %s", call.name, exchange.profile.id, block.reason)
+            runtime.recorder.submit(_record_block(exchange, call, block.reason))
             return refusal_text(call, block.reason)
     return None
+
+
+def _record_block(exchange: Exchange, call: ToolCall, reason: str):
+    values = {"profile_id": exchange.profile.id, "provider": exchange.provider, "model": exchange.model,
+              "tool": call.name, "arguments": call.arguments, "reason": reason}
+    return lambda session: session.add(BlockedToolCall(**values))
 
 
 def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, started: float) -> Response:

@@ -8,6 +8,8 @@ from flask import current_app
 from .config import Settings
 from .hooks import HookRegistry
 from .profiles import ProfileDirectory
+from .recorder import Recorder
+from .security.policies import PolicyDirectory
 from .upstream import Upstream
 
 
@@ -17,6 +19,8 @@ class Runtime:
     hooks: HookRegistry
     profiles: ProfileDirectory
     upstream: Upstream
+    policies: PolicyDirectory
+    recorder: Recorder
 
 
 def current_runtime() -> Runtime:

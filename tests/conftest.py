@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from archestra import create_app
+from archestra.extensions import db
 from archestra.upgrade import upgrade_database
 from tests.fakes.server import FakeUpstream
 
@@ -46,7 +48,12 @@ def upstream() -> Iterator[FakeUpstream]:
 def migrated_sqlite(tmp_path_factory) -> Path:
     """One SQLite file migrated through the real migrations; each proxy gets a copy (fast, isolated)."""
     path = tmp_path_factory.mktemp("template") / "archestra.db"
-    upgrade_database(create_app({"database_url": f"sqlite:///{path}"}))
+    app = create_app({"database_url": f"sqlite:///{path}"})
+    upgrade_database(app)
+    with app.app_context():
+        db.engine.dispose()
+    with sqlite3.connect(path) as connection:  # fold the WAL into the file before it is copied
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
 

@@ -5,6 +5,7 @@ import openai
 import pytest
 import requests
 
+from archestra.upgrade import head_revision
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import json_reply
 
@@ -97,4 +98,4 @@ def test_profile_ids_in_proxy_urls(proxy, upstream):
 def test_health_and_readiness(proxy):
     assert requests.get(f"{proxy.url}/healthz", timeout=5).json() == {"status": "ok"}
     ready = requests.get(f"{proxy.url}/readyz", timeout=5)
-    assert ready.status_code == 200 and ready.json()["schema"] == "0001_profiles"
+    assert ready.status_code == 200 and ready.json()["schema"] == head_revision()

@@ -1,0 +1,89 @@
+"""Writes records (discovered tools, blocked calls, interactions) off the request path.
+
+The request path only enqueues a plain-valued job; one background worker per process (a greenlet under
+gevent, a thread elsewhere) runs the jobs in batches inside an app context. ``flush`` drains the queue:
+gunicorn's ``worker_exit`` and ``atexit`` call it, so a graceful shutdown loses nothing.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+from typing import Any, Callable
+
+from flask import Flask
+
+from .extensions import db
+
+log = logging.getLogger("archestra.recorder")
+Job = Callable[[Any], None]  # receives the SQLAlchemy session
+
+
+class Recorder:
+    def __init__(self, app: Flask, max_pending: int = 100_000, batch: int = 200):
+        self._app = app
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
+        self._batch = batch
+        self._worker: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._busy = 0
+        atexit.register(self.flush)
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job(session)``; never blocks the request path (a full queue drops and logs)."""
+        self._ensure_worker()
+        with self._idle:
+            self._busy += 1
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            with self._idle:
+                self._busy -= 1
+            log.error("record queue full (%d pending): a record was dropped", self._queue.qsize())
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every submitted job is written; True when the queue drained in time."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    def _ensure_worker(self) -> None:
+        # Started lazily: after gunicorn forks, in the worker that records.
+        if self._worker is None or not self._worker.is_alive():
+            with self._start_lock:
+                if self._worker is None or not self._worker.is_alive():
+                    self._worker = threading.Thread(target=self._run, name="archestra-recorder", daemon=True)
+                    self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            while len(jobs) < self._batch:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(jobs)
+            with self._idle:
+                self._busy -= len(jobs)
+                self._idle.notify_all()
+
+    def _write(self, jobs: list[Job]) -> None:
+        with self._app.app_context():
+            try:
+                for job in jobs:
+                    job(db.session)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("writing %d records failed; retrying one by one", len(jobs))
+                for job in jobs:
+                    try:
+                        job(db.session)
+                        db.session.commit()
+                    except Exception:
+                        db.session.rollback()
+                        log.exception("a record could not be written")
+            finally:
+                db.session.remove()

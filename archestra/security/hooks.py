@@ -1,0 +1,128 @@
+"""The built-in security hooks, registered ahead of operators' hooks in the same registry.
+
+* tool discovery (``on_request``): every declared tool is recorded for the profile, off the request path;
+* tool result trust (``on_tool_result``): untrusted unless a policy marks the result trusted;
+* tool call policies (``on_tool_call``): in a trusted context calls pass unless ``block_always`` matches; in an
+  untrusted context a call is blocked unless an ``allow_when_context_is_untrusted`` policy matches.
+
+Among the policies of one tool, those whose conditions match win over the tool's default (no conditions);
+among several matching, the most restrictive action wins.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from ..exchange import Exchange, ToolCall, ToolResult
+from ..hooks import Block, HookRegistry
+from ..models import Tool
+from ..recorder import Recorder
+from .conditions import all_hold, parse_result
+from .policies import PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule
+
+UNTRUSTED_CONTEXT = "The context contains untrusted data (a tool result no policy marks as trusted)."
+RESULT_RANK = {"block_always": 3, "sanitize_with_dual_llm": 2, "mark_as_untrusted": 1, "mark_as_trusted": 0}
+
+
+SNAPSHOT = "archestra.policies"
+
+
+def policies_of(exchange: Exchange, directory: PolicyDirectory) -> ProfilePolicies:
+    """The policies snapshot taken at ``on_request``: a stream decides with plain values, no database."""
+    snapshot = exchange.state.get(SNAPSHOT)
+    if snapshot is None:
+        snapshot = exchange.state[SNAPSHOT] = directory.get(exchange.profile.id)
+    return snapshot
+
+
+def matching(rules: tuple[Rule, ...], document: Any) -> list[Rule]:
+    specific = [rule for rule in rules if rule.conditions and all_hold(document, rule.conditions)]
+    return specific or [rule for rule in rules if not rule.conditions]
+
+
+class ToolDiscovery:
+    """Records declared tools; each (profile, tool, definition) is written once per worker."""
+
+    def __init__(self, recorder: Recorder):
+        self._recorder = recorder
+        self._seen: set[tuple[str, str, str]] = set()
+
+    def __call__(self, exchange: Exchange) -> None:
+        for tool in exchange.tools:
+            fingerprint = hashlib.sha1(json.dumps([tool.description, tool.parameters], sort_keys=True,
+                                                  default=str).encode()).hexdigest()
+            key = (exchange.profile.id, tool.name, fingerprint)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            self._recorder.submit(_upsert_tool(exchange.profile.id, tool.name, tool.description, tool.parameters))
+
+
+def _upsert_tool(profile_id: str, name: str, description: str | None, parameters: Any):
+    def job(session) -> None:
+        now = datetime.now(timezone.utc)
+        row = session.execute(select(Tool).where(Tool.profile_id == profile_id, Tool.name == name)).scalar()
+        if row is None:
+            with session.begin_nested():  # another worker may insert the same tool at the same time
+                session.add(Tool(profile_id=profile_id, name=name, description=description, parameters=parameters,
+                                 first_seen_at=now, last_seen_at=now))
+        else:
+            row.description, row.parameters, row.last_seen_at = description, parameters, now
+    return job
+
+
+class ResultTrust:
+    def __init__(self, policies: PolicyDirectory, sanitize: Any = None):
+        self._policies = policies
+        self._sanitize = sanitize
+
+    def __call__(self, exchange: Exchange, result: ToolResult) -> None:
+        policies = policies_of(exchange, self._policies)
+        if policies.global_policy == PERMISSIVE:
+            result.trusted = True
+            return
+        rules = matching(policies.results.get(result.name or "", ()), parse_result(result.content))
+        if not rules:
+            result.trusted = False
+            return
+        rule = max(rules, key=lambda r: RESULT_RANK.get(r.action, 3))
+        if rule.action == "block_always":
+            raise Block(rule.reason or f"results of {result.name} are blocked")
+        if rule.action == "sanitize_with_dual_llm" and self._sanitize is not None:
+            self._sanitize(exchange, result)
+            return
+        result.trusted = rule.action == "mark_as_trusted"
+
+
+class CallPolicy:
+    def __init__(self, policies: PolicyDirectory):
+        self._policies = policies
+
+    def __call__(self, exchange: Exchange, call: ToolCall) -> None:
+        policies = policies_of(exchange, self._policies)
+        if policies.global_policy == PERMISSIVE:
+            return
+        rules = matching(policies.calls.get(call.name, ()), call.arguments)
+        for rule in rules:
+            if rule.action == "block_always":
+                raise Block(rule.reason or f"calls of {call.name} are blocked")
+        if exchange.context_trusted:
+            return
+        for rule in rules:
+            if rule.action == "block_when_context_is_untrusted":
+                raise Block(rule.reason or UNTRUSTED_CONTEXT)
+        if any(rule.action == "allow_when_context_is_untrusted" for rule in rules):
+            return
+        raise Block(UNTRUSTED_CONTEXT)
+
+
+def register_builtin_hooks(registry: HookRegistry, policies: PolicyDirectory, recorder: Recorder,
+                           sanitize: Any = None) -> None:
+    registry.register("on_request", lambda exchange: policies_of(exchange, policies), "builtin:policy-snapshot")
+    registry.register("on_request", ToolDiscovery(recorder), "builtin:tool-discovery")
+    registry.register("on_tool_result", ResultTrust(policies, sanitize), "builtin:tool-result-policies")
+    registry.register("on_tool_call", CallPolicy(policies), "builtin:tool-call-policies")

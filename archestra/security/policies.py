@@ -1,0 +1,72 @@
+"""The policies of a profile, read once per ``profile_cache_seconds`` per worker (plain values only)."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Setting, Tool, ToolCallPolicy, ToolResultPolicy
+
+RESTRICTIVE, PERMISSIVE = "restrictive", "permissive"
+
+
+@dataclass(frozen=True)
+class Rule:
+    conditions: tuple[dict[str, Any], ...]
+    action: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ProfilePolicies:
+    global_policy: str = RESTRICTIVE
+    calls: dict[str, tuple[Rule, ...]] = field(default_factory=dict)    # by tool name
+    results: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by tool name
+
+
+def _rules(rows: list[Any]) -> dict[str, tuple[Rule, ...]]:
+    by_tool: dict[str, list[Rule]] = {}
+    for name, conditions, action, reason in rows:
+        by_tool.setdefault(name, []).append(Rule(tuple(conditions or ()), action, reason))
+    return {name: tuple(rules) for name, rules in by_tool.items()}
+
+
+class PolicyDirectory:
+    def __init__(self, ttl: float):
+        self._ttl = ttl
+        self._cache: dict[str, tuple[ProfilePolicies, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, profile_id: str) -> ProfilePolicies:
+        now = time.monotonic()
+        hit = self._cache.get(profile_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        policies = self._load(profile_id)
+        with self._lock:
+            self._cache[profile_id] = (policies, now + self._ttl)
+        return policies
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    @staticmethod
+    def _load(profile_id: str) -> ProfilePolicies:
+        try:
+            setting = db.session.get(Setting, "global_policy")
+            columns = lambda model: (Tool.name, model.conditions, model.action, model.reason)  # noqa: E731
+            calls = db.session.execute(select(*columns(ToolCallPolicy)).join(Tool, ToolCallPolicy.tool_id == Tool.id)
+                                       .where(Tool.profile_id == profile_id)
+                                       .order_by(ToolCallPolicy.created_at)).all()
+            results = db.session.execute(select(*columns(ToolResultPolicy))
+                                         .join(Tool, ToolResultPolicy.tool_id == Tool.id)
+                                         .where(Tool.profile_id == profile_id)
+                                         .order_by(ToolResultPolicy.created_at)).all()
+        finally:
+            db.session.remove()
+        return ProfilePolicies(setting.value if setting else RESTRICTIVE, _rules(calls), _rules(results))
