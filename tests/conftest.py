@@ -28,13 +28,19 @@ class RunningProxy:
     url: str
     app: Flask
     admin_headers: dict[str, str]
+    ca: str | None = None  # the certificate to trust when serving TLS
 
     def base(self, provider: str, profile_id: str | None = None) -> str:
         return f"{self.url}/v1/{provider}" + (f"/{profile_id}" if profile_id else "")
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {**self.admin_headers, **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=10, **kwargs)
+        return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=10,
+                                verify=self.ca or True, **kwargs)
+
+    def flush(self) -> None:
+        """Wait until the background recorder has written everything (tools, blocks, interactions)."""
+        assert self.app.extensions["archestra"].recorder.flush(10)
 
 
 @pytest.fixture
@@ -82,7 +88,7 @@ def make_proxy(tmp_path, upstream, migrated_sqlite) -> Iterator[Callable[..., Ru
         servers.append(server)
         scheme = "https" if tls else "http"
         return RunningProxy(f"{scheme}://127.0.0.1:{server.server_port}", app,
-                            {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+                            {"Authorization": f"Bearer {ADMIN_TOKEN}"}, tls[0] if tls else None)
 
     yield start
     for server in servers:

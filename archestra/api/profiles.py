@@ -1,40 +1,22 @@
 """``/api/profiles``: create, list, get, update, delete. The default profile cannot be deleted."""
 from __future__ import annotations
 
-from flask import request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Profile
-from ..profiles import UUID_RE
-from ..runtime import current_runtime
 from . import api
+from .common import commit, get_or_404, json_body
 from .errors import ApiError
 from .schemas import profile_schema, profile_update_schema, profiles_schema
 
 
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    return body
-
-
 def _get(profile_id: str) -> Profile:
-    profile = db.session.get(Profile, profile_id.lower()) if UUID_RE.fullmatch(profile_id) else None
-    if profile is None:
-        raise ApiError(404, "not_found", f"Profile {profile_id} does not exist.")
-    return profile
+    return get_or_404(Profile, profile_id, "Profile")
 
 
 def _commit() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ApiError(409, "conflict", "A profile with this name already exists.") from None
-    current_runtime().profiles.invalidate()
+    commit("A profile with this name already exists.")
 
 
 @api.get("/profiles")
@@ -45,7 +27,7 @@ def list_profiles():
 
 @api.post("/profiles")
 def create_profile():
-    values = profile_schema.load(_json_body())
+    values = profile_schema.load(json_body())
     profile = Profile(**values)
     db.session.add(profile)
     _commit()
@@ -60,7 +42,7 @@ def get_profile(profile_id: str):
 @api.route("/profiles/<profile_id>", methods=["PATCH", "PUT"])
 def update_profile(profile_id: str):
     profile = _get(profile_id)
-    for key, value in profile_update_schema.load(_json_body()).items():
+    for key, value in profile_update_schema.load(json_body()).items():
         setattr(profile, key, value)
     _commit()
     return profile_schema.dump(profile)
