@@ -109,7 +109,8 @@ class AnthropicDriver:
         tools = [{"name": n, "description": n, "input_schema": SCHEMA} for n in ("fetch_url", "send_email")]
         messages: list[dict] = [{"role": "user", "content": "Summarize the page"}]
         if with_result:
-            messages += [{"role": "assistant", "content": [anthropic_wire.tool_use("fetch_url", {"url": "x"}, "toolu_f")]},
+            fetch = anthropic_wire.tool_use("fetch_url", {"url": "x"}, "toolu_f")
+            messages += [{"role": "assistant", "content": [fetch]},
                          {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_f",
                                                        "content": result}]}]
         kwargs = {"model": "claude-x", "max_tokens": 100, "messages": messages, "tools": tools}
@@ -206,8 +207,9 @@ class BedrockDriver:
                            for n in ("fetch_url", "send_email")]}
         messages: list[dict] = [{"role": "user", "content": [{"text": "Summarize the page"}]}]
         if with_result:
-            messages += [{"role": "assistant", "content": [bedrock_wire.tool_use("fetch_url", {"url": "x"}, "tf")]},
-                         {"role": "user", "content": [{"toolResult": {"toolUseId": "tf", "content": [{"text": result}]}}]}]
+            fetch = bedrock_wire.tool_use("fetch_url", {"url": "x"}, "tf")
+            returned = {"toolResult": {"toolUseId": "tf", "content": [{"text": result}]}}
+            messages += [{"role": "assistant", "content": [fetch]}, {"role": "user", "content": [returned]}]
         if stream:
             events = list(client.converse_stream(modelId="m", messages=messages, toolConfig=tools)["stream"])
             starts = [e["contentBlockStart"]["start"]["toolUse"]["name"] for e in events if "contentBlockStart" in e]

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from archestra.security.conditions import (ConditionError, all_hold, condition_holds, parse_result,
-                                           validate_condition, values_at)
+from archestra.security.conditions import (
+    ConditionError,
+    all_hold,
+    condition_holds,
+    parse_result,
+    validate_condition,
+    values_at,
+)
 
 DOC = {"source": "https://intranet.corp/page", "meta": {"trusted": True, "score": 7, "tags": ["a", "b"]},
        "items": [{"domain": "corp.com", "n": 1}, {"domain": "evil.io", "n": 2}], "empty": [], "none": None}
