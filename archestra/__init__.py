@@ -13,6 +13,7 @@ from .hooks.loader import load_hook_file
 from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .runtime import Runtime
+from .security.dual_llm import DualLLM
 from .security.hooks import register_builtin_hooks
 from .security.policies import PolicyDirectory
 from .upstream import Upstream
@@ -35,7 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     recorder = Recorder(app)
     policies = PolicyDirectory(settings.profile_cache_seconds)
     hooks = HookRegistry()
-    register_builtin_hooks(hooks, policies, recorder)
+    register_builtin_hooks(hooks, policies, recorder, sanitize=DualLLM(settings.dual_llm_max_rounds))
     for path in settings.hooks:
         for stage, func, label in load_hook_file(path):
             hooks.register(stage, func, label)

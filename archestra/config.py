@@ -47,6 +47,8 @@ class Settings:
     gemini_vertex_ai_base_url: str | None = None
     #: e.g. ``us``: model ids without a geography prefix are sent as ``us.<model id>``.
     bedrock_inference_profile_prefix: str | None = None
+    #: How many questions the privileged model may ask about a ``sanitize_with_dual_llm`` result.
+    dual_llm_max_rounds: int = 3
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -78,6 +80,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_GEMINI_VERTEX_AI_CREDENTIALS_FILE": "gemini_vertex_ai_credentials_file",
         "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": "gemini_vertex_ai_base_url",
         "ARCHESTRA_BEDROCK_INFERENCE_PROFILE_PREFIX": "bedrock_inference_profile_prefix",
+        "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
     }
     for env_name, attr in simple.items():
         if env.get(env_name, "").strip():
@@ -94,6 +97,14 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _coerce(name: str, value: Any) -> Any:
+    if name == "dual_llm_max_rounds":
+        try:
+            rounds = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"ARCHESTRA_DUAL_LLM_MAX_ROUNDS must be an integer, got {value!r}") from None
+        if not 0 <= rounds <= 10:
+            raise ConfigError("ARCHESTRA_DUAL_LLM_MAX_ROUNDS must be between 0 and 10")
+        return rounds
     if name in {"max_body_bytes"}:
         try:
             number = int(value)

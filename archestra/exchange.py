@@ -16,7 +16,7 @@ Everything else is information.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -142,6 +142,7 @@ class Exchange:
     _original_model: str = field(default="", repr=False, compare=False)
     _original_tools: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _original_messages: list[int] = field(default_factory=list, repr=False, compare=False)
+    _completer: Callable[[str, str], str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.freeze_original()
@@ -151,6 +152,16 @@ class Exchange:
         self._original_model = self.model
         self._original_tools = tuple(tool.name for tool in self.tools)
         self._original_messages = [id(m) for m in self.messages]
+
+    def complete(self, prompt: str, system: str = "") -> str:
+        """Ask the request's own model a one-off question (same provider, same client key); its text answer.
+
+        Not streamed, not passed through hooks. Raises on upstream failure (a hook that lets it propagate
+        fails closed).
+        """
+        if self._completer is None:
+            raise RuntimeError("this exchange has no upstream to ask")
+        return self._completer(prompt, system)
 
     @property
     def tool_results(self) -> list[ToolResult]:

@@ -137,6 +137,22 @@ def decide_tool_calls(runtime: Runtime, exchange: Exchange, calls: list[ToolCall
     return None
 
 
+def _complete(runtime: Runtime, provider: Provider, route: Route, model: str, headers: dict[str, str],
+              query: str, prompt: str, system: str) -> str:
+    """One non-streamed question to the exchange's own model, with the client's own credentials."""
+    completion_route, body = provider.completion_request(model, system, prompt, route)
+    url, headers, query = provider.upstream_request(runtime.settings, completion_route, None,
+                                                    {**headers, "Content-Type": "application/json"}, query)
+    upstream = runtime.upstream.send("POST", url, json.dumps(body).encode(), headers, query)
+    try:
+        content = upstream.content
+    finally:
+        upstream.close()
+    if upstream.status_code >= 400:
+        raise RuntimeError(f"the upstream answered HTTP {upstream.status_code} to a proxy-made completion")
+    return provider.parse_response(json.loads(content), None).text  # type: ignore[arg-type]
+
+
 def _record_block(exchange: Exchange, call: ToolCall, reason: str):
     values = {"profile_id": exchange.profile.id, "provider": exchange.provider, "model": exchange.model,
               "tool": call.name, "arguments": call.arguments, "reason": reason}
@@ -148,6 +164,9 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
     exchange = provider.parse_request(body, route, profile, _client_info())
     if route.stream is not None:
         exchange.stream = route.stream
+    query = "&".join(part for part in request.query_string.decode().split("&") if not part.startswith("alt="))
+    exchange._completer = partial(_complete, runtime, provider, route, exchange.model,
+                                  request_headers(request.headers.items()), query)
     try:
         _apply_request_hooks(runtime, exchange)
     except ProxyError as error:

@@ -66,6 +66,9 @@ class OpenAIDriver:
     def sent_result(self, body: dict) -> str:
         return body["messages"][2]["content"]
 
+    def text_reply(self, text: str) -> Reply:
+        return json_reply(openai_wire.completion(text))
+
 
 class MistralDriver(OpenAIDriver):
     sdk = "mistralai"
@@ -130,6 +133,9 @@ class AnthropicDriver:
     def sent_result(self, body: dict) -> str:
         return body["messages"][2]["content"][0]["content"]
 
+    def text_reply(self, text: str) -> Reply:
+        return json_reply(anthropic_wire.message([anthropic_wire.text(text)]))
+
 
 class GeminiDriver:
     sdk = provider = "gemini"
@@ -160,6 +166,9 @@ class GeminiDriver:
 
     def sent_result(self, body: dict) -> str:
         return json.dumps(body["contents"][2]["parts"][0]["functionResponse"]["response"])
+
+    def text_reply(self, text: str) -> Reply:
+        return json_reply(gemini_wire.chunk([{"text": text}], "STOP"))
 
 
 class CohereDriver:
@@ -193,6 +202,9 @@ class CohereDriver:
 
     def sent_result(self, body: dict) -> str:
         return body["messages"][2]["content"]
+
+    def text_reply(self, text: str) -> Reply:
+        return json_reply(cohere_wire.response(text))
 
 
 class BedrockDriver:
@@ -229,6 +241,9 @@ class BedrockDriver:
 
     def sent_result(self, body: dict) -> str:
         return body["messages"][2]["content"][0]["toolResult"]["content"][0]["text"]
+
+    def text_reply(self, text: str) -> Reply:
+        return json_reply(bedrock_wire.converse([{"text": text}]))
 
 
 DRIVERS = [OpenAIDriver(p) for p in ("openai", "cerebras", "vllm", "ollama", "zhipuai")] + [

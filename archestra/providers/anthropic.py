@@ -36,6 +36,12 @@ class Anthropic(Provider):
             return Route("passthrough", path, stream=False)
         return None
 
+    def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
+        body: dict[str, Any] = {"model": model, "max_tokens": 1024, "messages": [{"role": "user", "content": prompt}]}
+        if system:
+            body["system"] = system
+        return Route("chat", "v1/messages", stream=False), body
+
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         kind = _ERROR_TYPES.get(error.status, "api_error" if error.status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": kind, "message": error.message}}

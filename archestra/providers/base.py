@@ -126,6 +126,10 @@ class Provider:
         """Write hook edits of ``exchange`` back into ``body`` (called only when something changed)."""
         raise NotImplementedError
 
+    def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
+        """A minimal non-streamed request asking ``model`` one question (used by the dual LLM)."""
+        raise NotImplementedError
+
     def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
         """Apply provider quirks to the body sent upstream; return True if it changed."""
         return False

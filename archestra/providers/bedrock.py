@@ -73,6 +73,12 @@ class Bedrock(Provider):
         url = f"{settings.base_url(self.name).rstrip('/')}/model/{quote(model, safe='-._~')}/{route.action}"
         return url, headers, query
 
+    def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
+        body: dict[str, Any] = {"messages": [{"role": "user", "content": [{"text": prompt}]}]}
+        if system:
+            body["system"] = [{"text": system}]
+        return Route("chat", f"model/{model}/converse", stream=False, model=model, action="converse"), body
+
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         return {"message": error.message}
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from ..exchange import Exchange, Response, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
-from .base import ProxyError, Route, compact_json
+from .base import ProxyError, compact_json
 from .content import content_text
 from .held import HoldingRelay
 from .openai_compat import OpenAICompatible, _calls
@@ -26,9 +26,7 @@ def _usage(usage: Any) -> Usage:
 
 class Cohere(OpenAICompatible):
     name = "cohere"
-
-    def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
-        return Route("chat", path) if path == "v2/chat" else None
+    chat_path = "v2/chat"
 
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         return {"id": str(uuid.uuid4()), "message": error.message}

@@ -59,6 +59,14 @@ class Gemini(Provider):
         query = "&".join(p for p in query.split("&") if p and not p.startswith("key="))
         return join_url(settings.vertex_base_url(), path), headers, query
 
+    def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
+        version = PATH.fullmatch(route.upstream_path)["version"]  # type: ignore[index]
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        return Route("chat", f"{version}/models/{model}:generateContent", stream=False, model=model,
+                     action="generateContent"), body
+
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         status = _STATUS.get(error.status, "UNAVAILABLE" if error.status >= 500 else "INVALID_ARGUMENT")
         return {"error": {"code": error.status, "message": error.message, "status": status}}

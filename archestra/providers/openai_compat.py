@@ -32,13 +32,19 @@ class OpenAICompatible(Provider):
     drop_params: tuple[str, ...] = ()
     #: Paths (after the base) reached with a leading ``v1/`` too, as the mistralai SDK sends them.
     v1_prefix = False
+    chat_path = CHAT
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         if self.v1_prefix and path.startswith("v1/"):
             path = path[3:]
-        if path == CHAT:
-            return Route("chat", CHAT)
+        if path == self.chat_path:
+            return Route("chat", self.chat_path)
         return None
+
+    def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
+        messages = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": prompt})
+        return Route("chat", self.chat_path, stream=False), {"model": model, "messages": messages, "stream": False}
 
     # -- errors ---------------------------------------------------------------------------------
     def error_body(self, error: ProxyError) -> dict[str, Any]:
