@@ -10,6 +10,9 @@ from .config import load_settings
 from .extensions import db, migrate
 from .hooks import HookRegistry
 from .hooks.loader import load_hook_file
+from .metering.limits import LimitGuard
+from .metering.optimization import ModelOptimizer
+from .metering.pricing import PriceBook
 from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .runtime import Runtime
@@ -35,7 +38,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     recorder = Recorder(app)
     policies = PolicyDirectory(settings.profile_cache_seconds)
+    optimizer = ModelOptimizer(settings.profile_cache_seconds)
     hooks = HookRegistry()
+    hooks.register("on_request", optimizer, "builtin:optimization-rules")
     register_builtin_hooks(hooks, policies, recorder, sanitize=DualLLM(settings.dual_llm_max_rounds))
     for path in settings.hooks:
         for stage, func, label in load_hook_file(path):
@@ -48,17 +53,22 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         upstream=Upstream(settings.upstream_connect_timeout, settings.upstream_read_timeout),
         policies=policies,
         recorder=recorder,
+        limits=LimitGuard(settings.profile_cache_seconds),
+        prices=PriceBook(settings.profile_cache_seconds),
+        optimizer=optimizer,
     )
 
     from .api import api
     from .errors import register_error_handlers
     from .health import health
+    from .metering.metrics import metrics
     from .providers import PROVIDERS
     from .providers.blueprints import make_blueprint
 
     register_error_handlers(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)
     for provider in PROVIDERS:
         app.register_blueprint(make_blueprint(provider))
     return app

@@ -49,6 +49,8 @@ class Settings:
     bedrock_inference_profile_prefix: str | None = None
     #: How many questions the privileged model may ask about a ``sanitize_with_dual_llm`` result.
     dual_llm_max_rounds: int = 3
+    #: prometheus-client's multiprocess directory (gunicorn.conf.py sets it before workers fork).
+    prometheus_multiproc_dir: str | None = None
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -81,6 +83,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": "gemini_vertex_ai_base_url",
         "ARCHESTRA_BEDROCK_INFERENCE_PROFILE_PREFIX": "bedrock_inference_profile_prefix",
         "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
+        "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
     }
     for env_name, attr in simple.items():
         if env.get(env_name, "").strip():

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -100,3 +100,78 @@ class BlockedToolCall(db.Model):
     arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class Interaction(db.Model):
+    """One exchange, as received, as sent upstream, and as answered, with tokens, cost and timings."""
+
+    __tablename__ = "interactions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32), index=True)
+    model: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)       # as asked
+    model_used: Mapped[str | None] = mapped_column(String(256), nullable=True)              # as sent upstream
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request: Mapped[Any] = mapped_column(JSON, nullable=True)
+    upstream_request: Mapped[Any] = mapped_column(JSON, nullable=True)
+    response: Mapped[Any] = mapped_column(JSON, nullable=True)
+    input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cost_usd: Mapped[float | None] = mapped_column(Numeric(18, 8), nullable=True)
+    duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    time_to_first_token_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    blocked: Mapped[Any] = mapped_column(JSON, nullable=True)
+    blocked_count: Mapped[int] = mapped_column(Integer, default=0)
+    session_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    user_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class TokenPrice(db.Model):
+    """USD per million input/output tokens for a model (or a model-name prefix)."""
+
+    __tablename__ = "token_prices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    model: Mapped[str] = mapped_column(String(256), unique=True)
+    input_per_million: Mapped[float] = mapped_column(Numeric(18, 8))
+    output_per_million: Mapped[float] = mapped_column(Numeric(18, 8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class Limit(db.Model):
+    """A USD cost limit for one profile or for everything, over a period (total, day or month)."""
+
+    __tablename__ = "limits"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    scope: Mapped[str] = mapped_column(String(16))  # "profile" | "global"
+    profile_id: Mapped[str | None] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), nullable=True,
+                                                   index=True)
+    max_cost_usd: Mapped[float] = mapped_column(Numeric(18, 8))
+    period: Mapped[str] = mapped_column(String(16), default="total")
+    used_usd: Mapped[float] = mapped_column(Numeric(18, 8), default=0)
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class OptimizationRule(db.Model):
+    """For ``provider``: when the conditions hold, send ``target_model`` instead of the asked model."""
+
+    __tablename__ = "optimization_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    provider: Mapped[str] = mapped_column(String(32), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    max_length: Mapped[int | None] = mapped_column(Integer, nullable=True)   # prompt tokens <= n
+    has_tools: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    target_model: Mapped[str] = mapped_column(String(256))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)

@@ -1,7 +1,7 @@
 """The one pipeline every provider goes through:
 
-parse -> on_request / on_tool_result hooks -> upstream -> relay (stream) or answer -> on_tool_call /
-on_response hooks. Providers only translate; nothing provider-specific lives here.
+limits -> parse -> on_request / on_tool_result hooks -> upstream -> relay (stream) or answer ->
+on_tool_call / on_response hooks -> record. Providers only translate; nothing provider-specific lives here.
 """
 from __future__ import annotations
 
@@ -15,26 +15,20 @@ import requests
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .exchange import BlockedCall, ClientInfo, Exchange, ProfileInfo, ToolCall
+from .completion import complete
+from .exchange import ClientInfo, Exchange, ProfileInfo
 from .hooks import Block
-from .models import BlockedToolCall
+from .metering.interactions import Trace, record
 from .profiles import UUID_RE
 from .providers.base import Provider, ProxyError, Route
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
+from .toolcalls import decide_tool_calls
 from .upstream import request_headers, response_headers
 
 log = logging.getLogger("archestra.proxy")
 
-REFUSAL = ("I tried to invoke the {tool} tool with the following arguments: {args}.\n\n"
-           "However, I was denied by a tool invocation policy:\n\n{reason}")
 STREAM_HEADERS = [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")]
-
-
-def refusal_text(call: ToolCall, reason: str) -> str:
-    """What the client reads instead of a blocked tool call (product spec section 3)."""
-    args = json.dumps(call.arguments, separators=(",", ":"), ensure_ascii=False)
-    return REFUSAL.format(tool=call.name, args=args, reason=reason)
 
 
 def error_response(provider: Provider, error: ProxyError) -> Response:
@@ -65,7 +59,8 @@ def dispatch(provider: Provider, rest: str) -> Response:
                              code="profile_not_found")
         if route.kind == "passthrough":
             return _passthrough(runtime, provider, route)
-        return _chat(runtime, provider, route, profile, started)
+        runtime.limits.check(profile.id)
+        return _chat(runtime, provider, route, profile, Trace(started=started))
     except ProxyError as error:
         log.info("%s %s -> %s %s", provider.name, request.path, error.status, error.code or error.kind)
         return error_response(provider, error)
@@ -124,76 +119,47 @@ def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
             result.trusted = False
 
 
-def decide_tool_calls(runtime: Runtime, exchange: Exchange, calls: list[ToolCall]) -> str | None:
-    """Run ``on_tool_call`` for the calls of one answer: the refusal text if any is blocked, else None."""
-    for call in calls:
-        try:
-            runtime.hooks.run("on_tool_call", exchange, call)
-        except Block as block:
-            exchange.blocked.append(BlockedCall(call.name, call.arguments, block.reason))
-            log.info("blocked tool call %s for profile %s: %s", call.name, exchange.profile.id, block.reason)
-            runtime.recorder.submit(_record_block(exchange, call, block.reason))
-            return refusal_text(call, block.reason)
-    return None
-
-
-def _complete(runtime: Runtime, provider: Provider, route: Route, model: str, headers: dict[str, str],
-              query: str, prompt: str, system: str) -> str:
-    """One non-streamed question to the exchange's own model, with the client's own credentials."""
-    completion_route, body = provider.completion_request(model, system, prompt, route)
-    url, headers, query = provider.upstream_request(runtime.settings, completion_route, None,
-                                                    {**headers, "Content-Type": "application/json"}, query)
-    upstream = runtime.upstream.send("POST", url, json.dumps(body).encode(), headers, query)
-    try:
-        content = upstream.content
-    finally:
-        upstream.close()
-    if upstream.status_code >= 400:
-        raise RuntimeError(f"the upstream answered HTTP {upstream.status_code} to a proxy-made completion")
-    return provider.parse_response(json.loads(content), None).text  # type: ignore[arg-type]
-
-
-def _record_block(exchange: Exchange, call: ToolCall, reason: str):
-    values = {"profile_id": exchange.profile.id, "provider": exchange.provider, "model": exchange.model,
-              "tool": call.name, "arguments": call.arguments, "reason": reason}
-    return lambda session: session.add(BlockedToolCall(**values))
-
-
-def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, started: float) -> Response:
+def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, trace: Trace) -> Response:
     raw, body = _read_json(provider)
+    trace.raw_request = raw
     exchange = provider.parse_request(body, route, profile, _client_info())
+    trace.model_asked = exchange.model
     if route.stream is not None:
         exchange.stream = route.stream
-    query = "&".join(part for part in request.query_string.decode().split("&") if not part.startswith("alt="))
-    exchange._completer = partial(_complete, runtime, provider, route, exchange.model,
-                                  request_headers(request.headers.items()), query)
+    client_headers = request_headers(request.headers.items())
+    query = request.query_string.decode()
+    exchange._completer = partial(complete, runtime, provider, route, exchange.model, client_headers,
+                                  "&".join(p for p in query.split("&") if not p.startswith("alt=")))
     try:
         _apply_request_hooks(runtime, exchange)
-    except ProxyError as error:
-        runtime.hooks.run_quietly("on_error", exchange, error)
-        raise
-    changed = exchange.edited()
-    if changed:
-        provider.write_request(body, exchange)
-    changed = provider.prepare_upstream_body(body) or changed
-    payload = json.dumps(body, ensure_ascii=False).encode() if changed else raw
-    headers = request_headers(request.headers.items())
-    headers["Content-Type"] = "application/json"
-    try:
-        url, headers, query = provider.upstream_request(runtime.settings, route, exchange, headers,
-                                                        request.query_string.decode())
+        changed = exchange.edited()
+        if changed:
+            provider.write_request(body, exchange)
+        changed = provider.prepare_upstream_body(body) or changed
+        payload = json.dumps(body, ensure_ascii=False).encode() if changed else raw
+        trace.sent = payload
+        url, headers, query = provider.upstream_request(runtime.settings, route, exchange,
+                                                        {**client_headers, "Content-Type": "application/json"},
+                                                        query)
         upstream = runtime.upstream.send("POST", url, payload, headers, query)
+        if upstream.status_code >= 400:
+            return _relay_error(runtime, exchange, upstream, trace)
+        if exchange.stream:
+            return _stream(runtime, provider, exchange, upstream, trace)
+        return _answer(runtime, provider, exchange, upstream, trace)
     except ProxyError as error:
-        runtime.hooks.run_quietly("on_error", exchange, error)
+        _failed(runtime, exchange, trace, error)
         raise
-    if upstream.status_code >= 400:
-        return _relay_error(runtime, exchange, upstream)
-    if exchange.stream:
-        return _stream(runtime, provider, exchange, upstream)
-    return _answer(runtime, provider, exchange, upstream)
 
 
-def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Response) -> Response:
+def _failed(runtime: Runtime, exchange: Exchange, trace: Trace, error: ProxyError) -> None:
+    trace.status, trace.error = error.status, error.message
+    trace.upstream_error = error.kind == "upstream_error"
+    runtime.hooks.run_quietly("on_error", exchange, error)
+    record(runtime, exchange, trace)
+
+
+def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Response, trace: Trace) -> Response:
     """Upstream errors reach the client with their status and native body, so SDKs raise the right class."""
     try:
         content = upstream.content
@@ -201,13 +167,14 @@ def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Respon
         content = b""
     finally:
         upstream.close()
-    error = ProxyError(upstream.status_code, f"upstream answered HTTP {upstream.status_code}",
-                       kind="upstream_error")
-    runtime.hooks.run_quietly("on_error", exchange, error)
+    trace.response_body = content
+    _failed(runtime, exchange, trace, ProxyError(upstream.status_code, f"upstream answered HTTP "
+                                                 f"{upstream.status_code}", kind="upstream_error"))
     return Response(content, status=upstream.status_code, headers=response_headers(upstream.headers))
 
 
-def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: requests.Response) -> Response:
+def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: requests.Response,
+            trace: Trace) -> Response:
     try:
         content = upstream.content
     except requests.RequestException:
@@ -215,6 +182,7 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
                          kind="upstream_error", code="upstream_broken") from None
     finally:
         upstream.close()
+    trace.first_byte = time.monotonic()
     try:
         data = json.loads(content)
         if not isinstance(data, dict):
@@ -235,12 +203,16 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
         raise ProxyError(403, f"Response blocked by policy: {block.reason}", kind="permission_error",
                          code="response_blocked") from None
     out = json.dumps(data, ensure_ascii=False).encode() if changed else content
+    trace.status, trace.response_body = upstream.status_code, out
+    record(runtime, exchange, trace)
     return Response(out, status=upstream.status_code, headers=response_headers(upstream.headers))
 
 
-def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: requests.Response) -> Response:
+def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: requests.Response,
+            trace: Trace) -> Response:
     relay = provider.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
     hooks = runtime.hooks
+    trace.status = upstream.status_code
 
     def generate() -> Iterator[bytes]:
         # Plain values only from here on: this runs after the request context is gone.
@@ -248,23 +220,29 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
             for chunk in upstream.iter_content(chunk_size=None):
                 out = relay.feed_bytes(chunk)
                 if out:
+                    if trace.first_byte is None:
+                        trace.first_byte = time.monotonic()
                     yield out
             tail = relay.finish_bytes()
             if tail:
                 yield tail
+            try:
+                hooks.run("on_response", exchange)
+            except Block as block:
+                log.warning("on_response blocked a stream that already reached the client: %s", block.reason)
         except (requests.RequestException, StreamFormatError) as exc:
             # Held tool calls are never released undecided: they die with the stream.
             error = ProxyError(502, f"The upstream stream broke off ({exc.__class__.__name__}).",
                                kind="upstream_error", code="upstream_stream_broken")
+            trace.error, trace.upstream_error = error.message, True
             hooks.run_quietly("on_error", exchange, error)
             yield relay.error_bytes(error.message)
-            return
+        except GeneratorExit:
+            trace.error = "client disconnected before the end of the stream"
+            raise
         finally:
             upstream.close()
-        try:
-            hooks.run("on_response", exchange)
-        except Block as block:
-            log.warning("on_response blocked a stream that already reached the client: %s", block.reason)
+            record(runtime, exchange, trace)
 
     headers = response_headers(upstream.headers) + STREAM_HEADERS
     if not upstream.headers.get("Content-Type"):

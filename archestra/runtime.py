@@ -7,6 +7,9 @@ from flask import current_app
 
 from .config import Settings
 from .hooks import HookRegistry
+from .metering.limits import LimitGuard
+from .metering.optimization import ModelOptimizer
+from .metering.pricing import PriceBook
 from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .security.policies import PolicyDirectory
@@ -21,6 +24,14 @@ class Runtime:
     upstream: Upstream
     policies: PolicyDirectory
     recorder: Recorder
+    limits: LimitGuard
+    prices: PriceBook
+    optimizer: ModelOptimizer
+
+    def invalidate_caches(self) -> None:
+        """After a management API write: this worker sees the change at once, others within their TTL."""
+        for cache in (self.profiles, self.policies, self.limits, self.prices, self.optimizer):
+            cache.invalidate()
 
 
 def current_runtime() -> Runtime:

@@ -11,7 +11,7 @@ import pytest
 from archestra import create_app
 from archestra.exchange import ToolCall
 from archestra.hooks.loader import HookLoadError
-from archestra.proxy import refusal_text
+from archestra.toolcalls import refusal_text
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import json_reply, sse_reply
 

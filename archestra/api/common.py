@@ -33,6 +33,4 @@ def commit(conflict: str = "This conflicts with an existing record.") -> None:
     except IntegrityError:
         db.session.rollback()
         raise ApiError(409, "conflict", conflict) from None
-    runtime = current_runtime()
-    runtime.profiles.invalidate()
-    runtime.policies.invalidate()
+    current_runtime().invalidate_caches()

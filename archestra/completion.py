@@ -1,0 +1,23 @@
+"""One-off questions to an exchange's own model (``Exchange.complete``), used by the dual LLM."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .providers.base import Provider, Route
+
+
+def complete(runtime: Any, provider: Provider, route: Route, model: str, headers: dict[str, str],
+             query: str, prompt: str, system: str) -> str:
+    """One non-streamed question to ``model``, with the client's own credentials; its text answer."""
+    completion_route, body = provider.completion_request(model, system, prompt, route)
+    url, headers, query = provider.upstream_request(runtime.settings, completion_route, None,
+                                                    {**headers, "Content-Type": "application/json"}, query)
+    upstream = runtime.upstream.send("POST", url, json.dumps(body).encode(), headers, query)
+    try:
+        content = upstream.content
+    finally:
+        upstream.close()
+    if upstream.status_code >= 400:
+        raise RuntimeError(f"the upstream answered HTTP {upstream.status_code} to a proxy-made completion")
+    return provider.parse_response(json.loads(content), None).text  # type: ignore[arg-type]

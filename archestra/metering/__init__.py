@@ -1,0 +1,1 @@
+"""Metering: interactions, token prices and cost, cost limits, optimisation rules, metrics."""

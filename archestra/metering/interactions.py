@@ -1,0 +1,93 @@
+"""Recording interactions: plain values gathered while the exchange runs, written off the request path."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any
+
+from ..exchange import Exchange
+from ..models import Interaction
+from .limits import add_usage
+from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
+from .pricing import PriceBook
+
+MAX_STORED_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class Trace:
+    """What the pipeline saw of one exchange (no ORM objects: safe to carry into a stream)."""
+
+    started: float = field(default_factory=time.monotonic)
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    model_asked: str | None = None
+    raw_request: bytes = b""
+    sent: bytes | None = None
+    response_body: bytes | None = None
+    status: int | None = None
+    error: str | None = None
+    upstream_error: bool = False
+    first_byte: float | None = None
+
+
+def _json(data: bytes | None) -> Any:
+    if not data:
+        return None
+    if len(data) > MAX_STORED_BYTES:
+        return {"truncated": True, "bytes": len(data), "head": data[:65536].decode("utf-8", "replace")}
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"raw": data[:65536].decode("utf-8", "replace")}
+
+
+def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
+    """Count the exchange in the metrics and queue its interaction row (and its cost against limits)."""
+    now = time.monotonic()
+    response = exchange.response
+    usage = response.usage if response is not None else None
+    tags = labels(exchange.provider, trace.model_asked or exchange.model, exchange.profile.id)
+    REQUESTS.labels(**tags, status=str(trace.status or 0)).inc()
+    DURATION.labels(**tags).observe(now - trace.started)
+    if trace.first_byte is not None:
+        FIRST_TOKEN.labels(**tags).observe(trace.first_byte - trace.started)
+    if usage is not None and usage.input_tokens:
+        TOKENS.labels(**tags, direction="input").inc(usage.input_tokens)
+    if usage is not None and usage.output_tokens:
+        TOKENS.labels(**tags, direction="output").inc(usage.output_tokens)
+    if exchange.blocked:
+        BLOCKED.labels(**tags).inc(len(exchange.blocked))
+    if trace.upstream_error:
+        UPSTREAM_ERRORS.labels(**tags, status=str(trace.status or 0)).inc()
+    values = {
+        "profile_id": exchange.profile.id, "provider": exchange.provider, "model": trace.model_asked,
+        "model_used": exchange.model, "stream": exchange.stream, "status_code": trace.status,
+        "error": trace.error, "input_tokens": usage.input_tokens if usage else None,
+        "output_tokens": usage.output_tokens if usage else None,
+        "duration_ms": round((now - trace.started) * 1000, 3),
+        "time_to_first_token_ms": round((trace.first_byte - trace.started) * 1000, 3) if trace.first_byte else None,
+        "blocked": [asdict(b) for b in exchange.blocked] or None, "blocked_count": len(exchange.blocked),
+        "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
+        "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
+    }
+    # Streams have no native body to keep: the response is the one rebuilt from the stream.
+    rebuilt = asdict(response) if response is not None and trace.response_body is None else None
+    priced_model = (response.model if response is not None else None) or exchange.model
+    runtime.recorder.submit(partial(_write, runtime.prices, values, trace.raw_request, trace.sent,
+                                    trace.response_body, rebuilt, priced_model, tags))
+
+
+def _write(prices: PriceBook, values: dict[str, Any], raw: bytes, sent: bytes | None, body: bytes | None,
+           rebuilt: Any, priced_model: str | None, tags: dict[str, str], session: Any) -> None:
+    cost = prices.cost(session, priced_model, values["input_tokens"], values["output_tokens"])
+    if cost is None and priced_model != values["model_used"]:
+        cost = prices.cost(session, values["model_used"], values["input_tokens"], values["output_tokens"])
+    request = _json(raw)
+    session.add(Interaction(**values, request=request, upstream_request=request if sent == raw else _json(sent),
+                            response=_json(body) if body is not None else rebuilt, cost_usd=cost))
+    if cost:
+        add_usage(session, values["profile_id"], cost)
+        COST.labels(**tags).inc(float(cost))

@@ -1,0 +1,79 @@
+"""USD cost limits, per profile and global.
+
+Checked before each request by reading the limit rows (a live read, so every worker and every instance
+sharing the database sees the same usage); usage grows by one atomic ``UPDATE ... SET used = used + cost``
+when an interaction is written. Requests already in flight when a limit is reached still complete: that is
+the overshoot, bounded by the requests in flight. A per-worker cache only remembers *that no limit exists*.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select, update
+
+from ..extensions import db
+from ..models import Limit
+from ..providers.base import ProxyError
+
+PERIODS = ("total", "day", "month")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def period_start(period: str, now: datetime | None = None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    if period == "day":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "month":
+        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return EPOCH
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _applies(profile_id: str):
+    return or_(Limit.scope == "global", Limit.profile_id == profile_id)
+
+
+class LimitGuard:
+    def __init__(self, ttl: float):
+        self._ttl = ttl
+        self._none_until = 0.0
+
+    def invalidate(self) -> None:
+        self._none_until = 0.0
+
+    def check(self, profile_id: str) -> None:
+        """Raise a 429 ProxyError when a limit that applies to ``profile_id`` is reached."""
+        if time.monotonic() < self._none_until:
+            return
+        try:
+            if db.session.execute(select(func.count()).select_from(Limit)).scalar() == 0:
+                self._none_until = time.monotonic() + self._ttl
+                return
+            rows = db.session.execute(select(Limit).where(_applies(profile_id))).scalars().all()
+            for limit in rows:
+                used = Decimal(str(limit.used_usd))
+                if _aware(limit.period_start) < period_start(limit.period):
+                    used = Decimal(0)  # a new period began; the next write resets the row
+                if used >= Decimal(str(limit.max_cost_usd)):
+                    which = "global" if limit.scope == "global" else f"profile {profile_id}"
+                    period = "" if limit.period == "total" else f" this {limit.period}"
+                    raise ProxyError(429, f"Token cost limit exceeded for the {which} limit {limit.id}: used "
+                                          f"${used:.4f}{period} of ${Decimal(str(limit.max_cost_usd)):.4f}.",
+                                     kind="rate_limit_error", code="token_cost_limit_exceeded")
+        finally:
+            db.session.remove()
+
+
+def add_usage(session, profile_id: str, cost: Decimal) -> None:
+    """Count ``cost`` against every limit that applies; rows whose period ended start again at zero."""
+    now = datetime.now(timezone.utc)
+    for period in PERIODS[1:]:
+        start = period_start(period, now)
+        session.execute(update(Limit).where(_applies(profile_id), Limit.period == period,
+                                            Limit.period_start < start).values(used_usd=0, period_start=start))
+    session.execute(update(Limit).where(_applies(profile_id)).values(used_usd=Limit.used_usd + cost))
