@@ -1,9 +1,10 @@
 """Helpers shared by the management API views."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from flask import request
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -34,3 +35,65 @@ def commit(conflict: str = "This conflicts with an existing record.") -> None:
         db.session.rollback()
         raise ApiError(409, "conflict", conflict) from None
     current_runtime().invalidate_caches()
+
+
+def page_args(maximum: int = 500) -> tuple[int, int]:
+    try:
+        limit = min(int(request.args.get("limit", 100)), maximum)
+        offset = int(request.args.get("offset", 0))
+    except ValueError:
+        raise ApiError(400, "invalid_query", "limit and offset must be integers.") from None
+    if limit < 1 or offset < 0:
+        raise ApiError(400, "invalid_query", "limit must be >= 1 and offset >= 0.")
+    return limit, offset
+
+
+def crud_routes(blueprint: Any, path: str, model: Any, schema_class: Any, label: str, *,
+                check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                filters: Callable[[Any], Any] | None = None, order_by: Any = None,
+                conflict: str = "This conflicts with an existing record.") -> None:
+    """List / create / get / update / delete routes for ``model`` under ``/{path}``.
+
+    ``check`` validates loaded values beyond the schema (raise ApiError); ``filters`` narrows the list query
+    from the request's query string.
+    """
+    schema, many, partial = schema_class(), schema_class(many=True), schema_class(partial=True)
+    check = check or (lambda values: values)
+    order_by = order_by if order_by is not None else model.created_at
+
+    def list_view():
+        query = select(model).order_by(order_by)
+        if filters is not None:
+            query = filters(query)
+        return {"data": many.dump(db.session.execute(query).scalars().all())}
+
+    def create_view():
+        item = model(**check(schema.load(json_body())))
+        db.session.add(item)
+        commit(conflict)
+        return schema.dump(item), 201
+
+    def get_view(item_id: str):
+        return schema.dump(get_or_404(model, item_id, label))
+
+    def update_view(item_id: str):
+        item = get_or_404(model, item_id, label)
+        loaded = partial.load(json_body())
+        current = {name: getattr(item, name) for name in partial.load_fields}
+        checked = check({**current, **loaded})  # validate the record as it will be
+        for key in loaded:
+            setattr(item, key, checked[key])
+        commit(conflict)
+        return schema.dump(item)
+
+    def delete_view(item_id: str):
+        db.session.delete(get_or_404(model, item_id, label))
+        commit()
+        return "", 204
+
+    endpoint = path.replace("-", "_")
+    blueprint.add_url_rule(f"/{path}", f"list_{endpoint}", list_view, methods=["GET"])
+    blueprint.add_url_rule(f"/{path}", f"create_{endpoint}", create_view, methods=["POST"])
+    blueprint.add_url_rule(f"/{path}/<item_id>", f"get_{endpoint}", get_view, methods=["GET"])
+    blueprint.add_url_rule(f"/{path}/<item_id>", f"update_{endpoint}", update_view, methods=["PATCH", "PUT"])
+    blueprint.add_url_rule(f"/{path}/<item_id>", f"delete_{endpoint}", delete_view, methods=["DELETE"])

@@ -77,3 +77,63 @@ class BlockedToolCallSchema(Schema):
     arguments = fields.Raw(dump_only=True)
     reason = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
+
+
+class InteractionSchema(Schema):
+    """An interaction; ``request``, ``upstream_request`` and ``response`` only in the single-item view."""
+
+    id = fields.String(dump_only=True)
+    profile_id = fields.String(dump_only=True)
+    provider = fields.String(dump_only=True)
+    model = fields.String(dump_only=True, allow_none=True)
+    model_used = fields.String(dump_only=True, allow_none=True)
+    stream = fields.Boolean(dump_only=True)
+    status_code = fields.Integer(dump_only=True, allow_none=True)
+    error = fields.String(dump_only=True, allow_none=True)
+    input_tokens = fields.Integer(dump_only=True, allow_none=True)
+    output_tokens = fields.Integer(dump_only=True, allow_none=True)
+    cost_usd = fields.Float(dump_only=True, allow_none=True)
+    duration_ms = fields.Float(dump_only=True, allow_none=True)
+    time_to_first_token_ms = fields.Float(dump_only=True, allow_none=True)
+    blocked = fields.Raw(dump_only=True, allow_none=True)
+    blocked_count = fields.Integer(dump_only=True)
+    session_id = fields.String(dump_only=True, allow_none=True)
+    user_id = fields.String(dump_only=True, allow_none=True)
+    agent_id = fields.String(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    request = fields.Raw(dump_only=True, allow_none=True)
+    upstream_request = fields.Raw(dump_only=True, allow_none=True)
+    response = fields.Raw(dump_only=True, allow_none=True)
+
+
+class TokenPriceSchema(Schema):
+    id = fields.String(dump_only=True)
+    model = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    input_per_million = fields.Float(required=True, validate=validate.Range(min=0))
+    output_per_million = fields.Float(required=True, validate=validate.Range(min=0))
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class LimitSchema(Schema):
+    id = fields.String(dump_only=True)
+    scope = fields.String(required=True, validate=validate.OneOf(("profile", "global")))
+    profile_id = fields.String(allow_none=True, load_default=None)
+    max_cost_usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    period = fields.String(load_default="total", validate=validate.OneOf(("total", "day", "month")))
+    used_usd = fields.Float(dump_only=True)
+    period_start = fields.DateTime(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class OptimizationRuleSchema(Schema):
+    id = fields.String(dump_only=True)
+    provider = fields.String(required=True)
+    priority = fields.Integer(load_default=0)
+    max_length = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0))
+    has_tools = fields.Boolean(allow_none=True, load_default=None)
+    target_model = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    enabled = fields.Boolean(load_default=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)

@@ -10,22 +10,9 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import BlockedToolCall, Setting, Tool, ToolCallPolicy, ToolResultPolicy
 from . import api
-from .common import commit, get_or_404, json_body
+from .common import commit, crud_routes, get_or_404, json_body, page_args
 from .errors import ApiError
 from .schemas import BlockedToolCallSchema, SettingsSchema, ToolCallPolicySchema, ToolResultPolicySchema, ToolSchema
-
-PAGE_MAX = 500
-
-
-def _page() -> tuple[int, int]:
-    try:
-        limit = min(int(request.args.get("limit", 100)), PAGE_MAX)
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
-        raise ApiError(400, "invalid_query", "limit and offset must be integers.") from None
-    if limit < 1 or offset < 0:
-        raise ApiError(400, "invalid_query", "limit must be >= 1 and offset >= 0.")
-    return limit, offset
 
 
 @api.get("/tools")
@@ -43,58 +30,29 @@ def get_tool(tool_id: str):
     return ToolSchema().dump(get_or_404(Tool, tool_id, "Tool"))
 
 
-def _policy_routes(path: str, model: Any, schema_class: Any, label: str) -> None:
-    schema, many, partial = schema_class(), schema_class(many=True), schema_class(partial=True)
+def _known_tool(values: dict[str, Any]) -> dict[str, Any]:
+    values["tool_id"] = values["tool_id"].lower()
+    if db.session.get(Tool, values["tool_id"]) is None:
+        raise ApiError(400, "unknown_tool", f"Tool {values['tool_id']} does not exist: tools appear in "
+                                            "/api/tools once an agent declares them.")
+    return values
 
-    def load(body: dict[str, Any], partial_load: bool = False) -> dict[str, Any]:
-        values = (partial if partial_load else schema).load(body)
-        if "tool_id" in values:
-            values["tool_id"] = values["tool_id"].lower()
-            if db.session.get(Tool, values["tool_id"]) is None:
-                raise ApiError(400, "unknown_tool", f"Tool {values['tool_id']} does not exist: tools appear in "
-                                                    "/api/tools once an agent declares them.")
-        return values
 
-    def list_view():
-        query = select(model).order_by(model.created_at)
+def _policy_filters(model: Any):
+    def narrow(query):
         if request.args.get("tool_id"):
             query = query.where(model.tool_id == request.args["tool_id"].lower())
         if request.args.get("profile_id"):
             query = query.join(Tool, model.tool_id == Tool.id).where(
                 Tool.profile_id == request.args["profile_id"].lower())
-        return {"data": many.dump(db.session.execute(query).scalars().all())}
-
-    def create_view():
-        policy = model(**load(json_body()))
-        db.session.add(policy)
-        commit()
-        return schema.dump(policy), 201
-
-    def get_view(item_id: str):
-        return schema.dump(get_or_404(model, item_id, label))
-
-    def update_view(item_id: str):
-        policy = get_or_404(model, item_id, label)
-        for key, value in load(json_body(), partial_load=True).items():
-            setattr(policy, key, value)
-        commit()
-        return schema.dump(policy)
-
-    def delete_view(item_id: str):
-        db.session.delete(get_or_404(model, item_id, label))
-        commit()
-        return "", 204
-
-    endpoint = path.replace("-", "_")
-    api.add_url_rule(f"/{path}", f"list_{endpoint}", list_view, methods=["GET"])
-    api.add_url_rule(f"/{path}", f"create_{endpoint}", create_view, methods=["POST"])
-    api.add_url_rule(f"/{path}/<item_id>", f"get_{endpoint}", get_view, methods=["GET"])
-    api.add_url_rule(f"/{path}/<item_id>", f"update_{endpoint}", update_view, methods=["PATCH", "PUT"])
-    api.add_url_rule(f"/{path}/<item_id>", f"delete_{endpoint}", delete_view, methods=["DELETE"])
+        return query
+    return narrow
 
 
-_policy_routes("tool-call-policies", ToolCallPolicy, ToolCallPolicySchema, "Tool call policy")
-_policy_routes("tool-result-policies", ToolResultPolicy, ToolResultPolicySchema, "Tool result policy")
+crud_routes(api, "tool-call-policies", ToolCallPolicy, ToolCallPolicySchema, "Tool call policy",
+            check=_known_tool, filters=_policy_filters(ToolCallPolicy))
+crud_routes(api, "tool-result-policies", ToolResultPolicy, ToolResultPolicySchema, "Tool result policy",
+            check=_known_tool, filters=_policy_filters(ToolResultPolicy))
 
 
 @api.get("/settings")
@@ -117,7 +75,7 @@ def update_settings():
 
 @api.get("/blocked-tool-calls")
 def list_blocked_tool_calls():
-    limit, offset = _page()
+    limit, offset = page_args()
     query = select(BlockedToolCall)
     if request.args.get("profile_id"):
         query = query.where(BlockedToolCall.profile_id == request.args["profile_id"].lower())

@@ -1,0 +1,86 @@
+"""``/api/interactions``, ``/api/token-prices``, ``/api/limits``, ``/api/optimization-rules``."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import request
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Interaction, Limit, OptimizationRule, Profile, TokenPrice
+from ..profiles import UUID_RE
+from . import api
+from .common import crud_routes, get_or_404, page_args
+from .errors import ApiError
+from .schemas import InteractionSchema, LimitSchema, OptimizationRuleSchema, TokenPriceSchema
+
+SUMMARY_EXCLUDES = ("request", "upstream_request", "response")
+EQUALITY_FILTERS = ("provider", "model", "session_id", "user_id", "agent_id")
+
+
+def _when(name: str) -> datetime | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be an ISO 8601 date-time.") from None
+
+
+@api.get("/interactions")
+def list_interactions():
+    limit, offset = page_args()
+    query = select(Interaction)
+    if request.args.get("profile_id"):
+        query = query.where(Interaction.profile_id == request.args["profile_id"].lower())
+    for name in EQUALITY_FILTERS:
+        if request.args.get(name):
+            query = query.where(getattr(Interaction, name) == request.args[name])
+    since, until = _when("since"), _when("until")
+    if since:
+        query = query.where(Interaction.created_at >= since)
+    if until:
+        query = query.where(Interaction.created_at < until)
+    if request.args.get("blocked", "").lower() in {"1", "true", "yes"}:
+        query = query.where(Interaction.blocked_count > 0)
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar()
+    rows = db.session.execute(query.order_by(Interaction.created_at.desc(), Interaction.id)
+                              .limit(limit).offset(offset)).scalars().all()
+    return {"data": InteractionSchema(many=True, exclude=SUMMARY_EXCLUDES).dump(rows), "total": total,
+            "limit": limit, "offset": offset}
+
+
+@api.get("/interactions/<item_id>")
+def get_interaction(item_id: str):
+    return InteractionSchema().dump(get_or_404(Interaction, item_id, "Interaction"))
+
+
+def _limit_scope(values: dict[str, Any]) -> dict[str, Any]:
+    if values["scope"] == "global":
+        if values.get("profile_id"):
+            raise ApiError(400, "validation_error", "A global limit has no profile_id.")
+        values["profile_id"] = None
+        return values
+    profile_id = (values.get("profile_id") or "").lower()
+    if not UUID_RE.fullmatch(profile_id) or db.session.get(Profile, profile_id) is None:
+        raise ApiError(400, "unknown_profile", f"Profile {values.get('profile_id')} does not exist.")
+    values["profile_id"] = profile_id
+    return values
+
+
+def _known_provider(values: dict[str, Any]) -> dict[str, Any]:
+    from ..providers import PROVIDERS
+
+    names = [provider.name for provider in PROVIDERS]
+    if values["provider"] not in names:
+        raise ApiError(400, "validation_error", f"provider must be one of {', '.join(names)}.")
+    return values
+
+
+crud_routes(api, "token-prices", TokenPrice, TokenPriceSchema, "Token price", order_by=TokenPrice.model,
+            conflict="A price for this model already exists.")
+crud_routes(api, "limits", Limit, LimitSchema, "Limit", check=_limit_scope)
+crud_routes(api, "optimization-rules", OptimizationRule, OptimizationRuleSchema, "Optimization rule",
+            check=_known_provider, order_by=OptimizationRule.priority)
