@@ -242,6 +242,7 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
             raise
         finally:
             upstream.close()
+            relay.sync_view()
             record(runtime, exchange, trace)
 
     headers = response_headers(upstream.headers) + STREAM_HEADERS

@@ -57,8 +57,15 @@ class StreamRelay:
     provider's own stream format.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, exchange: Exchange) -> None:
         self._decoder = self.make_decoder()
+        self.response = exchange.response = Response(model=exchange.model)
+        self.text: list[str] = []  # the answer's text so far, refusals included
+
+    def sync_view(self) -> Response:
+        """Bring ``exchange.response`` up to date with what was relayed (also after an early end)."""
+        self.response.text = "".join(self.text)
+        return self.response
 
     def make_decoder(self) -> Any:
         return SSEDecoder()

@@ -19,10 +19,8 @@ from .gemini_format import field, function_calls, parts_text, refuse_candidate, 
 class GeminiStreamRelay(StreamRelay):
     def __init__(self, exchange: Exchange, decide: Any, sse: bool):
         self._sse = sse
-        super().__init__()
-        self.response = exchange.response = Response(model=exchange.model)
+        super().__init__(exchange)
         self._decide = decide
-        self._text: list[str] = []
         self._held: list[Any] = []
         self._calls: list[ToolCall] = []
         self._last: dict[str, Any] | None = None
@@ -50,7 +48,7 @@ class GeminiStreamRelay(StreamRelay):
             self._calls += calls
             self._last = data
         elif not self._held and parts_text(parts):
-            self._text.append(parts_text(parts) or "")
+            self.text.append(parts_text(parts) or "")
         if self._held:
             if not calls:
                 self._held.append(event)
@@ -59,7 +57,7 @@ class GeminiStreamRelay(StreamRelay):
 
     def finish(self) -> Iterable[bytes]:
         out = self._settle() if self._held else []
-        self.response.text = "".join(self._text)
+        self.sync_view()
         return out
 
     def error_bytes(self, message: str) -> bytes:
@@ -87,7 +85,7 @@ class GeminiStreamRelay(StreamRelay):
         if refusal is None:
             self.response.tool_calls += calls
             return [raw for event in held for raw in self._pass(event)]
-        self._text.append(refusal)
+        self.text.append(refusal)
         self.response.finish_reason = "STOP"
         chunk = copy.deepcopy(last) or {"candidates": [{}]}
         chunk["candidates"] = chunk["candidates"][:1]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ..exchange import Exchange, Response, ToolCall
+from ..exchange import Exchange, ToolCall
 from .base import StreamRelay, parse_arguments
 
 Decide = Callable[[list[ToolCall]], "str | None"]
@@ -60,10 +60,8 @@ class HoldingRelay(StreamRelay):
     refused_finish_reason = "end_turn"
 
     def __init__(self, exchange: Exchange, decide: Decide):
-        super().__init__()
-        self.response = exchange.response = Response(model=exchange.model)
+        super().__init__(exchange)
         self._decide = decide
-        self.text: list[str] = []
         self.held = HeldCalls()
 
     def pass_or_hold(self, raw: bytes) -> list[bytes]:
@@ -74,7 +72,7 @@ class HoldingRelay(StreamRelay):
 
     def finish(self) -> Iterable[bytes]:
         out = self.settle(None, None) if self.held.holding else []
-        self.response.text = "".join(self.text)
+        self.sync_view()
         return out
 
     def settle(self, end_raw: bytes | None, end: dict[str, Any] | None) -> list[bytes]:

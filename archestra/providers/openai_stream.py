@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable
 
-from ..exchange import Exchange, Response, ToolCall, Usage
+from ..exchange import Exchange, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from .base import ProxyError, StreamRelay, compact_json, parse_arguments
 
@@ -21,11 +21,9 @@ Decide = Callable[[list[ToolCall]], "str | None"]
 
 class OpenAIStreamRelay(StreamRelay):
     def __init__(self, exchange: Exchange, decide: Decide, error_body: Callable[[ProxyError], dict]):
-        super().__init__()
-        self.response = exchange.response = Response(model=exchange.model)
+        super().__init__(exchange)
         self._decide = decide
         self._error_body = error_body
-        self._text: list[str] = []
         self._role_sent: set[int] = set()
         self._held: dict[int, list[bytes]] = {}
         self._held_role: dict[int, bool] = {}
@@ -52,7 +50,7 @@ class OpenAIStreamRelay(StreamRelay):
             has_role = has_role or bool(delta.get("role"))
             content = delta.get("content")
             if index == 0 and isinstance(content, str):
-                self._text.append(content)
+                self.text.append(content)
             if delta.get("tool_calls"):
                 self._accumulate(index, delta["tool_calls"])
                 held_key = index
@@ -75,7 +73,7 @@ class OpenAIStreamRelay(StreamRelay):
 
     def finish(self) -> Iterable[bytes]:
         out = list(self._release_all())
-        self.response.text = "".join(self._text)
+        self.sync_view()
         return out
 
     def error_bytes(self, message: str) -> bytes:
@@ -142,7 +140,7 @@ class OpenAIStreamRelay(StreamRelay):
                 self._role_sent.add(key)
             return held
         if key == 0:
-            self._text.append(refusal)
+            self.text.append(refusal)
             self.response.finish_reason = "stop"
         return [self._refusal_event(key, chunk, refusal)]
 
