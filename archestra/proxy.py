@@ -59,8 +59,8 @@ def dispatch(provider: Provider, rest: str) -> Response:
                              code="profile_not_found")
         if route.kind == "passthrough":
             return _passthrough(runtime, provider, route)
-        runtime.limits.check(profile.id)
-        return _chat(runtime, provider, route, profile, Trace(started=started))
+        limited = runtime.limits.check(profile.id)
+        return _chat(runtime, provider, route, profile, Trace(started=started, limited=limited))
     except ProxyError as error:
         log.info("%s %s -> %s %s", provider.name, request.path, error.status, error.code or error.kind)
         return error_response(provider, error)
@@ -214,22 +214,32 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
     hooks = runtime.hooks
     trace.status = upstream.status_code
 
+    def complete_exchange() -> None:
+        # Before the answer's last bytes go out, so a cost limit sees this answer before the client can
+        # send its next request.
+        relay.sync_view()
+        try:
+            hooks.run("on_response", exchange)
+        except Block as block:
+            log.warning("on_response blocked a stream that already reached the client: %s", block.reason)
+        record(runtime, exchange, trace)
+
     def generate() -> Iterator[bytes]:
         # Plain values only from here on: this runs after the request context is gone.
         try:
             for chunk in upstream.iter_content(chunk_size=None):
                 out = relay.feed_bytes(chunk)
+                if relay.ended and not trace.recorded:
+                    complete_exchange()
                 if out:
                     if trace.first_byte is None:
                         trace.first_byte = time.monotonic()
                     yield out
             tail = relay.finish_bytes()
+            if not trace.recorded:
+                complete_exchange()
             if tail:
                 yield tail
-            try:
-                hooks.run("on_response", exchange)
-            except Block as block:
-                log.warning("on_response blocked a stream that already reached the client: %s", block.reason)
         except (requests.RequestException, StreamFormatError) as exc:
             # Held tool calls are never released undecided: they die with the stream.
             error = ProxyError(502, f"The upstream stream broke off ({exc.__class__.__name__}).",
@@ -242,8 +252,9 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
             raise
         finally:
             upstream.close()
-            relay.sync_view()
-            record(runtime, exchange, trace)
+            if not trace.recorded:
+                relay.sync_view()
+                record(runtime, exchange, trace)
 
     headers = response_headers(upstream.headers) + STREAM_HEADERS
     if not upstream.headers.get("Content-Type"):

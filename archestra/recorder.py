@@ -43,6 +43,18 @@ class Recorder:
                 self._busy -= 1
             log.error("record queue full (%d pending): a record was dropped", self._queue.qsize())
 
+    def run_now(self, job: Job) -> None:
+        """Run ``job(session)`` at once, in a short app-context block of its own (outside any request)."""
+        with self._app.app_context():
+            try:
+                job(db.session)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                raise
+            finally:
+                db.session.remove()
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every submitted job is written; True when the queue drained in time."""
         with self._idle:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REQUESTS, TOKENS, UPS
 from .pricing import PriceBook
 
 MAX_STORED_BYTES = 8 * 1024 * 1024
+log = logging.getLogger("archestra.recorder")
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Trace:
     error: str | None = None
     upstream_error: bool = False
     first_byte: float | None = None
+    limited: bool = False       # a cost limit applies: count the cost before the answer ends
+    recorded: bool = False
 
 
 def _json(data: bytes | None) -> Any:
@@ -76,18 +80,41 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
     rebuilt = asdict(response) if response is not None and trace.response_body is None else None
     priced_model = (response.model if response is not None else None) or exchange.model
-    runtime.recorder.submit(partial(_write, runtime.prices, values, trace.raw_request, trace.sent,
-                                    trace.response_body, rebuilt, priced_model, tags))
+    usage_counter = _UsageCounter(runtime.prices, values, priced_model, tags)
+    if trace.limited:
+        # Limits must see this cost before the client can send its next request: count it now.
+        try:
+            runtime.recorder.run_now(usage_counter)
+        except Exception:
+            log.exception("counting the cost of an exchange against its limits failed")
+    runtime.recorder.submit(partial(_write, usage_counter, values, trace.raw_request, trace.sent,
+                                    trace.response_body, rebuilt))
+    trace.recorded = True
 
 
-def _write(prices: PriceBook, values: dict[str, Any], raw: bytes, sent: bytes | None, body: bytes | None,
-           rebuilt: Any, priced_model: str | None, tags: dict[str, str], session: Any) -> None:
-    cost = prices.cost(session, priced_model, values["input_tokens"], values["output_tokens"])
-    if cost is None and priced_model != values["model_used"]:
-        cost = prices.cost(session, values["model_used"], values["input_tokens"], values["output_tokens"])
+class _UsageCounter:
+    """Prices the exchange and adds its cost to the limits that apply, once."""
+
+    def __init__(self, prices: PriceBook, values: dict[str, Any], priced_model: str | None, tags: dict[str, str]):
+        self.prices, self.values, self.priced_model, self.tags = prices, values, priced_model, tags
+        self.done, self.cost = False, None
+
+    def __call__(self, session: Any) -> None:
+        if self.done:
+            return
+        values = self.values
+        cost = self.prices.cost(session, self.priced_model, values["input_tokens"], values["output_tokens"])
+        if cost is None and self.priced_model != values["model_used"]:
+            cost = self.prices.cost(session, values["model_used"], values["input_tokens"], values["output_tokens"])
+        if cost:
+            add_usage(session, values["profile_id"], cost)
+            COST.labels(**self.tags).inc(float(cost))
+        self.done, self.cost = True, cost
+
+
+def _write(usage: _UsageCounter, values: dict[str, Any], raw: bytes, sent: bytes | None, body: bytes | None,
+           rebuilt: Any, session: Any) -> None:
+    usage(session)
     request = _json(raw)
     session.add(Interaction(**values, request=request, upstream_request=request if sent == raw else _json(sent),
-                            response=_json(body) if body is not None else rebuilt, cost_usd=cost))
-    if cost:
-        add_usage(session, values["profile_id"], cost)
-        COST.labels(**tags).inc(float(cost))
+                            response=_json(body) if body is not None else rebuilt, cost_usd=usage.cost))

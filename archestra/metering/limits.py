@@ -46,14 +46,17 @@ class LimitGuard:
     def invalidate(self) -> None:
         self._none_until = 0.0
 
-    def check(self, profile_id: str) -> None:
-        """Raise a 429 ProxyError when a limit that applies to ``profile_id`` is reached."""
+    def check(self, profile_id: str) -> bool:
+        """Raise a 429 ProxyError when a limit that applies to ``profile_id`` is reached.
+
+        Returns whether any limit applies (then the exchange's cost is counted before its answer ends).
+        """
         if time.monotonic() < self._none_until:
-            return
+            return False
         try:
             if db.session.execute(select(func.count()).select_from(Limit)).scalar() == 0:
                 self._none_until = time.monotonic() + self._ttl
-                return
+                return False
             rows = db.session.execute(select(Limit).where(_applies(profile_id))).scalars().all()
             for limit in rows:
                 used = Decimal(str(limit.used_usd))
@@ -65,6 +68,7 @@ class LimitGuard:
                     raise ProxyError(429, f"Token cost limit exceeded for the {which} limit {limit.id}: used "
                                           f"${used:.4f}{period} of ${Decimal(str(limit.max_cost_usd)):.4f}.",
                                      kind="rate_limit_error", code="token_cost_limit_exceeded")
+            return bool(rows)
         finally:
             db.session.remove()
 

@@ -40,8 +40,10 @@ class AnthropicStreamRelay(HoldingRelay):
                 self.response.usage.output_tokens = usage["output_tokens"]
             if self.held.holding:
                 return self.settle(event.raw, data)
-        elif kind == "message_stop" and self.held.holding:
-            return [*self.settle(None, None), event.raw]
+        elif kind == "message_stop":
+            self.ended = True
+            if self.held.holding:
+                return [*self.settle(None, None), event.raw]
         elif kind == "error":
             self.held.drop()  # the stream ends here; undecided calls are dropped
         return self.pass_or_hold(event.raw)

@@ -61,6 +61,8 @@ class StreamRelay:
         self._decoder = self.make_decoder()
         self.response = exchange.response = Response(model=exchange.model)
         self.text: list[str] = []  # the answer's text so far, refusals included
+        #: Set once the provider's terminal event was fed: the answer is complete (usage included).
+        self.ended = False
 
     def sync_view(self) -> Response:
         """Bring ``exchange.response`` up to date with what was relayed (also after an early end)."""

@@ -49,6 +49,7 @@ class BedrockStreamRelay(HoldingRelay):
             if self.held.holding:
                 return self.settle(message.raw, data)
         elif kind == "metadata":
+            self.ended = True  # metadata (usage) follows messageStop and ends the stream
             usage = data.get("usage") or {}
             self.response.usage = Usage(usage.get("inputTokens"), usage.get("outputTokens"))
         return self.pass_or_hold(message.raw)

@@ -86,6 +86,7 @@ class CohereStreamRelay(HoldingRelay):
             arguments = ((message.get("tool_calls") or {}).get("function") or {}).get("arguments", "")
             self.held.add_arguments(data.get("index", 0), arguments)
         elif kind == "message-end":
+            self.ended = True
             delta = data.get("delta") or {}
             self.response.finish_reason = delta.get("finish_reason")
             self.response.usage = _usage(delta.get("usage"))

@@ -40,6 +40,7 @@ class GeminiStreamRelay(StreamRelay):
             return self._pass(event)
         view = response_view(data)
         self._update(view)
+        self.ended = self.ended or bool(view.finish_reason)
         candidate = data["candidates"][0] if data["candidates"] else {}
         parts = (field(candidate, "content") or {}).get("parts")
         calls = function_calls(parts)

@@ -34,6 +34,7 @@ class OpenAIStreamRelay(StreamRelay):
     # -- StreamRelay ---------------------------------------------------------------------------
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         if event.is_done:
+            self.ended = True
             return [*self._release_all(), event.raw]
         chunk = self._json(event)
         choices = chunk.get("choices") if chunk is not None else None
