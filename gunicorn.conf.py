@@ -4,8 +4,10 @@ Import-light on purpose: the gevent worker monkey-patches after fork, so nothing
 requests or ssl. Settings come from ARCHESTRA_* environment variables (deployment config).
 """
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 bind = [os.environ.get("ARCHESTRA_BIND", "0.0.0.0:9000")]
 workers = int(os.environ.get("ARCHESTRA_WORKERS", "2"))
@@ -30,7 +32,12 @@ keyfile = os.environ.get("ARCHESTRA_TLS_KEY") or None
 
 
 def on_starting(server):
-    """Migrate once, in a child process so the master stays free of app imports."""
+    """Prepare the metrics directory, then migrate once, in a child process (the master stays app-free)."""
+    # prometheus-client's multiprocess mode: every worker writes its samples here; /metrics sums them.
+    metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                                        os.path.join(tempfile.gettempdir(), f"archestra-metrics-{os.getpid()}"))
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
     if os.environ.get("ARCHESTRA_SKIP_MIGRATIONS") == "1":
         return
     result = subprocess.run([sys.executable, "-m", "archestra.upgrade"], cwd=os.path.dirname(__file__) or ".")
@@ -43,3 +50,10 @@ def worker_exit(server, worker):
     runtime = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("archestra")
     if runtime is not None:
         runtime.recorder.flush()
+
+
+def child_exit(server, worker):
+    """A worker that is gone no longer counts in the live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

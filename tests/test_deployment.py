@@ -178,3 +178,24 @@ def test_a_stream_longer_than_the_worker_timeout_is_not_killed(tmp_path, upstrea
         assert "WORKER TIMEOUT" not in (tmp_path / "gunicorn.log").read_text()
     finally:
         stop_gunicorn(process, log)
+
+
+def test_metrics_aggregate_all_workers_and_sigterm_drains_records(tmp_path, upstream):
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_OPENAI_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_WORKERS": "2"})
+    try:
+        upstream.reply_with(json_reply({"id": "c", "object": "chat.completion", "model": "gpt-4o", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}))
+        for _ in range(20):  # new connections: both workers take some
+            requests.post(f"{url}/v1/openai/chat/completions", timeout=10, headers={"Connection": "close"},
+                          json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+        text = requests.get(f"{url}/metrics", timeout=10).text
+        total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                    if line.startswith("archestra_requests_total{") and 'status="200"' in line)
+        assert total == 20  # summed over both workers
+    finally:
+        stop_gunicorn(process, log)  # SIGTERM: workers flush pending records before they exit
+    import sqlite3
+    with sqlite3.connect(tmp_path / "deploy.db") as connection:
+        assert connection.execute("SELECT count(*) FROM interactions").fetchone() == (20,)

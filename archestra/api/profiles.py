@@ -11,8 +11,8 @@ from .errors import ApiError
 from .schemas import profile_schema, profile_update_schema, profiles_schema
 
 
-def _get(profile_id: str) -> Profile:
-    return get_or_404(Profile, profile_id, "Profile")
+def _get(item_id: str) -> Profile:
+    return get_or_404(Profile, item_id, "Profile")
 
 
 def _commit() -> None:
@@ -34,23 +34,23 @@ def create_profile():
     return profile_schema.dump(profile), 201
 
 
-@api.get("/profiles/<profile_id>")
-def get_profile(profile_id: str):
-    return profile_schema.dump(_get(profile_id))
+@api.get("/profiles/<item_id>")
+def get_profile(item_id: str):
+    return profile_schema.dump(_get(item_id))
 
 
-@api.route("/profiles/<profile_id>", methods=["PATCH", "PUT"])
-def update_profile(profile_id: str):
-    profile = _get(profile_id)
+@api.route("/profiles/<item_id>", methods=["PATCH", "PUT"])
+def update_profile(item_id: str):
+    profile = _get(item_id)
     for key, value in profile_update_schema.load(json_body()).items():
         setattr(profile, key, value)
     _commit()
     return profile_schema.dump(profile)
 
 
-@api.delete("/profiles/<profile_id>")
-def delete_profile(profile_id: str):
-    profile = _get(profile_id)
+@api.delete("/profiles/<item_id>")
+def delete_profile(item_id: str):
+    profile = _get(item_id)
     if profile.is_default:
         raise ApiError(409, "default_profile", "The default profile cannot be deleted.")
     db.session.delete(profile)

@@ -25,9 +25,9 @@ def list_tools():
     return {"data": ToolSchema(many=True).dump(db.session.execute(query).scalars().all())}
 
 
-@api.get("/tools/<tool_id>")
-def get_tool(tool_id: str):
-    return ToolSchema().dump(get_or_404(Tool, tool_id, "Tool"))
+@api.get("/tools/<item_id>")
+def get_tool(item_id: str):
+    return ToolSchema().dump(get_or_404(Tool, item_id, "Tool"))
 
 
 def _known_tool(values: dict[str, Any]) -> dict[str, Any]:

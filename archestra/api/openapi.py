@@ -1,0 +1,151 @@
+"""``/api/openapi.json``: the management API described from its marshmallow schemas (apispec).
+
+The operations are listed once here; request and response bodies come from ``schemas.py``, so the document
+follows the code it describes.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema, fields
+
+from . import api
+from .schemas import (
+    BlockedToolCallSchema,
+    InteractionSchema,
+    LimitSchema,
+    OptimizationRuleSchema,
+    ProfileSchema,
+    SettingsSchema,
+    TokenPriceSchema,
+    ToolCallPolicySchema,
+    ToolResultPolicySchema,
+    ToolSchema,
+)
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Raw()
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+def _schema_name(schema: Any) -> str:
+    """Components are named after the schema class; partial (update) schemas get an ``Update`` suffix."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    return name + "Update" if not isinstance(schema, type) and schema.partial else name
+
+
+def _list_of(name: str, item: type[Schema], paged: bool = False) -> type[Schema]:
+    members: dict[str, Any] = {"data": fields.List(fields.Nested(item), required=True)}
+    if paged:
+        members.update(total=fields.Integer(required=True), limit=fields.Integer(required=True),
+                       offset=fields.Integer(required=True))
+    return Schema.from_dict(members, name=name)
+
+
+# (path, schema, tag, query parameters of the list)
+CRUD = [
+    ("/profiles", ProfileSchema, "Profile", []),
+    ("/tool-call-policies", ToolCallPolicySchema, "ToolCallPolicy", ["tool_id", "profile_id"]),
+    ("/tool-result-policies", ToolResultPolicySchema, "ToolResultPolicy", ["tool_id", "profile_id"]),
+    ("/token-prices", TokenPriceSchema, "TokenPrice", []),
+    ("/limits", LimitSchema, "Limit", []),
+    ("/optimization-rules", OptimizationRuleSchema, "OptimizationRule", []),
+]
+PAGE = [("limit", "integer"), ("offset", "integer")]
+INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id", "since", "until",
+                       "blocked"]
+
+
+def _query(names: list[str] | list[tuple[str, str]]) -> list[dict[str, Any]]:
+    out = []
+    for name in names:
+        kind = "string"
+        if isinstance(name, tuple):
+            name, kind = name
+        out.append({"in": "query", "name": name, "required": False, "schema": {"type": kind}})
+    return out
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": "Error"}}}
+    out = {**ok, "401": {"description": "Missing or wrong admin token", **error}}
+    for status in errors:
+        out[str(status)] = {"description": {400: "Invalid request", 404: "Not found", 409: "Conflict"}[status],
+                            **error}
+    return out
+
+
+def _json(schema: Any, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+@lru_cache(maxsize=1)
+def build_spec() -> dict[str, Any]:
+    spec = APISpec(title="archestra management API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+                   info={"description": "Profiles, tools, policies, interactions, prices, limits and rules."})
+    spec.components.security_scheme("adminToken", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.options["security"] = [{"adminToken": []}]
+    item_id = {"in": "path", "name": "item_id", "required": True, "schema": {"type": "string", "format": "uuid"}}
+    for path, schema, tag, filters in CRUD:
+        spec.components.schema(tag, schema=schema)
+        listing = _list_of(f"{tag}List", schema)
+        spec.path(path=path, operations={
+            "get": {"tags": [tag], "summary": f"List {tag} records", "parameters": _query(filters),
+                    "responses": _responses({"200": _json(listing, "The records")})},
+            "post": {"tags": [tag], "summary": f"Create a {tag}", "requestBody": {
+                "required": True, "content": {"application/json": {"schema": tag}}},
+                "responses": _responses({"201": _json(tag, "Created")}, 400, 409)},
+        })
+        spec.path(path=f"{path}/{{item_id}}", parameters=[item_id], operations={
+            "get": {"tags": [tag], "responses": _responses({"200": _json(tag, "The record")}, 404)},
+            "patch": {"tags": [tag], "requestBody": {"required": True, "content": {"application/json": {
+                "schema": schema(partial=True)}}},
+                "responses": _responses({"200": _json(tag, "Updated")}, 400, 404, 409)},
+            "delete": {"tags": [tag], "responses": _responses({"204": {"description": "Deleted"}}, 404, 409)},
+        })
+    spec.components.schema("Tool", schema=ToolSchema)
+    spec.path(path="/tools", operations={"get": {
+        "tags": ["Tool"], "summary": "Tools agents declared (tool discovery)",
+        "parameters": _query(["profile_id", "name"]),
+        "responses": _responses({"200": _json(_list_of("ToolList", ToolSchema), "The tools")})}})
+    spec.path(path="/tools/{item_id}", parameters=[item_id], operations={"get": {
+        "tags": ["Tool"], "responses": _responses({"200": _json("Tool", "The tool")}, 404)}})
+    spec.components.schema("Interaction", schema=InteractionSchema)
+    spec.path(path="/interactions", operations={"get": {
+        "tags": ["Interaction"], "summary": "Interactions, newest first",
+        "parameters": _query(INTERACTION_FILTERS) + _query(PAGE),
+        "responses": _responses({"200": _json(_list_of("InteractionList", InteractionSchema, paged=True),
+                                              "A page of interactions")}, 400)}})
+    spec.path(path="/interactions/{item_id}", parameters=[item_id], operations={"get": {
+        "tags": ["Interaction"], "responses": _responses({"200": _json("Interaction", "The interaction")}, 404)}})
+    spec.components.schema("BlockedToolCall", schema=BlockedToolCallSchema)
+    spec.path(path="/blocked-tool-calls", operations={"get": {
+        "tags": ["BlockedToolCall"], "parameters": _query(["profile_id", "tool"]) + _query(PAGE),
+        "responses": _responses({"200": _json(_list_of("BlockedToolCallList", BlockedToolCallSchema, paged=True),
+                                              "A page of refused tool calls")}, 400)}})
+    spec.components.schema("Settings", schema=SettingsSchema)
+    spec.path(path="/settings", operations={
+        "get": {"tags": ["Settings"], "responses": _responses({"200": _json("Settings", "The settings")})},
+        "patch": {"tags": ["Settings"], "requestBody": {"required": True, "content": {"application/json": {
+            "schema": "Settings"}}}, "responses": _responses({"200": _json("Settings", "Updated")}, 400)},
+    })
+    document = spec.to_dict()
+    document["servers"] = [{"url": "/api"}]
+    return document
+
+
+@api.get("/openapi.json")
+def openapi():
+    return build_spec()
