@@ -35,6 +35,7 @@ class Settings:
     hooks: tuple[str, ...] = ()
     base_urls: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
     max_body_bytes: int = 32 * 1024 * 1024
+    max_response_bytes: int = 64 * 1024 * 1024
     upstream_connect_timeout: float = 10.0
     upstream_read_timeout: float = 600.0
     profile_cache_seconds: float = 2.0
@@ -72,6 +73,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_DATABASE_URL": "database_url",
         "ARCHESTRA_ADMIN_TOKEN": "admin_token",
         "ARCHESTRA_MAX_BODY_BYTES": "max_body_bytes",
+        "ARCHESTRA_MAX_RESPONSE_BYTES": "max_response_bytes",
         "ARCHESTRA_UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
         "ARCHESTRA_UPSTREAM_READ_TIMEOUT": "upstream_read_timeout",
         "ARCHESTRA_PROFILE_CACHE_SECONDS": "profile_cache_seconds",
@@ -108,7 +110,7 @@ def _coerce(name: str, value: Any) -> Any:
         if not 0 <= rounds <= 10:
             raise ConfigError("ARCHESTRA_DUAL_LLM_MAX_ROUNDS must be between 0 and 10")
         return rounds
-    if name in {"max_body_bytes"}:
+    if name in {"max_body_bytes", "max_response_bytes"}:
         try:
             number = int(value)
         except (TypeError, ValueError):

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import requests
 from flask import Response, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .completion import complete
@@ -61,6 +62,12 @@ def dispatch(provider: Provider, rest: str) -> Response:
             return _passthrough(runtime, provider, route)
         limited = runtime.limits.check(profile.id)
         return _chat(runtime, provider, route, profile, Trace(started=started, limited=limited))
+    except SQLAlchemyError as exc:
+        # Fail closed: without its database the proxy cannot check profiles, policies or limits.
+        log.error("database unavailable, refusing %s %s: %s", provider.name, request.path, exc.__class__.__name__)
+        return error_response(provider, ProxyError(
+            503, "The proxy cannot reach its database; requests are refused until it is back.",
+            kind="api_error", code="database_unavailable"))
     except ProxyError as error:
         log.info("%s %s -> %s %s", provider.name, request.path, error.status, error.code or error.kind)
         return error_response(provider, error)
@@ -162,8 +169,8 @@ def _failed(runtime: Runtime, exchange: Exchange, trace: Trace, error: ProxyErro
 def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Response, trace: Trace) -> Response:
     """Upstream errors reach the client with their status and native body, so SDKs raise the right class."""
     try:
-        content = upstream.content
-    except requests.RequestException:
+        content = runtime.upstream.read_body(upstream)
+    except ProxyError:
         content = b""
     finally:
         upstream.close()
@@ -176,10 +183,7 @@ def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Respon
 def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: requests.Response,
             trace: Trace) -> Response:
     try:
-        content = upstream.content
-    except requests.RequestException:
-        raise ProxyError(502, "The upstream response broke off before it was complete.",
-                         kind="upstream_error", code="upstream_broken") from None
+        content = runtime.upstream.read_body(upstream)
     finally:
         upstream.close()
     trace.first_byte = time.monotonic()

@@ -51,13 +51,34 @@ def join_url(base: str, path: str) -> str:
 class Upstream:
     """A pooled ``requests`` session with the configured timeouts."""
 
-    def __init__(self, connect_timeout: float, read_timeout: float, pool_size: int = 256):
+    def __init__(self, connect_timeout: float, read_timeout: float, max_response_bytes: int = 64 * 1024 * 1024,
+                 pool_size: int = 256):
         self.session = requests.Session()
         self.session.trust_env = False  # never route provider traffic through env-configured proxies
         adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.timeout = (connect_timeout, read_timeout)
+        self.max_response_bytes = max_response_bytes
+
+    def read_body(self, response: requests.Response) -> bytes:
+        """The whole (non-streamed) body, at most ``max_response_bytes``; 502/504 when it breaks off."""
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(chunk_size=65536):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise ProxyError(502, f"The upstream response is larger than the proxy's limit of "
+                                          f"{self.max_response_bytes} bytes.", kind="upstream_error",
+                                     code="upstream_response_too_large")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            if _is_timeout(exc):
+                raise ProxyError(504, "The upstream provider stopped sending its answer (read timeout).",
+                                 kind="upstream_error", code="upstream_timeout") from None
+            raise ProxyError(502, "The upstream response broke off before it was complete.",
+                             kind="upstream_error", code="upstream_broken") from None
+        return b"".join(chunks)
 
     def send(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str],
              params: str = "") -> requests.Response:
@@ -84,3 +105,16 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return exc.__class__.__name__
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """requests wraps a read timeout met while streaming the body in a ConnectionError."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.Timeout, ReadTimeoutError, TimeoutError)):
+            return True
+        seen = seen.__context__ or seen.__cause__ or (seen.args[0] if seen.args and isinstance(
+            seen.args[0], BaseException) else None)
+    return False

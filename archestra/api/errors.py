@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import jsonify
 from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from . import api
@@ -37,3 +38,11 @@ def _validation_error(error: ValidationError):
 def _http_error(error: HTTPException):
     code = (error.name or "error").lower().replace(" ", "_")
     return error_json(error.code or 500, code, error.description or error.name)
+
+
+@api.errorhandler(SQLAlchemyError)
+def _database_error(error: SQLAlchemyError):
+    from ..extensions import db
+
+    db.session.rollback()
+    return error_json(503, "database_unavailable", "The database cannot be reached; try again shortly.")
