@@ -61,18 +61,20 @@ CRUD = [
     ("/limits", LimitSchema, "Limit", []),
     ("/optimization-rules", OptimizationRuleSchema, "OptimizationRule", []),
 ]
-PAGE = [("limit", "integer"), ("offset", "integer")]
-INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id", "since", "until",
-                       "blocked"]
+PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0})]
+INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id",
+                       ("since", {"type": "string", "format": "date-time"}),
+                       ("until", {"type": "string", "format": "date-time"}),
+                       ("blocked", {"type": "boolean"})]
 
 
-def _query(names: list[str] | list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _query(names: list[Any]) -> list[dict[str, Any]]:
     out = []
     for name in names:
-        kind = "string"
+        schema: dict[str, Any] = {"type": "string"}
         if isinstance(name, tuple):
-            name, kind = name
-        out.append({"in": "query", "name": name, "required": False, "schema": {"type": kind}})
+            name, schema = name
+        out.append({"in": "query", "name": name, "required": False, "schema": schema})
     return out
 
 

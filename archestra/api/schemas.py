@@ -1,9 +1,20 @@
 """All marshmallow schemas of the management API."""
 from __future__ import annotations
 
+from datetime import timezone
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..security.conditions import OPERATORS, ConditionError, validate_condition
+
+
+class UTCDateTime(fields.DateTime):
+    """RFC 3339 with an offset: every stored time is UTC, but SQLite hands them back naive."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class ProfileSchema(Schema):
@@ -11,8 +22,8 @@ class ProfileSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     is_default = fields.Boolean(dump_only=True)
     consider_context_untrusted = fields.Boolean(load_default=False)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
 
 
 profile_schema = ProfileSchema()
@@ -26,8 +37,8 @@ class ToolSchema(Schema):
     name = fields.String(dump_only=True)
     description = fields.String(dump_only=True, allow_none=True)
     parameters = fields.Raw(dump_only=True, allow_none=True)
-    first_seen_at = fields.DateTime(dump_only=True)
-    last_seen_at = fields.DateTime(dump_only=True)
+    first_seen_at = UTCDateTime(dump_only=True)
+    last_seen_at = UTCDateTime(dump_only=True)
 
 
 class ConditionSchema(Schema):
@@ -52,8 +63,8 @@ class _PolicySchema(Schema):
     tool_id = fields.String(required=True)
     conditions = fields.List(fields.Nested(ConditionSchema), load_default=list, validate=validate.Length(max=50))
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
 
 
 class ToolCallPolicySchema(_PolicySchema):
@@ -76,7 +87,7 @@ class BlockedToolCallSchema(Schema):
     tool = fields.String(dump_only=True)
     arguments = fields.Raw(dump_only=True)
     reason = fields.String(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
 
 
 class InteractionSchema(Schema):
@@ -100,7 +111,7 @@ class InteractionSchema(Schema):
     session_id = fields.String(dump_only=True, allow_none=True)
     user_id = fields.String(dump_only=True, allow_none=True)
     agent_id = fields.String(dump_only=True, allow_none=True)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
     request = fields.Raw(dump_only=True, allow_none=True)
     upstream_request = fields.Raw(dump_only=True, allow_none=True)
     response = fields.Raw(dump_only=True, allow_none=True)
@@ -111,8 +122,8 @@ class TokenPriceSchema(Schema):
     model = fields.String(required=True, validate=validate.Length(min=1, max=256))
     input_per_million = fields.Float(required=True, validate=validate.Range(min=0))
     output_per_million = fields.Float(required=True, validate=validate.Range(min=0))
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
 
 
 class LimitSchema(Schema):
@@ -122,9 +133,9 @@ class LimitSchema(Schema):
     max_cost_usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False))
     period = fields.String(load_default="total", validate=validate.OneOf(("total", "day", "month")))
     used_usd = fields.Float(dump_only=True)
-    period_start = fields.DateTime(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    period_start = UTCDateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
 
 
 class OptimizationRuleSchema(Schema):
@@ -135,5 +146,5 @@ class OptimizationRuleSchema(Schema):
     has_tools = fields.Boolean(allow_none=True, load_default=None)
     target_model = fields.String(required=True, validate=validate.Length(min=1, max=256))
     enabled = fields.Boolean(load_default=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
