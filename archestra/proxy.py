@@ -129,7 +129,12 @@ def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
 def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, trace: Trace) -> Response:
     raw, body = _read_json(provider)
     trace.raw_request = raw
-    exchange = provider.parse_request(body, route, profile, _client_info())
+    try:
+        exchange = provider.parse_request(body, route, profile, _client_info())
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # A shape the adapter's validation did not foresee: the client's mistake, never a 500.
+        raise ProxyError(400, f"The request body does not have the shape {provider.name} expects "
+                              f"({exc.__class__.__name__}).", code="invalid_request") from None
     trace.model_asked = exchange.model
     if route.stream is not None:
         exchange.stream = route.stream
@@ -195,12 +200,18 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
         raise ProxyError(502, "The upstream provider returned a response that is not a JSON object.",
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False
-    for key, calls in provider.tool_call_groups(data):
-        refusal = decide_tool_calls(runtime, exchange, calls)
-        if refusal is not None:
-            provider.refuse_response(data, key, refusal)
-            changed = True
-    exchange.response = provider.parse_response(data, exchange)
+    try:
+        for key, calls in provider.tool_call_groups(data):
+            refusal = decide_tool_calls(runtime, exchange, calls)
+            if refusal is not None:
+                provider.refuse_response(data, key, refusal)
+                changed = True
+        exchange.response = provider.parse_response(data, exchange)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # Never pass on an answer that could not be inspected: its tool calls would go unchecked.
+        raise ProxyError(502, f"The upstream answer does not have the shape {provider.name} answers have "
+                              f"({exc.__class__.__name__}).", kind="upstream_error",
+                         code="upstream_invalid_response") from None
     try:
         runtime.hooks.run("on_response", exchange)
     except Block as block:
@@ -244,8 +255,9 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
                 complete_exchange()
             if tail:
                 yield tail
-        except (requests.RequestException, StreamFormatError) as exc:
-            # Held tool calls are never released undecided: they die with the stream.
+        except (requests.RequestException, StreamFormatError, TypeError, AttributeError, KeyError, IndexError,
+                ValueError) as exc:
+            # Broken or unreadable upstream streams end cleanly; held tool calls are never released undecided.
             error = ProxyError(502, f"The upstream stream broke off ({exc.__class__.__name__}).",
                                kind="upstream_error", code="upstream_stream_broken")
             trace.error, trace.upstream_error = error.message, True

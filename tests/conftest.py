@@ -1,6 +1,7 @@
 """Shared fixtures: a fake upstream provider and the proxy serving on a real socket."""
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import threading
@@ -11,12 +12,18 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 from flask import Flask
+from hypothesis import settings
 from werkzeug.serving import make_server
 
 from archestra import create_app
 from archestra.extensions import db
 from archestra.upgrade import upgrade_database
 from tests.fakes.server import FakeUpstream
+
+# CI runs the fuzz tests on fixed examples (a new random find must not block a landing); locally they roam.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ADMIN_TOKEN = "test-admin-token"
 OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai")

@@ -37,14 +37,17 @@ def commit(conflict: str = "This conflicts with an existing record.") -> None:
     current_runtime().invalidate_caches()
 
 
+MAX_OFFSET = 10_000_000
+
+
 def page_args(maximum: int = 500) -> tuple[int, int]:
     try:
         limit = min(int(request.args.get("limit", 100)), maximum)
         offset = int(request.args.get("offset", 0))
     except ValueError:
         raise ApiError(400, "invalid_query", "limit and offset must be integers.") from None
-    if limit < 1 or offset < 0:
-        raise ApiError(400, "invalid_query", "limit must be >= 1 and offset >= 0.")
+    if limit < 1 or not 0 <= offset <= MAX_OFFSET:
+        raise ApiError(400, "invalid_query", f"limit must be >= 1 and offset between 0 and {MAX_OFFSET}.")
     return limit, offset
 
 

@@ -61,7 +61,8 @@ CRUD = [
     ("/limits", LimitSchema, "Limit", []),
     ("/optimization-rules", OptimizationRuleSchema, "OptimizationRule", []),
 ]
-PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0})]
+PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0,
+                                                                                     "maximum": 10_000_000})]
 INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id",
                        ("since", {"type": "string", "format": "date-time"}),
                        ("until", {"type": "string", "format": "date-time"}),

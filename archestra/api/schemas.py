@@ -7,6 +7,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..security.conditions import OPERATORS, ConditionError, validate_condition
 
+# Bounds that every database column can hold (Numeric(18, 8), 32-bit integers).
+MAX_USD = 1_000_000_000
+MAX_INT = 2**31 - 1
+
 
 class UTCDateTime(fields.DateTime):
     """RFC 3339 with an offset: every stored time is UTC, but SQLite hands them back naive."""
@@ -120,8 +124,8 @@ class InteractionSchema(Schema):
 class TokenPriceSchema(Schema):
     id = fields.String(dump_only=True)
     model = fields.String(required=True, validate=validate.Length(min=1, max=256))
-    input_per_million = fields.Float(required=True, validate=validate.Range(min=0))
-    output_per_million = fields.Float(required=True, validate=validate.Range(min=0))
+    input_per_million = fields.Float(required=True, validate=validate.Range(min=0, max=MAX_USD))
+    output_per_million = fields.Float(required=True, validate=validate.Range(min=0, max=MAX_USD))
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -130,7 +134,7 @@ class LimitSchema(Schema):
     id = fields.String(dump_only=True)
     scope = fields.String(required=True, validate=validate.OneOf(("profile", "global")))
     profile_id = fields.String(allow_none=True, load_default=None)
-    max_cost_usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    max_cost_usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False, max=MAX_USD))
     period = fields.String(load_default="total", validate=validate.OneOf(("total", "day", "month")))
     used_usd = fields.Float(dump_only=True)
     period_start = UTCDateTime(dump_only=True)
@@ -141,8 +145,8 @@ class LimitSchema(Schema):
 class OptimizationRuleSchema(Schema):
     id = fields.String(dump_only=True)
     provider = fields.String(required=True)
-    priority = fields.Integer(load_default=0)
-    max_length = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0))
+    priority = fields.Integer(load_default=0, validate=validate.Range(min=-MAX_INT, max=MAX_INT))
+    max_length = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0, max=MAX_INT))
     has_tools = fields.Boolean(allow_none=True, load_default=None)
     target_model = fields.String(required=True, validate=validate.Length(min=1, max=256))
     enabled = fields.Boolean(load_default=True)

@@ -98,6 +98,9 @@ class Bedrock(Provider):
                 raise ProxyError(400, f"messages.{i} must have role user|assistant and a content list.")
         if "system" in body and not isinstance(body["system"], list):
             raise ProxyError(400, "system must be a list of SystemContentBlock structures.")
+        config = body.get("toolConfig")
+        if config is not None and (not isinstance(config, dict) or not isinstance(config.get("tools", []), list)):
+            raise ProxyError(400, "toolConfig must be a ToolConfiguration with a list of tools.")
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
