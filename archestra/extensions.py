@@ -24,4 +24,6 @@ def _sqlite_pragmas(connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # With WAL, NORMAL is corruption-safe; a power cut may lose the last commits, not the database.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

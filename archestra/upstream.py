@@ -14,8 +14,10 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
     "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
 })
-# Not forwarded upstream: the proxy's own headers, and encodings it negotiates itself.
-_NOT_UPSTREAM = HOP_BY_HOP | {"accept-encoding", "cookie", "forwarded", "x-real-ip"}
+# Not forwarded upstream: the proxy's own headers, encodings it negotiates itself (identity: no decompression
+# cost, no buffering of streams), cookies, and anything describing the client's hop or asking for a rewrite.
+_NOT_UPSTREAM = HOP_BY_HOP | {"accept-encoding", "cookie", "forwarded", "x-real-ip", "x-original-url",
+                              "x-rewrite-url"}
 _NOT_UPSTREAM_PREFIXES = ("x-archestra-", "x-forwarded-")
 # requests decodes gzip/deflate bodies, so the upstream's encoding no longer applies.
 _NOT_TO_CLIENT = HOP_BY_HOP | {"content-encoding"}
@@ -49,15 +51,17 @@ def join_url(base: str, path: str) -> str:
 
 
 class Upstream:
-    """A pooled ``requests`` session with the configured timeouts."""
+    """Pooled ``requests`` connections with the configured timeouts.
+
+    Requests go straight to the transport adapter rather than through a ``requests.Session``: a session
+    keeps a cookie jar, so a cookie one upstream answer sets would ride along on every other client's
+    requests; it would also read proxy settings from the environment and follow redirects. None of that
+    belongs in a proxy (and skipping it is a good part of the per-request cost).
+    """
 
     def __init__(self, connect_timeout: float, read_timeout: float, max_response_bytes: int = 64 * 1024 * 1024,
                  pool_size: int = 256):
-        self.session = requests.Session()
-        self.session.trust_env = False  # never route provider traffic through env-configured proxies
-        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size, max_retries=0)
         self.timeout = (connect_timeout, read_timeout)
         self.max_response_bytes = max_response_bytes
 
@@ -89,8 +93,9 @@ class Upstream:
         if params:
             url = f"{url}?{params}"
         try:
-            return self.session.request(method, url, data=body, headers=dict(headers), stream=True,
-                                        timeout=self.timeout, allow_redirects=False)
+            prepared = requests.PreparedRequest()
+            prepared.prepare(method=method, url=url, headers=headers, data=body or None)
+            return self.adapter.send(prepared, stream=True, timeout=self.timeout)
         except requests.Timeout:
             raise ProxyError(504, "The upstream provider did not answer in time.", kind="upstream_error",
                              code="upstream_timeout") from None

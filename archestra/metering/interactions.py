@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -16,6 +17,7 @@ from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REQUESTS, TOKENS, UPS
 from .pricing import PriceBook
 
 MAX_STORED_BYTES = 8 * 1024 * 1024
+INTERACTIONS = Interaction.__table__
 log = logging.getLogger("archestra.recorder")
 
 
@@ -80,7 +82,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
     rebuilt = asdict(response) if response is not None and trace.response_body is None else None
     priced_model = (response.model if response is not None else None) or exchange.model
-    usage_counter = _UsageCounter(runtime.prices, values, priced_model, tags)
+    usage_counter = _UsageCounter(runtime.prices, values, priced_model, tags, trace.limited)
     if trace.limited:
         # Limits must see this cost before the client can send its next request: count it now.
         try:
@@ -93,10 +95,16 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
 
 
 class _UsageCounter:
-    """Prices the exchange and adds its cost to the limits that apply, once."""
+    """Prices the exchange and adds its cost to the limits that apply, once.
 
-    def __init__(self, prices: PriceBook, values: dict[str, Any], priced_model: str | None, tags: dict[str, str]):
+    ``limited`` says whether any limit applied when the request was admitted; without one there is no row
+    to update (a limit created later counts from its creation), so the write skips the UPDATEs.
+    """
+
+    def __init__(self, prices: PriceBook, values: dict[str, Any], priced_model: str | None, tags: dict[str, str],
+                 limited: bool):
         self.prices, self.values, self.priced_model, self.tags = prices, values, priced_model, tags
+        self.limited = limited
         self.done, self.cost = False, None
 
     def __call__(self, session: Any) -> None:
@@ -106,15 +114,17 @@ class _UsageCounter:
         cost = self.prices.cost(session, self.priced_model, values["input_tokens"], values["output_tokens"])
         if cost is None and self.priced_model != values["model_used"]:
             cost = self.prices.cost(session, values["model_used"], values["input_tokens"], values["output_tokens"])
-        if cost:
+        if cost and self.limited:
             add_usage(session, values["profile_id"], cost)
+        if cost:
             COST.labels(**self.tags).inc(float(cost))
         self.done, self.cost = True, cost
 
 
 def _write(usage: _UsageCounter, values: dict[str, Any], raw: bytes, sent: bytes | None, body: bytes | None,
-           rebuilt: Any, session: Any) -> None:
+           rebuilt: Any, session: Any) -> tuple[Any, dict[str, Any]]:
     usage(session)
     request = _json(raw)
-    session.add(Interaction(**values, request=request, upstream_request=request if sent == raw else _json(sent),
-                            response=_json(body) if body is not None else rebuilt, cost_usd=usage.cost))
+    return INTERACTIONS, {**values, "id": str(uuid.uuid4()), "request": request,
+                          "upstream_request": request if sent == raw else _json(sent),
+                          "response": _json(body) if body is not None else rebuilt, "cost_usd": usage.cost}

@@ -19,6 +19,8 @@ from ..providers.base import ProxyError
 
 PERIODS = ("total", "day", "month")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Plain SQL UPDATEs: no ORM objects are loaded to keep in sync (the session holds none).
+CORE_UPDATE = {"synchronize_session": False}
 
 
 def period_start(period: str, now: datetime | None = None) -> datetime:
@@ -79,5 +81,7 @@ def add_usage(session, profile_id: str, cost: Decimal) -> None:
     for period in PERIODS[1:]:
         start = period_start(period, now)
         session.execute(update(Limit).where(_applies(profile_id), Limit.period == period,
-                                            Limit.period_start < start).values(used_usd=0, period_start=start))
-    session.execute(update(Limit).where(_applies(profile_id)).values(used_usd=Limit.used_usd + cost))
+                                            Limit.period_start < start).values(used_usd=0, period_start=start),
+                        execution_options=CORE_UPDATE)
+    session.execute(update(Limit).where(_applies(profile_id)).values(used_usd=Limit.used_usd + cost),
+                    execution_options=CORE_UPDATE)
