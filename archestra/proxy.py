@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .completion import complete
+from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
 from .hooks import Block
 from .metering.interactions import Trace, record
@@ -29,6 +30,7 @@ from .upstream import request_headers, response_headers
 
 log = logging.getLogger("archestra.proxy")
 
+CLIENT_LEFT = "client disconnected before the end of the stream"
 STREAM_HEADERS = [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")]
 
 
@@ -228,6 +230,16 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
     relay = provider.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
     hooks = runtime.hooks
     trace.status = upstream.status_code
+    environ = request.environ
+    client_gone = False
+
+    def hang_up() -> None:  # the client left while the upstream was silent: stop reading it now
+        nonlocal client_gone
+        client_gone = True
+        try:
+            upstream.raw.shutdown()  # wakes the read that waits on the upstream
+        except (ValueError, RuntimeError, OSError):
+            upstream.close()
 
     def complete_exchange() -> None:
         # Before the answer's last bytes go out, so a cost limit sees this answer before the client can
@@ -241,6 +253,7 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
 
     def generate() -> Iterator[bytes]:
         # Plain values only from here on: this runs after the request context is gone.
+        stop_watching = watch_client(environ, hang_up)
         try:
             for chunk in upstream.iter_content(chunk_size=None):
                 out = relay.feed_bytes(chunk)
@@ -250,6 +263,9 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
                     if trace.first_byte is None:
                         trace.first_byte = time.monotonic()
                     yield out
+            if client_gone:
+                trace.error = CLIENT_LEFT
+                return
             tail = relay.finish_bytes()
             if not trace.recorded:
                 complete_exchange()
@@ -257,6 +273,9 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
                 yield tail
         except (requests.RequestException, StreamFormatError, TypeError, AttributeError, KeyError, IndexError,
                 ValueError) as exc:
+            if client_gone:
+                trace.error = CLIENT_LEFT
+                return
             # Broken or unreadable upstream streams end cleanly; held tool calls are never released undecided.
             error = ProxyError(502, f"The upstream stream broke off ({exc.__class__.__name__}).",
                                kind="upstream_error", code="upstream_stream_broken")
@@ -264,9 +283,10 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
             hooks.run_quietly("on_error", exchange, error)
             yield relay.error_bytes(error.message)
         except GeneratorExit:
-            trace.error = "client disconnected before the end of the stream"
+            trace.error = CLIENT_LEFT
             raise
         finally:
+            stop_watching()
             upstream.close()
             if not trace.recorded:
                 relay.sync_view()

@@ -127,6 +127,34 @@ def test_client_disconnect_closes_the_upstream_stream(gunicorn, upstream):
     assert reply.closed.wait(10), "the proxy kept reading the upstream after the client left"
 
 
+def test_client_leaving_a_silent_stream_closes_the_upstream_at_once(gunicorn, upstream):
+    """The model is still thinking (nothing to relay) when the client hangs up: the proxy must not wait for the
+    next chunk to notice, and the interaction is recorded as cut short by the client."""
+    gunicorn, _ = gunicorn
+    reply = sse_reply([wire.event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})],
+                      hold_open=30)
+    upstream.reply_with(reply)
+    body = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}'
+    host, port = gunicorn.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)), timeout=10)
+    client.sendall(b"POST /v1/openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    seen = b""
+    while b"data: " not in seen:
+        seen += client.recv(4096)
+    left = time.monotonic()
+    client.close()  # the client's process goes away: FIN, nothing more
+    assert reply.closed.wait(10), "the proxy kept the silent upstream open after the client left"
+    assert time.monotonic() - left < 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = requests.get(f"{gunicorn}/api/interactions", headers={"Authorization": "Bearer t"}, timeout=5).json()
+        if rows["data"]:
+            break
+        time.sleep(0.1)
+    assert rows["data"][0]["error"] == "client disconnected before the end of the stream"
+
+
 def test_keys_in_query_strings_stay_out_of_the_access_log(gunicorn, upstream):
     url, log = gunicorn
     upstream.reply_with(json_reply({"candidates": []}))

@@ -6,6 +6,8 @@ streams, so the proxy sees chunk boundaries exactly where the test puts them.
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ class Reply:
     chunks: Iterable[bytes] = ()
     delay: float = 0.0          # seconds between chunks
     reset_after: int | None = None  # drop the connection after this many chunks (no terminator)
+    hold_open: float = 0.0      # after the chunks, stay silent this long (or until the client goes)
     closed: threading.Event = field(default_factory=threading.Event)  # set when the client went away
 
 
@@ -45,6 +48,15 @@ def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = No
 def sse_reply(events: Iterable[bytes], **kwargs: Any) -> Reply:
     headers = {"Content-Type": "text/event-stream; charset=utf-8", **kwargs.pop("headers", {})}
     return Reply(200, headers, events, **kwargs)  # consumed lazily: generators pace the stream
+
+
+def _client_left_within(sock: socket.socket, seconds: float) -> bool:
+    """Silent wait: True as soon as the peer closes (or resets) the connection."""
+    readable, _, _ = select.select([sock], [], [], seconds)
+    try:
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except ConnectionResetError:
+        return True
 
 
 class FakeUpstream:
@@ -82,6 +94,10 @@ class FakeUpstream:
                             time.sleep(reply.delay)
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         self.wfile.flush()
+                    if reply.hold_open and _client_left_within(self.connection, reply.hold_open):
+                        reply.closed.set()
+                        self.close_connection = True
+                        return
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):

@@ -1,0 +1,143 @@
+"""The measurements: wrk runs, stream timings, idle streams, process CPU, memory and descriptors."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BODY = {
+    "model": "gpt-4o",
+    "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                 {"role": "user", "content": "What is the weather in Paris?"}],
+    "tools": [{"type": "function", "function": {
+        "name": "get_weather", "description": "Get the weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+}
+KEY = "sk-bench-not-a-real-key"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def wrk(url: str, connections: int, seconds: int, cpu: str | None = None, body: dict | None = None) -> Load:
+    """One wrk run against ``url`` (wrk only knows durations: a thread that stops early still waits them out)."""
+    env = {**os.environ, "BENCH_BODY": json.dumps(body or BODY)}
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s",
+               "-s", str(HERE / "post.lua"), url]
+    if cpu is not None:
+        command = ["taskset", "-c", cpu, *command]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    out = done.stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Load(rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+                p50_ms=_ms(percentiles["50"]), p99_ms=_ms(percentiles["99"]),
+                requests=int(re.search(r"(\d+) requests in", out).group(1)), errors=errors)
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(number) * UNITS[unit]
+
+
+# -- streams ------------------------------------------------------------------------------------------
+def _stream_request(host: str, port: int, path: str, mode: str = "") -> bytes:
+    """A streamed chat request; the fake upstream reads the mode from the model name (``gpt-4o-idle``)."""
+    body = json.dumps({**BODY, "stream": True, "model": f"gpt-4o-{mode}" if mode else "gpt-4o"}).encode()
+    key = os.environ.get("BENCH_KEY", KEY)
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def stream_times(host: str, port: int, path: str, runs: int, mode: str = "") -> tuple[float, float]:
+    """Median time to the first SSE event and to ``[DONE]``, in ms, over ``runs`` fresh streams."""
+    first, last = [], []
+    request = _stream_request(host, port, path, mode)
+    for _ in range(runs):
+        with socket.create_connection((host, port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            started = time.perf_counter()
+            sock.sendall(request)
+            seen, got_first = b"", None
+            while b"[DONE]" not in seen[-64:]:
+                data = sock.recv(65536)
+                if not data:
+                    raise RuntimeError(f"stream from {port} ended before [DONE]: {seen[-300:]!r}")
+                if got_first is None and b"data: " in seen[-8:] + data:
+                    got_first = time.perf_counter()
+                seen = seen[-64:] + data
+            done = time.perf_counter()
+        first.append((got_first - started) * 1000)
+        last.append((done - started) * 1000)
+    return statistics.median(first), statistics.median(last)
+
+
+def open_idle_streams(host: str, port: int, path: str, count: int) -> list[socket.socket]:
+    """``count`` streams that received their first event and are now idle (the upstream holds them)."""
+    request = _stream_request(host, port, path, "idle")
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection((host, port))
+        sock.sendall(request)
+        seen = b""
+        while b"data: " not in seen:
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError(f"idle stream {len(sockets)} was closed: {seen[-300:]!r}")
+            seen += data
+        sockets.append(sock)
+    return sockets
+
+
+# -- processes -----------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def wait_http(host: str, port: int, path: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=2) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing answered 200 on {host}:{port}{path} within {timeout}s")

@@ -1,0 +1,239 @@
+"""Benchmark: the proxy's added cost against a direct call to the same fast fake upstream.
+
+    python -m bench.run [--seconds 10] [--leak-requests 50000] [--idle-streams 1000] [--no-postgres]
+                        [--litellm PATH_TO_litellm | --no-litellm] [--write bench/RESULTS.md]
+
+Starts the fake upstream, the proxy under gunicorn exactly as deployed (gunicorn.conf.py, gevent, one worker,
+built-in security hooks and interaction recording on) on SQLite and then on PostgreSQL, and LiteLLM's proxy
+when it is installed; wrk generates the load from its own process. The proxy is pinned to one core and the
+load generator and upstream to the other, so "per worker" means one core.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import measure
+from .report import Report
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+UPSTREAM_PORT, PROXY_PORT, LITELLM_PORT = 9201, 9200, 9205
+CHAT = "/v1/chat/completions"
+PROXY_CHAT = "/v1/openai/chat/completions"
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/archestra_bench")
+LITELLM_KEY = "sk-bench-litellm-master-key-0123456789"
+
+
+def pinning() -> tuple[str | None, str | None]:
+    """(cores for the server under test, cores for everything else), when there are two cores to split."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return "1", "0"
+    return None, None
+
+
+SERVER_CPU, LOAD_CPU = pinning()
+
+
+def _pinned(command: list[str], cpu: str | None) -> list[str]:
+    return ["taskset", "-c", cpu, *command] if cpu else command
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], log: Path, ready: tuple[int, str] | None = None,
+            cpu: str | None = None):
+    with log.open("w") as out:
+        proc = subprocess.Popen(_pinned(command, cpu), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=ROOT, start_new_session=True)
+    try:
+        if ready:
+            measure.wait_http(HOST, ready[0], ready[1])
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def proxy_env(database_url: str, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHESTRA_")}
+    env.update({
+        "ARCHESTRA_DATABASE_URL": database_url, "ARCHESTRA_OPENAI_BASE_URL": f"http://{HOST}:{UPSTREAM_PORT}/v1",
+        "ARCHESTRA_BIND": f"{HOST}:{PROXY_PORT}", "ARCHESTRA_WORKERS": "1", "ARCHESTRA_ADMIN_TOKEN": "bench-admin",
+        # 1,000 idle streams plus the load generator's connections: above gunicorn's default of 1,000.
+        "ARCHESTRA_WORKER_CONNECTIONS": "4000", "ARCHESTRA_LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+    })
+    return env
+
+
+def reset_postgres() -> bool:
+    """Drop and create the bench database; False when no PostgreSQL answers."""
+    from sqlalchemy import create_engine, text
+
+    base, _, name = POSTGRES_URL.rpartition("/")
+    try:
+        engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return True
+    except Exception as exc:  # noqa: BLE001 - reported, and the PostgreSQL rows are skipped
+        print(f"PostgreSQL not available ({exc.__class__.__name__}); skipping its rows", file=sys.stderr)
+        return False
+
+
+def worker_pid(master: int) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kids = measure.children(master)
+        if kids:
+            return kids[0]
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn started no worker")
+
+
+def load_rows(report: Report, name: str, port: int, path: str, seconds: float, pid: int | None = None,
+              key: str | None = None) -> None:
+    """Latency at concurrency 1, 10, 100; throughput and CPU per request at 10."""
+    if key:
+        os.environ["BENCH_KEY"] = key
+    try:
+        measure.wrk(f"http://{HOST}:{port}{path}", 10, 2, cpu=LOAD_CPU)  # warm-up
+        for connections in (1, 10, 100):
+            before = measure.cpu_seconds(pid) if pid else None
+            load = measure.wrk(f"http://{HOST}:{port}{path}", connections, seconds, cpu=LOAD_CPU)
+            cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
+            report.load(name, connections, load, cpu_ms)
+    finally:
+        os.environ.pop("BENCH_KEY", None)
+
+
+def stream_rows(report: Report, name: str, port: int, path: str, runs: int) -> None:
+    for mode in ("", "paced"):
+        first, last = measure.stream_times(HOST, port, path, runs, mode)
+        report.stream(name, mode or "fast", first, last)
+
+
+def idle_rows(report: Report, name: str, port: int, path: str, pid: int, count: int) -> None:
+    before = measure.rss_mib(pid)
+    sockets = measure.open_idle_streams(HOST, port, path, count)
+    time.sleep(1)
+    after = measure.rss_mib(pid)
+    for sock in sockets:
+        sock.close()
+    report.idle(name, count, before, after)
+
+
+def leak_rows(report: Report, name: str, pid: int, total: int, admin_token: str) -> None:
+    """About ``total`` requests in five equal rounds; RSS and descriptors after each, and every one recorded."""
+    rounds = 5
+    rate = report.loads[(name, 10)][0].rps
+    seconds = max(1, round(total / rounds / rate))  # wrk takes whole seconds
+    recorded_before = _count_interactions(admin_token)
+    sent = 0
+    for index in range(rounds):
+        load = measure.wrk(f"http://{HOST}:{PROXY_PORT}{PROXY_CHAT}", 10, seconds, cpu=LOAD_CPU)
+        sent += load.requests
+        report.leak(name, index + 1, load.requests, load.errors, measure.rss_mib(pid), measure.open_fds(pid))
+    report.recorded(name, sent, _count_interactions(admin_token) - recorded_before)
+
+
+def bench_proxy(report: Report, options, workdir: Path, label: str, database_url: str, full: bool) -> None:
+    env = proxy_env(database_url, workdir)
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"]
+    with process(command, env, workdir / f"proxy-{label}.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
+        pid = worker_pid(proc.pid)
+        name = f"archestra ({label})"
+        load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid)
+        if not full:
+            return
+        stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs)
+        idle_rows(report, name, PROXY_PORT, PROXY_CHAT, pid, options.idle_streams)
+        leak_rows(report, name, pid, options.leak_requests, env["ARCHESTRA_ADMIN_TOKEN"])
+
+
+def _count_interactions(admin_token: str) -> int:
+    import json
+    import urllib.request
+
+    time.sleep(2)  # the background writer's last batch
+    request = urllib.request.Request(f"http://{HOST}:{PROXY_PORT}/api/interactions?limit=1",
+                                     headers={"Authorization": f"Bearer {admin_token}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)["total"]
+
+
+def bench_litellm(report: Report, options, workdir: Path) -> None:
+    config = workdir / "litellm.yaml"
+    config.write_text("model_list:\n" + "".join(f"""  - model_name: {model}
+    litellm_params:
+      model: openai/{model}
+      api_base: http://{HOST}:{UPSTREAM_PORT}/v1
+      api_key: sk-bench-upstream
+""" for model in ("gpt-4o", "gpt-4o-paced", "gpt-4o-idle")))
+    env = {**os.environ, "LITELLM_MASTER_KEY": LITELLM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "LITELLM_LOG": "ERROR"}
+    command = [options.litellm, "--config", str(config), "--host", HOST, "--port", str(LITELLM_PORT),
+               "--num_workers", "1"]
+    with process(command, env, workdir / "litellm.log", (LITELLM_PORT, "/health/liveliness"), SERVER_CPU) as proc:
+        name = "LiteLLM proxy"
+        load_rows(report, name, LITELLM_PORT, CHAT, options.seconds, proc.pid, key=LITELLM_KEY)
+        os.environ["BENCH_KEY"] = LITELLM_KEY
+        stream_rows(report, name, LITELLM_PORT, CHAT, options.stream_runs)
+        idle_rows(report, name, LITELLM_PORT, CHAT, proc.pid, options.idle_streams)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--leak-requests", type=int, default=50_000)
+    parser.add_argument("--idle-streams", type=int, default=1000)
+    parser.add_argument("--stream-runs", type=int, default=50)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--litellm", default=shutil.which("litellm"), help="the litellm command, if installed")
+    parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
+    options = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk); bench/run.sh installs it")
+
+    report = Report(machine=f"{platform.node()}: {os.cpu_count()} cores, {platform.processor() or platform.machine()},"
+                            f" Python {platform.python_version()}, {platform.platform()}",
+                    date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), pinned=SERVER_CPU is not None)
+    with tempfile.TemporaryDirectory(prefix="archestra-bench-") as tmp:
+        workdir = Path(tmp)
+        upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
+        with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
+            name = "direct to upstream"
+            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds)
+            stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs)
+            bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
+            if not options.no_postgres and reset_postgres():
+                bench_proxy(report, options, workdir, "PostgreSQL", POSTGRES_URL, full=False)
+            if options.litellm and not options.no_litellm:
+                bench_litellm(report, options, workdir)
+            else:
+                report.note("LiteLLM was not measured (pass --litellm PATH, or let bench/run.sh install it).")
+    text = report.markdown()
+    print(text)
+    if options.write:
+        options.write.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
