@@ -38,6 +38,8 @@ class Settings:
     max_response_bytes: int = 64 * 1024 * 1024
     upstream_connect_timeout: float = 10.0
     upstream_read_timeout: float = 600.0
+    #: How long a client may take to send its request body (slow uploads are cut off with a 408).
+    client_body_timeout: float = 60.0
     profile_cache_seconds: float = 2.0
     log_level: str = "INFO"
     gemini_vertex_ai_enabled: bool = False
@@ -76,6 +78,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_MAX_RESPONSE_BYTES": "max_response_bytes",
         "ARCHESTRA_UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
         "ARCHESTRA_UPSTREAM_READ_TIMEOUT": "upstream_read_timeout",
+        "ARCHESTRA_CLIENT_BODY_TIMEOUT": "client_body_timeout",
         "ARCHESTRA_PROFILE_CACHE_SECONDS": "profile_cache_seconds",
         "ARCHESTRA_LOG_LEVEL": "log_level",
         "ARCHESTRA_GEMINI_VERTEX_AI_ENABLED": "gemini_vertex_ai_enabled",
@@ -118,7 +121,7 @@ def _coerce(name: str, value: Any) -> Any:
         if number <= 0:
             raise ConfigError(f"{name} must be positive, got {number}")
         return number
-    if name in {"upstream_connect_timeout", "upstream_read_timeout", "profile_cache_seconds"}:
+    if name in {"upstream_connect_timeout", "upstream_read_timeout", "client_body_timeout", "profile_cache_seconds"}:
         try:
             number = float(value)
         except (TypeError, ValueError):

@@ -104,6 +104,7 @@ class ProfileInfo:
     id: str
     name: str
     consider_context_untrusted: bool = False
+    token_hash: str | None = None  # set: requests must carry the profile's token (see profile_tokens.py)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ class Profile(db.Model):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     consider_context_untrusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: SHA-256 (hex) of the profile's access token; None: anyone who knows the id may use the profile.
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 

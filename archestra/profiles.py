@@ -35,7 +35,7 @@ class ProfileDirectory:
         query = select(Profile).where(Profile.id == key) if profile_id else \
             select(Profile).where(Profile.is_default.is_(True))
         row = db.session.execute(query).scalars().first()
-        info = ProfileInfo(row.id, row.name, row.consider_context_untrusted) if row else None
+        info = ProfileInfo(row.id, row.name, row.consider_context_untrusted, row.token_hash) if row else None
         db.session.remove()
         with self._lock:
             self._cache[key] = (info, now + self._ttl)

@@ -14,8 +14,9 @@ from typing import Any, Iterator
 import requests
 from flask import Response, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import profile_tokens
+from .client_body import read_body
 from .completion import complete
 from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
@@ -60,6 +61,7 @@ def dispatch(provider: Provider, rest: str) -> Response:
         if profile is None:
             raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
                              code="profile_not_found")
+        profile_tokens.check(profile, request.headers.get(profile_tokens.HEADER))
         if route.kind == "passthrough":
             return _passthrough(runtime, provider, route)
         limited = runtime.limits.check(profile.id)
@@ -92,12 +94,8 @@ def _read_json(provider: Provider) -> tuple[bytes, Any]:
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ProxyError(415, f"Content-Type must be application/json, got {request.mimetype or 'none'!r}.",
                          code="unsupported_media_type")
-    try:
-        raw = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        limit = current_runtime().settings.max_body_bytes
-        raise ProxyError(413, f"The request body is larger than the proxy's limit of {limit} bytes.",
-                         code="request_too_large") from None
+    settings = current_runtime().settings
+    raw = read_body(settings.max_body_bytes, settings.client_body_timeout)
     try:
         body = json.loads(raw)
     except ValueError as exc:
@@ -301,7 +299,9 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
 # -- passthrough ------------------------------------------------------------------------------------
 def _passthrough(runtime: Runtime, provider: Provider, route: Route) -> Response:
     """Non-generative endpoints (model lists, embeddings): forwarded as they are, body streamed back."""
-    body = request.get_data(cache=False) if request.method in {"POST", "PUT", "PATCH"} else None
+    settings = runtime.settings
+    body = (read_body(settings.max_body_bytes, settings.client_body_timeout)
+            if request.method in {"POST", "PUT", "PATCH"} else None)
     url, headers, query = provider.upstream_request(runtime.settings, route, None,
                                                     request_headers(request.headers.items()),
                                                     request.query_string.decode())

@@ -93,9 +93,7 @@ class Upstream:
         if params:
             url = f"{url}?{params}"
         try:
-            prepared = requests.PreparedRequest()
-            prepared.prepare(method=method, url=url, headers=headers, data=body or None)
-            return self.adapter.send(prepared, stream=True, timeout=self.timeout)
+            return self.adapter.send(_prepare(method, url, headers, body), stream=True, timeout=self.timeout)
         except requests.Timeout:
             raise ProxyError(504, "The upstream provider did not answer in time.", kind="upstream_error",
                              code="upstream_timeout") from None
@@ -123,3 +121,13 @@ def _is_timeout(exc: BaseException) -> bool:
         seen = seen.__context__ or seen.__cause__ or (seen.args[0] if seen.args and isinstance(
             seen.args[0], BaseException) else None)
     return False
+
+
+def _prepare(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> requests.PreparedRequest:
+    """``PreparedRequest.prepare`` without its cookie, auth and hook steps: the proxy uses none of them."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_method(method)
+    prepared.prepare_url(url, None)
+    prepared.prepare_headers(headers)
+    prepared.prepare_body(body or None, None)
+    return prepared

@@ -90,19 +90,26 @@ def stream_times(host: str, port: int, path: str, runs: int, mode: str = "") -> 
     return statistics.median(first), statistics.median(last)
 
 
-def open_idle_streams(host: str, port: int, path: str, count: int) -> list[socket.socket]:
-    """``count`` streams that received their first event and are now idle (the upstream holds them)."""
+def open_idle_streams(host: str, port: int, path: str, count: int, timeout: float = 10) -> list[socket.socket]:
+    """Up to ``count`` streams that received their first event and are now idle (the upstream holds them).
+
+    Stops early when a stream gets no first event within ``timeout`` seconds (a server that cannot hold more).
+    """
     request = _stream_request(host, port, path, "idle")
     sockets = []
     for _ in range(count):
-        sock = socket.create_connection((host, port))
+        sock = socket.create_connection((host, port), timeout=timeout)
         sock.sendall(request)
         seen = b""
-        while b"data: " not in seen:
-            data = sock.recv(65536)
-            if not data:
-                raise RuntimeError(f"idle stream {len(sockets)} was closed: {seen[-300:]!r}")
-            seen += data
+        try:
+            while b"data: " not in seen:
+                data = sock.recv(65536)
+                if not data:
+                    raise RuntimeError(f"idle stream {len(sockets)} was closed: {seen[-300:]!r}")
+                seen += data
+        except socket.timeout:
+            sock.close()
+            break
         sockets.append(sock)
     return sockets
 

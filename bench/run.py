@@ -136,7 +136,10 @@ def idle_rows(report: Report, name: str, port: int, path: str, pid: int, count: 
     after = measure.rss_mib(pid)
     for sock in sockets:
         sock.close()
-    report.idle(name, count, before, after)
+    report.idle(name, len(sockets), before, after)
+    if len(sockets) < count:
+        report.note(f"{name} held only {len(sockets)} open streams: stream {len(sockets) + 1} got no first "
+                    "event within 10 s.")
 
 
 def leak_rows(report: Report, name: str, pid: int, total: int, admin_token: str) -> None:
@@ -198,6 +201,15 @@ def bench_litellm(report: Report, options, workdir: Path) -> None:
         idle_rows(report, name, LITELLM_PORT, CHAT, proc.pid, options.idle_streams)
 
 
+def _noting(report: Report, what: str, run, *args) -> None:
+    """Run one optional part; a failure becomes a note in the report instead of losing the whole run."""
+    try:
+        run(*args)
+    except Exception as exc:  # noqa: BLE001 - reported in the results
+        report.note(f"The {what} run failed: {exc.__class__.__name__}: {exc}")
+        print(f"{what} failed: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
@@ -224,9 +236,10 @@ def main(argv: list[str] | None = None) -> None:
             stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs)
             bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
             if not options.no_postgres and reset_postgres():
-                bench_proxy(report, options, workdir, "PostgreSQL", POSTGRES_URL, full=False)
+                _noting(report, "archestra on PostgreSQL", bench_proxy, report, options, workdir, "PostgreSQL",
+                        POSTGRES_URL, full=False)
             if options.litellm and not options.no_litellm:
-                bench_litellm(report, options, workdir)
+                _noting(report, "LiteLLM", bench_litellm, report, options, workdir)
             else:
                 report.note("LiteLLM was not measured (pass --litellm PATH, or let bench/run.sh install it).")
     text = report.markdown()

@@ -26,6 +26,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 ADMIN_TOKEN = "test-admin-token"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai")
 FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere", "bedrock")
 
@@ -48,6 +49,21 @@ class RunningProxy:
     def flush(self) -> None:
         """Wait until the background recorder has written everything (tools, blocks, interactions)."""
         assert self.app.extensions["archestra"].recorder.flush(10)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the machine's real PostgreSQL, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"archestra_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

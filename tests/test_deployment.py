@@ -1,6 +1,7 @@
 """The proxy as deployed: gunicorn + gevent workers from gunicorn.conf.py, migrations before fork."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -153,6 +154,75 @@ def test_client_leaving_a_silent_stream_closes_the_upstream_at_once(gunicorn, up
             break
         time.sleep(0.1)
     assert rows["data"][0]["error"] == "client disconnected before the end of the stream"
+
+
+def test_sigterm_lets_an_open_stream_finish_and_records_it(tmp_path, upstream):
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_OPENAI_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_GRACEFUL_TIMEOUT": "20"})
+    try:
+        gate = threading.Event()
+        upstream.reply_with(sse_reply(gated_stream(gate, wire.text_stream(["still", " going", " strong"]))))
+        client = openai.OpenAI(api_key="k", base_url=f"{url}/v1/openai", max_retries=0, timeout=30)
+        chunks = iter(client.chat.completions.create(model="gpt-4o", stream=True,
+                                                     messages=[{"role": "user", "content": "x"}]))
+        assert next(chunks).choices[0].delta.content == ""
+        process.send_signal(signal.SIGTERM)  # the stream is mid-way
+        time.sleep(1.5)
+        with pytest.raises(requests.ConnectionError):  # no new work is accepted meanwhile
+            requests.get(f"{url}/healthz", timeout=2)
+        assert process.poll() is None
+        gate.set()
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+        assert text == "still going strong"
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            stop_gunicorn(process, log)
+        log.close()
+    import sqlite3
+    with sqlite3.connect(tmp_path / "deploy.db") as connection:
+        rows = connection.execute("SELECT error, output_tokens FROM interactions").fetchall()
+    assert rows == [(None, 16)]
+
+
+def test_slow_uploads_are_cut_off_with_408(tmp_path, upstream):
+    """Slowloris: clients that trickle their body hold no connection past the body timeout, and the worker keeps
+    serving everyone else meanwhile."""
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_OPENAI_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_CLIENT_BODY_TIMEOUT": "1"})
+    try:
+        upstream.reply_with(json_reply(wire.completion("served")))
+        host, port = url.removeprefix("http://").split(":")
+        slow = []
+        for _ in range(20):
+            client = socket.create_connection((host, int(port)), timeout=15)
+            client.sendall(b"POST /v1/openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                           b"\r\nAuthorization: Bearer sk-slow\r\nContent-Length: 5000\r\n\r\n{\"model\": ")
+            slow.append(client)
+        started = time.monotonic()
+        fast = openai.OpenAI(api_key="k", base_url=f"{url}/v1/openai", max_retries=0, timeout=5)
+        answer = fast.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        assert answer.choices[0].message.content == "served"
+        for client in slow:
+            client.sendall(b'"')  # still trickling
+            head = b""
+            while b"\r\n\r\n" not in head or not head.rstrip().endswith(b"}"):
+                head += client.recv(4096)
+            assert head.startswith(b"HTTP/1.1 408 ")
+            error = json.loads(head.split(b"\r\n\r\n", 1)[1])["error"]
+            assert error["code"] == "request_timeout" and "1 seconds" in error["message"]
+        assert time.monotonic() - started < 10
+        for client in slow:  # and the connection is closed soon after (gunicorn's keep-alive timeout)
+            client.settimeout(10)
+            try:
+                while client.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+            client.close()
+        assert len(upstream.received) == 1  # only the fast request went upstream
+    finally:
+        stop_gunicorn(process, log)
 
 
 def test_keys_in_query_strings_stay_out_of_the_access_log(gunicorn, upstream):

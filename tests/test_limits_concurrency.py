@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -18,20 +17,9 @@ from tests.fakes import openai_wire
 from tests.fakes.server import json_reply
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgresql://postgres@127.0.0.1:5432"
 COST = (Decimal(44) * Decimal("2.5") + Decimal(16) * 10) / 1_000_000   # one gpt-4o answer: $0.00027
 LIMIT = Decimal("0.001")                                              # the 4th request crosses it
 THREADS, REQUESTS = 8, 40
-
-
-@pytest.fixture
-def postgres_url():
-    name = f"archestra_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{PG}/test", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(f"{PG}/test", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

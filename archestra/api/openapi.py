@@ -19,6 +19,7 @@ from .schemas import (
     LimitSchema,
     OptimizationRuleSchema,
     ProfileSchema,
+    ProfileTokenSchema,
     SettingsSchema,
     TokenPriceSchema,
     ToolCallPolicySchema,
@@ -118,6 +119,13 @@ def build_spec() -> dict[str, Any]:
                 "responses": _responses({"200": _json(tag, "Updated")}, 400, 404, 409)},
             "delete": {"tags": [tag], "responses": _responses({"204": {"description": "Deleted"}}, 404, 409)},
         })
+    spec.components.schema("ProfileToken", schema=ProfileTokenSchema)
+    spec.path(path="/profiles/{item_id}/token", parameters=[item_id], operations={
+        "post": {"tags": ["Profile"], "summary": "Set a new access token (returned once; only its hash is kept)",
+                 "responses": _responses({"201": _json("ProfileToken", "The new token")}, 404)},
+        "delete": {"tags": ["Profile"], "summary": "Remove the access token: the profile is open again",
+                   "responses": _responses({"204": {"description": "Removed"}}, 404)},
+    })
     spec.components.schema("Tool", schema=ToolSchema)
     spec.path(path="/tools", operations={"get": {
         "tags": ["Tool"], "summary": "Tools agents declared (tool discovery)",

@@ -1,10 +1,12 @@
-"""``/api/profiles``: create, list, get, update, delete. The default profile cannot be deleted."""
+"""``/api/profiles``: create, list, get, update, delete (not the default profile); set or remove a profile's
+access token."""
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Profile
+from ..profile_tokens import HEADER, new_token
 from . import api
 from .common import commit, get_or_404, json_body
 from .errors import ApiError
@@ -54,5 +56,23 @@ def delete_profile(item_id: str):
     if profile.is_default:
         raise ApiError(409, "default_profile", "The default profile cannot be deleted.")
     db.session.delete(profile)
+    _commit()
+    return "", 204
+
+
+@api.post("/profiles/<item_id>/token")
+def set_profile_token(item_id: str):
+    """A new access token for the profile (replacing any previous one), shown only in this answer."""
+    profile = _get(item_id)
+    token, profile.token_hash = new_token()
+    _commit()
+    return {"profile_id": profile.id, "token": token, "header": HEADER}, 201
+
+
+@api.delete("/profiles/<item_id>/token")
+def remove_profile_token(item_id: str):
+    """Open the profile again to any client that knows its id."""
+    profile = _get(item_id)
+    profile.token_hash = None
     _commit()
     return "", 204

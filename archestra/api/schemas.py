@@ -26,8 +26,15 @@ class ProfileSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     is_default = fields.Boolean(dump_only=True)
     consider_context_untrusted = fields.Boolean(load_default=False)
+    requires_token = fields.Function(lambda profile: profile.token_hash is not None, dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
+
+
+class ProfileTokenSchema(Schema):
+    profile_id = fields.String(required=True)
+    token = fields.String(required=True)
+    header = fields.String(required=True)
 
 
 profile_schema = ProfileSchema()

@@ -1,0 +1,46 @@
+"""Reading the client's request body: within the size limit and within a deadline.
+
+Under gunicorn's gevent worker a slow upload (slowloris) would otherwise hold a connection slot for as long as
+the client likes; the deadline cuts it off with a 408. gunicorn then discards what is left of the body
+within its keep-alive timeout and closes the connection.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .providers.base import ProxyError
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def read_body(max_bytes: int, timeout: float) -> bytes:
+    """The whole request body; 413 over ``max_bytes``, 408 when it takes longer than ``timeout`` seconds."""
+    try:
+        with _deadline(timeout):
+            return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise ProxyError(413, f"The request body is larger than the proxy's limit of {max_bytes} bytes.",
+                         code="request_too_large") from None
+    except _TooSlow:
+        raise ProxyError(408, f"The request body did not arrive within {timeout:g} seconds.",
+                         code="request_timeout") from None
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    try:
+        from gevent import Timeout
+        from gevent.monkey import is_module_patched
+    except ImportError:
+        Timeout = None  # noqa: N806
+    if Timeout is None or not seconds or not is_module_patched("socket"):
+        yield  # the threaded development server: no way to interrupt a blocking read
+        return
+    with Timeout(seconds, _TooSlow()):
+        yield
