@@ -7,7 +7,8 @@ within its keep-alive timeout and closes the connection.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from functools import lru_cache
+from typing import Any, Iterator
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -34,13 +35,20 @@ def read_body(max_bytes: int, timeout: float) -> bytes:
 
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
+    timeout = _gevent_timeout()
+    if timeout is None or not seconds:
+        yield  # the threaded development server: no way to interrupt a blocking read
+        return
+    with timeout(seconds, _TooSlow()):
+        yield
+
+
+@lru_cache(maxsize=1)
+def _gevent_timeout() -> Any:
+    """gevent's Timeout when the process runs on gevent (asked on the first request: after the patching)."""
     try:
         from gevent import Timeout
         from gevent.monkey import is_module_patched
     except ImportError:
-        Timeout = None  # noqa: N806
-    if Timeout is None or not seconds or not is_module_patched("socket"):
-        yield  # the threaded development server: no way to interrupt a blocking read
-        return
-    with Timeout(seconds, _TooSlow()):
-        yield
+        return None
+    return Timeout if is_module_patched("socket") else None

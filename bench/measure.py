@@ -148,3 +148,14 @@ def wait_http(host: str, port: int, path: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"nothing answered 200 on {host}:{port}{path} within {timeout}s")
+
+
+def wait_port(host: str, port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")

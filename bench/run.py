@@ -11,6 +11,7 @@ load generator and upstream to the other, so "per worker" means one core.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import shutil
@@ -24,11 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import measure
-from .report import Report
+from .report import FLOOR, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-UPSTREAM_PORT, PROXY_PORT, LITELLM_PORT = 9201, 9200, 9205
+UPSTREAM_PORT, PROXY_PORT, FLOOR_PORT, LITELLM_PORT = 9201, 9200, 9202, 9205
 CHAT = "/v1/chat/completions"
 PROXY_CHAT = "/v1/openai/chat/completions"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/archestra_bench")
@@ -146,12 +147,14 @@ def leak_rows(report: Report, name: str, pid: int, total: int, admin_token: str)
     """About ``total`` requests in five equal rounds; RSS and descriptors after each, and every one recorded."""
     rounds = 5
     rate = report.loads[(name, 10)][0].rps
-    seconds = max(1, round(total / rounds / rate))  # wrk takes whole seconds
     recorded_before = _count_interactions(admin_token)
     sent = 0
     for index in range(rounds):
+        wanted = (total - sent) / (rounds - index)
+        seconds = max(1, math.ceil(wanted / rate))  # wrk takes whole seconds
         load = measure.wrk(f"http://{HOST}:{PROXY_PORT}{PROXY_CHAT}", 10, seconds, cpu=LOAD_CPU)
         sent += load.requests
+        rate = load.rps
         report.leak(name, index + 1, load.requests, load.errors, measure.rss_mib(pid), measure.open_fds(pid))
     report.recorded(name, sent, _count_interactions(admin_token) - recorded_before)
 
@@ -179,6 +182,16 @@ def _count_interactions(admin_token: str) -> int:
                                      headers={"Authorization": f"Bearer {admin_token}"})
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.load(answer)["total"]
+
+
+def bench_floor(report: Report, options, workdir: Path) -> None:
+    """Flask + gunicorn gevent + requests forwarding the request and nothing more: the stack's own cost."""
+    app = f"bench.floor_app:create('http://{HOST}:{UPSTREAM_PORT}/v1')"
+    command = [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"{HOST}:{FLOOR_PORT}",
+               "--log-level", "warning", app]
+    with process(command, dict(os.environ), workdir / "floor.log", None, SERVER_CPU) as proc:
+        measure.wait_port(HOST, FLOOR_PORT)
+        load_rows(report, FLOOR, FLOOR_PORT, CHAT, options.seconds, worker_pid(proc.pid))
 
 
 def bench_litellm(report: Report, options, workdir: Path) -> None:
@@ -234,10 +247,11 @@ def main(argv: list[str] | None = None) -> None:
             name = "direct to upstream"
             load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds)
             stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs)
+            _noting(report, "stack floor", bench_floor, report, options, workdir)
             bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
             if not options.no_postgres and reset_postgres():
                 _noting(report, "archestra on PostgreSQL", bench_proxy, report, options, workdir, "PostgreSQL",
-                        POSTGRES_URL, full=False)
+                        POSTGRES_URL, False)
             if options.litellm and not options.no_litellm:
                 _noting(report, "LiteLLM", bench_litellm, report, options, workdir)
             else:
