@@ -18,10 +18,19 @@ def create(base_url: str) -> Flask:
         headers = {"Content-Type": "application/json", "Authorization": request.headers.get("Authorization", "")}
         prepared = _prepare("POST", f"{base_url}/chat/completions", headers, request.get_data())
         upstream = adapter.send(prepared, stream=True, timeout=(10, 600))
+        content_type = upstream.headers.get("Content-Type", "")
+        if content_type.startswith("text/event-stream"):
+            def relay():  # chunks go out as they come, like archestra's streams
+                try:
+                    yield from upstream.iter_content(chunk_size=None)
+                finally:
+                    upstream.close()
+            return Response(relay(), status=upstream.status_code, content_type=content_type,
+                            headers={"Cache-Control": "no-cache"}, direct_passthrough=True)
         try:
             body = upstream.content
         finally:
             upstream.close()
-        return Response(body, status=upstream.status_code, content_type=upstream.headers.get("Content-Type"))
+        return Response(body, status=upstream.status_code, content_type=content_type)
 
     return app

@@ -192,6 +192,7 @@ def bench_floor(report: Report, options, workdir: Path) -> None:
     with process(command, dict(os.environ), workdir / "floor.log", None, SERVER_CPU) as proc:
         measure.wait_port(HOST, FLOOR_PORT)
         load_rows(report, FLOOR, FLOOR_PORT, CHAT, options.seconds, worker_pid(proc.pid))
+        stream_rows(report, FLOOR, FLOOR_PORT, CHAT, options.stream_runs)
 
 
 def bench_litellm(report: Report, options, workdir: Path) -> None:
