@@ -128,32 +128,70 @@ def test_client_disconnect_closes_the_upstream_stream(gunicorn, upstream):
     assert reply.closed.wait(10), "the proxy kept reading the upstream after the client left"
 
 
-def test_client_leaving_a_silent_stream_closes_the_upstream_at_once(gunicorn, upstream):
-    """The model is still thinking (nothing to relay) when the client hangs up: the proxy must not wait for the
-    next chunk to notice, and the interaction is recorded as cut short by the client."""
-    gunicorn, _ = gunicorn
+def open_silent_stream(url: str, upstream, wrap=None):
+    """A raw client whose stream got its first event while the upstream (the model, thinking) stays silent."""
     reply = sse_reply([wire.event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})],
                       hold_open=30)
     upstream.reply_with(reply)
     body = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}'
-    host, port = gunicorn.removeprefix("http://").split(":")
+    host, port = url.split("://")[1].split(":")
     client = socket.create_connection((host, int(port)), timeout=10)
+    if wrap is not None:
+        client = wrap(client)
     client.sendall(b"POST /v1/openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     seen = b""
     while b"data: " not in seen:
         seen += client.recv(4096)
-    left = time.monotonic()
-    client.close()  # the client's process goes away: FIN, nothing more
+    return client, reply
+
+
+def assert_upstream_closed_and_recorded(url: str, reply, left: float, verify=None) -> None:
     assert reply.closed.wait(10), "the proxy kept the silent upstream open after the client left"
     assert time.monotonic() - left < 2
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        rows = requests.get(f"{gunicorn}/api/interactions", headers={"Authorization": "Bearer t"}, timeout=5).json()
+        rows = requests.get(f"{url}/api/interactions", headers={"Authorization": "Bearer t"}, timeout=5,
+                            verify=verify).json()
         if rows["data"]:
             break
         time.sleep(0.1)
     assert rows["data"][0]["error"] == "client disconnected before the end of the stream"
+
+
+def test_client_leaving_a_silent_stream_closes_the_upstream_at_once(gunicorn, upstream):
+    """The model is still thinking (nothing to relay) when the client hangs up: the proxy must not wait for the
+    next chunk to notice, and the interaction is recorded as cut short by the client."""
+    gunicorn, _ = gunicorn
+    client, reply = open_silent_stream(gunicorn, upstream)
+    left = time.monotonic()
+    client.close()  # the client's process goes away: FIN, nothing more
+    assert_upstream_closed_and_recorded(gunicorn, reply, left)
+
+
+def test_tls_client_saying_close_notify_before_leaving_a_silent_stream(tmp_path, upstream, tls_cert):
+    """Many TLS clients (Go, curl, browsers) send a close_notify alert before their FIN: bytes that are not a
+    sign of life. The proxy must still notice the hang-up and close the upstream."""
+    import ssl
+
+    cert, key = tls_cert
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_OPENAI_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_TLS_CERT": cert, "ARCHESTRA_TLS_KEY": key},
+                                       scheme="https", verify=cert)
+    try:
+        context = ssl.create_default_context(cafile=cert)
+        client, reply = open_silent_stream(url, upstream,
+                                           lambda raw: context.wrap_socket(raw, server_hostname="localhost"))
+        left = time.monotonic()
+        client.settimeout(0.3)
+        try:
+            client.unwrap()  # sends close_notify, then waits for the server's, which does not come
+        except (ssl.SSLError, OSError):
+            pass
+        client.close()  # then FIN
+        assert_upstream_closed_and_recorded(url, reply, left, verify=cert)
+    finally:
+        stop_gunicorn(process, log)
 
 
 def test_sigterm_lets_an_open_stream_finish_and_records_it(tmp_path, upstream):
