@@ -8,20 +8,25 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .providers.base import ProxyError
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 
 class _TooSlow(Exception):
     pass
 
 
-def read_body(max_bytes: int, timeout: float) -> bytes:
-    """The whole request body; 413 over ``max_bytes``, 408 when it takes longer than ``timeout`` seconds."""
+def read_body(settings: Settings) -> bytes:
+    """The whole request body; 413 over ``max_body_bytes``, 408 when it takes longer than
+    ``client_body_timeout`` seconds."""
+    max_bytes, timeout = settings.max_body_bytes, settings.client_body_timeout
     try:
         with _deadline(timeout):
             return request.get_data(cache=False)

@@ -15,7 +15,8 @@ from typing import Any, Callable
 # How often to look again for the client's FIN when bytes it sent are waiting unread in front of it (a TLS
 # close_notify alert, a pipelined request): readiness no longer tells anything then.
 RECHECK_SECONDS = 0.25
-_HUNG_UP = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR | select.POLLNVAL
+_RDHUP = getattr(select, "POLLRDHUP", 0)  # Linux: the peer's FIN, even behind unread bytes
+_HUNG_UP = _RDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 def watch_client(environ: dict[str, Any], on_gone: Callable[[], None]) -> Callable[[], None]:
@@ -49,7 +50,7 @@ def watch_client(environ: dict[str, Any], on_gone: Callable[[], None]) -> Callab
 
 def _hung_up(fd: int, poll: Callable[[], Any]) -> bool:
     """True once the peer has shut its side (FIN), whatever bytes it sent before are still unread."""
-    if getattr(select, "POLLRDHUP", None):
+    if _RDHUP:
         poller = poll()
         poller.register(fd, select.POLLIN | _HUNG_UP)
         return any(mask & _HUNG_UP for _, mask in poller.poll(0))

@@ -94,8 +94,7 @@ def _read_json(provider: Provider) -> tuple[bytes, Any]:
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ProxyError(415, f"Content-Type must be application/json, got {request.mimetype or 'none'!r}.",
                          code="unsupported_media_type")
-    settings = current_runtime().settings
-    raw = read_body(settings.max_body_bytes, settings.client_body_timeout)
+    raw = read_body(current_runtime().settings)
     try:
         body = json.loads(raw)
     except ValueError as exc:
@@ -299,9 +298,7 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
 # -- passthrough ------------------------------------------------------------------------------------
 def _passthrough(runtime: Runtime, provider: Provider, route: Route) -> Response:
     """Non-generative endpoints (model lists, embeddings): forwarded as they are, body streamed back."""
-    settings = runtime.settings
-    body = (read_body(settings.max_body_bytes, settings.client_body_timeout)
-            if request.method in {"POST", "PUT", "PATCH"} else None)
+    body = read_body(runtime.settings) if request.method in {"POST", "PUT", "PATCH"} else None
     url, headers, query = provider.upstream_request(runtime.settings, route, None,
                                                     request_headers(request.headers.items()),
                                                     request.query_string.decode())

@@ -39,9 +39,7 @@ def wrk(url: str, connections: int, seconds: int, cpu: str | None = None, body: 
     env = {**os.environ, "BENCH_BODY": json.dumps(body or BODY)}
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s",
                "-s", str(HERE / "post.lua"), url]
-    if cpu is not None:
-        command = ["taskset", "-c", cpu, *command]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(pinned(command, cpu), env=env, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     out = done.stdout
@@ -51,6 +49,11 @@ def wrk(url: str, connections: int, seconds: int, cpu: str | None = None, body: 
     return Load(rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
                 p50_ms=_ms(percentiles["50"]), p99_ms=_ms(percentiles["99"]),
                 requests=int(re.search(r"(\d+) requests in", out).group(1)), errors=errors)
+
+
+def pinned(command: list[str], cpu: str | None) -> list[str]:
+    """``command`` run on the given cores (taskset), or as it is when there is nothing to pin to."""
+    return ["taskset", "-c", cpu, *command] if cpu else command
 
 
 def _ms(text: str) -> float:

@@ -46,15 +46,11 @@ def pinning() -> tuple[str | None, str | None]:
 SERVER_CPU, LOAD_CPU = pinning()
 
 
-def _pinned(command: list[str], cpu: str | None) -> list[str]:
-    return ["taskset", "-c", cpu, *command] if cpu else command
-
-
 @contextmanager
 def process(command: list[str], env: dict[str, str], log: Path, ready: tuple[int, str] | None = None,
             cpu: str | None = None):
     with log.open("w") as out:
-        proc = subprocess.Popen(_pinned(command, cpu), env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(measure.pinned(command, cpu), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=ROOT, start_new_session=True)
     try:
         if ready:
