@@ -26,6 +26,10 @@ class Tool:
     name: str
     description: str | None = None
     parameters: dict[str, Any] | None = None
+    #: A tool the provider runs itself (Anthropic web_search / MCP servers, Gemini googleSearch / urlContext,
+    #: OpenAI hosted tools). Its calls happen upstream before the proxy sees the answer, so it is decided
+    #: before the request leaves (see ``toolcalls.gate_server_tools``); ``parameters`` holds its configuration.
+    server: bool = False
 
 
 @dataclass
@@ -40,6 +44,16 @@ class ToolCall:
     name: str
     arguments: Any
     raw_arguments: str | None = None
+    #: The tool takes free-form text (OpenAI ``custom`` tools): ``arguments`` is that text, not JSON.
+    freeform: bool = False
+    #: A provider-executed tool: a call found in an answer (already run upstream), or, with ``id`` None, the
+    #: declaration of a server tool being decided before the request goes upstream.
+    server: bool = False
+
+    @property
+    def unreadable(self) -> bool:
+        """Arguments that should be JSON but could not be read even leniently (conditions cannot see them)."""
+        return isinstance(self.arguments, str) and not self.freeform
 
 
 @dataclass
@@ -47,7 +61,11 @@ class ToolResult:
     """The result of a tool call that the client sends back to the model.
 
     ``trusted`` starts as ``None`` (undecided, which counts as untrusted); ``on_tool_result`` hooks set it.
-    ``content`` is the result as text (JSON results stay JSON text).
+    ``content`` is the result as text (JSON results stay JSON text). ``document`` is the whole result as
+    policy conditions see it, whatever its block types (text, documents, search results, JSON, images'
+    text); ``None`` means ``content`` parsed as JSON (or its text). ``name`` is ``None`` when the result
+    cannot be tied to exactly one call (an unknown or duplicated call id): no tool's policy then applies.
+    ``server`` marks the result of a provider-executed tool (web search, web fetch, MCP, code execution).
     """
 
     tool_call_id: str | None
@@ -56,6 +74,8 @@ class ToolResult:
     is_error: bool = False
     trusted: bool | None = None
     blocked_reason: str | None = None
+    document: Any = None
+    server: bool = False
     _ref: Any = field(default=None, repr=False, compare=False)
     _original: str | None = field(default=None, repr=False, compare=False)
 
@@ -138,6 +158,11 @@ class Exchange:
     client: ClientInfo = field(default_factory=ClientInfo)
     response: Response | None = None
     blocked: list[BlockedCall] = field(default_factory=list)
+    #: Context the model reads that the proxy cannot see (Gemini ``cachedContent``, a stored conversation):
+    #: each entry says what; any entry makes the context untrusted.
+    unseen_context: list[str] = field(default_factory=list)
+    #: Tool results found inside the answer itself (provider-executed tools), decided like the request's.
+    answer_results: list[ToolResult] = field(default_factory=list)
     #: Free space for hooks to share values across stages of the same exchange.
     state: dict[str, Any] = field(default_factory=dict)
     _original_model: str = field(default="", repr=False, compare=False)
@@ -171,10 +196,13 @@ class Exchange:
 
     @property
     def context_trusted(self) -> bool:
-        """False once any tool result is not marked trusted, or the profile distrusts every context."""
-        if self.profile.consider_context_untrusted:
+        """False once any tool result the model read (in the request or earlier in the same answer) is not
+        marked trusted, when context the proxy cannot see is referenced, or when the profile distrusts every
+        context."""
+        if self.profile.consider_context_untrusted or self.unseen_context:
             return False
-        return all(result.trusted is True for result in self.tool_results)
+        return (all(result.trusted is True for result in self.tool_results)
+                and all(result.trusted is True for result in self.answer_results))
 
     def edited(self) -> bool:
         """Whether a hook changed anything that must be written back into the native request."""

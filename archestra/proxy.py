@@ -23,10 +23,11 @@ from .exchange import ClientInfo, Exchange, ProfileInfo
 from .hooks import Block
 from .metering.interactions import Trace, record
 from .profiles import UUID_RE
-from .providers.base import Provider, ProxyError, Route
+from .providers.base import Provider, ProxyError, Route, StreamRelay
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
-from .toolcalls import decide_tool_calls
+from .strict_json import loads_strict
+from .toolcalls import decide_tool_calls, gate_server_tools, judge_result
 from .upstream import request_headers, response_headers
 
 log = logging.getLogger("archestra.proxy")
@@ -96,7 +97,7 @@ def _read_json(provider: Provider) -> tuple[bytes, Any]:
                          code="unsupported_media_type")
     raw = read_body(current_runtime().settings)
     try:
-        body = json.loads(raw)
+        body = loads_strict(raw)
     except ValueError as exc:
         raise ProxyError(400, f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
     provider.validate_request(body)
@@ -117,12 +118,8 @@ def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
         raise ProxyError(403, f"Request blocked by policy: {block.reason}", kind="permission_error",
                          code="request_blocked") from None
     for result in exchange.tool_results:
-        try:
-            hooks.run("on_tool_result", exchange, result)
-        except Block as block:
-            result.content = f"[Content blocked by policy: {block.reason}]"
-            result.blocked_reason = block.reason
-            result.trusted = False
+        judge_result(runtime, exchange, result)
+    gate_server_tools(runtime, exchange)
 
 
 def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, trace: Trace) -> Response:
@@ -155,8 +152,18 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         upstream = runtime.upstream.send("POST", url, payload, headers, query)
         if upstream.status_code >= 400:
             return _relay_error(runtime, exchange, upstream, trace)
+        framing = _framing(upstream)
         if exchange.stream:
-            return _stream(runtime, provider, exchange, upstream, trace)
+            relay = provider.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
+            if framing == "json" and relay.framing != "json":
+                # An answer that is not the stream that was asked for is never relayed uninspected:
+                # it is parsed and decided as what it is.
+                return _answer(runtime, provider, exchange, upstream, trace)
+            return _stream(runtime, exchange, relay, upstream, trace, provider.stream_content_type)
+        if framing in ("sse", "eventstream"):
+            upstream.close()
+            raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream.",
+                             kind="upstream_error", code="upstream_unexpected_stream")
         return _answer(runtime, provider, exchange, upstream, trace)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
@@ -200,8 +207,9 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False
     try:
-        for key, calls in provider.tool_call_groups(data):
-            refusal = decide_tool_calls(runtime, exchange, calls)
+        for key, calls, *results in provider.tool_call_groups(data):
+            # A group may carry the provider-executed results that came before its calls in the answer.
+            refusal = decide_tool_calls(runtime, exchange, calls, *results)
             if refusal is not None:
                 provider.refuse_response(data, key, refusal)
                 changed = True
@@ -222,9 +230,18 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
     return Response(out, status=upstream.status_code, headers=response_headers(upstream.headers))
 
 
-def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: requests.Response,
-            trace: Trace) -> Response:
-    relay = provider.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
+def _framing(upstream: requests.Response) -> str:
+    """What the upstream says its body is: ``sse``, ``eventstream`` (AWS), ``json`` or ``other``."""
+    content_type = (upstream.headers.get("Content-Type") or "").lower()
+    if "text/event-stream" in content_type:
+        return "sse"
+    if "amazon.eventstream" in content_type:
+        return "eventstream"
+    return "json" if "json" in content_type else "other"
+
+
+def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: requests.Response,
+            trace: Trace, content_type: str) -> Response:
     hooks = runtime.hooks
     trace.status = upstream.status_code
     environ = request.environ
@@ -291,7 +308,7 @@ def _stream(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
 
     headers = response_headers(upstream.headers) + STREAM_HEADERS
     if not upstream.headers.get("Content-Type"):
-        headers.append(("Content-Type", provider.stream_content_type))
+        headers.append(("Content-Type", content_type))
     return Response(generate(), status=upstream.status_code, headers=headers, direct_passthrough=True)
 
 

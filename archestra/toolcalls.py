@@ -1,11 +1,12 @@
-"""Deciding the tool calls of an answer: ``on_tool_call`` hooks, the refusal text, the record of a block."""
+"""Security decisions on tool traffic: tool results (trust), tool calls (``on_tool_call``), the refusal
+text, the record of a block, and provider-executed tools decided before the request goes upstream."""
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Iterable
 
-from .exchange import BlockedCall, Exchange, ToolCall
+from .exchange import BlockedCall, Exchange, ToolCall, ToolResult
 from .hooks import Block
 from .models import BlockedToolCall
 
@@ -21,23 +22,54 @@ def refusal_text(call: ToolCall, reason: str) -> str:
     return REFUSAL.format(tool=call.name, args=args, reason=reason)
 
 
-def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall]) -> str | None:
+def judge_result(runtime: Any, exchange: Exchange, result: ToolResult) -> None:
+    """Run ``on_tool_result`` for one result; a Block replaces its content and leaves it untrusted."""
+    try:
+        runtime.hooks.run("on_tool_result", exchange, result)
+    except Block as block:
+        result.content = f"[Content blocked by policy: {block.reason}]"
+        result.blocked_reason = block.reason
+        result.trusted = False
+
+
+def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
+                      results: Iterable[ToolResult] = ()) -> str | None:
     """Run ``on_tool_call`` for the calls of one answer: the refusal text if any is blocked, else None.
 
+    ``results`` are tool results the provider produced inside the same answer before these calls (web
+    search, web fetch, MCP results): they are judged first, so the calls are decided with them in context.
     One blocked call blocks every tool call of that answer.
     """
+    for result in results:
+        judge_result(runtime, exchange, result)
+        exchange.answer_results.append(result)
     for call in calls:
         try:
             runtime.hooks.run("on_tool_call", exchange, call)
         except Block as block:
-            exchange.blocked.append(BlockedCall(call.name, call.arguments, block.reason))
-            log.info("blocked tool call %s for profile %s: %s", call.name, exchange.profile.id, block.reason)
-            runtime.recorder.submit(_record_block(exchange, call, block.reason))
+            _blocked(runtime, exchange, call, block.reason)
             return refusal_text(call, block.reason)
     return None
 
 
-def _record_block(exchange: Exchange, call: ToolCall, reason: str):
+def gate_server_tools(runtime: Any, exchange: Exchange) -> None:
+    """Decide provider-executed tools before the request leaves: the provider runs them before the proxy
+    sees the answer, so refusing the answer afterwards would be too late (a fetch exfiltrates through its
+    URL). Each server tool goes through ``on_tool_call`` as a call without id whose arguments are the
+    tool's configuration; a refused one is removed from the request and recorded."""
+    for tool in [t for t in exchange.tools if t.server]:
+        call = ToolCall(None, tool.name, tool.parameters or {}, server=True)
+        try:
+            runtime.hooks.run("on_tool_call", exchange, call)
+        except Block as block:
+            exchange.tools.remove(tool)
+            _blocked(runtime, exchange, call, f"{block.reason} (the provider-executed tool {tool.name} was "
+                                              f"removed from the request)")
+
+
+def _blocked(runtime: Any, exchange: Exchange, call: ToolCall, reason: str) -> None:
+    exchange.blocked.append(BlockedCall(call.name, call.arguments, reason))
+    log.info("blocked tool call %s for profile %s: %s", call.name, exchange.profile.id, reason)
     values = {"profile_id": exchange.profile.id, "provider": exchange.provider, "model": exchange.model,
               "tool": call.name, "arguments": call.arguments, "reason": reason}
-    return lambda session: session.add(BlockedToolCall(**values))
+    runtime.recorder.submit(lambda session: session.add(BlockedToolCall(**values)))

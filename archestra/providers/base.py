@@ -24,6 +24,32 @@ def parse_arguments(raw: Any) -> tuple[Any, str]:
     return raw, json.dumps(raw)
 
 
+class CallNames:
+    """Which tool each call id of a conversation belongs to, so that a result is tied to exactly one call.
+
+    An id used by calls of two different tools names neither (``name`` returns None): a result must never
+    inherit the trust of another tool through a duplicated id.
+    """
+
+    _AMBIGUOUS = object()
+
+    def __init__(self) -> None:
+        self._names: dict[str, Any] = {}
+
+    def add(self, call_id: str | None, name: str) -> None:
+        if not call_id:
+            return
+        known = self._names.get(call_id, name)
+        self._names[call_id] = name if known == name else self._AMBIGUOUS
+
+    def name(self, call_id: str | None) -> str | None:
+        found = self._names.get(call_id or "")
+        return found if isinstance(found, str) else None
+
+    def knows(self, call_id: str | None) -> bool:
+        return bool(call_id) and call_id in self._names
+
+
 class ProxyError(Exception):
     """An error the proxy itself answers, rendered in the caller's provider format."""
 
@@ -56,6 +82,9 @@ class StreamRelay:
     framing) and may add bytes in ``finish``. ``error_bytes`` renders a mid-stream failure in the
     provider's own stream format.
     """
+
+    #: The body framing this relay reads: ``sse``, ``eventstream`` (AWS) or ``json`` (a streamed JSON array).
+    framing = "sse"
 
     def __init__(self, exchange: Exchange) -> None:
         self._decoder = self.make_decoder()
@@ -147,8 +176,10 @@ class Provider:
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         raise NotImplementedError
 
-    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
-        """The tool calls of a non-streamed answer, grouped by answer (choice/candidate): ``(key, calls)``."""
+    def tool_call_groups(self, data: Any) -> list[tuple[Any, ...]]:
+        """The tool calls of a non-streamed answer, grouped by answer (choice/candidate): ``(key, calls)``, or
+        ``(key, calls, results)`` where ``results`` are provider-executed tool results that precede the calls in
+        that answer (they are judged first, so the calls are decided with them in context)."""
         raise NotImplementedError
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:

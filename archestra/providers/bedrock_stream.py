@@ -22,6 +22,8 @@ def _payload(value: Any) -> bytes:
 class BedrockStreamRelay(HoldingRelay):
     refused_finish_reason = "end_turn"
 
+    framing = "eventstream"
+
     def make_decoder(self) -> Any:
         return EventStreamDecoder()
 

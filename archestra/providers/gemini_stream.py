@@ -26,6 +26,10 @@ class GeminiStreamRelay(StreamRelay):
         self._last: dict[str, Any] | None = None
         self._sent_elements = 0
 
+    @property  # type: ignore[override]
+    def framing(self) -> str:
+        return "sse" if self._sse else "json"
+
     def make_decoder(self) -> Any:
         return super().make_decoder() if self._sse else JSONArrayDecoder()
 

@@ -13,6 +13,7 @@ from . import StreamFormatError
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+_OTHER_FIELDS = (b"id", b"retry")
 
 
 class SSEError(StreamFormatError):
@@ -92,6 +93,10 @@ class SSEDecoder:
             self._data.append(value.decode("utf-8", "replace"))
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
+        elif name not in _OTHER_FIELDS:
+            # Compliant clients ignore unknown fields, lenient ones may read the line as data: either way
+            # the proxy would relay something it did not inspect (a JSON body, data lines without "data:").
+            raise SSEError(f"not a server-sent event line: {line[:80]!r}")
 
 
 def encode_event(data: str, event: str | None = None) -> bytes:

@@ -1,0 +1,32 @@
+"""Reading request bodies so that the proxy sees exactly what the upstream will see.
+
+Parsers disagree on some JSON: with a key repeated in one object, Python keeps the last value while other
+parsers keep the first or refuse the body, and ``NaN`` / ``Infinity`` are not JSON at all. A body the proxy
+inspected must be the body the upstream parses, so such bodies are refused instead of forwarded as they came.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class AmbiguousJSON(ValueError):
+    """JSON that different parsers would read differently."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise AmbiguousJSON(f"the key {duplicate!r} appears twice in one object")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise AmbiguousJSON(f"{name} is not valid JSON")
+
+
+def loads_strict(raw: bytes | str) -> Any:
+    """``json.loads`` that refuses duplicate keys and non-finite number literals (ValueError)."""
+    return json.loads(raw, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
