@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ..exchange import Exchange, ToolCall
+from ..exchange import Exchange, ToolCall, ToolResult
 from .base import StreamRelay, parse_arguments
 
-Decide = Callable[[list[ToolCall]], "str | None"]
+Decide = Callable[..., "str | None"]  # (calls[, results]) -> the refusal text, or None
 
 
 class HeldCalls:
@@ -24,6 +24,8 @@ class HeldCalls:
     def start(self, key: Any, call_id: str | None, name: str) -> None:
         if self.events is None:
             self.events, self.first_key = [], key
+        if key in self._calls:  # a second start at the same index must not hide the first call from the decision
+            self._calls[object()] = self._calls.pop(key)
         self._calls[key] = {"id": call_id, "name": name or "", "args": []}
 
     def add_arguments(self, key: Any, fragment: str) -> None:
@@ -63,6 +65,8 @@ class HoldingRelay(StreamRelay):
         super().__init__(exchange)
         self._decide = decide
         self.held = HeldCalls()
+        #: Provider-executed tool results seen so far in this answer: the held calls are decided with them.
+        self.results: list[ToolResult] = []
 
     def pass_or_hold(self, raw: bytes) -> list[bytes]:
         if self.held.holding:
@@ -79,7 +83,8 @@ class HoldingRelay(StreamRelay):
         """Decide the held calls: replay them (and the end event) or replace them with the refusal."""
         index = self.held.first_key
         held, calls = self.held.take()
-        refusal = self._decide(calls) if calls else None
+        results, self.results = self.results, []
+        refusal = (self._decide(calls, results) if results else self._decide(calls)) if calls else None
         if refusal is None:
             self.response.tool_calls += calls
             return held + ([end_raw] if end_raw else [])
