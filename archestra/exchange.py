@@ -161,6 +161,8 @@ class Exchange:
     #: Context the model reads that the proxy cannot see (Gemini ``cachedContent``, a stored conversation):
     #: each entry says what; any entry makes the context untrusted.
     unseen_context: list[str] = field(default_factory=list)
+    #: Names of tools the model called that the request did not declare (flagged; refused when untrusted).
+    undeclared_calls: list[str] = field(default_factory=list)
     #: Tool results found inside the answer itself (provider-executed tools), decided like the request's.
     answer_results: list[ToolResult] = field(default_factory=list)
     #: Free space for hooks to share values across stages of the same exchange.

@@ -32,6 +32,8 @@ class Profile(db.Model):
     consider_context_untrusted: Mapped[bool] = mapped_column(Boolean, default=False)
     #: SHA-256 (hex) of the profile's access token; None: anyone who knows the id may use the profile.
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    #: "restrictive" or "permissive" for this profile; None follows the global setting (/api/settings).
+    global_policy: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -127,6 +129,8 @@ class Interaction(db.Model):
     time_to_first_token_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     blocked: Mapped[Any] = mapped_column(JSON, nullable=True)
     blocked_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Security observations that did not block: calls of undeclared tools, context the proxy could not see.
+    flags: Mapped[Any] = mapped_column(JSON, nullable=True)
     session_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
     user_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
     agent_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)

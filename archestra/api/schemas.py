@@ -26,6 +26,9 @@ class ProfileSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     is_default = fields.Boolean(dump_only=True)
     consider_context_untrusted = fields.Boolean(load_default=False)
+    global_policy = fields.String(load_default=None, allow_none=True,
+                                  validate=validate.OneOf(("restrictive", "permissive")),
+                                  metadata={"description": "This profile's policy; null follows /api/settings."})
     requires_token = fields.Function(lambda profile: profile.token_hash is not None, dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
@@ -119,6 +122,9 @@ class InteractionSchema(Schema):
     time_to_first_token_ms = fields.Float(dump_only=True, allow_none=True)
     blocked = fields.Raw(dump_only=True, allow_none=True)
     blocked_count = fields.Integer(dump_only=True)
+    flags = fields.Raw(dump_only=True, allow_none=True,
+                       metadata={"description": "Observations that did not block: undeclared_tool_calls, "
+                                                "unseen_context."})
     session_id = fields.String(dump_only=True, allow_none=True)
     user_id = fields.String(dump_only=True, allow_none=True)
     agent_id = fields.String(dump_only=True, allow_none=True)

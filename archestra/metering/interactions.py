@@ -76,6 +76,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "duration_ms": round((now - trace.started) * 1000, 3),
         "time_to_first_token_ms": round((trace.first_byte - trace.started) * 1000, 3) if trace.first_byte else None,
         "blocked": [asdict(b) for b in exchange.blocked] or None, "blocked_count": len(exchange.blocked),
+        "flags": _flags(exchange),
         "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
         "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
     }
@@ -92,6 +93,12 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     runtime.recorder.submit(partial(_write, usage_counter, values, trace.raw_request, trace.sent,
                                     trace.response_body, rebuilt))
     trace.recorded = True
+
+
+def _flags(exchange: Exchange) -> dict[str, Any] | None:
+    flags = {"undeclared_tool_calls": exchange.undeclared_calls or None,
+             "unseen_context": exchange.unseen_context or None}
+    return {key: value for key, value in flags.items() if value} or None
 
 
 class _UsageCounter:
