@@ -4,26 +4,37 @@ The subclasses at the bottom differ only in their quirks (see provider-wire-form
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
-from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
-from .base import Provider, ProxyError, Route, parse_arguments
+from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall, Usage
+from .base import Provider, ProxyError, Route
 from .content import content_text, set_content_text
+from .openai_calls import (
+    CALL_FIELDS,
+    ConversationCalls,
+    declared_tools,
+    keep_tools,
+    message_calls,
+    result_document,
+    result_text,
+)
 from .openai_stream import OpenAIStreamRelay
 
 CHAT = "chat/completions"
+#: Where the exchange keeps how many choices the request asked for (``n``): a stream with more is refused.
+CHOICES = "archestra.openai.choices"
 
 
 def _calls(raw_calls: Any) -> list[ToolCall]:
-    calls = []
-    for raw in raw_calls if isinstance(raw_calls, list) else ():
-        function = raw.get("function") if isinstance(raw, dict) else None
-        if not isinstance(function, dict):
-            continue
-        arguments, text = parse_arguments(function.get("arguments", ""))
-        calls.append(ToolCall(raw.get("id"), str(function.get("name", "")), arguments, text))
-    return calls
+    """The calls of a ``tool_calls`` list (kept for the Cohere adapter, whose messages share the shape)."""
+    return message_calls({"tool_calls": raw_calls})
+
+
+def _choice_calls(choice: Any) -> list[ToolCall]:
+    """The calls of one answer choice: its message's, and a delta's (a stream chunk sent as a JSON body)."""
+    if not isinstance(choice, dict):
+        raise TypeError("a choice is not an object")
+    return message_calls(choice.get("message")) + message_calls(choice.get("delta"))
 
 
 class OpenAICompatible(Provider):
@@ -53,8 +64,12 @@ class OpenAICompatible(Provider):
 
     # -- request --------------------------------------------------------------------------------
     def tool_result_text(self, content: Any) -> str:
-        text = content_text(content)
-        return text if text is not None else json.dumps(content)
+        """A tool result's content as text for hooks."""
+        return result_text(content)
+
+    def tool_result_document(self, content: Any) -> Any:
+        """What policy conditions see of a tool result (see ``ToolResult.document``)."""
+        return result_document(content)
 
     def validate_request(self, body: Any) -> None:
         super().validate_request(body)
@@ -74,30 +89,25 @@ class OpenAICompatible(Provider):
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
+        conversation = ConversationCalls(body["messages"])
         messages: list[Message] = []
-        call_names: dict[str, str] = {}
         for index, raw in enumerate(body["messages"]):
             role = raw["role"]
-            if role == "tool":
-                content = self.tool_result_text(raw.get("content"))
-                call_id = raw.get("tool_call_id")
-                result = ToolResult(call_id, call_names.get(call_id) or raw.get("name"), content,
-                                    _ref=index, _original=content)
+            if role in ("tool", "function"):
+                # Legacy ``function`` messages are tool results too: untrusted unless a policy trusts them.
+                content = raw.get("content")
+                result = conversation.result(raw, index, self.tool_result_text(content),
+                                             self.tool_result_document(content))
                 messages.append(Message(role, None, tool_results=[result], _ref=index))
                 continue
             text = content_text(raw.get("content"))
-            calls = _calls(raw.get("tool_calls"))
-            for call in calls:
-                if call.id:
-                    call_names[call.id] = call.name
+            calls = message_calls(raw) if role == "assistant" else []
             messages.append(Message(role, text, tool_calls=calls, _ref=index, _original=text))
-        tools = []
-        for raw in body.get("tools") or ():
-            function = raw.get("function") if isinstance(raw, dict) else None
-            if isinstance(function, dict) and function.get("name"):
-                tools.append(Tool(str(function["name"]), function.get("description"), function.get("parameters")))
-        return Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
-                            messages=messages, tools=tools, client=client)
+        exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
+                            messages=messages, tools=declared_tools(body), client=client)
+        choices = body.get("n")
+        exchange.state[CHOICES] = choices if isinstance(choices, int) and not isinstance(choices, bool) else 1
+        return exchange
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         body["model"] = exchange.model
@@ -115,13 +125,7 @@ class OpenAICompatible(Provider):
                     raw["content"] = result.content
             rebuilt.append(raw)
         body["messages"] = rebuilt
-        if "tools" in body:
-            keep = {tool.name for tool in exchange.tools}
-            body["tools"] = [t for t in body["tools"]
-                             if isinstance(t, dict) and (t.get("function") or {}).get("name") in keep]
-            if not body["tools"]:
-                for key in ("tools", "tool_choice", "parallel_tool_calls"):
-                    body.pop(key, None)
+        keep_tools(body, {tool.name for tool in exchange.tools})
 
     def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
         dropped = [key for key in self.drop_params if key in body]
@@ -138,7 +142,7 @@ class OpenAICompatible(Provider):
             if choice.get("index", 0) == 0:
                 response.text = content_text(message.get("content")) or ""
                 response.finish_reason = choice.get("finish_reason")
-            response.tool_calls += _calls(message.get("tool_calls"))
+            response.tool_calls += _choice_calls(choice)
         usage = data.get("usage")
         if isinstance(usage, dict):
             response.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
@@ -147,22 +151,26 @@ class OpenAICompatible(Provider):
     def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
         groups = []
         for position, choice in enumerate(data.get("choices") or ()):
-            calls = _calls((choice.get("message") or {}).get("tool_calls"))
+            calls = _choice_calls(choice)
             if calls:
                 groups.append((position, calls))
         return groups
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
         choice = data["choices"][key]
-        message = choice.setdefault("message", {})
-        message.pop("tool_calls", None)
-        message.pop("function_call", None)
+        # A stream chunk sent as a JSON body carries its calls in ``delta``.
+        part = "delta" if isinstance(choice.get("delta"), dict) and "message" not in choice else "message"
+        for holder in (choice.get("message"), choice.get("delta")):
+            for field in CALL_FIELDS if isinstance(holder, dict) else ():
+                holder.pop(field, None)
+        message = choice.get(part) if isinstance(choice.get(part), dict) else {}
         message["role"] = "assistant"
         message["content"] = text
+        choice[part] = message
         choice["finish_reason"] = "stop"
 
     def stream_relay(self, exchange: Exchange, decide: Any) -> OpenAIStreamRelay:
-        return OpenAIStreamRelay(exchange, decide, self.error_body)
+        return OpenAIStreamRelay(exchange, decide, self.error_body, exchange.state.get(CHOICES, 1))
 
 
 class OpenAI(OpenAICompatible):

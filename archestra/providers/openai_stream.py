@@ -1,10 +1,17 @@
 """Relays an OpenAI-style chat-completion SSE stream: text passes at once, tool calls wait for a decision.
 
-Events carrying tool-call fragments are held, per choice, until the choice finishes (or the stream ends).
-The complete calls then go to ``decide``: allowed, the held events are replayed byte for byte; refused,
-they are replaced by one chunk holding the refusal text with ``finish_reason: "stop"``.
-Handles OpenAI fragments keyed by ``index``, Mistral/Ollama whole calls (Ollama reuses ``index`` 0 for
-parallel calls: a new ``id`` starts a new call), and usage either in its own chunk or in the last one.
+Each choice is followed on its own. The parts of a chunk that carry tool-call material (``tool_calls`` and
+legacy ``function_call`` fragments, and the choice's finish) are held until the choice finishes (or the
+stream ends); the rest of the chunk (other choices, text in the same delta) passes at once. A chunk that is
+wholly held or wholly passed keeps its bytes; one that mixes both is split into one chunk per part.
+
+The calls are decided on what an accumulating client (the SDKs, LangChain) builds: fragments concatenated
+per call, names included. Allowed, the held parts are replayed; refused, they are replaced by one chunk with
+the refusal text and ``finish_reason: "stop"``, and the choice's later parts are dropped. So that every
+client builds the calls that were decided, choices and calls are numbered densely in order of appearance
+(a stream that numbers them otherwise is renumbered), a new ``id`` with a new name on an index already used
+starts a new call (Ollama reuses index 0 for parallel calls), and a stream with more choices than the
+request asked for is refused. Fragments that extend a call already replayed are decided with the whole call.
 """
 from __future__ import annotations
 
@@ -14,22 +21,69 @@ from typing import Any, Callable, Iterable
 from ..exchange import Exchange, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from .base import ProxyError, StreamRelay, compact_json, parse_arguments
+from .openai_calls import CALL_FIELDS
 
 Decide = Callable[[list[ToolCall]], "str | None"]
 
 
+class _Call:
+    """One call being assembled from fragments: its function and custom parts, as a client would merge them."""
+
+    def __init__(self, call_id: str | None) -> None:
+        self.id = call_id
+        self.name: list[str] = []
+        self.args: list[Any] = []
+        self.custom_name: list[str] = []
+        self.custom_input: list[str] = []
+        self.function = self.custom = False
+        self.fresh = True  # it got fragments since it was last decided
+
+    def add(self, fragment: dict[str, Any]) -> None:
+        function, custom = fragment.get("function"), fragment.get("custom")
+        if isinstance(function, dict):
+            self.function = True
+            _append_text(self.name, function.get("name"))
+            if function.get("arguments") is not None:
+                self.args.append(function["arguments"])
+        if isinstance(custom, dict):
+            self.custom = True
+            _append_text(self.custom_name, custom.get("name"))
+            _append_text(self.custom_input, custom.get("input"))
+        self.fresh = True
+
+    def calls(self) -> list[ToolCall]:
+        calls = []
+        if self.function or not self.custom:
+            arguments, raw = parse_arguments(_merge_arguments(self.args))
+            calls.append(ToolCall(self.id, "".join(self.name), arguments, raw))
+        if self.custom:
+            text = "".join(self.custom_input)
+            calls.append(ToolCall(self.id, "".join(self.custom_name), text, text, freeform=True))
+        return calls
+
+
+class _Choice:
+    """What the relay knows of one choice: its calls, and the parts it holds until they are decided."""
+
+    def __init__(self, out_index: int) -> None:
+        self.out_index = out_index
+        self.calls: list[_Call] = []
+        self.slots: dict[Any, int] = {}  # a fragment's index -> position in ``calls``
+        self.legacy: _Call | None = None  # the legacy ``function_call``
+        self.held: list[bytes] = []
+        self.holding = False
+        self.last: dict[str, Any] = {}  # the last held chunk (one choice), the refusal's envelope
+        self.role_sent = self.role_held = self.refused = False
+
 
 class OpenAIStreamRelay(StreamRelay):
-    def __init__(self, exchange: Exchange, decide: Decide, error_body: Callable[[ProxyError], dict]):
+    def __init__(self, exchange: Exchange, decide: Decide, error_body: Callable[[ProxyError], dict],
+                 choices: int = 1):
         super().__init__(exchange)
         self._decide = decide
         self._error_body = error_body
-        self._role_sent: set[int] = set()
-        self._held: dict[int, list[bytes]] = {}
-        self._held_role: dict[int, bool] = {}
-        self._last_chunk: dict[int, dict[str, Any]] = {}
-        self._calls: dict[int, list[dict[str, Any]]] = {}
-        self._slots: dict[int, dict[Any, int]] = {}
+        self._max_choices = max(choices, 1)
+        self._choices: dict[int, _Choice] = {}
 
     # -- StreamRelay ---------------------------------------------------------------------------
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
@@ -40,37 +94,19 @@ class OpenAIStreamRelay(StreamRelay):
         choices = chunk.get("choices") if chunk is not None else None
         if not isinstance(choices, list) or not choices:
             return [event.raw]
-        held_key: int | None = None
-        finished: dict[int, str] = {}
-        has_role = False
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            index = choice.get("index", 0)
-            delta = choice.get("delta") or {}
-            has_role = has_role or bool(delta.get("role"))
-            content = delta.get("content")
-            if index == 0 and isinstance(content, str):
-                self.text.append(content)
-            if delta.get("tool_calls"):
-                self._accumulate(index, delta["tool_calls"])
-                held_key = index
-            if choice.get("finish_reason"):
-                finished[index] = choice["finish_reason"]
-                if index == 0:
-                    self.response.finish_reason = choice["finish_reason"]
-        if held_key is None:
-            held_key = next((i for i in finished if i in self._held), None)
-        if held_key is None:
-            if has_role:
-                self._role_sent.update(c.get("index", 0) for c in choices if isinstance(c, dict))
-            return [event.raw]
-        self._held.setdefault(held_key, []).append(event.raw)
-        self._held_role[held_key] = self._held_role.get(held_key, False) or has_role
-        self._last_chunk[held_key] = chunk
-        if held_key in finished:
-            return self._settle(held_key)
-        return []
+        plans = [self._plan(chunk, choice) for choice in choices]
+        if len(plans) == 1 and plans[0][1]:
+            state, _, now, held = plans[0]
+            if held is not None:
+                return self._place(state, "hold", event.raw, chunk)
+            return self._place(state, "pass", event.raw, chunk) if now is not None else []
+        out: list[bytes] = []
+        for state, _, now, held in plans:
+            if now is not None:
+                out += self._place(state, "pass", encode_event(compact_json(now)), now)
+            if held is not None:
+                out += self._place(state, "hold", encode_event(compact_json(held)), held)
+        return out
 
     def finish(self) -> Iterable[bytes]:
         out = list(self._release_all())
@@ -82,16 +118,13 @@ class OpenAIStreamRelay(StreamRelay):
         error = {"message": message, "type": "upstream_error", "param": None, "code": None}
         return encode_event(compact_json({"error": error}))
 
-    # -- internals -----------------------------------------------------------------------------
+    # -- reading a chunk ---------------------------------------------------------------------------
     def _json(self, event: SSEEvent) -> dict[str, Any] | None:
-        if event.data is None:
+        if event.data is None or not event.data.strip():
             return None
-        try:
-            chunk = json.loads(event.data)
-        except ValueError:
-            return None
+        chunk = json.loads(event.data)  # ValueError: the stream ends with an error, nothing undecided passes
         if not isinstance(chunk, dict):
-            return None
+            raise ValueError("a stream chunk that is not a JSON object")
         if isinstance(chunk.get("model"), str):
             self.response.model = chunk["model"]
         usage = chunk.get("usage")
@@ -99,64 +132,186 @@ class OpenAIStreamRelay(StreamRelay):
             self.response.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         return chunk
 
-    def _accumulate(self, key: int, fragments: Any) -> None:
-        calls = self._calls.setdefault(key, [])
-        slots = self._slots.setdefault(key, {})
-        for fragment in fragments if isinstance(fragments, list) else ():
+    def _state(self, index: int) -> _Choice:
+        state = self._choices.get(index)
+        if state is None:
+            if len(self._choices) >= self._max_choices:
+                raise ValueError("the stream has more choices than the request asked for")
+            state = self._choices[index] = _Choice(len(self._choices))
+        return state
+
+    def _plan(self, chunk: dict[str, Any], choice: Any) -> tuple[_Choice, bool, dict | None, dict | None]:
+        """How one choice of a chunk goes out: ``(state, as is, passed part, held part)``.
+
+        ``as is``: the chunk's own bytes may go out (the part that is not None says whether they pass or
+        are held); otherwise each part is a rebuilt one-choice chunk. Both parts None: nothing goes out.
+        """
+        if not isinstance(choice, dict):
+            raise ValueError("a stream choice that is not a JSON object")
+        state = self._state(_index(choice.get("index"), 0))
+        if state.refused:
+            return state, True, None, None  # the client was told this choice ended with the refusal
+        delta = choice.get("delta")
+        if delta is None:
+            delta = {}
+        if not isinstance(delta, dict):
+            raise ValueError("a stream delta that is not a JSON object")
+        renumbered = self._accumulate(state, delta)
+        if state.out_index == 0 and isinstance(delta.get("content"), str):
+            self.text.append(delta["content"])
+        if choice.get("finish_reason") and state.out_index == 0:
+            self.response.finish_reason = choice["finish_reason"]
+        rebuild = renumbered is not None or choice.get("index") != state.out_index
+        if renumbered is not None:
+            delta = {**delta, "tool_calls": renumbered}
+        choice = {**choice, "index": state.out_index, "delta": delta}
+        held = state.holding or any(delta.get(field) not in (None, []) for field in CALL_FIELDS)
+        if not held:
+            return state, not rebuild, _one(chunk, choice), None
+        passing = {key: value for key, value in delta.items() if key not in CALL_FIELDS}
+        if not any(value not in (None, "", [], {}) for key, value in passing.items() if key != "role"):
+            return state, not rebuild, None, _one(chunk, choice)
+        # Text (or reasoning, audio, refusal) in the same delta as call material passes at once.
+        calls = {key: delta[key] for key in CALL_FIELDS if key in delta}
+        now = _one(chunk, {**choice, "delta": passing, "finish_reason": None})
+        later = None
+        if calls or choice.get("finish_reason"):
+            later = _one(chunk, {**{k: v for k, v in choice.items() if k != "logprobs"}, "delta": calls})
+        return state, False, now, later
+
+    def _accumulate(self, state: _Choice, delta: dict[str, Any]) -> list[Any] | None:
+        """Add a delta's call fragments to the choice's calls; the fragments renumbered when a client would
+        otherwise merge calls differently (None when they keep their numbers)."""
+        legacy = delta.get("function_call")
+        if legacy is not None:
+            state.legacy = state.legacy or _Call(None)
+            state.legacy.add({"function": legacy} if isinstance(legacy, dict) else {})
+            state.holding = True
+        fragments = delta.get("tool_calls")
+        if fragments in (None, []):
+            return None
+        state.holding = True
+        if not isinstance(fragments, list):
+            fragments = [fragments]
+        renumbered, changed = [], False
+        for fragment in fragments:
             if not isinstance(fragment, dict):
+                renumbered.append(fragment)
                 continue
-            function = fragment.get("function") or {}
-            slot_key = fragment.get("index", len(calls))
-            position = slots.get(slot_key)
-            new_id = fragment.get("id")
-            if position is None or (new_id and calls[position]["id"] and new_id != calls[position]["id"]):
-                calls.append({"id": new_id, "name": "", "args": []})
-                position = slots[slot_key] = len(calls) - 1
-            call = calls[position]
-            call["id"] = call["id"] or new_id
-            call["name"] = call["name"] or function.get("name") or ""
-            arguments = function.get("arguments")
-            if isinstance(arguments, str):
-                call["args"].append(arguments)
-            elif arguments is not None:
-                call["args"].append(compact_json(arguments))
+            position = self._position(state, fragment)
+            state.calls[position].add(fragment)
+            if "index" in fragment and fragment["index"] != position:
+                fragment, changed = {**fragment, "index": position}, True
+            renumbered.append(fragment)
+        return renumbered if changed else None
 
-    def _complete_calls(self, key: int) -> list[ToolCall]:
-        calls = []
-        for call in self._calls.pop(key, []):
-            arguments, raw = parse_arguments("".join(call["args"]))
-            calls.append(ToolCall(call["id"], call["name"], arguments, raw))
-        self._slots.pop(key, None)
-        return calls
+    @staticmethod
+    def _position(state: _Choice, fragment: dict[str, Any]) -> int:
+        slot = _index(fragment.get("index"), None) if "index" in fragment else None
+        position = state.slots.get(slot) if slot is not None else None
+        call_id = fragment.get("id")
+        if position is not None and call_id and state.calls[position].id and call_id != state.calls[position].id \
+                and _names_a_tool(fragment):
+            position = None  # a whole new call on an index already used (Ollama)
+        if position is None:
+            state.calls.append(_Call(call_id if isinstance(call_id, str) else None))
+            position = len(state.calls) - 1
+            if slot is not None:
+                state.slots[slot] = position
+        call = state.calls[position]
+        if not call.id and isinstance(call_id, str):
+            call.id = call_id  # ids may arrive after the first fragment
+        return position
 
-    def _settle(self, key: int) -> list[bytes]:
-        calls = self._complete_calls(key)
-        held = self._held.pop(key)
-        had_role = self._held_role.pop(key, False)
-        chunk = self._last_chunk.pop(key)
+    # -- holding and deciding ---------------------------------------------------------------------
+    def _place(self, state: _Choice, how: str, raw: bytes, chunk: dict[str, Any]) -> list[bytes]:
+        choice = chunk["choices"][0]
+        if how == "pass":
+            state.role_sent = state.role_sent or bool((choice.get("delta") or {}).get("role"))
+            return [raw]
+        state.held.append(raw)
+        state.last = chunk
+        state.role_held = state.role_held or bool((choice.get("delta") or {}).get("role"))
+        return self._settle(state) if choice.get("finish_reason") else []
+
+    def _settle(self, state: _Choice) -> list[bytes]:
+        held, state.held, state.holding = state.held, [], False
+        fresh = [call for call in [*state.calls, state.legacy] if call is not None and call.fresh]
+        calls = [tool_call for call in fresh for tool_call in call.calls()]
+        for call in fresh:
+            call.fresh = False
         refusal = self._decide(calls) if calls else None
         if refusal is None:
             self.response.tool_calls += calls
-            if had_role:
-                self._role_sent.add(key)
+            state.role_sent = state.role_sent or state.role_held
             return held
-        if key == 0:
+        state.refused = True
+        if state.out_index == 0:
             self.text.append(refusal)
             self.response.finish_reason = "stop"
-        return [self._refusal_event(key, chunk, refusal)]
+        delta: dict[str, Any] = {"content": refusal}
+        if not state.role_sent:
+            delta = {"role": "assistant", **delta}
+            state.role_sent = True
+        choice = {"index": state.out_index, "delta": delta, "logprobs": None, "finish_reason": "stop"}
+        return [encode_event(compact_json({**state.last, "choices": [choice]}))]
 
     def _release_all(self) -> list[bytes]:
         out: list[bytes] = []
-        for key in list(self._held):
-            out += self._settle(key)
+        for state in self._choices.values():
+            if (state.holding or state.held) and not state.refused:
+                out += self._settle(state)
         return out
 
-    def _refusal_event(self, key: int, chunk: dict[str, Any], text: str) -> bytes:
-        delta: dict[str, Any] = {"content": text}
-        if key not in self._role_sent:
-            delta = {"role": "assistant", **delta}
-            self._role_sent.add(key)
-        replacement = {"index": key, "delta": delta, "logprobs": None, "finish_reason": "stop"}
-        choices = [replacement if isinstance(c, dict) and c.get("index", 0) == key else c
-                   for c in chunk.get("choices", [])]
-        return encode_event(compact_json({**chunk, "choices": choices}))
+
+def _one(chunk: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
+    return {**chunk, "choices": [choice]}
+
+
+def _index(value: Any, default: int | None) -> Any:
+    """A choice or fragment index as the SDKs read it; anything but a whole number is refused."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"an index that is not a number: {value!r}")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise ValueError(f"an index that is not a whole number: {value!r}")
+    return number
+
+
+def _names_a_tool(fragment: dict[str, Any]) -> bool:
+    return any(isinstance(part, dict) and part.get("name") for part in (fragment.get("function"),
+                                                                         fragment.get("custom")))
+
+
+def _append_text(pieces: list[str], value: Any) -> None:
+    if isinstance(value, str):
+        pieces.append(value)
+    elif value is not None:
+        pieces.append(compact_json(value))
+
+
+def _merge_arguments(pieces: list[Any]) -> Any:
+    """Argument fragments as a client merges them: text concatenated; objects (Mistral) merged key by key,
+    their text values concatenated, as the SDKs' delta accumulation does."""
+    if pieces and all(isinstance(piece, dict) for piece in pieces):
+        merged: dict[str, Any] = {}
+        for piece in pieces:
+            _merge(merged, piece)
+        return merged
+    return "".join(piece if isinstance(piece, str) else compact_json(piece) for piece in pieces)
+
+
+def _merge(into: dict[str, Any], piece: dict[str, Any]) -> None:
+    for key, value in piece.items():
+        known = into.get(key)
+        if isinstance(known, str) and isinstance(value, str):
+            into[key] = known + value
+        elif isinstance(known, dict) and isinstance(value, dict):
+            _merge(known, value)
+        else:
+            into[key] = value
