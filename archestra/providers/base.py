@@ -15,10 +15,24 @@ def compact_json(value: Any) -> str:
 
 
 def parse_arguments(raw: Any) -> tuple[Any, str]:
-    """Tool-call arguments as (parsed value, raw JSON text); unparseable text stays a string."""
+    """Tool-call arguments as (parsed value, raw JSON text).
+
+    Text strict JSON refuses is read as lenient clients read it (cut off, trailing commas, single quotes,
+    Python literals, a markdown fence: see ``lenient_json``): a policy condition must never be skipped because
+    the arguments did not parse, and the decision has to see what a lenient client would execute. Only text
+    nothing sensible can be read from stays a string.
+    """
     if isinstance(raw, str):
+        if not raw.strip():
+            return {}, raw
         try:
-            return json.loads(raw) if raw.strip() else {}, raw
+            return json.loads(raw), raw
+        except ValueError:
+            pass
+        from ..lenient_json import loads_lenient  # here so that this edit stays inside the function
+
+        try:
+            return loads_lenient(raw), raw
         except ValueError:
             return raw, raw
     return raw, json.dumps(raw)

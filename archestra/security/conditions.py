@@ -1,21 +1,52 @@
-"""Policy conditions ``{key, operator, value}``: a path into JSON and a comparison.
+r"""Policy conditions ``{key, operator, value}``: a path into JSON and a comparison.
 
-Paths: ``a.b``, ``items[*].x`` (``[*]`` fans out over a list), ``items[0].x``; an empty key means the whole
-value (for a tool result that is not JSON: its text). A condition holds when a value found at the path
-satisfies the operator; for ``notEqual`` / ``notContains`` every value found must. Nothing found at the
+Key paths. A key walks from the top of the document (a tool call's arguments, a tool result):
+
+* ``name``: the member ``name`` of an object; segments are separated by dots, ``a.b``;
+* ``[N]``: element ``N`` (counted from 0) of a list, ``items[0].x``;
+* ``[*]``: every element of a list, ``items[*].x``;
+* ``["name"]`` or ``['name']``: the member ``name`` written in quotes, so that it may hold any character,
+  dots, brackets and spaces included, or none: ``["a.b"]``, ``meta['x[0]']``, ``[""]``. Inside the quotes a
+  backslash makes the next character literal: ``["say \"hi\""]``, ``['it\'s']``, ``["C:\\dir"]``;
+* outside quotes, ``\.``, ``\[``, ``\]`` and ``\\`` stand for a literal ``.``, ``[``, ``]`` and ``\``
+  (``a\.b`` is the one member ``a.b``); any other backslash is an ordinary character;
+* a bracket segment follows a name or another bracket directly (``a["b"][0]``), or starts the path or a
+  dot-separated part (``[0].x``); ``a..b``, a leading or trailing dot and unclosed brackets are invalid;
+* an empty key is the whole document (for a tool result that is not JSON: its text).
+
+A name that meets a list looks into each of its elements (lists inside lists too): ``to.email`` reaches
+``{"to": [{"email": ...}, ...]}`` as ``to[*].email`` does.
+
+Comparisons. A list found at the path counts as each of its elements, at any depth (an empty list counts
+as ``[]``); an object counts as its compact JSON text (``{"a":1}``, non-ASCII characters as themselves);
+``true``, ``false``, ``null`` and numbers as their JSON text. ``equal``, ``notEqual``, ``contains``,
+``notContains``, ``startsWith`` and ``endsWith`` ignore case: both sides are NFC-normalised and casefolded
+(``"STRASSE"`` equals ``"straße"``). ``regex`` is an RE2 pattern searched anywhere in the NFC-normalised
+text, case-sensitive unless the pattern says ``(?i)``; RE2 runs in time linear in the text, so it has no
+backreferences or lookaround (a policy using them is refused when saved). ``equal``, ``contains``,
+``startsWith``, ``endsWith`` and ``regex`` hold when at least one value found satisfies them;
+``notEqual`` / ``notContains`` hold when no value found is ``equal`` / ``contains``. Nothing found at the
 path means the condition does not hold, whatever the operator.
 """
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
+
+import re2
 
 OPERATORS = ("equal", "notEqual", "contains", "notContains", "startsWith", "endsWith", "regex")
-_NEGATIVE = {"notEqual", "notContains"}
-_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\*|\d+)\]")
-_MISSING = object()
+_POSITIVE = {"notEqual": "equal", "notContains": "contains"}
+_NAME_ESCAPES = ".[]\\"
+_ALL = ("*",)  # the [*] segment; the others are ("key", name) and ("index", n)
+
+# Only a yes/no is needed (no captures lets RE2 answer from its DFA), and a bad pattern is reported to the
+# caller rather than logged by RE2 on stderr.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.never_capture = True
+_RE2_OPTIONS.log_errors = False
 
 
 class ConditionError(ValueError):
@@ -30,38 +61,101 @@ def validate_condition(condition: dict[str, Any]) -> None:
         raise ConditionError("value must be a string")
     key = condition.get("key", "")
     if not isinstance(key, str) or (key and _split(key) is None):
-        raise ConditionError(f"invalid key path {key!r}")
+        raise ConditionError(f"invalid key path {key!r} (see the key syntax: a.b, items[*].x, items[0].x, "
+                             "[\"a.b\"], a\\.b)")
     if operator == "regex":
-        try:
-            _regex(condition["value"])
-        except re.error as exc:
-            raise ConditionError(f"invalid regex {condition['value']!r}: {exc}") from None
+        _regex(condition["value"])
 
 
 @lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _regex(pattern: str) -> Any:
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
+        raise ConditionError(f"invalid regex {pattern!r}: {reason} (patterns are RE2 syntax, which runs in linear "
+                             "time: no backreferences, no lookahead or lookbehind)") from None
 
 
 @lru_cache(maxsize=1024)
-def _split(key: str) -> tuple[str, ...] | None:
-    parts = []
-    for part in key.split("."):
-        if not part:
-            return None
-        consumed = 0
-        for match in _SEGMENT.finditer(part):
-            if match.start() != consumed:
+def _split(key: str) -> tuple[tuple[Any, ...], ...] | None:
+    """The segments of ``key``, or None when it is not a valid path."""
+    segments: list[tuple[Any, ...]] = []
+    i, n = 0, len(key)
+    while True:  # one dot-separated part per turn
+        start = len(segments)
+        while i < n and key[i] != ".":
+            if key[i] == "[":
+                i = _bracket(key, i, segments)
+                if i < 0:
+                    return None
+            elif key[i] == "]":
                 return None
-            parts.append(match.group(1) if match.group(1) is not None else f"[{match.group(2)}]")
-            consumed = match.end()
-        if consumed != len(part):
+            else:
+                i = _name(key, i, segments)
+        if len(segments) == start:  # empty part: a..b, .a, a.
             return None
-    return tuple(parts)
+        if i == n:
+            return tuple(segments)
+        i += 1
+
+
+def _name(key: str, i: int, segments: list[tuple[Any, ...]]) -> int:
+    chars = []
+    while i < len(key) and key[i] not in ".[]":
+        if key[i] == "\\" and i + 1 < len(key) and key[i + 1] in _NAME_ESCAPES:
+            i += 1
+        chars.append(key[i])
+        i += 1
+    segments.append(("key", "".join(chars)))
+    return i
+
+
+def _bracket(key: str, i: int, segments: list[tuple[Any, ...]]) -> int:
+    """Reads ``[...]`` at ``i``; the index after it, or -1 when it is malformed."""
+    close = key.find("]", i)
+    if close > i and key[i + 1] not in "\"'":
+        inner = key[i + 1:close]
+        if inner == "*":
+            segments.append(_ALL)
+        elif inner.isascii() and inner.isdigit():
+            segments.append(("index", int(inner)))
+        else:
+            return -1
+        return close + 1
+    if i + 1 >= len(key) or key[i + 1] not in "\"'":
+        return -1
+    quote, chars, i = key[i + 1], [], i + 2
+    while i < len(key) and key[i] != quote:
+        if key[i] == "\\" and i + 1 < len(key):
+            i += 1
+        chars.append(key[i])
+        i += 1
+    if not key.startswith(quote + "]", i):
+        return -1
+    segments.append(("key", "".join(chars)))
+    return i + 2
+
+
+def _elements(value: Any) -> Iterator[Any]:
+    """A value, or the elements of a list at any depth (an empty list stands for itself); in order."""
+    if not isinstance(value, list) or not value:
+        yield value
+        return
+    stack = [iter(value)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list) and item:
+                stack.append(iter(item))
+                break
+            yield item
+        else:
+            stack.pop()
 
 
 def values_at(document: Any, key: str) -> list[Any]:
-    """Every value found at ``key`` in ``document`` (several when the path has ``[*]``)."""
+    """Every value found at ``key`` in ``document`` (several when the path has ``[*]`` or meets lists)."""
     if not key:
         return [document]
     path = _split(key)
@@ -71,15 +165,15 @@ def values_at(document: Any, key: str) -> list[Any]:
     for segment in path:
         found = []
         for value in current:
-            if segment == "[*]":
+            if segment[0] == "*":
                 if isinstance(value, list):
                     found.extend(value)
-            elif segment.startswith("["):
-                index = int(segment[1:-1])
-                if isinstance(value, list) and index < len(value):
-                    found.append(value[index])
-            elif isinstance(value, dict) and segment in value:
-                found.append(value[segment])
+            elif segment[0] == "index":
+                if isinstance(value, list) and segment[1] < len(value):
+                    found.append(value[segment[1]])
+            else:
+                name = segment[1]
+                found.extend(item[name] for item in _elements(value) if isinstance(item, dict) and name in item)
         current = found
     return current
 
@@ -93,25 +187,26 @@ def _text(value: Any) -> str:
         return "null"
     if isinstance(value, (int, float)):
         return str(value)
-    return json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _holds(operator: str, actual: Any, expected: str) -> bool:
-    text = _text(actual)
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+def _holds(operator: str, text: str, expected: str) -> bool:
+    """``operator`` (a positive one) on one value's text."""
+    if operator == "regex":
+        return _regex(expected).search(unicodedata.normalize("NFC", text)) is not None
+    text, expected = _fold(text), _fold(expected)
     if operator == "equal":
         return text == expected
-    if operator == "notEqual":
-        return text != expected
     if operator == "contains":
         return expected in text
-    if operator == "notContains":
-        return expected not in text
     if operator == "startsWith":
         return text.startswith(expected)
     if operator == "endsWith":
         return text.endswith(expected)
-    if operator == "regex":
-        return _regex(expected).search(text) is not None
     return False
 
 
@@ -120,8 +215,9 @@ def condition_holds(document: Any, condition: dict[str, Any]) -> bool:
     if not found:
         return False
     operator = condition["operator"]
-    checks = (_holds(operator, value, condition["value"]) for value in found)
-    return all(checks) if operator in _NEGATIVE else any(checks)
+    positive = _POSITIVE.get(operator, operator)
+    matched = any(_holds(positive, _text(item), condition["value"]) for value in found for item in _elements(value))
+    return not matched if operator in _POSITIVE else matched
 
 
 def all_hold(document: Any, conditions: Iterable[dict[str, Any]]) -> bool:
