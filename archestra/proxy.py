@@ -202,7 +202,7 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
         data = json.loads(content)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProxyError(502, "The upstream provider returned a response that is not a JSON object.",
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False
@@ -214,7 +214,7 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
                 provider.refuse_response(data, key, refusal)
                 changed = True
         exchange.response = provider.parse_response(data, exchange)
-    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         # Never pass on an answer that could not be inspected: its tool calls would go unchecked.
         raise ProxyError(502, f"The upstream answer does not have the shape {provider.name} answers have "
                               f"({exc.__class__.__name__}).", kind="upstream_error",
@@ -286,7 +286,7 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
             if tail:
                 yield tail
         except (requests.RequestException, StreamFormatError, TypeError, AttributeError, KeyError, IndexError,
-                ValueError) as exc:
+                ValueError, RecursionError) as exc:
             if client_gone:
                 trace.error = CLIENT_LEFT
                 return

@@ -28,5 +28,9 @@ def _no_constant(name: str) -> Any:
 
 
 def loads_strict(raw: bytes | str) -> Any:
-    """``json.loads`` that refuses duplicate keys and non-finite number literals (ValueError)."""
-    return json.loads(raw, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+    """``json.loads`` that refuses duplicate keys, non-finite number literals and nesting too deep to read
+    (ValueError)."""
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+    except RecursionError:
+        raise AmbiguousJSON("the JSON is nested too deeply") from None

@@ -27,13 +27,13 @@ def parse_arguments(raw: Any) -> tuple[Any, str]:
             return {}, raw
         try:
             return json.loads(raw), raw
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         from ..lenient_json import loads_lenient  # here so that this edit stays inside the function
 
         try:
             return loads_lenient(raw), raw
-        except ValueError:
+        except (ValueError, RecursionError):
             return raw, raw
     return raw, json.dumps(raw)
 

@@ -1,9 +1,13 @@
 """The built-in security hooks, registered ahead of operators' hooks in the same registry.
 
 * tool discovery (``on_request``): every declared tool is recorded for the profile, off the request path;
-* tool result trust (``on_tool_result``): untrusted unless a policy marks the result trusted;
+* tool result trust (``on_tool_result``): untrusted unless a policy marks the result trusted (permissive:
+  trusted unless a policy says otherwise);
 * tool call policies (``on_tool_call``): in a trusted context calls pass unless ``block_always`` matches; in an
-  untrusted context a call is blocked unless an ``allow_when_context_is_untrusted`` policy matches.
+  untrusted context a call is blocked unless an ``allow_when_context_is_untrusted`` policy matches (permissive:
+  unless a ``block_*`` policy matches).
+
+Tool names are compared after normalisation (case, surrounding whitespace, Unicode confusables).
 
 Among the policies of one tool, those whose conditions match win over the tool's default (no conditions);
 among several matching, the most restrictive action wins.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,9 +27,13 @@ from ..hooks import Block, HookRegistry
 from ..models import Tool
 from ..recorder import Recorder
 from .conditions import all_hold, parse_result
+from .names import normalize_tool_name
 from .policies import PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule
 
 UNTRUSTED_CONTEXT = "The context contains untrusted data (a tool result no policy marks as trusted)."
+UNDECLARED_TOOL = ("The model called {tool}, a tool the request did not declare, while the context contains "
+                   "untrusted data.")
+log = logging.getLogger("archestra.security")
 RESULT_RANK = {"block_always": 3, "sanitize_with_dual_llm": 2, "mark_as_untrusted": 1, "mark_as_trusted": 0}
 
 
@@ -76,18 +85,22 @@ def _upsert_tool(profile_id: str, name: str, description: str | None, parameters
 
 
 class ResultTrust:
+    """Restrictive: a result is trusted only when a policy marks it so. Permissive: trusted unless a policy
+    says otherwise. ``block_always`` blocks in both."""
+
     def __init__(self, policies: PolicyDirectory, sanitize: Any = None):
         self._policies = policies
         self._sanitize = sanitize
 
     def __call__(self, exchange: Exchange, result: ToolResult) -> None:
         policies = policies_of(exchange, self._policies)
-        if policies.global_policy == PERMISSIVE:
-            result.trusted = True
-            return
-        rules = matching(policies.results.get(result.name or "", ()), parse_result(result.content))
+        permissive = policies.global_policy == PERMISSIVE
+        # A result that cannot be tied to one call (name None) gets no tool's policy, only the default.
+        own = policies.results.get(normalize_tool_name(result.name), ()) if result.name else ()
+        document = result.document if result.document is not None else parse_result(result.content)
+        rules = matching(own, document)
         if not rules:
-            result.trusted = False
+            result.trusted = permissive
             return
         rule = max(rules, key=lambda r: RESULT_RANK.get(r.action, 3))
         if rule.action == "block_always":
@@ -99,25 +112,46 @@ class ResultTrust:
 
 
 class CallPolicy:
+    """``block_always`` always applies. In a trusted context everything else passes; in an untrusted one
+    ``block_when_context_is_untrusted`` applies, then (restrictive) a call passes only when an
+    ``allow_when_context_is_untrusted`` policy matches, (permissive) it passes by default. A call to a tool
+    the request never declared is flagged, and refused in an untrusted context."""
+
     def __init__(self, policies: PolicyDirectory):
         self._policies = policies
 
     def __call__(self, exchange: Exchange, call: ToolCall) -> None:
         policies = policies_of(exchange, self._policies)
-        if policies.global_policy == PERMISSIVE:
-            return
-        rules = matching(policies.calls.get(call.name, ()), call.arguments)
+        name = normalize_tool_name(call.name)
+        rules = _unreadable_matching(policies.calls.get(name, ())) if call.unreadable else \
+            matching(policies.calls.get(name, ()), call.arguments)
         for rule in rules:
             if rule.action == "block_always":
                 raise Block(rule.reason or f"calls of {call.name} are blocked")
-        if exchange.context_trusted:
+        trusted = exchange.context_trusted
+        if not call.server and name not in {normalize_tool_name(tool.name) for tool in exchange.tools}:
+            exchange.undeclared_calls.append(call.name)
+            log.warning("profile %s: the model called %r, a tool the request did not declare",
+                        exchange.profile.id, call.name)
+            if not trusted:
+                raise Block(UNDECLARED_TOOL.format(tool=call.name))
+        if trusted:
             return
         for rule in rules:
             if rule.action == "block_when_context_is_untrusted":
                 raise Block(rule.reason or UNTRUSTED_CONTEXT)
+        if policies.global_policy == PERMISSIVE:
+            return
         if any(rule.action == "allow_when_context_is_untrusted" for rule in rules):
             return
         raise Block(UNTRUSTED_CONTEXT)
+
+
+def _unreadable_matching(rules: tuple[Rule, ...]) -> list[Rule]:
+    """Arguments that could not be read even leniently: a condition is never skipped for that, so conditional
+    block rules count as matching and conditional allow rules as not matching (fail closed)."""
+    blocking = [rule for rule in rules if rule.conditions and rule.action != "allow_when_context_is_untrusted"]
+    return blocking or [rule for rule in rules if not rule.conditions]
 
 
 def register_builtin_hooks(registry: HookRegistry, policies: PolicyDirectory, recorder: Recorder,
