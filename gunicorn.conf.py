@@ -31,18 +31,36 @@ certfile = os.environ.get("ARCHESTRA_TLS_CERT") or None
 keyfile = os.environ.get("ARCHESTRA_TLS_KEY") or None
 
 
+_owned: list[str] = []  # files on_starting created, removed when the master exits
+
+
 def on_starting(server):
-    """Prepare the metrics directory, then migrate once, in a child process (the master stays app-free)."""
+    """Prepare the metrics directory and the generation file, then migrate once, in a child process (the
+    master stays app-free)."""
     # prometheus-client's multiprocess mode: every worker writes its samples here; /metrics sums them.
     metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
                                         os.path.join(tempfile.gettempdir(), f"archestra-metrics-{os.getpid()}"))
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
+    # The workers share the configuration generation through this file (archestra/generation.py): a change
+    # made through one worker applies to the next request on every other. Workers create it if missing.
+    if "ARCHESTRA_GENERATION_FILE" not in os.environ:
+        path = os.path.join(tempfile.gettempdir(), f"archestra-generation-{os.getpid()}")
+        os.environ["ARCHESTRA_GENERATION_FILE"] = path
+        _owned.append(path)
     if os.environ.get("ARCHESTRA_SKIP_MIGRATIONS") == "1":
         return
     result = subprocess.run([sys.executable, "-m", "archestra.upgrade"], cwd=os.path.dirname(__file__) or ".")
     if result.returncode != 0:
         raise SystemExit("archestra: database migration failed, not starting")
+
+
+def on_exit(server):
+    for path in _owned:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def worker_exit(server, worker):

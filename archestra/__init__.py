@@ -8,6 +8,7 @@ from flask import Flask
 
 from .config import load_settings
 from .extensions import db, migrate
+from .generation import ConfigGeneration, SharedCounter
 from .hooks import HookRegistry
 from .hooks.loader import load_hook_file
 from .metering.limits import LimitGuard
@@ -37,8 +38,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=_migrations_dir())
 
     recorder = Recorder(app)
-    policies = PolicyDirectory(settings.profile_cache_seconds)
-    optimizer = ModelOptimizer(settings.profile_cache_seconds)
+    ttl = settings.profile_cache_seconds
+    generation = ConfigGeneration(SharedCounter(settings.generation_file), (lambda: _engine(app)) if ttl > 0 else None)
+    policies = PolicyDirectory(generation, ttl)
+    optimizer = ModelOptimizer(generation, ttl)
     hooks = HookRegistry()
     hooks.register("on_request", optimizer, "builtin:optimization-rules")
     register_builtin_hooks(hooks, policies, recorder, sanitize=DualLLM(settings.dual_llm_max_rounds))
@@ -49,14 +52,15 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["archestra"] = Runtime(
         settings=settings,
         hooks=hooks,
-        profiles=ProfileDirectory(settings.profile_cache_seconds),
+        profiles=ProfileDirectory(generation, ttl),
         upstream=Upstream(settings.upstream_connect_timeout, settings.upstream_read_timeout,
                           settings.max_response_bytes),
         policies=policies,
         recorder=recorder,
-        limits=LimitGuard(settings.profile_cache_seconds),
-        prices=PriceBook(settings.profile_cache_seconds),
+        limits=LimitGuard(generation, ttl),
+        prices=PriceBook(generation, ttl),
         optimizer=optimizer,
+        generation=generation,
     )
 
     from .api import api
@@ -79,6 +83,11 @@ def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def _engine(app: Flask) -> Any:
+    with app.app_context():
+        return db.engine
 
 
 def _migrations_dir() -> str:

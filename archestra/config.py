@@ -40,7 +40,10 @@ class Settings:
     upstream_read_timeout: float = 600.0
     #: How long a client may take to send its request body (slow uploads are cut off with a 408).
     client_body_timeout: float = 60.0
-    profile_cache_seconds: float = 2.0
+    #: How long a worker may keep configuration it read (profiles, policies, limits, prices, optimisation rules).
+    #: Changes made through the management API apply at once regardless (archestra/generation.py); this only
+    #: bounds changes made directly in the database. 0 turns the caches off.
+    profile_cache_seconds: float = 60.0
     log_level: str = "INFO"
     gemini_vertex_ai_enabled: bool = False
     gemini_vertex_ai_project: str | None = None
@@ -54,6 +57,9 @@ class Settings:
     dual_llm_max_rounds: int = 3
     #: prometheus-client's multiprocess directory (gunicorn.conf.py sets it before workers fork).
     prometheus_multiproc_dir: str | None = None
+    #: The file whose mmap the workers of one instance share the configuration generation through
+    #: (gunicorn.conf.py sets it before workers fork); None: one process, the counter stays in its memory.
+    generation_file: str | None = None
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -89,6 +95,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_BEDROCK_INFERENCE_PROFILE_PREFIX": "bedrock_inference_profile_prefix",
         "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
         "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
+        "ARCHESTRA_GENERATION_FILE": "generation_file",
     }
     for env_name, attr in simple.items():
         if env.get(env_name, "").strip():

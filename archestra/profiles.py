@@ -1,18 +1,18 @@
-"""Resolving the profile named in a proxy URL, with a short per-process cache.
+"""Resolving the profile named in a proxy URL, with a per-process cache.
 
-The cache keeps the hot path free of a database read per request; it holds plain values only and expires
-after ``profile_cache_seconds``, so an edit made through another worker applies within that time.
+The cache keeps the hot path free of a database read per request; it holds plain values only and is dropped
+whenever the configuration generation moves (archestra/generation.py), so an edit made through any worker or
+instance applies to the next request.
 """
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 from sqlalchemy import select
 
 from .exchange import ProfileInfo
 from .extensions import db
+from .generation import ConfigCache, ConfigGeneration
 from .models import Profile
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -20,27 +20,22 @@ _DEFAULT = "default"
 
 
 class ProfileDirectory:
-    def __init__(self, ttl: float):
-        self._ttl = ttl
-        self._cache: dict[str, tuple[ProfileInfo | None, float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, generation: ConfigGeneration, ttl: float):
+        self._cache: ConfigCache[ProfileInfo | None] = ConfigCache(generation, ttl)
 
     def resolve(self, profile_id: str | None) -> ProfileInfo | None:
         """The profile with ``profile_id`` (a UUID), or the default profile when it is None."""
-        key = profile_id.lower() if profile_id else _DEFAULT
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        query = select(Profile).where(Profile.id == key) if profile_id else \
-            select(Profile).where(Profile.is_default.is_(True))
-        row = db.session.execute(query).scalars().first()
-        info = ProfileInfo(row.id, row.name, row.consider_context_untrusted, row.token_hash) if row else None
-        db.session.remove()
-        with self._lock:
-            self._cache[key] = (info, now + self._ttl)
-        return info
+        return self._cache.get(profile_id.lower() if profile_id else _DEFAULT, self._load)
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
+
+    @staticmethod
+    def _load(key: str) -> ProfileInfo | None:
+        query = select(Profile).where(Profile.is_default.is_(True)) if key == _DEFAULT else \
+            select(Profile).where(Profile.id == key)
+        try:
+            row = db.session.execute(query).scalars().first()
+            return ProfileInfo(row.id, row.name, row.consider_context_untrusted, row.token_hash) if row else None
+        finally:
+            db.session.remove()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .config import Settings
+from .generation import ConfigGeneration
 from .hooks import HookRegistry
 from .metering.limits import LimitGuard
 from .metering.optimization import ModelOptimizer
@@ -27,9 +28,12 @@ class Runtime:
     limits: LimitGuard
     prices: PriceBook
     optimizer: ModelOptimizer
+    generation: ConfigGeneration
 
     def invalidate_caches(self) -> None:
-        """After a management API write: this worker sees the change at once, others within their TTL."""
+        """After a committed configuration change: every worker of this instance drops its caches before its
+        next lookup (other instances follow through the database's generation, see archestra/generation.py)."""
+        self.generation.changed()
         for cache in (self.profiles, self.policies, self.limits, self.prices, self.optimizer):
             cache.invalidate()
 

@@ -28,13 +28,17 @@ def get_or_404(model: Any, item_id: str, label: str) -> Any:
 
 
 def commit(conflict: str = "This conflicts with an existing record.") -> None:
-    """Commit, and drop the per-worker caches so this worker sees the change at once."""
+    """Commit the change with a bump of the configuration generation in the same transaction (other instances
+    see it move exactly when the change is visible), then tell this instance's workers before answering."""
+    runtime = current_runtime()
     try:
+        db.session.flush()  # the writes first: the generation row is locked only for the commit
+        runtime.generation.bump_database(db.session)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise ApiError(409, "conflict", conflict) from None
-    current_runtime().invalidate_caches()
+    runtime.invalidate_caches()
 
 
 MAX_OFFSET = 10_000_000

@@ -3,17 +3,18 @@
 Checked before each request by reading the limit rows (a live read, so every worker and every instance
 sharing the database sees the same usage); usage grows by one atomic ``UPDATE ... SET used = used + cost``
 when an interaction is written. Requests already in flight when a limit is reached still complete: that is
-the overshoot, bounded by the requests in flight. A per-worker cache only remembers *that no limit exists*.
+the overshoot, bounded by the requests in flight. A per-worker cache only remembers *whether any limit
+exists*, until the configuration generation moves (archestra/generation.py).
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select, update
 
 from ..extensions import db
+from ..generation import ConfigCache, ConfigGeneration
 from ..models import Limit
 from ..providers.base import ProxyError
 
@@ -40,25 +41,28 @@ def _applies(profile_id: str):
     return or_(Limit.scope == "global", Limit.profile_id == profile_id)
 
 
+def _any_limit(_key: None) -> bool:
+    try:
+        return bool(db.session.execute(select(func.count()).select_from(Limit)).scalar())
+    finally:
+        db.session.remove()
+
+
 class LimitGuard:
-    def __init__(self, ttl: float):
-        self._ttl = ttl
-        self._none_until = 0.0
+    def __init__(self, generation: ConfigGeneration, ttl: float):
+        self._exists: ConfigCache[bool] = ConfigCache(generation, ttl)
 
     def invalidate(self) -> None:
-        self._none_until = 0.0
+        self._exists.clear()
 
     def check(self, profile_id: str) -> bool:
         """Raise a 429 ProxyError when a limit that applies to ``profile_id`` is reached.
 
         Returns whether any limit applies (then the exchange's cost is counted before its answer ends).
         """
-        if time.monotonic() < self._none_until:
+        if not self._exists.get(None, _any_limit):
             return False
         try:
-            if db.session.execute(select(func.count()).select_from(Limit)).scalar() == 0:
-                self._none_until = time.monotonic() + self._ttl
-                return False
             rows = db.session.execute(select(Limit).where(_applies(profile_id))).scalars().all()
             for limit in rows:
                 used = Decimal(str(limit.used_usd))

@@ -1,20 +1,19 @@
 """Optimisation rules: per provider, the first matching rule sends a cheaper model instead.
 
 A built-in ``on_request`` hook. Conditions: ``max_length`` (estimated prompt tokens <= n) and ``has_tools``
-(whether the request declares tools); a condition left empty always holds. Rules are read once per
-``profile_cache_seconds`` per worker. The asked model and the used model are both recorded.
+(whether the request declares tools); a condition left empty always holds. Rules are cached per worker until
+the configuration generation moves. The asked model and the used model are both recorded.
 """
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from ..exchange import Exchange
 from ..extensions import db
+from ..generation import ConfigCache, ConfigGeneration
 from ..models import OptimizationRule
 
 CHARS_PER_TOKEN = 4
@@ -35,34 +34,27 @@ def estimate_prompt_tokens(exchange: Exchange) -> int:
     return (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
+def _load(_key: None) -> dict[str, tuple[Rule, ...]]:
+    try:
+        rows = db.session.execute(select(OptimizationRule).where(OptimizationRule.enabled.is_(True))
+                                  .order_by(OptimizationRule.priority, OptimizationRule.created_at)).scalars()
+        grouped: dict[str, list[Rule]] = {}
+        for row in rows:
+            grouped.setdefault(row.provider, []).append(Rule(row.max_length, row.has_tools, row.target_model))
+    finally:
+        db.session.remove()
+    return {provider: tuple(rules) for provider, rules in grouped.items()}
+
+
 class ModelOptimizer:
-    def __init__(self, ttl: float):
-        self._ttl = ttl
-        self._rules: dict[str, tuple[Rule, ...]] = {}
-        self._expires = 0.0
-        self._lock = threading.Lock()
+    def __init__(self, generation: ConfigGeneration, ttl: float):
+        self._cache: ConfigCache[dict[str, tuple[Rule, ...]]] = ConfigCache(generation, ttl)
 
     def invalidate(self) -> None:
-        self._expires = 0.0
-
-    def _load(self) -> dict[str, tuple[Rule, ...]]:
-        if time.monotonic() < self._expires:
-            return self._rules
-        try:
-            rows = db.session.execute(select(OptimizationRule).where(OptimizationRule.enabled.is_(True))
-                                      .order_by(OptimizationRule.priority, OptimizationRule.created_at)).scalars()
-            grouped: dict[str, list[Rule]] = {}
-            for row in rows:
-                grouped.setdefault(row.provider, []).append(Rule(row.max_length, row.has_tools, row.target_model))
-        finally:
-            db.session.remove()
-        with self._lock:
-            self._rules = {provider: tuple(rules) for provider, rules in grouped.items()}
-            self._expires = time.monotonic() + self._ttl
-        return self._rules
+        self._cache.clear()
 
     def __call__(self, exchange: Exchange) -> None:
-        rules = self._load().get(exchange.provider)
+        rules = self._cache.get(None, _load).get(exchange.provider)
         if not rules:
             return
         tokens = estimate_prompt_tokens(exchange)

@@ -1,12 +1,12 @@
 """Token prices and the cost of an interaction."""
 from __future__ import annotations
 
-import threading
-import time
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
+from ..generation import ConfigCache, ConfigGeneration
 from ..models import TokenPrice
 
 GEOGRAPHY = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
@@ -22,30 +22,25 @@ def normalise(model: str) -> str:
     return model
 
 
-class PriceBook:
-    """Prices by model name; the longest price name that prefixes the model wins. Cached per worker."""
+Prices = list[tuple[str, Decimal, Decimal]]
 
-    def __init__(self, ttl: float = 5.0):
-        self._ttl = ttl
-        self._prices: list[tuple[str, Decimal, Decimal]] = []
-        self._expires = 0.0
-        self._lock = threading.Lock()
+
+class PriceBook:
+    """Prices by model name; the longest price name that prefixes the model wins. Cached per worker until the
+    configuration generation moves."""
+
+    def __init__(self, generation: ConfigGeneration, ttl: float):
+        self._cache: ConfigCache[Prices] = ConfigCache(generation, ttl)
 
     def invalidate(self) -> None:
-        self._expires = 0.0
+        self._cache.clear()
 
     def price(self, session, model: str | None) -> tuple[Decimal, Decimal] | None:
         if not model:
             return None
-        if time.monotonic() >= self._expires:
-            rows = session.execute(select(TokenPrice.model, TokenPrice.input_per_million,
-                                          TokenPrice.output_per_million)).all()
-            with self._lock:
-                self._prices = sorted(((m, Decimal(str(i)), Decimal(str(o))) for m, i, o in rows),
-                                      key=lambda row: len(row[0]), reverse=True)
-                self._expires = time.monotonic() + self._ttl
+        prices = self._cache.get(None, lambda _: _load(session.get_bind()))
         name = normalise(model)
-        for prefix, input_price, output_price in self._prices:
+        for prefix, input_price, output_price in prices:
             if name == prefix or name.startswith(prefix):
                 return input_price, output_price
         return None
@@ -57,3 +52,13 @@ class PriceBook:
         if price is None:
             return None
         return (Decimal(input_tokens or 0) * price[0] + Decimal(output_tokens or 0) * price[1]) / MILLION
+
+
+def _load(engine: Any) -> Prices:
+    # A connection of its own: the caller's session may hold a snapshot older than the last price change
+    # (SQLite keeps one per transaction), and what is loaded here is kept.
+    with engine.connect() as connection:
+        rows = connection.execute(select(TokenPrice.model, TokenPrice.input_per_million,
+                                         TokenPrice.output_per_million)).all()
+    return sorted(((m, Decimal(str(i)), Decimal(str(o))) for m, i, o in rows), key=lambda row: len(row[0]),
+                  reverse=True)

@@ -1,14 +1,13 @@
-"""The policies of a profile, read once per ``profile_cache_seconds`` per worker (plain values only)."""
+"""The policies of a profile, cached per worker (plain values only) until the configuration generation moves."""
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
 from ..extensions import db
+from ..generation import ConfigCache, ConfigGeneration
 from ..models import Setting, Tool, ToolCallPolicy, ToolResultPolicy
 
 RESTRICTIVE, PERMISSIVE = "restrictive", "permissive"
@@ -36,24 +35,14 @@ def _rules(rows: list[Any]) -> dict[str, tuple[Rule, ...]]:
 
 
 class PolicyDirectory:
-    def __init__(self, ttl: float):
-        self._ttl = ttl
-        self._cache: dict[str, tuple[ProfilePolicies, float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, generation: ConfigGeneration, ttl: float):
+        self._cache: ConfigCache[ProfilePolicies] = ConfigCache(generation, ttl)
 
     def get(self, profile_id: str) -> ProfilePolicies:
-        now = time.monotonic()
-        hit = self._cache.get(profile_id)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        policies = self._load(profile_id)
-        with self._lock:
-            self._cache[profile_id] = (policies, now + self._ttl)
-        return policies
+        return self._cache.get(profile_id, self._load)
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     @staticmethod
     def _load(profile_id: str) -> ProfilePolicies:
