@@ -111,3 +111,69 @@ def mistral_text_stream(pieces: list[str]) -> list[bytes]:
 
 def error_body(message: str, type_: str, code: str | None = None) -> dict:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+# -- legacy function calls, custom tool calls, several choices, any fragmentation ----------------------------
+def custom_tool_call(name: str, text: str, call_id: str = "call_cst123") -> dict:
+    """A call of a custom (free-form) tool, as ``ChatCompletionMessageCustomToolCall``."""
+    return {"id": call_id, "type": "custom", "custom": {"name": name, "input": text}}
+
+
+def function_call_completion(name: str, arguments: dict) -> dict:
+    """A legacy answer: ``message.function_call`` and ``finish_reason: "function_call"``."""
+    body = completion(None, finish_reason="function_call")
+    body["choices"][0]["message"]["function_call"] = {"name": name, "arguments": json.dumps(arguments)}
+    return body
+
+
+def choices_completion(messages: list[dict], finish_reasons: list[str]) -> dict:
+    """An answer with one choice per message (``n`` > 1)."""
+    body = completion()
+    body["choices"] = [{"index": i, "message": {"role": "assistant", "content": None, "refusal": None,
+                                                "annotations": [], **message},
+                        "logprobs": None, "finish_reason": reason}
+                       for i, (message, reason) in enumerate(zip(messages, finish_reasons))]
+    return body
+
+
+def choice(delta: dict, index: int = 0, finish_reason: str | None = None) -> dict:
+    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def chunk(*choices: dict, usage: dict | None = None) -> dict:
+    """A chunk holding any choices (several in one chunk, any index)."""
+    body = {"id": "chatcmpl-ABfw", "object": "chat.completion.chunk", "created": CREATED, "model": MODEL,
+            "system_fingerprint": "fp_143bb8492c", "choices": list(choices)}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def chunks_stream(chunks: list[dict], usage: bool = True) -> list[bytes]:
+    """Chunks as events, then the usage chunk and ``[DONE]``."""
+    return [event(c) for c in chunks] + ([event(usage_chunk())] if usage else []) + [b"data: [DONE]\n\n"]
+
+
+def fragment(index: int, call_id: str | None = None, name: str | None = None, arguments: str | None = None,
+             kind: str = "function") -> dict:
+    """One streamed tool-call fragment; ``kind="custom"`` puts name and ``arguments`` (its input) in
+    ``custom`` as custom tool calls stream."""
+    piece: dict = {"index": index}
+    if call_id is not None:
+        piece.update({"id": call_id, "type": kind})
+    body: dict = {}
+    if name is not None:
+        body["name"] = name
+    if arguments is not None:
+        body["input" if kind == "custom" else "arguments"] = arguments
+    piece[kind] = body
+    return piece
+
+
+def function_call_stream(name_fragments: list[str], argument_fragments: list[str]) -> list[bytes]:
+    """A legacy streamed answer: ``delta.function_call`` fragments, ``finish_reason: "function_call"``."""
+    chunks = [chunk(choice({"role": "assistant", "content": None, "refusal": None}))]
+    chunks += [chunk(choice({"function_call": {"name": piece, "arguments": ""}})) for piece in name_fragments]
+    chunks += [chunk(choice({"function_call": {"arguments": piece}})) for piece in argument_fragments]
+    chunks.append(chunk(choice({}, finish_reason="function_call")))
+    return chunks_stream(chunks)
