@@ -110,7 +110,8 @@ def test_proxy_errors_are_in_anthropic_format(proxy):
             model="m", max_tokens=1, messages=[{"role": "user", "content": "x"}])
     assert caught.value.body["type"] == "error" and caught.value.body["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.BadRequestError) as bad:
-        client(proxy).messages.create(model="m", max_tokens=1, messages=[{"role": "system", "content": "x"}])
+        # ``system`` is a valid role inside ``messages`` (Claude Code sends it); ``tool`` is not.
+        client(proxy).messages.create(model="m", max_tokens=1, messages=[{"role": "tool", "content": "x"}])
     assert "messages.0.role" in bad.value.message
 
 

@@ -1,29 +1,32 @@
 """Anthropic Messages API (provider-wire-formats.md section 2)."""
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
+from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall, ToolResult, Usage
+from .anthropic_blocks import (
+    CALL_TYPES,
+    Names,
+    answer_segments,
+    blocks,
+    call_of,
+    client_result,
+    declared_tools,
+    is_server_result,
+    server_result,
+    set_text,
+    unseen,
+    write_result,
+    write_tools,
+)
+from .anthropic_reminders import Reminders
 from .anthropic_stream import AnthropicStreamRelay
-from .base import Provider, ProxyError, Route
+from .base import Provider, ProxyError, Route, compact_json
 from .content import content_text, set_content_text
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
                 415: "invalid_request_error", 429: "rate_limit_error"}
-TOOL_USE_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
-
-
-def _blocks(content: Any) -> list[Any]:
-    return content if isinstance(content, list) else []
-
-
-def tool_result_text(content: Any) -> str:
-    text = content_text(content)
-    if text is not None:
-        return text
-    return "" if content is None else json.dumps(content)
 
 
 class Anthropic(Provider):
@@ -55,12 +58,14 @@ class Anthropic(Provider):
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise ProxyError(400, "messages: must be an array of message objects.")
         for i, message in enumerate(messages):
-            if message.get("role") not in ("user", "assistant"):
-                raise ProxyError(400, f"messages.{i}.role: must be 'user' or 'assistant'.")
+            # ``system`` messages inside ``messages`` are part of the API (Claude Code sends them).
+            if message.get("role") not in ("user", "assistant", "system"):
+                raise ProxyError(400, f"messages.{i}.role: must be 'user', 'assistant' or 'system'.")
         if "system" in body and not isinstance(body["system"], (str, list)):
             raise ProxyError(400, "system: must be a string or an array of text blocks.")
-        if body.get("tools") is not None and not isinstance(body["tools"], list):
-            raise ProxyError(400, "tools: must be an array.")
+        for key in ("tools", "mcp_servers"):
+            if body.get(key) is not None and not isinstance(body[key], list):
+                raise ProxyError(400, f"{key}: must be an array.")
         if "stream" in body and not isinstance(body["stream"], bool):
             raise ProxyError(400, "stream: must be a boolean.")
 
@@ -70,29 +75,54 @@ class Anthropic(Provider):
         if body.get("system"):
             text = content_text(body["system"])
             messages.append(Message("system", text, _ref="system", _original=text))
-        names: dict[str, str] = {}
+        names, reminders, unseen_context = Names(), Reminders(), []
+        for raw in body["messages"]:  # every call first: a result is tied to its call by id, once all are known
+            for block in blocks(raw.get("content")):
+                if isinstance(block, dict) and block.get("type") in CALL_TYPES:
+                    names.add(block)
         for index, raw in enumerate(body["messages"]):
-            content = raw.get("content")
-            calls, results = [], []
-            for position, block in enumerate(_blocks(content)):
-                if not isinstance(block, dict):
-                    continue
-                if block.get("type") in TOOL_USE_TYPES:
-                    call = ToolCall(block.get("id"), str(block.get("name", "")), block.get("input", {}),
-                                    json.dumps(block.get("input", {})))
-                    names[call.id or ""] = call.name
-                    calls.append(call)
-                elif block.get("type") == "tool_result":
-                    text = tool_result_text(block.get("content"))
-                    results.append(ToolResult(block.get("tool_use_id"), names.get(block.get("tool_use_id") or ""),
-                                              text, is_error=bool(block.get("is_error")),
-                                              _ref=position, _original=text))
-            text = content_text(content)
-            messages.append(Message(raw["role"], text, calls, results, _ref=index, _original=text))
-        tools = [Tool(str(t["name"]), t.get("description"), t.get("input_schema"))
-                 for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")]
-        return Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
-                            messages=messages, tools=tools, client=client)
+            messages.append(self._message(index, raw, names, reminders, unseen_context))
+        exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
+                            messages=messages, tools=declared_tools(body), client=client)
+        exchange.unseen_context.extend(unseen_context)
+        return exchange
+
+    @staticmethod
+    def _message(index: int, raw: dict[str, Any], names: Names, reminders: Reminders,
+                 unseen_context: list[str]) -> Message:
+        role, content = raw["role"], raw.get("content")
+        if role == "assistant":
+            reminders.reset()
+        scan = role != "assistant"
+        if isinstance(content, str):
+            name = reminders.result_of(content) if scan else None
+            if name is None:
+                return Message(role, content, _ref=index, _original=content)
+            result = ToolResult(None, name, content, _ref=("string", None), _original=content)
+            return Message(role, None, tool_results=[result], _ref=index)
+        calls, results, texts = [], [], []
+        for position, block in enumerate(blocks(content)):
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if reason := unseen(block):
+                unseen_context.append(f"messages.{index}: {reason}")
+            if kind in CALL_TYPES:
+                calls.append(call_of(block))
+            elif kind == "tool_result":
+                results.append(client_result(block, names, ("tool_result", position)))
+            elif is_server_result(kind):
+                results.append(server_result(block, names, ("server", position)))
+            elif scan and (name := reminders.result_of(block)) is not None:
+                text = block.get("text")
+                whole = not isinstance(text, str)
+                text = compact_json(block) if whole else text
+                results.append(ToolResult(None, name, text, document=block if whole else None,
+                                          _ref=("reminder", position), _original=text))
+            elif kind == "text":
+                texts.append(str(block.get("text", "")))
+        text = "".join(texts) if texts else None
+        return Message(role, text, calls, results, _ref=index, _original=text)
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         body["model"] = exchange.model
@@ -106,20 +136,24 @@ class Anthropic(Provider):
                                 "content": message.text or ""})
                 continue
             raw = body["messages"][message._ref]
-            if message.text is not None and message.text != message._original:
-                set_content_text(raw, message.text)
-            for result in message.tool_results:
-                if result.edited:
-                    raw["content"][result._ref]["content"] = result.content
+            self._write_message(raw, message)
             rebuilt.append(raw)
         body["messages"] = rebuilt
         self._write_system(body, system_parts)
-        if "tools" in body:
-            keep = {tool.name for tool in exchange.tools}
-            body["tools"] = [t for t in body["tools"] if isinstance(t, dict) and t.get("name") in keep]
-            if not body["tools"]:
-                body.pop("tools")
-                body.pop("tool_choice", None)
+        declared = {tool.name for tool in declared_tools(body)}
+        write_tools(body, declared - {tool.name for tool in exchange.tools})
+
+    @staticmethod
+    def _write_message(raw: dict[str, Any], message: Message) -> None:
+        """Hook edits of one message: results first (in place), then its own text around them."""
+        dropped: list[Any] = []
+        for result in message.tool_results:
+            if result.edited:
+                write_result(raw, result, dropped)
+        if message.text is not None and message.text != message._original:
+            set_text(raw, message.text, {r._ref[1] for r in message.tool_results if r._ref[0] != "tool_result"})
+        if dropped:
+            raw["content"] = [b for b in raw["content"] if all(b is not d for d in dropped)]
 
     @staticmethod
     def _write_system(body: dict[str, Any], parts: list[Message]) -> None:
@@ -140,20 +174,25 @@ class Anthropic(Provider):
 
     # -- response -------------------------------------------------------------------------------
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
-        blocks = [b for b in _blocks(data.get("content")) if isinstance(b, dict)]
+        content = [b for b in blocks(data.get("content")) if isinstance(b, dict)]
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return Response(
-            text="".join(b.get("text", "") for b in blocks if b.get("type") == "text"),
-            tool_calls=[ToolCall(b.get("id"), str(b.get("name", "")), b.get("input", {}),
-                                 json.dumps(b.get("input", {}))) for b in blocks if b.get("type") in TOOL_USE_TYPES],
+            text="".join(str(b.get("text", "")) for b in content if b.get("type") == "text"),
+            tool_calls=[call_of(b) for b in content if b.get("type") in CALL_TYPES],
             finish_reason=data.get("stop_reason"),
             usage=Usage(usage.get("input_tokens"), usage.get("output_tokens")),
             model=data.get("model"),
         )
 
-    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
-        calls = self.parse_response(data, None).tool_calls  # type: ignore[arg-type]
-        return [(None, calls)] if calls else []
+    def tool_call_groups(self, data: Any) -> Iterator[tuple[Any, list[ToolCall], list[ToolResult]]]:
+        """The answer's calls, one group per stretch between server results (``answer_segments``), each
+        with the results before it. Groups come one at a time and stop once one was refused
+        (``refuse_response`` replaced the content): one blocked call blocks the whole answer."""
+        content = data.get("content")
+        for calls, results in answer_segments(content):
+            if data.get("content") is not content:
+                return
+            yield None, calls, results
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
         data["content"] = [{"type": "text", "text": text}]

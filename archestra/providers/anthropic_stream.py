@@ -1,8 +1,15 @@
 """Relays an Anthropic Messages SSE stream, keeping every ``event:`` line and event type (ping, error).
 
-From the first ``tool_use`` content block on, events are held until ``message_delta`` (which carries the
-stop reason): the tool calls are then decided, and the held events replayed byte for byte, or replaced
-by one text block with the refusal and ``stop_reason: "end_turn"``.
+From the first tool call block on (``tool_use``, and the ``server_tool_use`` / ``mcp_tool_use`` calls the
+provider ran), events are held until ``message_delta`` (which carries the stop reason): the calls are then
+decided, and the held events replayed byte for byte, or replaced by one text block with the refusal and
+``stop_reason: "end_turn"``.
+
+Blocks are tracked as the SDK accumulates them: each ``content_block_start`` appends one block, and a delta
+applies to the block at its ``index`` in that list. A call's arguments are its ``input_json_delta``
+fragments, or the ``input`` of its start event when no fragment has any text (what the SDK keeps). Server
+result blocks (web search, web fetch, MCP, code execution...) are recorded as they pass, so the calls after
+them are decided with them in context.
 """
 from __future__ import annotations
 
@@ -11,28 +18,31 @@ from typing import Any, Iterable
 
 from ..exchange import Usage
 from ..streaming.sse import SSEEvent, encode_event
+from .anthropic_blocks import CALL_TYPES, Names, call_name, is_server_result, server_result
 from .base import compact_json
 from .held import HoldingRelay
-
-_TOOL_BLOCKS = ("tool_use", "server_tool_use", "mcp_tool_use")
 
 
 class AnthropicStreamRelay(HoldingRelay):
     refused_finish_reason = "end_turn"
 
+    def __init__(self, exchange: Any, decide: Any):
+        super().__init__(exchange, decide)
+        self._kinds: list[Any] = []  # the answer's content blocks so far, by position
+        self._names = Names()
+
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
-        data = self._json(event)
-        kind = (data or {}).get("type") or event.event
+        data = self._json(event) or {}
+        kind = data.get("type") or event.event
         if kind == "content_block_start":
-            block = data.get("content_block") or {}
-            if block.get("type") in _TOOL_BLOCKS:
-                self.held.start(data.get("index", 0), block.get("id"), block.get("name", ""))
+            self._start(data.get("content_block") or {})
         elif kind == "content_block_delta":
             delta = data.get("delta") or {}
+            index = data.get("index")
             if delta.get("type") == "text_delta" and not self.held.holding:
                 self.text.append(delta.get("text", ""))
-            elif delta.get("type") == "input_json_delta":
-                self.held.add_arguments(data.get("index"), delta.get("partial_json", ""))
+            elif delta.get("type") == "input_json_delta" and self._kind(index) in CALL_TYPES:
+                self.held.add_arguments(index, delta.get("partial_json", ""))
         elif kind == "message_delta":
             self.response.finish_reason = (data.get("delta") or {}).get("stop_reason")
             usage = data.get("usage") or {}
@@ -47,6 +57,20 @@ class AnthropicStreamRelay(HoldingRelay):
         elif kind == "error":
             self.held.drop()  # the stream ends here; undecided calls are dropped
         return self.pass_or_hold(event.raw)
+
+    def _start(self, block: Any) -> None:
+        position = len(self._kinds)
+        kind = block.get("type") if isinstance(block, dict) else None
+        self._kinds.append(kind)
+        if kind in CALL_TYPES:
+            self._names.add(block)
+            self.held.start(position, block.get("id"), call_name(block), initial=block.get("input"),
+                            server=kind != "tool_use")
+        elif is_server_result(kind):
+            self.held.add_result(server_result(block, self._names, ("server", position)))
+
+    def _kind(self, index: Any) -> Any:
+        return self._kinds[index] if isinstance(index, int) and 0 <= index < len(self._kinds) else None
 
     def error_bytes(self, message: str) -> bytes:
         return encode_event(compact_json({"type": "error", "error": {"type": "api_error", "message": message}}),

@@ -1,0 +1,275 @@
+"""Anthropic tools and content blocks as the security view sees them (provider-wire-formats.md section 2).
+
+* Tools. A ``tools`` entry without ``type`` (or ``custom``) is a client tool; typed entries the client runs
+  itself (``bash_*``, ``text_editor_*``, ``computer_*``, ``memory_*``, the browser and computer toolsets: their
+  ``tool_use`` calls come back to the client) are client tools too; every other typed entry (``web_search_*``,
+  ``web_fetch_*``, ``code_execution_*``, ``tool_search_tool_*``, ``advisor_*`` and any type not known here:
+  fail closed) is a provider-executed server tool named by its ``name`` (or its type when it has none), whose
+  parameters are the whole entry. Each ``mcp_servers`` entry is one server tool named ``mcp:<server name>``
+  whose parameters are the entry without its ``authorization_token``; its ``mcp_toolset`` entries and
+  ``tool_addition`` references follow it. Tools defined inline in ``messages`` (``tool_addition`` blocks with a
+  ``tool_definition``) are declared tools like the others.
+* Calls. ``tool_use`` blocks are client calls; ``server_tool_use`` and ``mcp_tool_use`` blocks are calls the
+  provider already ran (``server=True``). An MCP call is named after its server (``mcp:<server name>``) and
+  its arguments are its input; code execution's sub-tools (``bash_code_execution``,
+  ``text_editor_code_execution``) carry the declared tool's name, ``code_execution``.
+* Results. ``tool_result`` answers a client call; every ``*_tool_result`` block (web search, web fetch, MCP,
+  code execution, tool search, advisor, and types not known here) and ``mcp_tool_listing`` is the result of
+  a server call (``server=True``, ``document`` = the whole block). A result is named after the call whose id
+  it answers, of its own kind only (a ``tool_result`` never takes a server call's name, nor the reverse); an
+  id shared by two calls names neither.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from ..exchange import Tool, ToolCall, ToolResult
+from .base import CallNames, compact_json
+from .content import content_text
+
+CALL_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
+_CLIENT_TYPED = ("custom", "bash_", "text_editor_", "computer_", "memory_", "browser_toolset_",
+                 "computer_toolset_")
+_SUB_TOOLS = {"bash_code_execution": "code_execution", "text_editor_code_execution": "code_execution"}
+_REMOVED = "(A tool addition was removed from this message by a tool invocation policy.)"
+
+
+def blocks(content: Any) -> list[Any]:
+    return content if isinstance(content, list) else []
+
+
+def mcp_name(server: Any) -> str:
+    return f"mcp:{server}"
+
+
+# -- tools ----------------------------------------------------------------------------------------
+def entry_name(entry: dict[str, Any]) -> str | None:
+    """The name a ``tools`` entry (or inline definition) is known by; None for MCP toolsets."""
+    if entry.get("type") == "mcp_toolset":
+        return None
+    name = entry.get("name") or entry.get("type")
+    return str(name) if name else None
+
+
+def is_server_entry(entry: dict[str, Any]) -> bool:
+    kind = entry.get("type")
+    return kind is not None and not str(kind).startswith(_CLIENT_TYPED)
+
+
+def tool_of(entry: Any) -> Tool | None:
+    if not isinstance(entry, dict) or (name := entry_name(entry)) is None:
+        return None
+    if is_server_entry(entry):
+        return Tool(name, entry.get("description"), dict(entry), server=True)
+    if entry.get("type") in (None, "custom"):
+        return Tool(name, entry.get("description"), entry.get("input_schema"))
+    return Tool(name, entry.get("description"), dict(entry))
+
+
+def inline_definitions(messages: Iterable[Any]) -> list[dict[str, Any]]:
+    """Tool definitions carried by ``tool_addition`` blocks in the conversation."""
+    found = []
+    for message in messages:
+        for block in blocks(message.get("content") if isinstance(message, dict) else None):
+            tool = block.get("tool") if isinstance(block, dict) and block.get("type") == "tool_addition" else None
+            if isinstance(tool, dict) and tool.get("type") == "tool_definition":
+                if isinstance(tool.get("definition"), dict):
+                    found.append(tool["definition"])
+    return found
+
+
+def declared_tools(body: dict[str, Any]) -> list[Tool]:
+    entries = [*(body.get("tools") or ()), *inline_definitions(body.get("messages") or ())]
+    tools = [tool for tool in map(tool_of, entries) if tool is not None]
+    for server in body.get("mcp_servers") or ():
+        if isinstance(server, dict) and server.get("name"):
+            config = {k: v for k, v in server.items() if k != "authorization_token"}
+            tools.append(Tool(mcp_name(server["name"]), None, config, server=True))
+    return tools
+
+
+def _dropped(entry: Any, removed: set[str]) -> bool:
+    """Whether a tools entry (or inline definition / reference) goes: its tool or MCP server was removed."""
+    if not isinstance(entry, dict):
+        return False
+    if entry.get("type") == "tool_definition":
+        return _dropped(entry.get("definition"), removed)
+    if entry.get("type") in ("mcp_toolset", "mcp_toolset_reference", "mcp_tool_reference"):
+        return mcp_name(entry.get("mcp_server_name") or entry.get("server_name")) in removed
+    return (entry.get("name") if entry.get("type") == "tool_reference" else entry_name(entry)) in removed
+
+
+def write_tools(body: dict[str, Any], removed: set[str]) -> None:
+    """Remove the tools named in ``removed`` (by a hook or the server-tool gate) from ``body``: ``tools``
+    entries, ``mcp_servers`` (with their toolsets), ``tool_addition`` blocks defining or naming them, and a
+    ``tool_choice`` that names one."""
+    if not removed:
+        return
+    if isinstance(body.get("tools"), list):
+        body["tools"] = [t for t in body["tools"] if not _dropped(t, removed)]
+    if isinstance(body.get("mcp_servers"), list):
+        body["mcp_servers"] = [s for s in body["mcp_servers"]
+                               if not (isinstance(s, dict) and mcp_name(s.get("name")) in removed)]
+        if not body["mcp_servers"]:
+            body.pop("mcp_servers")
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if any(isinstance(b, dict) and b.get("type") == "tool_addition" for b in blocks(content)):
+            kept = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_addition"
+                                               and _dropped(b.get("tool"), removed))]
+            message["content"] = kept or [{"type": "text", "text": _REMOVED}]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") in removed:
+        body["tool_choice"] = {"type": "auto", **{k: v for k, v in choice.items()
+                                                  if k == "disable_parallel_tool_use"}}
+    if "tools" in body and not body["tools"]:
+        body.pop("tools")
+        if "mcp_servers" not in body:
+            body.pop("tool_choice", None)
+
+
+# -- calls and results ------------------------------------------------------------------------------
+def call_name(block: dict[str, Any]) -> str:
+    if block.get("type") == "mcp_tool_use":
+        return mcp_name(block.get("server_name", ""))
+    name = str(block.get("name", ""))
+    return _SUB_TOOLS.get(name, name) if block.get("type") == "server_tool_use" else name
+
+
+def call_of(block: dict[str, Any]) -> ToolCall:
+    arguments = block.get("input", {})
+    return ToolCall(block.get("id"), call_name(block), arguments, json.dumps(arguments),
+                    server=block.get("type") != "tool_use")
+
+
+def is_server_result(kind: Any) -> bool:
+    """Every provider-executed result block, known or not (fail closed)."""
+    return isinstance(kind, str) and kind != "tool_result" and (kind.endswith("_tool_result")
+                                                                 or kind == "mcp_tool_listing")
+
+
+class Names:
+    """Call id -> tool name, kept apart for client and server calls (see :class:`CallNames`)."""
+
+    def __init__(self) -> None:
+        self._names = CallNames()
+
+    def add(self, block: dict[str, Any]) -> None:
+        kind = "client" if block.get("type") == "tool_use" else "server"
+        self._names.add(block.get("id"), f"{kind}:{call_name(block)}")
+
+    def name(self, call_id: Any, server: bool) -> str | None:
+        found = self._names.name(call_id if isinstance(call_id, str) else None)
+        prefix = "server:" if server else "client:"
+        return found[len(prefix):] if found and found.startswith(prefix) else None
+
+
+def tool_result_text(content: Any) -> str:
+    text = content_text(content)
+    if text is not None:
+        return text
+    return "" if content is None else json.dumps(content)
+
+
+def client_result(block: dict[str, Any], names: Names, ref: Any) -> ToolResult:
+    """A ``tool_result``: conditions see the whole content when it holds more than text blocks."""
+    content = block.get("content")
+    text = tool_result_text(content)
+    whole = isinstance(content, list) and any(not isinstance(b, dict) or b.get("type") != "text" for b in content)
+    return ToolResult(block.get("tool_use_id"), names.name(block.get("tool_use_id"), server=False), text,
+                      is_error=bool(block.get("is_error")), document=content if whole else None,
+                      _ref=ref, _original=text)
+
+
+def server_result(block: dict[str, Any], names: Names, ref: Any) -> ToolResult:
+    """A provider-executed result block (web search, web fetch, MCP, code execution, ...)."""
+    if block.get("type") == "mcp_tool_listing":
+        name: str | None = mcp_name(block.get("mcp_server_name"))
+    else:
+        name = names.name(block.get("tool_use_id"), server=True)
+    content = block.get("content")
+    text = content if isinstance(content, str) else compact_json(content)
+    failed = bool(block.get("is_error")) or (isinstance(content, dict) and str(content.get("type", ""))
+                                             .endswith("_error"))
+    return ToolResult(block.get("tool_use_id"), name, text, is_error=failed, document=block, server=True,
+                      _ref=ref, _original=text)
+
+
+def answer_segments(content: Any) -> list[tuple[list[ToolCall], list[ToolResult]]]:
+    """The calls of one answer, cut where a server result comes after a call: each segment is decided with
+    the results that came before it (earlier segments' results stay in context)."""
+    names, segments = Names(), []
+    calls: list[ToolCall] = []
+    results: list[ToolResult] = []
+    for position, block in enumerate(blocks(content)):
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") in CALL_TYPES:
+            names.add(block)
+            calls.append(call_of(block))
+        elif is_server_result(block.get("type")):
+            if calls:
+                segments.append((calls, results))
+                calls, results = [], []
+            results.append(server_result(block, names, position))
+    if calls:
+        segments.append((calls, results))
+    return segments
+
+
+def unseen(block: Any) -> str | None:
+    """Why a content block makes the model read something the proxy cannot see, or None."""
+    if not isinstance(block, dict):
+        return None
+    kind = block.get("type")
+    if kind == "container_upload":
+        return "a container_upload block (a stored file)"
+    if kind == "compaction" and (block.get("content") or block.get("encrypted_content")):
+        return "a compaction block (a summary of context the request no longer carries)"
+    source = block.get("source")
+    if isinstance(source, dict) and source.get("type") in ("url", "file"):
+        return f"a {kind} block read from a {source['type']} source"
+    if kind == "tool_result":
+        return next(filter(None, map(unseen, blocks(block.get("content")))), None)
+    return None
+
+
+# -- writing hook edits back ------------------------------------------------------------------------
+def write_result(raw: dict[str, Any], result: ToolResult, dropped: list[Any]) -> None:
+    """Put an edited result (redacted, blocked, sanitised) back where it was read. A server result becomes a
+    text block and its call goes (``dropped``): the API accepts no free text in a result's typed content."""
+    kind, position = result._ref
+    if kind == "string":
+        raw["content"] = result.content
+        return
+    content = raw["content"]
+    block = content[position]
+    if kind == "tool_result":
+        content[position] = {**block, "content": result.content}
+    elif kind == "reminder" and block.get("type") == "text":
+        content[position] = {**block, "text": result.content}
+    else:
+        content[position] = {"type": "text", "text": result.content}
+        if kind == "server" and result.tool_call_id:
+            dropped += [b for b in content if isinstance(b, dict) and b.get("type") in CALL_TYPES[1:]
+                        and b.get("id") == result.tool_call_id]
+
+
+def set_text(raw: dict[str, Any], text: str, skip: set[int]) -> None:
+    """Replace a message's own text, keeping other blocks (and the text blocks at ``skip``) where they were."""
+    content = raw.get("content")
+    if not isinstance(content, list):
+        raw["content"] = text
+        return
+    parts, placed = [], False
+    for position, part in enumerate(content):
+        if position not in skip and isinstance(part, dict) and part.get("type") == "text":
+            if not placed:
+                parts.append({**part, "text": text})
+                placed = True
+            continue
+        parts.append(part)
+    if not placed:
+        parts.insert(0, {"type": "text", "text": text})
+    raw["content"] = parts

@@ -1,0 +1,47 @@
+"""Tool output that Claude Code reports in conversation text instead of ``tool_result`` blocks.
+
+For an ``@file`` mention (and a directory, image or PDF) Claude Code (2.1.x) runs the tool itself and sends
+two meta messages, their text wrapped in ``<system-reminder>``: ``Called the Read tool with the following
+input: {"file_path": ...}`` and ``Result of calling the Read tool:\\n<the file, numbered>`` (a directory:
+the same with ``Bash``). An image or PDF result has no marker: the blocks that follow the "Called" report are
+the result. A file changed on disk comes back as ``Note: <file> changed on disk since you last read it ...
+Here are the relevant changes``. All of these are results of the tool they name (untrusted unless a policy
+trusts that tool's results), never the user's instructions. They are looked for in ``user`` and ``system``
+messages; the "Called" report itself is the client's own text.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_RESULT = re.compile(r"Result of calling the (\S+) tool:")
+_CALLED = re.compile(r"Called the (\S+) tool with the following input:")
+_CHANGED = re.compile(r"changed on disk since you last read it")
+#: Claude Code's file-reading tool: what a changed-file note reports the output of.
+FILE_TOOL = "Read"
+
+
+class Reminders:
+    """Reads the pieces (string contents, blocks) of a conversation's user and system messages in order."""
+
+    def __init__(self) -> None:
+        self._pending: str | None = None  # a reported call whose result has no marker of its own
+
+    def reset(self) -> None:
+        """An assistant turn: a reported call never reaches past it."""
+        self._pending = None
+
+    def result_of(self, piece: Any) -> str | None:
+        """The tool whose output ``piece`` (a string or a content block) is, or None for ordinary content."""
+        text = piece if isinstance(piece, str) else (
+            piece.get("text") if isinstance(piece, dict) and piece.get("type") == "text" else None)
+        if not isinstance(text, str):
+            return self._pending
+        if found := _RESULT.search(text):
+            self._pending = None
+            return found.group(1)
+        if found := _CALLED.search(text):
+            self._pending = found.group(1)
+            return None
+        self._pending = None
+        return FILE_TOOL if _CHANGED.search(text) else None
