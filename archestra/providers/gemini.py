@@ -9,10 +9,12 @@ import json
 import re
 from typing import Any, Mapping
 
-from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult
-from .base import Provider, ProxyError, Route
-from .gemini_format import field, function_calls, key_of, parts_text, refuse_candidate, response_view, set_parts_text
+from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolResult
+from .base import CallNames, Provider, ProxyError, Route
+from .content import parts_text, set_parts_text
+from .gemini_format import ambiguous_field, camel, field, function_calls, key_of, refuse_candidate, response_view
 from .gemini_stream import GeminiStreamRelay
+from .gemini_tools import candidate_results, keep_server_tools, part_result, server_tools, write_result
 
 PATH = re.compile(r"(?P<version>v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/locations/[^/]+/)?"
                   r"(?:publishers/google/)?models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)")
@@ -80,6 +82,10 @@ class Gemini(Provider):
         for i, content in enumerate(contents):
             if not isinstance(content.get("parts", []), list):
                 raise ProxyError(400, f"Invalid JSON payload: 'contents[{i}].parts' must be an array.")
+        # Google reads either spelling of a field; with both present the proxy could read one and Google the other.
+        twice = ambiguous_field(body)
+        if twice:
+            raise ProxyError(400, f"Invalid JSON payload: the field '{twice}' is given under both of its spellings.")
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
@@ -88,15 +94,19 @@ class Gemini(Provider):
         if isinstance(system, dict):
             text = parts_text(system.get("parts"))
             messages.append(Message("system", text, _ref="system", _original=text))
+        names = CallNames()
+        for content in body["contents"]:
+            for call in function_calls(content.get("parts")):
+                names.add(call.id, call.name)
         for index, content in enumerate(body["contents"]):
             parts = content.get("parts") or []
             results = []
             for position, part in enumerate(parts):
                 response = field(part, "functionResponse")
-                if isinstance(response, dict):
-                    text = json.dumps(response.get("response", {}))
-                    results.append(ToolResult(response.get("id"), response.get("name"), text,
-                                              _ref=position, _original=text))
+                result = _function_result(response, names, position) if isinstance(response, dict) else None
+                result = result or part_result(part, position)
+                if result is not None:
+                    results.append(result)
             role = "assistant" if content.get("role") == "model" else content.get("role") or "user"
             text = parts_text(parts)
             messages.append(Message(role, text, function_calls(parts), results, _ref=index, _original=text))
@@ -106,8 +116,9 @@ class Gemini(Provider):
                 if isinstance(declaration, dict) and declaration.get("name"):
                     schema = field(declaration, "parametersJsonSchema") or declaration.get("parameters")
                     tools.append(Tool(str(declaration["name"]), declaration.get("description"), schema))
-        return Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
-                            messages=messages, tools=tools, client=client)
+        tools += server_tools(body.get("tools"))
+        return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
+                        tools=tools, client=client, unseen_context=_unseen_context(body))
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         contents, system_texts, original_system = [], [], None
@@ -127,26 +138,21 @@ class Gemini(Provider):
                 raw["parts"] = set_parts_text(raw.get("parts") or [], message.text)
             for result in message.tool_results:
                 if result.edited:
-                    part = raw["parts"][result._ref]
-                    response = part[key_of(part, "functionResponse")]
-                    try:
-                        value = json.loads(result.content)
-                    except ValueError:
-                        value = None
-                    response["response"] = value if isinstance(value, dict) else {"result": result.content}
+                    write_result(raw["parts"][result._ref], result)
             contents.append(raw)
         body["contents"] = contents
         self._write_system(body, original_system, system_texts)
-        if "tools" in body:
-            keep = {tool.name for tool in exchange.tools}
+        if isinstance(body.get("tools"), list):
+            keep = {tool.name for tool in exchange.tools if not tool.server}
             tools = []
-            for tool in body["tools"]:
+            for tool in keep_server_tools(body["tools"], exchange.tools):
                 name = key_of(tool, "functionDeclarations") if isinstance(tool, dict) else ""
                 if isinstance(tool, dict) and name in tool:
-                    declarations = [d for d in tool[name] if isinstance(d, dict) and d.get("name") in keep]
-                    if not declarations:
+                    declarations = [d for d in tool[name] or () if isinstance(d, dict) and d.get("name") in keep]
+                    tool = {**tool, name: declarations} if declarations else {k: v for k, v in tool.items()
+                                                                            if k != name}
+                    if not tool:
                         continue
-                    tool = {**tool, name: declarations}
                 tools.append(tool)
             body["tools"] = tools
 
@@ -167,12 +173,13 @@ class Gemini(Provider):
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         return response_view(data)
 
-    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
+    def tool_call_groups(self, data: Any) -> list[tuple[Any, ...]]:
         groups = []
         for position, candidate in enumerate(data.get("candidates") or ()):
             calls = function_calls((field(candidate, "content") or {}).get("parts"))
             if calls:
-                groups.append((position, calls))
+                # Code execution, server tool responses, grounding: what the model read before calling.
+                groups.append((position, calls, candidate_results(candidate)))
         return groups
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
@@ -182,3 +189,30 @@ class Gemini(Provider):
         from flask import request
 
         return GeminiStreamRelay(exchange, decide, sse=request.args.get("alt") == "sse")
+
+
+def _function_result(response: dict[str, Any], names: CallNames, position: int) -> ToolResult:
+    """A client's function result; its document is the whole ``response`` object (and any ``parts``). A
+    response whose id belongs to a call of another tool (or of two tools) is tied to no tool."""
+    name, call_id = response.get("name"), response.get("id")
+    if names.knows(call_id) and names.name(call_id) != name:
+        name = None
+    document = response.get("response", {})
+    parts = camel(response.get("parts"))
+    if parts:
+        document = ({**document, "parts": parts} if isinstance(document, dict) and "parts" not in document
+                    else {"response": document, "parts": parts})
+    text = json.dumps(document, ensure_ascii=False)
+    return ToolResult(call_id if isinstance(call_id, str) else None, name if isinstance(name, str) else None, text,
+                      document=document, _ref=position, _original=text)
+
+
+def _unseen_context(body: dict[str, Any]) -> list[str]:
+    """References to context stored upstream, which the model reads and the proxy never sees."""
+    unseen = []
+    cached = field(body, "cachedContent")
+    if cached:
+        unseen.append(f"cachedContent {cached}: context cached upstream")
+    if field(body, "continuationToken") or field(field(body, "generationConfig"), "continuationToken"):
+        unseen.append("continuationToken: the continuation of an answer generated upstream")
+    return unseen

@@ -9,7 +9,8 @@ from ..exchange import Response, ToolCall, Usage
 from .content import parts_text, set_parts_text  # noqa: F401  (re-exported for gemini.py)
 
 
-def _snake(name: str) -> str:
+def snake(name: str) -> str:
+    """``name`` in snake_case (Google's JSON parser takes either spelling of every field)."""
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
@@ -18,12 +19,46 @@ def field(obj: Any, name: str) -> Any:
     if not isinstance(obj, dict):
         return None
     value = obj.get(name)
-    return value if value is not None else obj.get(_snake(name))
+    return value if value is not None else obj.get(snake(name))
 
 
 def key_of(obj: dict[str, Any], name: str) -> str:
     """The spelling of ``name`` the client used (lowerCamel when absent)."""
-    return _snake(name) if _snake(name) in obj and name not in obj else name
+    return snake(name) if snake(name) in obj and name not in obj else name
+
+
+#: Fields whose values are free-form JSON (arguments, results, schemas, labels), not Google's own messages.
+_FREE_FORM = {"args", "response", "parameters", "parameters_json_schema", "response_json_schema", "response_schema",
+              "part_metadata", "labels", "additional_properties"}
+
+
+def ambiguous_field(value: Any) -> str | None:
+    """The first field of Google's messages that ``value`` gives under both spellings (``fooBar`` and
+    ``foo_bar``): which one Google reads is not something the proxy may guess."""
+    if isinstance(value, list):
+        return next((found for item in value if (found := ambiguous_field(item))), None)
+    if not isinstance(value, dict):
+        return None
+    for key, item in value.items():
+        if key != snake(key) and snake(key) in value:
+            return key
+        if snake(key) not in _FREE_FORM and (found := ambiguous_field(item)):
+            return found
+    return None
+
+
+def camel(value: Any) -> Any:
+    """``value`` with the fields of Google's messages in lowerCamel (free-form values left as they are), so that
+    a policy condition's key path does not depend on the spelling a client chose."""
+    if isinstance(value, list):
+        return [camel(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        name = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
+        out[name] = item if snake(key) in _FREE_FORM else camel(item)
+    return out
 
 
 def function_calls(parts: Any) -> list[ToolCall]:

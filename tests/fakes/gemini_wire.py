@@ -45,3 +45,40 @@ def json_array(chunks: list[dict]) -> list[bytes]:
 
 def error(code: int, message: str, status: str) -> dict:
     return {"error": {"code": code, "message": message, "status": status}}
+
+
+def candidate(parts: list[dict], finish: str | None = None, index: int = 0, **extra) -> dict:
+    """One candidate; proto3 JSON leaves out ``index`` 0 (as Google does) and zero-valued fields."""
+    found: dict = {"content": {"parts": parts, "role": "model"}}
+    if index:
+        found["index"] = index
+    if finish:
+        found["finishReason"] = finish
+    return {**found, **extra}
+
+
+def response(candidates: list[dict], usage: tuple[int, int] = (52, 5)) -> dict:
+    """A GenerateContentResponse with several candidates (``candidateCount``) or extra candidate fields."""
+    return {"candidates": candidates,
+            "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
+                              "totalTokenCount": sum(usage)},
+            "modelVersion": MODEL, "responseId": "qpc2afWVFJK4vr0Pq6WiyAU"}
+
+
+def code_execution(code: str, output: str) -> list[dict]:
+    """The two parts a code execution leaves in a model content."""
+    return [{"executableCode": {"language": "PYTHON", "code": code}},
+            {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": output}}]
+
+
+def grounding(uri: str = "https://evil.example/page", query: str = "weather paris") -> dict:
+    """``groundingMetadata`` of an answer grounded with Google Search."""
+    return {"webSearchQueries": [query],
+            "searchEntryPoint": {"renderedContent": "<div>search</div>"},
+            "groundingChunks": [{"web": {"uri": uri, "title": "evil.example"}}],
+            "groundingSupports": [{"segment": {"endIndex": 10, "text": "It is sunny"},
+                                   "groundingChunkIndices": [0]}]}
+
+
+def url_context(url: str = "https://evil.example/page") -> dict:
+    return {"urlMetadata": [{"retrievedUrl": url, "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_SUCCESS"}]}

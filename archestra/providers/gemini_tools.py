@@ -1,0 +1,154 @@
+"""Gemini's provider-executed tools: the server tools a request declares (Google Search, URL context, code
+execution, Maps, retrieval, MCP servers...) and the results they leave in a conversation or an answer.
+
+Server tools are named after their field in snake_case (``googleSearch`` -> ``google_search``), MCP servers
+after their own name; their results carry the same names, so an operator trusts them with a result policy
+on that tool. Results: ``codeExecutionResult`` parts (``code_execution``), server-side ``toolResponse`` parts
+(named from their ``toolType``), and, in answers, ``groundingMetadata`` (named from the kind of source it
+cites) and ``urlContextMetadata`` (``url_context``).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..exchange import Tool, ToolResult
+from .gemini_format import camel, field, snake
+
+#: Tool fields whose tools the client runs itself: the model answers them with ``functionCall`` parts.
+CLIENT_FIELDS = {"function_declarations", "computer_use"}
+MCP = "mcp_servers"
+_TOOL_TYPES = {"GOOGLE_SEARCH_WEB": "google_search", "GOOGLE_SEARCH_IMAGE": "google_search",
+               "URL_CONTEXT": "url_context", "GOOGLE_MAPS": "google_maps", "FILE_SEARCH": "file_search",
+               "MEDIA_PROCESSING": "media_processing"}
+
+
+def _mcp_name(server: Any) -> str:
+    name = server.get("name") if isinstance(server, dict) else None
+    return str(name) if name else "mcp_server"
+
+
+def _configuration(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def server_tools(tools: Any) -> list[Tool]:
+    """Every provider-executed tool of a request's ``tools`` (any field but function declarations and
+    computer use: a field this proxy does not know is taken for a server tool, so it is decided too)."""
+    found = []
+    for tool in tools if isinstance(tools, list) else ():
+        for key, value in (tool.items() if isinstance(tool, dict) else ()):
+            name = snake(key)
+            if name in CLIENT_FIELDS or value is None:
+                continue
+            if name == MCP:
+                servers = value if isinstance(value, list) else [value]
+                found += [Tool(_mcp_name(s), None, _configuration(s), server=True) for s in servers]
+            else:
+                found.append(Tool(name, None, _configuration(value), server=True))
+    return found
+
+
+def keep_server_tools(tools: list[Any], kept: list[Tool]) -> list[Any]:
+    """``tools`` without the server tools that are not in ``kept`` (matched by name and configuration);
+    entries left empty are dropped."""
+    allowed = [(t.name, t.parameters) for t in kept if t.server]
+    out = []
+    for tool in tools:
+        if not isinstance(tool, dict):
+            out.append(tool)
+            continue
+        tool = dict(tool)
+        for key in list(tool):
+            name = snake(key)
+            if name in CLIENT_FIELDS or tool[key] is None:
+                continue
+            if name == MCP:
+                servers = tool[key] if isinstance(tool[key], list) else [tool[key]]
+                servers = [s for s in servers if (_mcp_name(s), _configuration(s)) in allowed]
+                if servers:
+                    tool[key] = servers
+                else:
+                    del tool[key]
+            elif (name, _configuration(tool[key])) not in allowed:
+                del tool[key]
+        if tool:
+            out.append(tool)
+    return out
+
+
+def _result(call_id: Any, name: str, document: Any, position: Any = None) -> ToolResult:
+    document = camel(document)
+    text = json.dumps(document, ensure_ascii=False)
+    return ToolResult(call_id if isinstance(call_id, str) else None, name, text, document=document, server=True,
+                      _ref=position, _original=text)
+
+
+def part_result(part: Any, position: Any = None) -> ToolResult | None:
+    """The provider-executed result a part carries (code execution output, a server-side tool response)."""
+    executed = field(part, "codeExecutionResult")
+    if isinstance(executed, dict):
+        return _result(executed.get("id"), "code_execution", executed, position)
+    response = field(part, "toolResponse")
+    if isinstance(response, dict):
+        kind = str(field(response, "toolType") or "")
+        name = _TOOL_TYPES.get(kind) or (kind.lower() if kind else "server_tool")
+        return _result(response.get("id"), name, response, position)
+    return None
+
+
+def _grounding_sources(metadata: dict[str, Any]) -> list[str]:
+    """Which server tools a grounding metadata comes from, by the kind of source it cites."""
+    names = []
+    chunks = [c for c in field(metadata, "groundingChunks") or () if isinstance(c, dict)]
+    if (any("web" in c or "image" in c for c in chunks) or field(metadata, "webSearchQueries")
+            or field(metadata, "imageSearchQueries") or field(metadata, "searchEntryPoint")):
+        names.append("google_search")
+    if any("maps" in c for c in chunks) or field(metadata, "googleMapsWidgetContextToken"):
+        names.append("google_maps")
+    contexts = [field(c, "retrievedContext") for c in chunks if field(c, "retrievedContext")]
+    if any(field(c, "fileSearchStore") for c in contexts if isinstance(c, dict)):
+        names.append("file_search")
+    if (any(not (isinstance(c, dict) and field(c, "fileSearchStore")) for c in contexts)
+            or field(metadata, "retrievalQueries") or field(metadata, "retrievalMetadata")):
+        names.append("retrieval")
+    return names or ["google_search"]
+
+
+def parts_results(parts: Any) -> list[ToolResult]:
+    return [r for r in (part_result(p) for p in parts or ()) if r is not None]
+
+
+def metadata_results(candidate: Any) -> list[ToolResult]:
+    """What a candidate's grounding and URL context metadata say the model read (the whole metadata is the
+    result's document)."""
+    results = []
+    grounding = field(candidate, "groundingMetadata")
+    if isinstance(grounding, dict) and grounding:
+        results += [_result(None, name, grounding) for name in _grounding_sources(grounding)]
+    fetched = field(candidate, "urlContextMetadata")
+    if isinstance(fetched, dict) and fetched:
+        results.append(_result(None, "url_context", fetched))
+    return results
+
+
+def candidate_results(candidate: Any) -> list[ToolResult]:
+    """The provider-executed results of one answer candidate: its result parts and its metadata."""
+    return parts_results((field(candidate, "content") or {}).get("parts")) + metadata_results(candidate)
+
+
+def write_result(part: dict[str, Any], result: ToolResult) -> None:
+    """Put an edited result (blocked, sanitised) back into its part, in the part's own shape."""
+    try:
+        value = json.loads(result.content)
+    except ValueError:
+        value = None
+    for name in ("functionResponse", "toolResponse"):
+        key = next((k for k in (name, snake(name)) if isinstance(part.get(k), dict)), None)
+        if key is not None:
+            part[key] = {**part[key], "response": value if isinstance(value, dict) else {"result": result.content}}
+            part[key].pop("parts", None)
+            return
+    key = next((k for k in ("codeExecutionResult", "code_execution_result") if isinstance(part.get(k), dict)), None)
+    if key is not None:
+        part[key] = {**part[key], "output": result.content}
