@@ -74,3 +74,69 @@ def tool_stream(name: str, fragments: list[str], call_id: str = "toolu_01NRLabsL
 
 def error(kind: str, text: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": text}, "request_id": "req_1"}
+
+
+# -- provider-executed (server) tools: shapes of anthropic.types / anthropic.types.beta ------------------
+def server_tool_use(name: str, arguments: dict, call_id: str = "srvtoolu_01") -> dict:
+    return {"type": "server_tool_use", "id": call_id, "name": name, "input": arguments}
+
+
+def mcp_tool_use(server: str, name: str, arguments: dict, call_id: str = "mcptoolu_01") -> dict:
+    return {"type": "mcp_tool_use", "id": call_id, "name": name, "server_name": server, "input": arguments}
+
+
+def web_search_result(call_id: str, title: str, url: str = "https://example.com/") -> dict:
+    return {"type": "web_search_tool_result", "tool_use_id": call_id, "content": [
+        {"type": "web_search_result", "url": url, "title": title, "encrypted_content": "EqwBCioIAhgC",
+         "page_age": "April 30, 2025"}]}
+
+
+def web_fetch_result(call_id: str, url: str, page: str) -> dict:
+    return {"type": "web_fetch_tool_result", "tool_use_id": call_id, "content": {
+        "type": "web_fetch_result", "url": url, "retrieved_at": "2025-09-10T12:00:00Z",
+        "content": {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": page},
+                    "title": "Page"}}}
+
+
+def mcp_tool_result(call_id: str, text_value: str) -> dict:
+    return {"type": "mcp_tool_result", "tool_use_id": call_id, "is_error": False,
+            "content": [{"type": "text", "text": text_value}]}
+
+
+def web_fetch_tool(**config: Any) -> dict:
+    return {"type": "web_fetch_20250910", "name": "web_fetch", **config}
+
+
+def mcp_server(name: str, url: str, token: str | None = "secret-token") -> dict:
+    server = {"type": "url", "name": name, "url": url}
+    if token:
+        server["authorization_token"] = token
+    return server
+
+
+def answer_stream(content: list[dict], stop_reason: str = "tool_use", input_in_start: bool = False,
+                  fragments: int = 2) -> list[bytes]:
+    """Any answer content as the API streams it: text in text deltas; calls (``tool_use``,
+    ``server_tool_use``, ``mcp_tool_use``) with ``"input": {}`` in the start event and their JSON in
+    ``input_json_delta`` fragments (or, ``input_in_start``, the whole input in the start event and no
+    fragment); result blocks whole in their start event."""
+    out = [_start()]
+    for index, block in enumerate(content):
+        if block["type"] == "text":
+            out += _text_block(index, [block["text"]])
+            continue
+        if block["type"] in ("tool_use", "server_tool_use", "mcp_tool_use"):
+            arguments = json.dumps(block["input"], separators=(",", ":"))
+            start = {**block, "input": block["input"] if input_in_start else {}}
+            out.append(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                     "content_block": start}))
+            step = max(1, -(-len(arguments) // fragments))
+            pieces = [] if input_in_start else [arguments[i:i + step] for i in range(0, len(arguments), step)]
+            out += [event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                  "delta": {"type": "input_json_delta", "partial_json": p}})
+                    for p in pieces]
+        else:
+            out.append(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                     "content_block": block}))
+        out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return [*out, *_end(stop_reason)]
