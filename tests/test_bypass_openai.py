@@ -483,3 +483,159 @@ def test_stream_answering_a_plain_request_is_a_502_in_openai_format(live, provid
     error = error.get("error", error)  # Mistral's errors have no "error" wrapper
     assert error["code"] == "upstream_unexpected_stream" and error["type"] == "upstream_error"
     assert "send_email" not in raised.value.response.text
+
+
+# -- the provider-executed web search (web_search_options) ---------------------------------------------------
+CITATION = {"type": "url_citation", "url_citation": {"start_index": 0, "end_index": 5, "title": "Evil",
+                                                     "url": "https://attacker.io/page"}}
+
+
+def test_web_search_is_decided_before_the_request_leaves(live):
+    pid = live.profile()
+    live.upstream.reply_with(json_reply(wire.completion("found it")))
+    ask(live, "openai", pid, [ASK], web_search_options={"search_context_size": "low"})
+    assert live.upstream.received[-1].json["web_search_options"] == {"search_context_size": "low"}
+
+    # An untrusted context: the search is not sent (a fetch could exfiltrate through its query), and recorded.
+    ask(live, "openai", pid, fetched(PAGE), web_search_options={"search_context_size": "low"})
+    assert "web_search_options" not in live.upstream.received[-1].json
+    assert any(row["tool"] == "web_search" for row in live.blocked(pid, 1))
+
+    live.policy("call", pid, "web_search", "allow_when_context_is_untrusted")
+    ask(live, "openai", pid, fetched(PAGE), web_search_options={"search_context_size": "low"})
+    assert live.upstream.received[-1].json["web_search_options"] == {"search_context_size": "low"}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_calls_after_a_web_search_are_judged_with_its_pages(live, stream):
+    pid = live.profile()
+    live.upstream.reply_with(json_reply(wire.completion("hello")))
+    ask(live, "openai", pid, [ASK], web_search_options={})
+
+    def reply() -> Reply:
+        if not stream:
+            body = wire.completion("Found. ", [call("send_email", EVIL, "call_e")])
+            body["choices"][0]["message"]["annotations"] = [CITATION]
+            return json_reply(body)
+        return sse_reply(wire.chunks_stream([
+            chunk(choice({"role": "assistant", "content": "Found. ", "annotations": [CITATION]})),
+            chunk(choice({"tool_calls": [fragment(0, "call_e", "send_email", json.dumps(EVIL))]})),
+            chunk(choice({}, finish_reason="tool_calls"))]))
+
+    live.upstream.reply_with(reply())
+    final = stream_final(live, "openai", pid, [ASK], web_search_options={}) if stream else None
+    message = final.choices[0].message if stream else ask(live, "openai", pid, [ASK], web_search_options={})
+    assert message.tool_calls is None  # (a plain answer's refusal replaces its text; a stream's follows it)
+    assert message.content == ("Found. " if stream else "") + refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+
+    live.policy("result", pid, "web_search", "mark_as_trusted")
+    live.upstream.reply_with(reply())
+    final = stream_final(live, "openai", pid, [ASK], web_search_options={}) if stream else None
+    message = final.choices[0].message if stream else ask(live, "openai", pid, [ASK], web_search_options={})
+    assert message.tool_calls[0].function.name == "send_email"
+
+
+# -- the relay and the adapter, in process ---------------------------------------------------------------------
+def relay_run(events: list[bytes], refuse=lambda calls: None, choices: int = 1):
+    """Feed ``events`` through the relay: (bytes out, every decision's calls)."""
+    from archestra.exchange import Exchange, ProfileInfo
+    from archestra.providers.openai_compat import OpenAI
+
+    decided = []
+
+    def decide(calls, results=()):
+        decided.append([(c.name, c.arguments, c.freeform) for c in calls])
+        return refuse(calls)
+
+    exchange = Exchange("openai", ProfileInfo("p", "p"), "m", stream=True)
+    relay = OpenAI().stream_relay(exchange, decide)
+    relay._max_choices = choices
+    out = b"".join(relay.feed_bytes(e) for e in events) + relay.finish_bytes()
+    return out, decided
+
+
+def out_deltas(out: bytes) -> list[dict]:
+    return [c for line in out.decode().split("\n") if line.startswith("data: {")
+            for c in json.loads(line[6:])["choices"]]
+
+
+def test_fragments_that_extend_a_released_call_are_decided_with_the_whole_call():
+    events = wire.chunks_stream([chunk(choice({"tool_calls": [fragment(0, "c1", "send_email", '{"to": "boss@')]},
+                                              finish_reason="tool_calls")),
+                                 chunk(choice({"tool_calls": [fragment(0, arguments='x.io", "to": "evil@a.io"}')]}))])
+    out, decided = relay_run(events, refuse=lambda calls: "no" if "evil" in json.dumps(calls[0].arguments) else None)
+    assert decided[1] == [("send_email", {"to": "evil@a.io"}, False)]
+    assert "evil" not in out.decode().replace('"content":"no"', "")
+
+
+def test_a_refused_choice_says_nothing_more():
+    events = wire.chunks_stream([chunk(choice({"tool_calls": [fragment(0, "c1", "send_email", "{}")]},
+                                              finish_reason="tool_calls")),
+                                 chunk(choice({"content": "more"})),
+                                 chunk(choice({"tool_calls": [fragment(1, "c2", "send_email", "{}")]}))])
+    out, decided = relay_run(events, refuse=lambda calls: "no")
+    assert len(decided) == 1
+    assert [d["delta"] for d in out_deltas(out)] == [{"role": "assistant", "content": "no"}]
+
+
+@pytest.mark.parametrize("data", [
+    b'{"choices":[{"index":0,"delta":{"tool_calls":[]},"delta":{}}]}',  # a key twice
+    b'{"choices":{"0":{"index":0,"delta":{"content":"x"}}}}',  # choices read as choices[0] by some clients
+    b'{"choices":[{"index":0,"delta":{"tool_calls":{"0":{"function":{"name":"x"}}}}}]}',
+    b'{"choices":[{"index":"first","delta":{}}]}',
+    b'[{"choices":[]}]',
+    b'{"choices":[{"index":0,"delta":{"content":"x"}}',
+])
+def test_chunks_clients_could_read_otherwise_end_the_stream(data):
+    with pytest.raises(ValueError):
+        relay_run([b"data: " + data + b"\n\n"])
+
+
+def test_indices_are_what_clients_make_of_them():
+    # A string index is the same call; a function and a custom part in one entry are both decided.
+    events = wire.chunks_stream([
+        chunk(choice({"tool_calls": [fragment(0, "c1", "send_", '{"to": ')]})),
+        chunk(choice({"tool_calls": [{"index": "0", "function": {"name": "email", "arguments": '"a@b.c"}'},
+                                      "custom": {"name": "run_shell", "input": "ls"}}]}),
+              ), chunk(choice({}, finish_reason="tool_calls"))])
+    out, decided = relay_run(events)
+    assert decided == [[("send_email", {"to": "a@b.c"}, False), ("run_shell", "ls", True)]]
+    assert all(f["index"] == 0 for d in out_deltas(out) for f in d["delta"].get("tool_calls", []))
+
+
+def test_choices_are_numbered_in_order_of_appearance():
+    events = wire.chunks_stream([chunk(choice({"role": "assistant", "content": "a"}, 3)),
+                                 chunk(choice({"content": "b"}, 1)), chunk(choice({}, 3, "stop"))])
+    out, _ = relay_run(events, choices=2)
+    assert [(d["index"], d["delta"].get("content")) for d in out_deltas(out)] == [(0, "a"), (1, "b"), (0, None)]
+
+
+def test_mistral_object_arguments_merge_as_the_sdk_merges_them():
+    events = wire.chunks_stream([chunk(choice({"tool_calls": [{"index": 0, "id": "D681PevKs", "function": {
+        "name": "send_email", "arguments": {"to": "a@"}}}]})), chunk(choice({"tool_calls": [{"index": 0, "function": {
+            "arguments": {"to": "b.c"}}}]}, finish_reason="tool_calls"))])
+    _, decided = relay_run(events)
+    assert decided == [[("send_email", {"to": "a@b.c"}, False)]]
+
+
+def test_adapter_ties_results_and_sees_whole_parts():
+    from archestra.exchange import ClientInfo, ProfileInfo
+    from archestra.providers.base import Route
+    from archestra.providers.openai_compat import OpenAI
+
+    parts = [{"type": "text", "text": "ok"}, HIDDEN["image_url"]]
+    body = {"model": "m", "functions": FUNCTIONS, "tools": TOOLS + [SHELL], "messages": [
+        ASK, {"role": "assistant", "content": None, "function_call": {"name": "fetch_url", "arguments": "{}"},
+              "tool_calls": [call("get_weather", {}, "w1"), wire.custom_tool_call("run_shell", "ls", "s1")]},
+        {"role": "function", "name": "fetch_url", "content": "page"},
+        {"role": "function", "name": "send_email", "content": "claim"},
+        {"role": "tool", "tool_call_id": "w1", "content": parts},
+        {"role": "tool", "tool_call_id": "s1", "content": [{"type": "text", "text": "files"}]},
+        {"role": "tool", "tool_call_id": "nope", "name": "get_weather", "content": "claim"}]}
+    exchange = OpenAI().parse_request(body, Route("chat", "chat/completions"), ProfileInfo("p", "p"), ClientInfo())
+    assert [(r.name, r.content, r.document) for r in exchange.tool_results] == [
+        ("fetch_url", "page", None), (None, "claim", None), ("get_weather", "ok", parts), ("run_shell", "files", None),
+        (None, "claim", None)]
+    assert [(c.name, c.freeform) for c in exchange.messages[1].tool_calls] == [
+        ("get_weather", False), ("run_shell", True), ("fetch_url", False)]
+    assert {t.name for t in exchange.tools} == {"fetch_url", "send_email", "get_weather", "run_shell"}

@@ -3,7 +3,9 @@
 Calls: ``function`` tool calls, ``custom`` (free-form) tool calls, and the legacy ``function_call`` of an
 assistant message. Results: ``role: "tool"`` messages, tied to their call by id only, and legacy
 ``role: "function"`` messages, tied by the function name to a call made earlier in the conversation.
-Declared tools: ``function`` and ``custom`` entries of ``tools`` and the legacy ``functions`` list.
+Declared tools: ``function`` and ``custom`` entries of ``tools`` and the legacy ``functions`` list, and the
+provider-executed web search (``web_search_options``, a server tool named ``web_search``) whose citations in
+an answer are its results.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from .content import content_text
 
 #: The message (or stream delta) fields that carry tool calls.
 CALL_FIELDS = ("tool_calls", "function_call")
+#: The server tool ``web_search_options`` turns on (search models search the web before they answer).
+WEB_SEARCH = "web_search"
 
 
 def function_call(function: Any, call_id: Any = None) -> ToolCall | None:
@@ -54,8 +58,10 @@ def message_calls(message: Any) -> list[ToolCall]:
     if not isinstance(message, dict):
         return []
     raw_calls = message.get("tool_calls")
-    entries = raw_calls if isinstance(raw_calls, list) else [raw_calls]
-    calls = [call for raw in entries for call in entry_calls(raw)]
+    if raw_calls is not None and not isinstance(raw_calls, list):
+        # Read as an array by index (``tool_calls[0]`` of an object keyed "0"), it would carry calls unseen.
+        raise ValueError("tool_calls is not an array")
+    calls = [call for raw in raw_calls or () for call in entry_calls(raw)]
     legacy = function_call(message.get("function_call"))
     return calls + [legacy] if legacy is not None else calls
 
@@ -72,6 +78,9 @@ def declared_tools(body: dict[str, Any]) -> list[Tool]:
     for raw in body.get("functions") or ():
         if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"]:
             tools.append(Tool(raw["name"], raw.get("description"), raw.get("parameters")))
+    options = body.get("web_search_options")
+    if options is not None:
+        tools.append(Tool(WEB_SEARCH, None, options if isinstance(options, dict) else {}, server=True))
     return tools
 
 
@@ -81,8 +90,12 @@ def tool_name(raw: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def keep_tools(body: dict[str, Any], keep: set[str]) -> None:
-    """Remove from the native body the declared tools hooks removed (entries without a name stay)."""
+def keep_tools(body: dict[str, Any], tools: list[Tool]) -> None:
+    """Remove from the native body the declared tools hooks removed (entries without a name stay), and the
+    web search when it was refused."""
+    if not any(tool.server and tool.name == WEB_SEARCH for tool in tools):
+        body.pop("web_search_options", None)
+    keep = {tool.name for tool in tools if not tool.server}
     if isinstance(body.get("tools"), list):
         body["tools"] = [t for t in body["tools"] if tool_name(t) is None or tool_name(t) in keep]
         if not body["tools"]:
@@ -126,6 +139,16 @@ class ConversationCalls:
             claimed = message.get("name")
             name = claimed if isinstance(claimed, str) and claimed in self.names else None
         return ToolResult(call_id, name, content, document=document, _ref=index, _original=content)
+
+
+def citations(message: Any) -> list[ToolResult]:
+    """The web pages an answer cites (``annotations``): results of the provider's web search, judged before
+    the answer's calls are decided."""
+    annotations = message.get("annotations") if isinstance(message, dict) else None
+    if not isinstance(annotations, list) or not annotations:
+        return []
+    text = compact_json(annotations)
+    return [ToolResult(None, WEB_SEARCH, text, document=annotations, server=True, _original=text)]
 
 
 def result_text(content: Any) -> str:

@@ -12,6 +12,7 @@ from .content import content_text, set_content_text
 from .openai_calls import (
     CALL_FIELDS,
     ConversationCalls,
+    citations,
     declared_tools,
     keep_tools,
     message_calls,
@@ -125,7 +126,7 @@ class OpenAICompatible(Provider):
                     raw["content"] = result.content
             rebuilt.append(raw)
         body["messages"] = rebuilt
-        keep_tools(body, {tool.name for tool in exchange.tools})
+        keep_tools(body, exchange.tools)
 
     def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
         dropped = [key for key in self.drop_params if key in body]
@@ -148,12 +149,13 @@ class OpenAICompatible(Provider):
             response.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         return response
 
-    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
-        groups = []
+    def tool_call_groups(self, data: Any) -> list[tuple[Any, ...]]:
+        groups: list[tuple[Any, ...]] = []
         for position, choice in enumerate(data.get("choices") or ()):
             calls = _choice_calls(choice)
             if calls:
-                groups.append((position, calls))
+                # Pages the provider's web search read for this answer are in the context of its calls.
+                groups.append((position, calls, citations(choice.get("message")) + citations(choice.get("delta"))))
         return groups
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:

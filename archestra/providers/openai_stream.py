@@ -12,18 +12,19 @@ client builds the calls that were decided, choices and calls are numbered densel
 (a stream that numbers them otherwise is renumbered), a new ``id`` with a new name on an index already used
 starts a new call (Ollama reuses index 0 for parallel calls), and a stream with more choices than the
 request asked for is refused. Fragments that extend a call already replayed are decided with the whole call.
+Pages a web search cited in the choice (``annotations``) are judged before its calls are decided.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Iterable
 
-from ..exchange import Exchange, ToolCall, Usage
+from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
+from ..strict_json import loads_strict
 from .base import ProxyError, StreamRelay, compact_json, parse_arguments
-from .openai_calls import CALL_FIELDS
+from .openai_calls import CALL_FIELDS, citations
 
-Decide = Callable[[list[ToolCall]], "str | None"]
+Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 
 
 class _Call:
@@ -74,6 +75,7 @@ class _Choice:
         self.holding = False
         self.last: dict[str, Any] = {}  # the last held chunk (one choice), the refusal's envelope
         self.role_sent = self.role_held = self.refused = False
+        self.citations: list[Any] = []  # web pages the provider's search read, not yet judged
 
 
 class OpenAIStreamRelay(StreamRelay):
@@ -92,7 +94,9 @@ class OpenAIStreamRelay(StreamRelay):
             return [*self._release_all(), event.raw]
         chunk = self._json(event)
         choices = chunk.get("choices") if chunk is not None else None
-        if not isinstance(choices, list) or not choices:
+        if choices is not None and not isinstance(choices, list):
+            raise ValueError("choices is not an array")  # clients reading choices[0] would find one unseen
+        if not choices:
             return [event.raw]
         plans = [self._plan(chunk, choice) for choice in choices]
         if len(plans) == 1 and plans[0][1]:
@@ -122,7 +126,9 @@ class OpenAIStreamRelay(StreamRelay):
     def _json(self, event: SSEEvent) -> dict[str, Any] | None:
         if event.data is None or not event.data.strip():
             return None
-        chunk = json.loads(event.data)  # ValueError: the stream ends with an error, nothing undecided passes
+        # ValueError (not JSON, or JSON that parsers read differently): the stream ends with an error event,
+        # and nothing undecided passes.
+        chunk = loads_strict(event.data)
         if not isinstance(chunk, dict):
             raise ValueError("a stream chunk that is not a JSON object")
         if isinstance(chunk.get("model"), str):
@@ -157,6 +163,8 @@ class OpenAIStreamRelay(StreamRelay):
         if not isinstance(delta, dict):
             raise ValueError("a stream delta that is not a JSON object")
         renumbered = self._accumulate(state, delta)
+        if isinstance(delta.get("annotations"), list):
+            state.citations += delta["annotations"]
         if state.out_index == 0 and isinstance(delta.get("content"), str):
             self.text.append(delta["content"])
         if choice.get("finish_reason") and state.out_index == 0:
@@ -190,9 +198,9 @@ class OpenAIStreamRelay(StreamRelay):
         fragments = delta.get("tool_calls")
         if fragments in (None, []):
             return None
-        state.holding = True
         if not isinstance(fragments, list):
-            fragments = [fragments]
+            raise ValueError("tool_calls is not an array")
+        state.holding = True
         renumbered, changed = [], False
         for fragment in fragments:
             if not isinstance(fragment, dict):
@@ -240,7 +248,10 @@ class OpenAIStreamRelay(StreamRelay):
         calls = [tool_call for call in fresh for tool_call in call.calls()]
         for call in fresh:
             call.fresh = False
-        refusal = self._decide(calls) if calls else None
+        results = citations({"annotations": state.citations}) if calls else []
+        if results:
+            state.citations = []
+        refusal = self._decide(calls, results) if calls else None
         if refusal is None:
             self.response.tool_calls += calls
             state.role_sent = state.role_sent or state.role_held
