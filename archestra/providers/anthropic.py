@@ -140,8 +140,7 @@ class Anthropic(Provider):
             rebuilt.append(raw)
         body["messages"] = rebuilt
         self._write_system(body, system_parts)
-        declared = {tool.name for tool in declared_tools(body)}
-        write_tools(body, declared - {tool.name for tool in exchange.tools})
+        write_tools(body, exchange.tools)
 
     @staticmethod
     def _write_message(raw: dict[str, Any], message: Message) -> None:

@@ -89,38 +89,42 @@ def declared_tools(body: dict[str, Any]) -> list[Tool]:
     return tools
 
 
-def _dropped(entry: Any, removed: set[str]) -> bool:
-    """Whether a tools entry (or inline definition / reference) goes: its tool or MCP server was removed."""
+def _dropped(entry: Any, removed: set[tuple[bool, str]]) -> bool:
+    """Whether a tools entry (or inline definition / reference) goes: its tool or MCP server was removed.
+    Tools are told apart by kind and name, so a client tool never shields a server tool of the same name."""
     if not isinstance(entry, dict):
         return False
     if entry.get("type") == "tool_definition":
         return _dropped(entry.get("definition"), removed)
     if entry.get("type") in ("mcp_toolset", "mcp_toolset_reference", "mcp_tool_reference"):
-        return mcp_name(entry.get("mcp_server_name") or entry.get("server_name")) in removed
-    return (entry.get("name") if entry.get("type") == "tool_reference" else entry_name(entry)) in removed
+        return (True, mcp_name(entry.get("mcp_server_name") or entry.get("server_name"))) in removed
+    if entry.get("type") == "tool_reference":
+        return (True, entry.get("name")) in removed or (False, entry.get("name")) in removed
+    return (is_server_entry(entry), entry_name(entry)) in removed
 
 
-def write_tools(body: dict[str, Any], removed: set[str]) -> None:
-    """Remove the tools named in ``removed`` (by a hook or the server-tool gate) from ``body``: ``tools``
-    entries, ``mcp_servers`` (with their toolsets), ``tool_addition`` blocks defining or naming them, and a
-    ``tool_choice`` that names one."""
+def write_tools(body: dict[str, Any], kept: list[Tool]) -> None:
+    """Remove from ``body`` the declared tools that are not in ``kept`` any more (removed by a hook or the
+    server-tool gate): ``tools`` entries, ``mcp_servers`` (with their toolsets), ``tool_addition`` blocks
+    defining or naming them, and a ``tool_choice`` that names one."""
+    removed = {(t.server, t.name) for t in declared_tools(body)} - {(t.server, t.name) for t in kept}
     if not removed:
         return
     if isinstance(body.get("tools"), list):
         body["tools"] = [t for t in body["tools"] if not _dropped(t, removed)]
     if isinstance(body.get("mcp_servers"), list):
         body["mcp_servers"] = [s for s in body["mcp_servers"]
-                               if not (isinstance(s, dict) and mcp_name(s.get("name")) in removed)]
+                               if not (isinstance(s, dict) and (True, mcp_name(s.get("name"))) in removed)]
         if not body["mcp_servers"]:
             body.pop("mcp_servers")
     for message in body.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
         if any(isinstance(b, dict) and b.get("type") == "tool_addition" for b in blocks(content)):
-            kept = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_addition"
-                                               and _dropped(b.get("tool"), removed))]
-            message["content"] = kept or [{"type": "text", "text": _REMOVED}]
+            kept_blocks = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_addition"
+                                                      and _dropped(b.get("tool"), removed))]
+            message["content"] = kept_blocks or [{"type": "text", "text": _REMOVED}]
     choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") in removed:
+    if isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") in {n for _, n in removed}:
         body["tool_choice"] = {"type": "auto", **{k: v for k, v in choice.items()
                                                   if k == "disable_parallel_tool_use"}}
     if "tools" in body and not body["tools"]:
