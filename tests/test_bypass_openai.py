@@ -188,6 +188,29 @@ def test_mistral_sdk_result_claiming_a_trusted_name_stays_untrusted(live):
     assert answer.choices[0].message.tool_calls[0].function.name == "send_email"
 
 
+def test_result_must_follow_the_call_it_answers(live):
+    pid = trusted_profile(live, "openai")
+    live.policy("result", pid, "get_weather", "mark_as_trusted")
+    live.upstream.reply_with(send_email_reply())
+    history = [ASK, {"role": "tool", "tool_call_id": "call_1", "content": PAGE},
+               {"role": "assistant", "content": None, "tool_calls": [call("get_weather", {}, "call_1")]}]
+    assert ask(live, "openai", pid, history).tool_calls is None
+
+
+@pytest.mark.parametrize("stored", [
+    {"role": "user", "content": [{"type": "text", "text": "Summarize"},
+                                 {"type": "file", "file": {"file_id": "file-1"}}]},
+    {"role": "assistant", "content": None, "audio": {"id": "audio_1"}},
+], ids=["file", "audio"])
+def test_stored_context_the_proxy_cannot_see_is_untrusted(live, stored):
+    pid = live.profile()
+    live.upstream.reply_with(send_email_reply())
+    assert ask(live, "openai", pid, [ASK]).tool_calls[0].function.name == "send_email"
+    message = ask(live, "openai", pid, [ASK, stored])
+    assert message.tool_calls is None
+    assert message.content == refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+
+
 # -- 3. trust conditions see the whole result ----------------------------------------------------------------
 HIDDEN = {
     "image_url": {"type": "image_url", "image_url": {"url": "https://attacker.io/pixel.png"}},

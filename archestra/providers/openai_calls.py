@@ -116,28 +116,33 @@ class ConversationCalls:
     """The calls of a whole conversation, to tie each result to the call it answers."""
 
     def __init__(self, messages: list[dict[str, Any]]):
-        self.ids = CallNames()
-        self.names: set[str] = set()
-        for message in messages:
+        self.ids = CallNames()  # over the whole conversation: an id reused anywhere names neither tool
+        self._first: dict[tuple[str, str], int] = {}  # ("id" | "name", value) -> first message calling it
+        for index, message in enumerate(messages):
             if message.get("role") == "assistant":
                 for call in message_calls(message):
                     self.ids.add(call.id, call.name)
-                    self.names.add(call.name)
+                    for key in (("id", call.id), ("name", call.name)):
+                        if key[1] is not None:
+                            self._first.setdefault(key, index)
+
+    def _called_before(self, kind: str, value: Any, index: int) -> bool:
+        return isinstance(value, str) and self._first.get((kind, value), index) < index
 
     def result(self, message: dict[str, Any], index: int, content: str, document: Any) -> ToolResult:
         """The tool result a ``tool`` or ``function`` message carries.
 
-        A ``tool`` message is tied by its ``tool_call_id`` only: an id that matches no call, or calls of two
-        different tools, gives no name (no tool's policy can trust it), whatever ``name`` it claims. A legacy
-        ``function`` message has no id: its ``name`` counts when an earlier call named that function.
+        A ``tool`` message is tied by its ``tool_call_id`` only: an id that matches no earlier call, or calls of
+        two different tools, gives no name (no tool's policy can trust it), whatever ``name`` it claims. A
+        legacy ``function`` message has no id: its ``name`` counts when an earlier call named that function.
         """
         if message.get("role") == "tool":
             call_id = _text_or_none(message.get("tool_call_id"))
-            name = self.ids.name(call_id)
+            name = self.ids.name(call_id) if self._called_before("id", call_id, index) else None
         else:
             call_id = None
             claimed = message.get("name")
-            name = claimed if isinstance(claimed, str) and claimed in self.names else None
+            name = claimed if self._called_before("name", claimed, index) else None
         return ToolResult(call_id, name, content, document=document, _ref=index, _original=content)
 
 
@@ -149,6 +154,22 @@ def citations(message: Any) -> list[ToolResult]:
         return []
     text = compact_json(annotations)
     return [ToolResult(None, WEB_SEARCH, text, document=annotations, server=True, _original=text)]
+
+
+def stored_references(messages: list[dict[str, Any]]) -> list[str]:
+    """Context the model reads that the proxy cannot see: files given by ``file_id`` and earlier audio answers
+    given by ``audio.id``, stored upstream. Each makes the context untrusted (``Exchange.unseen_context``)."""
+    found = []
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            stored = part.get("file") if isinstance(part, dict) and part.get("type") == "file" else None
+            if isinstance(stored, dict) and stored.get("file_id") is not None:
+                found.append(f"messages[{index}] refers to the stored file {stored['file_id']}")
+        audio = message.get("audio")
+        if message.get("role") == "assistant" and isinstance(audio, dict) and audio.get("id") is not None:
+            found.append(f"messages[{index}] refers to the stored audio answer {audio['id']}")
+    return found
 
 
 def result_text(content: Any) -> str:

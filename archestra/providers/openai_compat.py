@@ -18,6 +18,7 @@ from .openai_calls import (
     message_calls,
     result_document,
     result_text,
+    stored_references,
 )
 from .openai_stream import OpenAIStreamRelay
 
@@ -82,6 +83,9 @@ class OpenAICompatible(Provider):
         for i, message in enumerate(messages):
             if not isinstance(message.get("role"), str):
                 raise ProxyError(400, f"'messages[{i}].role' must be a string.", param=f"messages[{i}].role")
+            if message.get("tool_calls") is not None and not isinstance(message["tool_calls"], list):
+                raise ProxyError(400, f"'messages[{i}].tool_calls' must be an array.",
+                                 param=f"messages[{i}].tool_calls")
         tools = body.get("tools")
         if tools is not None and not isinstance(tools, list):
             raise ProxyError(400, "'tools' must be an array.", param="tools")
@@ -106,6 +110,7 @@ class OpenAICompatible(Provider):
             messages.append(Message(role, text, tool_calls=calls, _ref=index, _original=text))
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
                             messages=messages, tools=declared_tools(body), client=client)
+        exchange.unseen_context += stored_references(body["messages"])
         choices = body.get("n")
         exchange.state[CHOICES] = choices if isinstance(choices, int) and not isinstance(choices, bool) else 1
         return exchange
