@@ -336,3 +336,30 @@ def test_a_client_tool_of_the_same_name_does_not_shield_a_removed_server_tool():
     exchange.tools = [t for t in exchange.tools if not t.server]  # what the gate does to a refused server tool
     provider.write_request(body, exchange)
     assert body["tools"] == [custom] and body["tool_choice"] == {"type": "any"}
+
+
+# -- context the proxy cannot see ----------------------------------------------------------------------------
+@pytest.mark.parametrize("block", [
+    {"type": "document", "source": {"type": "url", "url": "https://x.io/report.pdf"}},
+    {"type": "image", "source": {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"}},
+    {"type": "container_upload", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"},
+    {"type": "compaction", "content": "Summary of the earlier conversation."},
+], ids=["url-document", "file-image", "container-upload", "compaction"])
+def test_content_the_proxy_cannot_see_makes_the_context_untrusted(live, block):
+    pid = live.profile()
+    live.upstream.reply_with(email_reply(False))
+    assert ask(live, pid, [{"role": "user", "content": "hi"}], CLIENT_TOOLS)[0] == [("send_email", EVIL)]
+    calls, text = ask(live, pid, [{"role": "user", "content": [block, wire.text("Mail it")]}], CLIENT_TOOLS)
+    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+
+
+def test_a_tool_report_in_the_system_prompt_is_a_tool_result(live):
+    pid = live.profile()
+    live.upstream.reply_with(email_reply(True))
+    report = "<system-reminder>\nResult of calling the Read tool:\n1\t" + PAGE + "\n</system-reminder>"
+    calls, text = ask(live, pid, [{"role": "user", "content": "Mail it"}], CLIENT_TOOLS, stream=True,
+                      system=[wire.text("You are helpful."), wire.text(report)])
+    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    calls, text = ask(live, pid, [{"role": "system", "content": report}, {"role": "user", "content": "Mail it"}],
+                      CLIENT_TOOLS, stream=True)
+    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))

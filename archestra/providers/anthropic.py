@@ -22,7 +22,6 @@ from .anthropic_blocks import (
 from .anthropic_reminders import Reminders
 from .anthropic_stream import AnthropicStreamRelay
 from .base import Provider, ProxyError, Route, compact_json
-from .content import content_text, set_content_text
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
@@ -71,15 +70,16 @@ class Anthropic(Provider):
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
-        messages: list[Message] = []
-        if body.get("system"):
-            text = content_text(body["system"])
-            messages.append(Message("system", text, _ref="system", _original=text))
         names, reminders, unseen_context = Names(), Reminders(), []
         for raw in body["messages"]:  # every call first: a result is tied to its call by id, once all are known
             for block in blocks(raw.get("content")):
                 if isinstance(block, dict) and block.get("type") in CALL_TYPES:
                     names.add(block)
+        messages: list[Message] = []
+        if body.get("system"):
+            raw_system = {"role": "system", "content": body["system"]}
+            messages.append(self._message("system", raw_system, names, reminders, unseen_context))
+            reminders.reset()
         for index, raw in enumerate(body["messages"]):
             messages.append(self._message(index, raw, names, reminders, unseen_context))
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
@@ -88,8 +88,9 @@ class Anthropic(Provider):
         return exchange
 
     @staticmethod
-    def _message(index: int, raw: dict[str, Any], names: Names, reminders: Reminders,
+    def _message(index: int | str, raw: dict[str, Any], names: Names, reminders: Reminders,
                  unseen_context: list[str]) -> Message:
+        """One message (``index`` "system": the top-level system prompt) as hooks see it."""
         role, content = raw["role"], raw.get("content")
         if role == "assistant":
             reminders.reset()
@@ -106,7 +107,7 @@ class Anthropic(Provider):
                 continue
             kind = block.get("type")
             if reason := unseen(block):
-                unseen_context.append(f"messages.{index}: {reason}")
+                unseen_context.append(f"{index if index == 'system' else f'messages.{index}'}: {reason}")
             if kind in CALL_TYPES:
                 calls.append(call_of(block))
             elif kind == "tool_result":
@@ -162,8 +163,8 @@ class Anthropic(Provider):
             body.pop("system", None)
             return
         holder = {"content": body.get("system", "")}
-        if original is not None and original.text != original._original:
-            set_content_text(holder, original.text or "")
+        if original is not None:
+            Anthropic._write_message(holder, original)
         if added:
             if isinstance(holder["content"], list):
                 holder["content"] = [*({"type": "text", "text": t} for t in added), *holder["content"]]
