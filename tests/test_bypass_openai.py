@@ -622,8 +622,18 @@ def test_indices_are_what_clients_make_of_them():
                                       "custom": {"name": "run_shell", "input": "ls"}}]}),
               ), chunk(choice({}, finish_reason="tool_calls"))])
     out, decided = relay_run(events)
-    assert decided == [[("send_email", {"to": "a@b.c"}, False), ("run_shell", "ls", True)]]
+    assert decided == [[("send_email", {"to": "a@b.c"}, False), ("send_", {"to": "a@b.c"}, False),
+                        ("email", {"to": "a@b.c"}, False), ("run_shell", "ls", True)]]
     assert all(f["index"] == 0 for d in out_deltas(out) for f in d["delta"].get("tool_calls", []))
+
+
+def test_a_name_repeated_in_every_fragment_is_decided_as_each_reader_reads_it():
+    # Accumulating clients read "send_emailsend_email"; a client taking each delta whole reads send_email.
+    events = wire.chunks_stream([chunk(choice({"tool_calls": [fragment(0, "c1", "send_email", '{"to": ')]})),
+                                 chunk(choice({"tool_calls": [fragment(0, "c1", "send_email", '"a@b.c"}')]}),
+                                       ), chunk(choice({}, finish_reason="tool_calls"))])
+    _, decided = relay_run(events)
+    assert [name for name, _, _ in decided[0]] == ["send_emailsend_email", "send_email"]
 
 
 def test_choices_are_numbered_in_order_of_appearance():

@@ -56,10 +56,10 @@ class _Call:
         calls = []
         if self.function or not self.custom:
             arguments, raw = parse_arguments(_merge_arguments(self.args))
-            calls.append(ToolCall(self.id, "".join(self.name), arguments, raw))
+            calls += [ToolCall(self.id, name, arguments, raw) for name in _names(self.name)]
         if self.custom:
             text = "".join(self.custom_input)
-            calls.append(ToolCall(self.id, "".join(self.custom_name), text, text, freeform=True))
+            calls += [ToolCall(self.id, name, text, text, freeform=True) for name in _names(self.custom_name)]
         return calls
 
 
@@ -173,7 +173,9 @@ class OpenAIStreamRelay(StreamRelay):
         if renumbered is not None:
             delta = {**delta, "tool_calls": renumbered}
         choice = {**choice, "index": state.out_index, "delta": delta}
-        held = state.holding or any(delta.get(field) not in (None, []) for field in CALL_FIELDS)
+        # Only call material, and the finish of a choice whose calls wait, wait for the decision.
+        held = any(delta.get(field) not in (None, []) for field in CALL_FIELDS) \
+            or (state.holding and bool(choice.get("finish_reason")))
         if not held:
             return state, not rebuild, _one(chunk, choice), None
         passing = {key: value for key, value in delta.items() if key not in CALL_FIELDS}
@@ -273,6 +275,15 @@ class OpenAIStreamRelay(StreamRelay):
             if (state.holding or state.held) and not state.refused:
                 out += self._settle(state)
         return out
+
+
+def _names(pieces: list[str]) -> list[str]:
+    """The names a call may be read as: its name fragments concatenated (what accumulating clients build),
+    and, when the upstream sent several, each of them (what a client taking every delta as a whole call,
+    as Mistral's own, reads). Providers send a name once, so the extra names only ever cost odd streams."""
+    whole = "".join(pieces)
+    parts = [piece for piece in pieces if piece] if len([p for p in pieces if p]) > 1 else []
+    return [whole, *dict.fromkeys(piece for piece in parts if piece != whole)]
 
 
 def _one(chunk: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
