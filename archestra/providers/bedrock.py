@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
 from .base import Provider, ProxyError, Route
+from .bedrock_content import answer_segments, call_names, calls, tool_result
 from .bedrock_stream import BedrockStreamRelay
 from .content import parts_text, set_parts_text
 
@@ -29,26 +30,6 @@ def with_inference_profile(model: str, prefix: str | None) -> str:
     if not prefix or model.startswith("arn:") or model.startswith(GEOGRAPHY_PREFIXES):
         return model
     return f"{prefix.rstrip('.')}.{model}"
-
-
-def tool_result_text(content: Any) -> str:
-    pieces = []
-    for block in content if isinstance(content, list) else ():
-        if isinstance(block, dict) and "text" in block:
-            pieces.append(str(block["text"]))
-        elif isinstance(block, dict) and "json" in block:
-            pieces.append(json.dumps(block["json"]))
-    return "\n".join(pieces)
-
-
-def _calls(blocks: Any) -> list[ToolCall]:
-    calls = []
-    for block in blocks if isinstance(blocks, list) else ():
-        use = block.get("toolUse") if isinstance(block, dict) else None
-        if isinstance(use, dict):
-            calls.append(ToolCall(use.get("toolUseId"), str(use.get("name", "")), use.get("input", {}),
-                                  json.dumps(use.get("input", {}))))
-    return calls
 
 
 class Bedrock(Provider):
@@ -94,8 +75,9 @@ class Bedrock(Provider):
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise ProxyError(400, "messages must be a list of Message structures.")
         for i, message in enumerate(messages):
-            if message.get("role") not in ("user", "assistant") or not isinstance(message.get("content"), list):
-                raise ProxyError(400, f"messages.{i} must have role user|assistant and a content list.")
+            if message.get("role") not in ("user", "assistant", "system") or not isinstance(message.get("content"),
+                                                                                          list):
+                raise ProxyError(400, f"messages.{i} must have role user|assistant|system and a content list.")
         if "system" in body and not isinstance(body["system"], list):
             raise ProxyError(400, "system must be a list of SystemContentBlock structures.")
         config = body.get("toolConfig")
@@ -108,33 +90,33 @@ class Bedrock(Provider):
         if body.get("system"):
             text = parts_text(body["system"])
             messages.append(Message("system", text, _ref="system", _original=text))
-        names: dict[str, str] = {}
+        names = call_names(body.get("messages"))
         for index, raw in enumerate(body.get("messages", [])):
-            calls = _calls(raw["content"])
-            names.update({call.id or "": call.name for call in calls})
             results = []
             for position, block in enumerate(raw["content"]):
-                result = block.get("toolResult") if isinstance(block, dict) else None
-                if isinstance(result, dict):
-                    text = tool_result_text(result.get("content"))
-                    results.append(ToolResult(result.get("toolUseId"), names.get(result.get("toolUseId") or ""),
-                                              text, is_error=result.get("status") == "error",
-                                              _ref=position, _original=text))
+                if isinstance(block, dict) and isinstance(block.get("toolResult"), dict):
+                    # In an assistant message: what a provider-executed tool returned (echoed back).
+                    results.append(tool_result(block["toolResult"], names, raw["role"] == "assistant", position))
             text = parts_text(raw["content"])
-            messages.append(Message(raw["role"], text, calls, results, _ref=index, _original=text))
+            messages.append(Message(raw["role"], text, calls(raw["content"], server=None), results, _ref=index,
+                                    _original=text))
         tools = []
         for tool in (body.get("toolConfig") or {}).get("tools") or ():
             spec = tool.get("toolSpec") if isinstance(tool, dict) else None
             if isinstance(spec, dict) and spec.get("name"):
                 tools.append(Tool(str(spec["name"]), spec.get("description"),
                                   (spec.get("inputSchema") or {}).get("json")))
+            system_tool = tool.get("systemTool") if isinstance(tool, dict) else None
+            if isinstance(system_tool, dict) and system_tool.get("name"):
+                # A tool Bedrock runs itself (nova_grounding...): decided before the request goes upstream.
+                tools.append(Tool(str(system_tool["name"]), None, system_tool, server=True))
         return Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
                             messages=messages, tools=tools, client=client)
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         rebuilt, system_added, system = [], [], None
         for message in exchange.messages:
-            if message.role == "system":
+            if message.role == "system" and not isinstance(message._ref, int):
                 if message._ref == "system":
                     system = message
                 else:
@@ -166,23 +148,38 @@ class Bedrock(Provider):
             body.pop("system", None)
         config = body.get("toolConfig")
         if isinstance(config, dict) and isinstance(config.get("tools"), list):
-            keep = {tool.name for tool in exchange.tools}
-            config["tools"] = [t for t in config["tools"] if (t.get("toolSpec") or {}).get("name") in keep]
-            if not config["tools"]:
+            keep = {tool.name for tool in exchange.tools if not tool.server}
+            servers = [(tool.name, tool.parameters) for tool in exchange.tools if tool.server]
+            tools = []
+            for tool in config["tools"]:
+                spec, system_tool = (tool.get("toolSpec"), tool.get("systemTool")) if isinstance(tool, dict) else (
+                    None, None)
+                if isinstance(spec, dict) and spec.get("name") not in keep:
+                    continue
+                if isinstance(system_tool, dict) and (system_tool.get("name"), system_tool) not in servers:
+                    continue
+                tools.append(tool)
+            config["tools"] = tools
+            if not any(isinstance(t, dict) and ("toolSpec" in t or "systemTool" in t) for t in tools):
                 body.pop("toolConfig")
 
     # -- response -------------------------------------------------------------------------------
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         blocks = ((data.get("output") or {}).get("message") or {}).get("content")
         usage = data.get("usage") or {}
-        return Response(text=parts_text(blocks) or "", tool_calls=_calls(blocks),
+        return Response(text=parts_text(blocks) or "", tool_calls=calls(blocks, server=None),
                         finish_reason=data.get("stopReason"),
                         usage=Usage(usage.get("inputTokens"), usage.get("outputTokens")),
                         model=exchange.model if exchange else None)
 
-    def tool_call_groups(self, data: Any) -> list[tuple[Any, list[ToolCall]]]:
-        calls = _calls(((data.get("output") or {}).get("message") or {}).get("content"))
-        return [(None, calls)] if calls else []
+    def tool_call_groups(self, data: Any) -> Iterator[tuple[Any, list[ToolCall], list[ToolResult]]]:
+        """One group per stretch between provider-executed results, each with the results before it; they
+        stop once one was refused (``refuse_response`` replaced the output)."""
+        output = data.get("output")
+        for found, results in answer_segments(((output or {}).get("message") or {}).get("content")):
+            if data.get("output") is not output:
+                return
+            yield None, found, results
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
         data["output"] = {"message": {"role": "assistant", "content": [{"text": text}]}}

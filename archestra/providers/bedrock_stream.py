@@ -1,17 +1,20 @@
 """Relays a ConverseStream event stream frame for frame.
 
-From the first ``toolUse`` block start, frames are held until ``messageStop``; the calls are then decided,
-and the held frames replayed unchanged, or replaced by a text block with the refusal and
-``stopReason: "end_turn"``. ``metadata`` (usage) follows ``messageStop`` and always passes.
+From the first ``toolUse`` block start (or argument delta), frames are held until ``messageStop``; the calls
+are then decided, with what the provider's own tools (``server_tool_use``) returned in this answer (their
+``toolResult`` blocks, web citations) in the context, and the held frames replayed unchanged, or replaced by
+a text block with the refusal and ``stopReason: "end_turn"``. ``metadata`` (usage) follows ``messageStop``
+and always passes.
 """
 from __future__ import annotations
 
 import json
 from typing import Any, Iterable
 
-from ..exchange import Usage
+from ..exchange import Exchange, Usage
 from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_event, encode_exception
-from .base import compact_json
+from .base import CallNames, compact_json
+from .bedrock_content import SERVER_TOOL_USE, cited_result, tool_result, web_citations
 from .held import HoldingRelay
 
 
@@ -23,6 +26,13 @@ class BedrockStreamRelay(HoldingRelay):
     refused_finish_reason = "end_turn"
 
     framing = "eventstream"
+
+    def __init__(self, exchange: Exchange, decide: Any):
+        super().__init__(exchange, decide)
+        self._blocks: set[Any] = set()
+        self._server_calls = CallNames()
+        self._server_names: list[str] = []
+        self._server_results: dict[Any, dict[str, Any]] = {}
 
     def make_decoder(self) -> Any:
         return EventStreamDecoder()
@@ -36,18 +46,38 @@ class BedrockStreamRelay(HoldingRelay):
         except ValueError:
             data = {}
         kind = message.event_type
+        index = data.get("contentBlockIndex", 0)
         if kind == "contentBlockStart":
-            use = (data.get("start") or {}).get("toolUse")
+            start = data.get("start") or {}
+            use, result = start.get("toolUse"), start.get("toolResult")
             if isinstance(use, dict):
-                self.held.start(data.get("contentBlockIndex", 0), use.get("toolUseId"), use.get("name", ""))
+                server = use.get("type") == SERVER_TOOL_USE  # the provider's own tool: it ran already
+                if server:
+                    self._server_calls.add(use.get("toolUseId"), str(use.get("name", "")))
+                    self._server_names.append(str(use.get("name", "")))
+                self._blocks.add(index)
+                self.held.start(index, use.get("toolUseId"), use.get("name", ""), server=server)
+            elif isinstance(result, dict):
+                self._server_results[index] = {**result, "content": []}
         elif kind == "contentBlockDelta":
             delta = data.get("delta") or {}
             if "text" in delta and not self.held.holding:
                 self.text.append(str(delta["text"]))
             elif isinstance(delta.get("toolUse"), dict):
-                self.held.add_arguments(data.get("contentBlockIndex", 0), delta["toolUse"].get("input", ""))
+                if index not in self._blocks:  # a client could add them to any call: never relayed
+                    raise ValueError("tool-use arguments without their contentBlockStart")
+                self.held.add_arguments(index, delta["toolUse"].get("input", ""))
+            elif isinstance(delta.get("toolResult"), list) and index in self._server_results:
+                self._server_results[index]["content"] += delta["toolResult"]
+            elif isinstance(delta.get("citation"), dict) and web_citations(delta["citation"]):
+                name = self._server_names[0] if self._server_names else None
+                self.held.add_result(cited_result(web_citations(delta["citation"]), server_name=name))
+        elif kind == "contentBlockStop" and index in self._server_results:
+            self._add_result(index)
         elif kind == "messageStop":
             self.response.finish_reason = data.get("stopReason")
+            for unfinished in list(self._server_results):
+                self._add_result(unfinished)
             if self.held.holding:
                 return self.settle(message.raw, data)
         elif kind == "metadata":
@@ -55,6 +85,10 @@ class BedrockStreamRelay(HoldingRelay):
             usage = data.get("usage") or {}
             self.response.usage = Usage(usage.get("inputTokens"), usage.get("outputTokens"))
         return self.pass_or_hold(message.raw)
+
+    def _add_result(self, index: Any) -> None:
+        """A provider-executed tool's result, complete: context for the calls that come after it."""
+        self.held.add_result(tool_result(self._server_results.pop(index), self._server_calls, True))
 
     def error_bytes(self, message: str) -> bytes:
         return encode_exception("internalServerException", message)

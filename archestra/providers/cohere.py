@@ -9,9 +9,9 @@ import json
 import uuid
 from typing import Any, Iterable
 
-from ..exchange import Exchange, Response, ToolCall, Usage
+from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
-from .base import ProxyError, compact_json
+from .base import CallNames, ProxyError, Route, compact_json
 from .content import content_text
 from .held import HoldingRelay
 from .openai_compat import OpenAICompatible, _calls
@@ -44,6 +44,25 @@ class Cohere(OpenAICompatible):
             return "\n".join(pieces)
         return super().tool_result_text(content)
 
+    def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
+                      client: ClientInfo) -> Exchange:
+        exchange = super().parse_request(body, route, profile, client)
+        names = CallNames()
+        for raw in body["messages"]:
+            for call in _calls(raw.get("tool_calls")):
+                names.add(call.id, call.name)
+        for message in exchange.messages:
+            raw = body["messages"][message._ref] if isinstance(message._ref, int) else {}
+            if raw.get("role") != "tool":
+                continue
+            for result in message.tool_results:
+                # Tied to the one call its id names (never to a name the client writes next to it), and
+                # judged whole: every document and text block of the content.
+                result.name = names.name(raw.get("tool_call_id"))
+                if isinstance(raw.get("content"), list):
+                    result.document = raw["content"]
+        return exchange
+
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         message = data.get("message") if isinstance(data.get("message"), dict) else {}
         return Response(text=content_text(message.get("content")) or "",
@@ -69,6 +88,10 @@ class CohereStreamRelay(HoldingRelay):
 
     refused_finish_reason = "COMPLETE"
 
+    def __init__(self, exchange: Exchange, decide: Any):
+        super().__init__(exchange, decide)
+        self._started: set[Any] = set()
+
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         try:
             data = json.loads(event.data) if event.data and not event.is_done else {}
@@ -79,12 +102,17 @@ class CohereStreamRelay(HoldingRelay):
         message = ((data.get("delta") or {}).get("message") or {}) if kind else {}
         if kind == "content-delta" and not self.held.holding:
             self.text.append((message.get("content") or {}).get("text", ""))
-        elif kind == "tool-call-start":
+        elif kind in ("tool-call-start", "tool-call-delta"):
             call = message.get("tool_calls") or {}
-            self.held.start(data.get("index", 0), call.get("id"), (call.get("function") or {}).get("name", ""))
-        elif kind == "tool-call-delta":
-            arguments = ((message.get("tool_calls") or {}).get("function") or {}).get("arguments", "")
-            self.held.add_arguments(data.get("index", 0), arguments)
+            function = call.get("function") or {}
+            index = data.get("index", 0)
+            if kind == "tool-call-start":
+                self._started.add(index)
+                self.held.start(index, call.get("id"), function.get("name") or "")
+            elif index not in self._started:  # a client could add them to any call: never relayed
+                raise ValueError("tool-call arguments without their tool-call-start")
+            # The start event may carry (part of) the arguments, as the SDK reads them.
+            self.held.add_arguments(index, function.get("arguments") or "")
         elif kind == "message-end":
             self.ended = True
             delta = data.get("delta") or {}

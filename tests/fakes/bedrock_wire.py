@@ -60,3 +60,40 @@ def tool_stream(name: str, fragments: list[str], text: str = "Checking.",
     out += [event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": f}}})
             for f in fragments]
     return out + [event("contentBlockStop", {"contentBlockIndex": 1}), *_end("tool_use")]
+
+
+def server_tool_use(name: str, arguments: dict, call_id: str = "tooluse_srv_0001") -> dict:
+    """A tool the provider ran itself (a ``systemTool`` such as nova_grounding), as the answer shows it."""
+    return {"toolUse": {"toolUseId": call_id, "name": name, "input": arguments, "type": "server_tool_use"}}
+
+
+def server_tool_result(content: list[dict], call_id: str = "tooluse_srv_0001", kind: str = "nova_grounding") -> dict:
+    return {"toolResult": {"toolUseId": call_id, "content": content, "status": "success", "type": kind}}
+
+
+def web_citation(url: str, quoted: str) -> dict:
+    return {"citationsContent": {"content": [{"text": "It is sunny."}], "citations": [
+        {"title": "page", "source": url, "sourceContent": [{"text": quoted}], "location": {"web": {"url": url}}}]}}
+
+
+def stream_of(*blocks: list[bytes], stop: str = "tool_use") -> list[bytes]:
+    """messageStart, the given blocks' frames, messageStop and metadata."""
+    return [event("messageStart", {"role": "assistant"}), *(f for block in blocks for f in block), *_end(stop)]
+
+
+def tool_use_frames(index: int, name: str, fragments: list[str], call_id: str = "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q",
+                    server: bool = False) -> list[bytes]:
+    start = {"toolUseId": call_id, "name": name, **({"type": "server_tool_use"} if server else {})}
+    out = [event("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": start}})]
+    out += [event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": f}}})
+            for f in fragments]
+    return out + [event("contentBlockStop", {"contentBlockIndex": index})]
+
+
+def tool_result_frames(index: int, content: list[dict], call_id: str = "tooluse_srv_0001",
+                       kind: str = "nova_grounding") -> list[bytes]:
+    """A provider-executed tool's result, streamed (contentBlockStart toolResult, then its content)."""
+    return [event("contentBlockStart", {"contentBlockIndex": index, "start": {"toolResult": {
+                "toolUseId": call_id, "type": kind, "status": "success"}}}),
+            event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolResult": content}}),
+            event("contentBlockStop", {"contentBlockIndex": index})]

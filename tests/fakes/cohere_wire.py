@@ -41,10 +41,22 @@ def text_stream(pieces: list[str]) -> list[bytes]:
     return out + [event({"type": "content-end", "index": 0}), _end("COMPLETE")]
 
 
-def tool_stream(name: str, fragments: list[str], call_id: str = "get_weather_p1t92w7gfgq7") -> list[bytes]:
-    out = [_start(), event({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will"}}}),
-           event({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
-               "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}}}})]
-    out += [event({"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {
+def tool_stream(name: str, fragments: list[str], call_id: str = "get_weather_p1t92w7gfgq7",
+                start_arguments: str = "") -> list[bytes]:
+    """A streamed tool call; ``start_arguments`` are the arguments the start event already carries."""
+    return [_start(), event({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will"}}}),
+            *tool_call_events(0, name, fragments, call_id, start_arguments), _end("TOOL_CALL")]
+
+
+def tool_call_events(index: int, name: str, fragments: list[str], call_id: str = "get_weather_p1t92w7gfgq7",
+                     start_arguments: str = "") -> list[bytes]:
+    out = [event({"type": "tool-call-start", "index": index, "delta": {"message": {"tool_calls": {
+        "id": call_id, "type": "function", "function": {"name": name, "arguments": start_arguments}}}}})]
+    out += [event({"type": "tool-call-delta", "index": index, "delta": {"message": {"tool_calls": {
         "function": {"arguments": f}}}}}) for f in fragments]
-    return out + [event({"type": "tool-call-end", "index": 0}), _end("TOOL_CALL")]
+    return out + [event({"type": "tool-call-end", "index": index})]
+
+
+def stream(*events: bytes, reason: str = "TOOL_CALL") -> list[bytes]:
+    """A whole stream around the given events (message-start ... message-end)."""
+    return [_start(), *events, _end(reason)]
