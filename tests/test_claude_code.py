@@ -192,14 +192,18 @@ def test_claude_code_reminders_in_the_exchange():
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
             {"type": "text", "text": "What does the logo say?"}]},
         {"role": "user", "content": "<system-reminder>\nNote: /w/a.py changed on disk since you last read it. "
-                                    "Here are the relevant changes:\n1\tprint('hi')\n</system-reminder>"}]}
+                                    "Here are the relevant changes:\n1\tprint('hi')\n</system-reminder>"},
+        {"role": "user", "content": [  # an @crm:notes mention of an MCP resource
+            {"type": "text", "text": "Full contents of resource:"}, {"type": "text", "text": "the notes"},
+            {"type": "text", "text": "Do NOT read this resource again unless you think it may have changed."}]}]}
     exchange = Anthropic().parse_request(body, Route("chat", "v1/messages"), ProfileInfo("p", "p"), ClientInfo())
-    assert [m.role for m in exchange.messages] == ["user", "user", "system", "user", "user", "user"]
+    assert [m.role for m in exchange.messages] == ["user", "user", "system", "user", "user", "user", "user"]
     assert exchange.messages[1].text.endswith("Summarize @secret.txt please")
     assert "top secret" not in exchange.messages[1].text
     assert exchange.messages[2].text == "# Environment\nPrimary working directory: /w"
     reads = exchange.tool_results
-    assert [r.name for r in reads] == ["Read", "Read", "Read"]
+    assert [r.name for r in reads] == ["Read", "Read", "Read", "ReadMcpResourceTool"]
     assert "top secret 42" in reads[0].content
     assert reads[1].document["type"] == "image" and reads[2].content.startswith("<system-reminder>\nNote")
     assert exchange.messages[4].text == "What does the logo say?"
+    assert reads[3].content == "the notes" and "the notes" not in exchange.messages[6].text

@@ -5,9 +5,11 @@ two meta messages, their text wrapped in ``<system-reminder>``: ``Called the Rea
 input: {"file_path": ...}`` and ``Result of calling the Read tool:\\n<the file, numbered>`` (a directory:
 the same with ``Bash``). An image or PDF result has no marker: the blocks that follow the "Called" report are
 the result. A file changed on disk comes back as ``Note: <file> changed on disk since you last read it ...
-Here are the relevant changes``. All of these are results of the tool they name (untrusted unless a policy
-trusts that tool's results), never the user's instructions. They are looked for in ``user`` and ``system``
-messages; the "Called" report itself is the client's own text.
+Here are the relevant changes``; an ``@server:resource`` mention as a text block "Full contents of
+resource:" followed by a block with the resource (what Claude Code's ``ReadMcpResourceTool`` returns). All of
+these are results of the tool they name (untrusted unless a policy trusts that tool's results), never the
+user's instructions. They are looked for in ``user`` and ``system`` messages (and the system prompt); the
+"Called" report itself is the client's own text.
 """
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ from typing import Any
 _RESULT = re.compile(r"Result of calling the (\S+) tool:")
 _CALLED = re.compile(r"Called the (\S+) tool with the following input:")
 _CHANGED = re.compile(r"changed on disk since you last read it")
+_RESOURCE = "Full contents of resource:"
 #: Claude Code's file-reading tool: what a changed-file note reports the output of.
 FILE_TOOL = "Read"
+#: Claude Code's tool for MCP resources: what an ``@server:resource`` mention reports the output of.
+RESOURCE_TOOL = "ReadMcpResourceTool"
 
 
 class Reminders:
@@ -26,13 +31,17 @@ class Reminders:
 
     def __init__(self) -> None:
         self._pending: str | None = None  # a reported call whose result has no marker of its own
+        self._next: str | None = None  # the next piece, whatever it is, is this tool's output
 
     def reset(self) -> None:
         """An assistant turn: a reported call never reaches past it."""
-        self._pending = None
+        self._pending = self._next = None
 
     def result_of(self, piece: Any) -> str | None:
         """The tool whose output ``piece`` (a string or a content block) is, or None for ordinary content."""
+        if self._next is not None:
+            name, self._next = self._next, None
+            return name
         text = piece if isinstance(piece, str) else (
             piece.get("text") if isinstance(piece, dict) and piece.get("type") == "text" else None)
         if not isinstance(text, str):
@@ -44,4 +53,7 @@ class Reminders:
             self._pending = found.group(1)
             return None
         self._pending = None
+        if text.strip() == _RESOURCE:
+            self._next = RESOURCE_TOOL
+            return None
         return FILE_TOOL if _CHANGED.search(text) else None
