@@ -288,3 +288,17 @@ def test_answers_framed_otherwise_than_asked_are_never_relayed_unread(live):
     live.upstream.reply_with(sse_reply([b'data: [{"candidates": []}]\r\n\r\n']))
     with pytest.raises(errors.APIError):
         ask(live, pid, history, sse_reply([b'data: [{"candidates": []}]\r\n\r\n']), stream=True)
+
+
+def test_streamed_arguments_are_decided_whole(live):
+    pid = live.profile()
+    assert ask(live, pid, [user()], call_reply(False))[0] == [(0, "send_email", EVIL)]
+    live.policy("call", pid, "send_email", "block_always", [{"key": "to", "operator": "contains",
+                                                               "value": "attacker"}], "no mail to attackers")
+    # Vertex's streamed function call arguments: the address arrives in pieces over two chunks.
+    first = {"functionCall": {"name": "send_email", "willContinue": True,
+                              "partialArgs": [{"jsonPath": "$.to", "stringValue": "evil@", "willContinue": True}]}}
+    rest = {"functionCall": {"partialArgs": [{"jsonPath": "$.to", "stringValue": "attacker.io"}]}}
+    chunks = [wire.response([wire.candidate([first])]), wire.response([wire.candidate([rest], "STOP")])]
+    calls, text = ask(live, pid, [user()], sse_reply(wire.sse(chunks)), stream=True)
+    assert calls == [] and refused(text, "no mail to attackers")

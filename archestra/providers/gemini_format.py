@@ -62,13 +62,82 @@ def camel(value: Any) -> Any:
 
 
 def function_calls(parts: Any) -> list[ToolCall]:
-    calls = []
-    for part in parts or ():
-        call = field(part, "functionCall")
-        if isinstance(call, dict):
-            args = call.get("args") or {}
-            calls.append(ToolCall(call.get("id"), str(call.get("name", "")), args, json.dumps(args)))
-    return calls
+    return CallAssembler().add(parts)
+
+
+class CallAssembler:
+    """Function calls as a client assembles them: a call whose part says ``willContinue`` goes on in the next
+    ``functionCall`` part (of this chunk or a later one), whose ``partialArgs`` (Vertex streamed arguments)
+    add to its arguments: the decision sees the arguments whole."""
+
+    def __init__(self) -> None:
+        self._open: ToolCall | None = None
+
+    def add(self, parts: Any) -> list[ToolCall]:
+        """The new calls among ``parts`` (continued ones are completed in place)."""
+        new = []
+        for part in parts or ():
+            raw = field(part, "functionCall")
+            if not isinstance(raw, dict):
+                continue
+            if self._open is None:
+                self._open = ToolCall(raw.get("id"), str(raw.get("name") or ""), {})
+                new.append(self._open)
+            elif raw.get("name") and not self._open.name:
+                self._open.name = str(raw["name"])
+            _extend(self._open, raw)
+            if not field(raw, "willContinue"):
+                self._open = None
+        return new
+
+
+def _extend(call: ToolCall, raw: dict[str, Any]) -> None:
+    arguments = call.arguments if isinstance(call.arguments, dict) else {}
+    if isinstance(raw.get("args"), dict):
+        arguments.update(raw["args"])
+    for partial in field(raw, "partialArgs") or ():
+        if isinstance(partial, dict):
+            _set_partial(arguments, partial)
+    call.arguments, call.raw_arguments = arguments, json.dumps(arguments)
+
+
+_SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
+
+
+def _set_partial(arguments: dict[str, Any], partial: dict[str, Any]) -> None:
+    """One streamed argument piece at its JSON path (``$.a.b[0]``); string pieces of one path are joined."""
+    path = str(field(partial, "jsonPath") or "")
+    keys: list[Any] = []
+    position = 1 if path.startswith("$") else len(path) + 1
+    while position < len(path):
+        match = _SEGMENT.match(path, position)
+        if match is None:
+            break
+        name, index, quoted, double = match.groups()
+        keys.append(int(index) if index is not None else next(k for k in (name, quoted, double) if k is not None))
+        position = match.end()
+    if not keys or position != len(path):
+        keys = [path]  # a path this reader does not follow: the piece stays visible under it
+    value = next((field(partial, k) for k in ("stringValue", "numberValue", "boolValue")
+                  if field(partial, k) is not None), None)
+    target: Any = arguments
+    for key, following in zip(keys, keys[1:]):
+        empty: Any = [] if isinstance(following, int) else {}
+        if isinstance(target, list) and isinstance(key, int):
+            target.extend(None for _ in range(key + 1 - len(target)))
+            target[key] = target[key] if isinstance(target[key], (dict, list)) else empty
+        elif isinstance(target, dict):
+            target[key] = target.get(key) if isinstance(target.get(key), (dict, list)) else empty
+        else:
+            return
+        target = target[key]
+    last = keys[-1]
+    if isinstance(target, list) and isinstance(last, int):
+        target.extend(None for _ in range(last + 1 - len(target)))
+    elif not isinstance(target, dict):
+        return
+    current = target.get(last) if isinstance(target, dict) else target[last]
+    target[last] = current + value if isinstance(current, str) and isinstance(value, str) else value
 
 
 def response_view(data: dict[str, Any]) -> Response:

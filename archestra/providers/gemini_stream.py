@@ -19,7 +19,7 @@ from ..streaming.jsonarray import JSONArrayDecoder
 from ..streaming.sse import encode_event
 from .base import StreamRelay, compact_json
 from .content import parts_text
-from .gemini_format import field, function_calls, key_of, refuse_candidate, response_view
+from .gemini_format import CallAssembler, field, key_of, refuse_candidate, response_view
 from .gemini_tools import metadata_results, parts_results
 
 _Held = tuple[Any, "dict[str, Any] | None"]
@@ -37,6 +37,7 @@ class GeminiStreamRelay(StreamRelay):
         self._decide = decide
         self._held: list[_Held] | None = None
         self._calls: dict[int, list[ToolCall]] = {}
+        self._assemblers: dict[int, CallAssembler] = {}  # a call may go on in later chunks (partialArgs)
         self._part_results: dict[int, list[ToolResult]] = {}
         self._metadata_results: dict[int, list[ToolResult]] = {}
         self._seen: set[int] = set()
@@ -91,7 +92,7 @@ class GeminiStreamRelay(StreamRelay):
         for candidate in candidates:
             key = candidate_key(candidate)
             parts = (field(candidate, "content") or {}).get("parts")
-            calls = function_calls(parts)
+            calls = self._assemblers.setdefault(key, CallAssembler()).add(parts)
             self._part_results.setdefault(key, []).extend(parts_results(parts))
             metadata = metadata_results(candidate)
             if metadata:  # grounding metadata is repeated (cumulatively) on later chunks: the last one counts
