@@ -12,7 +12,7 @@ wherever it lands:
   under a microsecond) and starts afresh when it moved: the next request on any worker sees the change.
 * Other instances on the same database learn of it by polling: each worker reads the database's number every
   ``POLL_SECONDS`` (in a greenlet under gevent, a thread elsewhere) and bumps its instance's counter when the
-  number moved.
+  number moved, or when it cannot read it (then requests read the database, and fail closed without it).
 
 Without a file (no gunicorn: one process) the counter lives in the process's own memory. Changes made directly
 in the database, bypassing the API, apply within the caches' lifetime (``profile_cache_seconds``), or at once
@@ -35,6 +35,7 @@ from sqlalchemy import text
 log = logging.getLogger("archestra.generation")
 
 POLL_SECONDS = 0.1
+TOUCH_SECONDS = 3600.0
 _BUMP = text("UPDATE config_generation SET generation = generation + 1 WHERE id = 1")
 _READ = text("SELECT generation FROM config_generation WHERE id = 1")
 
@@ -74,6 +75,12 @@ class SharedCounter:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
         return value
 
+    def touch(self) -> None:
+        """Keep the file's modification time recent: /tmp cleaners remove files by age, and a worker started
+        after that would map a new file of its own."""
+        if self._fd is not None:
+            os.utime(self._fd)
+
 
 class ConfigGeneration:
     """This process's view of the configuration generation; caches ask it on every lookup."""
@@ -84,6 +91,7 @@ class ConfigGeneration:
         self._poll_seconds = poll_seconds
         self._polling = False
         self._start_lock = threading.Lock()
+        self._stopped = threading.Event()
         # A process forked after the poller started has no poller (threads do not survive fork): start again.
         os.register_at_fork(after_in_child=functools.partial(_forked, weakref.ref(self)))
 
@@ -96,6 +104,10 @@ class ConfigGeneration:
     def changed(self) -> None:
         """After a committed write: every worker of this instance drops its caches on its next lookup."""
         self._counter.bump()
+
+    def stop(self) -> None:
+        """Stop polling (a process that exits needs nothing: the poller is a daemon)."""
+        self._stopped.set()
 
     @staticmethod
     def bump_database(session: Any) -> None:
@@ -116,8 +128,12 @@ class ConfigGeneration:
         connection = None
         seen: int | None = None
         failing = False
-        while True:
+        touch_at = 0.0
+        while not self._stopped.is_set():
             try:
+                if time.monotonic() >= touch_at:
+                    touch_at = time.monotonic() + TOUCH_SECONDS
+                    self._counter.touch()
                 if connection is None:
                     connection = engine.connect()
                 with connection.begin():  # a fresh snapshot each time, no transaction left open
@@ -132,16 +148,21 @@ class ConfigGeneration:
                 failing = False
             except Exception as exc:  # noqa: BLE001 - the database may be away for a while; keep trying
                 if not failing:
-                    log.warning("cannot read the configuration generation (%s); changes made on other "
-                                "instances apply once it can", exc.__class__.__name__)
+                    log.warning("cannot read the configuration generation (%s): caches are dropped until it "
+                                "can", exc.__class__.__name__)
                 failing = True
+                # A worker that cannot see the generation cannot vouch for its caches: requests read the
+                # database instead (and are refused while it is unreachable: fail closed).
+                self._counter.bump()
                 if connection is not None:
                     try:
                         connection.close()
                     except Exception:  # noqa: BLE001
                         pass
                     connection = None
-            time.sleep(self._poll_seconds)
+            self._stopped.wait(self._poll_seconds)
+        if connection is not None:
+            connection.close()
 
 
 def _forked(ref: weakref.ref[ConfigGeneration]) -> None:

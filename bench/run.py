@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import measure
+from . import consistency, measure
 from .report import FLOOR, Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
                 _noting(report, "LiteLLM", bench_litellm, report, options, workdir)
             else:
                 report.note("LiteLLM was not measured (pass --litellm PATH, or let bench/run.sh install it).")
+    report.note(consistency.summary(consistency.measure()))
     text = report.markdown()
     print(text)
     if options.write:

@@ -17,6 +17,7 @@ import openai
 import pytest
 import requests
 
+from archestra.generation import ConfigCache, ConfigGeneration, SharedCounter
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import json_reply
 from tests.test_deployment import start_gunicorn, stop_gunicorn
@@ -33,6 +34,68 @@ UNTRUSTED = [{"role": "user", "content": "hi"},
              {"role": "tool", "tool_call_id": "c1", "content": "<html>page</html>"}]
 
 
+# -- the mechanism ----------------------------------------------------------------------------------------
+def test_processes_mapping_the_same_file_share_the_counter(tmp_path):
+    path = str(tmp_path / "generation")
+    one, other = SharedCounter(path), SharedCounter(path)  # two mappings, as two workers have
+    assert one.value() == other.value() == 0
+    assert one.bump() == 1
+    assert other.value() == 1
+    assert other.bump() == 2 and one.value() == 2
+
+
+def test_a_value_loaded_before_a_change_is_never_served_after_it():
+    generation = ConfigGeneration(SharedCounter(), engine=None)
+    cache: ConfigCache[str] = ConfigCache(generation, ttl=60)
+    database = {"policy": "allow"}
+
+    def load_while_a_change_commits(key: str) -> str:
+        value = database[key]  # read before the change...
+        database[key] = "block"  # ...which commits and is acknowledged while this load is still running
+        generation.changed()
+        return value
+
+    assert cache.get("policy", load_while_a_change_commits) == "allow"
+    assert cache.get("policy", database.__getitem__) == "block"  # the stale value was not kept
+    assert cache.get("policy", lambda key: "not read again") == "block"  # now cached
+    generation.changed()
+    assert cache.get("policy", lambda key: "reloaded") == "reloaded"
+
+
+def test_the_poller_follows_the_database_and_drops_caches_when_it_cannot_read_it(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE config_generation (id INTEGER PRIMARY KEY, generation BIGINT)"))
+        connection.execute(text("INSERT INTO config_generation VALUES (1, 0)"))
+    counter = SharedCounter()
+    generation = ConfigGeneration(counter, engine=lambda: engine, poll_seconds=0.01)
+
+    def moves(within: float = 5) -> bool:
+        start, deadline = counter.value(), time.monotonic() + within
+        while time.monotonic() < deadline:
+            if counter.value() != start:
+                return True
+            time.sleep(0.005)
+        return False
+
+    generation.current()  # starts the poller; its first reading bumps
+    try:
+        assert moves()
+        time.sleep(0.1)
+        assert not moves(0.1)  # nothing changed, nothing dropped
+        with engine.begin() as connection:  # another instance's write
+            connection.execute(text("UPDATE config_generation SET generation = generation + 1"))
+        assert moves()
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE config_generation"))
+        assert moves() and moves()  # unreadable: the counter keeps moving, caches are not trusted
+    finally:
+        generation.stop()
+
+
+# -- the deployed proxy -----------------------------------------------------------------------------------
 class Instance:
     """One gunicorn master with two workers, its admin API and its access log."""
 
