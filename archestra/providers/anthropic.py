@@ -70,7 +70,7 @@ class Anthropic(Provider):
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
-        names, reminders, unseen_context = Names(), Reminders(), []
+        names, reminders, unseen_context = Names(), Reminders(), list[str]()
         for raw in body["messages"]:  # every call first: a result is tied to its call by id, once all are known
             for block in blocks(raw.get("content")):
                 if isinstance(block, dict) and block.get("type") in CALL_TYPES:
@@ -117,9 +117,9 @@ class Anthropic(Provider):
             elif scan and (name := reminders.result_of(block)) is not None:
                 text = block.get("text")
                 whole = not isinstance(text, str)
-                text = compact_json(block) if whole else text
-                results.append(ToolResult(None, name, text, document=block if whole else None,
-                                          _ref=("reminder", position), _original=text))
+                output = compact_json(block) if whole else str(text)
+                results.append(ToolResult(None, name, output, document=block if whole else None,
+                                          _ref=("reminder", position), _original=output))
             elif kind == "text":
                 texts.append(str(block.get("text", "")))
         text = "".join(texts) if texts else None
@@ -184,7 +184,8 @@ class Anthropic(Provider):
             model=data.get("model"),
         )
 
-    def tool_call_groups(self, data: Any) -> Iterator[tuple[Any, list[ToolCall], list[ToolResult]]]:
+    # Lazy on purpose (the pipeline only iterates): base.Provider's ``list`` annotation should be ``Iterable``.
+    def tool_call_groups(self, data: Any) -> Iterator[tuple[Any, list[ToolCall], list[ToolResult]]]:  # type: ignore[override]
         """The answer's calls, one group per stretch between server results (``answer_segments``), each
         with the results before it. Groups come one at a time and stop once one was refused
         (``refuse_response`` replaced the content): one blocked call blocks the whole answer."""

@@ -118,8 +118,8 @@ def write_tools(body: dict[str, Any], kept: list[Tool]) -> None:
         if not body["mcp_servers"]:
             body.pop("mcp_servers")
     for message in body.get("messages") or ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if any(isinstance(b, dict) and b.get("type") == "tool_addition" for b in blocks(content)):
+        content = blocks(message.get("content") if isinstance(message, dict) else None)
+        if any(isinstance(b, dict) and b.get("type") == "tool_addition" for b in content):
             kept_blocks = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_addition"
                                                       and _dropped(b.get("tool"), removed))]
             message["content"] = kept_blocks or [{"type": "text", "text": _REMOVED}]
