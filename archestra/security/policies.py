@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..generation import ConfigCache, ConfigGeneration
-from ..models import Setting, Tool, ToolCallPolicy, ToolResultPolicy
+from ..models import Profile, Setting, Tool, ToolCallPolicy, ToolResultPolicy
+from .names import normalize_tool_name
 
 RESTRICTIVE, PERMISSIVE = "restrictive", "permissive"
 
@@ -23,14 +24,15 @@ class Rule:
 @dataclass(frozen=True)
 class ProfilePolicies:
     global_policy: str = RESTRICTIVE
-    calls: dict[str, tuple[Rule, ...]] = field(default_factory=dict)    # by tool name
-    results: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by tool name
+    calls: dict[str, tuple[Rule, ...]] = field(default_factory=dict)    # by normalised tool name
+    results: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by normalised tool name
 
 
 def _rules(rows: list[Any]) -> dict[str, tuple[Rule, ...]]:
+    """Rules by normalised tool name: ``Run_Shell`` and ``run_shell`` (or a confusable spelling) are one tool."""
     by_tool: dict[str, list[Rule]] = {}
     for name, conditions, action, reason in rows:
-        by_tool.setdefault(name, []).append(Rule(tuple(conditions or ()), action, reason))
+        by_tool.setdefault(normalize_tool_name(name), []).append(Rule(tuple(conditions or ()), action, reason))
     return {name: tuple(rules) for name, rules in by_tool.items()}
 
 
@@ -48,6 +50,7 @@ class PolicyDirectory:
     def _load(profile_id: str) -> ProfilePolicies:
         try:
             setting = db.session.get(Setting, "global_policy")
+            own = db.session.execute(select(Profile.global_policy).where(Profile.id == profile_id)).scalar()
             columns = lambda model: (Tool.name, model.conditions, model.action, model.reason)  # noqa: E731
             calls = db.session.execute(select(*columns(ToolCallPolicy)).join(Tool, ToolCallPolicy.tool_id == Tool.id)
                                        .where(Tool.profile_id == profile_id)
@@ -58,4 +61,5 @@ class PolicyDirectory:
                                          .order_by(ToolResultPolicy.created_at)).all()
         finally:
             db.session.remove()
-        return ProfilePolicies(setting.value if setting else RESTRICTIVE, _rules(calls), _rules(results))
+        mode = own or (setting.value if setting else RESTRICTIVE)
+        return ProfilePolicies(mode, _rules(calls), _rules(results))
