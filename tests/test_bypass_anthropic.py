@@ -85,6 +85,10 @@ SERVER_HISTORY = {
                 {"type": "future_tool_result", "tool_use_id": "srvtoolu_u", "content": PAGE}),
     "mcp": (None, "mcp:crm", wire.mcp_tool_use("crm", "lookup", {"q": "x"}, "mcptoolu_m"),
             wire.mcp_tool_result("mcptoolu_m", PAGE)),
+    # A server's tool listing: its descriptions are the MCP server's words, not the user's.
+    "mcp_listing": (None, "mcp:crm", wire.text("Listed."),
+                    {"type": "mcp_tool_listing", "mcp_server_name": "crm", "tools": [
+                        {"name": "lookup", "description": PAGE, "input_schema": {"type": "object"}}]}),
 }
 
 
@@ -92,7 +96,7 @@ SERVER_HISTORY = {
 def test_server_results_in_the_history_are_untrusted_until_a_policy_trusts_them(live, kind):
     declared, tool, call, result = SERVER_HISTORY[kind]
     pid = live.profile()
-    mcp = kind == "mcp"
+    mcp = kind.startswith("mcp")
     extra = {"mcp_servers": [wire.mcp_server("crm", "https://crm.example/mcp")],
              "betas": ["mcp-client-2025-04-04"]} if mcp else {}
     tools = [*CLIENT_TOOLS, *([declared] if declared else [])]
