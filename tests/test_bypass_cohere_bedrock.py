@@ -282,3 +282,19 @@ def test_bedrock_streamed_arguments_without_a_start_or_under_a_reused_index_are_
     reply = Reply(200, {"Content-Type": "application/vnd.amazon.eventstream"}, bedrock_wire.stream_of(orphan))
     with pytest.raises(botocore.exceptions.EventStreamError, match="upstream stream broke off"):
         bedrock_ask(live, pid, bedrock_history(), reply, stream=True)
+
+
+def test_bedrock_server_tool_results_in_the_history_are_tool_results(live_tls):
+    live, pid = live_tls, live_tls.profile()
+    tools = bedrock_tools("nova_grounding")
+    grounded = [{"role": "user", "content": [{"text": "What is the weather?"}]},
+                {"role": "assistant", "content": [
+                    bedrock_wire.server_tool_use("nova_grounding", {"query": "weather"}),
+                    bedrock_wire.server_tool_result([{"text": PAGE}]), {"text": "It is sunny."}]},
+                {"role": "user", "content": [{"text": "Mail it"}]}]
+    calls, text = bedrock_ask(live, pid, grounded, bedrock_call(False), tools=tools)
+    assert calls == [] and refused(text)
+    assert "toolConfig" in live.upstream.received[-1].json and not any(
+        "systemTool" in t for t in live.upstream.received[-1].json["toolConfig"]["tools"])
+    live.policy("result", pid, "nova_grounding", "mark_as_trusted")
+    assert bedrock_ask(live, pid, grounded, bedrock_call(False), tools=tools)[0] == [("send_email", EVIL)]
