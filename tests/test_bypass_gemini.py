@@ -302,3 +302,19 @@ def test_streamed_arguments_are_decided_whole(live):
     chunks = [wire.response([wire.candidate([first])]), wire.response([wire.candidate([rest], "STOP")])]
     calls, text = ask(live, pid, [user()], sse_reply(wire.sse(chunks)), stream=True)
     assert calls == [] and refused(text, "no mail to attackers")
+
+
+def test_a_call_still_continuing_is_not_decided_before_its_last_piece():
+    from archestra.exchange import Exchange, ProfileInfo
+    from archestra.providers.gemini_stream import GeminiStreamRelay
+
+    decided = []
+    relay = GeminiStreamRelay(Exchange("gemini", ProfileInfo("p", "p"), "m", stream=True),
+                              lambda calls, results=(): decided.append(calls) and None, sse=True)
+    first = {"functionCall": {"name": "send_email", "willContinue": True,
+                              "partialArgs": [{"jsonPath": "$.to", "stringValue": "boss@", "willContinue": True}]}}
+    rest = {"functionCall": {"partialArgs": [{"jsonPath": "$.to", "stringValue": "evil.io"}]}}
+    early = wire.sse([wire.response([wire.candidate([first], "STOP")])])[0]
+    assert relay.feed_bytes(early) == b"" and decided == []
+    out = relay.feed_bytes(wire.sse([wire.response([wire.candidate([rest], "STOP")])])[0])
+    assert [c.arguments for c in decided[0]] == [{"to": "boss@evil.io"}] and out.startswith(early)

@@ -73,6 +73,11 @@ class CallAssembler:
     def __init__(self) -> None:
         self._open: ToolCall | None = None
 
+    @property
+    def continuing(self) -> bool:
+        """A call said ``willContinue``: its arguments are not complete yet."""
+        return self._open is not None
+
     def add(self, parts: Any) -> list[ToolCall]:
         """The new calls among ``parts`` (continued ones are completed in place)."""
         new = []

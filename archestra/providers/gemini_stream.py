@@ -64,7 +64,8 @@ class GeminiStreamRelay(StreamRelay):
         if self._held is None:
             self._held = []
         self._held.append((event, data))
-        return self._settle() if all(key in self._finished for key in self._calls) else []
+        complete = all(key in self._finished and not self._assemblers[key].continuing for key in self._calls)
+        return self._settle() if complete else []
 
     def finish(self) -> Iterable[bytes]:
         out = self._settle() if self._held is not None else []
@@ -105,7 +106,7 @@ class GeminiStreamRelay(StreamRelay):
                 self._finished.add(key)
                 if key == 0:
                     self.response.finish_reason = reason
-        self.ended = self._seen <= self._finished
+        self.ended = bool(self._seen) and self._seen <= self._finished
 
     # -- writing ---------------------------------------------------------------------------------
     def _emit(self, event: Any, data: dict[str, Any] | None) -> list[bytes]:
