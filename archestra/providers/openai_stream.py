@@ -98,7 +98,8 @@ class OpenAIStreamRelay(StreamRelay):
             raise ValueError("choices is not an array")  # clients reading choices[0] would find one unseen
         if not choices:
             return [event.raw]
-        plans = [self._plan(chunk, choice) for choice in choices]
+        single = len(choices) == 1
+        plans = [self._plan(chunk, choice, single) for choice in choices]
         if len(plans) == 1 and plans[0][1]:
             state, _, now, held = plans[0]
             if held is not None:
@@ -146,11 +147,13 @@ class OpenAIStreamRelay(StreamRelay):
             state = self._choices[index] = _Choice(len(self._choices))
         return state
 
-    def _plan(self, chunk: dict[str, Any], choice: Any) -> tuple[_Choice, bool, dict | None, dict | None]:
+    def _plan(self, chunk: dict[str, Any], choice: Any, single: bool
+              ) -> tuple[_Choice, bool, dict | None, dict | None]:
         """How one choice of a chunk goes out: ``(state, as is, passed part, held part)``.
 
         ``as is``: the chunk's own bytes may go out (the part that is not None says whether they pass or
-        are held); otherwise each part is a rebuilt one-choice chunk. Both parts None: nothing goes out.
+        are held; ``single`` chunks only); otherwise each part is a rebuilt one-choice chunk. Both parts
+        None: nothing goes out.
         """
         if not isinstance(choice, dict):
             raise ValueError("a stream choice that is not a JSON object")
@@ -169,18 +172,20 @@ class OpenAIStreamRelay(StreamRelay):
             self.text.append(delta["content"])
         if choice.get("finish_reason") and state.out_index == 0:
             self.response.finish_reason = choice["finish_reason"]
-        rebuild = renumbered is not None or choice.get("index") != state.out_index
-        if renumbered is not None:
-            delta = {**delta, "tool_calls": renumbered}
-        choice = {**choice, "index": state.out_index, "delta": delta}
         # Only call material, and the finish of a choice whose calls wait, wait for the decision.
         held = any(delta.get(field) not in (None, []) for field in CALL_FIELDS) \
             or (state.holding and bool(choice.get("finish_reason")))
+        as_is = single and renumbered is None and choice.get("index") == state.out_index
+        if as_is and not held:
+            return state, True, chunk, None  # the common case: text passing as it came
+        if renumbered is not None:
+            delta = {**delta, "tool_calls": renumbered}
+        choice = {**choice, "index": state.out_index, "delta": delta}
         if not held:
-            return state, not rebuild, _one(chunk, choice), None
+            return state, as_is, _one(chunk, choice), None
         passing = {key: value for key, value in delta.items() if key not in CALL_FIELDS}
         if not any(value not in (None, "", [], {}) for key, value in passing.items() if key != "role"):
-            return state, not rebuild, None, _one(chunk, choice)
+            return state, as_is, None, _one(chunk, choice)
         # Text (or reasoning, audio, refusal) in the same delta as call material passes at once.
         calls = {key: delta[key] for key in CALL_FIELDS if key in delta}
         now = _one(chunk, {**choice, "delta": passing, "finish_reason": None})
