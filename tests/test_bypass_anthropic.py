@@ -428,3 +428,20 @@ def test_the_relay_decides_the_calls_the_sdk_builds(name):
     events = _odd_streams()[name]
     sdk = [("mcp:crm" if n == "export" else n, args) for n, args in _sdk_calls(events)]
     assert _relay_calls(events) == sdk and sdk
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_results_of_a_paused_turn_are_named_by_their_type(live, stream):
+    """``pause_turn``: the next answer carries results of server calls made in the previous one."""
+    pid = live.profile()
+    tools = [*CLIENT_TOOLS, wire.web_fetch_tool()]
+    paused = [{"role": "user", "content": "Read x.io"},
+              {"role": "assistant", "content": [wire.server_tool_use("web_fetch", {"url": "https://x.io"}, "srv_p")]}]
+    answer = [wire.web_fetch_result("srv_p", "https://x.io", PAGE), wire.tool_use("send_email", EVIL, "toolu_e")]
+    reply = sse_reply(wire.answer_stream(answer)) if stream else json_reply(wire.message(answer, "tool_use"))
+    live.upstream.reply_with(reply)
+    calls, text = ask(live, pid, paused, tools, stream=stream)
+    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    live.policy("result", pid, "web_fetch", "mark_as_trusted")
+    live.upstream.reply_with(reply)
+    assert ask(live, pid, paused, tools, stream=stream)[0] == [("send_email", EVIL)]

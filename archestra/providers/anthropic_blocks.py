@@ -17,7 +17,8 @@
   code execution, tool search, advisor, and types not known here) and ``mcp_tool_listing`` is the result of
   a server call (``server=True``, ``document`` = the whole block). A result is named after the call whose id
   it answers, of its own kind only (a ``tool_result`` never takes a server call's name, nor the reverse); an
-  id shared by two calls names neither.
+  id shared by two calls names neither. A server result whose call is absent is named by its type when one
+  tool alone produces it (``web_fetch_tool_result``: ``web_fetch``), an MCP tool listing by its server.
 """
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ CALL_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
 _CLIENT_TYPED = ("custom", "bash_", "text_editor_", "computer_", "memory_", "browser_toolset_",
                  "computer_toolset_")
 _SUB_TOOLS = {"bash_code_execution": "code_execution", "text_editor_code_execution": "code_execution"}
+#: Result types only one (declared) server tool produces.
+_RESULT_TOOLS = {"web_search_tool_result": "web_search", "web_fetch_tool_result": "web_fetch",
+                 "code_execution_tool_result": "code_execution", "bash_code_execution_tool_result": "code_execution",
+                 "text_editor_code_execution_tool_result": "code_execution", "advisor_tool_result": "advisor"}
 _REMOVED = "(A tool addition was removed from this message by a tool invocation policy.)"
 
 
@@ -168,6 +173,9 @@ class Names:
         prefix = "server:" if server else "client:"
         return found[len(prefix):] if found and found.startswith(prefix) else None
 
+    def knows(self, call_id: Any) -> bool:
+        return isinstance(call_id, str) and self._names.knows(call_id)
+
 
 def tool_result_text(content: Any) -> str:
     text = content_text(content)
@@ -186,12 +194,23 @@ def client_result(block: dict[str, Any], names: Names, ref: Any) -> ToolResult:
                       _ref=ref, _original=text)
 
 
+def result_name(block: dict[str, Any], names: Names) -> str | None:
+    """The server tool a result block belongs to: the call its id answers. A result whose call is not in
+    the request or answer (a ``pause_turn`` continuation answers calls of the previous answer) is named by
+    its type when only one tool produces that type; a type that contradicts the call names nothing."""
+    kind, call_id = block.get("type"), block.get("tool_use_id")
+    if kind == "mcp_tool_listing":
+        return mcp_name(block.get("mcp_server_name"))
+    by_type = _RESULT_TOOLS.get(str(kind))
+    if not names.knows(call_id):
+        return by_type
+    by_id = names.name(call_id, server=True)
+    return by_id if by_type is None or by_id == by_type else None
+
+
 def server_result(block: dict[str, Any], names: Names, ref: Any) -> ToolResult:
     """A provider-executed result block (web search, web fetch, MCP, code execution, ...)."""
-    if block.get("type") == "mcp_tool_listing":
-        name: str | None = mcp_name(block.get("mcp_server_name"))
-    else:
-        name = names.name(block.get("tool_use_id"), server=True)
+    name = result_name(block, names)
     content = block.get("content")
     text = content if isinstance(content, str) else compact_json(content)
     failed = bool(block.get("is_error")) or (isinstance(content, dict) and str(content.get("type", ""))
