@@ -21,46 +21,11 @@ from typing import Any, Callable, Iterable
 from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
-from .base import ProxyError, StreamRelay, compact_json, parse_arguments
+from .base import ProxyError, StreamRelay, compact_json
 from .openai_calls import CALL_FIELDS, citations
+from .openai_fragments import StreamedCall
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
-
-
-class _Call:
-    """One call being assembled from fragments: its function and custom parts, as a client would merge them."""
-
-    def __init__(self, call_id: str | None) -> None:
-        self.id = call_id
-        self.name: list[str] = []
-        self.args: list[Any] = []
-        self.custom_name: list[str] = []
-        self.custom_input: list[str] = []
-        self.function = self.custom = False
-        self.fresh = True  # it got fragments since it was last decided
-
-    def add(self, fragment: dict[str, Any]) -> None:
-        function, custom = fragment.get("function"), fragment.get("custom")
-        if isinstance(function, dict):
-            self.function = True
-            _append_text(self.name, function.get("name"))
-            if function.get("arguments") is not None:
-                self.args.append(function["arguments"])
-        if isinstance(custom, dict):
-            self.custom = True
-            _append_text(self.custom_name, custom.get("name"))
-            _append_text(self.custom_input, custom.get("input"))
-        self.fresh = True
-
-    def calls(self) -> list[ToolCall]:
-        calls = []
-        if self.function or not self.custom:
-            arguments, raw = parse_arguments(_merge_arguments(self.args))
-            calls += [ToolCall(self.id, name, arguments, raw) for name in _names(self.name)]
-        if self.custom:
-            text = "".join(self.custom_input)
-            calls += [ToolCall(self.id, name, text, text, freeform=True) for name in _names(self.custom_name)]
-        return calls
 
 
 class _Choice:
@@ -68,9 +33,9 @@ class _Choice:
 
     def __init__(self, out_index: int) -> None:
         self.out_index = out_index
-        self.calls: list[_Call] = []
+        self.calls: list[StreamedCall] = []
         self.slots: dict[Any, int] = {}  # a fragment's index -> position in ``calls``
-        self.legacy: _Call | None = None  # the legacy ``function_call``
+        self.legacy: StreamedCall | None = None  # the legacy ``function_call``
         self.held: list[bytes] = []
         self.holding = False
         self.last: dict[str, Any] = {}  # the last held chunk (one choice), the refusal's envelope
@@ -199,7 +164,7 @@ class OpenAIStreamRelay(StreamRelay):
         otherwise merge calls differently (None when they keep their numbers)."""
         legacy = delta.get("function_call")
         if legacy is not None:
-            state.legacy = state.legacy or _Call(None)
+            state.legacy = state.legacy or StreamedCall(None)
             state.legacy.add({"function": legacy} if isinstance(legacy, dict) else {})
             state.holding = True
         fragments = delta.get("tool_calls")
@@ -229,7 +194,7 @@ class OpenAIStreamRelay(StreamRelay):
                 and _names_a_tool(fragment):
             position = None  # a whole new call on an index already used (Ollama)
         if position is None:
-            state.calls.append(_Call(call_id if isinstance(call_id, str) else None))
+            state.calls.append(StreamedCall(call_id if isinstance(call_id, str) else None))
             position = len(state.calls) - 1
             if slot is not None:
                 state.slots[slot] = position
@@ -282,15 +247,6 @@ class OpenAIStreamRelay(StreamRelay):
         return out
 
 
-def _names(pieces: list[str]) -> list[str]:
-    """The names a call may be read as: its name fragments concatenated (what accumulating clients build),
-    and, when the upstream sent several, each of them (what a client taking every delta as a whole call,
-    as Mistral's own, reads). Providers send a name once, so the extra names only ever cost odd streams."""
-    whole = "".join(pieces)
-    parts = [piece for piece in pieces if piece] if len([p for p in pieces if p]) > 1 else []
-    return [whole, *dict.fromkeys(piece for piece in parts if piece != whole)]
-
-
 def _one(chunk: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
     return {**chunk, "choices": [choice]}
 
@@ -313,32 +269,3 @@ def _index(value: Any, default: int | None) -> Any:
 def _names_a_tool(fragment: dict[str, Any]) -> bool:
     return any(isinstance(part, dict) and part.get("name") for part in (fragment.get("function"),
                                                                          fragment.get("custom")))
-
-
-def _append_text(pieces: list[str], value: Any) -> None:
-    if isinstance(value, str):
-        pieces.append(value)
-    elif value is not None:
-        pieces.append(compact_json(value))
-
-
-def _merge_arguments(pieces: list[Any]) -> Any:
-    """Argument fragments as a client merges them: text concatenated; objects (Mistral) merged key by key,
-    their text values concatenated, as the SDKs' delta accumulation does."""
-    if pieces and all(isinstance(piece, dict) for piece in pieces):
-        merged: dict[str, Any] = {}
-        for piece in pieces:
-            _merge(merged, piece)
-        return merged
-    return "".join(piece if isinstance(piece, str) else compact_json(piece) for piece in pieces)
-
-
-def _merge(into: dict[str, Any], piece: dict[str, Any]) -> None:
-    for key, value in piece.items():
-        known = into.get(key)
-        if isinstance(known, str) and isinstance(value, str):
-            into[key] = known + value
-        elif isinstance(known, dict) and isinstance(value, dict):
-            _merge(known, value)
-        else:
-            into[key] = value
