@@ -318,3 +318,18 @@ def test_a_call_still_continuing_is_not_decided_before_its_last_piece():
     assert relay.feed_bytes(early) == b"" and decided == []
     out = relay.feed_bytes(wire.sse([wire.response([wire.candidate([rest], "STOP")])])[0])
     assert [c.arguments for c in decided[0]] == [{"to": "boss@evil.io"}] and out.startswith(early)
+
+
+def test_mcp_servers_are_server_tools_recorded_without_their_credentials(live):
+    pid = live.profile()
+    server = types.McpServer(name="crm", streamable_http_transport=types.StreamableHttpTransport(
+        url="https://mcp.example/crm", headers={"Authorization": "Bearer mcp-secret"}))
+    tools = [functions(), types.Tool(mcp_servers=[server])]
+    ask(live, pid, [user()], call_reply(False), tools=tools)
+    assert "mcpServers" in sent_tools(live)
+    ask(live, pid, [user(), *fetched()], call_reply(False), tools=tools)
+    assert sent_tools(live) == {"fetch_url", "send_email"}
+    assert live.tool_id(pid, "mcp:crm")
+    recorded = live.api("GET", "/tools", params={"profile_id": pid, "name": "mcp:crm"}).json()["data"]
+    assert "mcp.example" in json.dumps(recorded) and "mcp-secret" not in json.dumps(recorded)
+    assert "mcp-secret" not in json.dumps(live.blocked(pid, 1))

@@ -2,10 +2,11 @@
 execution, Maps, retrieval, MCP servers...) and the results they leave in a conversation or an answer.
 
 Server tools are named after their field in snake_case (``googleSearch`` -> ``google_search``), MCP servers
-after their own name; their results carry the same names, so an operator trusts them with a result policy
-on that tool. Results: ``codeExecutionResult`` parts (``code_execution``), server-side ``toolResponse`` parts
-(named from their ``toolType``), and, in answers, ``groundingMetadata`` (named from the kind of source it
-cites) and ``urlContextMetadata`` (``url_context``).
+``mcp:<server name>`` as Anthropic's are (their transport headers, credentials, are left out of the recorded
+configuration). Their results carry the same names, so an operator trusts them with a result policy on that
+tool: ``codeExecutionResult`` parts (``code_execution``), server-side ``toolResponse`` parts (named from their
+``toolType``), and, in answers, ``groundingMetadata`` (named from the kind of source it cites) and
+``urlContextMetadata`` (``url_context``). Their documents are in lowerCamel whatever the client's spelling.
 """
 from __future__ import annotations
 
@@ -25,7 +26,19 @@ _TOOL_TYPES = {"GOOGLE_SEARCH_WEB": "google_search", "GOOGLE_SEARCH_IMAGE": "goo
 
 def _mcp_name(server: Any) -> str:
     name = server.get("name") if isinstance(server, dict) else None
-    return str(name) if name else "mcp_server"
+    return f"mcp:{name}" if name else "mcp:"
+
+
+def _mcp_configuration(server: Any) -> dict[str, Any]:
+    """An MCP server's configuration without the headers its transport sends (credentials): it is recorded."""
+    if not isinstance(server, dict):
+        return {"value": server}
+    out = {}
+    for key, value in server.items():
+        if snake(key) == "streamable_http_transport" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if snake(k) != "headers"}
+        out[key] = value
+    return out
 
 
 def _configuration(value: Any) -> dict[str, Any]:
@@ -43,7 +56,7 @@ def server_tools(tools: Any) -> list[Tool]:
                 continue
             if name == MCP:
                 servers = value if isinstance(value, list) else [value]
-                found += [Tool(_mcp_name(s), None, _configuration(s), server=True) for s in servers]
+                found += [Tool(_mcp_name(s), None, _mcp_configuration(s), server=True) for s in servers]
             else:
                 found.append(Tool(name, None, _configuration(value), server=True))
     return found
@@ -65,7 +78,7 @@ def keep_server_tools(tools: list[Any], kept: list[Tool]) -> list[Any]:
                 continue
             if name == MCP:
                 servers = tool[key] if isinstance(tool[key], list) else [tool[key]]
-                servers = [s for s in servers if (_mcp_name(s), _configuration(s)) in allowed]
+                servers = [s for s in servers if (_mcp_name(s), _mcp_configuration(s)) in allowed]
                 if servers:
                     tool[key] = servers
                 else:
