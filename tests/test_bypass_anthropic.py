@@ -445,3 +445,17 @@ def test_results_of_a_paused_turn_are_named_by_their_type(live, stream):
     live.policy("result", pid, "web_fetch", "mark_as_trusted")
     live.upstream.reply_with(reply)
     assert ask(live, pid, paused, tools, stream=stream)[0] == [("send_email", EVIL)]
+
+
+def test_text_held_with_calls_reaches_the_response_view_only_when_they_pass():
+    from archestra.exchange import Exchange
+    from archestra.providers.anthropic_stream import AnthropicStreamRelay
+
+    events = wire.answer_stream([wire.text("Searching. "), wire.server_tool_use("web_search", {"query": "x"}),
+                                 wire.web_search_result("srvtoolu_01", "t"), wire.text("The answer.")], "end_turn")
+    for refusal_text, expected in ((None, "Searching. The answer."), ("No.", "Searching. No.")):
+        exchange = Exchange("anthropic", ProfileInfo("p", "p"), "m")
+        relay = AnthropicStreamRelay(exchange, lambda calls, results=(), answer=refusal_text: answer)
+        relay.feed_bytes(b"".join(events))
+        relay.finish_bytes()
+        assert exchange.response.text == expected

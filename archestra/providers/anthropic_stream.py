@@ -39,8 +39,8 @@ class AnthropicStreamRelay(HoldingRelay):
         elif kind == "content_block_delta":
             delta = data.get("delta") or {}
             index = data.get("index")
-            if delta.get("type") == "text_delta" and not self.held.holding:
-                self.text.append(delta.get("text", ""))
+            if delta.get("type") == "text_delta" and self._kind(index) == "text":
+                (self.held.add_text if self.held.holding else self.text.append)(str(delta.get("text", "")))
             elif delta.get("type") == "input_json_delta" and self._kind(index) in CALL_TYPES:
                 self.held.add_arguments(index, delta.get("partial_json", ""))
         elif kind == "message_delta":

@@ -20,7 +20,8 @@ class HeldCalls:
     already ran. A second start with the same key opens a second call (both are decided; fragments go to
     the latest). ``add_result`` records a provider-executed result (web search, MCP...) at its place among
     the calls, held or not: ``take_segments`` returns the calls cut at each result that follows a call, so
-    each stretch is decided with the results before it.
+    each stretch is decided with the results before it. ``add_text`` keeps answer text that came while
+    holding: it joins the answer's text if the calls pass (it is dropped with them if they are refused).
     """
 
     def __init__(self) -> None:
@@ -28,6 +29,7 @@ class HeldCalls:
         self.first_key: Any = None
         self._calls: dict[Any, dict[str, Any]] = {}
         self._order: list[Any] = []  # call records (dicts) and ToolResults, as they came
+        self.texts: list[str] = []
 
     @property
     def holding(self) -> bool:
@@ -47,12 +49,15 @@ class HeldCalls:
     def add_result(self, result: ToolResult) -> None:
         self._order.append(result)
 
+    def add_text(self, text: str) -> None:
+        self.texts.append(text)
+
     def hold(self, raw: bytes) -> None:
         assert self.events is not None
         self.events.append(raw)
 
     def drop(self) -> None:
-        self.events, self._calls, self._order = None, {}, []
+        self.events, self._calls, self._order, self.texts = None, {}, [], []
 
     def take(self) -> tuple[list[bytes], list[ToolCall]]:
         """The held events and the complete calls; holding stops."""
@@ -118,7 +123,7 @@ class HoldingRelay(StreamRelay):
 
     def settle(self, end_raw: bytes | None, end: dict[str, Any] | None) -> list[bytes]:
         """Decide the held calls: replay them (and the end event) or replace them with the refusal."""
-        index = self.held.first_key
+        index, texts = self.held.first_key, self.held.texts
         held, segments = self.held.take_segments()
         refusal, passed = None, []
         for calls, results in segments:
@@ -128,6 +133,7 @@ class HoldingRelay(StreamRelay):
             passed += calls
         if refusal is None:
             self.response.tool_calls += passed
+            self.text += texts
             return held + ([end_raw] if end_raw else [])
         self.text.append(refusal)
         self.response.finish_reason = self.refused_finish_reason
