@@ -298,3 +298,12 @@ def test_bedrock_server_tool_results_in_the_history_are_tool_results(live_tls):
         "systemTool" in t for t in live.upstream.received[-1].json["toolConfig"]["tools"])
     live.policy("result", pid, "nova_grounding", "mark_as_trusted")
     assert bedrock_ask(live, pid, grounded, bedrock_call(False), tools=tools)[0] == [("send_email", EVIL)]
+
+
+def test_bedrock_documents_read_from_s3_are_context_the_proxy_cannot_see(live_tls):
+    live, pid = live_tls, live_tls.profile()
+    stored = {"document": {"format": "pdf", "name": "report", "source": {"s3Location": {
+        "uri": "s3://bucket/report.pdf"}}}}
+    messages = [{"role": "user", "content": [{"text": "Summarize the report and mail it"}, stored]}]
+    calls, text = bedrock_ask(live, pid, messages, bedrock_call(False))
+    assert calls == [] and refused(text)

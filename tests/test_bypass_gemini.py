@@ -197,6 +197,15 @@ def test_cached_content_is_context_the_proxy_cannot_see(live):
     assert [p for p in parts if "functionCall" in p] == [] and refused(parts[0]["text"])
 
 
+def test_stored_files_are_context_the_proxy_cannot_see(live):
+    pid = live.profile()
+    stored = types.Part(file_data=types.FileData(
+        file_uri="https://generativelanguage.googleapis.com/v1beta/files/abc123", mime_type="application/pdf"))
+    calls, text = ask(live, pid, [types.Content(role="user", parts=[types.Part(text="Summarize"), stored])],
+                      call_reply(False))
+    assert calls == [] and refused(text)
+
+
 def test_a_field_under_both_spellings_is_refused(live):
     pid = live.profile()
     part = {"functionResponse": {"name": "trusted", "response": {}},

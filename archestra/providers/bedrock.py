@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
 from .base import Provider, ProxyError, Route
-from .bedrock_content import answer_segments, call_names, calls, tool_result
+from .bedrock_content import answer_segments, call_names, calls, tool_result, unseen
 from .bedrock_stream import BedrockStreamRelay
 from .content import parts_text, set_parts_text
 
@@ -110,8 +110,10 @@ class Bedrock(Provider):
             if isinstance(system_tool, dict) and system_tool.get("name"):
                 # A tool Bedrock runs itself (nova_grounding...): decided before the request goes upstream.
                 tools.append(Tool(str(system_tool["name"]), None, system_tool, server=True))
-        return Exchange(self.name, profile, route.model or "", stream=bool(route.stream),
-                            messages=messages, tools=tools, client=client)
+        stored = unseen(body.get("system")) + [found for raw in body.get("messages", [])
+                                               for found in unseen(raw["content"])]
+        return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
+                        tools=tools, client=client, unseen_context=stored)
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         rebuilt, system_added, system = [], [], None

@@ -113,3 +113,18 @@ def cited_result(cited: list[Any], blocks: Any = None, server_name: str | None =
         server_name = server[0].name if server else None
     text = tool_result_text(cited)
     return ToolResult(None, server_name, text, document=cited, server=True, _original=text)
+
+
+def unseen(blocks: Any) -> list[str]:
+    """Media and documents Bedrock reads from S3 (``source.s3Location``): context the proxy cannot see."""
+    found = []
+    for block in blocks if isinstance(blocks, list) else ():
+        if not isinstance(block, dict):
+            continue
+        for kind, value in block.items():
+            source = value.get("source") if isinstance(value, dict) else None
+            if isinstance(source, dict) and isinstance(source.get("s3Location"), dict):
+                found.append(f"a {kind} block read from {source['s3Location'].get('uri')}")
+            elif kind == "toolResult" and isinstance(value, dict):
+                found += unseen(value.get("content"))
+    return found

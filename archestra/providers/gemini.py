@@ -215,4 +215,12 @@ def _unseen_context(body: dict[str, Any]) -> list[str]:
         unseen.append(f"cachedContent {cached}: context cached upstream")
     if field(body, "continuationToken") or field(field(body, "generationConfig"), "continuationToken"):
         unseen.append("continuationToken: the continuation of an answer generated upstream")
+    for content in [field(body, "systemInstruction"), *body["contents"]]:
+        for part in (content.get("parts") if isinstance(content, dict) else None) or ():
+            response = field(part, "functionResponse")
+            nested = response.get("parts") if isinstance(response, dict) else None
+            for piece in [part, *(nested if isinstance(nested, list) else ())]:
+                stored = field(piece, "fileData")
+                if isinstance(stored, dict):
+                    unseen.append(f"fileData {field(stored, 'fileUri')}: a file Google reads and the proxy cannot")
     return unseen
