@@ -75,11 +75,16 @@ def claude_cli() -> Path:
     with _locked(_CACHE / f"claude-code-{CLAUDE_CODE_VERSION}.lock"):
         if not binary.exists():
             staging = Path(tempfile.mkdtemp(prefix="claude-code-", dir=_CACHE))
-            subprocess.run([npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", "--no-save",
-                            "--loglevel=error", f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"],
-                           check=True, timeout=900, capture_output=True)
-            shutil.rmtree(home, ignore_errors=True)
-            staging.rename(home)
+            try:
+                installed = subprocess.run([npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund",
+                                            "--no-save", "--loglevel=error",
+                                            f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"],
+                                           timeout=900, capture_output=True, text=True)
+                assert installed.returncode == 0, f"npm install failed:\n{installed.stdout}\n{installed.stderr}"
+                shutil.rmtree(home, ignore_errors=True)
+                staging.rename(home)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
     assert CLAUDE_CODE_VERSION in version.stdout, (version.stdout, version.stderr)
     return binary
