@@ -67,8 +67,8 @@ class BedrockStreamRelay(HoldingRelay):
                 if index not in self._blocks:  # a client could add them to any call: never relayed
                     raise ValueError("tool-use arguments without their contentBlockStart")
                 self.held.add_arguments(index, delta["toolUse"].get("input", ""))
-            elif isinstance(delta.get("toolResult"), list) and index in self._server_results:
-                self._server_results[index]["content"] += delta["toolResult"]
+            elif isinstance(delta.get("toolResult"), list):  # with or without its start: context either way
+                self._server_results.setdefault(index, {"content": []})["content"] += delta["toolResult"]
             elif isinstance(delta.get("citation"), dict) and web_citations(delta["citation"]):
                 name = self._server_names[0] if self._server_names else None
                 self.held.add_result(cited_result(web_citations(delta["citation"]), server_name=name))
