@@ -13,12 +13,15 @@ from .base import CallNames
 SERVER_TOOL_USE = "server_tool_use"
 
 
-def _texts(value: Any) -> list[str]:
-    """Every piece of text inside a content block, whatever its type (documents, search results, citations)."""
+def _texts(value: Any, depth: int = 0) -> list[str]:
+    """Every piece of text inside a content block, whatever its type (documents, search results, citations);
+    past 32 levels (no Converse block nests so deep) the rest is taken as JSON."""
     if isinstance(value, str):
         return [value]
+    if depth > 32:
+        return [json.dumps(value, ensure_ascii=False)]
     if isinstance(value, list):
-        return [text for item in value for text in _texts(item)]
+        return [text for item in value for text in _texts(item, depth + 1)]
     if not isinstance(value, dict):
         return []
     pieces = []
@@ -28,7 +31,7 @@ def _texts(value: Any) -> list[str]:
         elif key in ("text", "title", "source", "context", "name", "url", "uri") and isinstance(item, str):
             pieces.append(item)
         elif isinstance(item, (dict, list)) and key != "bytes":
-            pieces += _texts(item)
+            pieces += _texts(item, depth + 1)
     return pieces
 
 

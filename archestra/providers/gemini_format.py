@@ -35,29 +35,36 @@ _FREE_FORM = {"args", "response", "parameters", "parameters_json_schema", "respo
 def ambiguous_field(value: Any) -> str | None:
     """The first field of Google's messages that ``value`` gives under both spellings (``fooBar`` and
     ``foo_bar``): which one Google reads is not something the proxy may guess."""
-    if isinstance(value, list):
-        return next((found for item in value if (found := ambiguous_field(item))), None)
-    if not isinstance(value, dict):
-        return None
-    for key, item in value.items():
-        if key != snake(key) and snake(key) in value:
-            return key
-        if snake(key) not in _FREE_FORM and (found := ambiguous_field(item)):
-            return found
+    pending = [value]
+    while pending:  # a loop, not recursion: bodies may nest as deep as the JSON parser allows
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        for key, inner in item.items():
+            if key != snake(key) and snake(key) in item:
+                return key
+            if snake(key) not in _FREE_FORM:
+                pending.append(inner)
     return None
 
 
-def camel(value: Any) -> Any:
+def camel(value: Any, depth: int = 0) -> Any:
     """``value`` with the fields of Google's messages in lowerCamel (free-form values left as they are), so that
-    a policy condition's key path does not depend on the spelling a client chose."""
+    a policy condition's key path does not depend on the spelling a client chose. Google's messages are
+    shallow: below 32 levels the value is left as it is."""
+    if depth > 32:
+        return value
     if isinstance(value, list):
-        return [camel(item) for item in value]
+        return [camel(item, depth + 1) for item in value]
     if not isinstance(value, dict):
         return value
     out = {}
     for key, item in value.items():
         name = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
-        out[name] = item if snake(key) in _FREE_FORM else camel(item)
+        out[name] = item if snake(key) in _FREE_FORM else camel(item, depth + 1)
     return out
 
 
