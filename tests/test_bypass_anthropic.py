@@ -459,3 +459,19 @@ def test_text_held_with_calls_reaches_the_response_view_only_when_they_pass():
         relay.feed_bytes(b"".join(events))
         relay.finish_bytes()
         assert exchange.response.text == expected
+
+
+def test_calls_in_the_message_start_event_are_decided(live):
+    """The SDK keeps the content of ``message_start``: a call carried there is decided like any other."""
+    pid = live.profile()
+    events = wire.text_stream(["Sure."])
+    start = json.loads(events[0].split(b"data: ", 1)[1])
+    start["message"]["content"] = [wire.text("Ok. "), wire.tool_use("send_email", EVIL, "toolu_x")]
+    events[0] = wire.event("message_start", start)
+    events = [e.replace(b'"index":0', b'"index":2') for e in events]  # the SDK appends after those two
+    live.upstream.reply_with(sse_reply(events))
+    calls, text = ask(live, pid, FETCHED, CLIENT_TOOLS, stream=True)
+    assert calls == [] and text == "Ok. " + refusal(EVIL, UNTRUSTED_CONTEXT)
+    live.upstream.reply_with(sse_reply(events))
+    calls, text = ask(live, pid, [{"role": "user", "content": "hi"}], CLIENT_TOOLS, stream=True)
+    assert calls == [("send_email", EVIL)] and text == "Ok. Sure."

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from ..exchange import Usage
 from ..streaming.sse import SSEEvent, encode_event
-from .anthropic_blocks import CALL_TYPES, Names, call_name, is_server_result, server_result
+from .anthropic_blocks import CALL_TYPES, Names, blocks, call_name, is_server_result, server_result
 from .base import compact_json
 from .held import HoldingRelay
 
@@ -34,6 +34,9 @@ class AnthropicStreamRelay(HoldingRelay):
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         data = self._json(event) or {}
         kind = data.get("type") or event.event
+        message = data.get("message")
+        if kind == "message_start" and isinstance(message, dict) and blocks(message.get("content")):
+            return self._unpack(event, data)
         if kind == "content_block_start":
             self._start(data.get("content_block") or {})
         elif kind == "content_block_delta":
@@ -57,6 +60,20 @@ class AnthropicStreamRelay(HoldingRelay):
         elif kind == "error":
             self.held.drop()  # the stream ends here; undecided calls are dropped
         return self.pass_or_hold(event.raw)
+
+    def _unpack(self, event: SSEEvent, data: dict[str, Any]) -> list[bytes]:
+        """A ``message_start`` whose message already has content (the SDK keeps it, calls included): sent
+        as an empty ``message_start`` and one start/stop pair per block, so every call is decided."""
+        message = data["message"]
+        out = self.pass_or_hold(encode_event(compact_json({**data, "message": {**message, "content": []}}),
+                                             event.event))
+        for index, block in enumerate(message["content"]):
+            for name, value in (("content_block_start", {"type": "content_block_start", "index": index,
+                                                         "content_block": block}),
+                                ("content_block_stop", {"type": "content_block_stop", "index": index})):
+                text = compact_json(value)
+                out += self.feed(SSEEvent(encode_event(text, name), name, text))
+        return out
 
     def _start(self, block: Any) -> None:
         position = len(self._kinds)
@@ -83,9 +100,9 @@ class AnthropicStreamRelay(HoldingRelay):
             return None
         if not isinstance(data, dict):
             return None
-        if data.get("type") == "message_start":
-            message = data.get("message") or {}
-            usage = message.get("usage") or {}
+        message = data.get("message")
+        if data.get("type") == "message_start" and isinstance(message, dict):
+            usage = message["usage"] if isinstance(message.get("usage"), dict) else {}
             self.response.model = message.get("model") or self.response.model
             self.response.usage = Usage(usage.get("input_tokens"), usage.get("output_tokens"))
         return data
