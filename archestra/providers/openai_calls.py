@@ -122,9 +122,9 @@ class ConversationCalls:
             if message.get("role") == "assistant":
                 for call in message_calls(message):
                     self.ids.add(call.id, call.name)
-                    for key in (("id", call.id), ("name", call.name)):
-                        if key[1] is not None:
-                            self._first.setdefault(key, index)
+                    if call.id is not None:
+                        self._first.setdefault(("id", call.id), index)
+                    self._first.setdefault(("name", call.name), index)
 
     def _called_before(self, kind: str, value: Any, index: int) -> bool:
         return isinstance(value, str) and self._first.get((kind, value), index) < index

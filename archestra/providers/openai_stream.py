@@ -61,7 +61,7 @@ class OpenAIStreamRelay(StreamRelay):
         choices = chunk.get("choices") if chunk is not None else None
         if choices is not None and not isinstance(choices, list):
             raise ValueError("choices is not an array")  # clients reading choices[0] would find one unseen
-        if not choices:
+        if chunk is None or not choices:
             return [event.raw]
         single = len(choices) == 1
         plans = [self._plan(chunk, choice, single) for choice in choices]
