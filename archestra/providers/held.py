@@ -109,6 +109,9 @@ class HoldingRelay(StreamRelay):
         super().__init__(exchange)
         self._decide = decide
         self.held = HeldCalls()
+        #: Provider-executed results a relay collected itself (kept for relays written against it): they are
+        #: decided with the first stretch of held calls. ``held.add_result`` places a result among the calls.
+        self.results: list[ToolResult] = []
 
     def pass_or_hold(self, raw: bytes) -> list[bytes]:
         if self.held.holding:
@@ -125,6 +128,9 @@ class HoldingRelay(StreamRelay):
         """Decide the held calls: replay them (and the end event) or replace them with the refusal."""
         index, texts = self.held.first_key, self.held.texts
         held, segments = self.held.take_segments()
+        if self.results and segments:
+            segments[0] = (segments[0][0], [*self.results, *segments[0][1]])
+            self.results = []
         refusal, passed = None, []
         for calls, results in segments:
             refusal = self._decide(calls, results) if results else self._decide(calls)
