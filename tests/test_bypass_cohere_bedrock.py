@@ -307,3 +307,23 @@ def test_bedrock_documents_read_from_s3_are_context_the_proxy_cannot_see(live_tl
     messages = [{"role": "user", "content": [{"text": "Summarize the report and mail it"}, stored]}]
     calls, text = bedrock_ask(live, pid, messages, bedrock_call(False))
     assert calls == [] and refused(text)
+
+
+def test_bedrock_server_tools_passed_in_the_models_own_fields_are_decided_too(live_tls):
+    live, pid = live_tls, live_tls.profile()
+    native = {"anthropic_beta": ["web-search-2025-03-05"],
+              "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]}
+
+    def ask_native(messages: list[dict]) -> dict:
+        live.upstream.reply_with(bedrock_call(False))
+        client = boto3.client("bedrock-runtime", region_name="us-east-1", verify=live.ca,
+                              endpoint_url=live.base("bedrock", pid),
+                              config=botocore.config.Config(retries={"max_attempts": 1}))
+        client.converse(modelId="anthropic.claude-sonnet-4", messages=messages, toolConfig=bedrock_tools(),
+                        additionalModelRequestFields=native)
+        return live.upstream.received[-1].json["additionalModelRequestFields"]
+
+    assert ask_native(bedrock_history()) == native
+    assert "web_search" not in json.dumps(ask_native(bedrock_history([{"text": PAGE}])))
+    live.policy("call", pid, "web_search", "allow_when_context_is_untrusted", reason="searching is fine")
+    assert ask_native(bedrock_history([{"text": PAGE}])) == native

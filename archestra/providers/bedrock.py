@@ -11,8 +11,9 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
+from .anthropic_blocks import write_tools
 from .base import Provider, ProxyError, Route
-from .bedrock_content import answer_segments, call_names, calls, tool_result, unseen
+from .bedrock_content import answer_segments, call_names, calls, native_tools, tool_result, unseen
 from .bedrock_stream import BedrockStreamRelay
 from .content import parts_text, set_parts_text
 
@@ -110,6 +111,7 @@ class Bedrock(Provider):
             if isinstance(system_tool, dict) and system_tool.get("name"):
                 # A tool Bedrock runs itself (nova_grounding...): decided before the request goes upstream.
                 tools.append(Tool(str(system_tool["name"]), None, system_tool, server=True))
+        tools += native_tools(body)
         stored = unseen(body.get("system")) + [found for raw in body.get("messages", [])
                                                for found in unseen(raw["content"])]
         return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
@@ -148,6 +150,9 @@ class Bedrock(Provider):
             body["system"] = [*system_added, *blocks]
         else:
             body.pop("system", None)
+        native = body.get("additionalModelRequestFields")
+        if isinstance(native, dict):
+            write_tools(native, exchange.tools)
         config = body.get("toolConfig")
         if isinstance(config, dict) and isinstance(config.get("tools"), list):
             keep = {tool.name for tool in exchange.tools if not tool.server}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..exchange import ToolCall, ToolResult
+from ..exchange import Tool, ToolCall, ToolResult
+from .anthropic_blocks import declared_tools
 from .base import CallNames
 
 SERVER_TOOL_USE = "server_tool_use"
@@ -131,3 +132,15 @@ def unseen(blocks: Any) -> list[str]:
             elif kind == "toolResult" and isinstance(value, dict):
                 found += unseen(value.get("content"))
     return found
+
+
+def native_tools(body: dict[str, Any]) -> list[Tool]:
+    """Tools declared in the model's own format inside ``additionalModelRequestFields`` (Anthropic's ``tools``
+    and ``mcp_servers``, which Bedrock hands to Claude as they are): typed server tools there are decided
+    before the request like ``systemTool`` entries."""
+    native = body.get("additionalModelRequestFields")
+    if not isinstance(native, dict):
+        return []
+    return declared_tools({"tools": native.get("tools") if isinstance(native.get("tools"), list) else [],
+                           "mcp_servers": native.get("mcp_servers") if isinstance(native.get("mcp_servers"), list)
+                           else []})
