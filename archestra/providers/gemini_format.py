@@ -92,11 +92,12 @@ class CallAssembler:
             raw = field(part, "functionCall")
             if not isinstance(raw, dict):
                 continue
-            if self._open is None:
-                self._open = ToolCall(raw.get("id"), str(raw.get("name") or ""), {})
+            name = str(raw.get("name") or "")
+            if self._open is None or (name and name != self._open.name) or raw.get("args"):
+                # A part naming another function, or carrying whole arguments, is another call as every client
+                # reads it: only argument pieces continue a call.
+                self._open = ToolCall(raw.get("id"), name, {})
                 new.append(self._open)
-            elif raw.get("name") and not self._open.name:
-                self._open.name = str(raw["name"])
             _extend(self._open, raw)
             if not field(raw, "willContinue"):
                 self._open = None
