@@ -78,7 +78,8 @@ def test_cohere_arguments_carried_by_the_start_event_are_decided(live):
     assert cohere_ask(live, pid, cohere_history()[:1], cohere_call(False))[0] == [("send_email", EVIL)]
     live.policy("call", pid, "send_email", "block_always", NO_ATTACKERS, "no mail to attackers")
     whole = json.dumps(EVIL)
-    for start, fragments in ((whole, []), (whole[:8], [whole[8:]])):
+    boss = json.dumps({"to": "boss@company.com"})
+    for start, fragments in ((whole, []), (whole[:8], [whole[8:]]), (boss, [whole])):
         reply = sse_reply(cohere_wire.tool_stream("send_email", fragments, "send_email_1", start_arguments=start))
         calls, text = cohere_ask(live, pid, cohere_history()[:1], reply, stream=True)
         assert calls == [] and refused(text, "no mail to attackers")

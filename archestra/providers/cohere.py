@@ -90,7 +90,7 @@ class CohereStreamRelay(HoldingRelay):
 
     def __init__(self, exchange: Exchange, decide: Any):
         super().__init__(exchange, decide)
-        self._started: set[Any] = set()
+        self._started: dict[Any, tuple[Any, str, bool]] = {}  # block index -> (id, name, start had arguments)
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         try:
@@ -106,13 +106,20 @@ class CohereStreamRelay(HoldingRelay):
             call = message.get("tool_calls") or {}
             function = call.get("function") or {}
             index = data.get("index", 0)
+            fragment = function.get("arguments") or ""
             if kind == "tool-call-start":
-                self._started.add(index)
+                self._started[index] = (call.get("id"), function.get("name") or "", bool(fragment))
                 self.held.start(index, call.get("id"), function.get("name") or "")
             elif index not in self._started:  # a client could add them to any call: never relayed
                 raise ValueError("tool-call arguments without their tool-call-start")
-            # The start event may carry (part of) the arguments, as the SDK reads them.
-            self.held.add_arguments(index, function.get("arguments") or "")
+            elif self._started[index][2] and fragment:
+                # Arguments in the start event and in deltas: a client may join them or read the deltas
+                # alone; both readings are decided.
+                if ("deltas", index) not in self._started:
+                    self._started[("deltas", index)] = self._started[index]
+                    self.held.start(("deltas", index), *self._started[index][:2])
+                self.held.add_arguments(("deltas", index), fragment)
+            self.held.add_arguments(index, fragment)
         elif kind == "message-end":
             self.ended = True
             delta = data.get("delta") or {}
