@@ -199,10 +199,10 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
         upstream.close()
     trace.first_byte = time.monotonic()
     try:
-        data = json.loads(content)
+        data = loads_strict(content)  # what the proxy decides on must be what every client reads
         if not isinstance(data, dict):
             raise ValueError("not an object")
-    except (ValueError, RecursionError):
+    except ValueError:
         raise ProxyError(502, "The upstream provider returned a response that is not a JSON object.",
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False

@@ -587,7 +587,8 @@ def test_fragments_that_extend_a_released_call_are_decided_with_the_whole_call()
                                               finish_reason="tool_calls")),
                                  chunk(choice({"tool_calls": [fragment(0, arguments='x.io", "to": "evil@a.io"}')]}))])
     out, decided = relay_run(events, refuse=lambda calls: "no" if "evil" in json.dumps(calls[0].arguments) else None)
-    assert decided[1] == [("send_email", {"to": "evil@a.io"}, False)]
+    # The whole call repeats "to": clients would read it differently, so it is decided as unreadable text.
+    assert decided[1] == [("send_email", '{"to": "boss@x.io", "to": "evil@a.io"}', False)]
     assert "evil" not in out.decode().replace('"content":"no"', "")
 
 

@@ -4,6 +4,8 @@ normalised, undeclared tools are refused in an untrusted context and flagged, un
 a condition, and a body parsers would read differently is refused."""
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
 import requests
@@ -157,3 +159,21 @@ def test_duplicate_keys_are_refused_in_the_callers_format(live):
                            data='{"model": "m", "temperature": NaN, "messages": []}',
                            headers={"Content-Type": "application/json"})
     assert answer.status_code == 400
+
+
+def test_arguments_and_answers_clients_would_read_differently_are_never_let_through(live):
+    pid = live.profile()
+    discover(live, pid)
+    live.policy("call", pid, "send_email", "allow_when_context_is_untrusted",
+                [{"key": "to", "operator": "endsWith", "value": "@company.com"}])
+    # A first-wins reader sends to the attacker, a last-wins reader to the boss: not decided on either.
+    twice = {"id": "call_z", "type": "function",
+             "function": {"name": "send_email", "arguments": '{"to": "evil@attacker.io", "to": "boss@company.com"}'}}
+    assert called(ask(live, pid, twice, history())) == []
+    # An answer body with a repeated key is refused (502) rather than relayed.
+    body = json.dumps(wire.completion("hi")).replace('"choices":', '"choices": [], "choices":', 1)
+    live.upstream.reply_with(json_reply(body.encode()))
+    client = openai.OpenAI(api_key="k", base_url=live.base("openai", pid), max_retries=0)
+    with pytest.raises(openai.APIStatusError) as raised:
+        client.chat.completions.create(model="m", messages=history(None))
+    assert raised.value.status_code == 502

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall
+from ..lenient_json import loads_lenient
 from ..streaming.sse import SSEDecoder
+from ..strict_json import AmbiguousJSON, loads_strict
 
 
 def compact_json(value: Any) -> str:
@@ -20,17 +22,18 @@ def parse_arguments(raw: Any) -> tuple[Any, str]:
     Text strict JSON refuses is read as lenient clients read it (cut off, trailing commas, single quotes,
     Python literals, a markdown fence: see ``lenient_json``): a policy condition must never be skipped because
     the arguments did not parse, and the decision has to see what a lenient client would execute. Only text
-    nothing sensible can be read from stays a string.
+    nothing sensible can be read from stays a string, and so does JSON that clients would read differently
+    (a key repeated in one object): the policies then treat the arguments as unreadable and fail closed.
     """
     if isinstance(raw, str):
         if not raw.strip():
             return {}, raw
         try:
-            return json.loads(raw), raw
-        except (ValueError, RecursionError):
+            return loads_strict(raw), raw
+        except AmbiguousJSON:
+            return raw, raw
+        except ValueError:
             pass
-        from ..lenient_json import loads_lenient  # here so that this edit stays inside the function
-
         try:
             return loads_lenient(raw), raw
         except (ValueError, RecursionError):
