@@ -90,7 +90,7 @@ def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
 
 
 # -- chat -------------------------------------------------------------------------------------------
-def _read_json(provider: Provider) -> tuple[bytes, Any]:
+def _read_json(family: Any) -> tuple[bytes, Any]:
     content_type = (request.mimetype or "").lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ProxyError(415, f"Content-Type must be application/json, got {request.mimetype or 'none'!r}.",
@@ -100,7 +100,7 @@ def _read_json(provider: Provider) -> tuple[bytes, Any]:
         body = loads_strict(raw)
     except ValueError as exc:
         raise ProxyError(400, f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
-    provider.validate_request(body)
+    family.validate_request(body)
     return raw, body
 
 
@@ -123,10 +123,13 @@ def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
 
 
 def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, trace: Trace) -> Response:
-    raw, body = _read_json(provider)
+    # The API family speaks the wire format (chat completions, Responses, Messages...); the provider says where
+    # it goes and how it authenticates. Most routes' family is their provider's own.
+    family = route.family or provider
+    raw, body = _read_json(family)
     trace.raw_request = raw
     try:
-        exchange = provider.parse_request(body, route, profile, _client_info())
+        exchange = family.parse_request(body, route, profile, _client_info())
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         # A shape the adapter's validation did not foresee: the client's mistake, never a 500.
         raise ProxyError(400, f"The request body does not have the shape {provider.name} expects "
@@ -142,8 +145,8 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         _apply_request_hooks(runtime, exchange)
         changed = exchange.edited()
         if changed:
-            provider.write_request(body, exchange)
-        changed = provider.prepare_upstream_body(body) or changed
+            family.write_request(body, exchange)
+        changed = family.prepare_upstream_body(body) or changed
         payload = json.dumps(body, ensure_ascii=False).encode() if changed else raw
         trace.sent = payload
         url, headers, query = provider.upstream_request(runtime.settings, route, exchange,
@@ -154,17 +157,17 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
             return _relay_error(runtime, exchange, upstream, trace)
         framing = _framing(upstream)
         if exchange.stream:
-            relay = provider.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
+            relay = family.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
             if framing == "json" and relay.framing != "json":
                 # An answer that is not the stream that was asked for is never relayed uninspected:
                 # it is parsed and decided as what it is.
-                return _answer(runtime, provider, exchange, upstream, trace)
-            return _stream(runtime, exchange, relay, upstream, trace, provider.stream_content_type)
+                return _answer(runtime, family, exchange, upstream, trace)
+            return _stream(runtime, exchange, relay, upstream, trace, family.stream_content_type)
         if framing in ("sse", "eventstream"):
             upstream.close()
             raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream.",
                              kind="upstream_error", code="upstream_unexpected_stream")
-        return _answer(runtime, provider, exchange, upstream, trace)
+        return _answer(runtime, family, exchange, upstream, trace)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
         raise
@@ -191,7 +194,7 @@ def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Respon
     return Response(content, status=upstream.status_code, headers=response_headers(upstream.headers))
 
 
-def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: requests.Response,
+def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: requests.Response,
             trace: Trace) -> Response:
     try:
         content = runtime.upstream.read_body(upstream)
@@ -207,16 +210,16 @@ def _answer(runtime: Runtime, provider: Provider, exchange: Exchange, upstream: 
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False
     try:
-        for key, calls, *results in provider.tool_call_groups(data):
+        for key, calls, *results in family.tool_call_groups(data):
             # A group may carry the provider-executed results that came before its calls in the answer.
             refusal = decide_tool_calls(runtime, exchange, calls, *results)
             if refusal is not None:
-                provider.refuse_response(data, key, refusal)
+                family.refuse_response(data, key, refusal)
                 changed = True
-        exchange.response = provider.parse_response(data, exchange)
+        exchange.response = family.parse_response(data, exchange)
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         # Never pass on an answer that could not be inspected: its tool calls would go unchecked.
-        raise ProxyError(502, f"The upstream answer does not have the shape {provider.name} answers have "
+        raise ProxyError(502, f"The upstream answer does not have the shape {family.name} answers have "
                               f"({exc.__class__.__name__}).", kind="upstream_error",
                          code="upstream_invalid_response") from None
     try:

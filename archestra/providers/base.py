@@ -89,6 +89,9 @@ class Route:
     stream: bool | None = None  # None: decided by the body (``"stream": true``)
     model: str | None = None    # for providers that name the model in the path (Gemini, Bedrock)
     action: str | None = None   # the path's operation, e.g. ``streamGenerateContent``
+    #: The API family adapter that speaks this route's wire format when it is not the provider's own (e.g.
+    #: the Responses API on OpenAI): an object with the request/response/stream methods of :class:`Provider`.
+    family: Any = None
 
 
 class StreamRelay:
