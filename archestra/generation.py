@@ -39,6 +39,7 @@ TOUCH_SECONDS = 3600.0
 _BUMP = text("UPDATE config_generation SET generation = generation + 1 WHERE id = 1")
 _READ = "SELECT generation FROM config_generation WHERE id = 1"
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
@@ -124,6 +125,7 @@ class ConfigGeneration:
                 threading.Thread(target=self._poll, name="archestra-generation", daemon=True).start()
 
     def _poll(self) -> None:
+        assert self._engine is not None
         engine = self._engine()
         connection = None
         seen: int | None = None
@@ -198,7 +200,7 @@ class ConfigCache(Generic[V]):
         self._filled_at = -1  # the generation the entries belong to
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, load: Callable[[Hashable], V]) -> V:
+    def get(self, key: K, load: Callable[[K], V]) -> V:
         if self._ttl <= 0:
             return load(key)
         generation = self._generation.current()

@@ -25,7 +25,8 @@ class _TtlCache:
     """The lookup the caches did before: a dict entry with an expiry time, under a lock for writes."""
 
     def __init__(self, ttl: float):
-        self._ttl, self._cache, self._lock = ttl, {}, threading.Lock()
+        self._ttl, self._lock = ttl, threading.Lock()
+        self._cache: dict[str, tuple[str, float]] = {}
 
     def get(self, key, load):
         now = time.monotonic()
@@ -47,7 +48,8 @@ def measure() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="archestra-bench-generation-") as folder:
         counter = SharedCounter(os.path.join(folder, "generation"))
         generation = ConfigGeneration(counter, engine=None)  # no poller: only the hot path is timed
-        new, old = ConfigCache(generation, 60.0), _TtlCache(60.0)
+        new: ConfigCache[str] = ConfigCache(generation, 60.0)
+        old = _TtlCache(60.0)
         key = "6f1c1a7e-0000-4000-8000-000000000000"
         new.get(key, str)
         old.get(key, str)
