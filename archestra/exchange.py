@@ -115,6 +115,8 @@ class Response:
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     model: str | None = None
+    #: The provider's id of the answer, where later requests can refer to it (Responses API).
+    id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,16 @@ class OptimizationRule(db.Model):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class ResponseLink(db.Model):
+    """Whether the context of a Responses API response the proxy relayed was trusted: a later request that
+    names it in ``previous_response_id`` continues that context, which the provider holds and the proxy does
+    not see again. Rows are written before the answer's last bytes reach the client."""
+
+    __tablename__ = "response_chain"
+
+    response_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(36))
+    trusted: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -29,6 +29,7 @@ from ..recorder import Recorder
 from .conditions import all_hold, parse_result
 from .names import normalize_tool_name
 from .policies import PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule
+from .response_chain import ResponseChain
 
 UNTRUSTED_CONTEXT = "The context contains untrusted data (a tool result no policy marks as trusted)."
 UNDECLARED_TOOL = ("The model called {tool}, a tool the request did not declare, while the context contains "
@@ -160,3 +161,6 @@ def register_builtin_hooks(registry: HookRegistry, policies: PolicyDirectory, re
     registry.register("on_request", ToolDiscovery(recorder), "builtin:tool-discovery")
     registry.register("on_tool_result", ResultTrust(policies, sanitize), "builtin:tool-result-policies")
     registry.register("on_tool_call", CallPolicy(policies), "builtin:tool-call-policies")
+    chain = ResponseChain(recorder)
+    registry.register("on_request", chain.continue_context, "builtin:response-chain")
+    registry.register("on_response", chain.remember, "builtin:response-chain")
