@@ -30,6 +30,10 @@ def bedrock_key(monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+UNSEEN = ("However, I was denied by a tool invocation policy:\n\n"
+          "The context contains data the proxy cannot see or vouch for: ")
+
+
 def refused(text: str, reason: str = UNTRUSTED_CONTEXT) -> bool:
     return text.endswith(f"However, I was denied by a tool invocation policy:\n\n{reason}")
 
@@ -307,7 +311,7 @@ def test_bedrock_documents_read_from_s3_are_context_the_proxy_cannot_see(live_tl
         "uri": "s3://bucket/report.pdf"}}}}
     messages = [{"role": "user", "content": [{"text": "Summarize the report and mail it"}, stored]}]
     calls, text = bedrock_ask(live, pid, messages, bedrock_call(False))
-    assert calls == [] and refused(text)
+    assert calls == [] and UNSEEN in text
 
 
 def test_bedrock_server_tools_passed_in_the_models_own_fields_are_decided_too(live_tls):

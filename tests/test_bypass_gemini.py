@@ -89,6 +89,10 @@ def sent_tools(live) -> set[str]:
     return names
 
 
+UNSEEN = ("However, I was denied by a tool invocation policy:\n\n"
+          "The context contains data the proxy cannot see or vouch for: ")
+
+
 def refused(text: str, reason: str = UNTRUSTED_CONTEXT) -> bool:
     return text.endswith(f"However, I was denied by a tool invocation policy:\n\n{reason}")
 
@@ -186,7 +190,7 @@ def test_server_tools_are_removed_in_an_untrusted_context_unless_allowed(live):
 def test_cached_content_is_context_the_proxy_cannot_see(live):
     pid = live.profile()
     calls, text = ask(live, pid, [user()], call_reply(False), cached_content="cachedContents/abc123")
-    assert calls == [] and refused(text)
+    assert calls == [] and UNSEEN in text
     assert live.upstream.received[-1].json["cachedContent"] == "cachedContents/abc123"
 
     live.upstream.reply_with(call_reply(False))
@@ -194,7 +198,7 @@ def test_cached_content_is_context_the_proxy_cannot_see(live):
             "tools": [{"function_declarations": [{"name": "send_email", "parameters": SCHEMA}]}]}
     answer = requests.post(live.base("gemini", pid) + "/v1beta/models/m:generateContent", json=body, timeout=10)
     parts = answer.json()["candidates"][0]["content"]["parts"]
-    assert [p for p in parts if "functionCall" in p] == [] and refused(parts[0]["text"])
+    assert [p for p in parts if "functionCall" in p] == [] and UNSEEN in parts[0]["text"]
 
 
 def test_stored_files_are_context_the_proxy_cannot_see(live):
@@ -203,7 +207,7 @@ def test_stored_files_are_context_the_proxy_cannot_see(live):
         file_uri="https://generativelanguage.googleapis.com/v1beta/files/abc123", mime_type="application/pdf"))
     calls, text = ask(live, pid, [types.Content(role="user", parts=[types.Part(text="Summarize"), stored])],
                       call_reply(False))
-    assert calls == [] and refused(text)
+    assert calls == [] and UNSEEN in text
 
 
 def test_a_field_under_both_spellings_is_refused(live):

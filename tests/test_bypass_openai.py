@@ -15,9 +15,9 @@ from archestra.security.hooks import UNTRUSTED_CONTEXT
 from tests.fakes import openai_wire as wire
 from tests.fakes.openai_wire import choice, chunk, fragment
 from tests.fakes.server import Reply, json_reply, sse_reply
-from tests.live import live as live_fixture
 
-live = live_fixture  # the two-worker gunicorn, as the fixture ``live``
+pytest_plugins = ["tests.live"]  # the `live` fixture
+
 
 PROVIDERS = ["openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai"]
 SCHEMA = {"type": "object", "properties": {"url": {"type": "string"}, "to": {"type": "string"}}}
@@ -208,7 +208,7 @@ def test_stored_context_the_proxy_cannot_see_is_untrusted(live, stored):
     assert ask(live, "openai", pid, [ASK]).tool_calls[0].function.name == "send_email"
     message = ask(live, "openai", pid, [ASK, stored])
     assert message.tool_calls is None
-    assert message.content == refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert message.content.startswith(refusal("send_email", EVIL, "The context contains data the proxy cannot see"))
 
 
 # -- 3. trust conditions see the whole result ----------------------------------------------------------------

@@ -30,10 +30,10 @@ from archestra.providers import Anthropic
 from archestra.providers.base import Route
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.server import Reply, json_reply, sse_reply
-from tests.live import live as live_fixture
 from tests.test_hooks import hook_file
 
-live = live_fixture  # the two-worker gunicorn, as the fixture ``live``
+pytest_plugins = ["tests.live"]  # the `live` fixture
+
 
 #: The version whose wire traffic was checked (its reminder texts are what anthropic_reminders.py reads).
 CLAUDE_CODE_VERSION = "2.1.332"

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall
+from ..exchange import ClientInfo, Exchange, ProfileInfo, Response
 from ..lenient_json import loads_lenient
 from ..streaming.sse import SSEDecoder
 from ..strict_json import AmbiguousJSON, loads_strict

@@ -32,6 +32,7 @@ from .policies import PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule
 from .response_chain import ResponseChain
 
 UNTRUSTED_CONTEXT = "The context contains untrusted data (a tool result no policy marks as trusted)."
+UNSEEN_CONTEXT = "The context contains data the proxy cannot see or vouch for: {what}."
 UNDECLARED_TOOL = ("The model called {tool}, a tool the request did not declare, while the context contains "
                    "untrusted data.")
 log = logging.getLogger("archestra.security")
@@ -70,9 +71,19 @@ class ToolDiscovery:
                 continue
             self._seen.add(key)
             self._recorder.submit(_upsert_tool(exchange.profile.id, tool.name, tool.description, tool.parameters))
+        # Results of provider-executed tools the request does not declare (e.g. a grounded answer sent back):
+        # discovered by name, so that an operator can set a policy on them.
+        declared = {tool.name for tool in exchange.tools}
+        for result in exchange.tool_results:
+            if result.server and result.name and result.name not in declared:
+                key = (exchange.profile.id, result.name, "")
+                if key not in self._seen:
+                    self._seen.add(key)
+                    self._recorder.submit(_upsert_tool(exchange.profile.id, result.name, None, None, known=False))
 
 
-def _upsert_tool(profile_id: str, name: str, description: str | None, parameters: Any):
+def _upsert_tool(profile_id: str, name: str, description: str | None, parameters: Any, known: bool = True):
+    """``known``: the definition comes from a declaration (else only the name is known: keep what is stored)."""
     def job(session) -> None:
         now = datetime.now(timezone.utc)
         row = session.execute(select(Tool).where(Tool.profile_id == profile_id, Tool.name == name)).scalar()
@@ -80,8 +91,10 @@ def _upsert_tool(profile_id: str, name: str, description: str | None, parameters
             with session.begin_nested():  # another worker may insert the same tool at the same time
                 session.add(Tool(profile_id=profile_id, name=name, description=description, parameters=parameters,
                                  first_seen_at=now, last_seen_at=now))
-        else:
+        elif known:
             row.description, row.parameters, row.last_seen_at = description, parameters, now
+        else:
+            row.last_seen_at = now
     return job
 
 
@@ -140,12 +153,20 @@ class CallPolicy:
             return
         for rule in rules:
             if rule.action == "block_when_context_is_untrusted":
-                raise Block(rule.reason or UNTRUSTED_CONTEXT)
+                raise Block(rule.reason or untrusted_reason(exchange))
         if policies.global_policy == PERMISSIVE:
             return
         if any(rule.action == "allow_when_context_is_untrusted" for rule in rules):
             return
-        raise Block(UNTRUSTED_CONTEXT)
+        raise Block(untrusted_reason(exchange))
+
+
+def untrusted_reason(exchange: Exchange) -> str:
+    """Why the context is untrusted, in the refusal's words."""
+    results = [*exchange.tool_results, *exchange.answer_results]
+    if exchange.unseen_context and all(result.trusted is True for result in results):
+        return UNSEEN_CONTEXT.format(what=exchange.unseen_context[0])
+    return UNTRUSTED_CONTEXT
 
 
 def _unreadable_matching(rules: tuple[Rule, ...]) -> list[Rule]:
