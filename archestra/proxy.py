@@ -65,6 +65,8 @@ def dispatch(provider: Provider, rest: str) -> Response:
         profile_tokens.check(profile, request.headers.get(profile_tokens.HEADER))
         if route.kind == "passthrough":
             return _passthrough(runtime, provider, route)
+        if route.kind == "retrieve":
+            return _retrieve(runtime, provider, route, profile, Trace(started=started))
         limited = runtime.limits.check(profile.id)
         return _chat(runtime, provider, route, profile, Trace(started=started, limited=limited))
     except SQLAlchemyError as exc:
@@ -149,28 +151,51 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         changed = family.prepare_upstream_body(body) or changed
         payload = json.dumps(body, ensure_ascii=False).encode() if changed else raw
         trace.sent = payload
-        url, headers, query = provider.upstream_request(runtime.settings, route, exchange,
-                                                        {**client_headers, "Content-Type": "application/json"},
-                                                        query)
-        upstream = runtime.upstream.send("POST", url, payload, headers, query)
-        if upstream.status_code >= 400:
-            return _relay_error(runtime, exchange, upstream, trace)
-        framing = _framing(upstream)
-        if exchange.stream:
-            relay = family.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
-            if framing == "json" and relay.framing != "json":
-                # An answer that is not the stream that was asked for is never relayed uninspected:
-                # it is parsed and decided as what it is.
-                return _answer(runtime, family, exchange, upstream, trace)
-            return _stream(runtime, exchange, relay, upstream, trace, family.stream_content_type)
-        if framing in ("sse", "eventstream"):
-            upstream.close()
-            raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream.",
-                             kind="upstream_error", code="upstream_unexpected_stream")
-        return _answer(runtime, family, exchange, upstream, trace)
+        return _forward(runtime, provider, family, route, exchange, "POST", payload,
+                        {**client_headers, "Content-Type": "application/json"}, query, trace)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
         raise
+
+
+def _retrieve(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, trace: Trace) -> Response:
+    """An answer stored at the provider, fetched again (Responses API ``GET /responses/{id}``, ``cancel``): it is
+    decided like any answer, in the context its creation left (the family's retrieval exchange names it, and the
+    built-in response chain looks its trust up), so a background response cannot smuggle an undecided call out."""
+    family = route.family
+    exchange = family.retrieval_exchange(route, profile, _client_info())
+    if route.stream is not None:
+        exchange.stream = route.stream
+    trace.model_asked = exchange.model or None
+    try:
+        _apply_request_hooks(runtime, exchange)
+        return _forward(runtime, provider, family, route, exchange, request.method, None,
+                        request_headers(request.headers.items()), request.query_string.decode(), trace)
+    except ProxyError as error:
+        _failed(runtime, exchange, trace, error)
+        raise
+
+
+def _forward(runtime: Runtime, provider: Provider, family: Any, route: Route, exchange: Exchange, method: str,
+             payload: bytes | None, headers: dict[str, str], query: str, trace: Trace) -> Response:
+    """Send the exchange upstream and answer the client: the upstream's error, the decided stream or answer."""
+    url, headers, query = provider.upstream_request(runtime.settings, route, exchange, headers, query)
+    upstream = runtime.upstream.send(method, url, payload, headers, query)
+    if upstream.status_code >= 400:
+        return _relay_error(runtime, exchange, upstream, trace)
+    framing = _framing(upstream)
+    if exchange.stream:
+        relay = family.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
+        if framing == "json" and relay.framing != "json":
+            # An answer that is not the stream that was asked for is never relayed uninspected:
+            # it is parsed and decided as what it is.
+            return _answer(runtime, family, exchange, upstream, trace)
+        return _stream(runtime, exchange, relay, upstream, trace, family.stream_content_type)
+    if framing in ("sse", "eventstream"):
+        upstream.close()
+        raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream.",
+                         kind="upstream_error", code="upstream_unexpected_stream")
+    return _answer(runtime, family, exchange, upstream, trace)
 
 
 def _failed(runtime: Runtime, exchange: Exchange, trace: Trace, error: ProxyError) -> None:
@@ -210,6 +235,7 @@ def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: request
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False
     try:
+        family.prepare_answer(data, exchange)
         for key, calls, *results in family.tool_call_groups(data):
             # A group may carry the provider-executed results that came before its calls in the answer.
             refusal = decide_tool_calls(runtime, exchange, calls, *results)

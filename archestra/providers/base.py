@@ -84,7 +84,7 @@ class ProxyError(Exception):
 class Route:
     """A request the proxy understood: what to do with it and where it goes upstream."""
 
-    kind: str            # "chat" (inspected by hooks) or "passthrough"
+    kind: str            # "chat" (inspected by hooks), "retrieve" (a stored answer fetched again) or "passthrough"
     upstream_path: str   # appended to the provider's base URL
     stream: bool | None = None  # None: decided by the body (``"stream": true``)
     model: str | None = None    # for providers that name the model in the path (Gemini, Bedrock)
@@ -193,6 +193,10 @@ class Provider:
         return False
 
     # -- response -------------------------------------------------------------------------------
+    def prepare_answer(self, data: Any, exchange: Exchange) -> None:
+        """Before a non-streamed answer's calls are decided: fill what only the answer tells (e.g. the declared
+        tools and model of a retrieved response). Nothing by default."""
+
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         raise NotImplementedError
 
