@@ -27,10 +27,16 @@ def _no_constant(name: str) -> Any:
     raise AmbiguousJSON(f"{name} is not valid JSON")
 
 
+# One decoder for every call: json.loads would build a new one each time (this runs on every stream event).
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+
+
 def loads_strict(raw: bytes | str) -> Any:
     """``json.loads`` that refuses duplicate keys, non-finite number literals and nesting too deep to read
     (ValueError)."""
+    if not isinstance(raw, str):
+        raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
     try:
-        return json.loads(raw, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+        return _DECODER.decode(raw)
     except RecursionError:
         raise AmbiguousJSON("the JSON is nested too deeply") from None
