@@ -10,33 +10,35 @@ from __future__ import annotations
 from typing import Any
 
 
-def content_text(content: Any) -> str | None:
-    """The text of an OpenAI message content (a string, or a list of parts)."""
+def content_text(content: Any, kinds: tuple[str, ...] = ("text",)) -> str | None:
+    """The text of an OpenAI message content (a string, or a list of parts whose type is one of ``kinds``:
+    the Responses API names them ``input_text`` / ``output_text``)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         texts = [part.get("text", "") for part in content
-                 if isinstance(part, dict) and part.get("type") == "text"]
+                 if isinstance(part, dict) and part.get("type") in kinds]
         return "".join(texts) if texts else None
     return None
 
 
-def set_content_text(message: dict[str, Any], text: str) -> None:
-    """Replace the text of a message, keeping non-text parts (images, audio) where they were."""
+def set_content_text(message: dict[str, Any], text: str, kinds: tuple[str, ...] = ("text",)) -> None:
+    """Replace the text of a message, keeping non-text parts (images, audio) where they were; a new text part
+    has the type ``kinds[0]``."""
     content = message.get("content")
     if not isinstance(content, list):
         message["content"] = text
         return
     parts, placed = [], False
     for part in content:
-        if isinstance(part, dict) and part.get("type") == "text":
+        if isinstance(part, dict) and part.get("type") in kinds:
             if not placed:
                 parts.append({**part, "text": text})
                 placed = True
             continue
         parts.append(part)
     if not placed:
-        parts.insert(0, {"type": "text", "text": text})
+        parts.insert(0, {"type": kinds[0], "text": text})
     message["content"] = parts
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall, Usage
+from . import responses
 from .base import Provider, ProxyError, Route
 from .content import content_text, set_content_text
 from .openai_calls import (
@@ -52,6 +53,10 @@ class OpenAICompatible(Provider):
             path = path[3:]
         if path == self.chat_path:
             return Route("chat", self.chat_path)
+        if path == responses.PATH:
+            if self.name not in ("openai", "vllm", "ollama"):  # the OpenAI-compatible servers that implement it
+                raise responses.not_served(self.name)
+            return Route("chat", responses.PATH, family=responses.family_for(self.name))
         return None
 
     def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:

@@ -1,0 +1,283 @@
+"""Relays an OpenAI Responses SSE stream (``event: <type>`` + ``data: {"type": ..., "sequence_number": ...}``).
+
+Events pass byte for byte until the first event of a call the proxy decides (an ``output_item.added`` /
+``done`` whose item is a client call, an MCP approval request or an unknown type, or a call's argument /
+input / command fragment). From there every event is held until the terminal event (``response.completed``,
+``response.incomplete``, ``response.failed``) or the end of the stream; then all calls of the answer are
+decided, with the hosted results (web search, MCP...) that came before them, under every reading a client may
+make: the item of ``output_item.done``, the ``output_item.added`` item with its argument fragments, the
+``*.done`` event's arguments, and the terminal event's ``output`` (what the SDKs return).
+
+* Allowed: the held events and the terminal event are replayed unchanged.
+* Refused: the held events of call items are dropped; the refusal message item's events take the place of
+  the first call; the other held items are replayed with their ``output_index`` renumbered; every replayed
+  event gets the next ``sequence_number``; the terminal event's ``response.output`` becomes exactly the items
+  the client received (the openai SDK's ``responses.stream`` helper checks that), and the stream ends there.
+
+The client's view is kept per ``output_index`` as it received it, so a terminal event can be rewritten to it
+whenever the client's stream differs from the upstream's (a refusal, or held calls dropped at an ``error``
+event: undecided calls never pass).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from ..exchange import Exchange, ToolCall, ToolResult, Usage
+from ..streaming.sse import SSEEvent, encode_event
+from ..strict_json import loads_strict
+from .base import StreamRelay, compact_json
+from .responses_items import answer_calls, answer_segments, kind_of, refusal_item
+
+Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
+
+TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+_ADDED, _DONE = "response.output_item.added", "response.output_item.done"
+#: Fragment events of calls: type -> the item field they build.
+_FRAGMENTS = {"response.function_call_arguments.delta": "arguments", "response.custom_tool_call_input.delta": "input"}
+_FINISHED = {"response.function_call_arguments.done": "arguments", "response.custom_tool_call_input.done": "input"}
+_CALL_EVENTS = ("response.function_call_arguments.", "response.custom_tool_call_input.",
+                "response.shell_call_command.")
+
+
+class _Item:
+    """One output item as the upstream streamed it."""
+
+    __slots__ = ("added", "done", "pieces", "finished")
+
+    def __init__(self) -> None:
+        self.added: dict[str, Any] | None = None
+        self.done: dict[str, Any] | None = None
+        self.pieces: list[str] = []
+        self.finished: Any = None
+
+    def readings(self) -> list[dict[str, Any]]:
+        """The item as clients may build it (several versions only for calls)."""
+        base = self.done or self.added
+        if base is None:
+            return []
+        found = [base]
+        if kind_of(base) == "call":
+            key = {"function_call": "arguments", "custom_tool_call": "input"}.get(str(base.get("type")))
+            if key and self.pieces:
+                found.append({**base, key: "".join(self.pieces)})
+            if key and self.finished is not None:
+                found.append({**base, key: self.finished})
+            if self.added is not None and self.added is not base:
+                found.append({**self.added, key: "".join(self.pieces)} if key else self.added)
+        distinct: list[dict[str, Any]] = []
+        for item in found:
+            if item not in distinct:
+                distinct.append(item)
+        return distinct
+
+
+class ResponsesStreamRelay(StreamRelay):
+    def __init__(self, exchange: Exchange, decide: Decide) -> None:
+        super().__init__(exchange)
+        self._decide = decide
+        self._items: dict[int, _Item] = {}           # by upstream output_index
+        self._extra: list[dict[str, Any]] = []       # call items carried by lifecycle events' ``output``
+        self._held: list[tuple[bytes, dict[str, Any] | None]] | None = None
+        self._client: dict[int, dict[str, Any]] = {}  # by client output_index: the item as the client has it
+        self._seq = -1                                # the last sequence_number the client got
+        self._rewritten = False                       # the client's stream differs from the upstream's
+        self._closed = False                          # a refusal ended the answer
+
+    # -- StreamRelay ---------------------------------------------------------------------------
+    def feed(self, event: SSEEvent) -> Iterable[bytes]:
+        if self._closed:
+            return []
+        data = self._json(event)
+        if data is None:
+            return self._pass_or_hold(event.raw, None)
+        kind = data.get("type")
+        starts = self._track(kind, data)
+        if kind in TERMINAL:
+            return self._end(event.raw, data)
+        if kind == "error" and self._held is not None:
+            self._drop_held()  # the answer ends here: calls not yet decided never pass
+        elif starts and self._held is None:
+            self._held = []
+        return self._pass_or_hold(event.raw, data)
+
+    def finish(self) -> Iterable[bytes]:
+        out: list[bytes] = []
+        if not self.ended and not self._closed:
+            out = self._settle()  # a stream cut short: what it read is still judged, held calls decided
+        self.sync_view()
+        return out
+
+    def error_bytes(self, message: str) -> bytes:
+        self._seq += 1
+        error = {"type": "error", "code": "upstream_error", "message": message, "param": None,
+                 "sequence_number": self._seq}
+        return encode_event(compact_json(error), "error")
+
+    # -- reading events ----------------------------------------------------------------------------
+    def _json(self, event: SSEEvent) -> dict[str, Any] | None:
+        if event.data is None or not event.data.strip():
+            return None
+        data = loads_strict(event.data)  # ValueError: the stream ends with an error event, nothing undecided passes
+        if not isinstance(data, dict):
+            raise ValueError("a stream event that is not a JSON object")
+        return data
+
+    def _track(self, kind: Any, data: dict[str, Any]) -> bool:
+        """Record what the event tells about the answer; True when it carries call material."""
+        response = data.get("response")
+        if isinstance(response, dict):
+            self._view(response)
+            output = response.get("output")
+            if kind not in TERMINAL and isinstance(output, list):
+                calls = [item for item in output if kind_of(item) == "call"]
+                self._extra += calls
+                return bool(calls)
+        if kind in (_ADDED, _DONE):
+            item = data.get("item")
+            if not isinstance(item, dict):
+                raise ValueError(f"{kind} without an item object")
+            state = self._item(data.get("output_index"))
+            if kind == _ADDED:
+                state.added = item
+            else:
+                state.done = item
+            return kind_of(item) == "call"
+        if kind in _FRAGMENTS:
+            delta = data.get("delta")
+            self._item(data.get("output_index")).pieces.append(delta if isinstance(delta, str)
+                                                               else "" if delta is None else compact_json(delta))
+        elif kind in _FINISHED:
+            self._item(data.get("output_index")).finished = data.get(_FINISHED[kind])
+        return isinstance(kind, str) and kind.startswith(_CALL_EVENTS)
+
+    def _item(self, index: Any) -> _Item:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError(f"an output_index that is not a whole number: {index!r}")
+        return self._items.setdefault(index, _Item())
+
+    def _view(self, response: dict[str, Any]) -> None:
+        if isinstance(response.get("model"), str):
+            self.response.model = response["model"]
+        if isinstance(response.get("id"), str):
+            self.response.id = response["id"]
+        if isinstance(response.get("status"), str):
+            self.response.finish_reason = response["status"]
+        usage = response.get("usage")
+        if isinstance(usage, dict):
+            self.response.usage = Usage(usage.get("input_tokens"), usage.get("output_tokens"))
+
+    # -- what the client gets ------------------------------------------------------------------------
+    def _pass_or_hold(self, raw: bytes, data: dict[str, Any] | None) -> list[bytes]:
+        if self._held is not None:
+            self._held.append((raw, data))
+            return []
+        if data is not None:
+            self._saw(data)
+        return [raw]
+
+    def _saw(self, data: dict[str, Any]) -> None:
+        """Keep the client's view: its last sequence number, its items, the answer text."""
+        seq = data.get("sequence_number")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            self._seq = seq
+        kind = data.get("type")
+        if kind in (_ADDED, _DONE) and isinstance(data.get("output_index"), int):
+            self._client[data["output_index"]] = data["item"]
+        elif kind == "response.output_text.delta" and isinstance(data.get("delta"), str):
+            self.text.append(data["delta"])
+
+    def _send(self, data: dict[str, Any]) -> bytes:
+        """A rebuilt event: the next sequence number, in the client's view."""
+        self._seq += 1
+        data = {**data, "sequence_number": self._seq}
+        self._saw(data)
+        return encode_event(compact_json(data), str(data.get("type")))
+
+    # -- deciding ----------------------------------------------------------------------------------
+    def _end(self, raw: bytes, data: dict[str, Any]) -> list[bytes]:
+        self.ended = True
+        found = data.get("response")
+        response: dict[str, Any] = found if isinstance(found, dict) else {}
+        out = self._settle(response.get("output"))
+        final = response.get("output")
+        if self._closed or self._rewritten:
+            final = [self._client[index] for index in sorted(self._client)]
+            out.append(self._send({**data, "response": {**response, "output": final}}))
+        else:
+            out += self._pass_or_hold(raw, data)
+        self.response.tool_calls = [] if self._closed else answer_calls(
+            final if isinstance(final, list) else [self._client[i] for i in sorted(self._client)])
+        return out
+
+    def _settle(self, final: Any = None) -> list[bytes]:
+        """Decide the answer's calls (the readings of every item, and ``final``: the terminal ``output``):
+        replay what was held, or replace the calls with the refusal."""
+        refusal = None
+        for calls, results in answer_segments(self._readings(final)):
+            refusal = self._decide(calls, results)
+            if refusal is not None:
+                break
+        if refusal is None:
+            held, self._held = self._held or [], None
+            return [piece for raw, data in held for piece in self._pass_or_hold(raw, data)]
+        return self._refuse(refusal)
+
+    def _readings(self, final: Any) -> list[dict[str, Any]]:
+        final = final if isinstance(final, list) else []
+        items: list[dict[str, Any]] = []
+        for position in sorted(set(self._items) | set(range(len(final)))):
+            found = self._items[position].readings() if position in self._items else []
+            if position < len(final) and isinstance(final[position], dict) and final[position] not in found:
+                found.append(final[position])
+            items += found
+        return items + [item for item in self._extra if item not in items]
+
+    def _refuse(self, refusal: str) -> list[bytes]:
+        held, self._held = self._held or [], None
+        self._rewritten = self._closed = True
+        calls = self._call_positions()
+        places: dict[int, int] = {}
+        following = max(self._client, default=-1) + 1
+        out: list[bytes] = []
+        placed = False
+        for raw, data in held:
+            if data is None:
+                out.append(raw)
+                continue
+            index = data.get("output_index")
+            if index in calls:
+                if not placed:
+                    out += self._refusal_events(following, refusal)
+                    following, placed = following + 1, True
+                continue
+            if isinstance(index, int) and index not in self._client and index not in places:
+                places[index], following = following, following + 1
+            rebuilt = {**data, "output_index": places.get(index, index)} if isinstance(index, int) else data
+            if isinstance(rebuilt.get("response"), dict) and rebuilt.get("type") not in TERMINAL:
+                rebuilt = {**rebuilt, "response": {**rebuilt["response"], "output": []}}
+            out.append(self._send(rebuilt))
+        if not placed:
+            out += self._refusal_events(following, refusal)
+        return out
+
+    def _call_positions(self) -> set[int]:
+        return {index for index, item in self._items.items() if any(kind_of(r) == "call" for r in item.readings())}
+
+    def _drop_held(self) -> None:
+        for index in self._call_positions():
+            del self._items[index]
+        self._held, self._rewritten = None, True
+
+    def _refusal_events(self, index: int, text: str) -> list[bytes]:
+        item = refusal_item(text)
+        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+        where = {"item_id": item["id"], "output_index": index}
+        events = [
+            {"type": _ADDED, "output_index": index, "item": {**item, "status": "in_progress", "content": []}},
+            {"type": "response.content_part.added", **where, "content_index": 0, "part": part},
+            {"type": "response.output_text.delta", **where, "content_index": 0, "delta": text, "logprobs": []},
+            {"type": "response.output_text.done", **where, "content_index": 0, "text": text, "logprobs": []},
+            {"type": "response.content_part.done", **where, "content_index": 0, "part": {**part, "text": text}},
+            {"type": _DONE, "output_index": index, "item": item},
+        ]
+        return [self._send(event) for event in events]
