@@ -94,6 +94,7 @@ def test_text_answer_and_usage(live):
     raw = client(live, pid).responses.with_raw_response.create(model="gpt-5.1", input="Say hi",
                                                                 instructions="Be brief")
     answer = raw.parse()
+    assert raw.content == json.dumps(body).encode()  # the answer's bytes as the upstream sent them
     assert answer.output_text == "Bonjour!" and raw.headers["x-request-id"] == "req_7"
     assert answer.usage.input_tokens_details.cached_tokens == 12
     assert answer.usage.output_tokens_details.reasoning_tokens == 64
@@ -196,6 +197,17 @@ def test_trusted_result_lets_the_call_through(live):
     assert kinds(answer) == ["function_call"] and answer.output[0].name == "send_email"
     live.upstream.reply_with(sse_reply(wire.stream([EMAIL])))
     assert kinds(streamed(live, pid, HISTORY)[1]) == ["function_call"]
+
+
+def test_blocked_result_never_reaches_the_upstream(live):
+    pid = untrusted_profile(live)
+    live.policy("result", pid, "fetch_url", "block_always", reason="pages are off limits")
+    live.upstream.reply_with(json_reply(wire.response([wire.message("ok")])))
+    ask(live, pid, HISTORY)
+    sent = live.upstream.received[-1].json["input"]
+    assert sent[2] == {"type": "function_call_output", "call_id": "call_fetch1",
+                       "output": "[Content blocked by policy: pages are off limits]"}
+    assert sent[:2] == HISTORY[:2]
 
 
 def test_allow_policy_matching_arguments(live):
@@ -473,3 +485,220 @@ def test_agents_sdk_tool_loop_and_exfiltration_refused(live):
                          wire.response([wire.message("Mailed.")])])
     result, ran = _agent_run(live, pid, "Summarize https://x.io")
     assert ran == ["fetch https://x.io", "mail boss@company.com"] and result.final_output == "Mailed."
+
+
+# -- the family's view and write-back, without a server -----------------------------------------------------
+def _exchange(body: dict):
+    from archestra.exchange import ClientInfo, ProfileInfo
+    from archestra.providers.base import Route
+    from archestra.providers.responses import family_for
+
+    family = family_for("openai")
+    family.validate_request(body)
+    return family, family.parse_request(body, Route("chat", "responses"), ProfileInfo("p", "p"), ClientInfo())
+
+
+def test_view_of_every_item_kind():
+    from archestra.providers.responses import PREVIOUS
+
+    body = {"model": "m", "instructions": "sys", "previous_response_id": "resp_1", "prompt": {"id": "pmpt_9"},
+            "input": [
+                {"role": "developer", "content": "dev"},
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "a"},
+                                                                {"type": "input_file", "file_id": "file_7"}]},
+                wire.reasoning(), FETCH,
+                {"type": "function_call_output", "call_id": "call_fetch1", "output": [
+                    {"type": "input_text", "text": "page"}, {"type": "input_image", "image_url": "data:x"}]},
+                wire.web_search_call("q"), wire.mcp_call("gh", "read", {"n": 1}, "issue text"),
+                {"type": "item_reference", "id": "msg_elsewhere"}, {"type": "item_reference", "id": "fc_fetch1"},
+                wire.local_shell_call(["ls"], "call_ls"),
+                {"type": "local_shell_call_output", "id": "call_ls", "output": "x"},
+                {"type": "function_call_output", "call_id": "call_unknown", "output": "y"},
+                {"type": "compaction", "encrypted_content": "gAAA"},
+            ]}
+    _, exchange = _exchange(body)
+    assert [(m.role, m.text) for m in exchange.messages[:3]] == [("system", "sys"), ("developer", "dev"), ("user", "a")]
+    results = exchange.tool_results
+    assert [(r.name, r.server) for r in results] == [("fetch_url", False), ("web_search", True), ("mcp:gh", True),
+                                                      ("local_shell", False), (None, False)]
+    assert results[0].content == "page" and results[0].document[1]["type"] == "input_image"
+    assert [c.name for m in exchange.messages for c in m.tool_calls] == ["fetch_url", "local_shell"]
+    assert exchange.unseen_context == [
+        "input[1]: an input_file part given by file_id file_7", "input[7]: a reference to the stored item "
+        "msg_elsewhere", "input[12]: a compaction item (a summary of context the request no longer carries)",
+        "the stored prompt pmpt_9"]
+    assert exchange.state[PREVIOUS] == {"previous_response_id": "resp_1", "conversation": None}
+
+
+def test_declared_tools_named_and_gated():
+    body = {"model": "m", "input": [{"type": "additional_tools", "role": "user", "tools": [
+        {"type": "function", "name": "late_tool"}]}], "tools": [
+        *TOOLS, {"type": "custom", "name": "run"}, {"type": "namespace", "name": "crm", "description": "d",
+                                                    "tools": [{"type": "function", "name": "lookup"}]},
+        {"type": "local_shell"}, {"type": "shell", "environment": {"type": "local"}},
+        {"type": "shell", "environment": {"type": "container_auto"}}, {"type": "apply_patch"},
+        {"type": "computer_use_preview", "display_width": 1, "display_height": 1, "environment": "linux"},
+        {"type": "web_search_preview"}, {"type": "file_search", "vector_store_ids": ["vs_1"]},
+        {"type": "code_interpreter", "container": {"type": "auto"}}, {"type": "image_generation"},
+        {"type": "mcp", "server_label": "gh", "server_url": "https://x", "headers": {"Authorization": "k"}},
+        {"type": "tool_search"}, {"type": "tool_search", "execution": "client"}, {"type": "brand_new_tool"}]}
+    _, exchange = _exchange(body)
+    assert [(t.name, t.server) for t in exchange.tools] == [
+        ("fetch_url", False), ("send_email", False), ("get_weather", False), ("run", False), ("crm.lookup", False),
+        ("local_shell", False), ("shell", False), ("shell", True), ("apply_patch", False), ("computer", False),
+        ("web_search", True), ("file_search", True), ("code_interpreter", True), ("image_generation", True),
+        ("mcp:gh", True), ("tool_search", True), ("tool_search", False), ("brand_new_tool", True),
+        ("late_tool", False)]
+    assert "headers" not in exchange.tools[14].parameters
+
+
+def test_removed_tools_leave_the_body_with_their_tool_choice():
+    original = {"model": "m", "input": [{"type": "additional_tools", "role": "user", "tools": [
+        {"type": "function", "name": "late_tool"}, {"type": "web_search"}]}],
+        "tools": [TOOLS[0], {"type": "namespace", "name": "crm", "description": "d", "tools": [
+            {"type": "function", "name": "lookup"}]}, {"type": "web_search_preview"},
+            {"type": "mcp", "server_label": "gh"}],
+        "tool_choice": {"type": "allowed_tools", "mode": "required", "tools": [
+            {"type": "mcp", "server_label": "gh"}, {"type": "function", "name": "fetch_url"}]}}
+    body = json.loads(json.dumps(original))
+    family, exchange = _exchange(body)
+    exchange.tools = [t for t in exchange.tools if t.name not in ("crm.lookup", "mcp:gh", "late_tool")]
+    assert exchange.edited()
+    family.write_request(body, exchange)
+    assert body["tools"] == [TOOLS[0], {"type": "web_search_preview"}]
+    assert body["input"][0]["tools"] == [{"type": "web_search"}]
+    assert body["tool_choice"]["tools"] == [{"type": "function", "name": "fetch_url"}]
+    body = json.loads(json.dumps(original))
+    family, exchange = _exchange(body)
+    exchange.tools = []
+    family.write_request(body, exchange)
+    assert "tools" not in body and "tool_choice" not in body and body["input"][0]["tools"] == []
+
+
+def test_edited_results_are_written_where_the_api_accepts_them():
+    screenshot = {"type": "computer_screenshot", "image_url": "data:image/png;base64,AAA"}
+    computer = {"type": "computer_call", "id": "cu_1", "call_id": "call_c1", "status": "completed",
+                "action": {"type": "screenshot"}, "pending_safety_checks": []}
+    body = {"model": "m", "input": "", "tools": TOOLS}
+    body["input"] = [ASK, FETCH, {"type": "function_call_output", "call_id": "call_fetch1", "output": PAGE},
+                     computer, {"type": "computer_call_output", "call_id": "call_c1", "output": screenshot},
+                     {"type": "shell_call", "id": "sh_1", "call_id": "call_s1", "status": "completed",
+                      "action": {"commands": ["ls"]}},
+                     {"type": "shell_call_output", "call_id": "call_s1", "output": [
+                         {"stdout": "a", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}]},
+                     wire.web_search_call("q")]
+    family, exchange = _exchange(body)
+    for result in exchange.tool_results:
+        result.content = "[redacted]"
+    family.write_request(body, exchange)
+    assert body["input"][2]["output"] == "[redacted]"
+    assert [item.get("type") for item in body["input"]] == [None, "function_call", "function_call_output",
+                                                             "message", "shell_call", "shell_call_output", "message"]
+    assert body["input"][3] == {"type": "message", "role": "user", "content": "[redacted]"}
+    assert body["input"][5]["output"][0]["stdout"] == "[redacted]"
+    assert body["input"][6] == {"type": "message", "role": "assistant", "content": "[redacted]"}
+
+
+def test_message_edits_keep_string_input_and_other_parts():
+    from archestra.exchange import Message
+
+    family, exchange = _exchange({"model": "m", "input": "hello", "instructions": "sys"})
+    exchange.messages[1].text = "hello there"
+    family.write_request(body := {"model": "m", "input": "hello", "instructions": "sys"}, exchange)
+    assert body == {"model": "m", "input": "hello there", "instructions": "sys"}
+    exchange.messages.insert(1, Message("developer", "be careful"))
+    family.write_request(body, exchange)
+    assert body["input"] == [{"role": "developer", "content": "be careful"}, {"role": "user", "content": "hello there"}]
+    items = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "x"},
+                                                                  {"type": "refusal", "refusal": "no"}]}]
+    family, exchange = _exchange({"model": "m", "input": items})
+    exchange.messages[0].text = "y"
+    family.write_request(body := {"model": "m", "input": items}, exchange)
+    assert body["input"][0]["content"] == [{"type": "output_text", "text": "y"}, {"type": "refusal", "refusal": "no"}]
+
+
+def test_every_forwarded_mcp_tool_asks_for_approval():
+    from archestra.providers.responses import family_for
+
+    family = family_for("openai")
+    body = {"tools": [{"type": "mcp", "server_label": "a", "require_approval": "never"},
+                      {"type": "mcp", "server_label": "b", "require_approval": {"never": {"tool_names": ["x"]}}},
+                      {"type": "mcp", "server_label": "c", "require_approval": "always"}],
+            "input": [{"type": "additional_tools", "tools": [{"type": "mcp", "server_label": "d"}]}]}
+    assert family.prepare_upstream_body(body)
+    assert [t["require_approval"] for t in [*body["tools"], *body["input"][0]["tools"]]] == ["always"] * 4
+    assert not family.prepare_upstream_body(body)
+    assert not family.prepare_upstream_body({"tools": TOOLS, "input": "x"})
+
+
+# -- the stream relay, fed directly ---------------------------------------------------------------------------
+def _relay(refuse: str | None = "send_email"):
+    from archestra.exchange import Exchange, ProfileInfo
+    from archestra.providers.responses_stream import ResponsesStreamRelay
+
+    decided: list = []
+
+    def decide(calls, results=()):
+        decided.append(([c.name for c in calls], [r.name for r in results]))
+        blocked = [c for c in calls if c.name == refuse]
+        return refusal(blocked[0].name, blocked[0].arguments) if blocked else None
+    exchange = Exchange("openai", ProfileInfo("p", "p"), "m", stream=True)
+    return ResponsesStreamRelay(exchange, decide), exchange, decided
+
+
+def _events(raw: bytes) -> list[dict]:
+    return [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: ")]
+
+
+def test_relay_error_event_drops_held_calls():
+    relay, exchange, decided = _relay(refuse=None)
+    events = wire.stream_events([wire.message("hi"), EMAIL])
+    cut = next(i for i, e in enumerate(events) if e["type"] == "response.function_call_arguments.done")
+    error = {"type": "error", "sequence_number": cut, "code": "server_error", "message": "boom", "param": None}
+    out = b"".join(relay.feed_bytes(wire.event(e)) for e in [*events[:cut], error]) + relay.finish_bytes()
+    got = _events(out)
+    assert [e["type"] for e in got][-1] == "error"
+    assert not [e for e in got if "function_call" in json.dumps(e)]
+    assert exchange.response.text == "hi" and exchange.response.tool_calls == []
+
+
+def test_relay_stream_cut_short_decides_held_calls_at_the_end():
+    relay, exchange, decided = _relay()
+    events = wire.stream_events([wire.web_search_call("q"), EMAIL])[:-1]  # no response.completed
+    out = b"".join(relay.feed_bytes(wire.event(e)) for e in events) + relay.finish_bytes()
+    got = _events(out)
+    assert decided == [(["send_email"], ["web_search"])]
+    assert got[-1]["type"] == "response.output_item.done" and got[-1]["item"]["type"] == "message"
+    assert [e["sequence_number"] for e in got] == list(range(len(got)))
+    assert [e["output_index"] for e in got if e["type"] == "response.output_item.added"] == [0, 1]
+
+
+def test_relay_judges_hosted_results_of_an_answer_without_calls():
+    relay, exchange, decided = _relay()
+    events = wire.stream([wire.web_search_call("q"), wire.message("found")])
+    out = b"".join(relay.feed_bytes(e) for e in events) + relay.finish_bytes()
+    assert out == b"".join(events) and decided == [([], ["web_search"])]
+    assert relay.ended and exchange.response.id == wire.RESPONSE_ID and exchange.response.usage.output_tokens == 87
+
+
+def test_relay_calls_only_in_the_terminal_output_are_decided():
+    relay, exchange, decided = _relay()
+    events = wire.stream_events([wire.message("hi")])
+    events[-1]["response"]["output"].append(EMAIL)
+    out = b"".join(relay.feed_bytes(wire.event(e)) for e in events) + relay.finish_bytes()
+    got = _events(out)
+    final = got[-1]["response"]["output"]
+    assert [i["type"] for i in final] == ["message", "message"]
+    assert final[1]["content"][0]["text"] == refusal("send_email", EVIL)
+    assert [e["sequence_number"] for e in got] == list(range(len(got)))
+
+
+def test_relay_lifecycle_event_carrying_a_call_is_held():
+    relay, exchange, decided = _relay()
+    events = wire.stream_events([wire.message("hi")])
+    events[0]["response"]["output"] = [EMAIL]
+    out = b"".join(relay.feed_bytes(wire.event(e)) for e in events) + relay.finish_bytes()
+    got = _events(out)
+    assert got[0]["type"] == "response.created" and got[0]["response"]["output"] == []
+    assert "send_email" not in json.dumps(got[-1]["response"]["output"][:1])
+    assert decided and decided[0][0] == ["send_email"]

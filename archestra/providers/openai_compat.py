@@ -188,7 +188,7 @@ class OpenAICompatible(Provider):
 class OpenAI(OpenAICompatible):
     name = "openai"
     #: Non-generative endpoints passed through unchanged. Generative ones that are not inspected
-    #: (``/responses``, ``/completions``, ``/assistants``...) are refused: they would bypass the hooks.
+    #: (``/completions``, ``/assistants``...) are refused: they would bypass the hooks.
     passthrough_post = ("embeddings", "moderations")
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:

@@ -114,7 +114,8 @@ class Responses:
             messages.append(Message("user", items, _ref="input", _original=items))
         elif isinstance(items, list):
             calls = Calls(items)
-            ids = {item["id"] for item in items if isinstance(item.get("id"), str)}
+            ids = {item["id"] for item in items
+                   if isinstance(item.get("id"), str) and item.get("type") != "item_reference"}
             for index, item in enumerate(items):
                 messages.append(_message(item, index, calls))
                 reason = _unseen(item, ids)

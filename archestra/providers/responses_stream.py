@@ -62,7 +62,8 @@ class _Item:
                 found.append({**base, key: "".join(self.pieces)})
             if key and self.finished is not None:
                 found.append({**base, key: self.finished})
-            if self.added is not None and self.added is not base:
+            if self.added is not None and self.added.get("name") != base.get("name"):
+                # The name the client saw first (a client building the call from the added item keeps it).
                 found.append({**self.added, key: "".join(self.pieces)} if key else self.added)
         distinct: list[dict[str, Any]] = []
         for item in found:
@@ -130,7 +131,7 @@ class ResponsesStreamRelay(StreamRelay):
             output = response.get("output")
             if kind not in TERMINAL and isinstance(output, list):
                 calls = [item for item in output if kind_of(item) == "call"]
-                self._extra += calls
+                self._extra += [item for item in calls if item not in self._extra]
                 return bool(calls)
         if kind in (_ADDED, _DONE):
             item = data.get("item")
