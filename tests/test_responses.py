@@ -702,3 +702,23 @@ def test_relay_lifecycle_event_carrying_a_call_is_held():
     assert got[0]["type"] == "response.created" and got[0]["response"]["output"] == []
     assert "send_email" not in json.dumps(got[-1]["response"]["output"][:1])
     assert decided and decided[0][0] == ["send_email"]
+
+
+def test_relay_two_items_at_one_index_are_both_decided():
+    relay, exchange, decided = _relay()
+    benign = wire.function_call("get_weather", {}, "call_w5")
+    events = wire.stream_events([EMAIL])
+    extra = [e for e in wire.stream_events([benign]) if "output_item" in e["type"]]
+    events[-1:-1] = extra
+    events[-1]["response"]["output"] = [benign]
+    out = b"".join(relay.feed_bytes(wire.event(e)) for e in events) + relay.finish_bytes()
+    assert set(decided[0][0]) == {"get_weather", "send_email"}
+    assert "send_email tool" in out.decode() and '"name":"send_email"' not in out.decode()
+
+
+def test_relay_streamed_mcp_approval_request_is_held_and_decided():
+    relay, exchange, decided = _relay(refuse="mcp:mail")
+    events = wire.stream([wire.message("asking"), wire.mcp_approval_request("mail", "send", EVIL)])
+    out = _events(b"".join(relay.feed_bytes(e) for e in events) + relay.finish_bytes())
+    assert [i["type"] for i in out[-1]["response"]["output"]] == ["message", "message"]
+    assert not [e for e in out if e.get("item", {}).get("type") == "mcp_approval_request"]

@@ -40,31 +40,33 @@ _CALL_EVENTS = ("response.function_call_arguments.", "response.custom_tool_call_
 
 
 class _Item:
-    """One output item as the upstream streamed it."""
+    """One output item as the upstream streamed it (every ``added`` / ``done`` item at its index: an upstream
+    may announce two items at one index, and clients that act on ``output_item.done`` act on each)."""
 
     __slots__ = ("added", "done", "pieces", "finished")
 
     def __init__(self) -> None:
-        self.added: dict[str, Any] | None = None
-        self.done: dict[str, Any] | None = None
+        self.added: list[dict[str, Any]] = []
+        self.done: list[dict[str, Any]] = []
         self.pieces: list[str] = []
         self.finished: Any = None
 
     def readings(self) -> list[dict[str, Any]]:
         """The item as clients may build it (several versions only for calls)."""
-        base = self.done or self.added
+        base = (self.done or self.added or [None])[-1]
         if base is None:
             return []
-        found = [base]
+        found = [base, *self.done]
         if kind_of(base) == "call":
             key = {"function_call": "arguments", "custom_tool_call": "input"}.get(str(base.get("type")))
             if key and self.pieces:
                 found.append({**base, key: "".join(self.pieces)})
             if key and self.finished is not None:
                 found.append({**base, key: self.finished})
-            if self.added is not None and self.added.get("name") != base.get("name"):
-                # The name the client saw first (a client building the call from the added item keeps it).
-                found.append({**self.added, key: "".join(self.pieces)} if key else self.added)
+            for added in self.added:
+                if added.get("name") != base.get("name") or added.get("type") != base.get("type"):
+                    # A client building the call from the added item keeps the name it announced.
+                    found.append({**added, key: "".join(self.pieces)} if key else added)
         distinct: list[dict[str, Any]] = []
         for item in found:
             if item not in distinct:
@@ -138,10 +140,7 @@ class ResponsesStreamRelay(StreamRelay):
             if not isinstance(item, dict):
                 raise ValueError(f"{kind} without an item object")
             state = self._item(data.get("output_index"))
-            if kind == _ADDED:
-                state.added = item
-            else:
-                state.done = item
+            (state.added if kind == _ADDED else state.done).append(item)
             return kind_of(item) == "call"
         if kind in _FRAGMENTS:
             delta = data.get("delta")
