@@ -53,9 +53,9 @@ class _Item:
 
     def readings(self) -> list[dict[str, Any]]:
         """The item as clients may build it (several versions only for calls)."""
-        base = (self.done or self.added or [None])[-1]
-        if base is None:
+        if not self.done and not self.added:
             return []
+        base = (self.done or self.added)[-1]
         found = [base, *self.done]
         if kind_of(base) == "call":
             key = {"function_call": "arguments", "custom_tool_call": "input"}.get(str(base.get("type")))
