@@ -59,7 +59,7 @@ def test_oversized_body_is_413(make_proxy, upstream):
 
 
 @pytest.mark.parametrize("method,path,status,code", [
-    ("POST", "/responses", 404, "unknown_route"),
+    ("POST", "/assistants", 404, "unknown_route"),
     ("POST", "/completions", 404, "unknown_route"),
     ("GET", CHAT, 405, "method_not_allowed"),
     ("GET", "/models/../../etc/passwd", 400, "invalid_path"),
