@@ -193,4 +193,7 @@ class ResponseLink(db.Model):
     response_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     profile_id: Mapped[str] = mapped_column(String(36))
     trusted: Mapped[bool] = mapped_column(Boolean)
+    #: The tool calls the client received in this response, ``{call_id: tool name}``: outputs sent back with
+    #: ``previous_response_id`` are tied to them.
+    calls: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -53,10 +53,16 @@ class OpenAICompatible(Provider):
             path = path[3:]
         if path == self.chat_path:
             return Route("chat", self.chat_path)
-        if path == responses.PATH:
+        if path == responses.PATH or path.startswith(responses.PATH + "/"):
             if self.name not in ("openai", "vllm", "ollama"):  # the OpenAI-compatible servers that implement it
                 raise responses.not_served(self.name)
-            return Route("chat", responses.PATH, family=responses.family_for(self.name))
+            if path == responses.PATH:
+                return Route("chat", responses.PATH, family=responses.family_for(self.name))
+            found = responses.companion_route(method, path, query, self.name)
+            if found is None:  # never passed through: a GET of a stored response must be inspected
+                raise ProxyError(404, f"{method} /{path} is not a route this proxy serves for {self.name}.",
+                                 kind="not_found_error", code="unknown_route")
+            return found
         return None
 
     def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:

@@ -35,8 +35,9 @@ module speaks the wire format (see ``responses_items`` for what each item is to 
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
 from .base import ProxyError, Route
@@ -60,11 +61,37 @@ from .responses_stream import ResponsesStreamRelay
 PATH = "responses"
 #: ``exchange.state`` key holding ``{"previous_response_id": ..., "conversation": ...}`` of every request.
 PREVIOUS = "archestra.responses.previous"
+#: ``exchange.state`` key marking the exchange of a stored response fetched again.
+_RETRIEVED = "archestra.responses.retrieved"
 #: ``exchange.state`` key of the declared tools and where each sits in the body (to remove refused ones).
 _PLACES = "archestra.responses.tools"
 #: Outputs whose ``output`` may be text; others (screenshots, shell outcomes) cannot hold a redaction.
 _TEXT_OUTPUTS = ("function_call_output", "custom_tool_call_output", "local_shell_call_output",
                  "apply_patch_call_output")
+
+
+_RESPONSE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
+def companion_route(method: str, path: str, query: Mapping[str, str], provider: str) -> Route | None:
+    """The routes clients call beside ``POST /responses``. A stored response fetched again (``GET
+    /responses/{id}``, also streamed with ``?stream=true``, and ``POST /responses/{id}/cancel``, which answers
+    the response) is decided like any answer, in the context its creation left; deleting, listing its input
+    items and counting input tokens are passed through."""
+    parts = path.split("/")
+    if parts[0] != PATH or len(parts) not in (2, 3):
+        return None
+    if parts[1] == "input_tokens" and len(parts) == 2:
+        return Route("passthrough", path, stream=False) if method == "POST" else None
+    if not _RESPONSE_ID.fullmatch(parts[1]):
+        return None
+    operation = parts[2] if len(parts) == 3 else None
+    if operation is None and method == "GET" or operation == "cancel" and method == "POST":
+        stream = method == "GET" and str(query.get("stream", "")).lower() == "true"
+        return Route("retrieve", path, stream=stream, model=parts[1], family=family_for(provider))
+    if operation is None and method == "DELETE" or operation == "input_items" and method == "GET":
+        return Route("passthrough", path, stream=False)
+    return None
 
 
 def not_served(provider: str) -> ProxyError:
@@ -165,10 +192,21 @@ class Responses:
                 changed = True
         return changed
 
+    def retrieval_exchange(self, route: Route, profile: ProfileInfo, client: ClientInfo) -> Exchange:
+        """The exchange of a stored response fetched again (``route.model`` is its id): it continues the
+        context the response was created in, so the response chain looks that context's trust up."""
+        exchange = Exchange(self.provider, profile, "", stream=bool(route.stream), client=client)
+        exchange.state[PREVIOUS] = {"previous_response_id": route.model, "conversation": None}
+        exchange.state[_RETRIEVED] = True
+        return exchange
+
     # -- response -------------------------------------------------------------------------------
     def prepare_answer(self, data: Any, exchange: Exchange) -> None:
-        """Before a non-streamed answer's calls are decided (``Provider.prepare_answer``): nothing for a POST,
-        whose request declared the tools."""
+        """Before a non-streamed answer's calls are decided (``Provider.prepare_answer``): a retrieved response
+        tells its model and the tools its request declared (a POST's request declared them itself)."""
+        if exchange.state.get(_RETRIEVED) and not exchange.tools:
+            exchange.tools = [tool for tool, _ in _declared(data)]
+            exchange.model = data.get("model") if isinstance(data.get("model"), str) else exchange.model
 
     def parse_response(self, data: Any, exchange: Exchange | None) -> Response:
         output = data.get("output") if isinstance(data.get("output"), list) else []

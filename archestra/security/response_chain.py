@@ -12,6 +12,11 @@ request continuing it inherits that state:
 * ``conversation``: its items are stored at the provider and can be added to outside the proxy (the
   Conversations API), so a request naming one is always treated as untrusted context.
 
+The calls the client received in a response are remembered too (``{call_id: tool}``): the outputs a request
+sends back with ``previous_response_id`` answer calls that are not in the request, and are tied to their tool
+through the previous response (when the request itself does not name that call id), so that a trust policy on
+that tool applies to them.
+
 The state is written in the ``on_response`` stage, before the answer's last bytes reach the client, so the
 client's next request always finds it. A background response is remembered when it is created (its request's
 context) and again, never more trusted, when it is retrieved.
@@ -49,6 +54,8 @@ class ResponseChain:
         response_id = previous.get("previous_response_id")
         if isinstance(response_id, str) and response_id:
             link = self.lookup(response_id)
+            if link is not None and link.profile_id == exchange.profile.id:
+                _tie_results(exchange, link.calls or {})
             if link is None:
                 exchange.unseen_context.append(f"previous_response_id {response_id} (not relayed by this proxy)")
             elif link.profile_id != exchange.profile.id:
@@ -65,7 +72,7 @@ class ResponseChain:
         try:
             row = db.session.get(ResponseLink, response_id)
             return None if row is None else ResponseLink(response_id=row.response_id, profile_id=row.profile_id,
-                                                         trusted=row.trusted)
+                                                         trusted=row.trusted, calls=row.calls)
         finally:
             db.session.remove()
 
@@ -73,19 +80,30 @@ class ResponseChain:
         """``on_response``: store whether this response's context was trusted (never raising it later)."""
         if PREVIOUS not in exchange.state or exchange.response is None or not exchange.response.id:
             return
-        self.store(exchange.response.id, exchange.profile.id, exchange.context_trusted)
+        calls = {call.id: call.name for call in exchange.response.tool_calls if call.id}
+        self.store(exchange.response.id, exchange.profile.id, exchange.context_trusted, calls)
 
-    def store(self, response_id: str, profile_id: str, trusted: bool) -> None:
+    def store(self, response_id: str, profile_id: str, trusted: bool, calls: dict[str, str] | None = None) -> None:
         def job(session: Any) -> None:
             row = session.get(ResponseLink, response_id)
             if row is None:
                 with session.begin_nested():  # another worker may store the same response at the same time
                     session.add(ResponseLink(response_id=response_id, profile_id=profile_id, trusted=trusted,
-                                             created_at=datetime.now(timezone.utc)))
+                                             calls=calls or None, created_at=datetime.now(timezone.utc)))
             else:
                 row.trusted = row.trusted and trusted and row.profile_id == profile_id
+                if calls:
+                    row.calls = {**(row.calls or {}), **calls}
         try:
             self._recorder.run_now(job)
         except Exception:
             # Fail closed by omission: a response the proxy does not remember is continued as untrusted.
             log.exception("remembering the trust state of response %s failed", response_id)
+
+
+def _tie_results(exchange: Exchange, calls: dict[str, str]) -> None:
+    """Name the results that answer calls of the previous response (not of this request)."""
+    own = {call.id for message in exchange.messages for call in message.tool_calls if call.id}
+    for result in exchange.tool_results:
+        if result.name is None and result.tool_call_id and result.tool_call_id not in own:
+            result.name = calls.get(result.tool_call_id)

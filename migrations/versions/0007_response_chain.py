@@ -19,6 +19,7 @@ def upgrade():
         sa.Column("response_id", sa.String(256), primary_key=True),
         sa.Column("profile_id", sa.String(36), nullable=False),
         sa.Column("trusted", sa.Boolean(), nullable=False),
+        sa.Column("calls", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
 
