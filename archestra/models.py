@@ -34,8 +34,43 @@ class Profile(db.Model):
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     #: "restrictive" or "permissive" for this profile; None follows the global setting (/api/settings).
     global_policy: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
+    #: Only callers with one of the profile's virtual keys may use it (no pass-through of clients' own keys).
+    require_virtual_key: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class ProviderKey(db.Model):
+    """A provider API key the proxy holds for a profile: encrypted (see secretbox.py), never shown again."""
+
+    __tablename__ = "provider_keys"
+    __table_args__ = (UniqueConstraint("profile_id", "provider", name="uq_provider_keys_profile_provider"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(16))  # the first hex digits of the key's SHA-256
+    last4: Mapped[str] = mapped_column(String(4))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class VirtualKey(db.Model):
+    """A key the proxy issued for a profile; clients send it instead of a provider key. Only its hash is kept."""
+
+    __tablename__ = "virtual_keys"
+    __table_args__ = (UniqueConstraint("profile_id", "name", name="uq_virtual_keys_profile_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last4: Mapped[str] = mapped_column(String(4))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class Tool(db.Model):
@@ -134,6 +169,9 @@ class Interaction(db.Model):
     session_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
     user_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
     agent_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    #: The virtual key that authenticated the request (kept when the key is revoked), None without one.
+    virtual_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    virtual_key_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
 
 
@@ -151,14 +189,16 @@ class TokenPrice(db.Model):
 
 
 class Limit(db.Model):
-    """A USD cost limit for one profile or for everything, over a period (total, day or month)."""
+    """A USD cost limit for one profile, one virtual key or everything, over a period (total, day or month)."""
 
     __tablename__ = "limits"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
-    scope: Mapped[str] = mapped_column(String(16))  # "profile" | "global"
+    scope: Mapped[str] = mapped_column(String(16))  # "profile" | "virtual_key" | "global"
     profile_id: Mapped[str | None] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), nullable=True,
                                                    index=True)
+    virtual_key_id: Mapped[str | None] = mapped_column(ForeignKey("virtual_keys.id", ondelete="CASCADE"),
+                                                       nullable=True, index=True)
     max_cost_usd: Mapped[float] = mapped_column(Numeric(18, 8))
     period: Mapped[str] = mapped_column(String(16), default="total")
     used_usd: Mapped[float] = mapped_column(Numeric(18, 8), default=0)
