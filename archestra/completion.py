@@ -13,7 +13,9 @@ def complete(runtime: Any, provider: Provider, route: Route, model: str, headers
     completion_route, body = provider.completion_request(model, system, prompt, route)
     url, headers, query = provider.upstream_request(runtime.settings, completion_route, None,
                                                     {**headers, "Content-Type": "application/json"}, query)
-    upstream = runtime.upstream.send("POST", url, json.dumps(body).encode(), headers, query)
+    payload = json.dumps(body).encode()
+    headers = provider.sign_request(runtime.settings, "POST", f"{url}?{query}" if query else url, headers, payload)
+    upstream = runtime.upstream.send("POST", url, payload, headers, query)
     try:
         content = upstream.content
     finally:

@@ -21,7 +21,9 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "ollama": "http://localhost:11434/v1",
     "zhipuai": "https://api.z.ai/api/paas/v4",
     "bedrock": None,
+    "mantle": None,  # Bedrock's OpenAI-compatible endpoint, https://bedrock-mantle.{region}.api.aws/v1
 }
+_BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open"}
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,19 @@ class Settings:
     gemini_vertex_ai_base_url: str | None = None
     #: e.g. ``us``: model ids without a geography prefix are sent as ``us.<model id>``.
     bedrock_inference_profile_prefix: str | None = None
+    #: Sign Bedrock requests that carry no key with the proxy's own AWS credentials (SigV4, botocore's chain).
+    bedrock_aws_auth: bool = False
+    #: The signing region; defaults to the one in the Bedrock base URL (``bedrock-runtime.{region}...``).
+    bedrock_aws_region: str | None = None
+    #: Anthropic models on Vertex AI (``:rawPredict`` / ``:streamRawPredict`` under the anthropic base).
+    anthropic_vertex_ai_enabled: bool = False
+    anthropic_vertex_ai_project: str | None = None
+    anthropic_vertex_ai_location: str = "us-east5"
+    anthropic_vertex_ai_credentials_file: str | None = None
+    anthropic_vertex_ai_base_url: str | None = None
+    #: Let callers without a profile access token use the proxy's cloud credentials (AWS SigV4, Anthropic on
+    #: Vertex AI). Off: only profiles with a token (``X-Archestra-Token``) may.
+    cloud_auth_open: bool = False
     #: How many questions the privileged model may ask about a ``sanitize_with_dual_llm`` result.
     dual_llm_max_rounds: int = 3
     #: prometheus-client's multiprocess directory (gunicorn.conf.py sets it before workers fork).
@@ -65,14 +80,19 @@ class Settings:
         return self.base_urls.get(provider)
 
     def vertex_base_url(self) -> str:
-        if self.gemini_vertex_ai_base_url:
-            return self.gemini_vertex_ai_base_url
-        location = self.gemini_vertex_ai_location
-        if location == "global":
-            return "https://aiplatform.googleapis.com"
-        if location in {"us", "eu"}:
-            return f"https://aiplatform.{location}.rep.googleapis.com"
-        return f"https://{location}-aiplatform.googleapis.com"
+        return self.gemini_vertex_ai_base_url or regional_vertex_url(self.gemini_vertex_ai_location)
+
+    def anthropic_vertex_base_url(self) -> str:
+        return self.anthropic_vertex_ai_base_url or regional_vertex_url(self.anthropic_vertex_ai_location)
+
+
+def regional_vertex_url(location: str) -> str:
+    """The Vertex AI endpoint of a location (wire doc 3.1)."""
+    if location == "global":
+        return "https://aiplatform.googleapis.com"
+    if location in {"us", "eu"}:
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
 
 
 def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
@@ -93,6 +113,14 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_GEMINI_VERTEX_AI_CREDENTIALS_FILE": "gemini_vertex_ai_credentials_file",
         "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": "gemini_vertex_ai_base_url",
         "ARCHESTRA_BEDROCK_INFERENCE_PROFILE_PREFIX": "bedrock_inference_profile_prefix",
+        "ARCHESTRA_BEDROCK_AWS_AUTH": "bedrock_aws_auth",
+        "ARCHESTRA_BEDROCK_AWS_REGION": "bedrock_aws_region",
+        "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED": "anthropic_vertex_ai_enabled",
+        "ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT": "anthropic_vertex_ai_project",
+        "ARCHESTRA_ANTHROPIC_VERTEX_AI_LOCATION": "anthropic_vertex_ai_location",
+        "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": "anthropic_vertex_ai_credentials_file",
+        "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": "anthropic_vertex_ai_base_url",
+        "ARCHESTRA_CLOUD_AUTH_OPEN": "cloud_auth_open",
         "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
         "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
         "ARCHESTRA_GENERATION_FILE": "generation_file",
@@ -136,16 +164,16 @@ def _coerce(name: str, value: Any) -> Any:
         if number < 0:
             raise ConfigError(f"{name} must not be negative, got {number}")
         return number
-    if name == "gemini_vertex_ai_enabled":
+    if name in _BOOLEANS:
         if isinstance(value, bool):
             return value
         if str(value).strip().lower() in {"1", "true", "yes", "on"}:
             return True
         if str(value).strip().lower() in {"0", "false", "no", "off", ""}:
             return False
-        raise ConfigError(f"ARCHESTRA_GEMINI_VERTEX_AI_ENABLED must be true or false, got {value!r}")
-    if name == "gemini_vertex_ai_base_url" and value:
-        return _valid_base_url("gemini_vertex_ai", value)
+        raise ConfigError(f"ARCHESTRA_{name.upper()} must be true or false, got {value!r}")
+    if name in {"gemini_vertex_ai_base_url", "anthropic_vertex_ai_base_url"} and value:
+        return _valid_base_url(name.removesuffix("_base_url"), value)
     if name == "hooks":
         if isinstance(value, str):
             value = [part for part in value.split(",")]
@@ -186,6 +214,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     settings = Settings(**{name: _coerce(name, value) for name, value in values.items()})
     if settings.gemini_vertex_ai_enabled and not settings.gemini_vertex_ai_project:
         raise ConfigError("ARCHESTRA_GEMINI_VERTEX_AI_PROJECT is required when Vertex AI is enabled")
+    if settings.anthropic_vertex_ai_enabled and not settings.anthropic_vertex_ai_project:
+        raise ConfigError("ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT is required when Anthropic on Vertex AI is enabled")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings

@@ -63,6 +63,7 @@ def dispatch(provider: Provider, rest: str) -> Response:
             raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
                              code="profile_not_found")
         profile_tokens.check(profile, request.headers.get(profile_tokens.HEADER))
+        provider.check_access(runtime.settings, route, profile, request.headers)
         if route.kind == "passthrough":
             return _passthrough(runtime, provider, route)
         if route.kind == "retrieve":
@@ -94,7 +95,9 @@ def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
 # -- chat -------------------------------------------------------------------------------------------
 def _read_json(family: Any) -> tuple[bytes, Any]:
     content_type = (request.mimetype or "").lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    # boto3's invoke_model may send no Content-Type at all: such a family reads the body as JSON regardless.
+    untyped = not content_type and getattr(family, "json_without_content_type", False)
+    if content_type != "application/json" and not content_type.endswith("+json") and not untyped:
         raise ProxyError(415, f"Content-Type must be application/json, got {request.mimetype or 'none'!r}.",
                          code="unsupported_media_type")
     raw = read_body(current_runtime().settings)
@@ -108,7 +111,8 @@ def _read_json(family: Any) -> tuple[bytes, Any]:
 
 def _client_info() -> ClientInfo:
     headers = request.headers
-    return ClientInfo(headers.get("X-Archestra-Session-Id"), headers.get("X-Archestra-User-Id"),
+    session = headers.get("X-Archestra-Session-Id") or headers.get("X-Claude-Code-Session-Id")
+    return ClientInfo(session, headers.get("X-Archestra-User-Id"),
                       headers.get("X-Archestra-Agent-Id"))
 
 
@@ -129,6 +133,8 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
     # it goes and how it authenticates. Most routes' family is their provider's own.
     family = route.family or provider
     raw, body = _read_json(family)
+    if hasattr(family, "for_body"):  # a route whose wire format is the model's own (Bedrock InvokeModel)
+        family = family.for_body(body)
     trace.raw_request = raw
     try:
         exchange = family.parse_request(body, route, profile, _client_info())
@@ -180,6 +186,7 @@ def _forward(runtime: Runtime, provider: Provider, family: Any, route: Route, ex
              payload: bytes | None, headers: dict[str, str], query: str, trace: Trace) -> Response:
     """Send the exchange upstream and answer the client: the upstream's error, the decided stream or answer."""
     url, headers, query = provider.upstream_request(runtime.settings, route, exchange, headers, query)
+    headers = provider.sign_request(runtime.settings, method, f"{url}?{query}" if query else url, headers, payload)
     upstream = runtime.upstream.send(method, url, payload, headers, query)
     if upstream.status_code >= 400:
         return _relay_error(runtime, exchange, upstream, trace)
@@ -348,6 +355,8 @@ def _passthrough(runtime: Runtime, provider: Provider, route: Route) -> Response
     url, headers, query = provider.upstream_request(runtime.settings, route, None,
                                                     request_headers(request.headers.items()),
                                                     request.query_string.decode())
+    headers = provider.sign_request(runtime.settings, request.method, f"{url}?{query}" if query else url, headers,
+                                    body)
     upstream = runtime.upstream.send(request.method, url, body, headers, query)
 
     def generate() -> Iterator[bytes]:

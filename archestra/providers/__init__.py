@@ -6,7 +6,7 @@ from .base import Provider, ProxyError, Route, StreamRelay
 from .bedrock import Bedrock
 from .cohere import Cohere
 from .gemini import Gemini
-from .openai_compat import VLLM, Cerebras, Mistral, Ollama, OpenAI, ZhipuAI
+from .openai_compat import VLLM, Cerebras, Mantle, Mistral, Ollama, OpenAI, ZhipuAI
 
 PROVIDERS: tuple[Provider, ...] = (
     OpenAI(),
@@ -19,6 +19,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Cohere(),
     Gemini(),
     Bedrock(),
+    Mantle(),
 )
 
 __all__ = ["PROVIDERS", "Provider", "ProxyError", "Route", "StreamRelay"]

@@ -36,7 +36,26 @@ class Anthropic(Provider):
             return Route("chat", path)
         if path == "v1/messages/count_tokens" and method == "POST":
             return Route("passthrough", path, stream=False)
+        if "/publishers/anthropic/models/" in path:
+            from . import anthropic_vertex
+
+            return anthropic_vertex.route(path)
         return None
+
+    def check_access(self, settings: Any, route: Route, profile: Any, headers: Mapping[str, str]) -> None:
+        if route.family is not None:  # Anthropic on Vertex AI: the proxy's own Google credentials
+            from . import anthropic_vertex
+
+            anthropic_vertex.check_access(settings, profile)
+
+    def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
+                         headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
+        if route.family is None:
+            return super().upstream_request(settings, route, exchange, headers, query)
+        from . import anthropic_vertex
+
+        model = exchange.model if exchange is not None else route.model or ""
+        return anthropic_vertex.upstream_request(settings, route, model, headers, query)
 
     def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
         body: dict[str, Any] = {"model": model, "max_tokens": 1024, "messages": [{"role": "user", "content": prompt}]}

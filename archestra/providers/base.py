@@ -155,6 +155,16 @@ class Provider:
 
         return join_url(settings.base_url(self.name), route.upstream_path), headers, query
 
+    def sign_request(self, settings: Any, method: str, url: str, headers: dict[str, str],
+                     body: bytes | None) -> dict[str, str]:
+        """The headers to send, for providers that authenticate each request with the proxy's own credentials
+        over its exact bytes (Bedrock SigV4); ``url`` carries the query string. Unchanged by default."""
+        return headers
+
+    def check_access(self, settings: Any, route: Route, profile: Any, headers: Mapping[str, str]) -> None:
+        """Raise :class:`ProxyError` when this caller may not use ``route`` (e.g. the proxy's cloud credentials
+        without the profile's token). Called once the profile (and its token) was checked."""
+
     def enabled(self, settings: Any) -> bool:
         return settings.base_url(self.name) is not None
 

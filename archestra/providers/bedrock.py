@@ -1,7 +1,9 @@
-"""Amazon Bedrock Converse and ConverseStream (provider-wire-formats.md section 5).
+"""Amazon Bedrock Converse and ConverseStream (provider-wire-formats.md section 5); InvokeModel routes are
+read by the family their body names (bedrock_invoke.py).
 
-Clients authenticate with a Bedrock API key (``Authorization: Bearer``), forwarded untouched. SigV4
-requests are refused: their signature covers the proxy's host, so it cannot be forwarded.
+Clients authenticate with a Bedrock API key (``Authorization: Bearer``), forwarded untouched, or send no key
+and the proxy signs with its own AWS credentials (``ARCHESTRA_BEDROCK_AWS_AUTH``, aws_auth.py). A client's
+SigV4 signature is refused: it covers the proxy's host, so it cannot be forwarded.
 """
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
+from . import aws_auth
 from .anthropic_blocks import write_tools
 from .base import Provider, ProxyError, Route
 from .bedrock_content import answer_segments, call_names, calls, native_tools, tool_result, unseen
 from .bedrock_stream import BedrockStreamRelay
 from .content import parts_text, set_parts_text
 
-PATH = re.compile(r"model/(?P<model>.+)/(?P<action>converse|converse-stream)")
+PATH = re.compile(r"model/(?P<model>.+)/(?P<action>converse|converse-stream|invoke|invoke-with-response-stream)")
+STREAMED = ("converse-stream", "invoke-with-response-stream")
 GEOGRAPHY_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 _ERROR_TYPES = {400: "ValidationException", 401: "AccessDeniedException", 403: "AccessDeniedException",
                 404: "ResourceNotFoundException", 405: "ValidationException", 413: "ValidationException",
@@ -41,15 +45,32 @@ class Bedrock(Provider):
         match = PATH.fullmatch(path)
         if match is None:
             return None
-        return Route("chat", path, stream=match["action"] == "converse-stream", model=match["model"],
-                     action=match["action"])
+        family = None
+        if match["action"].startswith("invoke"):
+            from .bedrock_invoke import INVOKE
+
+            family = INVOKE
+        return Route("chat", path, stream=match["action"] in STREAMED, model=match["model"],
+                     action=match["action"], family=family)
+
+    def check_access(self, settings: Any, route: Route, profile: Any, headers: Mapping[str, str]) -> None:
+        aws_auth.refuse_client_signature(headers)
+        if settings.bedrock_aws_auth and not headers.get("Authorization") and profile.token_hash is None \
+                and not settings.cloud_auth_open:
+            raise ProxyError(401, "This proxy signs Bedrock requests with its own AWS credentials only for profiles "
+                                  "with an access token: send the profile's token in X-Archestra-Token (Claude Code: "
+                                  "ANTHROPIC_CUSTOM_HEADERS), or send your own Bedrock API key.",
+                             kind="authentication_error", code="profile_token_required")
+
+    def sign_request(self, settings: Any, method: str, url: str, headers: dict[str, str],
+                     body: bytes | None) -> dict[str, str]:
+        if not settings.bedrock_aws_auth or headers.get("Authorization"):
+            return headers  # the client's own Bedrock API key, or nothing to sign with
+        return aws_auth.sign(settings, method, url, headers, body)
 
     def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
                          headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
-        if headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
-            raise ProxyError(400, "SigV4-signed requests cannot be forwarded: use a Bedrock API key "
-                                  "(AWS_BEARER_TOKEN_BEDROCK, sent as Authorization: Bearer).",
-                             code="sigv4_not_supported")
+        aws_auth.refuse_client_signature(headers)
         model = exchange.model if exchange is not None else route.model or ""
         model = with_inference_profile(model, settings.bedrock_inference_profile_prefix)
         url = f"{settings.base_url(self.name).rstrip('/')}/model/{quote(model, safe='-._~')}/{route.action}"

@@ -233,3 +233,10 @@ class Ollama(OpenAICompatible):
 
 class ZhipuAI(OpenAICompatible):
     name = "zhipuai"
+
+
+class Mantle(OpenAICompatible):
+    """Amazon Bedrock's OpenAI-compatible endpoint (``https://bedrock-mantle.{region}.api.aws/v1``): chat
+    completions, with a Bedrock API key as the Bearer token."""
+
+    name = "mantle"

@@ -1,0 +1,76 @@
+"""The Anthropic Messages family at the clouds' URLs: Bedrock InvokeModel and Vertex AI ``rawPredict``.
+
+The body is Anthropic Messages with the model in the path instead of the body and an ``anthropic_version``
+naming the platform's API version (``bedrock-2023-05-31``, ``vertex-2023-10-16``); ``anthropic_beta`` rides in
+the body on Bedrock. Everything else (reading and writing requests, answers, refusals, the stream's events)
+is the Anthropic family's own: this module only moves the model between path and body, and on Bedrock wraps
+the Anthropic stream relay in the event-stream envelope.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..exchange import ClientInfo, Exchange, ProfileInfo
+from ..streaming.sse import SSEEvent
+from .anthropic import Anthropic
+from .anthropic_stream import AnthropicStreamRelay
+from .base import ProxyError, Route, StreamRelay
+from .invoke_stream import ChunkEnvelope
+
+
+class PathModelAnthropic:
+    """Anthropic Messages whose model is named in the path. Unlisted methods are the Anthropic family's."""
+
+    name = "anthropic"
+    stream_content_type = "text/event-stream"
+
+    def __init__(self, provider: str, stream_in_body: bool) -> None:
+        self.provider = provider  # recorded as the exchange's provider
+        self._stream_in_body = stream_in_body  # Vertex keeps ``stream``; Bedrock refuses it (the path says)
+        self._family = Anthropic()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._family, name)
+
+    def validate_request(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise ProxyError(400, "The request body must be a JSON object.")
+        extraneous = [key for key in ("model", *(() if self._stream_in_body else ("stream",))) if key in body]
+        if extraneous:
+            raise ProxyError(400, f"extraneous key [{extraneous[0]}] is not permitted: the model and whether to "
+                                  "stream are named by the path.", code="invalid_request")
+        if not isinstance(body.get("anthropic_version"), str):
+            raise ProxyError(400, "anthropic_version: Field required (a string such as "
+                                  f"{'vertex-2023-10-16' if self._stream_in_body else 'bedrock-2023-05-31'}).")
+        if "anthropic_beta" in body and (not isinstance(body["anthropic_beta"], list)
+                                         or not all(isinstance(beta, str) for beta in body["anthropic_beta"])):
+            raise ProxyError(400, "anthropic_beta: must be an array of strings.")
+        self._family.validate_request({**body, "model": "named-in-path"})
+
+    def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
+                      client: ClientInfo) -> Exchange:
+        exchange = self._family.parse_request({**body, "model": route.model or ""}, route, profile, client)
+        exchange.provider = self.provider
+        return exchange
+
+    def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
+        self._family.write_request(body, exchange)
+        body.pop("model", None)  # the (possibly swapped) model goes in the path: exchange.model
+
+
+class AnthropicOnBedrock(PathModelAnthropic):
+    """InvokeModel / InvokeModelWithResponseStream with an Anthropic body: Anthropic events in chunk frames."""
+
+    stream_content_type = "application/vnd.amazon.eventstream"
+
+    def __init__(self) -> None:
+        super().__init__("bedrock", stream_in_body=False)
+
+    def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:
+        return ChunkEnvelope(exchange, AnthropicStreamRelay(exchange, decide),
+                             lambda raw, data, text: SSEEvent(raw, str(data.get("type") or ""), text),
+                             lambda message: SSEEvent(message.raw, "error", None))
+
+
+ANTHROPIC_ON_BEDROCK = AnthropicOnBedrock()
+ANTHROPIC_ON_VERTEX = PathModelAnthropic("anthropic", stream_in_body=True)

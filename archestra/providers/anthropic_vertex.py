@@ -1,0 +1,51 @@
+"""Anthropic models on Vertex AI, served under the anthropic provider's base.
+
+``ANTHROPIC_VERTEX_BASE_URL=http://HOST:9000/v1/anthropic/{profile}`` (Claude Code, AnthropicVertex) sends
+``{base}/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict`` (``:streamRawPredict``
+for streams); a ``v1/`` before ``projects`` is accepted too. The request goes to the proxy's own project and
+location (the client's are ignored, so no caller can pick a project) with the proxy's google-auth token; the
+client's credentials go nowhere.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..upstream import join_url
+from .anthropic_platforms import ANTHROPIC_ON_VERTEX
+from .base import ProxyError, Route
+
+PATH = re.compile(r"(?:v1(?:beta1)?/)?projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"
+                  r"(?P<model>[^/:]+):(?P<action>rawPredict|streamRawPredict)")
+_CLIENT_AUTH = {"authorization", "x-api-key", "x-goog-api-key"}
+
+
+def route(path: str) -> Route | None:
+    match = PATH.fullmatch(path)
+    if match is None or match["model"] == "count-tokens":
+        return None
+    return Route("chat", path, stream=match["action"] == "streamRawPredict", model=match["model"],
+                 action=match["action"], family=ANTHROPIC_ON_VERTEX)
+
+
+def check_access(settings: Any, profile: Any) -> None:
+    if not settings.anthropic_vertex_ai_enabled:
+        raise ProxyError(404, "Anthropic on Vertex AI is not enabled on this proxy (set "
+                              "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED and _PROJECT).", kind="not_found_error",
+                         code="provider_not_enabled")
+    if profile.token_hash is None and not settings.cloud_auth_open:
+        raise ProxyError(401, "This proxy calls Vertex AI with its own Google credentials only for profiles with "
+                              "an access token: send the profile's token in X-Archestra-Token (Claude Code: "
+                              "ANTHROPIC_CUSTOM_HEADERS).", kind="authentication_error",
+                         code="profile_token_required")
+
+
+def upstream_request(settings: Any, route: Route, model: str, headers: dict[str, str],
+                     query: str) -> tuple[str, dict[str, str], str]:
+    from .vertex import vertex_headers
+
+    path = (f"v1/projects/{settings.anthropic_vertex_ai_project}/locations/{settings.anthropic_vertex_ai_location}"
+            f"/publishers/anthropic/models/{model}:{route.action}")
+    headers = {k: v for k, v in headers.items() if k.lower() not in _CLIENT_AUTH}
+    headers.update(vertex_headers(settings.anthropic_vertex_ai_credentials_file))
+    return join_url(settings.anthropic_vertex_base_url(), path), headers, query

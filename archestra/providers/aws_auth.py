@@ -1,0 +1,87 @@
+"""Bedrock requests signed with the proxy's own AWS credentials (``ARCHESTRA_BEDROCK_AWS_AUTH``).
+
+Credentials come from botocore's standard chain (environment, shared config / profile, web identity (IRSA),
+container and instance metadata), loaded once per process; botocore refreshes temporary ones itself
+(``get_frozen_credentials`` renews them ahead of expiry). A client's own SigV4 signature covers the proxy's
+host and cannot be forwarded: such requests are refused with a pointer to this mode.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Mapping
+
+from .base import ProxyError
+
+SIGV4 = "AWS4-HMAC-SHA256"
+SERVICE = "bedrock"
+_REGION_IN_HOST = re.compile(r"bedrock(?:-runtime|-mantle)?(?:-fips)?\.([a-z0-9-]+)\.(?:amazonaws\.com|api\.aws)")
+#: Client headers that belong to the client's own signature: never forwarded next to the proxy's.
+_CLIENT_SIGNING = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
+_lock = threading.Lock()
+_state: dict[str, Any] = {}
+
+
+def refuse_client_signature(headers: Mapping[str, str]) -> None:
+    if str(headers.get("Authorization", "")).startswith(SIGV4):
+        raise ProxyError(400, "SigV4-signed requests cannot be forwarded (the signature covers the proxy's host, "
+                              "not Bedrock's): send no AWS credentials and let the proxy sign with its own "
+                              "(ARCHESTRA_BEDROCK_AWS_AUTH, e.g. CLAUDE_CODE_SKIP_BEDROCK_AUTH=1), or use a Bedrock "
+                              "API key (AWS_BEARER_TOKEN_BEDROCK, sent as Authorization: Bearer).",
+                         code="sigv4_not_supported")
+
+
+def _session() -> Any:
+    with _lock:
+        if "session" not in _state:
+            import botocore.session
+
+            _state["session"] = botocore.session.Session()
+        return _state["session"]
+
+
+def _credentials() -> Any:
+    with _lock:
+        credentials = _state.get("credentials")
+    if credentials is None:
+        credentials = _session().get_credentials()
+        if credentials is None:
+            raise ProxyError(502, "The proxy found no AWS credentials to sign the Bedrock request with "
+                                  "(environment, shared profile, web identity, container or instance metadata).",
+                             kind="upstream_error", code="aws_credentials")
+        with _lock:
+            _state["credentials"] = credentials
+    return credentials
+
+
+def region_of(settings: Any, url: str) -> str:
+    match = _REGION_IN_HOST.search(url)
+    region = settings.bedrock_aws_region or (match.group(1) if match else None) or \
+        _session().get_config_variable("region")
+    if not region:
+        raise ProxyError(502, "The proxy cannot tell which AWS region to sign for: set ARCHESTRA_BEDROCK_AWS_REGION.",
+                         kind="upstream_error", code="aws_region")
+    return str(region)
+
+
+def sign(settings: Any, method: str, url: str, headers: dict[str, str], body: bytes | None) -> dict[str, str]:
+    """``headers`` plus the proxy's SigV4 signature (``url`` with its query string)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.exceptions import BotoCoreError
+
+    unsigned = {name: value for name, value in headers.items() if name.lower() not in _CLIENT_SIGNING}
+    try:
+        frozen = _credentials().get_frozen_credentials()
+        request = AWSRequest(method=method, url=url, data=body or b"", headers=unsigned)
+        SigV4Auth(frozen, SERVICE, region_of(settings, url)).add_auth(request)
+    except BotoCoreError as exc:
+        raise ProxyError(502, f"Could not obtain AWS credentials ({exc.__class__.__name__}).",
+                         kind="upstream_error", code="aws_credentials") from None
+    return dict(request.headers.items())
+
+
+def reset() -> None:
+    """Forget the cached session and credentials (tests, and credential rotation)."""
+    with _lock:
+        _state.clear()

@@ -1,0 +1,99 @@
+"""InvokeModelWithResponseStream: the AWS event stream as an envelope around a model family's own stream.
+
+Each ``chunk`` event's payload is ``{"bytes": base64(one event of the model's own stream, as JSON)}`` (plus
+padding); the last one also carries ``amazon-bedrock-invocationMetrics``. The envelope unwraps every chunk
+and feeds the event to the family's own relay (Anthropic Messages, Converse-shaped Nova, plain text), whose
+decisions hold for both: what the relay passes or replays is the original frame, byte for byte; what it
+writes itself (a refusal, a rewritten end event) is wrapped in a new ``chunk`` frame with valid checksums.
+A chunk the proxy cannot read is never passed: the stream ends with an error frame.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Callable, Iterable
+
+from ..exchange import Exchange, Usage
+from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_event, encode_exception
+from ..streaming.sse import SSEDecoder
+from ..strict_json import loads_strict
+from .base import StreamRelay, compact_json
+
+METRICS = "amazon-bedrock-invocationMetrics"
+#: ``(original frame, the event's JSON, the event's text)`` -> the event the family's relay reads.
+InnerEvent = Callable[[bytes, dict[str, Any], str], Any]
+
+
+def chunk_frame(event_json: str) -> bytes:
+    """A ``chunk`` event carrying one model stream event."""
+    encoded = base64.b64encode(event_json.encode()).decode()
+    return encode_event("chunk", compact_json({"bytes": encoded}).encode())
+
+
+def chunk_event(message: EventMessage) -> tuple[dict[str, Any], str]:
+    """The model event a ``chunk`` frame carries (ValueError when it cannot be read exactly)."""
+    envelope = loads_strict(message.payload)
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("bytes"), str):
+        raise ValueError("a chunk event without its bytes")
+    try:
+        text = base64.b64decode(envelope["bytes"], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("a chunk event whose bytes are not base64 UTF-8") from None
+    data = loads_strict(text)
+    if not isinstance(data, dict):
+        raise ValueError("a chunk event that is not a JSON object")
+    return data, text
+
+
+class ChunkEnvelope(StreamRelay):
+    framing = "eventstream"
+
+    def __init__(self, exchange: Exchange, inner: StreamRelay, inner_event: InnerEvent,
+                 error_event: Callable[[EventMessage], Any] = lambda message: message, writes_frames: bool = False):
+        """``inner_event`` and ``error_event`` turn a chunk / an exception frame into what ``inner`` reads;
+        ``writes_frames``: ``inner`` writes event-stream frames of its own (the Converse relay), not SSE."""
+        # No StreamRelay.__init__: the family's relay owns the exchange's response view.
+        self._decoder = EventStreamDecoder()
+        self.inner, self._inner_event, self._error_event = inner, inner_event, error_event
+        self._writes_frames = writes_frames
+        self.response, self.text = inner.response, inner.text
+
+    @property  # type: ignore[override]
+    def ended(self) -> bool:
+        return self.inner.ended
+
+    def sync_view(self) -> Any:
+        return self.inner.sync_view()
+
+    def feed(self, message: EventMessage) -> Iterable[bytes]:
+        if message.message_type != "event":  # an exception frame: the family's own error path
+            return self._wrap(self.inner.feed(self._error_event(message)))
+        if message.event_type != "chunk":
+            raise ValueError(f"unexpected event type {message.event_type!r} in an InvokeModel stream")
+        data, text = chunk_event(message)
+        out = self._wrap(self.inner.feed(self._inner_event(message.raw, data, text)))
+        metrics = data.get(METRICS)
+        if isinstance(metrics, dict):  # what Bedrock billed: the usage of record
+            self.response.usage = Usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"))
+        return out
+
+    def finish(self) -> Iterable[bytes]:
+        return self._wrap(self.inner.finish())
+
+    def error_bytes(self, message: str) -> bytes:
+        return encode_exception("internalServerException", message)
+
+    def _wrap(self, pieces: Iterable[bytes]) -> list[bytes]:
+        """Original frames as they came; events the family's relay wrote, each in a new chunk frame."""
+        out = []
+        for piece in pieces:
+            if piece.startswith((b"event:", b"data:")):  # written by an SSE family (Anthropic)
+                out += [chunk_frame(event.data) for event in SSEDecoder().feed(piece) if event.data]
+                continue
+            written = [m for m in EventStreamDecoder().feed(piece)
+                       if m.message_type == "event" and m.event_type != "chunk"] if self._writes_frames else []
+            if written:  # written by the Converse family (Nova): {"<event type>": payload}
+                out += [chunk_frame(f'{{"{m.event_type}":{m.payload.decode()}}}') for m in written]
+            else:
+                out.append(piece)
+        return out
