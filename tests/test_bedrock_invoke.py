@@ -296,3 +296,19 @@ def test_llama_and_mistral_text_with_usage(signing_proxy, upstream):
     assert [(r["input_tokens"], r["output_tokens"]) for r in rows] == [(12, 2), (12, 3)]
     assert rows[0]["response"]["text"] == "Bonjour"
     signed(upstream)
+
+
+def test_claude_code_request_passes_byte_for_byte(signing_proxy, upstream):
+    from tests.fakes import claude_code_wire as claude_code
+
+    frames = invoke_wire.from_sse(claude_code.answer())
+    upstream.reply_with(stream_reply(frames))
+    sent = claude_code.request("bedrock-2023-05-31", anthropic_beta=claude_code.BETAS.split(","))
+    response = requests.post(signing_proxy.base("bedrock") + f"/model/us.{MODEL}/invoke-with-response-stream",
+                             data=sent, headers=claude_code.HEADERS, timeout=10)
+    assert response.status_code == 200 and response.content == b"".join(frames)
+    [got] = signed(upstream)
+    assert got.body == sent and got.headers["anthropic-beta"] == claude_code.BETAS
+    assert got.headers["x-claude-code-session-id"] == claude_code.SESSION
+    [row] = interactions(signing_proxy)
+    assert row["session_id"] == claude_code.SESSION and row["response"]["text"] == "Hi there"
