@@ -74,11 +74,13 @@ class LiveProxy:
         return self.eventually(read)
 
 
-def _start(tmp_path_factory, tls: tuple[str, str] | None):
-    upstream = FakeUpstream()
+def _start(tmp_path_factory, tls: tuple[str, str] | None, extra_env: dict[str, str] | None = None,
+           upstream: FakeUpstream | None = None):
+    """The two-worker proxy over a fake upstream (``upstream``, or a new one); ``extra_env`` adds settings."""
+    upstream = upstream or FakeUpstream()
     folder = tmp_path_factory.mktemp("live")
     env = {f"ARCHESTRA_{name.upper()}_BASE_URL": upstream.url for name in FAKED}
-    env.update({"ARCHESTRA_WORKERS": "2", "ARCHESTRA_ACCESS_LOG": ""})
+    env.update({"ARCHESTRA_WORKERS": "2", "ARCHESTRA_ACCESS_LOG": "", **(extra_env or {})})
     if tls:
         env.update({"ARCHESTRA_TLS_CERT": tls[0], "ARCHESTRA_TLS_KEY": tls[1]})
     process, log, url = start_gunicorn(folder, env, "https" if tls else "http", verify=tls[0] if tls else None)

@@ -90,12 +90,13 @@ def claude_cli() -> Path:
     return binary
 
 
-def run_claude(cli: Path, base_url: str, workdir: Path, prompt: str) -> dict:
-    """``claude -p PROMPT --output-format json`` offline, with a throwaway HOME; its JSON result."""
+def run_claude(cli: Path, base_url: str, workdir: Path, prompt: str, env: dict[str, str] | None = None) -> dict:
+    """``claude -p PROMPT --output-format json`` offline, with a throwaway HOME; its JSON result. ``env`` adds
+    variables (e.g. Bedrock or Vertex mode)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir.parent / "home"),
            "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": "k",
            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
-           "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"}
+           "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", **(env or {})}
     (workdir.parent / "home").mkdir(exist_ok=True)
     done = subprocess.run([str(cli), "-p", prompt, "--output-format", "json", "--allowedTools", "Read", "Bash"],
                           cwd=workdir, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,

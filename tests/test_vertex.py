@@ -23,18 +23,23 @@ PROJECT, LOCATION = "proj-1", "europe-west4"
 GENERATE = f"/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/gemini-2.5-flash:generateContent"
 
 
-@pytest.fixture
-def service_account(tmp_path, upstream):
+def write_service_account(path, token_uri: str):
+    """A service-account key file (a fresh RSA key) whose token endpoint is ``token_uri``; its public key."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
-    path = tmp_path / "sa.json"
     path.write_text(json.dumps({
         "type": "service_account", "project_id": PROJECT, "private_key_id": "key-1", "private_key": pem,
-        "client_email": "proxy@proj-1.iam.gserviceaccount.com", "client_id": "1",
-        "token_uri": f"{upstream.url}/token"}))
+        "client_email": "proxy@proj-1.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri}))
+    return key.public_key()
+
+
+@pytest.fixture
+def service_account(tmp_path, upstream):
+    path = tmp_path / "sa.json"
+    public_key = write_service_account(path, f"{upstream.url}/token")
     vertex.reset()
-    yield path, key.public_key()
+    yield path, public_key
     vertex.reset()
 
 
