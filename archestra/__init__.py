@@ -17,10 +17,12 @@ from .metering.pricing import PriceBook
 from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .runtime import Runtime
+from .secretbox import SecretBox
 from .security.dual_llm import DualLLM
 from .security.hooks import register_builtin_hooks
 from .security.policies import PolicyDirectory
 from .upstream import Upstream
+from .virtual_keys import KeyDirectory
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -61,6 +63,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         prices=PriceBook(generation, ttl),
         optimizer=optimizer,
         generation=generation,
+        keys=KeyDirectory(generation, ttl, SecretBox(settings.secret_key, settings.secret_key_previous),
+                          settings.provider_keys, recorder),
     )
 
     from .api import api

@@ -75,6 +75,11 @@ class Settings:
     #: The file whose mmap the workers of one instance share the configuration generation through
     #: (gunicorn.conf.py sets it before workers fork); None: one process, the counter stays in its memory.
     generation_file: str | None = None
+    #: Default provider keys (``ARCHESTRA_CHAT_{PROVIDER}_API_KEY``), used only for callers with a virtual key.
+    provider_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: The Fernet key that encrypts the provider keys stored per profile; older keys still decrypt (rotation).
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_previous: tuple[str, ...] = field(default=(), repr=False)
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -136,6 +141,13 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         if value:
             base_urls[provider] = value
     values["base_urls"] = base_urls
+    keys = {provider: env[f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY"].strip() for provider in DEFAULT_BASE_URLS
+            if env.get(f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY", "").strip()}
+    values["provider_keys"] = keys
+    for env_name, attr in (("ARCHESTRA_SECRET_KEY", "secret_key"),
+                           ("ARCHESTRA_SECRET_KEY_PREVIOUS", "secret_key_previous")):
+        if env.get(env_name, "").strip():
+            values[attr] = env[env_name].strip()
     return values
 
 
@@ -178,6 +190,13 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, str):
             value = [part for part in value.split(",")]
         return tuple(part.strip() for part in value if part and part.strip())
+    if name == "provider_keys":
+        unknown = set(value) - set(DEFAULT_BASE_URLS)
+        if unknown:
+            raise ConfigError(f"unknown provider(s) in provider_keys: {', '.join(sorted(unknown))}")
+        return {provider: key for provider, key in dict(value).items() if key}
+    if name in {"secret_key", "secret_key_previous"}:
+        return _secret_keys(name, value)
     if name == "base_urls":
         urls = dict(DEFAULT_BASE_URLS)
         for provider, url in dict(value).items():
@@ -186,6 +205,22 @@ def _coerce(name: str, value: Any) -> Any:
             urls[provider] = _valid_base_url(provider, url) if url else None
         return urls
     return value
+
+
+def _secret_keys(name: str, value: Any) -> Any:
+    from .secretbox import valid_secret_key
+
+    keys = tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else \
+        tuple(value or ())
+    for key in keys:
+        if not valid_secret_key(key):  # never echo the value: it is a secret
+            raise ConfigError(f"ARCHESTRA_{name.upper()} must hold Fernet keys (32 url-safe base64-encoded bytes; "
+                              "Fernet.generate_key())")
+    if name == "secret_key":
+        if len(keys) > 1:
+            raise ConfigError("ARCHESTRA_SECRET_KEY holds one key; older ones go in ARCHESTRA_SECRET_KEY_PREVIOUS")
+        return keys[0] if keys else None
+    return keys
 
 
 def _valid_base_url(provider: str, url: str) -> str:

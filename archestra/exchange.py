@@ -127,6 +127,7 @@ class ProfileInfo:
     name: str
     consider_context_untrusted: bool = False
     token_hash: str | None = None  # set: requests must carry the profile's token (see profile_tokens.py)
+    require_virtual_key: bool = False  # set: only callers with a virtual key of the profile (credentials.py)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,9 @@ class ClientInfo:
     session_id: str | None = None
     user_id: str | None = None
     agent_id: str | None = None
+    #: The virtual key (id and name) that authenticated the request, if one did (credentials.py).
+    virtual_key_id: str | None = None
+    virtual_key_name: str | None = None
 
 
 @dataclass

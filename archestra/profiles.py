@@ -36,6 +36,7 @@ class ProfileDirectory:
             select(Profile).where(Profile.id == key)
         try:
             row = db.session.execute(query).scalars().first()
-            return ProfileInfo(row.id, row.name, row.consider_context_untrusted, row.token_hash) if row else None
+            return ProfileInfo(row.id, row.name, row.consider_context_untrusted, row.token_hash,
+                               row.require_virtual_key) if row else None
         finally:
             db.session.remove()

@@ -15,9 +15,9 @@ import requests
 from flask import Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import profile_tokens
 from .client_body import read_body
 from .completion import complete
+from .credentials import Caller, authenticate, outgoing
 from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
 from .hooks import Block
@@ -28,7 +28,7 @@ from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
 from .strict_json import loads_strict
 from .toolcalls import decide_tool_calls, gate_server_tools, judge_result
-from .upstream import request_headers, response_headers
+from .upstream import response_headers
 
 log = logging.getLogger("archestra.proxy")
 
@@ -62,14 +62,14 @@ def dispatch(provider: Provider, rest: str) -> Response:
         if profile is None:
             raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
                              code="profile_not_found")
-        profile_tokens.check(profile, request.headers.get(profile_tokens.HEADER))
+        caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args)
         provider.check_access(runtime.settings, route, profile, request.headers)
         if route.kind == "passthrough":
-            return _passthrough(runtime, provider, route)
+            return _passthrough(runtime, provider, route, caller)
         if route.kind == "retrieve":
-            return _retrieve(runtime, provider, route, profile, Trace(started=started))
-        limited = runtime.limits.check(profile.id)
-        return _chat(runtime, provider, route, profile, Trace(started=started, limited=limited))
+            return _retrieve(runtime, provider, route, profile, caller, Trace(started=started))
+        limited = runtime.limits.check(profile.id, caller.virtual_key.id if caller.virtual_key else None)
+        return _chat(runtime, provider, route, profile, caller, Trace(started=started, limited=limited))
     except SQLAlchemyError as exc:
         # Fail closed: without its database the proxy cannot check profiles, policies or limits.
         log.error("database unavailable, refusing %s %s: %s", provider.name, request.path, exc.__class__.__name__)
@@ -109,11 +109,11 @@ def _read_json(family: Any) -> tuple[bytes, Any]:
     return raw, body
 
 
-def _client_info() -> ClientInfo:
-    headers = request.headers
+def _client_info(caller: Caller) -> ClientInfo:
+    headers, key = request.headers, caller.virtual_key
     session = headers.get("X-Archestra-Session-Id") or headers.get("X-Claude-Code-Session-Id")
     return ClientInfo(session, headers.get("X-Archestra-User-Id"),
-                      headers.get("X-Archestra-Agent-Id"))
+                      headers.get("X-Archestra-Agent-Id"), key.id if key else None, key.name if key else None)
 
 
 def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
@@ -128,7 +128,8 @@ def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
     gate_server_tools(runtime, exchange)
 
 
-def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, trace: Trace) -> Response:
+def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, caller: Caller,
+          trace: Trace) -> Response:
     # The API family speaks the wire format (chat completions, Responses, Messages...); the provider says where
     # it goes and how it authenticates. Most routes' family is their provider's own.
     family = route.family or provider
@@ -137,7 +138,7 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         family = family.for_body(body)
     trace.raw_request = raw
     try:
-        exchange = family.parse_request(body, route, profile, _client_info())
+        exchange = family.parse_request(body, route, profile, _client_info(caller))
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         # A shape the adapter's validation did not foresee: the client's mistake, never a 500.
         raise ProxyError(400, f"The request body does not have the shape {provider.name} expects "
@@ -145,8 +146,7 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
     trace.model_asked = exchange.model
     if route.stream is not None:
         exchange.stream = route.stream
-    client_headers = request_headers(request.headers.items())
-    query = request.query_string.decode()
+    client_headers, query = outgoing(caller, provider)  # the held key, when the caller may use it
     exchange._completer = partial(complete, runtime, provider, route, exchange.model, client_headers,
                                   "&".join(p for p in query.split("&") if not p.startswith("alt=")))
     try:
@@ -164,19 +164,20 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         raise
 
 
-def _retrieve(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, trace: Trace) -> Response:
+def _retrieve(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, caller: Caller,
+              trace: Trace) -> Response:
     """An answer stored at the provider, fetched again (Responses API ``GET /responses/{id}``, ``cancel``): it is
     decided like any answer, in the context its creation left (the family's retrieval exchange names it, and the
     built-in response chain looks its trust up), so a background response cannot smuggle an undecided call out."""
     family = route.family
-    exchange = family.retrieval_exchange(route, profile, _client_info())
+    exchange = family.retrieval_exchange(route, profile, _client_info(caller))
     if route.stream is not None:
         exchange.stream = route.stream
     trace.model_asked = exchange.model or None
     try:
         _apply_request_hooks(runtime, exchange)
         return _forward(runtime, provider, family, route, exchange, request.method, None,
-                        request_headers(request.headers.items()), request.query_string.decode(), trace)
+                        *outgoing(caller, provider), trace)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
         raise
@@ -349,12 +350,10 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
 
 
 # -- passthrough ------------------------------------------------------------------------------------
-def _passthrough(runtime: Runtime, provider: Provider, route: Route) -> Response:
+def _passthrough(runtime: Runtime, provider: Provider, route: Route, caller: Caller) -> Response:
     """Non-generative endpoints (model lists, embeddings): forwarded as they are, body streamed back."""
     body = read_body(runtime.settings) if request.method in {"POST", "PUT", "PATCH"} else None
-    url, headers, query = provider.upstream_request(runtime.settings, route, None,
-                                                    request_headers(request.headers.items()),
-                                                    request.query_string.decode())
+    url, headers, query = provider.upstream_request(runtime.settings, route, None, *outgoing(caller, provider))
     headers = provider.sign_request(runtime.settings, request.method, f"{url}?{query}" if query else url, headers,
                                     body)
     upstream = runtime.upstream.send(request.method, url, body, headers, query)

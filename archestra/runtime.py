@@ -15,6 +15,7 @@ from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .security.policies import PolicyDirectory
 from .upstream import Upstream
+from .virtual_keys import KeyDirectory
 
 
 @dataclass
@@ -29,12 +30,13 @@ class Runtime:
     prices: PriceBook
     optimizer: ModelOptimizer
     generation: ConfigGeneration
+    keys: KeyDirectory
 
     def invalidate_caches(self) -> None:
         """After a committed configuration change: every worker of this instance drops its caches before its
         next lookup (other instances follow through the database's generation, see archestra/generation.py)."""
         self.generation.changed()
-        for cache in (self.profiles, self.policies, self.limits, self.prices, self.optimizer):
+        for cache in (self.profiles, self.policies, self.limits, self.prices, self.optimizer, self.keys):
             cache.invalidate()
 
 

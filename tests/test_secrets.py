@@ -104,3 +104,77 @@ def test_keys_appear_in_no_log_record_metric_or_error_body(tmp_path, upstream):
     for where, text in outputs.items():
         for piece in fragments():
             assert piece not in text, f"a provider key fragment {piece!r} appears in the {where}"
+
+
+HELD = {"openai": "sk-envheld-SECRETKEY-7001-1a2b3c4d5e6f", "gemini": "AIza-envheld-SECRETKEY-7002-6f5e4d3c2b1a",
+        "anthropic": "sk-ant-profileheld-SECRETKEY-7003-0a9b8c7d"}
+
+
+def virtual_key_exchanges(url: str, profile: str, key: str, revoked: str) -> list[requests.Response]:
+    """Every way a virtual key arrives, on successful, failing, streamed, broken and refused exchanges."""
+    base, out = f"{url}/v1/openai/{profile}/chat/completions", []
+    for content in ("hello", "fail-upstream", "break-stream"):
+        for stream in (False, True):
+            out.append(requests.post(base, headers={"Authorization": f"Bearer {key}"}, timeout=10, json={
+                "model": "gpt-4o", "messages": [{"role": "user", "content": content}], "stream": stream}))
+    chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    out.append(requests.post(base, data=b"{broken", timeout=10, headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"}))
+    for wrong in (revoked, key[:-3] + "zzz"):
+        out.append(requests.post(base, json=chat, headers={"Authorization": f"Bearer {wrong}"}, timeout=10))
+    out.append(requests.post(f"{url}/v1/openai/chat/completions", json=chat, timeout=10,  # another profile
+                             headers={"X-Archestra-Token": key}))
+    out.append(requests.post(f"{url}/v1/anthropic/{profile}/v1/messages", timeout=10, headers={
+        "x-api-key": key, "anthropic-version": "2023-06-01"},
+        json={"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}))
+    gemini = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    path = f"{url}/v1/gemini/{profile}/v1beta/models/gemini-2.5-flash:generateContent"
+    out.append(requests.post(f"{path}?key={key}", json=gemini, timeout=10))
+    out.append(requests.post(path, json=gemini, headers={"x-goog-api-key": key}, timeout=10))
+    out.append(requests.post(f"{path}?key={revoked}", json={"contents": "wrong"}, timeout=10))
+    return out
+
+
+def test_held_keys_and_virtual_keys_appear_in_no_log_record_metric_api_answer_or_error_body(tmp_path, upstream):
+    from cryptography.fernet import Fernet
+
+    upstream.reply_with(answers)
+    env = {"ARCHESTRA_LOG_LEVEL": "debug", "ARCHESTRA_SECRET_KEY": Fernet.generate_key().decode(),
+           "ARCHESTRA_CHAT_OPENAI_API_KEY": HELD["openai"], "ARCHESTRA_CHAT_GEMINI_API_KEY": HELD["gemini"],
+           **{f"ARCHESTRA_{name}_BASE_URL": upstream.url for name in ("OPENAI", "ANTHROPIC", "GEMINI")}}
+    process, log, url = start_gunicorn(tmp_path, env)
+    api = {"Authorization": "Bearer t"}
+    try:
+        profile = requests.post(f"{url}/api/profiles", json={"name": "keyed"}, headers=api, timeout=10).json()["id"]
+        answers_ = [requests.put(f"{url}/api/profiles/{profile}/provider-keys/anthropic", headers=api, timeout=10,
+                                 json={"api_key": HELD["anthropic"]})]
+        key = requests.post(f"{url}/api/virtual-keys", json={"profile_id": profile, "name": "agent"}, headers=api,
+                            timeout=10).json()  # the one answer that shows the key
+        revoked = requests.post(f"{url}/api/virtual-keys", json={"profile_id": profile, "name": "old"},
+                                headers=api, timeout=10).json()
+        answers_.append(requests.delete(f"{url}/api/virtual-keys/{revoked['id']}", headers=api, timeout=10))
+        responses = virtual_key_exchanges(url, profile, key["key"], revoked["key"])
+        statuses = [response.status_code for response in responses]
+        assert statuses.count(200) == 6 and statuses.count(401) == 6 and 400 in statuses, statuses
+        seen_upstream = " ".join(f"{r.path} {dict(r.headers)}" for r in upstream.received)
+        assert all(held in seen_upstream for held in HELD.values())
+        assert key["key"][13:] not in seen_upstream and revoked["key"][13:] not in seen_upstream
+        for path in ("/interactions?limit=500", f"/profiles/{profile}/provider-keys", "/virtual-keys",
+                     f"/virtual-keys/{key['id']}", "/limits", "/profiles"):
+            answers_.append(requests.get(f"{url}/api{path}", headers=api, timeout=10))
+        rows = answers_[-6].json()["data"]
+        assert any(row["virtual_key_name"] == "agent" for row in rows)
+        answers_ += [requests.get(f"{url}/api/interactions/{row['id']}", headers=api, timeout=10) for row in rows]
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+    finally:
+        stop_gunicorn(process, log)
+    with sqlite3.connect(tmp_path / "deploy.db") as connection:
+        database = "\n".join(connection.iterdump())
+    outputs = {"log": (tmp_path / "gunicorn.log").read_text(), "database": database, "metrics": metrics,
+               "api": "".join(answer.text for answer in answers_),
+               "client bodies": "".join(response.text for response in responses)}
+    secrets = [*HELD.values(), key["key"], revoked["key"]]
+    pieces = [piece for secret in secrets for piece in (secret, secret.split("-", 2)[2])]
+    for where, text in outputs.items():
+        for piece in pieces:
+            assert piece not in text, f"a key fragment {piece!r} appears in the {where}"

@@ -8,7 +8,7 @@ from flask import request
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Interaction, Limit, OptimizationRule, Profile, TokenPrice
+from ..models import Interaction, Limit, OptimizationRule, Profile, TokenPrice, VirtualKey
 from ..profiles import UUID_RE
 from . import api
 from .common import crud_routes, get_or_404, page_args
@@ -16,7 +16,7 @@ from .errors import ApiError
 from .schemas import InteractionSchema, LimitSchema, OptimizationRuleSchema, TokenPriceSchema
 
 SUMMARY_EXCLUDES = ("request", "upstream_request", "response")
-EQUALITY_FILTERS = ("provider", "model", "session_id", "user_id", "agent_id")
+EQUALITY_FILTERS = ("provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id")
 
 
 def _when(name: str) -> datetime | None:
@@ -58,10 +58,19 @@ def get_interaction(item_id: str):
 
 
 def _limit_scope(values: dict[str, Any]) -> dict[str, Any]:
+    if values["scope"] != "virtual_key" and values.get("virtual_key_id"):
+        raise ApiError(400, "validation_error", "Only a virtual_key limit has a virtual_key_id.")
     if values["scope"] == "global":
         if values.get("profile_id"):
             raise ApiError(400, "validation_error", "A global limit has no profile_id.")
         values["profile_id"] = None
+        return values
+    if values["scope"] == "virtual_key":
+        key_id = (values.get("virtual_key_id") or "").lower()
+        key = db.session.get(VirtualKey, key_id) if UUID_RE.fullmatch(key_id) else None
+        if key is None:
+            raise ApiError(400, "unknown_virtual_key", f"Virtual key {values.get('virtual_key_id')} does not exist.")
+        values["virtual_key_id"], values["profile_id"] = key.id, key.profile_id  # the key's own profile
         return values
     profile_id = (values.get("profile_id") or "").lower()
     if not UUID_RE.fullmatch(profile_id) or db.session.get(Profile, profile_id) is None:

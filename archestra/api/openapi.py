@@ -17,14 +17,19 @@ from .schemas import (
     BlockedToolCallSchema,
     InteractionSchema,
     LimitSchema,
+    NewVirtualKeySchema,
     OptimizationRuleSchema,
     ProfileSchema,
     ProfileTokenSchema,
+    ProviderKeyInputSchema,
+    ProviderKeySchema,
     SettingsSchema,
     TokenPriceSchema,
     ToolCallPolicySchema,
     ToolResultPolicySchema,
     ToolSchema,
+    VirtualKeySchema,
+    VirtualKeyUpdateSchema,
 )
 
 
@@ -64,7 +69,7 @@ CRUD = [
 ]
 PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0,
                                                                                      "maximum": 10_000_000})]
-INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id",
+INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id",
                        ("since", {"type": "string", "format": "date-time"}),
                        ("until", {"type": "string", "format": "date-time"}),
                        ("blocked", {"type": "boolean"})]
@@ -152,9 +157,47 @@ def build_spec() -> dict[str, Any]:
         "patch": {"tags": ["Settings"], "requestBody": {"required": True, "content": {"application/json": {
             "schema": "Settings"}}}, "responses": _responses({"200": _json("Settings", "Updated")}, 400)},
     })
+    _key_paths(spec, item_id)
     document = spec.to_dict()
     document["servers"] = [{"url": "/api"}]
     return document
+
+
+def _key_paths(spec: APISpec, item_id: dict[str, Any]) -> None:
+    """Provider keys held per profile (write-only) and virtual keys (api/keys.py)."""
+    for name, schema in (("ProviderKey", ProviderKeySchema), ("ProviderKeyInput", ProviderKeyInputSchema),
+                         ("VirtualKey", VirtualKeySchema), ("NewVirtualKey", NewVirtualKeySchema),
+                         ("VirtualKeyUpdate", VirtualKeyUpdateSchema)):
+        spec.components.schema(name, schema=schema)
+    provider = {"in": "path", "name": "provider", "required": True, "schema": {"type": "string"}}
+    tag = ["ProviderKey"]
+    spec.path(path="/profiles/{item_id}/provider-keys", parameters=[item_id], operations={"get": {
+        "tags": tag, "summary": "The provider keys the profile can use (fingerprints only)",
+        "responses": _responses({"200": _json(_list_of("ProviderKeyList", ProviderKeySchema), "The keys")}, 404)}})
+    spec.path(path="/profiles/{item_id}/provider-keys/{provider}", parameters=[item_id, provider], operations={
+        "put": {"tags": tag, "summary": "Store or rotate the profile's key (encrypted; needs ARCHESTRA_SECRET_KEY)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": "ProviderKeyInput"}}},
+                "responses": _responses({"200": _json("ProviderKey", "Rotated"), "201": _json("ProviderKey", "Set")},
+                                        400, 404, 409)},
+        "delete": {"tags": tag, "responses": _responses({"204": {"description": "Deleted"}}, 404)}})
+    spec.path(path="/provider-keys/reencrypt", operations={"post": {
+        "tags": tag, "summary": "Encrypt every stored key again with ARCHESTRA_SECRET_KEY (after a rotation)",
+        "responses": _responses({"200": _json(Schema.from_dict({"reencrypted": fields.Integer()},
+                                                               name="Reencrypted"), "How many")}, 409)}})
+    tag = ["VirtualKey"]
+    spec.path(path="/virtual-keys", operations={
+        "get": {"tags": tag, "parameters": _query(["profile_id"]),
+                "responses": _responses({"200": _json(_list_of("VirtualKeyList", VirtualKeySchema), "The keys")})},
+        "post": {"tags": tag, "summary": "Issue a virtual key (the key is in this answer only)",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": "VirtualKey"}}},
+                 "responses": _responses({"201": _json("NewVirtualKey", "Created")}, 400, 404, 409)}})
+    spec.path(path="/virtual-keys/{item_id}", parameters=[item_id], operations={
+        "get": {"tags": tag, "responses": _responses({"200": _json("VirtualKey", "The key")}, 404)},
+        "patch": {"tags": tag, "requestBody": {"required": True, "content": {"application/json": {
+            "schema": "VirtualKeyUpdate"}}}, "responses": _responses({"200": _json("VirtualKey", "Updated")},
+                                                                    400, 404, 409)},
+        "delete": {"tags": tag, "summary": "Revoke (the record stays)",
+                   "responses": _responses({"204": {"description": "Revoked"}}, 404)}})
 
 
 @api.get("/openapi.json")

@@ -30,6 +30,8 @@ class ProfileSchema(Schema):
                                   validate=validate.OneOf(("restrictive", "permissive")),
                                   metadata={"description": "This profile's policy; null follows /api/settings."})
     requires_token = fields.Function(lambda profile: profile.token_hash is not None, dump_only=True)
+    require_virtual_key = fields.Boolean(load_default=False, metadata={
+        "description": "Only callers with a virtual key of this profile may use it (no client keys)."})
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -38,6 +40,43 @@ class ProfileTokenSchema(Schema):
     profile_id = fields.String(required=True)
     token = fields.String(required=True)
     header = fields.String(required=True)
+
+
+class ProviderKeySchema(Schema):
+    """A provider key the proxy holds: write-only, shown as a fingerprint and its last four characters."""
+
+    provider = fields.String(dump_only=True)
+    source = fields.String(dump_only=True, metadata={"description": "profile (set here) or environment "
+                                                                    "(ARCHESTRA_CHAT_{PROVIDER}_API_KEY)"})
+    fingerprint = fields.String(dump_only=True, allow_none=True)
+    last4 = fields.String(dump_only=True, allow_none=True)
+    created_at = UTCDateTime(dump_only=True, allow_none=True)
+    updated_at = UTCDateTime(dump_only=True, allow_none=True)
+
+
+class ProviderKeyInputSchema(Schema):
+    api_key = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=8192))
+
+
+class VirtualKeySchema(Schema):
+    id = fields.String(dump_only=True)
+    profile_id = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    expires_at = UTCDateTime(allow_none=True, load_default=None)
+    last4 = fields.String(dump_only=True)
+    revoked_at = UTCDateTime(dump_only=True, allow_none=True)
+    last_used_at = UTCDateTime(dump_only=True, allow_none=True, metadata={
+        "description": "Written off the request path, at most every 30 s per worker."})
+    created_at = UTCDateTime(dump_only=True)
+
+
+class VirtualKeyUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    expires_at = UTCDateTime(allow_none=True)
+
+
+class NewVirtualKeySchema(VirtualKeySchema):
+    key = fields.String(dump_only=True, metadata={"description": "Shown only in this answer."})
 
 
 profile_schema = ProfileSchema()
@@ -128,6 +167,8 @@ class InteractionSchema(Schema):
     session_id = fields.String(dump_only=True, allow_none=True)
     user_id = fields.String(dump_only=True, allow_none=True)
     agent_id = fields.String(dump_only=True, allow_none=True)
+    virtual_key_id = fields.String(dump_only=True, allow_none=True)
+    virtual_key_name = fields.String(dump_only=True, allow_none=True)
     created_at = UTCDateTime(dump_only=True)
     request = fields.Raw(dump_only=True, allow_none=True)
     upstream_request = fields.Raw(dump_only=True, allow_none=True)
@@ -145,8 +186,9 @@ class TokenPriceSchema(Schema):
 
 class LimitSchema(Schema):
     id = fields.String(dump_only=True)
-    scope = fields.String(required=True, validate=validate.OneOf(("profile", "global")))
+    scope = fields.String(required=True, validate=validate.OneOf(("profile", "virtual_key", "global")))
     profile_id = fields.String(allow_none=True, load_default=None)
+    virtual_key_id = fields.String(allow_none=True, load_default=None)
     max_cost_usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False, max=MAX_USD))
     period = fields.String(load_default="total", validate=validate.OneOf(("total", "day", "month")))
     used_usd = fields.Float(dump_only=True)

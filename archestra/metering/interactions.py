@@ -79,6 +79,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "flags": _flags(exchange),
         "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
         "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
+        "virtual_key_id": exchange.client.virtual_key_id, "virtual_key_name": exchange.client.virtual_key_name,
     }
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
     rebuilt = asdict(response) if response is not None and trace.response_body is None else None
@@ -122,7 +123,7 @@ class _UsageCounter:
         if cost is None and self.priced_model != values["model_used"]:
             cost = self.prices.cost(session, values["model_used"], values["input_tokens"], values["output_tokens"])
         if cost and self.limited:
-            add_usage(session, values["profile_id"], cost)
+            add_usage(session, values["profile_id"], cost, values["virtual_key_id"])
         if cost:
             COST.labels(**self.tags).inc(float(cost))
         self.done, self.cost = True, cost

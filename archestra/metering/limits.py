@@ -1,4 +1,4 @@
-"""USD cost limits, per profile and global.
+"""USD cost limits, per profile, per virtual key and global.
 
 Checked before each request by reading the limit rows (a live read, so every worker and every instance
 sharing the database sees the same usage); usage grows by one atomic ``UPDATE ... SET used = used + cost``
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from ..extensions import db
 from ..generation import ConfigCache, ConfigGeneration
@@ -37,8 +37,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _applies(profile_id: str):
-    return or_(Limit.scope == "global", Limit.profile_id == profile_id)
+def _applies(profile_id: str, virtual_key_id: str | None):
+    scopes = [Limit.scope == "global", and_(Limit.scope == "profile", Limit.profile_id == profile_id)]
+    if virtual_key_id is not None:
+        scopes.append(and_(Limit.scope == "virtual_key", Limit.virtual_key_id == virtual_key_id))
+    return or_(*scopes)
 
 
 def _any_limit(_key: None) -> bool:
@@ -55,21 +58,23 @@ class LimitGuard:
     def invalidate(self) -> None:
         self._exists.clear()
 
-    def check(self, profile_id: str) -> bool:
-        """Raise a 429 ProxyError when a limit that applies to ``profile_id`` is reached.
+    def check(self, profile_id: str, virtual_key_id: str | None = None) -> bool:
+        """Raise a 429 ProxyError when a limit that applies to ``profile_id`` (or the request's virtual key) is
+        reached.
 
         Returns whether any limit applies (then the exchange's cost is counted before its answer ends).
         """
         if not self._exists.get(None, _any_limit):
             return False
         try:
-            rows = db.session.execute(select(Limit).where(_applies(profile_id))).scalars().all()
+            rows = db.session.execute(select(Limit).where(_applies(profile_id, virtual_key_id))).scalars().all()
             for limit in rows:
                 used = Decimal(str(limit.used_usd))
                 if _aware(limit.period_start) < period_start(limit.period):
                     used = Decimal(0)  # a new period began; the next write resets the row
                 if used >= Decimal(str(limit.max_cost_usd)):
-                    which = "global" if limit.scope == "global" else f"profile {profile_id}"
+                    which = {"global": "global", "virtual_key": f"virtual key {virtual_key_id}"}.get(
+                        limit.scope, f"profile {profile_id}")
                     period = "" if limit.period == "total" else f" this {limit.period}"
                     raise ProxyError(429, f"Token cost limit exceeded for the {which} limit {limit.id}: used "
                                           f"${used:.4f}{period} of ${Decimal(str(limit.max_cost_usd)):.4f}.",
@@ -79,13 +84,13 @@ class LimitGuard:
             db.session.remove()
 
 
-def add_usage(session, profile_id: str, cost: Decimal) -> None:
+def add_usage(session, profile_id: str, cost: Decimal, virtual_key_id: str | None = None) -> None:
     """Count ``cost`` against every limit that applies; rows whose period ended start again at zero."""
     now = datetime.now(timezone.utc)
     for period in PERIODS[1:]:
         start = period_start(period, now)
-        session.execute(update(Limit).where(_applies(profile_id), Limit.period == period,
+        session.execute(update(Limit).where(_applies(profile_id, virtual_key_id), Limit.period == period,
                                             Limit.period_start < start).values(used_usd=0, period_start=start),
                         execution_options=CORE_UPDATE)
-    session.execute(update(Limit).where(_applies(profile_id)).values(used_usd=Limit.used_usd + cost),
+    session.execute(update(Limit).where(_applies(profile_id, virtual_key_id)).values(used_usd=Limit.used_usd + cost),
                     execution_options=CORE_UPDATE)

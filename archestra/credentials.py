@@ -1,0 +1,112 @@
+"""Who is calling, and with which key a request goes upstream.
+
+A client authenticates in one of three ways: with a **virtual key** of the profile (sent wherever its SDK sends a
+provider key: ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key``, ``?key=``, or in
+``X-Archestra-Token``), with the profile's access token (profile_tokens.py) or, on an open profile, with nothing.
+Only the first may use a key the proxy holds: a request authenticated by a virtual key goes upstream with the
+profile's provider key (else the environment's default, ``ARCHESTRA_CHAT_{PROVIDER}_API_KEY``), and every slot
+that carried a key is cleared, so the virtual key is never forwarded. Any other request keeps its own key
+(pass-through), unless the profile requires virtual keys.
+
+A valid virtual key of the profile also satisfies the profile's access token: it is a credential issued for that
+profile, so the access token stays what it was (a shared password for clients that bring their own key).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+from urllib.parse import unquote_plus
+
+from flask import request
+
+from . import profile_tokens
+from .exchange import ProfileInfo
+from .providers.base import Provider, ProxyError
+from .secretbox import SecretKeyMissing, UndecryptableKey
+from .upstream import request_headers
+from .virtual_keys import PREFIX, VirtualKeyInfo, is_virtual_key
+
+#: Headers in which SDKs send a provider key (Azure's ``api-key`` included).
+KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
+#: How each provider takes a key held by the proxy: (header, value prefix). A provider class may declare its own
+#: ``api_key_header``; the default is ``Authorization: Bearer``.
+HELD_KEY_HEADERS = {"anthropic": ("x-api-key", ""), "gemini": ("x-goog-api-key", "")}
+BEARER = ("Authorization", "Bearer ")
+log = logging.getLogger("archestra.credentials")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The request's credentials: the virtual key that authenticated it and the provider key it may use."""
+
+    virtual_key: VirtualKeyInfo | None = None
+    held_key: str | None = field(default=None, repr=False)
+
+
+def _presented(headers: Mapping[str, str], args: Any) -> set[str]:
+    """Every virtual key the request carries, wherever it is."""
+    values = [headers.get(profile_tokens.HEADER), headers.get("x-api-key"), headers.get("x-goog-api-key"),
+              headers.get("api-key"), *args.getlist("key")]
+    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer":
+        values.append(token)
+    return {value.strip() for value in values if value and is_virtual_key(value.strip())}
+
+
+def _refused(code: str, message: str) -> ProxyError:
+    return ProxyError(401, message, kind="authentication_error", code=code)
+
+
+def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Mapping[str, str], args: Any) -> Caller:
+    """Check the request's credentials for ``profile``; raise a 401 in the caller's format when they fail."""
+    presented = _presented(headers, args)
+    if len(presented) > 1:
+        raise _refused("conflicting_virtual_keys", "The request carries more than one virtual key.")
+    if presented:
+        key = keys.virtual_key(presented.pop())
+        if key is None or not key.usable(datetime.now(timezone.utc)):
+            raise _refused("invalid_virtual_key", "The virtual key is not valid (unknown, revoked or expired).")
+        if key.profile_id != profile.id:
+            raise _refused("invalid_virtual_key", "The virtual key is not valid for this profile.")
+        keys.touch(key)
+        try:
+            return Caller(key, keys.held_key(profile.id, provider))
+        except (SecretKeyMissing, UndecryptableKey) as exc:
+            log.error("the %s key held for profile %s cannot be used: %s", provider, profile.id, exc)
+            raise ProxyError(500, "The proxy cannot decrypt the provider key it holds for this profile (see its "
+                                  "log).", kind="api_error", code="provider_key_unavailable") from None
+    if profile.require_virtual_key:
+        raise _refused("virtual_key_required", "This profile requires a virtual key issued by the proxy, sent "
+                                               "as the provider API key or in X-Archestra-Token.")
+    profile_tokens.check(profile, headers.get(profile_tokens.HEADER))
+    return Caller()
+
+
+def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, str],
+                         query: str) -> tuple[dict[str, str], str]:
+    """The headers and query string that go upstream: a virtual key never does; the held key replaces every
+    client key when the caller may use it; other requests keep theirs."""
+    if caller.virtual_key is None:
+        return headers, query
+    held = caller.held_key
+
+    def carries_key(value: str) -> bool:
+        return held is not None or PREFIX in value
+
+    headers = {name: value for name, value in headers.items()
+               if name.lower() not in KEY_HEADERS or not carries_key(value)}
+    parts = [part for part in query.split("&") if part]
+    query = "&".join(part for part in parts
+                     if unquote_plus(part.partition("=")[0]) != "key" or not carries_key(unquote_plus(part)))
+    if held is not None:
+        name, prefix = getattr(provider, "api_key_header", None) or HELD_KEY_HEADERS.get(provider.name, BEARER)
+        headers[name] = prefix + held
+    return headers, query
+
+
+def outgoing(caller: Caller, provider: Provider) -> tuple[dict[str, str], str]:
+    """The current request's headers and query string as they may go upstream."""
+    return upstream_credentials(caller, provider, request_headers(request.headers.items()),
+                                request.query_string.decode())
