@@ -312,3 +312,42 @@ def test_claude_code_request_passes_byte_for_byte(signing_proxy, upstream):
     assert got.headers["x-claude-code-session-id"] == claude_code.SESSION
     [row] = interactions(signing_proxy)
     assert row["session_id"] == claude_code.SESSION and row["response"]["text"] == "Hi there"
+
+
+def test_text_completions_cannot_carry_tools(signing_proxy, upstream):
+    client = bedrock(signing_proxy)
+    with pytest.raises(client.exceptions.ValidationException, match="tools cannot be used"):
+        client.invoke_model(modelId="mistral.mistral-large-2402-v1:0",
+                            body=json.dumps({"prompt": "hi", "tools": [{"name": "send_email"}]}))
+    assert upstream.received == []
+    upstream.reply_with(json_reply({"outputs": [{"text": "", "tool_calls": [{"function": {"name": "send_email"}}]}]}))
+    with pytest.raises(client.exceptions.ServiceUnavailableException, match="does not have the shape"):
+        client.invoke_model(modelId="mistral.mistral-large-2402-v1:0", body=json.dumps({"prompt": "hi"}))
+
+
+def test_temporary_credentials_are_refreshed(tmp_path, monkeypatch, signing_proxy, upstream):
+    """A credential_process handing out keys that expire within botocore's refresh window: each request is
+    signed with fresh ones (key-1 is loaded, then every signature refreshes)."""
+    import sys
+
+    script, counter = tmp_path / "creds.py", tmp_path / "count"
+    script.write_text(f"""import datetime, json, pathlib
+count = pathlib.Path({str(counter)!r})
+n = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(n))
+expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+print(json.dumps({{"Version": 1, "AccessKeyId": f"AKIDTEMP{{n}}", "SecretAccessKey": {invoke_wire.SECRET_KEY!r},
+                  "SessionToken": f"session-{{n}}", "Expiration": expires.isoformat()}}))
+""")
+    (tmp_path / "config").write_text(f"[default]\ncredential_process = {sys.executable} {script}\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    aws_auth.reset()
+    upstream.reply_with(json_reply(wire.message([wire.text("ok")])))
+    for _ in range(2):
+        bedrock(signing_proxy).invoke_model(modelId=MODEL, body=body())
+    keys = [invoke_wire.check_sigv4(received) for received in upstream.received]
+    assert keys == ["AKIDTEMP2", "AKIDTEMP3"]
+    assert [r.headers["X-Amz-Security-Token"] for r in upstream.received] == ["session-2", "session-3"]

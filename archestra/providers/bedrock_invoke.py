@@ -5,7 +5,8 @@ The route's family is chosen by the body (``for_body``):
 * Anthropic Messages (``anthropic_version``): fully inspected by the Anthropic family (anthropic_platforms.py);
 * Amazon Nova (``messages`` of content lists, ``schemaVersion: messages-v1``): Converse-shaped requests and
   answers, tools included, inspected by the Converse family; its stream is Converse events in chunk frames;
-* Meta Llama and Mistral text completions (``prompt``): text with usage (no tool calls exist in them).
+* text completions (``prompt``: Meta Llama, Mistral, DeepSeek, legacy Claude): text with usage. Their bodies
+  cannot declare tools (refused when they try) and an answer carrying structured tool calls is refused (502).
 
 Any other body is refused with a 400: it is never forwarded uninspected.
 """
@@ -22,8 +23,8 @@ from .bedrock import Bedrock
 from .bedrock_stream import BedrockStreamRelay
 from .invoke_stream import ChunkEnvelope
 
-SUPPORTED = ("Anthropic Messages (anthropic_version), Amazon Nova (messages-v1), Meta Llama and Mistral text "
-             "completions (prompt)")
+SUPPORTED = ("Anthropic Messages (anthropic_version), Amazon Nova (messages-v1), text completions with a prompt "
+             "(Meta Llama, Mistral, DeepSeek)")
 
 
 class NovaInvoke(Bedrock):
@@ -53,15 +54,18 @@ class PromptRelay(StreamRelay):
 
 
 def prompt_answer(data: Any) -> Response:
-    """A Llama (``generation``) or Mistral (``outputs``) text completion."""
+    """A text completion: Llama ``generation``, Mistral ``outputs[].text``, DeepSeek ``choices[].text``, legacy
+    Claude ``completion``. Structured tool calls in it are never passed undecided (ValueError)."""
     if isinstance(data, str):
         from ..strict_json import loads_strict
 
         data = loads_strict(data)
-    outputs = data.get("outputs") if isinstance(data.get("outputs"), list) else []
-    text = data.get("generation") if "generation" in data else "".join(
-        str(o.get("text", "")) for o in outputs if isinstance(o, dict))
-    stop = data.get("stop_reason") or next((o.get("stop_reason") for o in outputs if isinstance(o, dict)), None)
+    outputs = [o for key in ("outputs", "choices") if isinstance(data.get(key), list) for o in data[key]]
+    if any(not isinstance(o, dict) or "tool_calls" in o or "message" in o for o in outputs):
+        raise ValueError("a text completion carrying tool calls or messages")
+    text = data.get("generation", data.get("completion")) if not outputs else "".join(
+        str(o.get("text", "")) for o in outputs)
+    stop = data.get("stop_reason") or next((o.get("stop_reason") for o in outputs), None)
     return Response(text=str(text or ""), finish_reason=stop,
                     usage=Usage(data.get("prompt_token_count"), data.get("generation_token_count")))
 
@@ -75,6 +79,10 @@ class PromptInvoke:
     def validate_request(self, body: Any) -> None:
         if not isinstance(body.get("prompt"), str):
             raise ProxyError(400, "prompt: must be a string.")
+        declared = [key for key in ("tools", "tool_choice", "toolConfig") if key in body]
+        if declared:  # tools in a text completion body would be calls the proxy cannot see
+            raise ProxyError(400, f"{declared[0]}: tools cannot be used with a text completion body through this "
+                                  "proxy; use Converse or the model's messages format.", code="uninspectable_body")
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
