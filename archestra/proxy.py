@@ -63,7 +63,7 @@ def dispatch(provider: Provider, rest: str) -> Response:
             raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
                              code="profile_not_found")
         caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args)
-        provider.check_access(runtime.settings, route, profile, request.headers)
+        provider.check_access(runtime.settings, route, profile, caller, request.headers)
         if route.kind == "passthrough":
             return _passthrough(runtime, provider, route, caller)
         if route.kind == "retrieve":

@@ -351,3 +351,17 @@ print(json.dumps({{"Version": 1, "AccessKeyId": f"AKIDTEMP{{n}}", "SecretAccessK
     keys = [invoke_wire.check_sigv4(received) for received in upstream.received]
     assert keys == ["AKIDTEMP2", "AKIDTEMP3"]
     assert [r.headers["X-Amz-Security-Token"] for r in upstream.received] == ["session-2", "session-3"]
+
+
+def test_a_virtual_key_lets_the_proxy_sign(make_proxy, upstream):
+    """AnthropicBedrock with a virtual key of the profile as its API key: the key never goes upstream, the proxy's
+    AWS credentials sign (no held Bedrock key), though the profile has no access token and use is not open."""
+    proxy = make_proxy(bedrock_aws_auth=True, bedrock_aws_region="us-east-1")
+    pid = proxy.api("POST", "/profiles", json={"name": "vk"}).json()["id"]
+    key = proxy.api("POST", "/virtual-keys", json={"profile_id": pid, "name": "claude"}).json()["key"]
+    upstream.reply_with(json_reply(wire.message([wire.text("Hi")])))
+    client = anthropic.AnthropicBedrock(api_key=key, aws_region="us-east-1", base_url=proxy.base("bedrock", pid),
+                                        max_retries=0)
+    assert client.messages.create(model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "x"}]).id
+    [got] = signed(upstream)
+    assert key not in json.dumps(dict(got.headers))

@@ -42,11 +42,11 @@ class Anthropic(Provider):
             return anthropic_vertex.route(path)
         return None
 
-    def check_access(self, settings: Any, route: Route, profile: Any, headers: Mapping[str, str]) -> None:
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Mapping[str, str]) -> None:
         if route.family is not None:  # Anthropic on Vertex AI: the proxy's own Google credentials
             from . import anthropic_vertex
 
-            anthropic_vertex.check_access(settings, profile)
+            anthropic_vertex.check_access(settings, profile, caller)
 
     def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
                          headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:

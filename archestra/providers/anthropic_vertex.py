@@ -13,7 +13,7 @@ from typing import Any
 
 from ..upstream import join_url
 from .anthropic_platforms import ANTHROPIC_ON_VERTEX
-from .base import ProxyError, Route
+from .base import ProxyError, Route, proves_profile
 
 PATH = re.compile(r"(?:v1(?:beta1)?/)?projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"
                   r"(?P<model>[^/:]+):(?P<action>rawPredict|streamRawPredict)")
@@ -28,15 +28,15 @@ def route(path: str) -> Route | None:
                  action=match["action"], family=ANTHROPIC_ON_VERTEX)
 
 
-def check_access(settings: Any, profile: Any) -> None:
+def check_access(settings: Any, profile: Any, caller: Any) -> None:
     if not settings.anthropic_vertex_ai_enabled:
         raise ProxyError(404, "Anthropic on Vertex AI is not enabled on this proxy (set "
                               "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED and _PROJECT).", kind="not_found_error",
                          code="provider_not_enabled")
-    if profile.token_hash is None and not settings.cloud_auth_open:
-        raise ProxyError(401, "This proxy calls Vertex AI with its own Google credentials only for profiles with "
-                              "an access token: send the profile's token in X-Archestra-Token (Claude Code: "
-                              "ANTHROPIC_CUSTOM_HEADERS).", kind="authentication_error",
+    if not proves_profile(profile, caller) and not settings.cloud_auth_open:
+        raise ProxyError(401, "This proxy calls Vertex AI with its own Google credentials only for callers with the "
+                              "profile's access token or one of its virtual keys: send either in X-Archestra-Token "
+                              "(Claude Code: ANTHROPIC_CUSTOM_HEADERS).", kind="authentication_error",
                          code="profile_token_required")
 
 

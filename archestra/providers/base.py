@@ -67,6 +67,12 @@ class CallNames:
         return bool(call_id) and call_id in self._names
 
 
+def proves_profile(profile: Any, caller: Any) -> bool:
+    """Whether the caller proved it belongs to the profile (its access token or one of its virtual keys were
+    checked), as opposed to merely knowing the profile's id."""
+    return profile.token_hash is not None or getattr(caller, "virtual_key", None) is not None
+
+
 class ProxyError(Exception):
     """An error the proxy itself answers, rendered in the caller's provider format."""
 
@@ -161,9 +167,9 @@ class Provider:
         over its exact bytes (Bedrock SigV4); ``url`` carries the query string. Unchanged by default."""
         return headers
 
-    def check_access(self, settings: Any, route: Route, profile: Any, headers: Mapping[str, str]) -> None:
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Mapping[str, str]) -> None:
         """Raise :class:`ProxyError` when this caller may not use ``route`` (e.g. the proxy's cloud credentials
-        without the profile's token). Called once the profile (and its token) was checked."""
+        without proof of the profile). Called once the caller was authenticated (credentials.py)."""
 
     def enabled(self, settings: Any) -> bool:
         return settings.base_url(self.name) is not None

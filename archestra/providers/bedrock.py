@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
 from . import aws_auth
 from .anthropic_blocks import write_tools
-from .base import Provider, ProxyError, Route
+from .base import Provider, ProxyError, Route, proves_profile
 from .bedrock_content import answer_segments, call_names, calls, native_tools, tool_result, unseen
 from .bedrock_stream import BedrockStreamRelay
 from .content import parts_text, set_parts_text
@@ -53,13 +53,14 @@ class Bedrock(Provider):
         return Route("chat", path, stream=match["action"] in STREAMED, model=match["model"],
                      action=match["action"], family=family)
 
-    def check_access(self, settings: Any, route: Route, profile: Any, headers: Mapping[str, str]) -> None:
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Mapping[str, str]) -> None:
         aws_auth.refuse_client_signature(headers)
-        if settings.bedrock_aws_auth and not headers.get("Authorization") and profile.token_hash is None \
+        if settings.bedrock_aws_auth and not headers.get("Authorization") and not proves_profile(profile, caller) \
                 and not settings.cloud_auth_open:
-            raise ProxyError(401, "This proxy signs Bedrock requests with its own AWS credentials only for profiles "
-                                  "with an access token: send the profile's token in X-Archestra-Token (Claude Code: "
-                                  "ANTHROPIC_CUSTOM_HEADERS), or send your own Bedrock API key.",
+            raise ProxyError(401, "This proxy signs Bedrock requests with its own AWS credentials only for callers "
+                                  "with the profile's access token or one of its virtual keys: send either in "
+                                  "X-Archestra-Token (Claude Code: ANTHROPIC_CUSTOM_HEADERS), or send your own Bedrock "
+                                  "API key.",
                              kind="authentication_error", code="profile_token_required")
 
     def sign_request(self, settings: Any, method: str, url: str, headers: dict[str, str],
