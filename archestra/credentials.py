@@ -59,7 +59,7 @@ def _refused(code: str, message: str) -> ProxyError:
     return ProxyError(401, message, kind="authentication_error", code=code)
 
 
-def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Mapping[str, str], args: Any) -> Caller:
+def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, args: Any) -> Caller:
     """Check the request's credentials for ``profile``; raise a 401 in the caller's format when they fail."""
     presented = _presented(headers, args)
     if len(presented) > 1:

@@ -164,6 +164,17 @@ def outcome(client: openai.OpenAI, messages: list[dict]) -> str:
     return "blocked"
 
 
+def sender(client: openai.OpenAI) -> Callable[[int], str]:
+    """A plain chat through ``client``: ``ok``, or the error's status and code."""
+    def send(_index: int = 0) -> str:
+        try:
+            client.chat.completions.create(model="gpt-4o", messages=HELLO)
+            return "ok"
+        except openai.APIStatusError as error:
+            return f"{error.status_code} {error.code}"
+    return send
+
+
 def burst(instance: Instance, send: Callable[[int], str]) -> list[str]:
     """Sequential requests then concurrent ones, all on new connections; both workers must have served some."""
     offset = instance.log_offset()
@@ -225,15 +236,7 @@ def test_a_rotated_profile_token_is_refused_at_once_everywhere(start, upstream):
     profile = proxy.api("POST", "/profiles", json={"name": "guarded"}).json()["id"]
 
     def ask(token: str | None) -> Callable[[int], str]:
-        client = proxy.client(profile, token)
-
-        def send(_index: int) -> str:
-            try:
-                client.chat.completions.create(model="gpt-4o", messages=HELLO)
-                return "ok"
-            except openai.APIStatusError as error:
-                return f"{error.status_code} {error.code}"
-        return send
+        return sender(proxy.client(profile, token))
 
     old = proxy.api("POST", f"/profiles/{profile}/token").json()["token"]
     same(burst(proxy, ask(old)), "ok")
@@ -251,14 +254,7 @@ def test_a_new_limit_counts_from_the_next_request_on_every_worker(start, upstrea
     proxy = start()
     upstream.reply_with(json_reply(wire.completion("ok")))  # gpt-4o, 44 + 16 tokens: $0.00027
     profile = proxy.api("POST", "/profiles", json={"name": "capped"}).json()["id"]
-    client = proxy.client(profile)
-
-    def send(_index: int) -> str:
-        try:
-            client.chat.completions.create(model="gpt-4o", messages=HELLO)
-            return "ok"
-        except openai.APIStatusError as error:
-            return f"{error.status_code} {error.code}"
+    send = sender(proxy.client(profile))
 
     same(burst(proxy, send), "ok")  # both workers cache "no limit exists"
     proxy.api("POST", "/limits", json={"scope": "profile", "profile_id": profile, "max_cost_usd": 0.0001})

@@ -95,15 +95,20 @@ def test_keys_appear_in_no_log_record_metric_or_error_body(tmp_path, upstream):
         metrics = requests.get(f"{url}/metrics", timeout=10).text
     finally:
         stop_gunicorn(process, log)
+    log_text = assert_nowhere(fragments(), tmp_path, metrics, listing.text + "".join(details), responses)
+    assert "POST /v1/openai/chat/completions" in log_text  # the access log was on
+
+
+def assert_nowhere(pieces: list[str], tmp_path, metrics: str, api: str, responses: list[requests.Response]) -> str:
+    """No piece in the gunicorn log, the database, the metrics, the API answers or the client bodies; the log."""
     with sqlite3.connect(tmp_path / "deploy.db") as connection:
         database = "\n".join(connection.iterdump())
     outputs = {"log": (tmp_path / "gunicorn.log").read_text(), "database": database, "metrics": metrics,
-               "api": listing.text + "".join(details),
-               "client bodies": "".join(response.text for response in responses)}
-    assert "POST /v1/openai/chat/completions" in outputs["log"]  # the access log was on
+               "api": api, "client bodies": "".join(response.text for response in responses)}
     for where, text in outputs.items():
-        for piece in fragments():
-            assert piece not in text, f"a provider key fragment {piece!r} appears in the {where}"
+        for piece in pieces:
+            assert piece not in text, f"a key fragment {piece!r} appears in the {where}"
+    return outputs["log"]
 
 
 HELD = {"openai": "sk-envheld-SECRETKEY-7001-1a2b3c4d5e6f", "gemini": "AIza-envheld-SECRETKEY-7002-6f5e4d3c2b1a",
@@ -168,13 +173,6 @@ def test_held_keys_and_virtual_keys_appear_in_no_log_record_metric_api_answer_or
         metrics = requests.get(f"{url}/metrics", timeout=10).text
     finally:
         stop_gunicorn(process, log)
-    with sqlite3.connect(tmp_path / "deploy.db") as connection:
-        database = "\n".join(connection.iterdump())
-    outputs = {"log": (tmp_path / "gunicorn.log").read_text(), "database": database, "metrics": metrics,
-               "api": "".join(answer.text for answer in answers_),
-               "client bodies": "".join(response.text for response in responses)}
     secrets = [*HELD.values(), key["key"], revoked["key"]]
     pieces = [piece for secret in secrets for piece in (secret, secret.split("-", 2)[2])]
-    for where, text in outputs.items():
-        for piece in pieces:
-            assert piece not in text, f"a key fragment {piece!r} appears in the {where}"
+    assert_nowhere(pieces, tmp_path, metrics, "".join(answer.text for answer in answers_), responses)

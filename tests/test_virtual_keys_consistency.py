@@ -11,23 +11,15 @@ from cryptography.fernet import Fernet
 
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import json_reply
-from tests.test_consistency import HELLO, Instance, burst, same, start  # noqa: F401  (start: the fixture)
+from tests.test_consistency import Instance, burst, same, sender, start  # noqa: F401  (start: the fixture)
 
 KEYS = {"ARCHESTRA_SECRET_KEY": Fernet.generate_key().decode(), "ARCHESTRA_CHAT_OPENAI_API_KEY": "sk-env-HELD-1"}
 
 
 def asker(instance: Instance, profile: str, key: str) -> Callable[[int], str]:
     """Requests with ``key`` as the SDK's API key, each on a new connection (so both workers take some)."""
-    client = openai.OpenAI(api_key=key, base_url=f"{instance.url}/v1/openai/{profile}", max_retries=0, timeout=10,
-                           default_headers={"Connection": "close"})
-
-    def send(_index: int = 0) -> str:
-        try:
-            client.chat.completions.create(model="gpt-4o", messages=HELLO)
-            return "ok"
-        except openai.APIStatusError as error:
-            return f"{error.status_code} {error.code}"
-    return send
+    return sender(openai.OpenAI(api_key=key, base_url=f"{instance.url}/v1/openai/{profile}", max_retries=0,
+                                timeout=10, default_headers={"Connection": "close"}))
 
 
 def new_key(instance: Instance, profile: str, name: str) -> dict:
