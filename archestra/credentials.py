@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 from flask import request
@@ -34,6 +34,7 @@ KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-ke
 #: ``api_key_header``; the default is ``Authorization: Bearer``.
 HELD_KEY_HEADERS = {"anthropic": ("x-api-key", ""), "gemini": ("x-goog-api-key", "")}
 BEARER = ("Authorization", "Bearer ")
+_KEY_SLOTS = (KEY_HEADERS - {"authorization"}) | {profile_tokens.HEADER.lower()}
 log = logging.getLogger("archestra.credentials")
 
 
@@ -45,14 +46,23 @@ class Caller:
     held_key: str | None = field(default=None, repr=False)
 
 
-def _presented(headers: Mapping[str, str], args: Any) -> set[str]:
-    """Every virtual key the request carries, wherever it is."""
-    values = [headers.get(profile_tokens.HEADER), headers.get("x-api-key"), headers.get("x-goog-api-key"),
-              headers.get("api-key"), *args.getlist("key")]
-    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() == "bearer":
-        values.append(token)
-    return {value.strip() for value in values if value and is_virtual_key(value.strip())}
+def _presented(headers: Any, args: Any) -> set[str]:
+    """Every virtual key the request carries, wherever it is (every value of a repeated header too)."""
+    found = set()
+    for name, value in headers.items():  # one pass: werkzeug's lookups by name each walk the whole environ
+        if PREFIX not in value:
+            continue
+        name = name.lower()
+        if name == "authorization":
+            scheme, _, value = value.partition(" ")
+            if scheme.lower() != "bearer":
+                continue
+        elif name not in _KEY_SLOTS:
+            continue
+        if is_virtual_key(value.strip()):
+            found.add(value.strip())
+    found.update(value.strip() for value in args.getlist("key") if is_virtual_key(value.strip()))
+    return found
 
 
 def _refused(code: str, message: str) -> ProxyError:
@@ -86,11 +96,11 @@ def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, a
 
 def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, str],
                          query: str) -> tuple[dict[str, str], str]:
-    """The headers and query string that go upstream: a virtual key never does; the held key replaces every
-    client key when the caller may use it; other requests keep theirs."""
-    if caller.virtual_key is None:
-        return headers, query
-    held = caller.held_key
+    """The headers and query string that go upstream: a virtual key never does (whoever sends one); the held key
+    replaces every client key when the caller may use it; other requests keep theirs."""
+    held = caller.held_key if caller.virtual_key is not None else None
+    if caller.virtual_key is None and not any(PREFIX in value for value in headers.values()):
+        return headers, query  # no virtual key anywhere (``?key=`` ones make the caller a virtual key caller)
 
     def carries_key(value: str) -> bool:
         return held is not None or PREFIX in value

@@ -405,3 +405,29 @@ def test_reencrypt_after_rotation_and_a_key_the_proxy_cannot_decrypt(make_proxy,
     with pytest.raises(openai.InternalServerError) as broken:  # the old key alone no longer opens it
         ask(make_proxy(database_url=database, secret_key=old), "openai", key, profile)
     assert broken.value.body["code"] == "provider_key_unavailable"
+
+
+def test_a_virtual_key_hidden_in_a_repeated_header_or_an_odd_scheme_is_never_forwarded(keyed, upstream):
+    import http.client
+    from urllib.parse import urlsplit
+
+    proxy = keyed()
+    profile = new_profile(proxy)
+    key = new_key(proxy, profile)["key"]
+    target = urlsplit(proxy.base("openai", profile))
+    body = json.dumps({"model": "m", "messages": HELLO})
+    for headers in ([("x-api-key", "sk-own"), ("x-api-key", key)], [("Authorization", f"Basic {key}")],
+                    [("Authorization", "Bearer sk-own"), ("Authorization", f"Bearer {key}")]):
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        connection.putrequest("POST", f"{target.path}/chat/completions")
+        for name, value in [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]:
+            connection.putheader(name, value)
+        connection.endheaders(body.encode())
+        status = connection.getresponse().status
+        connection.close()
+        if status == 200:
+            sent = upstream.received[-1]
+            assert key[13:] not in f"{sent.path} {dict(sent.headers)}"
+            assert "HELDKEY" not in str(dict(sent.headers))
+        else:
+            assert status == 401
