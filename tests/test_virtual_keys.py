@@ -431,3 +431,15 @@ def test_a_virtual_key_hidden_in_a_repeated_header_or_an_odd_scheme_is_never_for
             assert "HELDKEY" not in str(dict(sent.headers))
         else:
             assert status == 401
+
+
+def test_an_optimised_request_goes_with_the_same_held_key(keyed, upstream):
+    proxy = keyed()
+    profile = new_profile(proxy)
+    key = new_key(proxy, profile)["key"]
+    rule = proxy.api("POST", "/optimization-rules", json={"provider": "openai", "target_model": "gpt-4o-mini"})
+    assert rule.status_code == 201, rule.text
+    assert ask(proxy, "openai", key, profile)
+    sent = upstream.received[-1]
+    assert sent.json["model"] == "gpt-4o-mini"
+    assert_only(sent, "openai", ENV_KEYS["openai"], key)
