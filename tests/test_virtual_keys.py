@@ -443,3 +443,23 @@ def test_an_optimised_request_goes_with_the_same_held_key(keyed, upstream):
     sent = upstream.received[-1]
     assert sent.json["model"] == "gpt-4o-mini"
     assert_only(sent, "openai", ENV_KEYS["openai"], key)
+
+
+def test_virtual_keys_are_compared_in_constant_time(keyed, upstream, monkeypatch):
+    import hmac
+
+    from archestra import virtual_keys
+
+    compared, original = [], hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(virtual_keys.hmac, "compare_digest", spy)
+    proxy = keyed()
+    profile = new_profile(proxy)
+    key = new_key(proxy, profile)["key"]
+    assert ask(proxy, "openai", key, profile)
+    digest = virtual_keys.key_hash(key)
+    assert (digest, digest) in compared and key not in str(compared)  # the stored hash with the presented one
