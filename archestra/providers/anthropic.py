@@ -42,7 +42,7 @@ class Anthropic(Provider):
             return anthropic_vertex.route(path)
         return None
 
-    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Mapping[str, str]) -> None:
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
         if route.family is not None:  # Anthropic on Vertex AI: the proxy's own Google credentials
             from . import anthropic_vertex
 

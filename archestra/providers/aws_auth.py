@@ -34,7 +34,7 @@ def refuse_client_signature(headers: Mapping[str, str]) -> None:
 def _session() -> Any:
     with _lock:
         if "session" not in _state:
-            import botocore.session
+            import botocore.session  # type: ignore[import-untyped]
 
             _state["session"] = botocore.session.Session()
         return _state["session"]
@@ -66,9 +66,9 @@ def region_of(settings: Any, url: str) -> str:
 
 def sign(settings: Any, method: str, url: str, headers: dict[str, str], body: bytes | None) -> dict[str, str]:
     """``headers`` plus the proxy's SigV4 signature (``url`` with its query string)."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.exceptions import BotoCoreError
+    from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
+    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
 
     unsigned = {name: value for name, value in headers.items() if name.lower() not in _CLIENT_SIGNING}
     try:

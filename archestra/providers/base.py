@@ -167,7 +167,7 @@ class Provider:
         over its exact bytes (Bedrock SigV4); ``url`` carries the query string. Unchanged by default."""
         return headers
 
-    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Mapping[str, str]) -> None:
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
         """Raise :class:`ProxyError` when this caller may not use ``route`` (e.g. the proxy's cloud credentials
         without proof of the profile). Called once the caller was authenticated (credentials.py)."""
 

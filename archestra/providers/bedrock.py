@@ -53,7 +53,7 @@ class Bedrock(Provider):
         return Route("chat", path, stream=match["action"] in STREAMED, model=match["model"],
                      action=match["action"], family=family)
 
-    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Mapping[str, str]) -> None:
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
         aws_auth.refuse_client_signature(headers)
         if settings.bedrock_aws_auth and not headers.get("Authorization") and not proves_profile(profile, caller) \
                 and not settings.cloud_auth_open:

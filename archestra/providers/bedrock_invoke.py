@@ -30,7 +30,7 @@ SUPPORTED = ("Anthropic Messages (anthropic_version), Amazon Nova (messages-v1),
 class NovaInvoke(Bedrock):
     """Amazon Nova's InvokeModel body and answer are Converse-shaped: the Converse family reads them."""
 
-    def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:
+    def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:  # type: ignore[override]
         def converse_event(raw: bytes, data: dict[str, Any], text: str) -> EventMessage:
             kinds = [key for key in data if key != "amazon-bedrock-invocationMetrics"]
             if len(kinds) != 1:

@@ -57,21 +57,22 @@ class ChunkEnvelope(StreamRelay):
         self.inner, self._inner_event, self._error_event = inner, inner_event, error_event
         self._writes_frames = writes_frames
         self.response, self.text = inner.response, inner.text
-
-    @property  # type: ignore[override]
-    def ended(self) -> bool:
-        return self.inner.ended
+        self.ended = False  # the family's relay says (kept in step after every event)
 
     def sync_view(self) -> Any:
         return self.inner.sync_view()
 
     def feed(self, message: EventMessage) -> Iterable[bytes]:
+        data: dict[str, Any] = {}
         if message.message_type != "event":  # an exception frame: the family's own error path
-            return self._wrap(self.inner.feed(self._error_event(message)))
-        if message.event_type != "chunk":
+            event = self._error_event(message)
+        elif message.event_type == "chunk":
+            data, text = chunk_event(message)
+            event = self._inner_event(message.raw, data, text)
+        else:
             raise ValueError(f"unexpected event type {message.event_type!r} in an InvokeModel stream")
-        data, text = chunk_event(message)
-        out = self._wrap(self.inner.feed(self._inner_event(message.raw, data, text)))
+        out = self._wrap(self.inner.feed(event))
+        self.ended = self.inner.ended
         metrics = data.get(METRICS)
         if isinstance(metrics, dict):  # what Bedrock billed: the usage of record
             self.response.usage = Usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"))
