@@ -15,7 +15,8 @@ from .base import ProxyError
 
 SIGV4 = "AWS4-HMAC-SHA256"
 SERVICE = "bedrock"
-_REGION_IN_HOST = re.compile(r"bedrock(?:-runtime|-mantle)?(?:-fips)?\.([a-z0-9-]+)\.(?:amazonaws\.com|api\.aws)")
+_REGION_IN_HOST = re.compile(r"bedrock(?:-runtime|-mantle)?(?:-fips)?\.([a-z0-9-]+)\."
+                             r"(?:vpce\.)?(?:amazonaws\.com|api\.aws)")
 #: Client headers that belong to the client's own signature: never forwarded next to the proxy's.
 _CLIENT_SIGNING = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
 _lock = threading.Lock()
