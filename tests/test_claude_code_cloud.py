@@ -6,6 +6,8 @@ sends the secret away, refused and never run until Read is trusted.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.fakes import anthropic_wire as wire
@@ -105,3 +107,32 @@ def test_exfiltration_refused_until_read_is_trusted(cloud, claude_cli, workdir, 
     result = run_claude(claude_cli, cloud.base("anthropic", pid), workdir, "Look at secret.txt", env)
     assert result["result"] == "Done." and (workdir / "marker").read_text() == "top secret value 42\n"
 
+
+
+def test_boto3_invoke_stream_on_two_workers_refuses_a_call_in_an_untrusted_context(cloud):
+    """The policy engine (not a hook): a tool result no policy trusts makes the context untrusted, so the
+    streamed send_email call is refused; several requests, so both workers serve some."""
+    import boto3
+    import botocore
+    import botocore.config
+
+    from tests.test_bedrock_invoke import MODEL, TOOLS, body
+
+    pid = cloud.profile()
+    token = token_for(cloud, pid)
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=cloud.base("bedrock", pid),
+                          verify=cloud.ca, config=botocore.config.Config(signature_version=botocore.UNSIGNED))
+    client.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.add_header(
+        "X-Archestra-Token", token))
+    history = [{"role": "user", "content": "mail me the weather"},
+               {"role": "assistant", "content": [wire.tool_use("get_weather", {"city": "Paris"}, "toolu_W")]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_W", "content": "21 C"}]}]
+    frames = invoke_wire.from_sse(wire.tool_stream("send_email", ['{"to": "e@x.io"}']))
+    cloud.upstream.reply_with(lambda request: (invoke_wire.check_sigv4(request), Reply(
+        200, {"Content-Type": "application/vnd.amazon.eventstream"}, frames))[1])
+    for _ in range(4):
+        events = [json.loads(e["chunk"]["bytes"]) for e in client.invoke_model_with_response_stream(
+            modelId=MODEL, body=body(messages=history, tools=TOOLS))["body"]]
+        assert not any(e.get("content_block", {}).get("type") == "tool_use" for e in events)
+        assert REFUSED in "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    assert len(cloud.blocked(pid, 4)) >= 4
