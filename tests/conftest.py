@@ -31,12 +31,13 @@ OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai
 FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere", "bedrock", "mantle")
 
 
-@dataclass
-class RunningProxy:
+class ProxyClient:
+    """What every test proxy offers: provider base URLs and management API calls (needs ``url``,
+    ``admin_headers`` and ``ca``)."""
+
     url: str
-    app: Flask
     admin_headers: dict[str, str]
-    ca: str | None = None  # the certificate to trust when serving TLS
+    ca: str | None
 
     def base(self, provider: str, profile_id: str | None = None) -> str:
         return f"{self.url}/v1/{provider}" + (f"/{profile_id}" if profile_id else "")
@@ -45,6 +46,14 @@ class RunningProxy:
         headers = {**self.admin_headers, **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=10,
                                 verify=self.ca or True, **kwargs)
+
+
+@dataclass
+class RunningProxy(ProxyClient):
+    url: str
+    app: Flask
+    admin_headers: dict[str, str]
+    ca: str | None = None  # the certificate to trust when serving TLS
 
     def flush(self) -> None:
         """Wait until the background recorder has written everything (tools, blocks, interactions)."""

@@ -11,27 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
-import requests
 
-from tests.conftest import FAKED
+from tests.conftest import FAKED, ProxyClient
 from tests.fakes.server import FakeUpstream
 from tests.test_deployment import start_gunicorn, stop_gunicorn
 
 
 @dataclass
-class LiveProxy:
+class LiveProxy(ProxyClient):
     url: str
     upstream: FakeUpstream
     ca: str | None = None
     admin_headers: dict[str, str] = field(default_factory=lambda: {"Authorization": "Bearer t"})
-
-    def base(self, provider: str, profile_id: str | None = None) -> str:
-        return f"{self.url}/v1/{provider}" + (f"/{profile_id}" if profile_id else "")
-
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {**self.admin_headers, **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=10,
-                                verify=self.ca or True, **kwargs)
 
     def eventually(self, read: Callable[[], Any], timeout: float = 10) -> Any:
         """Poll ``read`` until it returns something truthy (records land off the request path)."""

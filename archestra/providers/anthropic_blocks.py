@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from ..exchange import Tool, ToolCall, ToolResult
 from .base import CallNames, compact_json
-from .content import content_text
+from .content import content_text, set_content_text
 
 CALL_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
 _CLIENT_TYPED = ("custom", "bash_", "text_editor_", "computer_", "memory_", "browser_toolset_",
@@ -281,18 +281,4 @@ def write_result(raw: dict[str, Any], result: ToolResult, dropped: list[Any]) ->
 
 def set_text(raw: dict[str, Any], text: str, skip: set[int]) -> None:
     """Replace a message's own text, keeping other blocks (and the text blocks at ``skip``) where they were."""
-    content = raw.get("content")
-    if not isinstance(content, list):
-        raw["content"] = text
-        return
-    parts, placed = [], False
-    for position, part in enumerate(content):
-        if position not in skip and isinstance(part, dict) and part.get("type") == "text":
-            if not placed:
-                parts.append({**part, "text": text})
-                placed = True
-            continue
-        parts.append(part)
-    if not placed:
-        parts.insert(0, {"type": "text", "text": text})
-    raw["content"] = parts
+    set_content_text(raw, text, skip=skip)

@@ -7,7 +7,7 @@ parts and Bedrock content blocks are.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 
 def content_text(content: Any, kinds: tuple[str, ...] = ("text",)) -> str | None:
@@ -22,16 +22,17 @@ def content_text(content: Any, kinds: tuple[str, ...] = ("text",)) -> str | None
     return None
 
 
-def set_content_text(message: dict[str, Any], text: str, kinds: tuple[str, ...] = ("text",)) -> None:
-    """Replace the text of a message, keeping non-text parts (images, audio) where they were; a new text part
-    has the type ``kinds[0]``."""
+def set_content_text(message: dict[str, Any], text: str, kinds: tuple[str, ...] = ("text",),
+                     skip: Collection[int] = ()) -> None:
+    """Replace the text of a message, keeping non-text parts (images, audio), and the text parts at the
+    positions in ``skip``, where they were; a new text part has the type ``kinds[0]``."""
     content = message.get("content")
     if not isinstance(content, list):
         message["content"] = text
         return
     parts, placed = [], False
-    for part in content:
-        if isinstance(part, dict) and part.get("type") in kinds:
+    for position, part in enumerate(content):
+        if position not in skip and isinstance(part, dict) and part.get("type") in kinds:
             if not placed:
                 parts.append({**part, "text": text})
                 placed = True
