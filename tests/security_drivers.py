@@ -107,8 +107,12 @@ class MistralDriver(OpenAIDriver):
 class AnthropicDriver:
     sdk = provider = "anthropic"
 
+    def client(self, proxy) -> anthropic.Anthropic:
+        """The SDK client (subclasses: the same Messages API through AnthropicBedrock / AnthropicVertex)."""
+        return anthropic.Anthropic(api_key="k", base_url=proxy.base("anthropic"), max_retries=0)
+
     def ask(self, proxy, stream: bool, with_result: bool, result: str = PAGE) -> Outcome:
-        client = anthropic.Anthropic(api_key="k", base_url=proxy.base("anthropic"), max_retries=0)
+        client = self.client(proxy)
         tools = [{"name": n, "description": n, "input_schema": SCHEMA} for n in ("fetch_url", "send_email")]
         messages: list[dict] = [{"role": "user", "content": "Summarize the page"}]
         if with_result:
