@@ -81,6 +81,7 @@ def test_lethal_trifecta_on_the_cloud_routes(make_proxy, tls_cert, upstream, clo
     driver = VertexDriver() if mode == "vertex" else BedrockDriver(signed_by_proxy=mode == "bedrock-sigv4")
     lethal_trifecta(lambda **tls: make_proxy(**tls, **settings), tls_cert, upstream, driver, stream)
     for received in upstream.received:
+        assert "model" not in received.json  # named by the path, also in bodies the proxy rewrote
         if mode == "bedrock-sigv4":
             invoke_wire.check_sigv4(received)
         elif mode == "vertex":
