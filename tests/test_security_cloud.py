@@ -10,10 +10,11 @@ import httpx2
 import pytest
 
 from archestra.providers import aws_auth, vertex
-from tests.fakes import invoke_wire
+from tests.fakes import bedrock_wire, invoke_wire
 from tests.fakes.server import Reply, json_reply
 from tests.security_drivers import AnthropicDriver
 from tests.test_bedrock_invoke import ProxySignedBedrock
+from tests.test_dual_llm import test_result_replaced_by_the_privileged_summary as dual_llm_summary
 from tests.test_security import test_lethal_trifecta as lethal_trifecta
 from tests.test_vertex import write_service_account
 
@@ -43,6 +44,9 @@ class BedrockDriver(AnthropicDriver):
         return Reply(200, {"Content-Type": "application/vnd.amazon.eventstream"},
                      invoke_wire.from_sse(list(reply.chunks)))
 
+    def text_reply(self, text: str) -> Reply:
+        return json_reply(bedrock_wire.converse([{"text": text}]))  # the proxy's own questions use Converse
+
 
 class VertexDriver(AnthropicDriver):
     def client(self, proxy) -> anthropic.AnthropicVertex:
@@ -69,17 +73,23 @@ def clouds(monkeypatch, tmp_path, upstream):
     vertex.reset()
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-@pytest.mark.parametrize("mode", ["bedrock-api-key", "bedrock-sigv4", "vertex"])
-def test_lethal_trifecta_on_the_cloud_routes(make_proxy, tls_cert, upstream, clouds, mode, stream):
+def cloud_proxy(make_proxy, upstream, credentials_file: str, mode: str):
+    """``make_proxy`` with the settings of ``mode``, and the driver for it."""
     settings = {"bedrock-api-key": {},
                 "bedrock-sigv4": {"bedrock_aws_auth": True, "bedrock_aws_region": "us-east-1",
                                   "cloud_auth_open": True},
                 "vertex": {"anthropic_vertex_ai_enabled": True, "anthropic_vertex_ai_project": PROJECT,
-                           "anthropic_vertex_ai_credentials_file": clouds, "anthropic_vertex_ai_base_url": upstream.url,
-                           "cloud_auth_open": True}}[mode]
+                           "anthropic_vertex_ai_credentials_file": credentials_file,
+                           "anthropic_vertex_ai_base_url": upstream.url, "cloud_auth_open": True}}[mode]
     driver = VertexDriver() if mode == "vertex" else BedrockDriver(signed_by_proxy=mode == "bedrock-sigv4")
-    lethal_trifecta(lambda **tls: make_proxy(**tls, **settings), tls_cert, upstream, driver, stream)
+    return (lambda **tls: make_proxy(**tls, **settings)), driver
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("mode", ["bedrock-api-key", "bedrock-sigv4", "vertex"])
+def test_lethal_trifecta_on_the_cloud_routes(make_proxy, tls_cert, upstream, clouds, mode, stream):
+    start, driver = cloud_proxy(make_proxy, upstream, clouds, mode)
+    lethal_trifecta(start, tls_cert, upstream, driver, stream)
     for received in upstream.received:
         assert "model" not in received.json  # named by the path, also in bodies the proxy rewrote
         if mode == "bedrock-sigv4":
@@ -89,3 +99,13 @@ def test_lethal_trifecta_on_the_cloud_routes(make_proxy, tls_cert, upstream, clo
                 received.path
         else:
             assert received.headers["Authorization"] == "Bearer bedrock-key"
+
+
+@pytest.mark.parametrize("mode", ["bedrock-api-key", "vertex"])
+def test_dual_llm_asks_where_the_exchange_went(make_proxy, tls_cert, upstream, clouds, mode):
+    """test_dual_llm's scenario: the proxy's own questions go to the same place with the same credentials (Vertex
+    AI: rawPredict in the proxy's project; Bedrock: Converse)."""
+    start, driver = cloud_proxy(make_proxy, upstream, clouds, mode)
+    dual_llm_summary(start, tls_cert, upstream, driver, True)
+    questions = [r for r in upstream.received if "publishers/anthropic" in r.path and ":rawPredict" in r.path]
+    assert mode != "vertex" or questions and all(f"/projects/{PROJECT}/" in r.path for r in questions)

@@ -61,6 +61,10 @@ class Anthropic(Provider):
         body: dict[str, Any] = {"model": model, "max_tokens": 1024, "messages": [{"role": "user", "content": prompt}]}
         if system:
             body["system"] = system
+        if route.family is not None:  # asked where the exchange went: Anthropic on Vertex AI
+            from . import anthropic_vertex
+
+            return anthropic_vertex.completion_request(body)
         return Route("chat", "v1/messages", stream=False), body
 
     def error_body(self, error: ProxyError) -> dict[str, Any]:

@@ -28,6 +28,14 @@ def route(path: str) -> Route | None:
                  action=match["action"], family=ANTHROPIC_ON_VERTEX)
 
 
+def completion_request(body: dict[str, Any]) -> tuple[Route, dict[str, Any]]:
+    """A proxy-made question (the dual LLM) to the exchange's model on Vertex AI: the model moves to the path."""
+    model = body.pop("model")
+    body["anthropic_version"] = "vertex-2023-10-16"
+    path = f"projects/-/locations/-/publishers/anthropic/models/{model}:rawPredict"
+    return Route("chat", path, stream=False, model=model, action="rawPredict", family=ANTHROPIC_ON_VERTEX), body
+
+
 def check_access(settings: Any, profile: Any, caller: Any) -> None:
     if not settings.anthropic_vertex_ai_enabled:
         raise ProxyError(404, "Anthropic on Vertex AI is not enabled on this proxy (set "
