@@ -40,13 +40,15 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
                                                                                   max_size=4), max_leaves=20)
 FIELDS = ["model", "messages", "contents", "tools", "stream", "system", "role", "content", "parts", "tool_calls",
-          "toolConfig", "functionCall", "functionResponse", "toolUse", "toolResult", "text", "type", "input"]
+          "toolConfig", "functionCall", "functionResponse", "toolUse", "toolResult", "text", "type", "input",
+          "anthropic_version", "prompt", "schemaVersion"]
 BODIES = JSON | st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=5) | st.fixed_dictionaries({
     "model": st.text(min_size=1, max_size=10), "messages": st.lists(st.dictionaries(
         st.sampled_from(FIELDS), JSON, max_size=4), max_size=3)})
 ROUTES = [("openai", "/chat/completions"), ("mistral", "/v1/chat/completions"), ("anthropic", "/v1/messages"),
           ("cohere", "/v2/chat"), ("gemini", "/v1beta/models/m:generateContent"),
-          ("bedrock", "/model/m/converse")]
+          ("bedrock", "/model/m/converse"), ("bedrock", "/model/m/invoke"),
+          ("bedrock", "/model/m/invoke-with-response-stream")]
 
 
 @pytest.fixture
