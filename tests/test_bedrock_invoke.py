@@ -365,3 +365,10 @@ def test_a_virtual_key_lets_the_proxy_sign(make_proxy, upstream):
     assert client.messages.create(model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "x"}]).id
     [got] = signed(upstream)
     assert key not in json.dumps(dict(got.headers))
+
+
+def test_converse_is_signed_by_the_proxy_too(signing_proxy, upstream):
+    upstream.reply_with(json_reply(bedrock_wire.converse([{"text": "Hello"}])))
+    answer = bedrock(signing_proxy).converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    assert answer["output"]["message"]["content"][0]["text"] == "Hello"
+    assert signed(upstream)[0].path.endswith("/converse")
