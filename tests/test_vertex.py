@@ -57,10 +57,25 @@ def vertex_upstream(upstream, expires_in: int):
     return tokens
 
 
-def vertex_proxy(make_proxy, upstream, credentials_file):
+def vertex_proxy(make_proxy, upstream, credentials_file, cloud_auth_open=True):
     return make_proxy(gemini_vertex_ai_enabled=True, gemini_vertex_ai_project=PROJECT,
                       gemini_vertex_ai_location=LOCATION, gemini_vertex_ai_credentials_file=str(credentials_file),
-                      gemini_vertex_ai_base_url=upstream.url)
+                      gemini_vertex_ai_base_url=upstream.url, cloud_auth_open=cloud_auth_open)
+
+
+def test_the_proxys_google_credentials_serve_only_callers_who_prove_the_profile(make_proxy, upstream,
+                                                                                service_account):
+    vertex_upstream(upstream, expires_in=3599)
+    proxy = vertex_proxy(make_proxy, upstream, service_account[0], cloud_auth_open=False)
+    with pytest.raises(errors.ClientError) as refused:
+        ask(proxy, api_key="AIza-anyone")
+    assert refused.value.code == 401 and "access token" in refused.value.message
+    assert [r for r in upstream.received if r.path != "/token"] == []
+    token = proxy.api("POST", "/profiles/" + proxy.api("GET", "/profiles").json()["data"][0]["id"] + "/token")
+    headers = {"X-Archestra-Token": token.json()["token"]}
+    client = genai.Client(api_key="AIza-anyone", http_options=types.HttpOptions(base_url=proxy.base("gemini"),
+                                                                                headers=headers))
+    assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text == "from vertex"
 
 
 def ask(proxy, **client_options):

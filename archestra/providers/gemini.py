@@ -10,7 +10,7 @@ import re
 from typing import Any, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolResult
-from .base import CallNames, Provider, ProxyError, Route
+from .base import CallNames, Provider, ProxyError, Route, proves_profile
 from .content import parts_text, set_parts_text
 from .gemini_format import ambiguous_field, camel, field, function_calls, key_of, refuse_candidate, response_view
 from .gemini_stream import GeminiStreamRelay
@@ -38,6 +38,14 @@ class Gemini(Provider):
         if action == "countTokens" and method == "POST":
             return Route("passthrough", path, stream=False, model=match["model"], action=action)
         return None
+
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
+        """In Vertex AI mode the proxy calls Google with its own credentials: only for callers that proved the
+        profile (its access token or one of its virtual keys), as for every cloud credential it holds."""
+        if settings.gemini_vertex_ai_enabled and not proves_profile(profile, caller) and not settings.cloud_auth_open:
+            raise ProxyError(401, "This proxy calls Vertex AI with its own Google credentials only for callers with "
+                                  "the profile's access token or one of its virtual keys: send either in "
+                                  "X-Archestra-Token.", kind="authentication_error", code="profile_token_required")
 
     def enabled(self, settings: Any) -> bool:
         return settings.gemini_vertex_ai_enabled or settings.base_url(self.name) is not None
