@@ -36,6 +36,8 @@ class Profile(db.Model):
     global_policy: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
     #: Only callers with one of the profile's virtual keys may use it (no pass-through of clients' own keys).
     require_virtual_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Record only metadata (no request or response bodies); None follows the global setting.
+    metadata_only: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -132,7 +134,11 @@ class BlockedToolCall(db.Model):
     __tablename__ = "blocked_tool_calls"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
-    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    #: No foreign key: audit records outlive the profile (its id and name stay on the row).
+    profile_id: Mapped[str] = mapped_column(String(36), index=True)
+    profile_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    interaction_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    session_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(256), nullable=True)
     tool: Mapped[str] = mapped_column(String(256))
@@ -147,18 +153,29 @@ class Interaction(db.Model):
     __tablename__ = "interactions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
-    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    #: No foreign key: audit records outlive the profile (its id and name stay on the row).
+    profile_id: Mapped[str] = mapped_column(String(36), index=True)
+    profile_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: "chat" (a generative exchange) or "passthrough" (model lists, embeddings...).
+    kind: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
     provider: Mapped[str] = mapped_column(String(32), index=True)
     model: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)       # as asked
     model_used: Mapped[str | None] = mapped_column(String(256), nullable=True)              # as sent upstream
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
-    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Why the proxy refused the exchange (``token_cost_limit_exceeded``, ``request_blocked``...), None if not.
+    refusal: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    limit_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the limit that refused it
     request: Mapped[Any] = mapped_column(JSON, nullable=True)
     upstream_request: Mapped[Any] = mapped_column(JSON, nullable=True)
     response: Mapped[Any] = mapped_column(JSON, nullable=True)
     input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The provider reported no usage: the tokens are the proxy's estimate.
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Upstream calls the proxy made for this exchange (dual LLM): model and tokens each, in cost_usd too.
+    extra_calls: Mapped[Any] = mapped_column(JSON, nullable=True)
     cost_usd: Mapped[float | None] = mapped_column(Numeric(18, 8), nullable=True)
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     time_to_first_token_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
