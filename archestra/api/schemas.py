@@ -135,6 +135,9 @@ class SettingsSchema(Schema):
 class BlockedToolCallSchema(Schema):
     id = fields.String(dump_only=True)
     profile_id = fields.String(dump_only=True)
+    profile_name = fields.String(dump_only=True, allow_none=True)
+    interaction_id = fields.String(dump_only=True, allow_none=True)
+    session_id = fields.String(dump_only=True, allow_none=True)
     provider = fields.String(dump_only=True)
     model = fields.String(dump_only=True, allow_none=True)
     tool = fields.String(dump_only=True)
@@ -148,14 +151,24 @@ class InteractionSchema(Schema):
 
     id = fields.String(dump_only=True)
     profile_id = fields.String(dump_only=True)
+    profile_name = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "Kept when the profile is deleted: records outlive what they audit."})
+    kind = fields.String(dump_only=True, metadata={"description": "chat or passthrough"})
     provider = fields.String(dump_only=True)
     model = fields.String(dump_only=True, allow_none=True)
     model_used = fields.String(dump_only=True, allow_none=True)
     stream = fields.Boolean(dump_only=True)
     status_code = fields.Integer(dump_only=True, allow_none=True)
     error = fields.String(dump_only=True, allow_none=True)
+    refusal = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "Why the proxy refused: token_cost_limit_exceeded, request_blocked, response_blocked..."})
+    limit_id = fields.String(dump_only=True, allow_none=True)
     input_tokens = fields.Integer(dump_only=True, allow_none=True)
     output_tokens = fields.Integer(dump_only=True, allow_none=True)
+    usage_estimated = fields.Boolean(dump_only=True, metadata={
+        "description": "The provider reported no usage: the tokens (and cost) are the proxy's estimate."})
+    extra_calls = fields.Raw(dump_only=True, allow_none=True, metadata={
+        "description": "Upstream calls the proxy made for this exchange (dual LLM), priced in cost_usd."})
     cost_usd = fields.Float(dump_only=True, allow_none=True)
     duration_ms = fields.Float(dump_only=True, allow_none=True)
     time_to_first_token_ms = fields.Float(dump_only=True, allow_none=True)

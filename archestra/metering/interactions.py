@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from ..exchange import Exchange
+from ..exchange import Exchange, Usage
 from ..models import Interaction
 from .limits import add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
+from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
 
 MAX_STORED_BYTES = 8 * 1024 * 1024
@@ -37,6 +38,11 @@ class Trace:
     first_byte: float | None = None
     limited: bool = False       # a cost limit applies: count the cost before the answer ends
     recorded: bool = False
+    refusal: str | None = None  # the code of the proxy's refusal (token_cost_limit_exceeded, request_blocked...)
+    limit_id: str | None = None
+    kind: str = "chat"          # or "passthrough"
+    #: Upstream calls the proxy made for the exchange (dual LLM): ``{"model", "input_tokens", "output_tokens"}``.
+    extra_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _json(data: bytes | None) -> Any:
@@ -55,6 +61,9 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     now = time.monotonic()
     response = exchange.response
     usage = response.usage if response is not None else None
+    estimated = _needs_estimate(usage, trace)
+    if estimated:
+        usage = estimate_usage(exchange)
     tags = labels(exchange.provider, trace.model_asked or exchange.model, exchange.profile.id)
     REQUESTS.labels(**tags, status=str(trace.status or 0)).inc()
     DURATION.labels(**tags).observe(now - trace.started)
@@ -69,7 +78,9 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     if trace.upstream_error:
         UPSTREAM_ERRORS.labels(**tags, status=str(trace.status or 0)).inc()
     values = {
-        "profile_id": exchange.profile.id, "provider": exchange.provider, "model": trace.model_asked,
+        "profile_id": exchange.profile.id, "profile_name": exchange.profile.name, "kind": trace.kind,
+        "refusal": trace.refusal, "limit_id": trace.limit_id, "usage_estimated": estimated,
+        "extra_calls": trace.extra_calls or None, "provider": exchange.provider, "model": trace.model_asked,
         "model_used": exchange.model, "stream": exchange.stream, "status_code": trace.status,
         "error": trace.error, "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
@@ -94,6 +105,21 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     runtime.recorder.submit(partial(_write, usage_counter, values, trace.raw_request, trace.sent,
                                     trace.response_body, rebuilt))
     trace.recorded = True
+
+
+def _needs_estimate(usage: Usage | None, trace: Trace) -> bool:
+    """The upstream answered (fully or in part) but reported no usage: the tokens still cost money."""
+    no_usage = usage is not None and usage.input_tokens is None and usage.output_tokens is None
+    return no_usage and trace.kind == "chat" and trace.status is not None and trace.status < 400
+
+
+def estimate_usage(exchange: Exchange) -> Usage:
+    """About four characters per token, prompt and answer (tool call arguments included)."""
+    response = exchange.response
+    chars = len(response.text or "") if response else 0
+    chars += sum(len(call.name or "") + len(json.dumps(call.arguments, default=str))
+                 for call in (response.tool_calls if response else []))
+    return Usage(estimate_prompt_tokens(exchange), (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
 
 
 def _flags(exchange: Exchange) -> dict[str, Any] | None:

@@ -26,6 +26,8 @@ from .openai_stream import OpenAIStreamRelay
 CHAT = "chat/completions"
 #: Where the exchange keeps how many choices the request asked for (``n``): a stream with more is refused.
 CHOICES = "archestra.openai.choices"
+#: The proxy asked the upstream for the usage chunk the client did not ask for: the relay strips it again.
+USAGE_ADDED = "archestra.openai.usage_added"
 
 
 def _calls(raw_calls: Any) -> list[ToolCall]:
@@ -124,7 +126,16 @@ class OpenAICompatible(Provider):
         exchange.unseen_context += stored_references(body["messages"])
         choices = body.get("n")
         exchange.state[CHOICES] = choices if isinstance(choices, int) and not isinstance(choices, bool) else 1
+        if self._adds_usage(body):
+            exchange.state[USAGE_ADDED] = True
         return exchange
+
+    def _adds_usage(self, body: dict[str, Any]) -> bool:
+        """A stream whose usage the client did not ask for: without it the exchange could not be priced."""
+        if "stream_options" in self.drop_params or body.get("stream") is not True:
+            return False  # Mistral rejects stream_options (and sends usage anyway)
+        options = body.get("stream_options")
+        return not (isinstance(options, dict) and options.get("include_usage") is True)
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         body["model"] = exchange.model
@@ -148,6 +159,10 @@ class OpenAICompatible(Provider):
         dropped = [key for key in self.drop_params if key in body]
         for key in dropped:
             del body[key]
+        if self._adds_usage(body):
+            options = body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            return True
         return bool(dropped)
 
     # -- response -------------------------------------------------------------------------------
@@ -188,7 +203,8 @@ class OpenAICompatible(Provider):
         choice["finish_reason"] = "stop"
 
     def stream_relay(self, exchange: Exchange, decide: Any) -> OpenAIStreamRelay:
-        return OpenAIStreamRelay(exchange, decide, self.error_body, exchange.state.get(CHOICES, 1))
+        return OpenAIStreamRelay(exchange, decide, self.error_body, exchange.state.get(CHOICES, 1),
+                                 strip_usage=exchange.state.get(USAGE_ADDED, False))
 
 
 class OpenAI(OpenAICompatible):

@@ -26,6 +26,19 @@ from .openai_calls import CALL_FIELDS, citations
 from .openai_fragments import StreamedCall
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
+USAGE_NULL = b',"usage":null'
+
+
+def _usage_only(raw: bytes) -> bool:
+    """The usage chunk ``include_usage`` adds: no choices, only the usage."""
+    if b'"usage"' not in raw or b'"choices":[]' not in raw.replace(b" ", b""):
+        return False
+    data = raw.partition(b"data:")[2].strip()
+    try:
+        chunk = loads_strict(data)
+    except ValueError:
+        return False
+    return isinstance(chunk, dict) and chunk.get("choices") == [] and chunk.get("usage") is not None
 
 
 class _Choice:
@@ -45,8 +58,9 @@ class _Choice:
 
 class OpenAIStreamRelay(StreamRelay):
     def __init__(self, exchange: Exchange, decide: Decide, error_body: Callable[[ProxyError], dict],
-                 choices: int = 1):
+                 choices: int = 1, strip_usage: bool = False):
         super().__init__(exchange)
+        self._strip_usage = strip_usage  # the proxy added include_usage: the client gets the stream it asked for
         self._decide = decide
         self._error_body = error_body
         self._max_choices = max(choices, 1)
@@ -54,6 +68,13 @@ class OpenAIStreamRelay(StreamRelay):
 
     # -- StreamRelay ---------------------------------------------------------------------------
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
+        out = self._relay(event)
+        if not self._strip_usage:
+            return out
+        # Without include_usage the chunks carry no ``usage`` key, and no usage-only chunk comes last.
+        return [part.replace(USAGE_NULL, b"") for part in out if not _usage_only(part)]
+
+    def _relay(self, event: SSEEvent) -> Iterable[bytes]:
         if event.is_done:
             self.ended = True
             return [*self._release_all(), event.raw]

@@ -1,0 +1,93 @@
+"""Metering that cannot be dodged (issue 18): every streamed token counted, refusals recorded, through the SDKs."""
+from __future__ import annotations
+
+import openai
+import pytest
+import requests
+
+from tests.fakes import openai_wire
+from tests.fakes.server import sse_reply
+
+ASK = [{"role": "user", "content": "hello"}]
+
+
+def openai_client(proxy, profile_id=None, provider="openai", **kwargs) -> openai.OpenAI:
+    return openai.OpenAI(api_key="sk-secret-key-42", base_url=proxy.base(provider, profile_id),
+                         **{"max_retries": 0, **kwargs})
+
+
+def interactions(proxy, **params) -> list[dict]:
+    proxy.flush()
+    return proxy.api("GET", "/interactions", params=params).json()["data"]
+
+
+def like_openai(received):
+    """OpenAI's behaviour: the usage chunk (and ``"usage":null`` on every chunk) only when asked for."""
+    options = received.json.get("stream_options") or {}
+    return sse_reply(openai_wire.text_stream(["Hel", "lo"], include_usage=options.get("include_usage") is True))
+
+
+def capped_profile(proxy, max_cost_usd: float, period: str = "day") -> tuple[dict, dict]:
+    profile = proxy.api("POST", "/profiles", json={"name": f"capped-{period}"}).json()
+    limit = proxy.api("POST", "/limits", json={"scope": "profile", "profile_id": profile["id"], "period": period,
+                                               "max_cost_usd": max_cost_usd}).json()
+    return profile, limit
+
+
+# -- bullet 1: usage of every streamed OpenAI-compatible exchange ------------------------------------------------
+def test_default_streamed_sdk_call_is_counted_and_then_limited(proxy, upstream):
+    upstream.reply_with(like_openai)
+    profile, limit = capped_profile(proxy, 0.0002)  # one call costs $0.00027 (44 in, 16 out at gpt-4o prices)
+    client = openai_client(proxy, profile["id"])
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello"
+    assert all(c.choices and c.usage is None for c in chunks)  # the client sees no usage chunk it did not ask for
+    assert upstream.received[0].json["stream_options"] == {"include_usage": True}
+    [row] = interactions(proxy, profile_id=profile["id"])
+    assert (row["input_tokens"], row["output_tokens"], row["usage_estimated"]) == (44, 16, False)
+    assert row["cost_usd"] == pytest.approx(0.00027)
+    assert proxy.api("GET", f"/limits/{limit['id']}").json()["used_usd"] == pytest.approx(0.00027)
+    with pytest.raises(openai.RateLimitError):
+        list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    assert len(upstream.received) == 1
+
+
+def test_client_gets_the_exact_stream_it_would_have_got(proxy, upstream):
+    upstream.reply_with(like_openai)
+    response = requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
+                             json={"model": "gpt-4o", "stream": True, "messages": ASK})
+    assert response.content == b"".join(openai_wire.text_stream(["Hel", "lo"], include_usage=False))
+    # asked for: passed on untouched
+    response = requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
+                             json={"model": "gpt-4o", "stream": True, "messages": ASK,
+                                   "stream_options": {"include_usage": True}})
+    assert response.content == b"".join(openai_wire.text_stream(["Hel", "lo"], include_usage=True))
+    # explicitly refused: the proxy still asks, and strips
+    response = requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
+                             json={"model": "gpt-4o", "stream": True, "messages": ASK,
+                                   "stream_options": {"include_usage": False}})
+    assert response.content == b"".join(openai_wire.text_stream(["Hel", "lo"], include_usage=False))
+    assert [r.json["stream_options"]["include_usage"] for r in upstream.received] == [True, True, True]
+    assert [(r["input_tokens"], r["output_tokens"]) for r in interactions(proxy)] == [(44, 16)] * 3
+
+
+def test_mistral_gets_no_stream_options_and_reports_usage_itself(proxy, upstream):
+    # Mistral rejects stream_options and puts usage in its last chunk anyway.
+    events = openai_wire.text_stream(["Hel", "lo"], include_usage=True)
+    upstream.reply_with(sse_reply(events))
+    list(openai_client(proxy, provider="mistral").chat.completions.create(model="mistral-small", messages=ASK,
+                                                                          stream=True))
+    assert "stream_options" not in upstream.received[0].json
+    [row] = interactions(proxy)
+    assert (row["input_tokens"], row["output_tokens"], row["usage_estimated"]) == (44, 16, False)
+
+
+def test_a_stream_without_usage_is_estimated_and_marked(proxy, upstream):
+    # Z.AI ignores stream_options: no usage at all in its stream.
+    upstream.reply_with(sse_reply(openai_wire.text_stream(["Hello there, ", "general Kenobi"], include_usage=False)))
+    list(openai_client(proxy, provider="zhipuai").chat.completions.create(
+        model="glm-4.6", messages=[{"role": "user", "content": "x" * 400}], stream=True))
+    [row] = interactions(proxy)
+    assert row["usage_estimated"] is True
+    assert row["input_tokens"] == 100 and row["output_tokens"] == 7  # about four characters per token
+    assert row["cost_usd"] > 0
