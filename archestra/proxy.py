@@ -34,11 +34,12 @@ log = logging.getLogger("archestra.proxy")
 
 CLIENT_LEFT = "client disconnected before the end of the stream"
 STREAM_HEADERS = [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")]
+REFUSALS = (402, 403, 429)  # the proxy's own answers that refuse an exchange (limits, policies)
 
 
 def error_response(provider: Provider, error: ProxyError) -> Response:
     return Response(json.dumps(provider.error_body(error)), status=error.status, mimetype="application/json",
-                    headers=provider.error_headers(error))
+                    headers={**provider.error_headers(error), **error.headers})
 
 
 # -- entry point ------------------------------------------------------------------------------------
@@ -68,8 +69,7 @@ def dispatch(provider: Provider, rest: str) -> Response:
             return _passthrough(runtime, provider, route, caller)
         if route.kind == "retrieve":
             return _retrieve(runtime, provider, route, profile, caller, Trace(started=started))
-        limited = runtime.limits.check(profile.id, caller.virtual_key.id if caller.virtual_key else None)
-        return _chat(runtime, provider, route, profile, caller, Trace(started=started, limited=limited))
+        return _chat(runtime, provider, route, profile, caller, Trace(started=started))
     except SQLAlchemyError as exc:
         # Fail closed: without its database the proxy cannot check profiles, policies or limits.
         log.error("database unavailable, refusing %s %s: %s", provider.name, request.path, exc.__class__.__name__)
@@ -146,6 +146,11 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
     trace.model_asked = exchange.model
     if route.stream is not None:
         exchange.stream = route.stream
+    try:  # before any hook: a refused request costs nothing upstream (the dual LLM asks the model too)
+        trace.limited = runtime.limits.check(profile.id, exchange.client.virtual_key_id)
+    except ProxyError as error:
+        _failed(runtime, exchange, trace, error)
+        raise
     client_headers, query = outgoing(caller, provider)  # the held key, when the caller may use it
     exchange._completer = partial(complete, runtime, provider, route, exchange.model, client_headers,
                                   "&".join(p for p in query.split("&") if not p.startswith("alt=")))
@@ -209,6 +214,8 @@ def _forward(runtime: Runtime, provider: Provider, family: Any, route: Route, ex
 def _failed(runtime: Runtime, exchange: Exchange, trace: Trace, error: ProxyError) -> None:
     trace.status, trace.error = error.status, error.message
     trace.upstream_error = error.kind == "upstream_error"
+    if error.status in REFUSALS and not trace.upstream_error:
+        trace.refusal, trace.limit_id = error.code or error.kind, getattr(error, "limit_id", None)
     runtime.hooks.run_quietly("on_error", exchange, error)
     record(runtime, exchange, trace)
 

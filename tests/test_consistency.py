@@ -257,7 +257,8 @@ def test_a_new_limit_counts_from_the_next_request_on_every_worker(start, upstrea
     send = sender(proxy.client(profile))
 
     same(burst(proxy, send), "ok")  # both workers cache "no limit exists"
-    proxy.api("POST", "/limits", json={"scope": "profile", "profile_id": profile, "max_cost_usd": 0.0001})
+    proxy.api("POST", "/limits", json={"scope": "profile", "profile_id": profile, "max_cost_usd": 0.0001,
+                                       "period": "day"})  # a total limit answers 402
     # The first request is admitted and counted; a worker that still believed no limit existed would admit
     # more, and would not even count them.
     results = burst(proxy, send)

@@ -134,7 +134,7 @@ def test_token_prices(proxy, upstream):
 def test_profile_limit_is_enforced_in_the_providers_format(proxy, upstream):
     profile = proxy.api("POST", "/profiles", json={"name": "capped"}).json()
     limit = proxy.api("POST", "/limits", json={"scope": "profile", "profile_id": profile["id"],
-                                               "max_cost_usd": 0.0005}).json()
+                                               "max_cost_usd": 0.0005, "period": "day"}).json()
     upstream.reply_with(json_reply(openai_wire.completion("x")))  # $0.00027 each
     client = openai_client(proxy, profile["id"])
     client.chat.completions.create(model="gpt-4o", messages=ASK)
@@ -144,7 +144,7 @@ def test_profile_limit_is_enforced_in_the_providers_format(proxy, upstream):
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="gpt-4o", messages=ASK)
     assert caught.value.code == "token_cost_limit_exceeded"
-    assert limit["id"] in caught.value.message and "$0.0005 of $0.0005" in caught.value.message.replace(
+    assert limit["id"] in caught.value.message and "$0.0005 this day of $0.0005" in caught.value.message.replace(
         "0.00054", "0.0005")
     assert len(upstream.received) == 2  # the refused request never went upstream
     # other profiles are not affected

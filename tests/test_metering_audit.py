@@ -1,6 +1,9 @@
 """Metering that cannot be dodged (issue 18): every streamed token counted, refusals recorded, through the SDKs."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+import anthropic
 import openai
 import pytest
 import requests
@@ -91,3 +94,47 @@ def test_a_stream_without_usage_is_estimated_and_marked(proxy, upstream):
     assert row["usage_estimated"] is True
     assert row["input_tokens"] == 100 and row["output_tokens"] == 7  # about four characters per token
     assert row["cost_usd"] > 0
+
+
+# -- bullet 2: limit refusals recorded, counted, not retried -----------------------------------------------------
+def test_day_limit_refusal_has_retry_after_is_recorded_and_not_retried(proxy, upstream):
+    upstream.reply_with(like_openai)
+    profile, limit = capped_profile(proxy, 0.0002, "day")
+    client = openai_client(proxy, profile["id"], max_retries=2)  # the SDK's default
+    list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    proxy.flush()
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=ASK)
+    headers = caught.value.response.headers
+    now = datetime.now(timezone.utc)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    assert abs(int(headers["retry-after"]) - (midnight - now).total_seconds()) < 5
+    refused = interactions(proxy, status=429)
+    assert len(refused) == 1  # one attempt: the SDK did not retry
+    assert (refused[0]["refusal"], refused[0]["limit_id"], refused[0]["model"]) == (
+        "token_cost_limit_exceeded", limit["id"], "gpt-4o")
+    assert len(upstream.received) == 1
+    metrics = requests.get(f"{proxy.url}/metrics", timeout=5).text
+    refusals = 'archestra_refusals_total{model="gpt-4o",profile="%s",provider="openai",' % profile["id"]
+    assert refusals + 'reason="token_cost_limit_exceeded"} 1.0' in metrics
+    assert 'profile="%s",provider="openai",status="429"} 1.0' % profile["id"] in metrics
+
+
+def test_total_limit_answers_402_which_the_sdks_do_not_retry(proxy, upstream):
+    upstream.reply_with(like_openai)
+    profile, limit = capped_profile(proxy, 0.0002, "total")
+    client = openai_client(proxy, profile["id"], max_retries=2)
+    list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    proxy.flush()
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=ASK)
+    assert caught.value.status_code == 402 and caught.value.code == "token_cost_limit_exceeded"
+    assert "retry-after" not in caught.value.response.headers
+    anthropic_client = anthropic.Anthropic(api_key="k", base_url=proxy.base("anthropic", profile["id"]),
+                                           max_retries=2)
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        anthropic_client.messages.create(model="claude-sonnet-4", max_tokens=5, messages=ASK)
+    assert refused.value.status_code == 402 and refused.value.body["error"]["type"] == "billing_error"
+    rows = interactions(proxy, status=402)
+    assert [(r["provider"], r["limit_id"]) for r in rows] == [("anthropic", limit["id"]), ("openai", limit["id"])]
+    assert len(upstream.received) == 1

@@ -318,7 +318,7 @@ def test_limits_can_be_scoped_to_one_virtual_key(keyed, upstream):
     profile = new_profile(proxy)
     capped, free = new_key(proxy, profile, "capped"), new_key(proxy, profile, "free")
     limit = proxy.api("POST", "/limits", json={"scope": "virtual_key", "virtual_key_id": capped["id"],
-                                               "max_cost_usd": 0.000001})
+                                               "max_cost_usd": 0.000001, "period": "day"})
     assert limit.status_code == 201, limit.text
     assert limit.json()["profile_id"] == profile
     assert proxy.api("POST", "/limits", json={"scope": "virtual_key", "virtual_key_id": profile,

@@ -1,7 +1,6 @@
 """``/api/interactions``, ``/api/token-prices``, ``/api/limits``, ``/api/optimization-rules``."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import request
@@ -13,38 +12,16 @@ from ..profiles import UUID_RE
 from . import api
 from .common import crud_routes, get_or_404, page_args
 from .errors import ApiError
+from .interaction_filters import interaction_filters
 from .schemas import InteractionSchema, LimitSchema, OptimizationRuleSchema, TokenPriceSchema
 
 SUMMARY_EXCLUDES = ("request", "upstream_request", "response")
-EQUALITY_FILTERS = ("provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id")
-
-
-def _when(name: str) -> datetime | None:
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be an ISO 8601 date-time.") from None
 
 
 @api.get("/interactions")
 def list_interactions():
     limit, offset = page_args()
-    query = select(Interaction)
-    if request.args.get("profile_id"):
-        query = query.where(Interaction.profile_id == request.args["profile_id"].lower())
-    for name in EQUALITY_FILTERS:
-        if request.args.get(name):
-            query = query.where(getattr(Interaction, name) == request.args[name])
-    since, until = _when("since"), _when("until")
-    if since:
-        query = query.where(Interaction.created_at >= since)
-    if until:
-        query = query.where(Interaction.created_at < until)
-    if request.args.get("blocked", "").lower() in {"1", "true", "yes"}:
-        query = query.where(Interaction.blocked_count > 0)
+    query = select(Interaction).where(*interaction_filters(request.args))
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar()
     rows = db.session.execute(query.order_by(Interaction.created_at.desc(), Interaction.id)
                               .limit(limit).offset(offset)).scalars().all()

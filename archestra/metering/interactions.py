@@ -13,7 +13,7 @@ from typing import Any
 from ..exchange import Exchange, Usage
 from ..models import Interaction
 from .limits import add_usage
-from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
+from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
 
@@ -75,6 +75,8 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         TOKENS.labels(**tags, direction="output").inc(usage.output_tokens)
     if exchange.blocked:
         BLOCKED.labels(**tags).inc(len(exchange.blocked))
+    if trace.refusal:
+        REFUSALS.labels(**tags, reason=trace.refusal).inc()
     if trace.upstream_error:
         UPSTREAM_ERRORS.labels(**tags, status=str(trace.status or 0)).inc()
     values = {
@@ -124,7 +126,9 @@ def estimate_usage(exchange: Exchange) -> Usage:
 
 def _flags(exchange: Exchange) -> dict[str, Any] | None:
     flags = {"undeclared_tool_calls": exchange.undeclared_calls or None,
-             "unseen_context": exchange.unseen_context or None}
+             "unseen_context": exchange.unseen_context or None,
+             "would_block": [asdict(b) for b in exchange.would_block] or None,
+             "would_block_results": exchange.would_block_results or None}
     return {key: value for key, value in flags.items() if value} or None
 
 

@@ -8,7 +8,8 @@ exists*, until the configuration generation moves (archestra/generation.py).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import and_, func, or_, select, update
@@ -20,6 +21,7 @@ from ..providers.base import ProxyError
 
 PERIODS = ("total", "day", "month")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_SDK_RETRY_WAIT = 60  # seconds of Retry-After the anthropic SDK honours (openai: 120)
 # Plain SQL UPDATEs: no ORM objects are loaded to keep in sync (the session holds none).
 CORE_UPDATE = {"synchronize_session": False}
 
@@ -31,6 +33,37 @@ def period_start(period: str, now: datetime | None = None) -> datetime:
     if period == "month":
         return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return EPOCH
+
+
+def seconds_to_reset(period: str, now: datetime | None = None) -> int | None:
+    """Seconds until a day or month limit starts again (None: a total limit never resets)."""
+    now = now or datetime.now(timezone.utc)
+    start = period_start(period, now)
+    if period == "day":
+        end = start + timedelta(days=1)
+    elif period == "month":
+        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    else:
+        return None
+    return max(1, math.ceil((end - now).total_seconds()))
+
+
+class LimitExceeded(ProxyError):
+    """A cost limit refuses the request. Day and month limits answer 429 with ``Retry-After``; a total limit
+    never resets, so it answers 402, which no SDK retries (they retry 408, 409, 429 and 5xx). A wait longer
+    than the SDKs would sleep also carries ``x-should-retry: false`` (honoured by the openai and anthropic
+    SDKs), so they do not retry at once either."""
+
+    def __init__(self, message: str, limit_id: str, period: str):
+        retry_after = seconds_to_reset(period)
+        if retry_after is None:
+            super().__init__(402, message, kind="billing_error", code="token_cost_limit_exceeded")
+        else:
+            super().__init__(429, message, kind="rate_limit_error", code="token_cost_limit_exceeded")
+            self.headers["Retry-After"] = str(retry_after)
+        if retry_after is None or retry_after > MAX_SDK_RETRY_WAIT:
+            self.headers["x-should-retry"] = "false"
+        self.limit_id = limit_id
 
 
 def _aware(value: datetime) -> datetime:
@@ -59,7 +92,7 @@ class LimitGuard:
         self._exists.clear()
 
     def check(self, profile_id: str, virtual_key_id: str | None = None) -> bool:
-        """Raise a 429 ProxyError when a limit that applies to ``profile_id`` (or the request's virtual key) is
+        """Raise :class:`LimitExceeded` when a limit that applies to ``profile_id`` (or the request's virtual key) is
         reached.
 
         Returns whether any limit applies (then the exchange's cost is counted before its answer ends).
@@ -76,9 +109,9 @@ class LimitGuard:
                     which = {"global": "global", "virtual_key": f"virtual key {virtual_key_id}"}.get(
                         limit.scope, f"profile {profile_id}")
                     period = "" if limit.period == "total" else f" this {limit.period}"
-                    raise ProxyError(429, f"Token cost limit exceeded for the {which} limit {limit.id}: used "
-                                          f"${used:.4f}{period} of ${Decimal(str(limit.max_cost_usd)):.4f}.",
-                                     kind="rate_limit_error", code="token_cost_limit_exceeded")
+                    raise LimitExceeded(f"Token cost limit exceeded for the {which} limit {limit.id}: used "
+                                        f"${used:.4f}{period} of ${Decimal(str(limit.max_cost_usd)):.4f}.",
+                                        limit.id, limit.period)
             return bool(rows)
         finally:
             db.session.remove()

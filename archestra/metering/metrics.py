@@ -26,6 +26,8 @@ FIRST_TOKEN = Histogram("archestra_time_to_first_token_seconds", "Time until the
 TOKENS = Counter("archestra_tokens_total", "Tokens by direction", LABELS + ("direction",))
 COST = Counter("archestra_cost_usd_total", "Cost of the exchanges in USD", LABELS)
 BLOCKED = Counter("archestra_blocked_tool_calls_total", "Tool calls refused by policy", LABELS)
+REFUSALS = Counter("archestra_refusals_total", "Exchanges the proxy refused (cost limits, policies)",
+                   LABELS + ("reason",))
 UPSTREAM_ERRORS = Counter("archestra_upstream_errors_total", "Upstream failures and error answers",
                           LABELS + ("status",))
 

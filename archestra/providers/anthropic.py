@@ -25,7 +25,7 @@ from .base import Provider, ProxyError, Route, compact_json
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
-                415: "invalid_request_error", 429: "rate_limit_error"}
+                415: "invalid_request_error", 429: "rate_limit_error", 402: "billing_error"}
 
 
 class Anthropic(Provider):

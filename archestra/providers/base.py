@@ -84,6 +84,7 @@ class ProxyError(Exception):
         self.kind = kind
         self.code = code
         self.param = param
+        self.headers: dict[str, str] = {}  # extra response headers (``Retry-After``...)
 
 
 @dataclass(frozen=True)

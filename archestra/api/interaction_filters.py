@@ -1,0 +1,65 @@
+"""The query filters of ``/api/interactions`` (listing and purging): every name and value is checked, so a
+misspelt filter is a 400, never a silent "everything"."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import or_
+
+from ..models import Interaction
+from .errors import ApiError
+
+PAGING = ("limit", "offset")
+EQUALITY = ("profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id", "kind",
+            "refusal")
+TRUE, FALSE = {"1", "true", "yes"}, {"0", "false", "no"}
+
+
+def _status(name: str, value: str) -> Any:
+    if not value.isdigit() or not 100 <= int(value) <= 599:
+        raise ApiError(400, "invalid_query", f"{name} must be an HTTP status code (100 to 599).")
+    return Interaction.status_code == int(value)
+
+
+def _when(name: str, value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be an ISO 8601 date-time.") from None
+
+
+def _blocked(name: str, value: str) -> Any:
+    """Every kind of refusal: tool calls refused in the answer, and requests the proxy refused outright
+    (cost limits, request and response policies)."""
+    refused = or_(Interaction.blocked_count > 0, Interaction.refusal.is_not(None))
+    if value.lower() in TRUE:
+        return refused
+    if value.lower() in FALSE:
+        return ~refused
+    raise ApiError(400, "invalid_query", f"{name} must be true or false.")
+
+
+def _equal(column: str) -> Callable[[str, str], Any]:
+    def where(name: str, value: str) -> Any:
+        if not value or len(value) > 256:
+            raise ApiError(400, "invalid_query", f"{name} must be a non-empty value of at most 256 characters.")
+        return getattr(Interaction, column) == (value.lower() if column == "profile_id" else value)
+    return where
+
+
+FILTERS: dict[str, Callable[[str, str], Any]] = {
+    **{name: _equal(name) for name in EQUALITY},
+    "status": _status, "status_code": _status, "blocked": _blocked,
+    "since": lambda name, value: Interaction.created_at >= _when(name, value),
+    "until": lambda name, value: Interaction.created_at < _when(name, value),
+}
+
+
+def interaction_filters(args: Mapping[str, str], allowed_extra: tuple[str, ...] = PAGING) -> list[Any]:
+    """SQL conditions for the query string ``args``; unknown names and bad values raise a 400."""
+    unknown = sorted(set(args) - set(FILTERS) - set(allowed_extra))
+    if unknown:
+        raise ApiError(400, "invalid_query", f"Unknown filter {', '.join(unknown)}; known filters: "
+                                             f"{', '.join(sorted(FILTERS))}.")
+    return [FILTERS[name](name, value) for name, value in args.items() if name in FILTERS]
