@@ -169,6 +169,11 @@ class Exchange:
     unseen_context: list[str] = field(default_factory=list)
     #: Names of tools the model called that the request did not declare (flagged; refused when untrusted).
     undeclared_calls: list[str] = field(default_factory=list)
+    #: Monitor mode (the profile's or the global setting): calls that would have been blocked (they went through).
+    would_block: list[BlockedCall] = field(default_factory=list)
+    #: Monitor mode: results a policy would have blocked or sanitised (sent unchanged), ``{tool, tool_call_id,
+    #: action, reason}`` each.
+    would_block_results: list[dict[str, Any]] = field(default_factory=list)
     #: Tool results found inside the answer itself (provider-executed tools), decided like the request's.
     answer_results: list[ToolResult] = field(default_factory=list)
     #: Free space for hooks to share values across stages of the same exchange.

@@ -38,6 +38,11 @@ class Profile(db.Model):
     require_virtual_key: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Record only metadata (no request or response bodies); None follows the global setting.
     metadata_only: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=None)
+    #: "enforce" or "monitor" (decisions recorded as would-block, nothing changed on the wire); None follows
+    #: the global setting (/api/settings ``mode``).
+    mode: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
+    #: A unique URL name (``/v1/openai/support-agent/...``) besides the id; None: addressed by id only.
+    slug: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -144,6 +149,8 @@ class BlockedToolCall(db.Model):
     tool: Mapped[str] = mapped_column(String(256))
     arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
     reason: Mapped[str] = mapped_column(Text)
+    #: Monitor mode: the call would have been blocked, and went through.
+    would_block: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
 
 
@@ -254,3 +261,34 @@ class ResponseLink(db.Model):
     #: ``previous_response_id`` are tied to them.
     calls: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class PolicyTemplate(db.Model):
+    """A tool-call (``kind="call"``) or tool-result (``"result"``) policy for every profile, on the tools whose name
+    matches ``tool_name`` (exact, or a glob such as ``mcp:*``): a profile's own policies on a tool replace the
+    templates of the same kind for that tool."""
+
+    __tablename__ = "policy_templates"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    kind: Mapped[str] = mapped_column(String(8), index=True)
+    tool_name: Mapped[str] = mapped_column(String(256))
+    conditions: Mapped[Any] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class PolicyReplay(db.Model):
+    """A policy replay job: candidate policy changes re-run over recorded interactions (security/replay.py)."""
+
+    __tablename__ = "policy_replays"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    spec: Mapped[Any] = mapped_column(JSON)
+    report: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

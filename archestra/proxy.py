@@ -22,7 +22,7 @@ from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
 from .hooks import Block
 from .metering.interactions import Trace, record
-from .profiles import UUID_RE
+from .profiles import SLUG_RE, UUID_RE
 from .providers.base import Provider, ProxyError, Route, StreamRelay
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
@@ -82,11 +82,16 @@ def dispatch(provider: Provider, rest: str) -> Response:
 
 
 def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
-    """``{profile-id}/{path}`` or just ``{path}`` (default profile). A malformed id is a 400."""
+    """``{profile id or slug}/{path}`` or just ``{path}`` (default profile). A malformed id is a 400. A slug
+    counts only where the path after it is a route and the whole is not (a route's own path always wins)."""
     first, _, remainder = rest.partition("/")
     if UUID_RE.fullmatch(first):
         return first.lower(), remainder
     mistaken_id = len(first) == 36 and first.count("-") == 4
+    if not mistaken_id and remainder and SLUG_RE.fullmatch(first.lower()) and \
+            provider.route(request.method, remainder, request.args) is not None and \
+            provider.route(request.method, rest, request.args) is None:
+        return first.lower(), remainder
     if mistaken_id or (remainder and provider.is_chat_path(remainder) and not provider.is_chat_path(rest)):
         raise ProxyError(400, f"Malformed profile id {first!r}: expected a UUID.", code="invalid_profile_id")
     return None, rest

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from .exchange import BlockedCall, Exchange, ToolCall, ToolResult
 from .hooks import Block
 from .models import BlockedToolCall
+from .security.hooks import monitoring
 
 log = logging.getLogger("archestra.proxy")
 
@@ -23,13 +24,18 @@ def refusal_text(call: ToolCall, reason: str) -> str:
 
 
 def judge_result(runtime: Any, exchange: Exchange, result: ToolResult) -> None:
-    """Run ``on_tool_result`` for one result; a Block replaces its content and leaves it untrusted."""
+    """Run ``on_tool_result`` for one result; a Block replaces its content and leaves it untrusted (monitor
+    mode: the content is kept and the block recorded as would-block)."""
     try:
         runtime.hooks.run("on_tool_result", exchange, result)
     except Block as block:
-        result.content = f"[Content blocked by policy: {block.reason}]"
         result.blocked_reason = block.reason
         result.trusted = False
+        if monitoring(exchange):
+            exchange.would_block_results.append({"tool": result.name, "tool_call_id": result.tool_call_id,
+                                                 "action": "block_always", "reason": block.reason})
+            return
+        result.content = f"[Content blocked by policy: {block.reason}]"
 
 
 def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
@@ -38,7 +44,8 @@ def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
 
     ``results`` are tool results the provider produced inside the same answer before these calls (web
     search, web fetch, MCP results): they are judged first, so the calls are decided with them in context.
-    One blocked call blocks every tool call of that answer.
+    One blocked call blocks every tool call of that answer. In monitor mode the block is recorded as
+    would-block and the answer goes through unchanged (None).
     """
     for result in results:
         judge_result(runtime, exchange, result)
@@ -48,7 +55,7 @@ def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
             runtime.hooks.run("on_tool_call", exchange, call)
         except Block as block:
             _blocked(runtime, exchange, call, block.reason)
-            return refusal_text(call, block.reason)
+            return None if monitoring(exchange) else refusal_text(call, block.reason)
     return None
 
 
@@ -62,14 +69,20 @@ def gate_server_tools(runtime: Any, exchange: Exchange) -> None:
         try:
             runtime.hooks.run("on_tool_call", exchange, call)
         except Block as block:
+            if monitoring(exchange):
+                _blocked(runtime, exchange, call, f"{block.reason} (the provider-executed tool {tool.name} would "
+                                                  f"have been removed from the request)")
+                continue
             exchange.tools.remove(tool)
             _blocked(runtime, exchange, call, f"{block.reason} (the provider-executed tool {tool.name} was "
                                               f"removed from the request)")
 
 
 def _blocked(runtime: Any, exchange: Exchange, call: ToolCall, reason: str) -> None:
-    exchange.blocked.append(BlockedCall(call.name, call.arguments, reason))
-    log.info("blocked tool call %s for profile %s: %s", call.name, exchange.profile.id, reason)
+    would = monitoring(exchange)
+    (exchange.would_block if would else exchange.blocked).append(BlockedCall(call.name, call.arguments, reason))
+    log.info("%s tool call %s for profile %s: %s", "monitor mode, would block" if would else "blocked", call.name,
+             exchange.profile.id, reason)
     values = {"profile_id": exchange.profile.id, "provider": exchange.provider, "model": exchange.model,
-              "tool": call.name, "arguments": call.arguments, "reason": reason}
+              "tool": call.name, "arguments": call.arguments, "reason": reason, "would_block": would}
     runtime.recorder.submit(lambda session: session.add(BlockedToolCall(**values)))

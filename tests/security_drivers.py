@@ -15,6 +15,7 @@ from google import genai
 from google.genai import types
 from mistralai.client import Mistral
 
+from archestra.security.hooks import UNTRUSTED_CONTEXT
 from tests.fakes import anthropic_wire, bedrock_wire, cohere_wire, gemini_wire, openai_wire
 from tests.fakes.server import Reply, json_reply, sse_reply
 
@@ -28,6 +29,14 @@ class Outcome:
     text: str
 
 
+def explained(driver: Any) -> str:
+    """The refusal's reason when the fetched page is the only untrusted data: it names that result (tool and
+    call id) and the policies that would have allowed send_email."""
+    call = f" (call {driver.result_id})" if driver.result_id else ""
+    return (f"{UNTRUSTED_CONTEXT} Untrusted: the result of fetch_url{call}. It would have been allowed by an "
+            "allow_when_context_is_untrusted policy on send_email or by a mark_as_trusted policy on fetch_url results.")
+
+
 def _split(args: dict) -> list[str]:
     text = json.dumps(args)
     return [text[:7], text[7:]]
@@ -35,6 +44,7 @@ def _split(args: dict) -> list[str]:
 
 class OpenAIDriver:
     sdk = "openai"
+    result_id: str | None = "call_f"  # the call id of the fetch_url result in the history
 
     def __init__(self, provider: str):
         self.provider = provider
@@ -72,6 +82,7 @@ class OpenAIDriver:
 
 class MistralDriver(OpenAIDriver):
     sdk = "mistralai"
+    result_id = "callFetch1"
 
     def __init__(self) -> None:
         super().__init__("mistral")
@@ -106,6 +117,7 @@ class MistralDriver(OpenAIDriver):
 
 class AnthropicDriver:
     sdk = provider = "anthropic"
+    result_id = "toolu_f"
 
     def client(self, proxy) -> anthropic.Anthropic:
         """The SDK client (subclasses: the same Messages API through AnthropicBedrock / AnthropicVertex)."""
@@ -143,6 +155,7 @@ class AnthropicDriver:
 
 class GeminiDriver:
     sdk = provider = "gemini"
+    result_id = None  # functionResponse parts carry no id here
     _alive: list[Any] = []
 
     def ask(self, proxy, stream: bool, with_result: bool, result: str = PAGE) -> Outcome:
@@ -177,6 +190,7 @@ class GeminiDriver:
 
 class CohereDriver:
     sdk = provider = "cohere"
+    result_id = "fetch_url_1"
 
     def ask(self, proxy, stream: bool, with_result: bool, result: str = PAGE) -> Outcome:
         client = cohere.ClientV2(api_key="k", base_url=proxy.base("cohere"))
@@ -213,6 +227,7 @@ class CohereDriver:
 
 class BedrockDriver:
     sdk = provider = "bedrock"
+    result_id = "tf"
     tls = True
 
     def ask(self, proxy, stream: bool, with_result: bool, result: str = PAGE) -> Outcome:

@@ -87,8 +87,11 @@ def test_profile_ids_in_proxy_urls(proxy, upstream):
     with pytest.raises(openai.NotFoundError) as unknown:
         ask("6f1c1a7e-0000-4000-8000-000000000000")
     assert unknown.value.code == "profile_not_found"
+    with pytest.raises(openai.NotFoundError) as unknown:
+        ask("not-a-profile")  # a slug no profile has (issue 19)
+    assert unknown.value.code == "profile_not_found"
     with pytest.raises(openai.BadRequestError) as malformed:
-        ask("not-a-profile")
+        ask("not_a_profile!")  # neither an id nor a slug
     assert malformed.value.code == "invalid_profile_id"
     proxy.api("DELETE", f"/profiles/{profile['id']}")
     with pytest.raises(openai.NotFoundError):

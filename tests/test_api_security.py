@@ -84,11 +84,11 @@ def test_policy_crud(proxy, upstream):
 
 
 def test_settings_default_restrictive_and_permissive_lets_everything_through(proxy, upstream):
-    assert proxy.api("GET", "/settings").json() == {"global_policy": "restrictive"}
+    assert proxy.api("GET", "/settings").json() == {"global_policy": "restrictive", "mode": "enforce"}
     assert call_email(proxy, upstream, UNTRUSTED).tool_calls is None
     assert proxy.api("PATCH", "/settings", json={"global_policy": "lax"}).status_code == 400
     assert proxy.api("PATCH", "/settings", json={"global_policy": "permissive"}).json() == {
-        "global_policy": "permissive"}
+        "global_policy": "permissive", "mode": "enforce"}
     assert call_email(proxy, upstream, UNTRUSTED).tool_calls[0].function.name == "send_email"
 
 

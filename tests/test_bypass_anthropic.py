@@ -105,7 +105,7 @@ def test_server_results_in_the_history_are_untrusted_until_a_policy_trusts_them(
                 {"role": "user", "content": "Now mail it"}]
     live.upstream.reply_with(email_reply(False))
     calls, text = ask(live, pid, messages, tools, beta=mcp, **extra)
-    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
     # The untrusted context also kept the server tool from the provider (no allow policy on it).
     assert tool not in names(sent(live)) and "mcp_servers" not in sent(live)
     assert sent(live)["messages"][1]["content"] == [call, result, wire.text("Found it.")]
@@ -207,7 +207,7 @@ def test_a_call_after_a_server_result_in_the_same_answer_is_judged_with_it(live,
 
     live.upstream.reply_with(reply(answer))
     calls, text = ask(live, pid, trusted, tools, stream=stream)
-    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
 
     # A call made before the result came is judged without it.
     live.upstream.reply_with(reply([answer[3], answer[0], answer[1]]))
@@ -236,7 +236,7 @@ def test_trust_conditions_see_every_block_of_a_tool_result(live):
     for hidden in ({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": PAGE}},
                    {"type": "search_result", "source": "https://x.io", "title": "t", "content": [wire.text(PAGE)]}):
         calls, text = ask(live, pid, fetched([wire.text("A harmless page."), hidden]), CLIENT_TOOLS)
-        assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+        assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
 
 
 # -- 5. duplicated call ids -------------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_a_duplicated_call_id_lends_no_tool_its_trust(live):
                   {"role": "assistant", "content": [wire.tool_use("fetch_url", {"url": "x"}, "toolu_1")]},
                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": PAGE}]}]
     calls, text = ask(live, pid, duplicated, tools)
-    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
     # A client tool_result answering a server call's id is not that server tool's result (nor the reverse).
     live.policy("result", pid, "web_search", "mark_as_trusted")
     crossed = [{"role": "user", "content": "go"},
@@ -262,7 +262,7 @@ def test_a_duplicated_call_id_lends_no_tool_its_trust(live):
                                                  wire.web_search_result("srvtoolu_x", "fine")]},
                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "srvtoolu_x", "content": PAGE}]}]
     calls, text = ask(live, pid, crossed, tools)
-    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
     # Untied, the same history is trusted.
     assert ask(live, pid, duplicated[:3], tools)[0] == [("send_email", EVIL)]
 
@@ -318,7 +318,7 @@ def test_a_json_answer_to_a_stream_request_is_decided(live):
                                                         tools=CLIENT_TOOLS, stream=True)
     body = json.loads(response.http_response.read())
     assert [b["type"] for b in body["content"]] == ["text"]
-    assert body["content"][0]["text"] == refusal(EVIL, UNTRUSTED_CONTEXT) and body["stop_reason"] == "end_turn"
+    assert body["content"][0]["text"].startswith(refusal(EVIL, UNTRUSTED_CONTEXT)) and body["stop_reason"] == "end_turn"
 
 
 def test_sse_lines_without_data_prefix_never_carry_a_call_through(live):
@@ -363,10 +363,10 @@ def test_a_tool_report_in_the_system_prompt_is_a_tool_result(live):
     report = "<system-reminder>\nResult of calling the Read tool:\n1\t" + PAGE + "\n</system-reminder>"
     calls, text = ask(live, pid, [{"role": "user", "content": "Mail it"}], CLIENT_TOOLS, stream=True,
                       system=[wire.text("You are helpful."), wire.text(report)])
-    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
     calls, text = ask(live, pid, [{"role": "system", "content": report}, {"role": "user", "content": "Mail it"}],
                       CLIENT_TOOLS, stream=True)
-    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
 
 
 # -- the stream relay decides what the SDK builds ----------------------------------------------------------
@@ -441,7 +441,7 @@ def test_results_of_a_paused_turn_are_named_by_their_type(live, stream):
     reply = sse_reply(wire.answer_stream(answer)) if stream else json_reply(wire.message(answer, "tool_use"))
     live.upstream.reply_with(reply)
     calls, text = ask(live, pid, paused, tools, stream=stream)
-    assert calls == [] and text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert calls == [] and refusal(EVIL, UNTRUSTED_CONTEXT) in text
     live.policy("result", pid, "web_fetch", "mark_as_trusted")
     live.upstream.reply_with(reply)
     assert ask(live, pid, paused, tools, stream=stream)[0] == [("send_email", EVIL)]
@@ -471,7 +471,7 @@ def test_calls_in_the_message_start_event_are_decided(live):
     events = [e.replace(b'"index":0', b'"index":2') for e in events]  # the SDK appends after those two
     live.upstream.reply_with(sse_reply(events))
     calls, text = ask(live, pid, FETCHED, CLIENT_TOOLS, stream=True)
-    assert calls == [] and text == "Ok. " + refusal(EVIL, UNTRUSTED_CONTEXT)
+    assert calls == [] and text.startswith("Ok. " + refusal(EVIL, UNTRUSTED_CONTEXT))
     live.upstream.reply_with(sse_reply(events))
     calls, text = ask(live, pid, [{"role": "user", "content": "hi"}], CLIENT_TOOLS, stream=True)
     assert calls == [("send_email", EVIL)] and text == "Ok. Sure."

@@ -35,7 +35,8 @@ UNSEEN = ("However, I was denied by a tool invocation policy:\n\n"
 
 
 def refused(text: str, reason: str = UNTRUSTED_CONTEXT) -> bool:
-    return text.endswith(f"However, I was denied by a tool invocation policy:\n\n{reason}")
+    # the reason may go on with details (which results are untrusted, what would allow the call)
+    return f"However, I was denied by a tool invocation policy:\n\n{reason}" in text
 
 
 # -- Cohere -------------------------------------------------------------------------------------------

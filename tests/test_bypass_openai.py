@@ -110,7 +110,7 @@ def test_legacy_function_result_is_untrusted_until_a_policy_trusts_that_function
     live.upstream.reply_with(json_reply(wire.function_call_completion("send_email", EVIL)))
     message = ask(live, provider, pid, history, tools=None, functions=FUNCTIONS)
     assert message.function_call is None and message.tool_calls is None
-    assert message.content == refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert message.content.startswith(refusal("send_email", EVIL, UNTRUSTED_CONTEXT))
 
     live.policy("result", pid, "fetch_url", "mark_as_trusted")
     message = ask(live, provider, pid, history, tools=None, functions=FUNCTIONS)
@@ -156,7 +156,7 @@ def test_duplicated_call_id_does_not_lend_trust(live, provider):
     for history in (together, reversed_, later, earlier):
         message = ask(live, provider, pid, history)
         assert message.tool_calls is None
-        assert message.content == refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+        assert message.content.startswith(refusal("send_email", EVIL, UNTRUSTED_CONTEXT))
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -180,7 +180,7 @@ def test_mistral_sdk_result_claiming_a_trusted_name_stays_untrusted(live):
         {"role": "tool", "tool_call_id": "callOther1", "name": "get_weather", "content": PAGE}]
     answer = mistral(live, pid).chat.complete(model="mistral-large-latest", messages=history, tools=TOOLS)
     assert not answer.choices[0].message.tool_calls
-    assert answer.choices[0].message.content == refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert answer.choices[0].message.content.startswith(refusal("send_email", EVIL, UNTRUSTED_CONTEXT))
     history[2]["tool_call_id"] = "callFetch1"
     history[2]["name"] = "fetch_url"
     live.policy("result", pid, "fetch_url", "mark_as_trusted")
@@ -238,7 +238,7 @@ def test_result_conditions_see_every_part(live, part, operator):
     assert ask(live, "openai", pid, fetched(clean)).tool_calls[0].function.name == "send_email"
     message = ask(live, "openai", pid, fetched(clean + [HIDDEN[part]]))
     assert message.tool_calls is None
-    assert message.content == refusal("send_email", BOSS, UNTRUSTED_CONTEXT)
+    assert message.content.startswith(refusal("send_email", BOSS, UNTRUSTED_CONTEXT))
 
 
 def test_mistral_sdk_result_chunks_are_seen_whole(live):
@@ -266,7 +266,7 @@ def test_legacy_function_call_answer_is_decided(live, provider):
                                                                  functions=FUNCTIONS)
     assert answer.choices[0].message.function_call is None
     assert answer.choices[0].finish_reason == "stop"
-    assert answer.choices[0].message.content == refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert answer.choices[0].message.content.startswith(refusal("send_email", EVIL, UNTRUSTED_CONTEXT))
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -411,7 +411,8 @@ def test_content_and_call_in_one_delta_text_passes_call_is_refused(live):
     live.upstream.reply_with(sse_reply(wire.chunks_stream(stream)))
     final = stream_final(live, "openai", pid, fetched(PAGE))
     assert final.choices[0].message.tool_calls is None
-    assert final.choices[0].message.content == "Sending it now. " + refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert final.choices[0].message.content.startswith("Sending it now. " + refusal("send_email", EVIL,
+                                                                                    UNTRUSTED_CONTEXT))
 
 
 def test_more_choices_than_asked_is_an_error_not_a_call(live):
@@ -454,7 +455,7 @@ def test_mistral_sdk_whole_call_with_text_in_one_delta(live):
     got = list(mistral(live, pid).chat.stream(model="mistral-large-latest", messages=history, tools=TOOLS))
     assert not any(e.data.choices[0].delta.tool_calls for e in got if e.data.choices)
     text = "".join(e.data.choices[0].delta.content or "" for e in got if e.data.choices)
-    assert text == "On it. " + refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert text.startswith("On it. " + refusal("send_email", EVIL, UNTRUSTED_CONTEXT))
     assert got[-1].data.choices[0].finish_reason == "stop"
 
 
@@ -474,7 +475,7 @@ def test_json_answer_to_a_stream_request_is_decided(live, provider, shape):
     answer = json.loads(raw.http_response.read())
     part = answer["choices"][0].get("message") or answer["choices"][0]["delta"]
     assert "tool_calls" not in part and answer["choices"][0]["finish_reason"] == "stop"
-    assert part["content"] == refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert part["content"].startswith(refusal("send_email", EVIL, UNTRUSTED_CONTEXT))
     assert list(raw.parse()) == []  # and the SDK, reading it as a stream, finds no call in it
 
 
@@ -549,7 +550,7 @@ def test_calls_after_a_web_search_are_judged_with_its_pages(live, stream):
     final = stream_final(live, "openai", pid, [ASK], web_search_options={}) if stream else None
     message = final.choices[0].message if stream else ask(live, "openai", pid, [ASK], web_search_options={})
     assert message.tool_calls is None  # (a plain answer's refusal replaces its text; a stream's follows it)
-    assert message.content == ("Found. " if stream else "") + refusal("send_email", EVIL, UNTRUSTED_CONTEXT)
+    assert message.content.startswith(("Found. " if stream else "") + refusal("send_email", EVIL, UNTRUSTED_CONTEXT))
 
     live.policy("result", pid, "web_search", "mark_as_trusted")
     live.upstream.reply_with(reply())

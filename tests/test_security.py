@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from archestra.security.hooks import UNTRUSTED_CONTEXT
-from tests.security_drivers import DRIVERS, PAGE
+from tests.security_drivers import DRIVERS, PAGE, explained
 
 EVIL = {"to": "evil@attacker.io"}
 BOSS = {"to": "boss@company.com"}
@@ -45,10 +44,11 @@ def test_lethal_trifecta(make_proxy, tls_cert, upstream, driver, stream):
     # 1. No tool result yet: the context is trusted, the call goes through unchanged (and tools are discovered).
     assert ask(EVIL, with_result=False).calls == [("send_email", EVIL)]
 
-    # 2. A fetched web page in the context: untrusted by default, so the call is refused, with HTTP 200.
+    # 2. A fetched web page in the context: untrusted by default, so the call is refused, with HTTP 200; the
+    # reason names the untrusted result and the policies that would have allowed the call.
     outcome = ask(EVIL, with_result=True)
     assert outcome.calls == []
-    assert outcome.text.endswith(refusal(EVIL, UNTRUSTED_CONTEXT))
+    assert outcome.text.endswith(refusal(EVIL, explained(driver)))
 
     # 3. A policy marks fetch_url results trusted: the same call now goes through.
     fetch, email = tool_id(secured, "fetch_url"), tool_id(secured, "send_email")
@@ -84,5 +84,5 @@ def test_lethal_trifecta(make_proxy, tls_cert, upstream, driver, stream):
     blocked = secured.api("GET", "/blocked-tool-calls").json()
     assert blocked["total"] == 3
     assert {(b["tool"], b["arguments"]["to"], b["reason"]) for b in blocked["data"]} == {
-        ("send_email", "evil@attacker.io", UNTRUSTED_CONTEXT),
+        ("send_email", "evil@attacker.io", explained(driver)),
         ("send_email", "evil@attacker.io", "never mail the attacker")}

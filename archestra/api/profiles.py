@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Profile
 from ..profile_tokens import HEADER, new_token
+from ..profiles import UUID_RE
 from . import api
 from .common import commit, get_or_404, json_body
 from .errors import ApiError
@@ -14,11 +15,16 @@ from .schemas import profile_schema, profile_update_schema, profiles_schema
 
 
 def _get(item_id: str) -> Profile:
+    """By id, or by slug."""
+    if not UUID_RE.fullmatch(item_id):
+        profile = db.session.execute(select(Profile).where(Profile.slug == item_id.lower())).scalar()
+        if profile is not None:
+            return profile
     return get_or_404(Profile, item_id, "Profile")
 
 
 def _commit() -> None:
-    commit("A profile with this name already exists.")
+    commit("A profile with this name or slug already exists.")
 
 
 @api.get("/profiles")

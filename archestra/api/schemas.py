@@ -5,6 +5,7 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..profiles import SLUG_RE
 from ..security.conditions import OPERATORS, ConditionError, validate_condition
 
 # Bounds that every database column can hold (Numeric(18, 8), 32-bit integers).
@@ -21,6 +22,9 @@ class UTCDateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+MODES = ("enforce", "monitor")
+
+
 class ProfileSchema(Schema):
     id = fields.String(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -32,6 +36,12 @@ class ProfileSchema(Schema):
     requires_token = fields.Function(lambda profile: profile.token_hash is not None, dump_only=True)
     require_virtual_key = fields.Boolean(load_default=False, metadata={
         "description": "Only callers with a virtual key of this profile may use it (no client keys)."})
+    mode = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(MODES), metadata={
+        "description": "enforce, or monitor (decisions recorded as would-block, nothing changed on the wire); "
+                       "null follows /api/settings."})
+    slug = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(f"^{SLUG_RE.pattern}$"),
+                         metadata={"description": "A unique name for the proxy URL (/v1/openai/{slug}/...), besides "
+                                                  "the id: lower-case letters, digits and dashes."})
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -129,7 +139,9 @@ class ToolResultPolicySchema(_PolicySchema):
 
 
 class SettingsSchema(Schema):
-    global_policy = fields.String(required=True, validate=validate.OneOf(("restrictive", "permissive")))
+    global_policy = fields.String(validate=validate.OneOf(("restrictive", "permissive")))
+    mode = fields.String(validate=validate.OneOf(MODES), metadata={
+        "description": "enforce (default) or monitor, for profiles whose mode is null."})
 
 
 class BlockedToolCallSchema(Schema):
@@ -143,6 +155,8 @@ class BlockedToolCallSchema(Schema):
     tool = fields.String(dump_only=True)
     arguments = fields.Raw(dump_only=True)
     reason = fields.String(dump_only=True)
+    would_block = fields.Boolean(dump_only=True, metadata={
+        "description": "Monitor mode: the call would have been blocked, and went through."})
     created_at = UTCDateTime(dump_only=True)
 
 

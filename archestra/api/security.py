@@ -55,22 +55,28 @@ crud_routes(api, "tool-result-policies", ToolResultPolicy, ToolResultPolicySchem
             check=_known_tool, filters=_policy_filters(ToolResultPolicy))
 
 
+SETTINGS = {"global_policy": "restrictive", "mode": "enforce"}  # with their defaults
+
+
 @api.get("/settings")
 def get_settings():
-    row = db.session.get(Setting, "global_policy")
-    return {"global_policy": row.value if row else "restrictive"}
+    rows = {row.key: row.value for row in db.session.execute(select(Setting)).scalars()}
+    return {key: rows.get(key, default) for key, default in SETTINGS.items()}
 
 
 @api.route("/settings", methods=["PATCH", "PUT"])
 def update_settings():
     values = SettingsSchema().load(json_body())
-    row = db.session.get(Setting, "global_policy")
-    if row is None:
-        db.session.add(Setting(key="global_policy", value=values["global_policy"]))
-    else:
-        row.value = values["global_policy"]
+    if not values:
+        raise ApiError(400, "validation_error", f"Give at least one of {', '.join(SETTINGS)}.")
+    for key, value in values.items():
+        row = db.session.get(Setting, key)
+        if row is None:
+            db.session.add(Setting(key=key, value=value))
+        else:
+            row.value = value
     commit()
-    return {"global_policy": values["global_policy"]}
+    return get_settings()
 
 
 @api.get("/blocked-tool-calls")
@@ -81,6 +87,8 @@ def list_blocked_tool_calls():
         query = query.where(BlockedToolCall.profile_id == request.args["profile_id"].lower())
     if request.args.get("tool"):
         query = query.where(BlockedToolCall.tool == request.args["tool"])
+    if request.args.get("would_block") in ("true", "false"):
+        query = query.where(BlockedToolCall.would_block.is_(request.args["would_block"] == "true"))
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar()
     rows = db.session.execute(query.order_by(BlockedToolCall.created_at.desc()).limit(limit).offset(offset))
     return {"data": BlockedToolCallSchema(many=True).dump(rows.scalars().all()), "total": total,

@@ -27,12 +27,12 @@ from ..hooks import Block, HookRegistry
 from ..models import Tool
 from ..recorder import Recorder
 from .conditions import all_hold, parse_result
+from .explain import UNSEEN_CONTEXT, UNTRUSTED_BY_POLICY, UNTRUSTED_CONTEXT, untrusted_details, untrusted_reason
 from .names import normalize_tool_name
 from .policies import PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule
 from .response_chain import ResponseChain
 
-UNTRUSTED_CONTEXT = "The context contains untrusted data (a tool result no policy marks as trusted)."
-UNSEEN_CONTEXT = "The context contains data the proxy cannot see or vouch for: {what}."
+__all__ = ["UNSEEN_CONTEXT", "UNTRUSTED_CONTEXT", "untrusted_reason", "register_builtin_hooks"]
 UNDECLARED_TOOL = ("The model called {tool}, a tool the request did not declare, while the context contains "
                    "untrusted data.")
 log = logging.getLogger("archestra.security")
@@ -48,6 +48,13 @@ def policies_of(exchange: Exchange, directory: PolicyDirectory) -> ProfilePolici
     if snapshot is None:
         snapshot = exchange.state[SNAPSHOT] = directory.get(exchange.profile.id)
     return snapshot
+
+
+def monitoring(exchange: Exchange) -> bool:
+    """Monitor mode for this exchange (from the snapshot taken at ``on_request``; none taken: enforce).
+    Decisions are made and recorded as "would block", and nothing is changed on the wire."""
+    snapshot = exchange.state.get(SNAPSHOT)
+    return snapshot is not None and snapshot.monitor
 
 
 def matching(rules: tuple[Rule, ...], document: Any) -> list[Rule]:
@@ -120,9 +127,16 @@ class ResultTrust:
         if rule.action == "block_always":
             raise Block(rule.reason or f"results of {result.name} are blocked")
         if rule.action == "sanitize_with_dual_llm" and self._sanitize is not None:
+            if policies.monitor:  # the result is sent as it is: trusted as the summary would have been
+                exchange.would_block_results.append({"tool": result.name, "tool_call_id": result.tool_call_id,
+                                                     "action": rule.action, "reason": rule.reason})
+                result.trusted = True
+                return
             self._sanitize(exchange, result)
             return
         result.trusted = rule.action == "mark_as_trusted"
+        if not result.trusted:
+            exchange.state.setdefault(UNTRUSTED_BY_POLICY, set()).add(id(result))
 
 
 class CallPolicy:
@@ -148,25 +162,18 @@ class CallPolicy:
             log.warning("profile %s: the model called %r, a tool the request did not declare",
                         exchange.profile.id, call.name)
             if not trusted:
-                raise Block(UNDECLARED_TOOL.format(tool=call.name))
+                # No allow policy lets an undeclared tool through: only trusting the context would have.
+                raise Block(f"{UNDECLARED_TOOL.format(tool=call.name)} {untrusted_details(exchange)}".strip())
         if trusted:
             return
         for rule in rules:
             if rule.action == "block_when_context_is_untrusted":
-                raise Block(rule.reason or untrusted_reason(exchange))
+                raise Block(rule.reason or untrusted_reason(exchange, call, allow_possible=False))
         if policies.global_policy == PERMISSIVE:
             return
         if any(rule.action == "allow_when_context_is_untrusted" for rule in rules):
             return
-        raise Block(untrusted_reason(exchange))
-
-
-def untrusted_reason(exchange: Exchange) -> str:
-    """Why the context is untrusted, in the refusal's words."""
-    results = [*exchange.tool_results, *exchange.answer_results]
-    if exchange.unseen_context and all(result.trusted is True for result in results):
-        return UNSEEN_CONTEXT.format(what=exchange.unseen_context[0])
-    return UNTRUSTED_CONTEXT
+        raise Block(untrusted_reason(exchange, call))
 
 
 def _unreadable_matching(rules: tuple[Rule, ...]) -> list[Rule]:

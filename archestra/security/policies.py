@@ -12,6 +12,7 @@ from ..models import Profile, Setting, Tool, ToolCallPolicy, ToolResultPolicy
 from .names import normalize_tool_name
 
 RESTRICTIVE, PERMISSIVE = "restrictive", "permissive"
+ENFORCE, MONITOR = "enforce", "monitor"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ProfilePolicies:
     global_policy: str = RESTRICTIVE
     calls: dict[str, tuple[Rule, ...]] = field(default_factory=dict)    # by normalised tool name
     results: dict[str, tuple[Rule, ...]] = field(default_factory=dict)  # by normalised tool name
+    #: Monitor mode: every decision is made and recorded (as would-block), nothing is changed on the wire.
+    monitor: bool = False
 
 
 def _rules(rows: list[Any]) -> dict[str, tuple[Rule, ...]]:
@@ -49,8 +52,10 @@ class PolicyDirectory:
     @staticmethod
     def _load(profile_id: str) -> ProfilePolicies:
         try:
-            setting = db.session.get(Setting, "global_policy")
-            own = db.session.execute(select(Profile.global_policy).where(Profile.id == profile_id)).scalar()
+            settings = {row.key: row.value for row in db.session.execute(
+                select(Setting).where(Setting.key.in_(("global_policy", "mode")))).scalars()}
+            own, own_mode = db.session.execute(select(Profile.global_policy, Profile.mode)
+                                               .where(Profile.id == profile_id)).one_or_none() or (None, None)
             columns = lambda model: (Tool.name, model.conditions, model.action, model.reason)  # noqa: E731
             calls = db.session.execute(select(*columns(ToolCallPolicy)).join(Tool, ToolCallPolicy.tool_id == Tool.id)
                                        .where(Tool.profile_id == profile_id)
@@ -61,5 +66,6 @@ class PolicyDirectory:
                                          .order_by(ToolResultPolicy.created_at)).all()
         finally:
             db.session.remove()
-        mode = own or (setting.value if setting else RESTRICTIVE)
-        return ProfilePolicies(mode, _rules(calls), _rules(results))
+        policy = own or settings.get("global_policy") or RESTRICTIVE
+        monitor = (own_mode or settings.get("mode") or ENFORCE) == MONITOR
+        return ProfilePolicies(policy, _rules(calls), _rules(results), monitor)
