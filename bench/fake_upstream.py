@@ -2,6 +2,11 @@
 
 It must cost far less than the proxy, or the benchmark would measure it instead. Keep-alive, Content-Length
 bodies only (what requests and wrk send). ``"stream": true`` in the body gets a 200-chunk SSE stream.
+``POST /v1/responses`` speaks the Responses API (``tests/fakes/responses_wire.py``, compact JSON like the live
+API): a ``function_call`` answer, or streamed, ``response.created`` ... 200 ``response.output_text.delta`` events
+... ``response.completed`` with dense ``sequence_number``s. Every Responses answer has its own ``resp_`` id
+(the proxy remembers each response it relays, as it would with a real upstream). Run it from the repository
+root: it builds the Responses bytes once, at start, with the tests' wire builders.
 The model name picks how a stream goes (proxies forward it as it is): ``gpt-4o-paced`` spaces the chunks by
 ``--chunk-delay-ms``; ``gpt-4o-idle`` sends the first chunk and then holds the stream open until the client
 goes.
@@ -10,7 +15,10 @@ goes.
 """
 import argparse
 import asyncio
+import itertools
 import json
+
+from tests.fakes import responses_wire as wire
 
 ANSWER = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
@@ -31,6 +39,41 @@ END = (b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"g
 MODELS = json.dumps({"object": "list", "data": [{"id": "gpt-4o", "object": "model", "owned_by": "bench"}]}).encode()
 MODELS_REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(MODELS)
                 + MODELS)
+
+
+# -- the Responses API ------------------------------------------------------------------------------------
+RESPONSE_ID = b"resp_%048x"  # a fresh id per answer, the same length every time (Content-Length stays right)
+ID_SLOT = (RESPONSE_ID % 0).decode()
+TOOL = {"type": "function", "name": "get_weather", "description": "Get the weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        "strict": False}
+RESPONSES_USED = wire.usage(input_tokens=44, output_tokens=16, reasoning=0)
+RESPONSES_ANSWER = wire.compact(wire.response(
+    [wire.function_call("get_weather", {"city": "Paris"}, call_id="call_bench1",
+                        item_id="fc_68a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d")],
+    used=RESPONSES_USED, model="gpt-4o-2024-08-06", response_id=ID_SLOT, tools=[TOOL])).encode()
+
+
+def responses_stream_parts(chunks):
+    """(head events, one per delta after the first, tail events) of a streamed text answer, each event its own
+    HTTP chunk; the head and tail hold the id slot."""
+    text = "".join(f"token{index} " for index in range(chunks))
+    item = wire.message(text, item_id="msg_68a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d")
+    fields = {"model": "gpt-4o-2024-08-06", "response_id": ID_SLOT, "tools": [TOOL]}
+    events = wire.stream_events([item], size=1, **fields)  # the deltas are rebuilt below: one token each
+    head = [e for e in events if e["type"] != "response.output_text.delta"][:4]
+    tail = [e for e in events if e["type"] != "response.output_text.delta"][4:]
+    where = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+    deltas = [{"type": "response.output_text.delta", "sequence_number": 4 + index, **where,
+               "delta": f"token{index} ", "logprobs": [], "obfuscation": "x7Rk"} for index in range(chunks)]
+    for number, event in enumerate(tail, start=4 + chunks):
+        event["sequence_number"] = number
+    tail[-1]["response"]["usage"] = wire.usage(input_tokens=44, output_tokens=chunks, reasoning=0)
+
+    def encode(events):
+        return b"".join(chunked(wire.event(e)) for e in events)
+
+    return encode(head + deltas[:1]), [encode([d]) for d in deltas[1:]], encode(tail) + b"0\r\n\r\n"
 
 
 def chunked(data):
@@ -67,12 +110,33 @@ class Upstream(asyncio.Protocol):
     def respond(self, head, body):
         if head.startswith(b"get ") and b"/models" in head[:200]:
             self.transport.write(MODELS_REPLY)
-        elif b'"stream":true' in body.replace(b" ", b""):
+            return
+        responses = head.startswith(b"post /v1/responses ")
+        if b'"stream":true' in body.replace(b" ", b""):
             self.streaming = True
             mode = b"idle" if b"gpt-4o-idle" in body else b"paced" if b"gpt-4o-paced" in body else b""
-            asyncio.ensure_future(self.stream(mode))
+            asyncio.ensure_future(self.stream_responses(mode) if responses else self.stream(mode))
+        elif responses:
+            answer = self.options.responses_answer.replace(self.options.id_slot, self.options.new_id())
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                                 % len(answer) + answer)
         else:
             self.transport.write(JSON_HEAD + ANSWER)
+
+    async def stream_responses(self, mode):
+        head, deltas, tail = self.options.responses_stream
+        response_id = self.options.new_id()
+        self.transport.write(STREAM_HEAD + head.replace(self.options.id_slot, response_id))
+        if mode == b"idle":
+            return
+        for delta in deltas:
+            if mode == b"paced":
+                await asyncio.sleep(self.options.chunk_delay_ms / 1000)
+            if self.transport.is_closing():
+                return
+            self.transport.write(delta)
+        self.transport.write(tail.replace(self.options.id_slot, response_id))
+        self.streaming = False
 
     async def stream(self, mode):
         tokens = self.options.tokens
@@ -97,6 +161,12 @@ def main(argv=None):
     parser.add_argument("--chunk-delay-ms", type=float, default=1)
     options = parser.parse_args(argv)
     options.tokens = [chunked(token_event(index)) for index in range(options.chunks)]
+    options.id_slot = ID_SLOT.encode()
+    options.responses_answer = RESPONSES_ANSWER
+    options.responses_stream = responses_stream_parts(options.chunks)
+    counter = itertools.count(1)
+    # Scattered like real ids (the proxy's database indexes them), yet unique and cheap.
+    options.new_id = lambda: RESPONSE_ID % (next(counter) * 0x9E3779B97F4A7C15F39CC0605CEDC834 % (1 << 192))
 
     async def serve():
         server = await asyncio.get_running_loop().create_server(

@@ -1,5 +1,5 @@
-"""The stack's floor: the same Flask + gunicorn gevent + requests pieces forwarding a chat request, and nothing
-else (no profile, hooks, parsing, recording). What archestra adds on top of this is its own cost.
+"""The stack's floor: the same Flask + gunicorn gevent + requests pieces forwarding a chat (or Responses API)
+request, and nothing else (no profile, hooks, parsing, recording). What archestra adds on top of this is its own cost.
 
     gunicorn -k gevent -w 1 -b 127.0.0.1:9202 'bench.floor_app:create("http://127.0.0.1:9201/v1")'
 """
@@ -14,9 +14,10 @@ def create(base_url: str) -> Flask:
     adapter = HTTPAdapter(pool_maxsize=256, max_retries=0)
 
     @app.post("/v1/chat/completions")
+    @app.post("/v1/responses")
     def chat():
         headers = {"Content-Type": "application/json", "Authorization": request.headers.get("Authorization", "")}
-        prepared = _prepare("POST", f"{base_url}/chat/completions", headers, request.get_data())
+        prepared = _prepare("POST", f"{base_url}{request.path[3:]}", headers, request.get_data())
         upstream = adapter.send(prepared, stream=True, timeout=(10, 600))
         content_type = upstream.headers.get("Content-Type", "")
         if content_type.startswith("text/event-stream"):

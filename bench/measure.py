@@ -20,6 +20,18 @@ BODY = {
         "name": "get_weather", "description": "Get the weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
 }
+#: The same conversation and tool as a Responses API request (as the openai-agents SDK sends it).
+RESPONSES_BODY = {
+    "model": "gpt-4o",
+    "instructions": "You are a helpful assistant.",
+    "input": [{"role": "user", "content": "What is the weather in Paris?"}],
+    "tools": [{"type": "function", "name": "get_weather", "description": "Get the weather for a city",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+               "strict": False}],
+}
+#: What ends a stream, by API: chat completions' ``data: [DONE]``, the Responses API's terminal event.
+DONE = b"[DONE]"
+RESPONSE_COMPLETED = b"event: response.completed\n"
 KEY = "sk-bench-not-a-real-key"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -62,35 +74,103 @@ def _ms(text: str) -> float:
 
 
 # -- streams ------------------------------------------------------------------------------------------
-def _stream_request(host: str, port: int, path: str, mode: str = "") -> bytes:
-    """A streamed chat request; the fake upstream reads the mode from the model name (``gpt-4o-idle``)."""
-    body = json.dumps({**BODY, "stream": True, "model": f"gpt-4o-{mode}" if mode else "gpt-4o"}).encode()
+def _stream_request(host: str, port: int, path: str, mode: str = "", body: dict | None = None) -> bytes:
+    """A streamed request (chat unless ``body`` says otherwise); the fake upstream reads the mode from the model
+    name (``gpt-4o-idle``)."""
+    body = json.dumps({**(body or BODY), "stream": True, "model": f"gpt-4o-{mode}" if mode else "gpt-4o"}).encode()
     key = os.environ.get("BENCH_KEY", KEY)
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def stream_times(host: str, port: int, path: str, runs: int, mode: str = "") -> tuple[float, float]:
-    """Median time to the first SSE event and to ``[DONE]``, in ms, over ``runs`` fresh streams."""
+def stream_times(host: str, port: int, path: str, runs: int, mode: str = "", body: dict | None = None,
+                 end: bytes = DONE) -> tuple[float, float]:
+    """Median time to the first SSE event and to the last one, in ms, over ``runs`` fresh streams.
+
+    The last event is ``end``: ``[DONE]`` (chat completions), or for the Responses API the terminal event
+    (``RESPONSE_COMPLETED``), complete: its blank line received, HTTP chunk framing taken off.
+    """
     first, last = [], []
-    request = _stream_request(host, port, path, mode)
+    request = _stream_request(host, port, path, mode, body)
     for _ in range(runs):
         with socket.create_connection((host, port)) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             started = time.perf_counter()
             sock.sendall(request)
-            seen, got_first = b"", None
-            while b"[DONE]" not in seen[-64:]:
-                data = sock.recv(65536)
-                if not data:
-                    raise RuntimeError(f"stream from {port} ended before [DONE]: {seen[-300:]!r}")
-                if got_first is None and b"data: " in seen[-8:] + data:
-                    got_first = time.perf_counter()
-                seen = seen[-64:] + data
+            got_first = _read_to(sock, port, end)
             done = time.perf_counter()
         first.append((got_first - started) * 1000)
         last.append((done - started) * 1000)
     return statistics.median(first), statistics.median(last)
+
+
+def _read_to(sock: socket.socket, port: int, end: bytes) -> float:
+    """Read a stream until ``end``; the time its first event started arriving."""
+    seen, got_first = b"", None
+    if end == DONE:
+        while DONE not in seen[-64:]:
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError(f"stream from {port} ended before [DONE]: {seen[-300:]!r}")
+            if got_first is None and b"data: " in seen[-8:] + data:
+                got_first = time.perf_counter()
+            seen = seen[-64:] + data
+        return got_first
+    body = _Dechunked()
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            raise RuntimeError(f"stream from {port} ended before {end!r}: {body.text[-300:]!r}")
+        if got_first is None and b"data: " in seen[-8:] + data:
+            got_first = time.perf_counter()
+        seen = seen[-8:] + data
+        body.feed(data)
+        at = body.text.find(end)
+        if at >= 0 and body.text.find(b"\n\n", at) >= 0:
+            return got_first
+        if at < 0:
+            body.text = body.text[-len(end):]  # only the terminal event is kept whole
+
+
+class _Dechunked:
+    """The body of a ``Transfer-Encoding: chunked`` HTTP response, as it arrives (the head is skipped)."""
+
+    def __init__(self) -> None:
+        self.raw, self.text, self.in_head = b"", b"", True
+        self.left: int | None = 0  # bytes left in the chunk being read; -2, -1: its CRLF; None: the body ended
+
+    def feed(self, data: bytes) -> None:
+        if self.left is None:  # past the last chunk
+            return
+        raw = self.raw + data
+        at = 0
+        if self.in_head:
+            head_end = raw.find(b"\r\n\r\n")
+            if head_end < 0:
+                self.raw = raw
+                return
+            at, self.in_head = head_end + 4, False
+        pieces = [self.text]
+        while at < len(raw):
+            if self.left > 0:  # inside a chunk
+                take = raw[at:at + self.left]
+                pieces.append(take)
+                at, self.left = at + len(take), self.left - len(take)
+                if not self.left:
+                    self.left = -2  # then its CRLF
+                continue
+            if self.left < 0:
+                skip = min(-self.left, len(raw) - at)
+                at, self.left = at + skip, self.left + skip
+                continue
+            line_end = raw.find(b"\r\n", at)
+            if line_end < 0:
+                break
+            self.left = int(raw[at:line_end].split(b";")[0], 16)
+            at = line_end + 2
+            if self.left == 0:  # the last chunk
+                at, self.left = len(raw), None
+        self.raw, self.text = raw[at:], b"".join(pieces)
 
 
 def open_idle_streams(host: str, port: int, path: str, count: int, timeout: float = 10) -> list[socket.socket]:

@@ -10,6 +10,7 @@ OURS = "archestra (SQLite)"
 PEER = "LiteLLM proxy"
 FLOOR = "stack floor (Flask + gevent + requests only)"
 CHUNKS = 200
+RESPONSES_API = "Responses API"
 
 
 @dataclass
@@ -23,15 +24,20 @@ class Report:
     leaks: list[tuple[str, int, int, int, float, int]] = field(default_factory=list)
     records: dict[str, tuple[int, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The same measurements with the Responses API request, taken in the same run.
+    responses_loads: dict[tuple[str, int], tuple[Load, float | None]] = field(default_factory=dict)
+    responses_streams: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
-    def load(self, name: str, connections: int, load: Load, cpu_ms: float | None) -> None:
-        self.loads[(name, connections)] = (load, cpu_ms)
-        print(f"{name:24} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:8.3f} ms  "
+    def load(self, name: str, connections: int, load: Load, cpu_ms: float | None, api: str = "chat") -> None:
+        (self.loads if api == "chat" else self.responses_loads)[(name, connections)] = (load, cpu_ms)
+        label = name if api == "chat" else f"{name} [{api}]"
+        print(f"{label:24} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:8.3f} ms  "
               f"p99 {load.p99_ms:8.3f} ms  errors {load.errors}", flush=True)
 
-    def stream(self, name: str, mode: str, first_ms: float, last_ms: float) -> None:
-        self.streams[(name, mode)] = (first_ms, last_ms)
-        print(f"{name:24} {mode} stream: first event {first_ms:.3f} ms, [DONE] {last_ms:.3f} ms", flush=True)
+    def stream(self, name: str, mode: str, first_ms: float, last_ms: float, api: str = "chat") -> None:
+        (self.streams if api == "chat" else self.responses_streams)[(name, mode)] = (first_ms, last_ms)
+        label, end = (name, "[DONE]") if api == "chat" else (f"{name} [{api}]", "response.completed")
+        print(f"{label:24} {mode} stream: first event {first_ms:.3f} ms, {end} {last_ms:.3f} ms", flush=True)
 
     def idle(self, name: str, count: int, before: float, after: float) -> None:
         self.idles[name] = (count, before, after)
@@ -54,7 +60,8 @@ class Report:
         lines = [f"# Benchmark results, {self.date}", "", f"Machine: {self.machine}.", "",
                  "Server under test pinned to core 1, wrk and the fake upstream to core 0." if self.pinned else
                  "No core pinning (taskset missing or one core).", ""]
-        lines += self._load_table() + self._stream_table() + self._idle_table() + self._leak_table()
+        lines += self._load_table() + self._stream_table() + self._responses() + self._idle_table()
+        lines += self._leak_table()
         lines += self._ratios() + self._targets() + self._floor()
         notes = self.notes + [
             "The PostgreSQL server runs on the same two cores, unpinned: under load it competes with the proxy and "
@@ -63,12 +70,14 @@ class Report:
         lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
         return "\n".join(lines)
 
-    def _load_table(self) -> list[str]:
-        rows = ["## Non-streamed chat completion with tools (wrk, one worker process)", "",
+    def _load_table(self, loads: dict[tuple[str, int], tuple[Load, float | None]] | None = None,
+                    title: str = "## Non-streamed chat completion with tools (wrk, one worker process)") -> list[str]:
+        loads = self.loads if loads is None else loads
+        rows = [title, "",
                 "| target | conc. | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | CPU ms/req | errors |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for (name, connections), (load, cpu_ms) in self.loads.items():
-            direct = self.loads.get((DIRECT, connections))
+        for (name, connections), (load, cpu_ms) in loads.items():
+            direct = loads.get((DIRECT, connections))
             added = (f"{load.p50_ms - direct[0].p50_ms:.3f} | {load.p99_ms - direct[0].p99_ms:.3f}"
                      if direct and name != DIRECT else "- | -")
             cpu = f"{cpu_ms:.3f}" if cpu_ms is not None else "-"
@@ -76,14 +85,17 @@ class Report:
                         f"{added} | {cpu} | {load.errors} |")
         return rows + [""]
 
-    def _stream_table(self) -> list[str]:
-        rows = [f"## Streaming, {CHUNKS} chunks (median of fresh connections)", "",
-                "`fast`: chunks back to back; `paced`: 1 ms between chunks (as a model emits tokens).", "",
-                "| target | stream | first event ms | [DONE] ms | added first ms | added [DONE] ms "
+    def _stream_table(self, streams: dict[tuple[str, str], tuple[float, float]] | None = None,
+                      title: str = f"## Streaming, {CHUNKS} chunks (median of fresh connections)",
+                      intro: str = "`fast`: chunks back to back; `paced`: 1 ms between chunks (as a model emits "
+                                   "tokens).", end: str = "[DONE]") -> list[str]:
+        streams = self.streams if streams is None else streams
+        rows = [title, "", intro, "",
+                f"| target | stream | first event ms | {end} ms | added first ms | added {end} ms "
                 "| added per chunk µs |",
                 "|---|---|---:|---:|---:|---:|---:|"]
-        for (name, mode), (first, last) in self.streams.items():
-            direct = self.streams.get((DIRECT, mode))
+        for (name, mode), (first, last) in streams.items():
+            direct = streams.get((DIRECT, mode))
             if direct and name != DIRECT:
                 added = (f"{first - direct[0]:.3f} | {last - direct[1]:.3f} | "
                          f"{(last - direct[1] - (first - direct[0])) * 1000 / CHUNKS:.1f}")
@@ -91,6 +103,68 @@ class Report:
                 added = "- | - | -"
             rows.append(f"| {name} | {mode} | {first:.3f} | {last:.3f} | {added} |")
         return rows + [""]
+
+    def _responses(self) -> list[str]:
+        """The Responses API rows and how they compare with chat completions' rows of the same run."""
+        if not self.responses_loads and not self.responses_streams:
+            return []
+        rows = [f"## {RESPONSES_API}", "",
+                "`POST /v1/openai/responses` (archestra), `/v1/responses` (direct, stack floor), measured in the same "
+                "run as the chat rows above, right after them at each concurrency: the same conversation and "
+                "function tool as a Responses request (instructions, input items); the fake upstream answers with "
+                "a `function_call` item (a fresh `resp_` id each time, which archestra remembers for "
+                "`previous_response_id` chains), or streamed, `response.created` ... one `response.output_text.delta` "
+                f"per token ({CHUNKS}) ... `response.completed` (compact JSON, `event:` and `data:` lines, "
+                "sequence numbers).", ""]
+        rows += self._load_table(self.responses_loads, f"### Non-streamed {RESPONSES_API} request with tools "
+                                                       "(wrk, one worker process)")
+        rows += self._stream_table(
+            self.responses_streams, f"### Streamed {RESPONSES_API}, {CHUNKS} text deltas (median of fresh "
+                                    "connections)",
+            "`fast`: events back to back; `paced`: 1 ms between deltas. The last event is `response.completed` "
+            "(received whole); added per chunk is per delta.", "response.completed")
+        return rows + self._compare()
+
+    def _compare(self) -> list[str]:
+        """Added cost, chat completions vs the Responses API, target by target (each against its own direct)."""
+        rows = [f"### {RESPONSES_API} vs chat completions (added over direct, same run)", "",
+                "| target | measure | chat completions | Responses API | Responses - chat |",
+                "|---|---|---:|---:|---:|"]
+        names = [name for name, _ in self.responses_loads if name != DIRECT]
+        names += [name for name, _ in self.responses_streams if name != DIRECT and name not in names]
+
+        def row(name: str, what: str, chat: float | None, responses: float | None, digits: int = 3) -> None:
+            if chat is not None and responses is not None:
+                rows.append(f"| {name} | {what} | {chat:.{digits}f} | {responses:.{digits}f} | "
+                            f"{responses - chat:+.{digits}f} |")
+
+        def added(loads: dict, name: str, connections: int, field: str) -> float | None:
+            ours, direct = loads.get((name, connections)), loads.get((DIRECT, connections))
+            return getattr(ours[0], field) - getattr(direct[0], field) if ours and direct else None
+
+        def stream_added(streams: dict, name: str, mode: str, which: int) -> float | None:
+            ours, direct = streams.get((name, mode)), streams.get((DIRECT, mode))
+            return ours[which] - direct[which] if ours and direct else None
+
+        for name in dict.fromkeys(names):
+            for connections in (1, 10, 100):
+                chat, responses = self.loads.get((name, connections)), self.responses_loads.get((name, connections))
+                if chat and responses:
+                    row(name, f"req/s at concurrency {connections}", chat[0].rps, responses[0].rps, 0)
+            for connections in (1, 10):
+                row(name, f"added p50 ms at concurrency {connections}", added(self.loads, name, connections, "p50_ms"),
+                    added(self.responses_loads, name, connections, "p50_ms"))
+            chat10, responses10 = self.loads.get((name, 10)), self.responses_loads.get((name, 10))
+            if chat10 and responses10:
+                row(name, "CPU ms/req at concurrency 10", chat10[1], responses10[1])
+            for mode in ("fast", "paced"):
+                row(name, f"{mode} stream: added first event ms", stream_added(self.streams, name, mode, 0),
+                    stream_added(self.responses_streams, name, mode, 0))
+                row(name, f"{mode} stream: added last event ms", stream_added(self.streams, name, mode, 1),
+                    stream_added(self.responses_streams, name, mode, 1))
+        return rows + ["", "The last event is `[DONE]` for chat completions, `response.completed` for the Responses "
+                           "API. Differences of a few tenths of a millisecond, or about 10% in req/s, are within this "
+                           "machine's run-to-run noise.", ""]
 
     def _idle_table(self) -> list[str]:
         rows = ["## Memory per open idle stream", "",

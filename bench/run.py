@@ -5,7 +5,8 @@
 
 Starts the fake upstream, the proxy under gunicorn exactly as deployed (gunicorn.conf.py, gevent, one worker,
 built-in security hooks and interaction recording on) on SQLite and then on PostgreSQL, and LiteLLM's proxy
-when it is installed; wrk generates the load from its own process. The proxy is pinned to one core and the
+when it is installed; wrk generates the load from its own process. Chat completions and the Responses API
+(direct, stack floor, archestra) are measured side by side in the same run. The proxy is pinned to one core and the
 load generator and upstream to the other, so "per worker" means one core.
 """
 from __future__ import annotations
@@ -25,13 +26,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import consistency, measure
-from .report import FLOOR, Report
+from .report import FLOOR, RESPONSES_API, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 UPSTREAM_PORT, PROXY_PORT, FLOOR_PORT, LITELLM_PORT = 9201, 9200, 9202, 9205
 CHAT = "/v1/chat/completions"
 PROXY_CHAT = "/v1/openai/chat/completions"
+RESPONSES = "/v1/responses"
+PROXY_RESPONSES = "/v1/openai/responses"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/archestra_bench")
 LITELLM_KEY = "sk-bench-litellm-master-key-0123456789"
 
@@ -105,25 +108,35 @@ def worker_pid(master: int) -> int:
 
 
 def load_rows(report: Report, name: str, port: int, path: str, seconds: float, pid: int | None = None,
-              key: str | None = None) -> None:
-    """Latency at concurrency 1, 10, 100; throughput and CPU per request at 10."""
+              key: str | None = None, responses: str | None = None) -> None:
+    """Latency at concurrency 1, 10, 100; throughput and CPU per request. With ``responses`` (its path), the
+    Responses API request is measured too, right after the chat request at each concurrency, so the two see
+    the same machine."""
+    targets = [("chat", path, measure.BODY)] + ([(RESPONSES_API, responses, measure.RESPONSES_BODY)]
+                                                if responses else [])
     if key:
         os.environ["BENCH_KEY"] = key
     try:
-        measure.wrk(f"http://{HOST}:{port}{path}", 10, 2, cpu=LOAD_CPU)  # warm-up
+        for _, url_path, body in targets:  # warm-up
+            measure.wrk(f"http://{HOST}:{port}{url_path}", 10, 2, cpu=LOAD_CPU, body=body)
         for connections in (1, 10, 100):
-            before = measure.cpu_seconds(pid) if pid else None
-            load = measure.wrk(f"http://{HOST}:{port}{path}", connections, seconds, cpu=LOAD_CPU)
-            cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
-            report.load(name, connections, load, cpu_ms)
+            for api, url_path, body in targets:
+                before = measure.cpu_seconds(pid) if pid else None
+                load = measure.wrk(f"http://{HOST}:{port}{url_path}", connections, seconds, cpu=LOAD_CPU, body=body)
+                cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
+                report.load(name, connections, load, cpu_ms, api)
     finally:
         os.environ.pop("BENCH_KEY", None)
 
 
-def stream_rows(report: Report, name: str, port: int, path: str, runs: int) -> None:
+def stream_rows(report: Report, name: str, port: int, path: str, runs: int, responses: str | None = None) -> None:
     for mode in ("", "paced"):
         first, last = measure.stream_times(HOST, port, path, runs, mode)
         report.stream(name, mode or "fast", first, last)
+        if responses:
+            first, last = measure.stream_times(HOST, port, responses, runs, mode, measure.RESPONSES_BODY,
+                                               measure.RESPONSE_COMPLETED)
+            report.stream(name, mode or "fast", first, last, RESPONSES_API)
 
 
 def idle_rows(report: Report, name: str, port: int, path: str, pid: int, count: int) -> None:
@@ -161,10 +174,10 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
     with process(command, env, workdir / f"proxy-{label}.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
         pid = worker_pid(proc.pid)
         name = f"archestra ({label})"
-        load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid)
+        load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid, responses=PROXY_RESPONSES)
         if not full:
             return
-        stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs)
+        stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs, PROXY_RESPONSES)
         idle_rows(report, name, PROXY_PORT, PROXY_CHAT, pid, options.idle_streams)
         leak_rows(report, name, pid, options.leak_requests, env["ARCHESTRA_ADMIN_TOKEN"])
 
@@ -187,8 +200,8 @@ def bench_floor(report: Report, options, workdir: Path) -> None:
                "--log-level", "warning", app]
     with process(command, dict(os.environ), workdir / "floor.log", None, SERVER_CPU) as proc:
         measure.wait_port(HOST, FLOOR_PORT)
-        load_rows(report, FLOOR, FLOOR_PORT, CHAT, options.seconds, worker_pid(proc.pid))
-        stream_rows(report, FLOOR, FLOOR_PORT, CHAT, options.stream_runs)
+        load_rows(report, FLOOR, FLOOR_PORT, CHAT, options.seconds, worker_pid(proc.pid), responses=RESPONSES)
+        stream_rows(report, FLOOR, FLOOR_PORT, CHAT, options.stream_runs, RESPONSES)
 
 
 def bench_litellm(report: Report, options, workdir: Path) -> None:
@@ -242,8 +255,8 @@ def main(argv: list[str] | None = None) -> None:
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
         with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
             name = "direct to upstream"
-            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds)
-            stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs)
+            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds, responses=RESPONSES)
+            stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs, RESPONSES)
             _noting(report, "stack floor", bench_floor, report, options, workdir)
             bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
             if not options.no_postgres and reset_postgres():
