@@ -8,8 +8,10 @@ from .providers.base import Provider, Route
 
 
 def complete(runtime: Any, provider: Provider, route: Route, model: str, headers: dict[str, str],
-             query: str, prompt: str, system: str) -> str:
-    """One non-streamed question to ``model``, with the client's own credentials; its text answer."""
+             query: str, prompt: str, system: str, calls: list[dict[str, Any]] | None = None) -> str:
+    """One non-streamed question to ``model``, with the client's own credentials; its text answer.
+
+    Each call answered is appended to ``calls`` (model and tokens): the exchange it served pays for it."""
     completion_route, body = provider.completion_request(model, system, prompt, route)
     url, headers, query = provider.upstream_request(runtime.settings, completion_route, None,
                                                     {**headers, "Content-Type": "application/json"}, query)
@@ -22,4 +24,8 @@ def complete(runtime: Any, provider: Provider, route: Route, model: str, headers
         upstream.close()
     if upstream.status_code >= 400:
         raise RuntimeError(f"the upstream answered HTTP {upstream.status_code} to a proxy-made completion")
-    return provider.parse_response(json.loads(content), None).text  # type: ignore[arg-type]
+    response = provider.parse_response(json.loads(content), None)  # type: ignore[arg-type]
+    if calls is not None:
+        calls.append({"purpose": "dual_llm", "model": response.model or model,
+                      "input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens})
+    return response.text

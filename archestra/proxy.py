@@ -20,9 +20,11 @@ from .completion import complete
 from .credentials import Caller, authenticate, outgoing
 from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
+from .exchange import Response as ExchangeResponse
 from .hooks import Block
 from .metering.interactions import Trace, record
-from .profiles import SLUG_RE, UUID_RE
+from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
+from .profiles import UUID_RE
 from .providers.base import Provider, ProxyError, Route, StreamRelay
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
@@ -66,7 +68,8 @@ def dispatch(provider: Provider, rest: str) -> Response:
         caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args)
         provider.check_access(runtime.settings, route, profile, caller, request.headers)
         if route.kind == "passthrough":
-            return _passthrough(runtime, provider, route, caller)
+            return _passthrough(runtime, provider, route, profile, caller,
+                                Trace(started=started, kind="passthrough"))
         if route.kind == "retrieve":
             return _retrieve(runtime, provider, route, profile, caller, Trace(started=started))
         return _chat(runtime, provider, route, profile, caller, Trace(started=started))
@@ -82,16 +85,11 @@ def dispatch(provider: Provider, rest: str) -> Response:
 
 
 def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
-    """``{profile id or slug}/{path}`` or just ``{path}`` (default profile). A malformed id is a 400. A slug
-    counts only where the path after it is a route and the whole is not (a route's own path always wins)."""
+    """``{profile-id}/{path}`` or just ``{path}`` (default profile). A malformed id is a 400."""
     first, _, remainder = rest.partition("/")
     if UUID_RE.fullmatch(first):
         return first.lower(), remainder
     mistaken_id = len(first) == 36 and first.count("-") == 4
-    if not mistaken_id and remainder and SLUG_RE.fullmatch(first.lower()) and \
-            provider.route(request.method, remainder, request.args) is not None and \
-            provider.route(request.method, rest, request.args) is None:
-        return first.lower(), remainder
     if mistaken_id or (remainder and provider.is_chat_path(remainder) and not provider.is_chat_path(rest)):
         raise ProxyError(400, f"Malformed profile id {first!r}: expected a UUID.", code="invalid_profile_id")
     return None, rest
@@ -158,7 +156,8 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         raise
     client_headers, query = outgoing(caller, provider)  # the held key, when the caller may use it
     exchange._completer = partial(complete, runtime, provider, route, exchange.model, client_headers,
-                                  "&".join(p for p in query.split("&") if not p.startswith("alt=")))
+                                  "&".join(p for p in query.split("&") if not p.startswith("alt=")),
+                                  calls=trace.extra_calls)
     try:
         _apply_request_hooks(runtime, exchange)
         changed = exchange.edited()
@@ -362,21 +361,44 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
 
 
 # -- passthrough ------------------------------------------------------------------------------------
-def _passthrough(runtime: Runtime, provider: Provider, route: Route, caller: Caller) -> Response:
-    """Non-generative endpoints (model lists, embeddings): forwarded as they are, body streamed back."""
+def _passthrough(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, caller: Caller,
+                 trace: Trace) -> Response:
+    """Non-generative endpoints (model lists, embeddings): forwarded as they are, body streamed back; limited
+    and recorded like any exchange (metadata only, with the tokens the answer reports)."""
     body = read_body(runtime.settings) if request.method in {"POST", "PUT", "PATCH"} else None
-    url, headers, query = provider.upstream_request(runtime.settings, route, None, *outgoing(caller, provider))
-    headers = provider.sign_request(runtime.settings, request.method, f"{url}?{query}" if query else url, headers,
-                                    body)
-    upstream = runtime.upstream.send(request.method, url, body, headers, query)
+    exchange = Exchange(provider.name, profile, passthrough_model(route.model, body), client=_client_info(caller))
+    trace.model_asked = exchange.model or None
+    try:
+        trace.limited = runtime.limits.check(profile.id, exchange.client.virtual_key_id)
+        url, headers, query = provider.upstream_request(runtime.settings, route, None,
+                                                        *outgoing(caller, provider))
+        headers = provider.sign_request(runtime.settings, request.method, f"{url}?{query}" if query else url,
+                                        headers, body)
+        upstream = runtime.upstream.send(request.method, url, body, headers, query)
+    except ProxyError as error:
+        _failed(runtime, exchange, trace, error)
+        raise
+    trace.status, trace.upstream_error = upstream.status_code, upstream.status_code >= 400
 
     def generate() -> Iterator[bytes]:
+        seen = bytearray()
         try:
-            yield from upstream.iter_content(chunk_size=None)
-        except requests.RequestException:
-            return
+            for chunk in upstream.iter_content(chunk_size=None):
+                if trace.first_byte is None:
+                    trace.first_byte = time.monotonic()
+                if len(seen) <= MAX_READ_BYTES:
+                    seen += chunk
+                yield chunk
+        except requests.RequestException as exc:
+            trace.error = f"The upstream answer broke off ({exc.__class__.__name__})."
+        except GeneratorExit:
+            trace.error = CLIENT_LEFT
+            raise
         finally:
             upstream.close()
+            if upstream.status_code < 400 and len(seen) <= MAX_READ_BYTES:
+                exchange.response = ExchangeResponse(usage=passthrough_usage(bytes(seen)))
+            record(runtime, exchange, trace)
 
     return Response(generate(), status=upstream.status_code, headers=response_headers(upstream.headers),
                     direct_passthrough=True)

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.fakes import openai_wire
-from tests.fakes.server import sse_reply
+from tests.fakes.server import json_reply, sse_reply
 
 ASK = [{"role": "user", "content": "hello"}]
 
@@ -138,3 +138,92 @@ def test_total_limit_answers_402_which_the_sdks_do_not_retry(proxy, upstream):
     rows = interactions(proxy, status=402)
     assert [(r["provider"], r["limit_id"]) for r in rows] == [("anthropic", limit["id"]), ("openai", limit["id"])]
     assert len(upstream.received) == 1
+
+
+# -- bullet 3: the dual LLM's calls, passthrough calls --------------------------------------------------------------
+def test_a_dual_llm_exchange_costs_all_its_calls_and_counts_against_limits(make_proxy, tls_cert, upstream):
+    from tests.security_drivers import DRIVERS
+    from tests.test_dual_llm import dual_llm_upstream, sanitizing_proxy
+
+    driver = next(d for d in DRIVERS if d.provider == "openai")
+    proxy = sanitizing_proxy(make_proxy, tls_cert, upstream, driver, False)
+    limit = proxy.api("POST", "/limits", json={"scope": "global", "max_cost_usd": 1, "period": "day"}).json()
+    proxy.flush()
+    before = proxy.api("GET", f"/limits/{limit['id']}").json()["used_usd"]
+    seen = dual_llm_upstream(upstream, driver, False)
+    driver.ask(proxy, False, with_result=True)
+    extra = len(seen["privileged"]) + len(seen["quarantined"])
+    assert extra >= 3 and len(seen["agent"]) == 1
+    row = interactions(proxy, limit=1)[0]
+    assert [c["purpose"] for c in row["extra_calls"]] == ["dual_llm"] * extra
+    assert all((c["input_tokens"], c["output_tokens"]) == (44, 16) for c in row["extra_calls"])
+    # each call (the agent's and the dual LLM's) is 44 + 16 tokens of gpt-4o: $0.00027
+    assert row["cost_usd"] == pytest.approx(0.00027 * (extra + 1))
+    used = proxy.api("GET", f"/limits/{limit['id']}").json()["used_usd"]
+    assert used - before == pytest.approx(0.00027 * (extra + 1))
+
+
+def test_passthrough_calls_are_recorded_with_their_tokens_and_limited(proxy, upstream):
+    proxy.api("POST", "/token-prices", json={"model": "text-embedding-3-small", "input_per_million": 1000,
+                                             "output_per_million": 0})
+    profile, limit = capped_profile(proxy, 0.001, "day")
+    upstream.reply_with(json_reply({"object": "list", "model": "text-embedding-3-small",
+                                    "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+                                    "usage": {"prompt_tokens": 2, "total_tokens": 2}}))
+    client = openai_client(proxy, profile["id"], max_retries=2)
+    assert client.embeddings.create(model="text-embedding-3-small", input="hi").data[0].embedding == [0.1, 0.2]
+    [row] = interactions(proxy, kind="passthrough")
+    assert (row["model"], row["input_tokens"], row["status_code"]) == ("text-embedding-3-small", 2, 200)
+    assert row["cost_usd"] == pytest.approx(0.002)
+    full = proxy.api("GET", f"/interactions/{row['id']}").json()
+    assert full["request"] is None and full["response"] is None  # metadata only: vectors are not kept
+    with pytest.raises(openai.RateLimitError):
+        client.embeddings.create(model="text-embedding-3-small", input="hi")
+    assert len(upstream.received) == 1
+    assert [r["refusal"] for r in interactions(proxy, kind="passthrough")] == ["token_cost_limit_exceeded", None]
+
+
+def test_non_generative_endpoints_of_every_provider_are_served(proxy, upstream):
+    import cohere
+    from google import genai
+    from google.genai import types
+    from mistralai.client import Mistral
+
+    def reply(request):
+        path = request.path
+        if path.endswith(":embedContent"):
+            return json_reply({"embedding": {"values": [0.5]}})
+        if path.endswith(":batchEmbedContents"):
+            return json_reply({"embeddings": [{"values": [0.5]}, {"values": [0.6]}]})
+        if path.endswith("/embed"):
+            return json_reply({"id": "e1", "embeddings": {"float": [[0.5]]}, "texts": ["hi"],
+                               "meta": {"billed_units": {"input_tokens": 3}}, "response_type": "embeddings_by_type"})
+        if path.endswith("/embeddings"):
+            return json_reply({"id": "e2", "object": "list", "model": "mistral-embed",
+                               "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
+                               "usage": {"prompt_tokens": 4, "total_tokens": 4}})
+        if path.endswith("/v1/models"):
+            return json_reply({"data": [{"type": "model", "id": "claude-x", "display_name": "X",
+                                         "created_at": "2025-01-01T00:00:00Z"}],
+                               "has_more": False, "first_id": "claude-x", "last_id": "claude-x"})
+        if path.endswith("/models"):
+            return json_reply({"object": "list", "data": [{"id": "llama3", "object": "model", "created": 1,
+                                                           "owned_by": "library"}]})
+        return json_reply({"error": "unexpected"}, 500)
+
+    upstream.reply_with(reply)
+    gemini = genai.Client(api_key="AIza-k", http_options=types.HttpOptions(base_url=proxy.base("gemini")))
+    assert gemini.models.embed_content(model="text-embedding-004", contents="hi").embeddings[0].values == [0.5]
+    assert len(gemini.models.embed_content(model="text-embedding-004", contents=["a", "b"]).embeddings) == 2
+    co = cohere.ClientV2(api_key="co-key", base_url=proxy.base("cohere"))
+    assert co.embed(model="embed-v4.0", texts=["hi"], input_type="search_document",
+                    embedding_types=["float"]).embeddings.float_ == [[0.5]]
+    mistral = Mistral(api_key="k", server_url=proxy.base("mistral"))
+    assert mistral.embeddings.create(model="mistral-embed", inputs=["hi"]).data[0].embedding == [0.5]
+    assert [m.id for m in openai_client(proxy, provider="ollama").models.list()] == ["llama3"]
+    assert [m.id for m in anthropic.Anthropic(api_key="k", base_url=proxy.base("anthropic")).models.list()] == [
+        "claude-x"]
+    rows = interactions(proxy, kind="passthrough")
+    assert sorted((r["provider"], r["model"], r["input_tokens"]) for r in rows) == [
+        ("anthropic", None, None), ("cohere", "embed-v4.0", 3), ("gemini", "text-embedding-004", None),
+        ("gemini", "text-embedding-004", None), ("mistral", "mistral-embed", 4), ("ollama", None, None)]

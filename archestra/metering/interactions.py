@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -73,6 +74,10 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         TOKENS.labels(**tags, direction="input").inc(usage.input_tokens)
     if usage is not None and usage.output_tokens:
         TOKENS.labels(**tags, direction="output").inc(usage.output_tokens)
+    for call in trace.extra_calls:
+        for direction in ("input", "output"):
+            if call[f"{direction}_tokens"]:
+                TOKENS.labels(**tags, direction=direction).inc(call[f"{direction}_tokens"])
     if exchange.blocked:
         BLOCKED.labels(**tags).inc(len(exchange.blocked))
     if trace.refusal:
@@ -95,7 +100,8 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "virtual_key_id": exchange.client.virtual_key_id, "virtual_key_name": exchange.client.virtual_key_name,
     }
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
-    rebuilt = asdict(response) if response is not None and trace.response_body is None else None
+    rebuilt = asdict(response) if response is not None and trace.response_body is None and trace.kind == "chat" \
+        else None
     priced_model = (response.model if response is not None else None) or exchange.model
     usage_counter = _UsageCounter(runtime.prices, values, priced_model, tags, trace.limited)
     if trace.limited:
@@ -152,6 +158,11 @@ class _UsageCounter:
         cost = self.prices.cost(session, self.priced_model, values["input_tokens"], values["output_tokens"])
         if cost is None and self.priced_model != values["model_used"]:
             cost = self.prices.cost(session, values["model_used"], values["input_tokens"], values["output_tokens"])
+        for call in values["extra_calls"] or ():  # the dual LLM's questions are part of the exchange's cost
+            call_cost = self.prices.cost(session, call["model"], call["input_tokens"], call["output_tokens"])
+            call["cost_usd"] = float(call_cost) if call_cost is not None else None
+            if call_cost is not None:
+                cost = (cost or Decimal(0)) + call_cost
         if cost and self.limited:
             add_usage(session, values["profile_id"], cost, values["virtual_key_id"])
         if cost:

@@ -36,6 +36,8 @@ class Anthropic(Provider):
             return Route("chat", path)
         if path == "v1/messages/count_tokens" and method == "POST":
             return Route("passthrough", path, stream=False)
+        if method == "GET" and (path == "v1/models" or path.startswith("v1/models/")):
+            return Route("passthrough", path, stream=False)
         if "/publishers/anthropic/models/" in path:
             from . import anthropic_vertex
 

@@ -27,6 +27,8 @@ def _usage(usage: Any) -> Usage:
 class Cohere(OpenAICompatible):
     name = "cohere"
     chat_path = "v2/chat"
+    passthrough_post = ("v2/embed", "v1/embed")
+    passthrough_get = ("v1/models",)
 
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         return {"id": str(uuid.uuid4()), "message": error.message}

@@ -35,7 +35,7 @@ class Gemini(Provider):
         if action in GENERATE:
             stream = GENERATE[action]
             return Route("chat", path, stream=stream, model=match["model"], action=action)
-        if action == "countTokens" and method == "POST":
+        if action in ("countTokens", "embedContent", "batchEmbedContents") and method == "POST":
             return Route("passthrough", path, stream=False, model=match["model"], action=action)
         return None
 

@@ -49,6 +49,9 @@ class OpenAICompatible(Provider):
     #: Paths (after the base) reached with a leading ``v1/`` too, as the mistralai SDK sends them.
     v1_prefix = False
     chat_path = CHAT
+    #: Non-generative endpoints passed through unchanged (recorded and limited, never inspected).
+    passthrough_post: tuple[str, ...] = ()
+    passthrough_get: tuple[str, ...] = ()
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         if self.v1_prefix and path.startswith("v1/"):
@@ -65,6 +68,8 @@ class OpenAICompatible(Provider):
                 raise ProxyError(404, f"{method} /{path} is not a route this proxy serves for {self.name}.",
                                  kind="not_found_error", code="unknown_route")
             return found
+        if path in {"POST": self.passthrough_post, "GET": self.passthrough_get}.get(method, ()):
+            return Route("passthrough", path, stream=False)
         return None
 
     def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
@@ -209,8 +214,8 @@ class OpenAICompatible(Provider):
 
 class OpenAI(OpenAICompatible):
     name = "openai"
-    #: Non-generative endpoints passed through unchanged. Generative ones that are not inspected
-    #: (``/completions``, ``/assistants``...) are refused: they would bypass the hooks.
+    #: Generative endpoints that are not inspected (``/completions``, ``/assistants``...) are refused: they
+    #: would bypass the hooks.
     passthrough_post = ("embeddings", "moderations")
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
@@ -218,8 +223,6 @@ class OpenAI(OpenAICompatible):
         if found is not None:
             return found
         if method == "GET" and path:
-            return Route("passthrough", path, stream=False)
-        if method == "POST" and path in self.passthrough_post:
             return Route("passthrough", path, stream=False)
         return None
 
@@ -229,6 +232,8 @@ class Mistral(OpenAICompatible):
     v1_prefix = True
     # Mistral forbids extra fields: stream_options gets a 422 (usage always comes in the last chunk).
     drop_params = ("stream_options",)
+    passthrough_post = ("embeddings",)
+    passthrough_get = ("models",)
 
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         return {"object": "error", "message": error.message, "type": error.kind, "param": error.param,
@@ -245,6 +250,8 @@ class VLLM(OpenAICompatible):
 
 class Ollama(OpenAICompatible):
     name = "ollama"
+    passthrough_post = ("embeddings",)
+    passthrough_get = ("models",)
 
 
 class ZhipuAI(OpenAICompatible):
