@@ -532,7 +532,7 @@ def test_view_of_every_item_kind():
         "input[1]: an input_file part given by file_id file_7", "input[7]: a reference to the stored item "
         "msg_elsewhere", "input[12]: a compaction item (a summary of context the request no longer carries)",
         "the stored prompt pmpt_9"]
-    assert exchange.state[PREVIOUS] == {"previous_response_id": "resp_1", "conversation": None}
+    assert exchange.state[PREVIOUS] == {"previous_response_id": "resp_1", "conversation": None, "store": None}
 
 
 def test_declared_tools_named_and_gated():

@@ -152,3 +152,30 @@ def test_companion_routes_pass_through_and_odd_paths_are_refused(live):
     assert len(live.upstream.received) == before
     # Providers without a Responses API refuse the companion routes as well.
     assert requests.get(live.base("mistral", pid) + "/responses/resp_1", timeout=10).status_code == 404
+
+
+def test_the_chain_holds_on_postgresql(make_proxy, upstream, postgres_url):
+    """The same state on the production backend: one INSERT per response, the merge on a second store."""
+    proxy = make_proxy(database_url=postgres_url)
+    api = openai.OpenAI(api_key="k", base_url=proxy.base("openai"), max_retries=0)
+    upstream.reply_with(answer([wire.message("Read it.")], "resp_pg1"))
+    first = api.responses.create(model="gpt-5.1", tools=TOOLS, input=[
+        {"role": "user", "content": "Summarize"}, wire.function_call("fetch_url", {"url": "x"}, "c_f"),
+        {"type": "function_call_output", "call_id": "c_f", "output": PAGE}])
+    upstream.reply_with(answer([mail()], "resp_pg2"))
+    second = api.responses.create(model="gpt-5.1", tools=TOOLS, input="Mail it", previous_response_id=first.id)
+    assert called(second) == [] and "its context held untrusted data" in text_of(second)
+    # A trusted background response, retrieved twice (the second store merges): its call passes.
+    upstream.reply_with(answer([], "resp_pg3", status="queued", background=True, tools=TOOLS))
+    api.responses.create(model="gpt-5.1", background=True, tools=TOOLS, input="Mail the boss")
+    upstream.reply_with(answer([mail()], "resp_pg3", background=True, tools=TOOLS))
+    assert called(api.responses.retrieve("resp_pg3")) == ["send_email"]
+    assert called(api.responses.retrieve("resp_pg3")) == ["send_email"]
+
+
+def test_responses_the_provider_does_not_store_are_not_remembered(live):
+    pid = live.profile()
+    first = turn(live, pid, answer([wire.message("Hi.")], "resp_nostore1"), "Say hi", store=False)
+    # Not continuable at the provider, and unknown here: continuing it is untrusted context.
+    later = turn(live, pid, answer([mail()], "resp_nostore2"), "Mail it", previous_response_id=first.id)
+    assert called(later) == [] and "not relayed by this proxy" in text_of(later)

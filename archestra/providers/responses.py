@@ -156,7 +156,7 @@ class Responses:
             unseen.append(f"the stored prompt {prompt['id']}")
         exchange.unseen_context += unseen
         exchange.state[PREVIOUS] = {"previous_response_id": body.get("previous_response_id"),
-                                    "conversation": body.get("conversation")}
+                                    "conversation": body.get("conversation"), "store": body.get("store")}
         exchange.state[_PLACES] = places
         return exchange
 

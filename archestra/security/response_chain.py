@@ -27,6 +27,10 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
 from ..exchange import Exchange
 from ..extensions import db
 from ..models import ResponseLink
@@ -34,6 +38,8 @@ from ..models import ResponseLink
 #: ``exchange.state`` key the Responses family fills with ``previous_response_id`` and ``conversation``.
 PREVIOUS = "archestra.responses.previous"
 log = logging.getLogger("archestra.security")
+_TABLE = ResponseLink.__table__
+_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def _conversation_id(value: Any) -> str | None:
@@ -77,29 +83,38 @@ class ResponseChain:
             db.session.remove()
 
     def remember(self, exchange: Exchange) -> None:
-        """``on_response``: store whether this response's context was trusted (never raising it later)."""
-        if PREVIOUS not in exchange.state or exchange.response is None or not exchange.response.id:
+        """``on_response``: store whether this response's context was trusted (never raising it later). A
+        response the provider does not store (``store: false``, as Codex sends) can be neither continued nor
+        retrieved: nothing to remember."""
+        previous = exchange.state.get(PREVIOUS)
+        if previous is None or previous.get("store") is False or exchange.response is None \
+                or not exchange.response.id:
             return
         calls = {call.id: call.name for call in exchange.response.tool_calls if call.id}
         self.store(exchange.response.id, exchange.profile.id, exchange.context_trusted, calls)
 
     def store(self, response_id: str, profile_id: str, trusted: bool, calls: dict[str, str] | None = None) -> None:
-        def job(session: Any) -> None:
-            row = session.get(ResponseLink, response_id)
-            if row is None:
-                with session.begin_nested():  # another worker may store the same response at the same time
-                    session.add(ResponseLink(response_id=response_id, profile_id=profile_id, trusted=trusted,
-                                             calls=calls or None, created_at=datetime.now(timezone.utc)))
-            else:
-                row.trusted = row.trusted and trusted and row.profile_id == profile_id
-                if calls:
-                    row.calls = {**(row.calls or {}), **calls}
+        row = {"response_id": response_id, "profile_id": profile_id, "trusted": trusted, "calls": calls or None,
+               "created_at": datetime.now(timezone.utc)}
+
+        def write(connection: Any) -> None:
+            # One INSERT in the common case (a new response); the merge only when the row exists (a background
+            # response created, then retrieved): never more trusted than before, calls added.
+            insert = _INSERTS[connection.dialect.name](_TABLE).values(**row).on_conflict_do_nothing()
+            if connection.execute(insert).rowcount == 1:
+                return
+            known = connection.execute(select(_TABLE.c.profile_id, _TABLE.c.trusted, _TABLE.c.calls)
+                                       .where(_TABLE.c.response_id == response_id)).first()
+            if known is None:
+                return
+            connection.execute(update(_TABLE).where(_TABLE.c.response_id == response_id).values(
+                trusted=known.trusted and trusted and known.profile_id == profile_id,
+                calls={**(known.calls or {}), **(calls or {})} or None))
         try:
-            self._recorder.run_now(job)
+            self._recorder.run_on_connection(write)
         except Exception:
             # Fail closed by omission: a response the proxy does not remember is continued as untrusted.
             log.exception("remembering the trust state of response %s failed", response_id)
-
 
 def _tie_results(exchange: Exchange, calls: dict[str, str]) -> None:
     """Name the results that answer calls of the previous response (not of this request)."""
