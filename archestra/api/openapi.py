@@ -19,6 +19,7 @@ from .schemas import (
     LimitSchema,
     NewVirtualKeySchema,
     OptimizationRuleSchema,
+    PolicyTemplateSchema,
     ProfileSchema,
     ProfileTokenSchema,
     ProviderKeyInputSchema,
@@ -26,6 +27,7 @@ from .schemas import (
     SettingsSchema,
     TokenPriceSchema,
     ToolCallPolicySchema,
+    ToolRegistrationSchema,
     ToolResultPolicySchema,
     ToolSchema,
     VirtualKeySchema,
@@ -66,6 +68,7 @@ CRUD = [
     ("/token-prices", TokenPriceSchema, "TokenPrice", []),
     ("/limits", LimitSchema, "Limit", []),
     ("/optimization-rules", OptimizationRuleSchema, "OptimizationRule", []),
+    ("/policy-templates", PolicyTemplateSchema, "PolicyTemplate", []),
 ]
 PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0,
                                                                                      "maximum": 10_000_000})]
@@ -135,7 +138,15 @@ def build_spec() -> dict[str, Any]:
     spec.path(path="/tools", operations={"get": {
         "tags": ["Tool"], "summary": "Tools agents declared (tool discovery)",
         "parameters": _query(["profile_id", "name"]),
-        "responses": _responses({"200": _json(_list_of("ToolList", ToolSchema), "The tools")})}})
+        "responses": _responses({"200": _json(_list_of("ToolList", ToolSchema), "The tools")})}, "post": {
+        "tags": ["Tool"], "summary": "Register a tool for a profile ahead of its traffic",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ToolRegistrationSchema}}},
+        "responses": _responses({"201": _json("Tool", "Registered")}, 400, 409)}})
+    spec.path(path="/effective-policy", operations={"get": {
+        "tags": ["Tool"], "summary": "The policies that apply to a tool in a profile, and where they come from "
+                                     "(profile, template or the global policy's default)",
+        "parameters": _query(["profile_id", "tool"]),
+        "responses": _responses({"200": {"description": "The effective call and result policies"}}, 400)}})
     spec.path(path="/tools/{item_id}", parameters=[item_id], operations={"get": {
         "tags": ["Tool"], "responses": _responses({"200": _json("Tool", "The tool")}, 404)}})
     spec.components.schema("Interaction", schema=InteractionSchema)

@@ -138,6 +138,29 @@ class ToolResultPolicySchema(_PolicySchema):
     action = fields.String(required=True, validate=validate.OneOf(TOOL_RESULT_ACTIONS))
 
 
+class PolicyTemplateSchema(Schema):
+    """A tool-call or tool-result policy for every profile, on the tools whose name matches ``tool_name``."""
+
+    id = fields.String(dump_only=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("call", "result")))
+    tool_name = fields.String(required=True, validate=validate.Length(min=1, max=256), metadata={
+        "description": "A tool name, or a glob (*, ?, [...]) over names; compared after normalisation."})
+    conditions = fields.List(fields.Nested(ConditionSchema), load_default=list, validate=validate.Length(max=50))
+    action = fields.String(required=True, validate=validate.OneOf(TOOL_CALL_ACTIONS + TOOL_RESULT_ACTIONS))
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+
+
+class ToolRegistrationSchema(Schema):
+    """A tool registered for a profile ahead of its traffic (discovery fills in the rest later)."""
+
+    profile_id = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    description = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=10_000))
+    parameters = fields.Dict(allow_none=True, load_default=None)
+
+
 class SettingsSchema(Schema):
     global_policy = fields.String(validate=validate.OneOf(("restrictive", "permissive")))
     mode = fields.String(validate=validate.OneOf(MODES), metadata={

@@ -117,7 +117,7 @@ class ResultTrust:
         policies = policies_of(exchange, self._policies)
         permissive = policies.global_policy == PERMISSIVE
         # A result that cannot be tied to one call (name None) gets no tool's policy, only the default.
-        own = policies.results.get(normalize_tool_name(result.name), ()) if result.name else ()
+        own = policies.result_rules(normalize_tool_name(result.name)) if result.name else ()
         document = result.document if result.document is not None else parse_result(result.content)
         rules = matching(own, document)
         if not rules:
@@ -151,8 +151,8 @@ class CallPolicy:
     def __call__(self, exchange: Exchange, call: ToolCall) -> None:
         policies = policies_of(exchange, self._policies)
         name = normalize_tool_name(call.name)
-        rules = _unreadable_matching(policies.calls.get(name, ())) if call.unreadable else \
-            matching(policies.calls.get(name, ()), call.arguments)
+        rules = _unreadable_matching(policies.call_rules(name)) if call.unreadable else \
+            matching(policies.call_rules(name), call.arguments)
         for rule in rules:
             if rule.action == "block_always":
                 raise Block(rule.reason or f"calls of {call.name} are blocked")

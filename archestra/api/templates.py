@@ -1,0 +1,86 @@
+"""Policies by tool name: ``/api/policy-templates`` (for every profile), ``POST /api/tools`` (register a tool for a
+profile ahead of its traffic) and ``GET /api/effective-policy`` (the policies that apply to a tool in a profile,
+and where they come from)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import PolicyTemplate, Profile, Tool
+from ..profiles import UUID_RE
+from ..runtime import current_runtime
+from ..security.names import normalize_tool_name
+from ..security.policies import ProfilePolicies, Rule
+from . import api
+from .common import commit, crud_routes, json_body
+from .errors import ApiError
+from .schemas import TOOL_CALL_ACTIONS, TOOL_RESULT_ACTIONS, PolicyTemplateSchema, ToolRegistrationSchema, ToolSchema
+
+ACTIONS = {"call": TOOL_CALL_ACTIONS, "result": TOOL_RESULT_ACTIONS}
+DEFAULTS = {  # what applies to a tool without any policy
+    ("restrictive", "call"): "allowed in a trusted context, blocked in an untrusted one",
+    ("restrictive", "result"): "untrusted",
+    ("permissive", "call"): "allowed",
+    ("permissive", "result"): "trusted",
+}
+
+
+def _valid_action(values: dict[str, Any]) -> dict[str, Any]:
+    if values["action"] not in ACTIONS[values["kind"]]:
+        raise ApiError(400, "validation_error", f"A {values['kind']} template's action is one of "
+                                                f"{', '.join(ACTIONS[values['kind']])}.")
+    return values
+
+
+crud_routes(api, "policy-templates", PolicyTemplate, PolicyTemplateSchema, "Policy template", check=_valid_action)
+
+
+def _profile(key: str | None) -> Profile:
+    """A profile by id or slug (400 if none)."""
+    key = (key or "").lower()
+    column = Profile.id if UUID_RE.fullmatch(key) else Profile.slug
+    profile = db.session.execute(select(Profile).where(column == key)).scalar() if key else None
+    if profile is None:
+        raise ApiError(400, "unknown_profile", f"Profile {key or '(none)'} does not exist.")
+    return profile
+
+
+@api.post("/tools")
+def register_tool():
+    """A tool for a profile before any traffic declared it, so that profile policies can be set on it."""
+    values = ToolRegistrationSchema().load(json_body())
+    tool = Tool(profile_id=_profile(values.pop("profile_id")).id, **values)
+    db.session.add(tool)
+    commit("The profile already has a tool with this name.")
+    return ToolSchema().dump(tool), 201
+
+
+def _dump(rules: tuple[Rule, ...]) -> list[dict[str, Any]]:
+    return [{"id": rule.id, "action": rule.action, "conditions": list(rule.conditions), "reason": rule.reason,
+             "source": "template" if rule.template is not None else "profile", "template": rule.template}
+            for rule in rules]
+
+
+def _effective(policies: ProfilePolicies, kind: str, name: str) -> dict[str, Any]:
+    rules = policies.call_rules(name) if kind == "call" else policies.result_rules(name)
+    source = "default" if not rules else "template" if rules[0].template is not None else "profile"
+    return {"source": source, "policies": _dump(rules), "default": DEFAULTS[(policies.global_policy, kind)]}
+
+
+@api.get("/effective-policy")
+def effective_policy():
+    """The policies the proxy applies to ``tool`` in ``profile_id`` (id or slug), exactly as it decides: the
+    profile's own, else the matching templates, else the global policy's default."""
+    profile = _profile(request.args.get("profile_id"))
+    tool = request.args.get("tool") or ""
+    if not tool:
+        raise ApiError(400, "invalid_query", "Give the tool's name in ?tool=.")
+    policies = current_runtime().policies.get(profile.id)
+    name = normalize_tool_name(tool)
+    return {"profile_id": profile.id, "tool": tool, "global_policy": policies.global_policy,
+            "mode": "monitor" if policies.monitor else "enforce",
+            "call_policies": _effective(policies, "call", name),
+            "result_policies": _effective(policies, "result", name)}
