@@ -22,7 +22,7 @@ from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
 from .exchange import Response as ExchangeResponse
 from .hooks import Block
-from .metering.interactions import Trace, record
+from .metering.interactions import INTERACTION_ID, Trace, record
 from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
 from .profiles import UUID_RE
 from .providers.base import Provider, ProxyError, Route, StreamRelay
@@ -147,6 +147,7 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         raise ProxyError(400, f"The request body does not have the shape {provider.name} expects "
                               f"({exc.__class__.__name__}).", code="invalid_request") from None
     trace.model_asked = exchange.model
+    exchange.state[INTERACTION_ID] = trace.id
     if route.stream is not None:
         exchange.stream = route.stream
     try:  # before any hook: a refused request costs nothing upstream (the dual LLM asks the model too)
@@ -180,6 +181,7 @@ def _retrieve(runtime: Runtime, provider: Provider, route: Route, profile: Profi
     built-in response chain looks its trust up), so a background response cannot smuggle an undecided call out."""
     family = route.family
     exchange = family.retrieval_exchange(route, profile, _client_info(caller))
+    exchange.state[INTERACTION_ID] = trace.id
     if route.stream is not None:
         exchange.stream = route.stream
     trace.model_asked = exchange.model or None

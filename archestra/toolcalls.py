@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from .exchange import BlockedCall, Exchange, ToolCall, ToolResult
 from .hooks import Block
+from .metering.interactions import INTERACTION_ID
 from .models import BlockedToolCall
 from .security.hooks import monitoring
 
@@ -83,6 +84,8 @@ def _blocked(runtime: Any, exchange: Exchange, call: ToolCall, reason: str) -> N
     (exchange.would_block if would else exchange.blocked).append(BlockedCall(call.name, call.arguments, reason))
     log.info("%s tool call %s for profile %s: %s", "monitor mode, would block" if would else "blocked", call.name,
              exchange.profile.id, reason)
-    values = {"profile_id": exchange.profile.id, "provider": exchange.provider, "model": exchange.model,
+    values = {"profile_id": exchange.profile.id, "profile_name": exchange.profile.name,
+              "interaction_id": exchange.state.get(INTERACTION_ID), "session_id": exchange.client.session_id,
+              "provider": exchange.provider, "model": exchange.model,
               "tool": call.name, "arguments": call.arguments, "reason": reason, "would_block": would}
     runtime.recorder.submit(lambda session: session.add(BlockedToolCall(**values)))

@@ -198,7 +198,8 @@ def test_allowed_streamed_tool_call_is_replayed_byte_for_byte(tmp_path, make_pro
     events = wire.tool_stream([("call_1", "get_weather", ['{"ci', 'ty": "Paris"}'])], text=["Checking."])
     upstream.reply_with(sse_reply(events))
     with client(proxy).chat.completions.with_streaming_response.create(
-            model="gpt-4o", tools=TOOLS, stream=True, messages=[{"role": "user", "content": "x"}]) as response:
+            model="gpt-4o", tools=TOOLS, stream=True, messages=[{"role": "user", "content": "x"}],
+            stream_options={"include_usage": True}) as response:  # as the events: usage asked for
         body = b"".join(response.iter_bytes())
     assert body == b"".join(events)
 

@@ -227,3 +227,36 @@ def test_non_generative_endpoints_of_every_provider_are_served(proxy, upstream):
     assert sorted((r["provider"], r["model"], r["input_tokens"]) for r in rows) == [
         ("anthropic", None, None), ("cohere", "embed-v4.0", 3), ("gemini", "text-embedding-004", None),
         ("gemini", "text-embedding-004", None), ("mistral", "mistral-embed", 4), ("ollama", None, None)]
+
+
+# -- bullet 4: records outlive profiles; bullet 7: blocked calls linked to their interaction and session ------------
+def test_deleting_a_profile_keeps_its_interactions_blocked_calls_and_spend(proxy, upstream):
+    profile = proxy.api("POST", "/profiles", json={"name": "short-lived"}).json()
+    upstream.reply_with(json_reply(openai_wire.completion(None, [openai_wire.tool_call("send_email", {"to": "x"})])))
+    client = openai_client(proxy, profile["id"], default_headers={"X-Archestra-Session-Id": "sess-9"})
+    tools = [{"type": "function", "function": {"name": "send_email", "parameters": {"type": "object"}}}]
+    client.chat.completions.create(model="gpt-4o", messages=ASK, tools=tools)
+    proxy.flush()
+    tool = proxy.api("GET", "/tools", params={"profile_id": profile["id"], "name": "send_email"}).json()["data"][0]
+    proxy.api("POST", "/tool-call-policies", json={"tool_id": tool["id"], "action": "block_always", "reason": "no"})
+    client.chat.completions.create(model="gpt-4o", messages=ASK, tools=tools)
+    proxy.flush()
+    assert proxy.api("DELETE", f"/profiles/{profile['id']}").status_code == 204
+
+    rows = interactions(proxy, profile_id=profile["id"])
+    assert len(rows) == 2 and {r["profile_name"] for r in rows} == {"short-lived"}
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(0.00054)  # the spend stays on the records
+    [blocked_row] = interactions(proxy, profile_id=profile["id"], blocked="true")
+    [call] = proxy.api("GET", "/blocked-tool-calls", params={"profile_id": profile["id"]}).json()["data"]
+    assert (call["profile_name"], call["interaction_id"], call["session_id"]) == (
+        "short-lived", blocked_row["id"], "sess-9")
+    assert proxy.api("GET", f"/interactions/{blocked_row['id']}").json()["blocked_count"] == 1
+
+
+def test_filters_are_validated(proxy):
+    for query in ({"status_code": "abc"}, {"statuscode": "403"}, {"blocked": "maybe"}, {"since": "yesterday"},
+                  {"status": "42"}):
+        answer = proxy.api("GET", "/interactions", params=query)
+        assert answer.status_code == 400, query
+        assert answer.json()["error"]["code"] == "invalid_query"
+    assert proxy.api("GET", "/interactions", params={"status_code": "403", "blocked": "false"}).status_code == 200

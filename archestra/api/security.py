@@ -85,8 +85,9 @@ def list_blocked_tool_calls():
     query = select(BlockedToolCall)
     if request.args.get("profile_id"):
         query = query.where(BlockedToolCall.profile_id == request.args["profile_id"].lower())
-    if request.args.get("tool"):
-        query = query.where(BlockedToolCall.tool == request.args["tool"])
+    for name in ("tool", "interaction_id", "session_id"):
+        if request.args.get(name):
+            query = query.where(getattr(BlockedToolCall, name) == request.args[name])
     if request.args.get("would_block") in ("true", "false"):
         query = query.where(BlockedToolCall.would_block.is_(request.args["would_block"] == "true"))
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar()

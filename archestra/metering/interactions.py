@@ -19,6 +19,8 @@ from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
 
 MAX_STORED_BYTES = 8 * 1024 * 1024
+#: ``Exchange.state`` key of the interaction's id: blocked tool calls recorded during the exchange link to it.
+INTERACTION_ID = "archestra.interaction_id"
 INTERACTIONS = Interaction.__table__
 log = logging.getLogger("archestra.recorder")
 
@@ -28,6 +30,7 @@ class Trace:
     """What the pipeline saw of one exchange (no ORM objects: safe to carry into a stream)."""
 
     started: float = field(default_factory=time.monotonic)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))  # the interaction's id, known before it is written
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     model_asked: str | None = None
     raw_request: bytes = b""
@@ -85,7 +88,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     if trace.upstream_error:
         UPSTREAM_ERRORS.labels(**tags, status=str(trace.status or 0)).inc()
     values = {
-        "profile_id": exchange.profile.id, "profile_name": exchange.profile.name, "kind": trace.kind,
+        "id": trace.id, "profile_id": exchange.profile.id, "profile_name": exchange.profile.name, "kind": trace.kind,
         "refusal": trace.refusal, "limit_id": trace.limit_id, "usage_estimated": estimated,
         "extra_calls": trace.extra_calls or None, "provider": exchange.provider, "model": trace.model_asked,
         "model_used": exchange.model, "stream": exchange.stream, "status_code": trace.status,
@@ -174,6 +177,6 @@ def _write(usage: _UsageCounter, values: dict[str, Any], raw: bytes, sent: bytes
            rebuilt: Any, session: Any) -> tuple[Any, dict[str, Any]]:
     usage(session)
     request = _json(raw)
-    return INTERACTIONS, {**values, "id": str(uuid.uuid4()), "request": request,
+    return INTERACTIONS, {**values, "request": request,
                           "upstream_request": request if sent == raw else _json(sent),
                           "response": _json(body) if body is not None else rebuilt, "cost_usd": usage.cost}
