@@ -14,6 +14,7 @@ from .hooks.loader import load_hook_file
 from .metering.limits import LimitGuard
 from .metering.optimization import ModelOptimizer
 from .metering.pricing import PriceBook
+from .metering.retention import RetentionPurger
 from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .runtime import Runtime
@@ -65,6 +66,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         generation=generation,
         keys=KeyDirectory(generation, ttl, SecretBox(settings.secret_key, settings.secret_key_previous),
                           settings.provider_keys, recorder),
+        retention=RetentionPurger(app, settings.interaction_retention_days, settings.retention_purge_interval_seconds),
     )
 
     from .api import api

@@ -23,7 +23,8 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "bedrock": None,
     "mantle": None,  # Bedrock's OpenAI-compatible endpoint, https://bedrock-mantle.{region}.api.aws/v1
 }
-_BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open"}
+_BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
+             "interaction_metadata_only"}
 
 
 class ConfigError(ValueError):
@@ -70,6 +71,13 @@ class Settings:
     cloud_auth_open: bool = False
     #: How many questions the privileged model may ask about a ``sanitize_with_dual_llm`` result.
     dual_llm_max_rounds: int = 3
+    #: Interactions (and blocked tool calls) older than this many days are purged in the background; None: kept.
+    interaction_retention_days: float | None = None
+    #: How often each worker runs the retention purge.
+    retention_purge_interval_seconds: float = 3600.0
+    #: Record interactions without their bodies (requests and responses), for every profile whose own
+    #: ``metadata_only`` is null.
+    interaction_metadata_only: bool = False
     #: prometheus-client's multiprocess directory (gunicorn.conf.py sets it before workers fork).
     prometheus_multiproc_dir: str | None = None
     #: The file whose mmap the workers of one instance share the configuration generation through
@@ -127,6 +135,9 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": "anthropic_vertex_ai_base_url",
         "ARCHESTRA_CLOUD_AUTH_OPEN": "cloud_auth_open",
         "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
+        "ARCHESTRA_INTERACTION_RETENTION_DAYS": "interaction_retention_days",
+        "ARCHESTRA_RETENTION_PURGE_INTERVAL_SECONDS": "retention_purge_interval_seconds",
+        "ARCHESTRA_INTERACTION_METADATA_ONLY": "interaction_metadata_only",
         "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
         "ARCHESTRA_GENERATION_FILE": "generation_file",
     }
@@ -167,6 +178,14 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} must be an integer, got {value!r}") from None
         if number <= 0:
             raise ConfigError(f"{name} must be positive, got {number}")
+        return number
+    if name in {"interaction_retention_days", "retention_purge_interval_seconds"}:
+        try:
+            number = float(value) if value is not None else None
+        except (TypeError, ValueError):
+            raise ConfigError(f"ARCHESTRA_{name.upper()} must be a number, got {value!r}") from None
+        if number is not None and number <= 0:
+            raise ConfigError(f"ARCHESTRA_{name.upper()} must be positive, got {number}")
         return number
     if name in {"upstream_connect_timeout", "upstream_read_timeout", "client_body_timeout", "profile_cache_seconds"}:
         try:

@@ -128,6 +128,7 @@ class ProfileInfo:
     consider_context_untrusted: bool = False
     token_hash: str | None = None  # set: requests must carry the profile's token (see profile_tokens.py)
     require_virtual_key: bool = False  # set: only callers with a virtual key of the profile (credentials.py)
+    metadata_only: bool | None = None  # record no bodies; None follows ARCHESTRA_INTERACTION_METADATA_ONLY
 
 
 @dataclass(frozen=True)

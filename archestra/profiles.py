@@ -44,6 +44,6 @@ class ProfileDirectory:
         try:
             row = db.session.execute(query).scalars().first()
             return ProfileInfo(row.id, row.name, row.consider_context_untrusted, row.token_hash,
-                               row.require_virtual_key) if row else None
+                               row.require_virtual_key, row.metadata_only) if row else None
         finally:
             db.session.remove()

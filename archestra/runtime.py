@@ -11,6 +11,7 @@ from .hooks import HookRegistry
 from .metering.limits import LimitGuard
 from .metering.optimization import ModelOptimizer
 from .metering.pricing import PriceBook
+from .metering.retention import RetentionPurger
 from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .security.policies import PolicyDirectory
@@ -31,6 +32,7 @@ class Runtime:
     optimizer: ModelOptimizer
     generation: ConfigGeneration
     keys: KeyDirectory
+    retention: RetentionPurger | None = None
 
     def invalidate_caches(self) -> None:
         """After a committed configuration change: every worker of this instance drops its caches before its

@@ -1,6 +1,7 @@
 """Metering that cannot be dodged (issue 18): every streamed token counted, refusals recorded, through the SDKs."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import anthropic
@@ -260,3 +261,104 @@ def test_filters_are_validated(proxy):
         assert answer.status_code == 400, query
         assert answer.json()["error"]["code"] == "invalid_query"
     assert proxy.api("GET", "/interactions", params={"status_code": "403", "blocked": "false"}).status_code == 200
+
+
+# -- bullet 5: retention, manual purge, metadata only, upstream request stored once ---------------------------------
+def _age_interactions(proxy, days: float) -> None:
+    from sqlalchemy import update
+
+    from archestra.extensions import db
+    from archestra.models import Interaction
+
+    with proxy.app.app_context():
+        db.session.execute(update(Interaction).values(
+            created_at=datetime.now(timezone.utc) - timedelta(days=days)))
+        db.session.commit()
+        db.session.remove()
+
+
+def _stored(proxy, interaction_id: str) -> tuple:
+    from archestra.extensions import db
+    from archestra.models import Interaction
+
+    with proxy.app.app_context():
+        row = db.session.get(Interaction, interaction_id)
+        try:
+            return row.request, row.upstream_request, row.response
+        finally:
+            db.session.remove()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_retention_purges_old_interactions_in_the_background(request, make_proxy, upstream, backend):
+    database = {"database_url": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}
+    proxy = make_proxy(interaction_retention_days=30, retention_purge_interval_seconds=0.2, **database)
+    upstream.reply_with(like_openai)
+    client = openai_client(proxy)
+    for _ in range(3):
+        list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    proxy.flush()
+    _age_interactions(proxy, 31)
+    list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(interactions(proxy)) != 1:
+        time.sleep(0.1)
+    [kept] = interactions(proxy)
+    assert datetime.fromisoformat(kept["created_at"]) > datetime.now(timezone.utc) - timedelta(minutes=5)
+    from archestra.metering.retention import delete_in_batches  # batches: several rounds of a small batch
+    from archestra.models import Interaction
+
+    for _ in range(5):
+        list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    proxy.flush()
+    proxy.app.extensions["archestra"].retention.stop()
+    with proxy.app.app_context():
+        assert delete_in_batches(Interaction, [Interaction.provider == "openai"], batch=2) == 6
+
+
+def test_manual_purge_with_filters(proxy, upstream):
+    upstream.reply_with(like_openai)
+    list(openai_client(proxy, default_headers={"X-Archestra-Session-Id": "a"}).chat.completions.create(
+        model="gpt-4o", messages=ASK, stream=True))
+    list(openai_client(proxy, default_headers={"X-Archestra-Session-Id": "b"}).chat.completions.create(
+        model="gpt-4o", messages=ASK, stream=True))
+    proxy.flush()
+    assert proxy.api("DELETE", "/interactions").status_code == 400  # never everything by accident
+    assert proxy.api("DELETE", "/interactions", params={"sesion_id": "a"}).status_code == 400
+    assert proxy.api("DELETE", "/interactions", params={"session_id": "a"}).json() == {"deleted": 1}
+    assert [r["session_id"] for r in interactions(proxy)] == ["b"]
+
+
+def test_metadata_only_globally_and_per_profile(make_proxy, upstream):
+    upstream.reply_with(like_openai)
+    proxy = make_proxy(interaction_metadata_only=True)
+    open_profile = proxy.api("POST", "/profiles", json={"name": "bodies", "metadata_only": False}).json()
+    list(openai_client(proxy).chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    list(openai_client(proxy, open_profile["id"]).chat.completions.create(model="gpt-4o", messages=ASK,
+                                                                            stream=True))
+    bare, full = sorted(interactions(proxy), key=lambda r: r["profile_id"] == open_profile["id"])
+    assert _stored(proxy, bare["id"]) == (None, None, None)
+    assert (bare["input_tokens"], bare["output_tokens"]) == (44, 16) and bare["cost_usd"] > 0
+    assert _stored(proxy, full["id"])[0]["messages"] == ASK
+    # the other way round: one profile keeps metadata only while the global setting keeps bodies
+    proxy = make_proxy()
+    private = proxy.api("POST", "/profiles", json={"name": "private", "metadata_only": True}).json()
+    assert proxy.api("GET", f"/profiles/{private['id']}").json()["metadata_only"] is True
+    list(openai_client(proxy, private["id"]).chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+    [row] = interactions(proxy)
+    assert _stored(proxy, row["id"]) == (None, None, None)
+
+
+def test_the_upstream_request_is_stored_only_when_it_differs(proxy, upstream):
+    upstream.reply_with(like_openai)
+    client = openai_client(proxy)
+    requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
+                  json={"model": "gpt-4o", "stream": True, "messages": ASK, "stream_options": {"include_usage": True}})
+    list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))  # include_usage added
+    same, changed = sorted(interactions(proxy), key=lambda r: r["created_at"])
+    request_same, upstream_same, _ = _stored(proxy, same["id"])
+    assert request_same is not None and upstream_same is None
+    assert proxy.api("GET", f"/interactions/{same['id']}").json()["upstream_request"] == request_same
+    request_changed, upstream_changed, _ = _stored(proxy, changed["id"])
+    assert "stream_options" not in request_changed
+    assert upstream_changed["stream_options"] == {"include_usage": True}

@@ -7,6 +7,7 @@ from flask import request
 from sqlalchemy import func, select
 
 from ..extensions import db
+from ..metering.retention import delete_in_batches
 from ..models import Interaction, Limit, OptimizationRule, Profile, TokenPrice, VirtualKey
 from ..profiles import UUID_RE
 from . import api
@@ -27,6 +28,16 @@ def list_interactions():
                               .limit(limit).offset(offset)).scalars().all()
     return {"data": InteractionSchema(many=True, exclude=SUMMARY_EXCLUDES).dump(rows), "total": total,
             "limit": limit, "offset": offset}
+
+
+@api.delete("/interactions")
+def purge_interactions():
+    """A manual purge: the interactions matching the filters (at least one), deleted in batches."""
+    conditions = interaction_filters(request.args, allowed_extra=())
+    if not conditions:
+        raise ApiError(400, "invalid_query", "Give at least one filter (until=..., profile_id=...): "
+                                             "DELETE /api/interactions never deletes everything by accident.")
+    return {"deleted": delete_in_batches(Interaction, conditions)}
 
 
 @api.get("/interactions/<item_id>")

@@ -73,9 +73,10 @@ CRUD = [
 PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0,
                                                                                      "maximum": 10_000_000})]
 INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id",
+                       "kind", "refusal", ("status", {"type": "integer", "minimum": 100, "maximum": 599}),
                        ("since", {"type": "string", "format": "date-time"}),
                        ("until", {"type": "string", "format": "date-time"}),
-                       ("blocked", {"type": "boolean"})]
+                       ("blocked", {"type": "boolean", "description": "Refused tool calls or refused requests"})]
 
 
 def _query(names: list[Any]) -> list[dict[str, Any]]:
@@ -154,7 +155,11 @@ def build_spec() -> dict[str, Any]:
         "tags": ["Interaction"], "summary": "Interactions, newest first",
         "parameters": _query(INTERACTION_FILTERS) + _query(PAGE),
         "responses": _responses({"200": _json(_list_of("InteractionList", InteractionSchema, paged=True),
-                                              "A page of interactions")}, 400)}})
+                                              "A page of interactions")}, 400)}, "delete": {
+        "tags": ["Interaction"], "summary": "Purge the interactions matching the filters (at least one)",
+        "parameters": _query(INTERACTION_FILTERS),
+        "responses": _responses({"200": {"description": "How many were deleted", "content": {"application/json": {
+            "schema": {"type": "object", "properties": {"deleted": {"type": "integer"}}}}}}}, 400)}})
     spec.path(path="/interactions/{item_id}", parameters=[item_id], operations={"get": {
         "tags": ["Interaction"], "responses": _responses({"200": _json("Interaction", "The interaction")}, 404)}})
     spec.components.schema("BlockedToolCall", schema=BlockedToolCallSchema)

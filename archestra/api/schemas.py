@@ -36,6 +36,9 @@ class ProfileSchema(Schema):
     requires_token = fields.Function(lambda profile: profile.token_hash is not None, dump_only=True)
     require_virtual_key = fields.Boolean(load_default=False, metadata={
         "description": "Only callers with a virtual key of this profile may use it (no client keys)."})
+    metadata_only = fields.Boolean(load_default=None, allow_none=True, metadata={
+        "description": "Record this profile's interactions without bodies; null follows "
+                       "ARCHESTRA_INTERACTION_METADATA_ONLY."})
     mode = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(MODES), metadata={
         "description": "enforce, or monitor (decisions recorded as would-block, nothing changed on the wire); "
                        "null follows /api/settings."})
@@ -221,7 +224,9 @@ class InteractionSchema(Schema):
     virtual_key_name = fields.String(dump_only=True, allow_none=True)
     created_at = UTCDateTime(dump_only=True)
     request = fields.Raw(dump_only=True, allow_none=True)
-    upstream_request = fields.Raw(dump_only=True, allow_none=True)
+    upstream_request = fields.Function(
+        lambda row: row.request if row.upstream_request is None else row.upstream_request, dump_only=True,
+        metadata={"description": "As sent upstream (stored only when it differs from the request)."})
     response = fields.Raw(dump_only=True, allow_none=True)
 
 

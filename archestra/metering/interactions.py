@@ -113,9 +113,20 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
             runtime.recorder.run_now(usage_counter)
         except Exception:
             log.exception("counting the cost of an exchange against its limits failed")
-    runtime.recorder.submit(partial(_write, usage_counter, values, trace.raw_request, trace.sent,
-                                    trace.response_body, rebuilt))
+    if _metadata_only(runtime, exchange):
+        runtime.recorder.submit(partial(_write, usage_counter, values, b"", None, None, None))
+    else:
+        runtime.recorder.submit(partial(_write, usage_counter, values, trace.raw_request, trace.sent,
+                                        trace.response_body, rebuilt))
+    if runtime.retention is not None:
+        runtime.retention.ensure_started()
     trace.recorded = True
+
+
+def _metadata_only(runtime: Any, exchange: Exchange) -> bool:
+    """No bodies (prompts are often personal data): the profile's choice, else the global setting."""
+    own = exchange.profile.metadata_only
+    return runtime.settings.interaction_metadata_only if own is None else own
 
 
 def _needs_estimate(usage: Usage | None, trace: Trace) -> bool:
@@ -178,5 +189,6 @@ def _write(usage: _UsageCounter, values: dict[str, Any], raw: bytes, sent: bytes
     usage(session)
     request = _json(raw)
     return INTERACTIONS, {**values, "request": request,
-                          "upstream_request": request if sent == raw else _json(sent),
+                          # Stored only when the proxy changed the request (the API shows the request otherwise).
+                          "upstream_request": None if sent is None or sent == raw else _json(sent),
                           "response": _json(body) if body is not None else rebuilt, "cost_usd": usage.cost}
