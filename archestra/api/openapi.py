@@ -19,6 +19,7 @@ from .schemas import (
     LimitSchema,
     NewVirtualKeySchema,
     OptimizationRuleSchema,
+    PolicyReplaySchema,
     PolicyTemplateSchema,
     ProfileSchema,
     ProfileTokenSchema,
@@ -143,6 +144,15 @@ def build_spec() -> dict[str, Any]:
         "tags": ["Tool"], "summary": "Register a tool for a profile ahead of its traffic",
         "requestBody": {"required": True, "content": {"application/json": {"schema": ToolRegistrationSchema}}},
         "responses": _responses({"201": _json("Tool", "Registered")}, 400, 409)}})
+    spec.components.schema("PolicyReplay", schema=PolicyReplaySchema)
+    spec.path(path="/policy-replays", operations={"post": {
+        "tags": ["PolicyReplay"], "summary": "Re-run candidate policy changes over recorded interactions (a "
+                                             "background job: poll the returned record)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": "PolicyReplay"}}},
+        "responses": _responses({"202": _json("PolicyReplay", "Started")}, 400)}})
+    spec.path(path="/policy-replays/{item_id}", parameters=[item_id], operations={"get": {
+        "tags": ["PolicyReplay"], "responses": _responses({"200": _json("PolicyReplay", "Its status and report")},
+                                                          404)}})
     spec.path(path="/effective-policy", operations={"get": {
         "tags": ["Tool"], "summary": "The policies that apply to a tool in a profile, and where they come from "
                                      "(profile, template or the global policy's default)",

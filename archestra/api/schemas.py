@@ -155,6 +155,48 @@ class PolicyTemplateSchema(Schema):
     updated_at = UTCDateTime(dump_only=True)
 
 
+class ReplayPolicySchema(Schema):
+    """A policy the candidate adds (to the profile's own policies on ``tool``)."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(("call", "result")))
+    tool = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    conditions = fields.List(fields.Nested(ConditionSchema), load_default=list, validate=validate.Length(max=50))
+    action = fields.String(required=True, validate=validate.OneOf(TOOL_CALL_ACTIONS + TOOL_RESULT_ACTIONS))
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+
+class ReplayEditSchema(Schema):
+    """A change to an existing profile or template policy (by id)."""
+
+    id = fields.String(required=True)
+    conditions = fields.List(fields.Nested(ConditionSchema), validate=validate.Length(max=50))
+    action = fields.String(validate=validate.OneOf(TOOL_CALL_ACTIONS + TOOL_RESULT_ACTIONS))
+    reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class PolicyReplaySchema(Schema):
+    """A replay of candidate policy changes over recorded interactions (``report`` once ``status`` is done)."""
+
+    id = fields.String(dump_only=True)
+    status = fields.String(dump_only=True, metadata={"description": "pending, running, done or failed"})
+    profile_id = fields.String(load_only=True, allow_none=True, load_default=None,
+                               metadata={"description": "A profile (id or slug); null: every profile."})
+    since = UTCDateTime(load_only=True, allow_none=True, load_default=None)
+    until = UTCDateTime(load_only=True, allow_none=True, load_default=None)
+    global_policy = fields.String(load_only=True, allow_none=True, load_default=None,
+                                  validate=validate.OneOf(("restrictive", "permissive")))
+    add = fields.List(fields.Nested(ReplayPolicySchema), load_only=True, load_default=list,
+                      validate=validate.Length(max=200))
+    edit = fields.List(fields.Nested(ReplayEditSchema), load_only=True, load_default=list,
+                       validate=validate.Length(max=200))
+    remove = fields.List(fields.String(), load_only=True, load_default=list, validate=validate.Length(max=200))
+    spec = fields.Raw(dump_only=True)
+    report = fields.Raw(dump_only=True, allow_none=True)
+    error = fields.String(dump_only=True, allow_none=True)
+    created_at = UTCDateTime(dump_only=True)
+    finished_at = UTCDateTime(dump_only=True, allow_none=True)
+
+
 class ToolRegistrationSchema(Schema):
     """A tool registered for a profile ahead of its traffic (discovery fills in the rest later)."""
 

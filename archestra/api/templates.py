@@ -38,7 +38,7 @@ def _valid_action(values: dict[str, Any]) -> dict[str, Any]:
 crud_routes(api, "policy-templates", PolicyTemplate, PolicyTemplateSchema, "Policy template", check=_valid_action)
 
 
-def _profile(key: str | None) -> Profile:
+def profile_by_key(key: str | None) -> Profile:
     """A profile by id or slug (400 if none)."""
     key = (key or "").lower()
     column = Profile.id if UUID_RE.fullmatch(key) else Profile.slug
@@ -52,7 +52,7 @@ def _profile(key: str | None) -> Profile:
 def register_tool():
     """A tool for a profile before any traffic declared it, so that profile policies can be set on it."""
     values = ToolRegistrationSchema().load(json_body())
-    tool = Tool(profile_id=_profile(values.pop("profile_id")).id, **values)
+    tool = Tool(profile_id=profile_by_key(values.pop("profile_id")).id, **values)
     db.session.add(tool)
     commit("The profile already has a tool with this name.")
     return ToolSchema().dump(tool), 201
@@ -74,7 +74,7 @@ def _effective(policies: ProfilePolicies, kind: str, name: str) -> dict[str, Any
 def effective_policy():
     """The policies the proxy applies to ``tool`` in ``profile_id`` (id or slug), exactly as it decides: the
     profile's own, else the matching templates, else the global policy's default."""
-    profile = _profile(request.args.get("profile_id"))
+    profile = profile_by_key(request.args.get("profile_id"))
     tool = request.args.get("tool") or ""
     if not tool:
         raise ApiError(400, "invalid_query", "Give the tool's name in ?tool=.")

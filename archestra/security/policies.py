@@ -70,13 +70,14 @@ class PolicyDirectory:
         self._cache: ConfigCache[ProfilePolicies] = ConfigCache(generation, ttl)
 
     def get(self, profile_id: str) -> ProfilePolicies:
-        return self._cache.get(profile_id, self._load)
+        return self._cache.get(profile_id, self.load)
 
     def invalidate(self) -> None:
         self._cache.clear()
 
     @staticmethod
-    def _load(profile_id: str) -> ProfilePolicies:
+    def load(profile_id: str) -> ProfilePolicies:
+        """The profile's policies read from the database now (no cache)."""
         try:
             settings = {row.key: row.value for row in db.session.execute(
                 select(Setting).where(Setting.key.in_(("global_policy", "mode")))).scalars()}

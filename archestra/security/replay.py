@@ -1,0 +1,213 @@
+"""Policy replay: the trust and tool-call decisions of recorded interactions, made again under candidate policies.
+
+Each interaction's stored request is parsed back into an exchange by its API family (as the proxy parsed it), and
+its answer's tool calls are read back from the stored answer (the native body, or the answer rebuilt from a
+stream), plus the calls its record says were refused (an enforced refusal replaced them in the answer). The
+built-in policy hooks then decide them twice, with the current policies and with the candidate ones, exactly as
+the proxy would on that request: results judged first, then the answer's calls in order, the first refused call
+refusing the answer. The provider's own tools are not gated again (their configuration is not a call).
+
+The candidate is a change to the current policies: ``global_policy``; ``add`` (profile policies: ``kind``,
+``tool``, ``conditions``, ``action``, ``reason``); ``edit`` (``id`` of a profile or template policy and the fields
+that change); ``remove`` (ids).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+from ..exchange import ClientInfo, Exchange, ProfileInfo, ToolCall
+from ..hooks import Block
+from ..providers import PROVIDERS
+from ..providers.base import Route
+from .hooks import SNAPSHOT, CallPolicy, ResultTrust
+from .names import normalize_tool_name
+from .policies import ProfilePolicies, Rule
+from .response_chain import ResponseChain
+
+_PROVIDERS = {provider.name: provider for provider in PROVIDERS}
+
+
+class NotReplayable(Exception):
+    """The interaction cannot be replayed (no stored body, an unknown provider...): it is reported as skipped."""
+
+
+# -- the candidate ----------------------------------------------------------------------------------
+def candidate(current: ProfilePolicies, changes: dict[str, Any]) -> ProfilePolicies:
+    """``current`` with ``changes`` applied (see the module docstring)."""
+    removed = set(changes.get("remove") or ())
+    edits = {edit["id"]: edit for edit in changes.get("edit") or ()}
+
+    def revise(rule: Rule) -> Rule | None:
+        if rule.id in removed:
+            return None
+        edit = edits.get(rule.id)
+        if edit is None:
+            return rule
+        fields = {key: edit[key] for key in ("action", "reason") if key in edit}
+        if "conditions" in edit:
+            fields["conditions"] = tuple(edit["conditions"] or ())
+        return replace(rule, **fields)
+
+    def by_tool(rules: dict[str, tuple[Rule, ...]], kind: str) -> dict[str, tuple[Rule, ...]]:
+        out = {name: tuple(r for r in map(revise, own) if r is not None) for name, own in rules.items()}
+        for added in changes.get("add") or ():
+            if added["kind"] == kind:
+                name = normalize_tool_name(added["tool"])
+                out[name] = (*out.get(name, ()), Rule(tuple(added.get("conditions") or ()), added["action"],
+                                                      added.get("reason"), "candidate"))
+        return {name: own for name, own in out.items() if own}
+
+    def templates(pairs: tuple[tuple[str, Rule], ...]) -> tuple[tuple[str, Rule], ...]:
+        return tuple((pattern, rule) for pattern, rule in ((p, revise(r)) for p, r in pairs) if rule is not None)
+
+    return replace(current, global_policy=changes.get("global_policy") or current.global_policy,
+                   calls=by_tool(current.calls, "call"), results=by_tool(current.results, "result"),
+                   call_templates=templates(current.call_templates),
+                   result_templates=templates(current.result_templates), monitor=False)
+
+
+# -- one interaction --------------------------------------------------------------------------------
+def _route(provider: Any, body: dict[str, Any], model: str | None) -> tuple[Any, Route]:
+    """The family and route the request came through, from its provider and body (the path is not stored)."""
+    if provider.name == "anthropic":
+        path = "v1/messages"
+    elif provider.name == "gemini":
+        path = f"v1beta/models/{model}:generateContent"
+    elif provider.name == "bedrock":
+        path = f"model/{model}/{'invoke' if 'anthropic_version' in body else 'converse'}"
+    else:
+        path = "responses" if "input" in body and "messages" not in body else provider.chat_path
+    route = provider.route("POST", path, {})
+    if route is None or route.kind != "chat":
+        raise NotReplayable(f"no chat route for {provider.name}")
+    family = route.family or provider
+    if hasattr(family, "for_body"):
+        family = family.for_body(body)
+    return family, route
+
+
+def _stored(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or "truncated" in value or "raw" in value:
+        raise NotReplayable("its body was not stored whole")
+    return value
+
+
+class Replayer:
+    """Decisions on recorded interactions (plain dicts of the ``interactions`` columns) under given policies."""
+
+    def __init__(self, profiles: dict[str, ProfileInfo], chain: ResponseChain | None = None):
+        self._profiles = profiles
+        self._chain = chain
+
+    def decide(self, row: dict[str, Any], policies: ProfilePolicies) -> dict[str, Any] | None:
+        """The refused call of the answer (``tool``, ``arguments``, ``reason``), or None if every call passes."""
+        exchange, calls, answer_results = self._parse(row)
+        exchange.state[SNAPSHOT] = policies
+        trust = ResultTrust(None, sanitize=_summarised)  # type: ignore[arg-type]
+        for result in exchange.tool_results:
+            _judge(trust, exchange, result)
+        for result in answer_results:
+            _judge(trust, exchange, result)
+            exchange.answer_results.append(result)
+        decide = CallPolicy(None)  # type: ignore[arg-type]
+        for call in calls:
+            try:
+                decide(exchange, call)
+            except Block as block:
+                return {"tool": call.name, "arguments": call.arguments, "reason": block.reason}
+        return None
+
+    def _parse(self, row: dict[str, Any]) -> tuple[Exchange, list[ToolCall], list[Any]]:
+        provider = _PROVIDERS.get(row["provider"])
+        profile = self._profiles.get(row["profile_id"])
+        if provider is None or profile is None:
+            raise NotReplayable("its provider or profile is gone")
+        body = _stored(row["request"])
+        family, route = _route(provider, body, row["model"])
+        try:
+            exchange = family.parse_request(json.loads(json.dumps(body)), route, profile, ClientInfo())
+            if self._chain is not None:
+                self._chain.continue_context(exchange)
+            calls, results = _answer_calls(family, exchange, row)
+        except NotReplayable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a body the adapter cannot read again is reported, not fatal
+            raise NotReplayable(f"its stored body could not be parsed ({exc.__class__.__name__})") from None
+        return exchange, calls, results
+
+
+def _answer_calls(family: Any, exchange: Exchange, row: dict[str, Any]) -> tuple[list[ToolCall], list[Any]]:
+    calls: list[ToolCall] = []
+    results: list[Any] = []
+    response = row["response"]
+    if row["stream"]:  # the answer rebuilt from the stream (exchange.Response)
+        for call in (response or {}).get("tool_calls") or ():
+            calls.append(ToolCall(**{key: call.get(key) for key in ("id", "name", "arguments", "raw_arguments")},
+                                  freeform=bool(call.get("freeform")), server=bool(call.get("server"))))
+    elif response is not None:
+        data = _stored(response)
+        family.prepare_answer(data, exchange)
+        for _key, group, *extra in family.tool_call_groups(data):
+            calls += group
+            for found in extra:
+                results += found
+    # Calls an enforced refusal took out of the answer, and those monitor mode let through, from the record.
+    recorded = [*(row["blocked"] or ()), *((row["flags"] or {}).get("would_block") or ())]
+    seen = {(call.name, json.dumps(call.arguments, sort_keys=True)) for call in calls}
+    for entry in recorded:
+        key = (entry["tool"], json.dumps(entry["arguments"], sort_keys=True))
+        if key not in seen and not str(entry.get("reason", "")).endswith("removed from the request)"):
+            seen.add(key)
+            calls.append(ToolCall(None, entry["tool"], entry["arguments"]))
+    return calls, results
+
+
+def _judge(trust: ResultTrust, exchange: Exchange, result: Any) -> None:
+    try:
+        trust(exchange, result)
+    except Block as block:
+        result.blocked_reason, result.trusted = block.reason, False
+
+
+def _summarised(exchange: Exchange, result: Any) -> None:
+    """``sanitize_with_dual_llm``: the summary that would replace the result is trusted (no model is asked)."""
+    result.trusted = True
+
+
+# -- a whole replay ---------------------------------------------------------------------------------
+def replay(rows: list[dict[str, Any]], current: Callable[[str], ProfilePolicies], changes: dict[str, Any],
+           replayer: Replayer) -> dict[str, Any]:
+    """The report: per interaction whose outcome changes, what the current and the candidate policies refuse,
+    with totals (``newly_blocked``, ``newly_allowed``, ``changed_reason``, ``unchanged``, ``skipped``)."""
+    totals = {"interactions": len(rows), "newly_blocked": 0, "newly_allowed": 0, "changed_reason": 0,
+              "unchanged": 0, "skipped": 0}
+    entries: list[dict[str, Any]] = []
+    policies: dict[str, tuple[ProfilePolicies, ProfilePolicies]] = {}
+    for row in rows:
+        time.sleep(0)  # under gevent the job is a greenlet of a serving worker: let requests in between
+        if row["profile_id"] not in policies:
+            now = current(row["profile_id"])
+            policies[row["profile_id"]] = (now, candidate(now, changes))
+        now, then = policies[row["profile_id"]]
+        try:
+            before, after = replayer.decide(row, now), replayer.decide(row, then)
+        except NotReplayable as why:
+            totals["skipped"] += 1
+            entries.append({**_ident(row), "change": "skipped", "why": str(why)})
+            continue
+        change = ("unchanged" if before == after else "newly_blocked" if before is None else
+                  "newly_allowed" if after is None else "changed_reason")
+        totals[change] += 1
+        if change != "unchanged":
+            entries.append({**_ident(row), "change": change, "current": before, "candidate": after})
+    return {"totals": totals, "interactions": entries}
+
+
+def _ident(row: dict[str, Any]) -> dict[str, Any]:
+    created = row["created_at"]
+    return {"interaction_id": row["id"], "profile_id": row["profile_id"], "provider": row["provider"],
+            "model": row["model"], "stream": row["stream"],
+            "created_at": created.isoformat() if hasattr(created, "isoformat") else created}
