@@ -61,6 +61,14 @@ def on_exit(server):
             os.unlink(path)
         except FileNotFoundError:
             pass
+    # Every worker has written its records and gone: fold SQLite's WAL into the database file, so that the
+    # file alone (a copy, a volume snapshot) holds every interaction. In a child process: the master stays
+    # app-free.
+    if os.environ.get("ARCHESTRA_DATABASE_URL", "sqlite:///archestra.db").startswith("sqlite"):
+        result = subprocess.run([sys.executable, "-m", "archestra.backup", "--checkpoint"],
+                                cwd=os.path.dirname(__file__) or ".")
+        if result.returncode != 0:
+            server.log.error("archestra: the SQLite WAL checkpoint at shutdown failed")
 
 
 def worker_exit(server, worker):

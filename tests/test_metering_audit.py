@@ -362,3 +362,49 @@ def test_the_upstream_request_is_stored_only_when_it_differs(proxy, upstream):
     request_changed, upstream_changed, _ = _stored(proxy, changed["id"])
     assert "stream_options" not in request_changed
     assert upstream_changed["stream_options"] == {"include_usage": True}
+
+
+# -- bullet 6: shutdown checkpoint, backup, export ------------------------------------------------------------------
+def test_after_sigterm_the_database_file_and_its_backup_hold_every_interaction(tmp_path, upstream):
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_deployment import ROOT, start_gunicorn, stop_gunicorn
+
+    upstream.reply_with(like_openai)
+    database = tmp_path / "deploy.db"
+    process, log, url = start_gunicorn(tmp_path, {"ARCHESTRA_OPENAI_BASE_URL": upstream.url,
+                                                  "ARCHESTRA_WORKERS": "2"})
+    client = openai.OpenAI(api_key="k", base_url=f"{url}/v1/openai", max_retries=0)
+
+    def ask(_: int) -> None:
+        list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(ask, range(60)))
+    stop_gunicorn(process, log)
+    wal = tmp_path / "deploy.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy-of-the-file.db"
+    copy.write_bytes(database.read_bytes())  # the file alone, as a naive copy or a volume snapshot sees it
+    with sqlite3.connect(copy) as connection:
+        assert connection.execute("SELECT count(*) FROM interactions").fetchone() == (60,)
+    connection.close()
+
+    env = {**os.environ, "ARCHESTRA_DATABASE_URL": f"sqlite:///{database}"}
+    backup = tmp_path / "backup.db"
+    subprocess.run([sys.executable, "-m", "archestra.backup", str(backup), "--interactions",
+                    str(tmp_path / "interactions.jsonl")], cwd=ROOT, env=env, check=True, timeout=60)
+    with sqlite3.connect(backup) as connection:
+        assert connection.execute("SELECT count(*) FROM interactions WHERE input_tokens = 44").fetchone() == (60,)
+    connection.close()
+    lines = [json.loads(line) for line in (tmp_path / "interactions.jsonl").read_text().splitlines()]
+    assert len(lines) == 60 and all(line["provider"] == "openai" and line["cost_usd"] for line in lines)
+    refused = subprocess.run([sys.executable, "-m", "archestra.backup", str(backup)], cwd=ROOT, timeout=60,
+                             env={**env, "ARCHESTRA_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/x"},
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "pg_dump" in refused.stderr
