@@ -408,3 +408,40 @@ def test_after_sigterm_the_database_file_and_its_backup_hold_every_interaction(t
                              env={**env, "ARCHESTRA_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/x"},
                              capture_output=True, text=True)
     assert refused.returncode == 2 and "pg_dump" in refused.stderr
+
+
+# -- bullet 7: blocked covers every kind of refusal ------------------------------------------------------------------
+def test_blocked_filter_covers_refused_requests_tool_calls_and_limits(tmp_path, make_proxy, upstream):
+    from tests.test_hooks import hook_file
+
+    proxy = make_proxy(hooks=hook_file(tmp_path, """
+        from archestra.hooks import Block
+
+        def on_request(exchange):
+            if "forbidden" in (exchange.messages[-1].text or ""):
+                raise Block("no forbidden words")
+
+        def on_tool_call(exchange, call):
+            if call.name == "send_email":
+                raise Block("email is not allowed here")
+    """))
+    client = openai_client(proxy, max_retries=2)
+    upstream.reply_with(json_reply(openai_wire.completion("fine")))
+    client.chat.completions.create(model="gpt-4o", messages=ASK)
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "forbidden"}])
+    upstream.reply_with(json_reply(openai_wire.completion(None, [openai_wire.tool_call("send_email", {"to": "x"})])))
+    client.chat.completions.create(model="gpt-4o", messages=ASK, tools=[
+        {"type": "function", "function": {"name": "send_email", "parameters": {"type": "object"}}}])
+    profile, _ = capped_profile(proxy, 0.0001, "total")
+    upstream.reply_with(json_reply(openai_wire.completion("fine")))
+    capped = openai_client(proxy, profile["id"])
+    capped.chat.completions.create(model="gpt-4o", messages=ASK)
+    proxy.flush()
+    with pytest.raises(openai.APIStatusError):
+        capped.chat.completions.create(model="gpt-4o", messages=ASK)
+    refused = interactions(proxy, blocked="true")
+    assert sorted((r["status_code"], r["refusal"], r["blocked_count"]) for r in refused) == [
+        (200, None, 1), (402, "token_cost_limit_exceeded", 0), (403, "request_blocked", 0)]
+    assert len(interactions(proxy, blocked="false")) == 2
+    assert [r["refusal"] for r in interactions(proxy, status=403)] == ["request_blocked"]
