@@ -62,12 +62,6 @@ class Recorder:
             finally:
                 db.session.remove()
 
-    def run_on_connection(self, work: Callable[[Any], Any]) -> Any:
-        """Run ``work(connection)`` at once in one transaction on a bare connection (no ORM session: for
-        small synchronous writes on the request path, where the session's bookkeeping would cost the most)."""
-        with self._app.app_context(), db.engine.begin() as connection:
-            return work(connection)
-
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every submitted job is written; True when the queue drained in time."""
         with self._idle:

@@ -17,13 +17,19 @@ sends back with ``previous_response_id`` answer calls that are not in the reques
 through the previous response (when the request itself does not name that call id), so that a trust policy on
 that tool applies to them.
 
-The state is written in the ``on_response`` stage, before the answer's last bytes reach the client, so the
-client's next request always finds it. A background response is remembered when it is created (its request's
-context) and again, never more trusted, when it is retrieved.
+The state is recorded in the ``on_response`` stage, off the request path (the background recorder, batched with
+the interaction rows), so a Responses exchange costs no more than a chat one. The worker that relayed the response
+knows it at once; a request that reaches another worker before the row is written waits for it (polling, at most
+``wait`` seconds) and, if it never appears, counts as not relayed: untrusted, never the reverse. A background
+response is remembered when it is created (its request's context) and again, never more trusted, when it is
+retrieved; a lookup combines what the database holds with what this worker still has to write.
 """
 from __future__ import annotations
 
-import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,7 +43,6 @@ from ..models import ResponseLink
 
 #: ``exchange.state`` key the Responses family fills with ``previous_response_id`` and ``conversation``.
 PREVIOUS = "archestra.responses.previous"
-log = logging.getLogger("archestra.security")
 _TABLE = ResponseLink.__table__
 _INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
@@ -48,9 +53,28 @@ def _conversation_id(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@dataclass(frozen=True)
+class Link:
+    """What the proxy knows of one relayed response."""
+
+    profile_id: str
+    trusted: bool
+    calls: dict[str, str] | None = None
+
+    def merged(self, other: Link | None) -> Link:
+        """Never more trusted than either; calls of both."""
+        if other is None:
+            return self
+        return Link(self.profile_id, self.trusted and other.trusted and self.profile_id == other.profile_id,
+                    {**(other.calls or {}), **(self.calls or {})} or None)
+
+
 class ResponseChain:
-    def __init__(self, recorder: Any):
+    def __init__(self, recorder: Any, wait: float = 1.0, poll: float = 0.02, remember: int = 10_000):
         self._recorder = recorder
+        self._wait, self._poll, self._size = wait, poll, remember
+        self._recent: OrderedDict[str, Link] = OrderedDict()  # this worker's own, until long written
+        self._lock = threading.Lock()
 
     def continue_context(self, exchange: Exchange) -> None:
         """``on_request``: mark the context untrusted when it continues one the proxy cannot vouch for."""
@@ -73,14 +97,18 @@ class ResponseChain:
         if conversation:
             exchange.unseen_context.append(f"conversation {conversation} (its items are stored at the provider)")
 
-    @staticmethod
-    def lookup(response_id: str) -> ResponseLink | None:
-        try:
-            row = db.session.get(ResponseLink, response_id)
-            return None if row is None else ResponseLink(response_id=row.response_id, profile_id=row.profile_id,
-                                                         trusted=row.trusted, calls=row.calls)
-        finally:
-            db.session.remove()
+    def lookup(self, response_id: str) -> Link | None:
+        """The response's state: the database's combined with this worker's pending one; a response only this
+        worker does not know yet is waited for (another worker may still be writing it)."""
+        local = self._recent.get(response_id)
+        deadline = time.monotonic() + self._wait
+        while True:
+            stored = _read(response_id)
+            if stored is not None:
+                return stored.merged(local)
+            if local is not None or time.monotonic() >= deadline:
+                return local
+            time.sleep(self._poll)
 
     def remember(self, exchange: Exchange) -> None:
         """``on_response``: store whether this response's context was trusted (never raising it later). A
@@ -91,30 +119,43 @@ class ResponseChain:
                 or not exchange.response.id:
             return
         calls = {call.id: call.name for call in exchange.response.tool_calls if call.id}
-        self.store(exchange.response.id, exchange.profile.id, exchange.context_trusted, calls)
+        self.store(exchange.response.id, Link(exchange.profile.id, exchange.context_trusted, calls or None))
 
-    def store(self, response_id: str, profile_id: str, trusted: bool, calls: dict[str, str] | None = None) -> None:
-        row = {"response_id": response_id, "profile_id": profile_id, "trusted": trusted, "calls": calls or None,
-               "created_at": datetime.now(timezone.utc)}
+    def store(self, response_id: str, link: Link) -> None:
+        with self._lock:
+            link = link.merged(self._recent.pop(response_id, None))
+            self._recent[response_id] = link
+            while len(self._recent) > self._size:
+                self._recent.popitem(last=False)
+        self._recorder.submit(_write(response_id, link))
 
-        def write(connection: Any) -> None:
-            # One INSERT in the common case (a new response); the merge only when the row exists (a background
-            # response created, then retrieved): never more trusted than before, calls added.
-            insert = _INSERTS[connection.dialect.name](_TABLE).values(**row).on_conflict_do_nothing()
-            if connection.execute(insert).rowcount == 1:
-                return
-            known = connection.execute(select(_TABLE.c.profile_id, _TABLE.c.trusted, _TABLE.c.calls)
-                                       .where(_TABLE.c.response_id == response_id)).first()
-            if known is None:
-                return
-            connection.execute(update(_TABLE).where(_TABLE.c.response_id == response_id).values(
-                trusted=known.trusted and trusted and known.profile_id == profile_id,
-                calls={**(known.calls or {}), **(calls or {})} or None))
-        try:
-            self._recorder.run_on_connection(write)
-        except Exception:
-            # Fail closed by omission: a response the proxy does not remember is continued as untrusted.
-            log.exception("remembering the trust state of response %s failed", response_id)
+
+def _read(response_id: str) -> Link | None:
+    try:
+        return _read_in(db.session, response_id)
+    finally:
+        db.session.remove()
+
+
+def _write(response_id: str, link: Link):
+    """A recorder job: one INSERT in the common case (a new response); the merge only when the row exists."""
+    def job(session: Any) -> None:
+        values = {"response_id": response_id, "profile_id": link.profile_id, "trusted": link.trusted,
+                  "calls": link.calls, "created_at": datetime.now(timezone.utc)}
+        insert = _INSERTS[session.get_bind().dialect.name](_TABLE).values(**values).on_conflict_do_nothing()
+        if session.execute(insert).rowcount == 1:
+            return
+        stored = _read_in(session, response_id)
+        merged = link.merged(stored)
+        session.execute(update(_TABLE).where(_TABLE.c.response_id == response_id)
+                        .values(trusted=merged.trusted, calls=merged.calls))
+    return job
+
+
+def _read_in(session: Any, response_id: str) -> Link | None:
+    row = session.execute(select(_TABLE.c.profile_id, _TABLE.c.trusted, _TABLE.c.calls)
+                          .where(_TABLE.c.response_id == response_id)).first()
+    return None if row is None else Link(row.profile_id, row.trusted, row.calls)
 
 def _tie_results(exchange: Exchange, calls: dict[str, str]) -> None:
     """Name the results that answer calls of the previous response (not of this request)."""
