@@ -24,7 +24,7 @@ from .exchange import Response as ExchangeResponse
 from .hooks import Block
 from .metering.interactions import INTERACTION_ID, Trace, record
 from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
-from .profiles import UUID_RE
+from .profiles import SLUG_RE, UUID_RE
 from .providers.base import Provider, ProxyError, Route, StreamRelay
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
@@ -85,11 +85,16 @@ def dispatch(provider: Provider, rest: str) -> Response:
 
 
 def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
-    """``{profile-id}/{path}`` or just ``{path}`` (default profile). A malformed id is a 400."""
+    """``{profile id or slug}/{path}`` or just ``{path}`` (default profile). A malformed id is a 400. A slug
+    counts only where the path after it is a route and the whole is not (a route's own path always wins)."""
     first, _, remainder = rest.partition("/")
     if UUID_RE.fullmatch(first):
         return first.lower(), remainder
     mistaken_id = len(first) == 36 and first.count("-") == 4
+    if not mistaken_id and remainder and SLUG_RE.fullmatch(first.lower()) and \
+            provider.route(request.method, remainder, request.args) is not None and \
+            provider.route(request.method, rest, request.args) is None:
+        return first.lower(), remainder
     if mistaken_id or (remainder and provider.is_chat_path(remainder) and not provider.is_chat_path(rest)):
         raise ProxyError(400, f"Malformed profile id {first!r}: expected a UUID.", code="invalid_profile_id")
     return None, rest

@@ -49,21 +49,27 @@ def get_policy_replay(item_id: str):
     return schema.dump(get_or_404(PolicyReplay, item_id, "Policy replay"))
 
 
+def _job(job_id: str) -> PolicyReplay:
+    job = db.session.get(PolicyReplay, job_id)
+    assert job is not None  # written before the job started, and only deleted with the database
+    return job
+
+
 def _run(app: Flask, job_id: str) -> None:
     with app.app_context():
-        job = db.session.get(PolicyReplay, job_id)
+        job = _job(job_id)
         job.status = "running"
         db.session.commit()
         spec = dict(job.spec)
         try:
             rows, profiles = _interactions(spec)
             report = replay(rows, PolicyDirectory.load, spec, Replayer(profiles, ResponseChain(None)))
-            job = db.session.get(PolicyReplay, job_id)
+            job = _job(job_id)
             job.status, job.report = "done", report
         except Exception as exc:  # noqa: BLE001 - the job reports its failure instead of dying silently
             log.exception("policy replay %s failed", job_id)
             db.session.rollback()
-            job = db.session.get(PolicyReplay, job_id)
+            job = _job(job_id)
             job.status, job.error = "failed", f"{exc.__class__.__name__}: {exc}"
         job.finished_at = datetime.now(timezone.utc)
         db.session.commit()

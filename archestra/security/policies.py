@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import select
 
@@ -56,7 +56,7 @@ def _templated(templates: tuple[tuple[str, Rule], ...], name: str) -> tuple[Rule
     return tuple(rule for pattern, rule in templates if fnmatchcase(name, pattern))
 
 
-def _rules(rows: list[Any]) -> dict[str, tuple[Rule, ...]]:
+def _rules(rows: Iterable[Any]) -> dict[str, tuple[Rule, ...]]:
     """Rules by normalised tool name: ``Run_Shell`` and ``run_shell`` (or a confusable spelling) are one tool."""
     by_tool: dict[str, list[Rule]] = {}
     for name, conditions, action, reason, rule_id in rows:
