@@ -172,6 +172,8 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         changed = family.prepare_upstream_body(body) or changed
         payload = json.dumps(body, ensure_ascii=False).encode() if changed else raw
         trace.sent = payload
+        if hasattr(family, "metered_payload"):  # what the family adds to meter the exchange (not recorded)
+            payload = family.metered_payload(payload, body)
         return _forward(runtime, provider, family, route, exchange, "POST", payload,
                         {**client_headers, "Content-Type": "application/json"}, query, trace)
     except ProxyError as error:

@@ -71,8 +71,11 @@ def test_client_gets_the_exact_stream_it_would_have_got(proxy, upstream):
                              json={"model": "gpt-4o", "stream": True, "messages": ASK,
                                    "stream_options": {"include_usage": False}})
     assert response.content == b"".join(openai_wire.text_stream(["Hel", "lo"], include_usage=False))
-    assert [r.json["stream_options"]["include_usage"] for r in upstream.received] == [True, True, True]
-    assert [(r["input_tokens"], r["output_tokens"]) for r in interactions(proxy)] == [(44, 16)] * 3
+    response = requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
+                             json={"model": "gpt-4o", "stream": True, "messages": ASK, "stream_options": None})
+    assert response.content == b"".join(openai_wire.text_stream(["Hel", "lo"], include_usage=False))
+    assert [r.json["stream_options"]["include_usage"] for r in upstream.received] == [True] * 4
+    assert [(r["input_tokens"], r["output_tokens"]) for r in interactions(proxy)] == [(44, 16)] * 4
 
 
 def test_mistral_gets_no_stream_options_and_reports_usage_itself(proxy, upstream):
@@ -351,17 +354,19 @@ def test_metadata_only_globally_and_per_profile(make_proxy, upstream):
 
 def test_the_upstream_request_is_stored_only_when_it_differs(proxy, upstream):
     upstream.reply_with(like_openai)
+    proxy.api("POST", "/optimization-rules", json={"provider": "openai", "max_length": 5,
+                                                   "target_model": "gpt-4o-mini"})
     client = openai_client(proxy)
-    requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
-                  json={"model": "gpt-4o", "stream": True, "messages": ASK, "stream_options": {"include_usage": True}})
-    list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))  # include_usage added
+    long_ask = [{"role": "user", "content": "a question long enough for gpt-4o"}]
+    list(client.chat.completions.create(model="gpt-4o", messages=long_ask, stream=True))  # only include_usage added
+    list(client.chat.completions.create(model="gpt-4o", messages=ASK, stream=True))  # the model swapped too
+    assert [r.json["stream_options"] for r in upstream.received] == [{"include_usage": True}] * 2
     same, changed = sorted(interactions(proxy), key=lambda r: r["created_at"])
     request_same, upstream_same, _ = _stored(proxy, same["id"])
-    assert request_same is not None and upstream_same is None
+    assert request_same["messages"] == long_ask and upstream_same is None  # metering's addition is not stored
     assert proxy.api("GET", f"/interactions/{same['id']}").json()["upstream_request"] == request_same
     request_changed, upstream_changed, _ = _stored(proxy, changed["id"])
-    assert "stream_options" not in request_changed
-    assert upstream_changed["stream_options"] == {"include_usage": True}
+    assert (request_changed["model"], upstream_changed["model"]) == ("gpt-4o", "gpt-4o-mini")
 
 
 # -- bullet 6: shutdown checkpoint, backup, export ------------------------------------------------------------------

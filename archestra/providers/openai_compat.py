@@ -164,11 +164,19 @@ class OpenAICompatible(Provider):
         dropped = [key for key in self.drop_params if key in body]
         for key in dropped:
             del body[key]
-        if self._adds_usage(body):
-            options = body.get("stream_options")
+        if self._adds_usage(body) and "stream_options" in body:  # present without include_usage: rewritten
+            options = body["stream_options"]
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
             return True
         return bool(dropped)
+
+    def metered_payload(self, payload: bytes, body: dict[str, Any]) -> bytes:
+        """The request with ``stream_options.include_usage`` when it has no ``stream_options``: spliced in
+        after the opening brace, without encoding the (possibly large) body again."""
+        if not self._adds_usage(body):
+            return payload
+        head, brace, rest = payload.lstrip().partition(b"{")
+        return brace + b'"stream_options":{"include_usage":true},' + rest if brace and not head else payload
 
     # -- response -------------------------------------------------------------------------------
     def parse_response(self, data: Any, exchange: Exchange) -> Response:

@@ -31,7 +31,7 @@ USAGE_NULL = b',"usage":null'
 
 def _usage_only(raw: bytes) -> bool:
     """The usage chunk ``include_usage`` adds: no choices, only the usage."""
-    if b'"usage"' not in raw or b'"choices":[]' not in raw.replace(b" ", b""):
+    if b'"choices":[]' not in raw and b'"choices": []' not in raw:
         return False
     data = raw.partition(b"data:")[2].strip()
     try:
