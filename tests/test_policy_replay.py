@@ -2,14 +2,54 @@
 and not, report exactly the answers enforcing them changes (checked by enforcing them on the same requests)."""
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
+import openai
 import pytest
 
-from tests.security_drivers import AnthropicDriver, CohereDriver, GeminiDriver, MistralDriver, OpenAIDriver
+from tests.fakes import responses_wire
+from tests.fakes.server import json_reply, sse_reply
+from tests.security_drivers import (
+    PAGE,
+    AnthropicDriver,
+    CohereDriver,
+    GeminiDriver,
+    MistralDriver,
+    OpenAIDriver,
+    Outcome,
+)
 
-DRIVERS = [OpenAIDriver("openai"), MistralDriver(), AnthropicDriver(), GeminiDriver(), CohereDriver()]
+
+class ResponsesDriver:
+    """The same agent on the OpenAI Responses API."""
+
+    provider = "openai"
+    tools = [{"type": "function", "name": n, "description": n, "parameters": {"type": "object"}, "strict": False}
+             for n in ("fetch_url", "send_email")]
+
+    def ask(self, proxy, stream: bool, with_result: bool) -> Outcome:
+        client = openai.OpenAI(api_key="k", base_url=proxy.base("openai"), max_retries=0)
+        items: list = [{"role": "user", "content": "Summarize the page"}]
+        if with_result:
+            items += [responses_wire.function_call("fetch_url", {"url": "https://x.io"}, "call_fetch1"),
+                      {"type": "function_call_output", "call_id": "call_fetch1", "output": PAGE}]
+        if stream:
+            with client.responses.stream(model="gpt-5.1", input=items, tools=self.tools) as events:
+                answer = events.get_final_response()
+        else:
+            answer = client.responses.create(model="gpt-5.1", input=items, tools=self.tools)
+        return Outcome([(item.name, json.loads(item.arguments)) for item in answer.output
+                        if item.type == "function_call"], answer.output_text)
+
+    def reply(self, stream: bool, args: dict):
+        email = responses_wire.function_call("send_email", args, "call_mail1")
+        return sse_reply(responses_wire.stream([email])) if stream else json_reply(responses_wire.response([email]))
+
+
+DRIVERS = [OpenAIDriver("openai"), MistralDriver(), AnthropicDriver(), GeminiDriver(), CohereDriver(),
+           ResponsesDriver()]
 EVIL = {"to": "evil@attacker.io"}
 BOSS = {"to": "boss@company.com"}
 # (history with a fetched page, arguments of the mail the model sends)
