@@ -89,6 +89,19 @@ def test_mistral_gets_no_stream_options_and_reports_usage_itself(proxy, upstream
     assert (row["input_tokens"], row["output_tokens"], row["usage_estimated"]) == (44, 16, False)
 
 
+def test_cohere_streams_get_no_stream_options(proxy, upstream):
+    import cohere
+
+    from tests.fakes import cohere_wire
+
+    upstream.reply_with(sse_reply(cohere_wire.text_stream(["Hel", "lo"])))
+    list(cohere.ClientV2(api_key="co-key", base_url=proxy.base("cohere")).chat_stream(model="command-a",
+                                                                                     messages=ASK))
+    assert "stream_options" not in upstream.received[0].json
+    [row] = interactions(proxy)
+    assert row["usage_estimated"] is False and row["input_tokens"]
+
+
 def test_a_stream_without_usage_is_estimated_and_marked(proxy, upstream):
     # Z.AI ignores stream_options: no usage at all in its stream.
     upstream.reply_with(sse_reply(openai_wire.text_stream(["Hello there, ", "general Kenobi"], include_usage=False)))

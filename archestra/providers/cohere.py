@@ -27,6 +27,7 @@ def _usage(usage: Any) -> Usage:
 class Cohere(OpenAICompatible):
     name = "cohere"
     chat_path = "v2/chat"
+    usage_on_request = False  # its own wire format: usage always comes in message-end
     passthrough_post = ("v2/embed", "v1/embed")
     passthrough_get = ("v1/models",)
 

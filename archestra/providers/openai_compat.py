@@ -49,6 +49,8 @@ class OpenAICompatible(Provider):
     #: Paths (after the base) reached with a leading ``v1/`` too, as the mistralai SDK sends them.
     v1_prefix = False
     chat_path = CHAT
+    #: Streams report usage only when asked with ``stream_options.include_usage`` (OpenAI's chat completions).
+    usage_on_request = True
     #: Non-generative endpoints passed through unchanged (recorded and limited, never inspected).
     passthrough_post: tuple[str, ...] = ()
     passthrough_get: tuple[str, ...] = ()
@@ -137,8 +139,8 @@ class OpenAICompatible(Provider):
 
     def _adds_usage(self, body: dict[str, Any]) -> bool:
         """A stream whose usage the client did not ask for: without it the exchange could not be priced."""
-        if "stream_options" in self.drop_params or body.get("stream") is not True:
-            return False  # Mistral rejects stream_options (and sends usage anyway)
+        if not self.usage_on_request or body.get("stream") is not True:
+            return False
         options = body.get("stream_options")
         return not (isinstance(options, dict) and options.get("include_usage") is True)
 
@@ -240,6 +242,7 @@ class Mistral(OpenAICompatible):
     v1_prefix = True
     # Mistral forbids extra fields: stream_options gets a 422 (usage always comes in the last chunk).
     drop_params = ("stream_options",)
+    usage_on_request = False
     passthrough_post = ("embeddings",)
     passthrough_get = ("models",)
 
