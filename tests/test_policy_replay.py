@@ -14,6 +14,7 @@ from tests.fakes.server import json_reply, sse_reply
 from tests.security_drivers import (
     PAGE,
     AnthropicDriver,
+    BedrockDriver,
     CohereDriver,
     GeminiDriver,
     MistralDriver,
@@ -48,8 +49,16 @@ class ResponsesDriver:
         return sse_reply(responses_wire.stream([email])) if stream else json_reply(responses_wire.response([email]))
 
 
-DRIVERS = [OpenAIDriver("openai"), MistralDriver(), AnthropicDriver(), GeminiDriver(), CohereDriver(),
-           ResponsesDriver()]
+SDK_FAMILIES = [OpenAIDriver("openai"), MistralDriver(), AnthropicDriver(), GeminiDriver(), CohereDriver(),
+                ResponsesDriver()]
+# boto3 sends Bedrock API keys only over TLS: Bedrock Converse on a proxy of its own.
+TRAFFIC = {"sdk-families": (SDK_FAMILIES, False), "bedrock": ([BedrockDriver()], True)}
+
+
+@pytest.fixture(autouse=True)
+def bedrock_key(monkeypatch):
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-key")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 EVIL = {"to": "evil@attacker.io"}
 BOSS = {"to": "boss@company.com"}
 # (history with a fetched page, arguments of the mail the model sends)
@@ -60,10 +69,10 @@ NO_ATTACKERS = {"kind": "call", "tool": "send_email", "action": "block_always", 
                 "conditions": [{"key": "to", "operator": "contains", "value": "attacker"}]}
 
 
-def traffic(proxy, upstream) -> list[tuple[list, str]]:
+def traffic(proxy, upstream, drivers: list) -> list[tuple[list, str]]:
     """Every request of the scenario once, in order: what the client received (calls, text) each time."""
     seen = []
-    for driver in DRIVERS:
+    for driver in drivers:
         for stream in (False, True):
             for with_result, args in REQUESTS:
                 upstream.reply_with(driver.reply(stream, args))
@@ -86,27 +95,30 @@ def run_replay(proxy, **changes) -> dict:
     return job["report"]
 
 
+@pytest.mark.parametrize("families", list(TRAFFIC))
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_replay_reports_exactly_what_enforcing_the_candidate_changes(make_proxy, upstream, database, request):
+def test_replay_reports_exactly_what_enforcing_the_candidate_changes(make_proxy, upstream, tls_cert, database,
+                                                                     families, request):
     overrides = {"database_url": request.getfixturevalue("postgres_url")} if database == "postgresql" else {}
-    proxy = make_proxy(**overrides)
+    drivers, tls = TRAFFIC[families]
+    proxy = make_proxy(tls=tls_cert if tls else None, **overrides)
     profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
     # Recorded in monitor mode: every answer reached the client as the upstream sent it.
     assert proxy.api("PATCH", f"/profiles/{profile}", json={"mode": "monitor"}).status_code == 200
-    assert all(calls for calls, _ in traffic(proxy, upstream))
+    assert all(calls for calls, _ in traffic(proxy, upstream, drivers))
     proxy.flush()
 
     # Restrictive, no policies: a mail after a fetched page is refused. The candidate allows internal mail in an
     # untrusted context and never mails attackers.
     report = run_replay(proxy, profile_id=profile, add=[ALLOW_INTERNAL, NO_ATTACKERS])
-    per_request = len(DRIVERS) * 2
+    per_request = len(drivers) * 2
     assert report["totals"] == {"interactions": 3 * per_request, "newly_allowed": per_request,
                                 "changed_reason": per_request, "newly_blocked": per_request, "unchanged": 0,
                                 "skipped": 0}
     entries = report["interactions"]
     assert [e["change"] for e in entries] == ["newly_allowed", "changed_reason", "newly_blocked"] * per_request
     assert [(e["provider"], e["stream"]) for e in entries[::3]] == [
-        (driver.provider, stream) for driver in DRIVERS for stream in (False, True)]
+        (driver.provider, stream) for driver in drivers for stream in (False, True)]
 
     # The time window: nothing after now, everything before.
     later = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
@@ -127,7 +139,7 @@ def test_replay_reports_exactly_what_enforcing_the_candidate_changes(make_proxy,
         assert created.status_code == 201
         ids.append(created.json()["id"])
     assert proxy.api("PATCH", f"/profiles/{profile}", json={"mode": "enforce"}).status_code == 200
-    enforced = traffic(proxy, upstream)
+    enforced = traffic(proxy, upstream, drivers)
     for entry, (calls, text) in zip(entries, enforced, strict=True):
         refused = entry["candidate"]
         if refused is None:
