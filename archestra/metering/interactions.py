@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from ..exchange import Exchange, Usage
 from ..models import Interaction
@@ -163,7 +163,7 @@ class _UsageCounter:
                  limited: bool):
         self.prices, self.values, self.priced_model, self.tags = prices, values, priced_model, tags
         self.limited = limited
-        self.done, self.cost = False, None
+        self.done, self.cost = False, cast("Decimal | None", None)
 
     def __call__(self, session: Any) -> None:
         if self.done:

@@ -7,10 +7,10 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from ..extensions import db
 from ..models import BlockedToolCall, Interaction
@@ -25,8 +25,9 @@ def delete_in_batches(model: Any, conditions: Iterable[Any], batch: int = BATCH)
     total = 0
     while True:
         ids = select(model.id).where(*conditions).limit(batch).scalar_subquery()
-        deleted = db.session.execute(delete(model).where(model.id.in_(ids)),
-                                     execution_options={"synchronize_session": False}).rowcount
+        result = db.session.execute(delete(model).where(model.id.in_(ids)),
+                                    execution_options={"synchronize_session": False})
+        deleted = cast(CursorResult, result).rowcount
         db.session.commit()
         total += deleted
         if deleted < batch:
