@@ -41,7 +41,7 @@ def untrusted_details(exchange: Exchange, call: ToolCall | None = None, allow_po
         listed = sources[:MAX_LISTED]
         if len(sources) > MAX_LISTED:
             listed.append(f"{len(sources) - MAX_LISTED} more")
-        sentences.append(f"Untrusted: {_join(listed)}.")
+        sentences.append(f"Untrusted: {'; '.join(listed)}.")
     remedies = []
     if call is not None and allow_possible:
         remedies.append(f"an allow_when_context_is_untrusted policy on {call.name}")
