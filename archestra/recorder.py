@@ -22,7 +22,7 @@ from .extensions import db
 log = logging.getLogger("archestra.recorder")
 # A job receives the SQLAlchemy session; it may return rows to insert, ``(table, values)``: those are
 # inserted together, one multi-row INSERT per table and batch, far cheaper than ORM objects one by one.
-Row = tuple[Table, dict[str, Any]]
+Row = tuple[Any, dict[str, Any]]  # (a Table, or a prebuilt INSERT statement, values)
 Job = Callable[[Any], "Row | None"]
 
 
@@ -110,9 +110,10 @@ class Recorder:
 
 
 def _insert(session: Any, rows: list[Row | None]) -> None:
-    by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+    """One multi-row INSERT per table (or per prebuilt insert statement, e.g. one that ignores conflicts)."""
+    by_target: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row is not None:
-            by_table[row[0]].append(row[1])
-    for table, values in by_table.items():
-        session.execute(insert(table), values)
+            by_target[row[0]].append(row[1])
+    for target, values in by_target.items():
+        session.execute(insert(target) if isinstance(target, Table) else target, values)

@@ -59,10 +59,9 @@ from .responses_items import (
 from .responses_stream import ResponsesStreamRelay
 
 PATH = "responses"
-#: ``exchange.state`` key holding ``{"previous_response_id": ..., "conversation": ...}`` of every request.
+#: ``exchange.state`` key holding ``{"previous_response_id", "conversation", "store"}`` of every request (and
+#: ``"retrieved": True`` for a stored response fetched again), for the response chain.
 PREVIOUS = "archestra.responses.previous"
-#: ``exchange.state`` key marking the exchange of a stored response fetched again.
-_RETRIEVED = "archestra.responses.retrieved"
 #: ``exchange.state`` key of the declared tools and where each sits in the body (to remove refused ones).
 _PLACES = "archestra.responses.tools"
 #: Outputs whose ``output`` may be text; others (screenshots, shell outcomes) cannot hold a redaction.
@@ -196,15 +195,14 @@ class Responses:
         """The exchange of a stored response fetched again (``route.model`` is its id): it continues the
         context the response was created in, so the response chain looks that context's trust up."""
         exchange = Exchange(self.provider, profile, "", stream=bool(route.stream), client=client)
-        exchange.state[PREVIOUS] = {"previous_response_id": route.model, "conversation": None}
-        exchange.state[_RETRIEVED] = True
+        exchange.state[PREVIOUS] = {"previous_response_id": route.model, "conversation": None, "retrieved": True}
         return exchange
 
     # -- response -------------------------------------------------------------------------------
     def prepare_answer(self, data: Any, exchange: Exchange) -> None:
         """Before a non-streamed answer's calls are decided (``Provider.prepare_answer``): a retrieved response
         tells its model and the tools its request declared (a POST's request declared them itself)."""
-        if exchange.state.get(_RETRIEVED) and not exchange.tools:
+        if (exchange.state.get(PREVIOUS) or {}).get("retrieved") and not exchange.tools:
             exchange.tools = [tool for tool, _ in _declared(data)]
             exchange.model = data.get("model") if isinstance(data.get("model"), str) else exchange.model
 

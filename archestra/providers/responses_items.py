@@ -238,7 +238,9 @@ def answer_segments(output: Any) -> list[tuple[list[ToolCall], list[ToolResult]]
 
 
 def answer_calls(output: Any) -> list[ToolCall]:
-    return [call for calls, _ in answer_segments(output) for call in calls]
+    """The calls of an answer's ``output``, in order (``answer_segments`` without building the results)."""
+    return [call_of(item) for item in output if isinstance(item, dict) and kind_of(item) == "call"] \
+        if isinstance(output, list) else []
 
 
 # -- refusals ----------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from ..models import ResponseLink
 PREVIOUS = "archestra.responses.previous"
 _TABLE = ResponseLink.__table__
 _INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+_IGNORING = {name: make(_TABLE).on_conflict_do_nothing() for name, make in _INSERTS.items()}
 
 
 def _conversation_id(value: Any) -> str | None:
@@ -119,15 +120,19 @@ class ResponseChain:
                 or not exchange.response.id:
             return
         calls = {call.id: call.name for call in exchange.response.tool_calls if call.id}
-        self.store(exchange.response.id, Link(exchange.profile.id, exchange.context_trusted, calls or None))
+        self.store(exchange.response.id, Link(exchange.profile.id, exchange.context_trusted, calls or None),
+                   fresh=not previous.get("retrieved"))
 
-    def store(self, response_id: str, link: Link) -> None:
+    def store(self, response_id: str, link: Link, fresh: bool = False) -> None:
+        """``fresh``: a response just created (its id is new), written as a plain batched row; otherwise (a
+        response fetched again) merged with what is stored."""
         with self._lock:
-            link = link.merged(self._recent.pop(response_id, None))
+            known = self._recent.pop(response_id, None)
+            link = link.merged(known)
             self._recent[response_id] = link
             while len(self._recent) > self._size:
                 self._recent.popitem(last=False)
-        self._recorder.submit(_write(response_id, link))
+        self._recorder.submit(_new_row(response_id, link) if fresh and known is None else _write(response_id, link))
 
 
 def _read(response_id: str) -> Link | None:
@@ -135,6 +140,15 @@ def _read(response_id: str) -> Link | None:
         return _read_in(db.session, response_id)
     finally:
         db.session.remove()
+
+
+def _new_row(response_id: str, link: Link):
+    """A recorder job for a new response: a row in the batch's multi-row INSERT (which ignores a conflict)."""
+    def job(session: Any) -> tuple[Any, dict[str, Any]]:
+        return _IGNORING[session.get_bind().dialect.name], {
+            "response_id": response_id, "profile_id": link.profile_id, "trusted": link.trusted,
+            "calls": link.calls, "created_at": datetime.now(timezone.utc)}
+    return job
 
 
 def _write(response_id: str, link: Link):
