@@ -40,9 +40,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..exchange import Exchange
 from ..extensions import db
 from ..models import ResponseLink
+from ..providers.responses import PREVIOUS  # the family fills it; the chain reads it
 
-#: ``exchange.state`` key the Responses family fills with ``previous_response_id`` and ``conversation``.
-PREVIOUS = "archestra.responses.previous"
 _TABLE = ResponseLink.__table__
 _INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 _IGNORING = {name: make(_TABLE).on_conflict_do_nothing() for name, make in _INSERTS.items()}
