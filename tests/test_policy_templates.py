@@ -92,6 +92,50 @@ def test_a_template_applies_to_a_profile_that_never_saw_the_tool_and_a_profile_p
     assert mail_after_fetch(live, pid, fetch, "boss@company.com") == []
 
 
+def test_profile_policies_refine_templates_a_specific_template_guard_keeps_holding(live, names):
+    fetch, _ = names
+    mailer = f"mail_{fetch}"
+
+    def mails(pid: str, to: str) -> list[str]:
+        live.upstream.reply_with(json_reply(wire.completion(None, [wire.tool_call(mailer, {"to": to})])))
+        tools = [{"type": "function", "function": {"name": n, "description": n, "parameters": SCHEMA}}
+                 for n in (fetch, mailer)]
+        messages = [{"role": "user", "content": "Summarize the page"},
+                    {"role": "assistant", "content": None,
+                     "tool_calls": [wire.tool_call(fetch, {"url": "x"}, "call_f")]},
+                    {"role": "tool", "tool_call_id": "call_f", "content": PAGE}]
+        client = openai.OpenAI(api_key="k", base_url=live.base("openai", pid), max_retries=0)
+        message = client.chat.completions.create(model="m", messages=messages, tools=tools).choices[0].message
+        return [call.function.name for call in message.tool_calls or []]
+
+    to_attacker = [{"key": "to", "operator": "endsWith", "value": "@attacker.io"}]
+    guard = template(live, kind="call", tool_name=mailer, action="block_always", reason="never to attackers",
+                     conditions=to_attacker)
+    pid = live.profile()
+    tool = live.api("POST", "/tools", json={"profile_id": pid, "name": mailer, "parameters": SCHEMA}).json()
+    # The profile allows the mailer in an untrusted context (its own default): mail to a colleague goes out,
+    # and the template's guard still refuses the attacker, on every worker.
+    allow = live.api("POST", "/tool-call-policies", json={"tool_id": tool["id"],
+                                                          "action": "allow_when_context_is_untrusted"})
+    assert allow.status_code == 201, allow.text
+    for _ in range(2):
+        assert mails(pid, "boss@company.com") == [mailer]
+        assert mails(pid, "evil@attacker.io") == []
+    shown = effective(live, pid, mailer)["call_policies"]
+    assert shown["source"] == "profile and template"
+    assert [(p["id"], p["source"]) for p in shown["policies"]] == [(allow.json()["id"], "profile"),
+                                                                   (guard["id"], "template")]
+    # A profile policy with the template's very conditions replaces that template policy in this profile only.
+    own = live.api("POST", "/tool-call-policies", json={"tool_id": tool["id"], "conditions": to_attacker,
+                                                        "action": "allow_when_context_is_untrusted"})
+    assert own.status_code == 201, own.text
+    other = live.profile()
+    for _ in range(2):
+        assert mails(pid, "evil@attacker.io") == [mailer]
+        assert mails(other, "evil@attacker.io") == []
+    assert effective(live, pid, mailer)["call_policies"]["source"] == "profile"
+
+
 def test_template_validation(live, names):
     _, intranet = names
     bad = live.api("POST", "/policy-templates", json={"kind": "call", "tool_name": intranet,

@@ -66,14 +66,16 @@ def _dump(rules: tuple[Rule, ...]) -> list[dict[str, Any]]:
 
 def _effective(policies: ProfilePolicies, kind: str, name: str) -> dict[str, Any]:
     rules = policies.call_rules(name) if kind == "call" else policies.result_rules(name)
-    source = "default" if not rules else "template" if rules[0].template is not None else "profile"
+    sources = dict.fromkeys("template" if rule.template is not None else "profile" for rule in rules)  # profile first
+    source = " and ".join(sources) or "default"  # "profile", "template", "profile and template" or "default"
     return {"source": source, "policies": _dump(rules), "default": DEFAULTS[(policies.global_policy, kind)]}
 
 
 @api.get("/effective-policy")
 def effective_policy():
     """The policies the proxy applies to ``tool`` in ``profile_id`` (id or slug), exactly as it decides: the
-    profile's own, else the matching templates, else the global policy's default."""
+    profile's own, then the matching templates' that no profile policy restates (same conditions), and the global
+    policy's default where none matches."""
     profile = profile_by_key(request.args.get("profile_id"))
     tool = request.args.get("tool") or ""
     if not tool:

@@ -1,12 +1,16 @@
 """The policies of a profile, cached per worker (plain values only) until the configuration generation moves.
 
-A tool's policies come from the profile, or, when the profile has none of that kind (call or result) for the
-tool, from the policy templates whose tool name (exact or glob, compared after normalisation) matches it: a
-template applies to every profile, including those whose traffic never declared the tool, and a profile's own
-policies on the tool replace it there.
+A tool's policies are the profile's own, refined from the policy templates whose tool name (exact or glob,
+compared after normalisation) matches it: a template applies to every profile, including those whose traffic never
+declared the tool. In a profile, a template policy stands unless the profile has a policy of the same kind on the
+tool with the same conditions (the profile's replaces it: its own default replaces the template's default, its own
+rule on ``to endsWith @corp.com`` replaces the template's rule on exactly that). So a template's specific guard
+(``block_always`` on some arguments) keeps holding next to a profile's own rules, and the usual precedence decides
+between the rules that match (specific before defaults, ``block_always`` first).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Iterable
@@ -44,16 +48,26 @@ class ProfilePolicies:
     result_templates: tuple[tuple[str, Rule], ...] = ()
 
     def call_rules(self, name: str) -> tuple[Rule, ...]:
-        """The call policies of the tool with normalised ``name``: the profile's, else the matching templates."""
-        return self.calls.get(name) or _templated(self.call_templates, name)
+        """The call policies of the tool with normalised ``name``: the profile's, then the templates' it keeps."""
+        return _refined(self.calls.get(name, ()), self.call_templates, name)
 
     def result_rules(self, name: str) -> tuple[Rule, ...]:
-        """The result policies of the tool with normalised ``name``: the profile's, else the matching templates."""
-        return self.results.get(name) or _templated(self.result_templates, name)
+        """The result policies of the tool with normalised ``name``: the profile's, then the templates' it keeps."""
+        return _refined(self.results.get(name, ()), self.result_templates, name)
 
 
-def _templated(templates: tuple[tuple[str, Rule], ...], name: str) -> tuple[Rule, ...]:
-    return tuple(rule for pattern, rule in templates if fnmatchcase(name, pattern))
+def _refined(own: tuple[Rule, ...], templates: tuple[tuple[str, Rule], ...], name: str) -> tuple[Rule, ...]:
+    """The profile's rules, then each matching template rule whose conditions no profile rule restates."""
+    if not templates:
+        return own
+    restated = {_conditions_key(rule.conditions) for rule in own}
+    return own + tuple(rule for pattern, rule in templates
+                       if fnmatchcase(name, pattern) and _conditions_key(rule.conditions) not in restated)
+
+
+def _conditions_key(conditions: tuple[dict[str, Any], ...]) -> frozenset[str]:
+    """Conditions compared as a set, values compared as stored (the key and operator are case-sensitive)."""
+    return frozenset(json.dumps(condition, sort_keys=True) for condition in conditions)
 
 
 def _rules(rows: Iterable[Any]) -> dict[str, tuple[Rule, ...]]:
