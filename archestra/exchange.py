@@ -175,6 +175,9 @@ class Exchange:
     #: Monitor mode: results a policy would have blocked or sanitised (sent unchanged), ``{tool, tool_call_id,
     #: action, reason}`` each.
     would_block_results: list[dict[str, Any]] = field(default_factory=list)
+    #: Monitor mode: refusals of the whole request or answer by an ``on_request`` / ``on_response`` hook (the
+    #: operator's own included) that did not happen, ``{stage, reason}`` each.
+    would_refuse: list[dict[str, Any]] = field(default_factory=list)
     #: Tool results found inside the answer itself (provider-executed tools), decided like the request's.
     answer_results: list[ToolResult] = field(default_factory=list)
     #: Free space for hooks to share values across stages of the same exchange.

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -188,6 +189,10 @@ class Interaction(db.Model):
     time_to_first_token_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     blocked: Mapped[Any] = mapped_column(JSON, nullable=True)
     blocked_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Monitor mode: decisions that would have changed the exchange (calls, results, whole refusals).
+    would_block_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The request path below the profile (``v1/messages``, ``model/{id}/invoke``...): the route it came by.
+    path: Mapped[str | None] = mapped_column(String(512), nullable=True)
     #: Security observations that did not block: calls of undeclared tools, context the proxy could not see.
     flags: Mapped[Any] = mapped_column(JSON, nullable=True)
     session_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
@@ -286,9 +291,17 @@ class PolicyReplay(db.Model):
     __tablename__ = "policy_replays"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    #: pending | running | done | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     spec: Mapped[Any] = mapped_column(JSON)
     report: Mapped[Any] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Written by the worker running the job every few seconds: a job whose heartbeat stops is taken over.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    processed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())

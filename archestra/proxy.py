@@ -29,7 +29,7 @@ from .providers.base import Provider, ProxyError, Route, StreamRelay
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
 from .strict_json import loads_strict
-from .toolcalls import decide_tool_calls, gate_server_tools, judge_result
+from .toolcalls import decide_tool_calls, gate_server_tools, judge_result, would_refuse
 from .upstream import response_headers
 
 log = logging.getLogger("archestra.proxy")
@@ -69,10 +69,10 @@ def dispatch(provider: Provider, rest: str) -> Response:
         provider.check_access(runtime.settings, route, profile, caller, request.headers)
         if route.kind == "passthrough":
             return _passthrough(runtime, provider, route, profile, caller,
-                                Trace(started=started, kind="passthrough"))
+                                Trace(started=started, kind="passthrough", path=path[:512]))
         if route.kind == "retrieve":
-            return _retrieve(runtime, provider, route, profile, caller, Trace(started=started))
-        return _chat(runtime, provider, route, profile, caller, Trace(started=started))
+            return _retrieve(runtime, provider, route, profile, caller, Trace(started=started, path=path[:512]))
+        return _chat(runtime, provider, route, profile, caller, Trace(started=started, path=path[:512]))
     except SQLAlchemyError as exc:
         # Fail closed: without its database the proxy cannot check profiles, policies or limits.
         log.error("database unavailable, refusing %s %s: %s", provider.name, request.path, exc.__class__.__name__)
@@ -86,14 +86,16 @@ def dispatch(provider: Provider, rest: str) -> Response:
 
 def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
     """``{profile id or slug}/{path}`` or just ``{path}`` (default profile). A malformed id is a 400. A slug
-    counts only where the path after it is a route and the whole is not (a route's own path always wins)."""
+    counts where the path after it is a route and the whole is not; where both are (OpenAI passes any GET
+    through: ``support-agent/models``), where it names an existing profile."""
     first, _, remainder = rest.partition("/")
     if UUID_RE.fullmatch(first):
         return first.lower(), remainder
     mistaken_id = len(first) == 36 and first.count("-") == 4
     if not mistaken_id and remainder and SLUG_RE.fullmatch(first.lower()) and \
             provider.route(request.method, remainder, request.args) is not None and \
-            provider.route(request.method, rest, request.args) is None:
+            (provider.route(request.method, rest, request.args) is None or
+             current_runtime().profiles.resolve(first) is not None):
         return first.lower(), remainder
     if mistaken_id or (remainder and provider.is_chat_path(remainder) and not provider.is_chat_path(rest)):
         raise ProxyError(400, f"Malformed profile id {first!r}: expected a UUID.", code="invalid_profile_id")
@@ -129,8 +131,9 @@ def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
     try:
         hooks.run("on_request", exchange)
     except Block as block:
-        raise ProxyError(403, f"Request blocked by policy: {block.reason}", kind="permission_error",
-                         code="request_blocked") from None
+        if not would_refuse(exchange, "on_request", block):
+            raise ProxyError(403, f"Request blocked by policy: {block.reason}", kind="permission_error",
+                             code="request_blocked") from None
     for result in exchange.tool_results:
         judge_result(runtime, exchange, result)
     gate_server_tools(runtime, exchange)
@@ -279,8 +282,9 @@ def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: request
     try:
         runtime.hooks.run("on_response", exchange)
     except Block as block:
-        raise ProxyError(403, f"Response blocked by policy: {block.reason}", kind="permission_error",
-                         code="response_blocked") from None
+        if not would_refuse(exchange, "on_response", block):
+            raise ProxyError(403, f"Response blocked by policy: {block.reason}", kind="permission_error",
+                             code="response_blocked") from None
     out = json.dumps(data, ensure_ascii=False).encode() if changed else content
     trace.status, trace.response_body = upstream.status_code, out
     record(runtime, exchange, trace)

@@ -60,6 +60,17 @@ def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
     return None
 
 
+def would_refuse(exchange: Exchange, stage: str, block: Block) -> bool:
+    """Monitor mode: a hook of ``stage`` (``on_request`` or ``on_response``; an operator's own or a built-in)
+    refused the exchange. The refusal is recorded as would-refuse and the exchange goes on unchanged (True);
+    in enforce mode nothing is recorded here and the caller refuses (False)."""
+    if not monitoring(exchange):
+        return False
+    exchange.would_refuse.append({"stage": stage, "reason": block.reason})
+    log.info("monitor mode, would refuse (%s) for profile %s: %s", stage, exchange.profile.id, block.reason)
+    return True
+
+
 def gate_server_tools(runtime: Any, exchange: Exchange) -> None:
     """Decide provider-executed tools before the request leaves: the provider runs them before the proxy
     sees the answer, so refusing the answer afterwards would be too late (a fetch exfiltrates through its

@@ -2,6 +2,8 @@
 nothing changes on the wire; in every provider family, streamed and not, through each provider's real SDK."""
 from __future__ import annotations
 
+import textwrap
+
 import openai
 import pytest
 
@@ -55,6 +57,10 @@ def test_monitor_mode_passes_the_trifecta_and_records_would_block(make_proxy, tl
         "send_email", EVIL, explained(driver), True)
     [interaction] = interactions(proxy, profile)
     assert interaction["blocked_count"] == 0 and not interaction["blocked"]
+    assert interaction["would_block_count"] == 1
+    assert [row["id"] for row in proxy.api("GET", "/interactions", params={"would_block": "true"}).json()[
+        "data"]] == [interaction["id"]]
+    assert proxy.api("GET", "/interactions", params={"blocked": "true"}).json()["data"] == []
     assert [(b["tool"], b["reason"]) for b in interaction["flags"]["would_block"]] == [
         ("send_email", explained(driver))]
 
@@ -123,3 +129,82 @@ def test_switching_mode_applies_to_the_next_request_on_every_worker(live, stream
         assert [calls() for _ in range(4)] == [expected] * 4, mode
     rows = live.blocked(pid, 12)
     assert sorted(row["would_block"] for row in rows) == [False] * 4 + [True] * 8
+
+
+OPERATOR_HOOKS = """
+    from archestra.hooks import Block
+
+    def on_request(exchange):
+        if any("codeword" in (message.text or "") for message in exchange.messages):
+            raise Block("no codewords in prompts")
+
+    def on_response(exchange):
+        if "classified" in (exchange.response.text or ""):
+            raise Block("no classified answers")
+"""
+
+
+def test_monitor_mode_records_refusals_of_the_operators_own_hooks_and_changes_nothing(tmp_path, make_proxy,
+                                                                                      upstream):
+    hooks = tmp_path / "operator_hooks.py"
+    hooks.write_text(textwrap.dedent(OPERATOR_HOOKS))
+    proxy = make_proxy(hooks=str(hooks))
+    profile = default_profile(proxy)
+    driver = OpenAIDriver("openai")
+    client = openai.OpenAI(api_key="k", base_url=proxy.base("openai"), max_retries=0)
+
+    def ask(prompt: str) -> str:
+        return client.chat.completions.create(model="m", messages=[{"role": "user", "content": prompt}]) \
+            .choices[0].message.content
+
+    set_mode(proxy, profile, "monitor")
+    upstream.reply_with(driver.text_reply("fine"))
+    assert ask("the codeword is swordfish") == "fine"
+    assert upstream.received[-1].json["messages"][0]["content"] == "the codeword is swordfish"
+    upstream.reply_with(driver.text_reply("this is classified"))
+    assert ask("hello") == "this is classified"
+    proxy.flush()
+    rows = {row["flags"]["would_refuse"][0]["stage"]: row
+            for row in proxy.api("GET", "/interactions", params={"would_block": "true"}).json()["data"]}
+    assert {stage: (row["flags"]["would_refuse"], row["would_block_count"], row["status_code"], row["refusal"])
+            for stage, row in rows.items()} == {
+        "on_request": ([{"stage": "on_request", "reason": "no codewords in prompts"}], 1, 200, None),
+        "on_response": ([{"stage": "on_response", "reason": "no classified answers"}], 1, 200, None)}
+
+    # Enforce mode: the same two exchanges are refused by the same hooks.
+    set_mode(proxy, profile, "enforce")
+    sent = len(upstream.received)
+    with pytest.raises(openai.PermissionDeniedError, match="no codewords in prompts"):
+        ask("the codeword is swordfish")
+    assert len(upstream.received) == sent
+    upstream.reply_with(driver.text_reply("this is classified"))
+    with pytest.raises(openai.PermissionDeniedError, match="no classified answers"):
+        ask("hello")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_the_global_monitor_switch_applies_to_the_next_request_on_every_worker(live, stream):
+    """Profiles that do not choose follow /api/settings: on the two-worker gunicorn, each switch holds for every
+    following request, whichever worker serves it; a profile's own mode still wins."""
+    follows, enforced = live.profile(), live.profile(mode="enforce")
+    email = responses_wire.function_call("send_email", EVIL, "call_mail1")
+
+    def calls(pid: str) -> list[str]:
+        client = openai.OpenAI(api_key="k", base_url=live.base("openai", pid), max_retries=0)
+        if stream:
+            live.upstream.reply_with(sse_reply(responses_wire.stream([email])))
+            with client.responses.stream(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS) as events:
+                answer = events.get_final_response()
+        else:
+            live.upstream.reply_with(json_reply(responses_wire.response([email])))
+            answer = client.responses.create(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS)
+        return [item.name for item in answer.output if item.type == "function_call"]
+
+    try:
+        for mode, expected in [("monitor", ["send_email"]), ("enforce", []), ("monitor", ["send_email"])]:
+            assert live.api("PATCH", "/settings", json={"mode": mode}).json()["mode"] == mode
+            assert [calls(follows) for _ in range(4)] == [expected] * 4, mode
+            assert [calls(enforced) for _ in range(2)] == [[]] * 2, mode
+    finally:
+        live.api("PATCH", "/settings", json={"mode": "enforce"})
+    assert sorted(row["would_block"] for row in live.blocked(follows, 12)) == [False] * 4 + [True] * 8

@@ -70,3 +70,23 @@ def test_route_paths_win_over_slugs_and_unknown_slugs_are_404(live, provider, pa
     assert requests.post(f"{live.url}/v1/openai/chat/completions", headers={"Authorization": "Bearer k"},
                          json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
                          timeout=10).status_code == 200
+
+
+def test_a_slug_addresses_the_openai_get_passthroughs_too(live):
+    # OpenAI's GETs pass through whatever their path ("models", "files/..."): there the slug is the profile's
+    # when a profile has it, and the request reaches the upstream's own path, recorded on that profile.
+    slug = f"lister-{time.monotonic_ns()}"
+    pid = live.profile(slug=slug)
+    live.upstream.reply_with(json_reply({"object": "list", "data": [
+        {"id": "gpt-4o", "object": "model", "created": 1, "owned_by": "openai"}]}))
+    client = openai.OpenAI(api_key="k", base_url=live.base("openai", slug), max_retries=0)
+    for _ in range(4):
+        assert [m.id for m in client.models.list().data] == ["gpt-4o"]
+        assert live.upstream.received[-1].method == "GET" and live.upstream.received[-1].path == "/models"
+    rows = live.eventually(lambda: live.api("GET", "/interactions", params={"profile_id": pid}).json()["data"])
+    assert {row["kind"] for row in rows} == {"passthrough"}
+    # A first segment that is no profile's slug is still part of the upstream path.
+    live.upstream.reply_with(json_reply({"id": "file-1", "object": "file"}))
+    assert requests.get(f"{live.url}/v1/openai/files/file-1", headers={"Authorization": "Bearer k"},
+                        timeout=10).json()["id"] == "file-1"
+    assert live.upstream.received[-1].path == "/files/file-1"

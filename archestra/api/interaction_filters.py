@@ -29,15 +29,21 @@ def _when(name: str, value: str) -> datetime:
         raise ApiError(400, "invalid_query", f"{name} must be an ISO 8601 date-time.") from None
 
 
-def _blocked(name: str, value: str) -> Any:
-    """Every kind of refusal: tool calls refused in the answer, and requests the proxy refused outright
-    (cost limits, request and response policies)."""
-    refused = or_(Interaction.blocked_count > 0, Interaction.refusal.is_not(None))
-    if value.lower() in TRUE:
-        return refused
-    if value.lower() in FALSE:
-        return ~refused
-    raise ApiError(400, "invalid_query", f"{name} must be true or false.")
+def _boolean(condition: Any) -> Callable[[str, str], Any]:
+    def where(name: str, value: str) -> Any:
+        if value.lower() in TRUE:
+            return condition
+        if value.lower() in FALSE:
+            return ~condition
+        raise ApiError(400, "invalid_query", f"{name} must be true or false.")
+    return where
+
+
+#: Every kind of refusal: tool calls refused in the answer, and requests the proxy refused outright (cost
+#: limits, request and response policies).
+_blocked = _boolean(or_(Interaction.blocked_count > 0, Interaction.refusal.is_not(None)))
+#: Monitor mode: exchanges a decision would have changed in enforce mode (they went through unchanged).
+_would_block = _boolean(Interaction.would_block_count > 0)
 
 
 def _equal(column: str) -> Callable[[str, str], Any]:
@@ -50,7 +56,7 @@ def _equal(column: str) -> Callable[[str, str], Any]:
 
 FILTERS: dict[str, Callable[[str, str], Any]] = {
     **{name: _equal(name) for name in EQUALITY},
-    "status": _status, "status_code": _status, "blocked": _blocked,
+    "status": _status, "status_code": _status, "blocked": _blocked, "would_block": _would_block,
     "since": lambda name, value: Interaction.created_at >= _when(name, value),
     "until": lambda name, value: Interaction.created_at < _when(name, value),
 }

@@ -256,9 +256,15 @@ class InteractionSchema(Schema):
     time_to_first_token_ms = fields.Float(dump_only=True, allow_none=True)
     blocked = fields.Raw(dump_only=True, allow_none=True)
     blocked_count = fields.Integer(dump_only=True)
+    would_block_count = fields.Integer(dump_only=True, metadata={
+        "description": "Monitor mode: decisions that would have changed the exchange in enforce mode (refused "
+                       "calls, blocked or sanitised results, refused requests or answers); see flags."})
+    path = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "The request path below the profile (the route the request came by)."})
     flags = fields.Raw(dump_only=True, allow_none=True,
                        metadata={"description": "Observations that did not block: undeclared_tool_calls, "
-                                                "unseen_context."})
+                                                "unseen_context; in monitor mode would_block, "
+                                                "would_block_results, would_refuse."})
     session_id = fields.String(dump_only=True, allow_none=True)
     user_id = fields.String(dump_only=True, allow_none=True)
     agent_id = fields.String(dump_only=True, allow_none=True)

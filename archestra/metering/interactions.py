@@ -45,6 +45,7 @@ class Trace:
     refusal: str | None = None  # the code of the proxy's refusal (token_cost_limit_exceeded, request_blocked...)
     limit_id: str | None = None
     kind: str = "chat"          # or "passthrough"
+    path: str | None = None     # the request path below the profile: the route it came by
     #: Upstream calls the proxy made for the exchange (dual LLM): ``{"model", "input_tokens", "output_tokens"}``.
     extra_calls: list[dict[str, Any]] = field(default_factory=list)
 
@@ -97,6 +98,8 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "duration_ms": round((now - trace.started) * 1000, 3),
         "time_to_first_token_ms": round((trace.first_byte - trace.started) * 1000, 3) if trace.first_byte else None,
         "blocked": [asdict(b) for b in exchange.blocked] or None, "blocked_count": len(exchange.blocked),
+        "would_block_count": len(exchange.would_block) + len(exchange.would_block_results) +
+        len(exchange.would_refuse), "path": trace.path,
         "flags": _flags(exchange),
         "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
         "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
@@ -148,7 +151,8 @@ def _flags(exchange: Exchange) -> dict[str, Any] | None:
     flags = {"undeclared_tool_calls": exchange.undeclared_calls or None,
              "unseen_context": exchange.unseen_context or None,
              "would_block": [asdict(b) for b in exchange.would_block] or None,
-             "would_block_results": exchange.would_block_results or None}
+             "would_block_results": exchange.would_block_results or None,
+             "would_refuse": exchange.would_refuse or None}
     return {key: value for key, value in flags.items() if value} or None
 
 
