@@ -83,6 +83,11 @@ class ToolResult:
     def edited(self) -> bool:
         return self.content != self._original
 
+    @property
+    def original_content(self) -> str:
+        """The content as the client or provider sent it, before any hook or policy replaced it."""
+        return self._original if self._original is not None else self.content
+
 
 @dataclass
 class Message:
@@ -180,6 +185,9 @@ class Exchange:
     would_refuse: list[dict[str, Any]] = field(default_factory=list)
     #: Tool results found inside the answer itself (provider-executed tools), decided like the request's.
     answer_results: list[ToolResult] = field(default_factory=list)
+    #: The answer's decisions in order, ``(results, calls)`` each: what policy replay re-decides when the
+    #: stored answer cannot show it (a stream, or calls an enforced refusal took out of the answer).
+    decided: list[tuple[list[ToolResult], list[ToolCall]]] = field(default_factory=list)
     #: Free space for hooks to share values across stages of the same exchange.
     state: dict[str, Any] = field(default_factory=dict)
     _original_model: str = field(default="", repr=False, compare=False)

@@ -48,6 +48,8 @@ def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
     One blocked call blocks every tool call of that answer. In monitor mode the block is recorded as
     would-block and the answer goes through unchanged (None).
     """
+    results = list(results)
+    exchange.decided.append((results, list(calls)))
     for result in results:
         judge_result(runtime, exchange, result)
         exchange.answer_results.append(result)

@@ -1,31 +1,27 @@
-"""``/api/policy-replays``: candidate policy changes re-run over recorded interactions, as a background job
-(``POST`` answers 202 at once; ``GET /api/policy-replays/{id}`` gives the status, then the report)."""
+"""``/api/policy-replays``: candidate policy changes re-run over recorded interactions, as background jobs
+(security/replay_jobs.py). ``POST`` answers 202 at once; ``GET /api/policy-replays/{id}`` gives the status and
+progress, then the report; ``GET /api/policy-replays`` lists the jobs (newest first, without their reports);
+``POST /api/policy-replays/{id}/cancel`` stops one. Reading a job whose worker stopped starts it again here."""
 from __future__ import annotations
 
-import logging
-import threading
-from datetime import datetime, timezone
-from typing import Any
-
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import select
 
-from ..exchange import ProfileInfo
 from ..extensions import db
-from ..models import Interaction, PolicyReplay, Profile
-from ..security.policies import PolicyDirectory
-from ..security.replay import Replayer, replay
-from ..security.response_chain import ResponseChain
+from ..models import PolicyReplay
+from ..security import replay_jobs
 from . import api
-from .common import commit, get_or_404, json_body
+from .common import commit, get_or_404, json_body, page_args
+from .errors import ApiError
 from .schemas import PolicyReplaySchema
 from .templates import profile_by_key
 
-log = logging.getLogger("archestra.replay")
-COLUMNS = ("id", "profile_id", "provider", "model", "stream", "request", "response", "blocked", "flags",
-           "created_at")
-MAX_INTERACTIONS = 100_000
 schema = PolicyReplaySchema()
+summaries = PolicyReplaySchema(many=True, exclude=("report",))
+
+
+def _app():
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 @api.post("/policy-replays")
@@ -38,57 +34,32 @@ def create_policy_replay():
     job = PolicyReplay(status="pending", spec=values)
     db.session.add(job)
     commit()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    # Off the request path: a thread (a greenlet under gevent) of this worker; the status is in the database.
-    threading.Thread(target=_run, args=(app, job.id), name=f"archestra-replay-{job.id}", daemon=True).start()
+    replay_jobs.start(_app(), job.id)
     return schema.dump(job), 202
+
+
+@api.get("/policy-replays")
+def list_policy_replays():
+    limit, offset = page_args(100)
+    jobs = db.session.execute(select(PolicyReplay).order_by(PolicyReplay.created_at.desc())
+                              .limit(limit).offset(offset)).scalars().all()
+    replay_jobs.take_over_stale(_app(), jobs)
+    return {"data": summaries.dump(jobs), "limit": limit, "offset": offset}
 
 
 @api.get("/policy-replays/<item_id>")
 def get_policy_replay(item_id: str):
-    return schema.dump(get_or_404(PolicyReplay, item_id, "Policy replay"))
+    job = get_or_404(PolicyReplay, item_id, "Policy replay")
+    replay_jobs.take_over_stale(_app(), [job])
+    return schema.dump(job)
 
 
-def _job(job_id: str) -> PolicyReplay:
-    job = db.session.get(PolicyReplay, job_id)
-    assert job is not None  # written before the job started, and only deleted with the database
-    return job
-
-
-def _run(app: Flask, job_id: str) -> None:
-    with app.app_context():
-        job = _job(job_id)
-        job.status = "running"
-        db.session.commit()
-        spec = dict(job.spec)
-        try:
-            rows, profiles = _interactions(spec)
-            # Recorded traffic: every relayed response is in the database already, nothing to wait for.
-            report = replay(rows, PolicyDirectory.load, spec, Replayer(profiles, ResponseChain(None, wait=0)))
-            job = _job(job_id)
-            job.status, job.report = "done", report
-        except Exception as exc:  # noqa: BLE001 - the job reports its failure instead of dying silently
-            log.exception("policy replay %s failed", job_id)
-            db.session.rollback()
-            job = _job(job_id)
-            job.status, job.error = "failed", f"{exc.__class__.__name__}: {exc}"
-        job.finished_at = datetime.now(timezone.utc)
-        db.session.commit()
-        db.session.remove()
-
-
-def _interactions(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, ProfileInfo]]:
-    """The recorded chat exchanges in the window, as plain values (oldest first), and their profiles."""
-    query = select(*(getattr(Interaction, name) for name in COLUMNS)).where(
-        Interaction.kind == "chat", Interaction.request.is_not(None)).order_by(Interaction.created_at)
-    if spec.get("profile_id"):
-        query = query.where(Interaction.profile_id == spec["profile_id"])
-    if spec.get("since"):
-        query = query.where(Interaction.created_at >= datetime.fromisoformat(spec["since"]))
-    if spec.get("until"):
-        query = query.where(Interaction.created_at < datetime.fromisoformat(spec["until"]))
-    rows = [dict(zip(COLUMNS, row)) for row in db.session.execute(query.limit(MAX_INTERACTIONS))]
-    profiles = {row.id: ProfileInfo(row.id, row.name, row.consider_context_untrusted)
-                for row in db.session.execute(select(Profile)).scalars()}
-    return rows, profiles
-
+@api.post("/policy-replays/<item_id>/cancel")
+def cancel_policy_replay(item_id: str):
+    job = get_or_404(PolicyReplay, item_id, "Policy replay")
+    if job.status not in replay_jobs.ACTIVE:
+        raise ApiError(409, "conflict", f"Policy replay {job.id} is {job.status}: only a pending or running "
+                                        "replay can be cancelled.")
+    replay_jobs.cancel(job)
+    db.session.commit()
+    return schema.dump(job), 202

@@ -178,7 +178,8 @@ class PolicyReplaySchema(Schema):
     """A replay of candidate policy changes over recorded interactions (``report`` once ``status`` is done)."""
 
     id = fields.String(dump_only=True)
-    status = fields.String(dump_only=True, metadata={"description": "pending, running, done or failed"})
+    status = fields.String(dump_only=True, metadata={
+        "description": "pending, running, done, failed or cancelled"})
     profile_id = fields.String(load_only=True, allow_none=True, load_default=None,
                                metadata={"description": "A profile (id or slug); null: every profile."})
     since = UTCDateTime(load_only=True, allow_none=True, load_default=None)
@@ -194,7 +195,15 @@ class PolicyReplaySchema(Schema):
     report = fields.Raw(dump_only=True, allow_none=True)
     error = fields.String(dump_only=True, allow_none=True)
     created_at = UTCDateTime(dump_only=True)
+    started_at = UTCDateTime(dump_only=True, allow_none=True)
     finished_at = UTCDateTime(dump_only=True, allow_none=True)
+    heartbeat_at = UTCDateTime(dump_only=True, allow_none=True, metadata={
+        "description": "The last sign of life of the worker running it; a replay whose worker stopped is run "
+                       "again by the next worker that reads it."})
+    attempts = fields.Integer(dump_only=True)
+    processed = fields.Integer(dump_only=True, metadata={"description": "Interactions replayed so far."})
+    total = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "Interactions to replay."})
+    cancel_requested = fields.Boolean(dump_only=True)
 
 
 class ToolRegistrationSchema(Schema):

@@ -100,7 +100,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "blocked": [asdict(b) for b in exchange.blocked] or None, "blocked_count": len(exchange.blocked),
         "would_block_count": len(exchange.would_block) + len(exchange.would_block_results) +
         len(exchange.would_refuse), "path": trace.path,
-        "flags": _flags(exchange),
+        "flags": _flags(exchange, _metadata_only(runtime, exchange)),
         "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
         "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
         "virtual_key_id": exchange.client.virtual_key_id, "virtual_key_name": exchange.client.virtual_key_name,
@@ -147,13 +147,29 @@ def estimate_usage(exchange: Exchange) -> Usage:
     return Usage(estimate_prompt_tokens(exchange), (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
 
 
-def _flags(exchange: Exchange) -> dict[str, Any] | None:
+def _flags(exchange: Exchange, metadata_only: bool) -> dict[str, Any] | None:
     flags = {"undeclared_tool_calls": exchange.undeclared_calls or None,
              "unseen_context": exchange.unseen_context or None,
              "would_block": [asdict(b) for b in exchange.would_block] or None,
              "would_block_results": exchange.would_block_results or None,
-             "would_refuse": exchange.would_refuse or None}
+             "would_refuse": exchange.would_refuse or None,
+             "answer_decisions": None if metadata_only else _answer_decisions(exchange)}
     return {key: value for key, value in flags.items() if value} or None
+
+
+def _answer_decisions(exchange: Exchange) -> list[dict[str, Any]] | dict[str, Any] | None:
+    """The answer's tool results and calls as they were decided, for policy replay, where the stored answer
+    cannot show them: a stream (its rebuilt answer keeps no provider results), or an answer whose calls an
+    enforced refusal replaced."""
+    if not exchange.decided or not (exchange.stream or exchange.blocked):
+        return None
+    groups = [{"results": [{"tool_call_id": r.tool_call_id, "name": r.name, "content": r.original_content,
+                            "document": r.document, "server": r.server} for r in results],
+               "calls": [{"id": c.id, "name": c.name, "arguments": c.arguments, "raw_arguments": c.raw_arguments,
+                          "freeform": c.freeform, "server": c.server} for c in calls]}
+              for results, calls in exchange.decided]
+    size = len(json.dumps(groups, default=str))
+    return {"truncated": True, "bytes": size} if size > MAX_STORED_BYTES else groups
 
 
 class _UsageCounter:

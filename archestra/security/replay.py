@@ -1,11 +1,13 @@
 """Policy replay: the trust and tool-call decisions of recorded interactions, made again under candidate policies.
 
-Each interaction's stored request is parsed back into an exchange by its API family (as the proxy parsed it), and
-its answer's tool calls are read back from the stored answer (the native body, or the answer rebuilt from a
-stream), plus the calls its record says were refused (an enforced refusal replaced them in the answer). The
-built-in policy hooks then decide them twice, with the current policies and with the candidate ones, exactly as
-the proxy would on that request: results judged first, then the answer's calls in order, the first refused call
-refusing the answer. The provider's own tools are not gated again (their configuration is not a call).
+Each interaction's stored request is parsed back into an exchange by the API family of the route it came by (its
+recorded path; for records older than the path, inferred from the provider and body), and its answer's tool
+results and calls are read back: from the decisions recorded with the interaction where the stored answer cannot
+show them (a stream, or an answer whose calls an enforced refusal replaced), else from the stored answer, plus the
+calls its record says were refused. The built-in policy hooks then decide them twice, with the current policies
+and with the candidate ones, exactly as the proxy would on that request: the request's results judged first, then
+the provider-executed tools the request declares (one refused is removed from the request), then the answer's
+results and calls in the order they came, the first refused call refusing the answer.
 
 The candidate is a change to the current policies: ``global_policy``; ``add`` (profile policies: ``kind``,
 ``tool``, ``conditions``, ``action``, ``reason``); ``edit`` (``id`` of a profile or template policy and the fields
@@ -18,7 +20,7 @@ import time
 from dataclasses import replace
 from typing import Any, Callable
 
-from ..exchange import ClientInfo, Exchange, ProfileInfo, ToolCall
+from ..exchange import ClientInfo, Exchange, ProfileInfo, ToolCall, ToolResult
 from ..hooks import Block
 from ..providers import PROVIDERS
 from ..providers.base import Route
@@ -70,9 +72,12 @@ def candidate(current: ProfilePolicies, changes: dict[str, Any]) -> ProfilePolic
 
 
 # -- one interaction --------------------------------------------------------------------------------
-def _route(provider: Any, body: dict[str, Any], model: str | None) -> tuple[Any, Route]:
-    """The family and route the request came through, from its provider and body (the path is not stored)."""
-    if provider.name == "anthropic":
+def _route(provider: Any, body: dict[str, Any], model: str | None, path: str | None) -> tuple[Any, Route]:
+    """The family and route the request came through: from its recorded path, else inferred from its provider
+    and body (records written before the path was kept)."""
+    if path:
+        pass
+    elif provider.name == "anthropic":
         path = "v1/messages"
     elif provider.name == "gemini":
         path = f"v1beta/models/{model}:generateContent"
@@ -102,48 +107,74 @@ class Replayer:
         self._profiles = profiles
         self._chain = chain
 
-    def decide(self, row: dict[str, Any], policies: ProfilePolicies) -> dict[str, Any] | None:
-        """The refused call of the answer (``tool``, ``arguments``, ``reason``), or None if every call passes."""
-        exchange, calls, answer_results = self._parse(row)
+    def decide(self, row: dict[str, Any], policies: ProfilePolicies) -> dict[str, Any]:
+        """What the policies refuse in this exchange: ``refused``, the refused call of the answer (``tool``,
+        ``arguments``, ``reason``) or None, and ``removed``, the provider-executed tools taken out of the request
+        (``tool``, ``reason`` each)."""
+        exchange, groups = self._parse(row)
         exchange.state[SNAPSHOT] = policies
         trust = ResultTrust(None, sanitize=_summarised)  # type: ignore[arg-type]
+        decide = CallPolicy(None)  # type: ignore[arg-type]
         for result in exchange.tool_results:
             _judge(trust, exchange, result)
-        for result in answer_results:
-            _judge(trust, exchange, result)
-            exchange.answer_results.append(result)
-        decide = CallPolicy(None)  # type: ignore[arg-type]
-        for call in calls:
+        removed = []
+        for tool in [t for t in exchange.tools if t.server]:
             try:
-                decide(exchange, call)
+                decide(exchange, ToolCall(None, tool.name, tool.parameters or {}, server=True))
             except Block as block:
-                return {"tool": call.name, "arguments": call.arguments, "reason": block.reason}
-        return None
+                removed.append({"tool": tool.name, "reason": block.reason})
+        for results, calls in groups:
+            for result in results:
+                _judge(trust, exchange, result)
+                exchange.answer_results.append(result)
+            for call in calls:
+                try:
+                    decide(exchange, call)
+                except Block as block:
+                    return {"refused": {"tool": call.name, "arguments": call.arguments, "reason": block.reason},
+                            "removed": removed}
+        return {"refused": None, "removed": removed}
 
-    def _parse(self, row: dict[str, Any]) -> tuple[Exchange, list[ToolCall], list[Any]]:
+    def _parse(self, row: dict[str, Any]) -> tuple[Exchange, list[tuple[list[ToolResult], list[ToolCall]]]]:
         provider = _PROVIDERS.get(row["provider"])
         profile = self._profiles.get(row["profile_id"])
         if provider is None or profile is None:
             raise NotReplayable("its provider or profile is gone")
         body = _stored(row["request"])
-        family, route = _route(provider, body, row["model"])
+        family, route = _route(provider, body, row["model"], row.get("path"))
         try:
             exchange = family.parse_request(json.loads(json.dumps(body)), route, profile, ClientInfo())
             if self._chain is not None:
                 self._chain.continue_context(exchange)
-            calls, results = _answer_calls(family, exchange, row)
+            recorded = (row["flags"] or {}).get("answer_decisions")
+            if isinstance(recorded, dict):  # too large to keep
+                raise NotReplayable("its answer's decisions were too large to store")
+            if recorded:
+                groups = _recorded_groups(recorded)
+            else:
+                calls, results = _answer_calls(family, exchange, row)
+                groups = [(results, calls)]
         except NotReplayable:
             raise
         except Exception as exc:  # noqa: BLE001 - a body the adapter cannot read again is reported, not fatal
             raise NotReplayable(f"its stored body could not be parsed ({exc.__class__.__name__})") from None
-        return exchange, calls, results
+        return exchange, groups
+
+
+def _recorded_groups(recorded: list[dict[str, Any]]) -> list[tuple[list[ToolResult], list[ToolCall]]]:
+    """The answer's results and calls as the proxy decided them (metering/interactions.py ``answer_decisions``)."""
+    return [([ToolResult(r["tool_call_id"], r["name"], r["content"], document=r["document"], server=r["server"],
+                         _original=r["content"]) for r in group["results"]],
+             [ToolCall(c["id"], c["name"], c["arguments"], c["raw_arguments"], freeform=c["freeform"],
+                       server=c["server"]) for c in group["calls"]])
+            for group in recorded]
 
 
 def _answer_calls(family: Any, exchange: Exchange, row: dict[str, Any]) -> tuple[list[ToolCall], list[Any]]:
     calls: list[ToolCall] = []
     results: list[Any] = []
     response = row["response"]
-    if row["stream"]:  # the answer rebuilt from the stream (exchange.Response)
+    if row["stream"]:  # the answer rebuilt from the stream (exchange.Response); older records only
         for call in (response or {}).get("tool_calls") or ():
             calls.append(ToolCall(**{key: call.get(key) for key in ("id", "name", "arguments", "raw_arguments")},
                                   freeform=bool(call.get("freeform")), server=bool(call.get("server"))))
@@ -179,15 +210,19 @@ def _summarised(exchange: Exchange, result: Any) -> None:
 
 # -- a whole replay ---------------------------------------------------------------------------------
 def replay(rows: list[dict[str, Any]], current: Callable[[str], ProfilePolicies], changes: dict[str, Any],
-           replayer: Replayer) -> dict[str, Any]:
-    """The report: per interaction whose outcome changes, what the current and the candidate policies refuse,
-    with totals (``newly_blocked``, ``newly_allowed``, ``changed_reason``, ``unchanged``, ``skipped``)."""
+           replayer: Replayer, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The report: per interaction whose outcome changes, what the current and the candidate policies refuse
+    (``current`` / ``candidate``: the refused call or None; ``removed_server_tools`` when provider-executed tools
+    are taken out of the request), with totals (``newly_blocked``, ``newly_allowed``, ``changed_reason``,
+    ``unchanged``, ``skipped``). ``progress`` is told how many rows are done, before each row."""
     totals = {"interactions": len(rows), "newly_blocked": 0, "newly_allowed": 0, "changed_reason": 0,
               "unchanged": 0, "skipped": 0}
     entries: list[dict[str, Any]] = []
     policies: dict[str, tuple[ProfilePolicies, ProfilePolicies]] = {}
-    for row in rows:
+    for done, row in enumerate(rows):
         time.sleep(0)  # under gevent the job is a greenlet of a serving worker: let requests in between
+        if progress is not None:
+            progress(done)
         if row["profile_id"] not in policies:
             now = current(row["profile_id"])
             policies[row["profile_id"]] = (now, candidate(now, changes))
@@ -198,12 +233,26 @@ def replay(rows: list[dict[str, Any]], current: Callable[[str], ProfilePolicies]
             totals["skipped"] += 1
             entries.append({**_ident(row), "change": "skipped", "why": str(why)})
             continue
-        change = ("unchanged" if before == after else "newly_blocked" if before is None else
-                  "newly_allowed" if after is None else "changed_reason")
+        change = _change(before, after)
         totals[change] += 1
         if change != "unchanged":
-            entries.append({**_ident(row), "change": change, "current": before, "candidate": after})
+            entry = {**_ident(row), "change": change, "current": before["refused"], "candidate": after["refused"]}
+            if before["removed"] or after["removed"]:
+                entry["removed_server_tools"] = {"current": before["removed"], "candidate": after["removed"]}
+            entries.append(entry)
     return {"totals": totals, "interactions": entries}
+
+
+def _change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """``newly_blocked``: nothing was refused and something is; ``newly_allowed``: the reverse; else the refusals
+    differ (``changed_reason``) or not (``unchanged``)."""
+    if before == after:
+        return "unchanged"
+    refused_before = before["refused"] is not None or bool(before["removed"])
+    refused_after = after["refused"] is not None or bool(after["removed"])
+    if refused_before != refused_after:
+        return "newly_blocked" if refused_after else "newly_allowed"
+    return "changed_reason"
 
 
 def _ident(row: dict[str, Any]) -> dict[str, Any]:
