@@ -101,7 +101,11 @@ def test_replay_reports_exactly_what_enforcing_the_candidate_changes(make_proxy,
                                                                      families, request):
     overrides = {"database_url": request.getfixturevalue("postgres_url")} if database == "postgresql" else {}
     drivers, tls = TRAFFIC[families]
-    proxy = make_proxy(tls=tls_cert if tls else None, **overrides)
+    replay_scenario(make_proxy(tls=tls_cert if tls else None, **overrides), upstream, drivers)
+
+
+def replay_scenario(proxy, upstream, drivers: list) -> None:
+    """Traffic recorded in monitor mode, replayed under candidates, checked against enforcing them."""
     profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
     # Recorded in monitor mode: every answer reached the client as the upstream sent it.
     assert proxy.api("PATCH", f"/profiles/{profile}", json={"mode": "monitor"}).status_code == 200

@@ -77,7 +77,9 @@ INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id
                        "kind", "refusal", ("status", {"type": "integer", "minimum": 100, "maximum": 599}),
                        ("since", {"type": "string", "format": "date-time"}),
                        ("until", {"type": "string", "format": "date-time"}),
-                       ("blocked", {"type": "boolean", "description": "Refused tool calls or refused requests"})]
+                       ("blocked", {"type": "boolean", "description": "Refused tool calls or refused requests"}),
+                       ("would_block", {"type": "boolean", "description": "Monitor mode: exchanges a decision "
+                                                                          "would have changed in enforce mode"})]
 
 
 def _query(names: list[Any]) -> list[dict[str, Any]]:
@@ -149,10 +151,17 @@ def build_spec() -> dict[str, Any]:
         "tags": ["PolicyReplay"], "summary": "Re-run candidate policy changes over recorded interactions (a "
                                              "background job: poll the returned record)",
         "requestBody": {"required": True, "content": {"application/json": {"schema": "PolicyReplay"}}},
-        "responses": _responses({"202": _json("PolicyReplay", "Started")}, 400)}})
+        "responses": _responses({"202": _json("PolicyReplay", "Started")}, 400)}, "get": {
+        "tags": ["PolicyReplay"], "summary": "Replay jobs, newest first, without their reports",
+        "parameters": _query(PAGE),
+        "responses": _responses({"200": _json(_list_of("PolicyReplayList", PolicyReplaySchema), "The jobs")},
+                                400)}})
     spec.path(path="/policy-replays/{item_id}", parameters=[item_id], operations={"get": {
         "tags": ["PolicyReplay"], "responses": _responses({"200": _json("PolicyReplay", "Its status and report")},
                                                           404)}})
+    spec.path(path="/policy-replays/{item_id}/cancel", parameters=[item_id], operations={"post": {
+        "tags": ["PolicyReplay"], "summary": "Stop a pending or running replay (at its next heartbeat)",
+        "responses": _responses({"202": _json("PolicyReplay", "Cancelling")}, 404, 409)}})
     spec.path(path="/effective-policy", operations={"get": {
         "tags": ["Tool"], "summary": "The policies that apply to a tool in a profile, and where they come from "
                                      "(profile, template or the global policy's default)",

@@ -43,14 +43,16 @@ def list_policy_replays():
     limit, offset = page_args(100)
     jobs = db.session.execute(select(PolicyReplay).order_by(PolicyReplay.created_at.desc())
                               .limit(limit).offset(offset)).scalars().all()
-    replay_jobs.take_over_stale(_app(), jobs)
+    if replay_jobs.take_over_stale(_app(), jobs):
+        db.session.commit()
     return {"data": summaries.dump(jobs), "limit": limit, "offset": offset}
 
 
 @api.get("/policy-replays/<item_id>")
 def get_policy_replay(item_id: str):
     job = get_or_404(PolicyReplay, item_id, "Policy replay")
-    replay_jobs.take_over_stale(_app(), [job])
+    if replay_jobs.take_over_stale(_app(), [job]):
+        db.session.commit()
     return schema.dump(job)
 
 

@@ -29,8 +29,8 @@ log = logging.getLogger("archestra.replay")
 COLUMNS = ("id", "profile_id", "provider", "model", "stream", "path", "request", "response", "blocked", "flags",
            "created_at")
 MAX_INTERACTIONS = 100_000
-HEARTBEAT_SECONDS = 2.0
-STALE_SECONDS = 15.0
+HEARTBEAT_SECONDS = 1.0
+STALE_SECONDS = 10.0
 MAX_ATTEMPTS = 3
 ACTIVE = ("pending", "running")
 
@@ -48,13 +48,20 @@ def start(app: Flask, job_id: str) -> None:
     threading.Thread(target=_run, args=(app, job_id), name=f"archestra-replay-{job_id}", daemon=True).start()
 
 
-def take_over_stale(app: Flask, jobs: Iterable[PolicyReplay]) -> None:
-    """Start a runner for each active job whose runner stopped beating (or that none ever claimed)."""
+def take_over_stale(app: Flask, jobs: Iterable[PolicyReplay]) -> bool:
+    """Start a runner for each active job whose runner stopped beating (or that none ever claimed); one asked to
+    stop is cancelled instead. True if a job row was changed here (the caller commits)."""
     cutoff = _now() - timedelta(seconds=STALE_SECONDS)
+    changed = False
     for job in jobs:
         beat = _aware(job.heartbeat_at or job.created_at)
-        if job.status in ACTIVE and beat is not None and beat < cutoff:
+        if job.status not in ACTIVE or beat is None or beat >= cutoff:
+            continue
+        if job.cancel_requested:
+            job.status, job.finished_at, changed = "cancelled", _now(), True
+        else:
             start(app, job.id)
+    return changed
 
 
 def cancel(job: PolicyReplay) -> None:
@@ -84,7 +91,7 @@ def _claim(job_id: str) -> int | None:
     result = db.session.execute(update(PolicyReplay).where(
         PolicyReplay.id == job_id, PolicyReplay.attempts == job.attempts, PolicyReplay.cancel_requested.is_(False),
         claimable).values(status="running", attempts=attempt, heartbeat_at=now, processed=0,
-                          started_at=job.started_at or now))
+                          started_at=job.started_at or now).execution_options(synchronize_session=False))
     db.session.commit()
     if result.rowcount != 1:
         return None
@@ -98,7 +105,7 @@ def _claim(job_id: str) -> int | None:
 def _write(job_id: str, attempt: int, **values: Any) -> None:
     result = db.session.execute(update(PolicyReplay).where(
         PolicyReplay.id == job_id, PolicyReplay.attempts == attempt, PolicyReplay.status == "running")
-        .values(**values))
+        .values(**values).execution_options(synchronize_session=False))  # rows are read again, not synced
     db.session.commit()
     if result.rowcount != 1:
         raise _Lost()
@@ -120,6 +127,8 @@ def _run(app: Flask, job_id: str) -> None:
             _execute(job_id, attempt)
         except _Lost:
             log.info("policy replay %s stopped: cancelled or taken over", job_id)
+        except Exception:  # noqa: BLE001 - a thread's end is logged; the job is taken over once it is stale
+            log.exception("policy replay %s: the runner failed", job_id)
         finally:
             db.session.remove()
 
