@@ -70,6 +70,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
 
     from .api import api
+    from .console import console, entry
     from .errors import register_error_handlers
     from .health import health
     from .metering.metrics import metrics
@@ -80,6 +81,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(metrics)
+    app.register_blueprint(console)
+    app.register_blueprint(entry)
     for provider in PROVIDERS:
         app.register_blueprint(make_blueprint(provider))
     return app

@@ -88,6 +88,10 @@ class Settings:
     #: The Fernet key that encrypts the provider keys stored per profile; older keys still decrypt (rotation).
     secret_key: str | None = field(default=None, repr=False)
     secret_key_previous: tuple[str, ...] = field(default=(), repr=False)
+    #: How long an admin console sign-in lasts (hours).
+    console_session_hours: float = 12.0
+    #: A token that signs in to the admin console read-only (sees everything, changes nothing); None: none.
+    console_readonly_token: str | None = field(default=None, repr=False)
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -140,6 +144,8 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ARCHESTRA_INTERACTION_METADATA_ONLY": "interaction_metadata_only",
         "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
         "ARCHESTRA_GENERATION_FILE": "generation_file",
+        "ARCHESTRA_CONSOLE_SESSION_HOURS": "console_session_hours",
+        "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
     }
     for env_name, attr in simple.items():
         if env.get(env_name, "").strip():
@@ -179,6 +185,14 @@ def _coerce(name: str, value: Any) -> Any:
         if number <= 0:
             raise ConfigError(f"{name} must be positive, got {number}")
         return number
+    if name == "console_session_hours":
+        try:
+            hours = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"ARCHESTRA_CONSOLE_SESSION_HOURS must be a number, got {value!r}") from None
+        if not 0 < hours <= 24 * 30:
+            raise ConfigError("ARCHESTRA_CONSOLE_SESSION_HOURS must be above 0 and at most 720 (30 days)")
+        return hours
     if name in {"interaction_retention_days", "retention_purge_interval_seconds"}:
         try:
             number = float(value) if value is not None else None
@@ -270,6 +284,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError("ARCHESTRA_GEMINI_VERTEX_AI_PROJECT is required when Vertex AI is enabled")
     if settings.anthropic_vertex_ai_enabled and not settings.anthropic_vertex_ai_project:
         raise ConfigError("ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT is required when Anthropic on Vertex AI is enabled")
+    if settings.console_readonly_token and settings.console_readonly_token == settings.admin_token:
+        raise ConfigError("ARCHESTRA_CONSOLE_READONLY_TOKEN must differ from ARCHESTRA_ADMIN_TOKEN")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings

@@ -305,3 +305,19 @@ class PolicyReplay(db.Model):
     processed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+
+
+class ConsoleSession(db.Model):
+    """A signed-in admin console session. The browser holds a random token; only its SHA-256 is stored, so every
+    worker and instance accepts the session and signing out (deleting the row) ends it everywhere at once."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: "admin" (may change things) or "viewer" (read-only).
+    role: Mapped[str] = mapped_column(String(16))
+    #: The SHA-256 of the credential signed in with: the session ends when that credential is changed.
+    credential_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -55,6 +55,35 @@ def page_args(maximum: int = 500) -> tuple[int, int]:
     return limit, offset
 
 
+def create_item(model: Any, schema: Any, body: Any, check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                conflict: str = "This conflicts with an existing record.") -> Any:
+    """Validate ``body`` with ``schema`` (and ``check``), store the new ``model`` row and bump the configuration
+    generation: what every create of the management API and the console does."""
+    values = schema.load(body)
+    item = model(**(check(values) if check else values))
+    db.session.add(item)
+    commit(conflict)
+    return item
+
+
+def update_item(item: Any, partial: Any, body: Any, check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                conflict: str = "This conflicts with an existing record.") -> Any:
+    """Validate ``body`` with the ``partial`` schema, and the record as it will be with ``check``; then save."""
+    loaded = partial.load(body)
+    if check is not None:
+        current = {name: getattr(item, name) for name in partial.load_fields}
+        loaded = {key: value for key, value in check({**current, **loaded}).items() if key in loaded}
+    for key, value in loaded.items():
+        setattr(item, key, value)
+    commit(conflict)
+    return item
+
+
+def delete_item(item: Any) -> None:
+    db.session.delete(item)
+    commit()
+
+
 def crud_routes(blueprint: Any, path: str, model: Any, schema_class: Any, label: str, *,
                 check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                 filters: Callable[[Any], Any] | None = None, order_by: Any = None,
@@ -65,7 +94,6 @@ def crud_routes(blueprint: Any, path: str, model: Any, schema_class: Any, label:
     from the request's query string.
     """
     schema, many, partial = schema_class(), schema_class(many=True), schema_class(partial=True)
-    check = check or (lambda values: values)
     order_by = order_by if order_by is not None else model.created_at
 
     def list_view():
@@ -75,27 +103,17 @@ def crud_routes(blueprint: Any, path: str, model: Any, schema_class: Any, label:
         return {"data": many.dump(db.session.execute(query).scalars().all())}
 
     def create_view():
-        item = model(**check(schema.load(json_body())))
-        db.session.add(item)
-        commit(conflict)
-        return schema.dump(item), 201
+        return schema.dump(create_item(model, schema, json_body(), check, conflict)), 201
 
     def get_view(item_id: str):
         return schema.dump(get_or_404(model, item_id, label))
 
     def update_view(item_id: str):
-        item = get_or_404(model, item_id, label)
-        loaded = partial.load(json_body())
-        current = {name: getattr(item, name) for name in partial.load_fields}
-        checked = check({**current, **loaded})  # validate the record as it will be
-        for key in loaded:
-            setattr(item, key, checked[key])
-        commit(conflict)
+        item = update_item(get_or_404(model, item_id, label), partial, json_body(), check, conflict)
         return schema.dump(item)
 
     def delete_view(item_id: str):
-        db.session.delete(get_or_404(model, item_id, label))
-        commit()
+        delete_item(get_or_404(model, item_id, label))
         return "", 204
 
     endpoint = path.replace("-", "_")

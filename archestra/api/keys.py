@@ -7,6 +7,7 @@ get, update name / expiry, ``DELETE`` revokes: the row stays for the records tha
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from flask import request
 from sqlalchemy import select
@@ -124,16 +125,29 @@ def list_virtual_keys():
     return {"data": virtual_key_schema.dump(db.session.execute(query).scalars().all(), many=True)}
 
 
-@api.post("/virtual-keys")
-def create_virtual_key():
-    """A new virtual key for a profile; the key itself is in this answer only (only its hash is stored)."""
-    values = virtual_key_schema.load(json_body())
+def issue_virtual_key(body: Any) -> tuple[VirtualKey, str]:
+    """A new virtual key for a profile: the row, and the key itself (to be shown once; only its hash is kept)."""
+    values = virtual_key_schema.load(body)
     profile = get_or_404(Profile, values["profile_id"], "Profile")
     key, digest = new_virtual_key()
     row = VirtualKey(profile_id=profile.id, name=values["name"], expires_at=values["expires_at"],
                      key_hash=digest, last4=key[-4:])
     db.session.add(row)
     commit("This profile already has a virtual key with this name.")
+    return row, key
+
+
+def revoke(row: VirtualKey) -> None:
+    """Refused from the next request on, everywhere; the row stays so records still name it."""
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(timezone.utc)
+        commit()
+
+
+@api.post("/virtual-keys")
+def create_virtual_key():
+    """A new virtual key for a profile; the key itself is in this answer only (only its hash is stored)."""
+    row, key = issue_virtual_key(json_body())
     return {**NewVirtualKeySchema().dump(row), "key": key}, 201
 
 
@@ -154,8 +168,5 @@ def update_virtual_key(item_id: str):
 @api.delete("/virtual-keys/<item_id>")
 def revoke_virtual_key(item_id: str):
     """Revoke the key: refused from the next request on, everywhere; kept so records still name it."""
-    row = _virtual_key(item_id)
-    if row.revoked_at is None:
-        row.revoked_at = datetime.now(timezone.utc)
-        commit()
+    revoke(_virtual_key(item_id))
     return "", 204

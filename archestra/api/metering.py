@@ -45,7 +45,7 @@ def get_interaction(item_id: str):
     return InteractionSchema().dump(get_or_404(Interaction, item_id, "Interaction"))
 
 
-def _limit_scope(values: dict[str, Any]) -> dict[str, Any]:
+def limit_scope(values: dict[str, Any]) -> dict[str, Any]:
     if values["scope"] != "virtual_key" and values.get("virtual_key_id"):
         raise ApiError(400, "validation_error", "Only a virtual_key limit has a virtual_key_id.")
     if values["scope"] == "global":
@@ -78,6 +78,6 @@ def _known_provider(values: dict[str, Any]) -> dict[str, Any]:
 
 crud_routes(api, "token-prices", TokenPrice, TokenPriceSchema, "Token price", order_by=TokenPrice.model,
             conflict="A price for this model already exists.")
-crud_routes(api, "limits", Limit, LimitSchema, "Limit", check=_limit_scope)
+crud_routes(api, "limits", Limit, LimitSchema, "Limit", check=limit_scope)
 crud_routes(api, "optimization-rules", OptimizationRule, OptimizationRuleSchema, "Optimization rule",
             check=_known_provider, order_by=OptimizationRule.priority)

@@ -1,6 +1,8 @@
 """``/api/profiles``: create, list, get, update, delete (not the default profile); set or remove a profile's
-access token."""
+access token. The functions before the views are what the admin console calls too."""
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 
@@ -13,9 +15,11 @@ from .common import commit, get_or_404, json_body
 from .errors import ApiError
 from .schemas import profile_schema, profile_update_schema, profiles_schema
 
+CONFLICT = "A profile with this name or slug already exists."
 
-def _get(item_id: str) -> Profile:
-    """By id, or by slug."""
+
+def find_profile(item_id: str) -> Profile:
+    """By id, or by slug (404 if neither)."""
     if not UUID_RE.fullmatch(item_id):
         profile = db.session.execute(select(Profile).where(Profile.slug == item_id.lower())).scalar()
         if profile is not None:
@@ -23,62 +27,78 @@ def _get(item_id: str) -> Profile:
     return get_or_404(Profile, item_id, "Profile")
 
 
-def _commit() -> None:
-    commit("A profile with this name or slug already exists.")
+def all_profiles() -> list[Profile]:
+    return list(db.session.execute(select(Profile).order_by(Profile.created_at, Profile.name)).scalars())
+
+
+def create_profile(body: Any) -> Profile:
+    profile = Profile(**profile_schema.load(body))
+    db.session.add(profile)
+    commit(CONFLICT)
+    return profile
+
+
+def update_profile(profile: Profile, body: Any) -> Profile:
+    for key, value in profile_update_schema.load(body).items():
+        setattr(profile, key, value)
+    commit(CONFLICT)
+    return profile
+
+
+def delete_profile(profile: Profile) -> None:
+    if profile.is_default:
+        raise ApiError(409, "default_profile", "The default profile cannot be deleted.")
+    db.session.delete(profile)
+    commit(CONFLICT)
+
+
+def issue_token(profile: Profile) -> str:
+    """A new access token for the profile (replacing any previous one), to be shown once."""
+    token, profile.token_hash = new_token()
+    commit(CONFLICT)
+    return token
+
+
+def remove_token(profile: Profile) -> None:
+    """Open the profile again to any client that knows its id."""
+    profile.token_hash = None
+    commit(CONFLICT)
 
 
 @api.get("/profiles")
 def list_profiles():
-    rows = db.session.execute(select(Profile).order_by(Profile.created_at, Profile.name)).scalars().all()
-    return {"data": profiles_schema.dump(rows)}
+    return {"data": profiles_schema.dump(all_profiles())}
 
 
 @api.post("/profiles")
-def create_profile():
-    values = profile_schema.load(json_body())
-    profile = Profile(**values)
-    db.session.add(profile)
-    _commit()
-    return profile_schema.dump(profile), 201
+def create_profile_view():
+    return profile_schema.dump(create_profile(json_body())), 201
 
 
 @api.get("/profiles/<item_id>")
 def get_profile(item_id: str):
-    return profile_schema.dump(_get(item_id))
+    return profile_schema.dump(find_profile(item_id))
 
 
 @api.route("/profiles/<item_id>", methods=["PATCH", "PUT"])
-def update_profile(item_id: str):
-    profile = _get(item_id)
-    for key, value in profile_update_schema.load(json_body()).items():
-        setattr(profile, key, value)
-    _commit()
-    return profile_schema.dump(profile)
+def update_profile_view(item_id: str):
+    return profile_schema.dump(update_profile(find_profile(item_id), json_body()))
 
 
 @api.delete("/profiles/<item_id>")
-def delete_profile(item_id: str):
-    profile = _get(item_id)
-    if profile.is_default:
-        raise ApiError(409, "default_profile", "The default profile cannot be deleted.")
-    db.session.delete(profile)
-    _commit()
+def delete_profile_view(item_id: str):
+    delete_profile(find_profile(item_id))
     return "", 204
 
 
 @api.post("/profiles/<item_id>/token")
 def set_profile_token(item_id: str):
     """A new access token for the profile (replacing any previous one), shown only in this answer."""
-    profile = _get(item_id)
-    token, profile.token_hash = new_token()
-    _commit()
-    return {"profile_id": profile.id, "token": token, "header": HEADER}, 201
+    profile = find_profile(item_id)
+    return {"profile_id": profile.id, "token": issue_token(profile), "header": HEADER}, 201
 
 
 @api.delete("/profiles/<item_id>/token")
 def remove_profile_token(item_id: str):
-    """Open the profile again to any client that knows its id."""
-    profile = _get(item_id)
-    profile.token_hash = None
-    _commit()
+    remove_token(find_profile(item_id))
     return "", 204

@@ -4,6 +4,8 @@ progress, then the report; ``GET /api/policy-replays`` lists the jobs (newest fi
 ``POST /api/policy-replays/{id}/cancel`` stops one. Reading a job whose worker stopped starts it again here."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 from sqlalchemy import select
 
@@ -26,7 +28,12 @@ def _app():
 
 @api.post("/policy-replays")
 def create_policy_replay():
-    values = schema.load(json_body())
+    return schema.dump(start_replay(json_body())), 202
+
+
+def start_replay(body: Any) -> PolicyReplay:
+    """Validate a replay request and start its job (the admin console starts replays through this too)."""
+    values = schema.load(body)
     if values["profile_id"]:
         values["profile_id"] = profile_by_key(values["profile_id"]).id
     for key in ("since", "until"):
@@ -35,7 +42,7 @@ def create_policy_replay():
     db.session.add(job)
     commit()
     replay_jobs.start(_app(), job.id)
-    return schema.dump(job), 202
+    return job
 
 
 @api.get("/policy-replays")

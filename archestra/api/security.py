@@ -30,7 +30,7 @@ def get_tool(item_id: str):
     return ToolSchema().dump(get_or_404(Tool, item_id, "Tool"))
 
 
-def _known_tool(values: dict[str, Any]) -> dict[str, Any]:
+def known_tool(values: dict[str, Any]) -> dict[str, Any]:
     values["tool_id"] = values["tool_id"].lower()
     if db.session.get(Tool, values["tool_id"]) is None:
         raise ApiError(400, "unknown_tool", f"Tool {values['tool_id']} does not exist: tools appear in "
@@ -50,23 +50,21 @@ def _policy_filters(model: Any):
 
 
 crud_routes(api, "tool-call-policies", ToolCallPolicy, ToolCallPolicySchema, "Tool call policy",
-            check=_known_tool, filters=_policy_filters(ToolCallPolicy))
+            check=known_tool, filters=_policy_filters(ToolCallPolicy))
 crud_routes(api, "tool-result-policies", ToolResultPolicy, ToolResultPolicySchema, "Tool result policy",
-            check=_known_tool, filters=_policy_filters(ToolResultPolicy))
+            check=known_tool, filters=_policy_filters(ToolResultPolicy))
 
 
 SETTINGS = {"global_policy": "restrictive", "mode": "enforce"}  # with their defaults
 
 
-@api.get("/settings")
-def get_settings():
+def current_settings() -> dict[str, Any]:
     rows = {row.key: row.value for row in db.session.execute(select(Setting)).scalars()}
     return {key: rows.get(key, default) for key, default in SETTINGS.items()}
 
 
-@api.route("/settings", methods=["PATCH", "PUT"])
-def update_settings():
-    values = SettingsSchema().load(json_body())
+def save_settings(body: Any) -> dict[str, Any]:
+    values = SettingsSchema().load(body)
     if not values:
         raise ApiError(400, "validation_error", f"Give at least one of {', '.join(SETTINGS)}.")
     for key, value in values.items():
@@ -76,7 +74,17 @@ def update_settings():
         else:
             row.value = value
     commit()
-    return get_settings()
+    return current_settings()
+
+
+@api.get("/settings")
+def get_settings():
+    return current_settings()
+
+
+@api.route("/settings", methods=["PATCH", "PUT"])
+def update_settings():
+    return save_settings(json_body())
 
 
 @api.get("/blocked-tool-calls")

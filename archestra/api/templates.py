@@ -64,7 +64,7 @@ def _dump(rules: tuple[Rule, ...]) -> list[dict[str, Any]]:
             for rule in rules]
 
 
-def _effective(policies: ProfilePolicies, kind: str, name: str) -> dict[str, Any]:
+def effective(policies: ProfilePolicies, kind: str, name: str) -> dict[str, Any]:
     rules = policies.call_rules(name) if kind == "call" else policies.result_rules(name)
     sources = dict.fromkeys("template" if rule.template is not None else "profile" for rule in rules)  # profile first
     source = " and ".join(sources) or "default"  # "profile", "template", "profile and template" or "default"
@@ -84,5 +84,5 @@ def effective_policy():
     name = normalize_tool_name(tool)
     return {"profile_id": profile.id, "tool": tool, "global_policy": policies.global_policy,
             "mode": "monitor" if policies.monitor else "enforce",
-            "call_policies": _effective(policies, "call", name),
-            "result_policies": _effective(policies, "result", name)}
+            "call_policies": effective(policies, "call", name),
+            "result_policies": effective(policies, "result", name)}

@@ -1,0 +1,76 @@
+"""A stacked bar chart as plain SVG geometry (no JavaScript, no library): cost per day, one colour per series."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#6b7280")
+MAX_SERIES = len(COLOURS) - 1  # the rest is "other"
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 260, 56, 28, 12
+
+
+@dataclass
+class Chart:
+    bars: list[dict[str, Any]] = field(default_factory=list)
+    legend: list[tuple[str, str, float]] = field(default_factory=list)  # (name, colour, total)
+    ticks: list[tuple[float, str]] = field(default_factory=list)        # (y, label)
+    labels: list[tuple[float, str]] = field(default_factory=list)       # (x, day)
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    baseline: float = HEIGHT - BOTTOM
+    total: float = 0.0
+
+
+def _nice(value: float) -> float:
+    """A round axis maximum at or above ``value``."""
+    if value <= 0:
+        return 1.0
+    scale = 10 ** len(str(int(value))) / 10 if value >= 1 else 1.0
+    while scale > value:
+        scale /= 10
+    for step in (1, 2, 2.5, 5, 10):
+        if step * scale >= value:
+            return step * scale
+    return 10 * scale
+
+
+def stacked(rows: list[tuple[str, str, float]], first: date, days: int) -> Chart:
+    """``rows`` are (day ``YYYY-MM-DD``, series name, cost); one bar per day from ``first``, the largest series
+    each with a colour, the others summed as "other"."""
+    totals: dict[str, float] = {}
+    for _, name, cost in rows:
+        totals[name] = totals.get(name, 0.0) + cost
+    ranked = sorted(totals, key=lambda name: -totals[name])
+    named = ranked[:MAX_SERIES] if len(ranked) > MAX_SERIES + 1 else ranked
+    colour = {name: COLOURS[i] for i, name in enumerate(named)}
+    per_day: dict[str, dict[str, float]] = {}
+    for day, name, cost in rows:
+        key = name if name in colour else "other"
+        per_day.setdefault(day, {})[key] = per_day.setdefault(day, {}).get(key, 0.0) + cost
+    if len(named) < len(ranked):
+        colour["other"] = COLOURS[-1]
+    chart = Chart(total=sum(totals.values()))
+    chart.legend = [(name, colour[name], totals.get(name, sum(totals[n] for n in ranked if n not in named)))
+                    for name in colour]
+    top = _nice(max((sum(day.values()) for day in per_day.values()), default=0.0))
+    plot_height = chart.baseline - TOP
+    slot = (WIDTH - LEFT) / days
+    for i in range(days):
+        day = (first + timedelta(days=i)).isoformat()
+        x = LEFT + i * slot
+        y = chart.baseline
+        for name in colour:
+            cost = per_day.get(day, {}).get(name, 0.0)
+            if cost <= 0:
+                continue
+            h = cost / top * plot_height
+            y -= h
+            chart.bars.append({"x": round(x + slot * 0.15, 2), "y": round(y, 2), "w": round(slot * 0.7, 2),
+                               "h": round(max(h, 0.5), 2), "fill": colour[name],
+                               "title": f"{day} {name}: ${cost:.4f}"})
+        if days <= 14 or i % max(1, days // 8) == 0:
+            chart.labels.append((round(x + slot / 2, 2), day[5:]))
+    chart.ticks = [(round(chart.baseline - plot_height * f, 2), f"${top * f:.4g}") for f in (0, 0.25, 0.5, 0.75, 1)]
+    return chart

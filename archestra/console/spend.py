@@ -1,0 +1,70 @@
+"""Spend: cost per day per profile and per model (charts), limits with their usage, token prices."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+from flask import request
+from sqlalchemy import func, select
+
+from ..api.common import create_item, delete_item, get_or_404
+from ..api.schemas import TokenPriceSchema
+from ..extensions import db
+from ..models import Interaction, Limit, Profile, TokenPrice, VirtualKey
+from . import console
+from .chart import stacked
+from .forms import attempt, text
+from .pages import done, page
+
+RANGES = (7, 30, 90)
+
+
+def _days() -> int:
+    try:
+        days = int(request.args.get("days", 30))
+    except ValueError:
+        return 30
+    return days if days in RANGES else 30
+
+
+def _series(column, first: datetime, profile_id: str | None) -> list[tuple[str, str, float]]:
+    day = func.date(Interaction.created_at)
+    query = (select(day, column, func.sum(Interaction.cost_usd)).where(Interaction.created_at >= first)
+             .group_by(day, column))
+    if profile_id:
+        query = query.where(Interaction.profile_id == profile_id)
+    return [(str(when)[:10], name or "(unknown)", float(cost or 0)) for when, name, cost in db.session.execute(query)]
+
+
+@console.get("/spend")
+def spend(errors: dict | None = None, status: int = 200):
+    days = _days()
+    profile_id = request.args.get("profile_id") or None
+    today = datetime.now(timezone.utc).date()
+    first_day = today - timedelta(days=days - 1)
+    first = datetime.combine(first_day, time(0), tzinfo=timezone.utc)
+    by_profile = stacked(_series(Interaction.profile_name, first, profile_id), first_day, days)
+    by_model = stacked(_series(Interaction.model, first, profile_id), first_day, days)
+    limits = db.session.execute(select(Limit).order_by(Limit.scope, Limit.created_at)).scalars().all()
+    names = dict(db.session.execute(select(Profile.id, Profile.name)).all())
+    keys = dict(db.session.execute(select(VirtualKey.id, VirtualKey.name)).all())
+    prices = db.session.execute(select(TokenPrice).order_by(TokenPrice.model)).scalars().all()
+    return page("spend.html", status, days=days, ranges=RANGES, profile_id=profile_id, by_profile=by_profile,
+                by_model=by_model, limits=limits, names=names, keys=keys, prices=prices, errors=errors or {},
+                profiles=sorted(names.items(), key=lambda item: item[1]))
+
+
+@console.post("/token-prices")
+def price_create():
+    body = {"model": text(request.form, "model"), "input_per_million": text(request.form, "input_per_million"),
+            "output_per_million": text(request.form, "output_per_million")}
+    outcome = attempt(lambda: create_item(TokenPrice, TokenPriceSchema(), body,
+                                          conflict="A price for this model already exists."))
+    if not outcome.ok:
+        return spend(outcome.errors, 400)
+    return done("console.spend", "created", _anchor="prices")
+
+
+@console.post("/token-prices/<item_id>/delete")
+def price_delete(item_id: str):
+    delete_item(get_or_404(TokenPrice, item_id, "Token price"))
+    return done("console.spend", "deleted", _anchor="prices")

