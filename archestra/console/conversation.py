@@ -67,7 +67,7 @@ def conversation(row: Any) -> Conversation:
         return Conversation(unavailable=f"Unknown provider {row.provider}.")
     refused, would = _decisions(row)
     try:
-        family, route = chat_route(provider, body, row.model)
+        family, route = chat_route(provider, body, row.model, row.path)
         exchange = family.parse_request(json.loads(json.dumps(body)), route,
                                         ProfileInfo(row.profile_id, row.profile_name or ""), ClientInfo())
         turns = [_turn(message, refused, would) for message in exchange.messages]
