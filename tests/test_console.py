@@ -1,0 +1,197 @@
+"""The admin console without a browser: nothing without a session, CSRF on every form, sessions shared by every
+worker and ended by signing out, read-only sessions, and changes made through the console validated and applied
+exactly as through the management API."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from tests.conftest import ADMIN_TOKEN
+from tests.live import live as live_fixture
+
+live = live_fixture
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Console:
+    """A browser-like client: a cookie jar and the CSRF token of the last page."""
+
+    def __init__(self, url: str):
+        self.url, self.http, self.csrf, self.verify = url, requests.Session(), "", True
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        answer = self.http.get(self.url + path, timeout=10, verify=self.verify, **kwargs)
+        found = CSRF.search(answer.text)
+        self.csrf = found.group(1) if found else self.csrf
+        return answer
+
+    def post(self, path: str, data: dict | None = None, csrf: str | None = None, **kwargs) -> requests.Response:
+        body = {"csrf_token": self.csrf if csrf is None else csrf, **(data or {})}
+        return self.http.post(self.url + path, data=body, timeout=10, allow_redirects=False, verify=self.verify,
+                              **kwargs)
+
+    def sign_in(self, token: str) -> requests.Response:
+        self.get("/console/sign-in")
+        answer = self.post("/console/sign-in", {"token": token})
+        self.get("/console/")
+        return answer
+
+
+def signed_in(url: str, token: str = ADMIN_TOKEN) -> Console:
+    console = Console(url)
+    assert console.sign_in(token).status_code == 302
+    return console
+
+
+def test_nothing_without_a_session(proxy):
+    for path in ("/console/", "/console/traffic", "/console/spend", "/console/settings", "/console/monitor",
+                 "/console/replays", "/console/profiles/default"):
+        answer = requests.get(proxy.url + path, timeout=10, allow_redirects=False)
+        assert answer.status_code == 302 and "/console/sign-in" in answer.headers["Location"], path
+    for path in ("/console/profiles", "/console/settings", "/console/token-prices"):
+        answer = requests.post(proxy.url + path, data={"name": "x"}, timeout=10, allow_redirects=False)
+        assert answer.status_code == 401, path
+    assert [p["name"] for p in proxy.api("GET", "/profiles").json()["data"]] == ["default"]
+    # / and /ui lead to the console.
+    assert requests.get(proxy.url + "/ui", timeout=10, allow_redirects=False).headers["Location"].endswith(
+        "/console/")
+
+
+def test_sign_in_refuses_wrong_tokens_and_forged_forms(proxy):
+    console = Console(proxy.url)
+    console.get("/console/sign-in")
+    wrong = console.post("/console/sign-in", {"token": "guess"})
+    assert wrong.status_code == 401 and "This is not an admin token." in wrong.text
+    # A sign-in form posted from another site: no sign-in cookie of ours to match, or a foreign Origin.
+    forged = requests.post(proxy.url + "/console/sign-in", data={"csrf_token": "x", "token": ADMIN_TOKEN},
+                           timeout=10, allow_redirects=False)
+    assert forged.status_code == 403 and "archestra_console" not in forged.cookies
+    console.get("/console/sign-in")
+    foreign = console.post("/console/sign-in", {"token": ADMIN_TOKEN}, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    # The session cookie: HttpOnly, SameSite, only for the console's paths.
+    console.get("/console/sign-in")
+    answer = console.post("/console/sign-in", {"token": ADMIN_TOKEN, "next": "https://evil.example/"})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/console/"  # never an open redirect
+    cookie = answer.headers["Set-Cookie"]
+    assert "archestra_console=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Path=/console" in cookie and "Secure" not in cookie  # plain HTTP here; see the TLS test
+
+
+def test_every_form_needs_the_csrf_token(proxy):
+    console = signed_in(proxy.url)
+    for token in ("", "0" * 64):
+        answer = console.post("/console/profiles", {"name": "sneaky"}, csrf=token)
+        assert answer.status_code == 403 and "CSRF" in answer.text
+    # The right token from another site's page is refused too (Origin).
+    answer = console.post("/console/profiles", {"name": "sneaky"}, headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403
+    assert [p["name"] for p in proxy.api("GET", "/profiles").json()["data"]] == ["default"]
+    # Another session's token does not do either.
+    other = signed_in(proxy.url)
+    assert console.post("/console/profiles", {"name": "sneaky"}, csrf=other.csrf).status_code == 403
+    assert console.post("/console/profiles", {"name": "fine"}).status_code == 302
+    assert [p["name"] for p in proxy.api("GET", "/profiles").json()["data"]] == ["default", "fine"]
+
+
+def test_pages_are_not_framed_or_cached(proxy):
+    console = signed_in(proxy.url)
+    answer = console.get("/console/")
+    assert answer.headers["X-Frame-Options"] == "DENY" and answer.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
+
+
+def test_changes_go_through_the_api_s_validation(proxy):
+    """The console and the API share schemas and checks: the same errors, shown next to the field."""
+    console = signed_in(proxy.url)
+    bad = console.post("/console/profiles", {"name": "x", "slug": "Not A Slug"})
+    assert bad.status_code == 400 and "String does not match expected pattern." in bad.text
+    api = proxy.api("POST", "/profiles", json={"name": "x", "slug": "Not A Slug"})
+    assert api.json()["error"]["details"] == {"slug": ["String does not match expected pattern."]}
+    assert console.post("/console/profiles", {"name": "dup"}).status_code == 302
+    duplicate = console.post("/console/profiles", {"name": "dup"})
+    assert duplicate.status_code == 400 and "A profile with this name or slug already exists." in duplicate.text
+    # Limits: the same scope checks.
+    profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
+    negative = console.post(f"/console/profiles/{profile}/limits", {"max_cost_usd": "-1", "period": "day"})
+    assert negative.status_code == 400 and "greater than 0" in negative.text
+    assert console.post(f"/console/profiles/{profile}/limits", {"max_cost_usd": "5", "period": "day"}).status_code \
+        == 302
+    [limit] = proxy.api("GET", "/limits").json()["data"]
+    assert (limit["scope"], limit["profile_id"], limit["max_cost_usd"], limit["period"]) == (
+        "profile", profile, 5.0, "day")
+
+
+def test_secrets_are_shown_once(proxy):
+    console = signed_in(proxy.url)
+    profile = proxy.api("POST", "/profiles", json={"name": "agent"}).json()["id"]
+    issued = console.post(f"/console/profiles/{profile}/virtual-keys", {"name": "laptop"})
+    key = re.search(r'id="secret-value">(archestra-vk-[^<]+)<', issued.text).group(1)
+    assert proxy.api("GET", "/virtual-keys", params={"profile_id": profile}).json()["data"][0]["last4"] == key[-4:]
+    assert key not in console.get(f"/console/profiles/{profile}").text
+    token = console.post(f"/console/profiles/{profile}/token")
+    assert re.search(r'id="secret-value">archestra_', token.text)
+    assert proxy.api("GET", f"/profiles/{profile}").json()["requires_token"] is True
+
+
+def test_read_only_sessions_see_everything_and_change_nothing(make_proxy):
+    proxy = make_proxy(console_readonly_token="viewer-token")
+    viewer = signed_in(proxy.url, "viewer-token")
+    page = viewer.get("/console/")
+    assert page.status_code == 200 and "read-only" in page.text and "New profile" not in page.text
+    answer = viewer.post("/console/profiles", {"name": "nope"})
+    assert answer.status_code == 403 and "read-only" in answer.text
+    assert [p["name"] for p in proxy.api("GET", "/profiles").json()["data"]] == ["default"]
+    # The read-only token is no admin token for the API.
+    assert requests.get(proxy.url + "/api/profiles", headers={"Authorization": "Bearer viewer-token"},
+                        timeout=10).status_code == 401
+    assert viewer.post("/console/sign-out").status_code == 302
+    assert viewer.get("/console/", allow_redirects=False).status_code == 302
+
+
+def test_a_new_admin_token_ends_old_sessions(make_proxy, tmp_path):
+    first = make_proxy()
+    console = signed_in(first.url)
+    database = first.app.config["SQLALCHEMY_DATABASE_URI"]
+    # The same database, restarted with another admin token: the old session is gone.
+    second = make_proxy(database_url=database, admin_token="rotated")
+    console.url = second.url
+    assert console.get("/console/", allow_redirects=False).status_code == 302
+    assert signed_in(second.url, "rotated").get("/console/").status_code == 200
+
+
+def test_session_is_accepted_by_every_worker_and_sign_out_ends_it_everywhere(live):
+    """On the two-worker gunicorn: fresh connections land on either worker; every one accepts the session
+    while it lasts and none once it is signed out (the cookie's value is kept and sent again)."""
+    console = signed_in(live.url, "t")
+    cookie = {"archestra_console": console.http.cookies["archestra_console"]}
+
+    def statuses(count: int) -> set[int]:
+        return {requests.get(f"{live.url}/console/traffic", cookies=cookie, timeout=10,
+                             allow_redirects=False).status_code for _ in range(count)}
+
+    assert statuses(40) == {200}
+    profile = live.profile()
+    assert console.post(f"/console/profiles/{profile}", {"name": "renamed-on-two-workers", "mode": "monitor"}) \
+        .status_code == 302
+    assert live.api("GET", f"/profiles/{profile}").json()["mode"] == "monitor"
+    assert console.post("/console/sign-out").status_code == 302
+    assert statuses(40) == {302}
+
+
+def test_tls_sets_the_secure_flag(make_proxy, tls_cert):
+    proxy = make_proxy(tls=tls_cert)
+    console = Console(proxy.url)
+    console.verify = tls_cert[0]
+    console.get("/console/sign-in")
+    answer = console.post("/console/sign-in", {"token": ADMIN_TOKEN})
+    assert answer.status_code == 302 and "Secure" in answer.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("path", ["/console/traffic?since=yesterday", "/console/traffic?status=999"])
+def test_bad_filters_are_explained(proxy, path):
+    answer = signed_in(proxy.url).get(path)
+    assert answer.status_code == 400 and "must be" in answer.text
