@@ -5,7 +5,19 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -321,3 +333,20 @@ class ConsoleSession(db.Model):
     credential_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SpendDaily(db.Model):
+    """Cost and tokens per UTC day, profile and model, added to as each interaction is written: the spend pages
+    read these few rows instead of adding up every interaction. Kept when interactions are purged (retention)
+    and when the profile is deleted, like the records they sum."""
+
+    __tablename__ = "spend_daily"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)          # YYYY-MM-DD (UTC)
+    profile_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)       # the model billed; "" when unknown
+    profile_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cost_usd: Mapped[float] = mapped_column(Numeric(18, 8), default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    interactions: Mapped[int] = mapped_column(Integer, default=0)

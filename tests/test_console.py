@@ -195,3 +195,65 @@ def test_tls_sets_the_secure_flag(make_proxy, tls_cert):
 def test_bad_filters_are_explained(proxy, path):
     answer = signed_in(proxy.url).get(path)
     assert answer.status_code == 400 and "must be" in answer.text
+
+
+def test_spend_adds_up_every_interaction_written_by_either_worker(live):
+    """The daily rollup the spend pages read, filled as interactions are written by both workers at once, holds
+    exactly the interactions' costs and tokens, per profile and per model."""
+    import concurrent.futures
+
+    import openai
+
+    from tests.fakes import openai_wire as wire
+    from tests.fakes.server import json_reply
+
+    profile = live.profile()
+    live.upstream.reply_with(lambda r: json_reply(wire.completion("ok", usage=(1000, 500))))
+
+    def ask(n: int) -> None:
+        client = openai.OpenAI(api_key="k", base_url=live.base("openai", profile), max_retries=0)
+        client.chat.completions.create(model=("gpt-4o", "gpt-4o-mini")[n % 2],
+                                       messages=[{"role": "user", "content": f"q{n}"}])
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(ask, range(40)))
+    rows = live.eventually(lambda: (lambda data: data if len(data) == 40 else None)(
+        live.api("GET", "/interactions", params={"profile_id": profile, "limit": 100}).json()["data"]))
+    expected = sum(row["cost_usd"] for row in rows)
+    assert expected > 0
+    console = signed_in(live.url, "t")
+    page = console.get(f"/console/spend?profile_id={profile}").text
+    assert f"total ${expected:.4f}" in page
+    # Per model (as sent upstream): half of them each.
+    for model in ("gpt-4o", "gpt-4o-mini"):
+        assert f"{model}: ${sum(r['cost_usd'] for r in rows if r['model_used'] == model):.4f}" in page
+    profile_page = console.get(f"/console/profiles/{profile}").text
+    assert f"${expected:.4f}</strong> over 40 interactions, 60000 tokens" in profile_page
+
+
+def test_migration_fills_the_spend_rollup_from_recorded_interactions(tmp_path):
+    """Upgrading an installation that already has interactions: the spend pages show its history at once."""
+    from datetime import datetime, timezone
+
+    import flask_migrate
+    from sqlalchemy import text
+
+    from archestra import create_app
+    from archestra.extensions import db
+
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/old.db"})
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision="0011_rollout_jobs")
+        insert = text("INSERT INTO interactions (id, profile_id, profile_name, kind, provider, model, model_used, "
+                      "stream, cost_usd, input_tokens, output_tokens, usage_estimated, blocked_count, created_at) "
+                      "VALUES (:id, 'p1', 'one', 'chat', 'openai', 'gpt-4o', :used, 0, :cost, 10, 5, 0, 0, :at)")
+        for n, (used, cost, day) in enumerate([("gpt-4o-x", 0.5, 24), ("gpt-4o-x", 0.25, 24), (None, 1.0, 25)]):
+            db.session.execute(insert, {"id": f"i{n}", "used": used, "cost": cost,
+                                        "at": datetime(2026, 11, day, 23, 59, tzinfo=timezone.utc)})
+        db.session.commit()
+        flask_migrate.upgrade(directory=directory)
+        rows = db.session.execute(text("SELECT day, profile_id, model, profile_name, cost_usd, input_tokens, "
+                                       "output_tokens, interactions FROM spend_daily ORDER BY day")).all()
+    assert [tuple(row) for row in rows] == [("2026-11-24", "p1", "gpt-4o-x", "one", 0.75, 20, 10, 2),
+                                            ("2026-11-25", "p1", "gpt-4o", "one", 1.0, 10, 5, 1)]

@@ -21,7 +21,8 @@ from ..api.profiles import (
 )
 from ..api.schemas import LimitSchema
 from ..extensions import db
-from ..models import Interaction, Limit, Tool, VirtualKey
+from ..metering.spend import utc_day
+from ..models import Limit, SpendDaily, Tool, VirtualKey
 from ..profile_tokens import HEADER
 from . import console
 from .forms import Outcome, attempt, checkbox, choice, text
@@ -30,8 +31,9 @@ from .pages import done, page
 SPEND_DAYS = 30
 
 
-def _since(days: int) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(days=days)
+def first_day(days: int) -> str:
+    """The first UTC day of the last ``days`` days, today included."""
+    return utc_day(datetime.now(timezone.utc) - timedelta(days=days - 1))
 
 
 def _profile_form() -> dict[str, Any]:
@@ -52,8 +54,8 @@ def _profiles_page(errors: dict, status: int = 200, values: dict | None = None):
     profiles = all_profiles()
     tools = dict(db.session.execute(select(Tool.profile_id, func.count()).group_by(Tool.profile_id)).all())
     spend = dict(db.session.execute(
-        select(Interaction.profile_id, func.sum(Interaction.cost_usd))
-        .where(Interaction.created_at >= _since(SPEND_DAYS)).group_by(Interaction.profile_id)).all())
+        select(SpendDaily.profile_id, func.sum(SpendDaily.cost_usd))
+        .where(SpendDaily.day >= first_day(SPEND_DAYS)).group_by(SpendDaily.profile_id)).all())
     return page("profiles.html", status, profiles=profiles, tools=tools, spend=spend, errors=errors,
                 values=values or {}, days=SPEND_DAYS)
 
@@ -82,9 +84,9 @@ def _profile_page(profile: Any, status: int = 200, errors: dict | None = None, s
                                 .order_by(Limit.scope, Limit.created_at)).scalars().all()
     key_names = {key.id: key.name for key in keys}
     spend, tokens, count = db.session.execute(
-        select(func.sum(Interaction.cost_usd), func.sum(Interaction.input_tokens + Interaction.output_tokens),
-               func.count()).where(Interaction.profile_id == profile.id,
-                                   Interaction.created_at >= _since(SPEND_DAYS))).one()
+        select(func.sum(SpendDaily.cost_usd), func.sum(SpendDaily.input_tokens + SpendDaily.output_tokens),
+               func.sum(SpendDaily.interactions)).where(SpendDaily.profile_id == profile.id,
+                                                        SpendDaily.day >= first_day(SPEND_DAYS))).one()
     tool_count = db.session.execute(select(func.count()).where(Tool.profile_id == profile.id)).scalar()
     base = url_for("console.home", _external=True).removesuffix("/console/")
     return page("profile.html", status, profile=profile, keys=keys, limits=limits, key_names=key_names,

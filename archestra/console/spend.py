@@ -1,7 +1,8 @@
-"""Spend: cost per day per profile and per model (charts), limits with their usage, token prices."""
+"""Spend: cost per day per profile and per model (charts, from the daily rollup metering/spend.py keeps), limits
+with their usage, token prices."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import request
 from sqlalchemy import func, select
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 from ..api.common import create_item, delete_item, get_or_404
 from ..api.schemas import TokenPriceSchema
 from ..extensions import db
-from ..models import Interaction, Limit, Profile, TokenPrice, VirtualKey
+from ..models import Limit, Profile, SpendDaily, TokenPrice, VirtualKey
 from . import console
 from .chart import stacked
 from .forms import attempt, text
@@ -26,26 +27,30 @@ def _days() -> int:
     return days if days in RANGES else 30
 
 
-def _series(column, first: datetime, profile_id: str | None) -> list[tuple[str, str, float]]:
-    day = func.date(Interaction.created_at)
-    query = (select(day, column, func.sum(Interaction.cost_usd)).where(Interaction.created_at >= first)
-             .group_by(day, column))
+def _series(by_profile: bool, first: str, profile_id: str | None,
+            names: dict[str, str]) -> list[tuple[str, str, float]]:
+    """(day, series, cost): per profile (its current name, else the name it had) or per model."""
+    column = SpendDaily.profile_id if by_profile else SpendDaily.model
+    query = (select(SpendDaily.day, column, func.max(SpendDaily.profile_name), func.sum(SpendDaily.cost_usd))
+             .where(SpendDaily.day >= first).group_by(SpendDaily.day, column))
     if profile_id:
-        query = query.where(Interaction.profile_id == profile_id)
-    return [(str(when)[:10], name or "(unknown)", float(cost or 0)) for when, name, cost in db.session.execute(query)]
+        query = query.where(SpendDaily.profile_id == profile_id)
+    rows = []
+    for day, key, stored_name, cost in db.session.execute(query):
+        name = (names.get(key) or stored_name or key) if by_profile else (key or "(unknown)")
+        rows.append((day, name, float(cost or 0)))
+    return rows
 
 
 @console.get("/spend")
 def spend(errors: dict | None = None, status: int = 200):
     days = _days()
     profile_id = request.args.get("profile_id") or None
-    today = datetime.now(timezone.utc).date()
-    first_day = today - timedelta(days=days - 1)
-    first = datetime.combine(first_day, time(0), tzinfo=timezone.utc)
-    by_profile = stacked(_series(Interaction.profile_name, first, profile_id), first_day, days)
-    by_model = stacked(_series(Interaction.model, first, profile_id), first_day, days)
-    limits = db.session.execute(select(Limit).order_by(Limit.scope, Limit.created_at)).scalars().all()
+    first = datetime.now(timezone.utc).date() - timedelta(days=days - 1)
     names = dict(db.session.execute(select(Profile.id, Profile.name)).all())
+    by_profile = stacked(_series(True, first.isoformat(), profile_id, names), first, days)
+    by_model = stacked(_series(False, first.isoformat(), profile_id, names), first, days)
+    limits = db.session.execute(select(Limit).order_by(Limit.scope, Limit.created_at)).scalars().all()
     keys = dict(db.session.execute(select(VirtualKey.id, VirtualKey.name)).all())
     prices = db.session.execute(select(TokenPrice).order_by(TokenPrice.model)).scalars().all()
     return page("spend.html", status, days=days, ranges=RANGES, profile_id=profile_id, by_profile=by_profile,

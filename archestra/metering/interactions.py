@@ -17,6 +17,7 @@ from .limits import add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
+from .spend import add_spend
 
 MAX_STORED_BYTES = 8 * 1024 * 1024
 #: ``Exchange.state`` key of the interaction's id: blocked tool calls recorded during the exchange link to it.
@@ -207,6 +208,7 @@ class _UsageCounter:
 def _write(usage: _UsageCounter, values: dict[str, Any], raw: bytes, sent: bytes | None, body: bytes | None,
            rebuilt: Any, session: Any) -> tuple[Any, dict[str, Any]]:
     usage(session)
+    add_spend(session, values, usage.cost)
     request = _json(raw)
     return INTERACTIONS, {**values, "request": request,
                           # Stored only when the proxy changed the request (the API shows the request otherwise).
