@@ -8,9 +8,14 @@ module speaks the wire format (see ``responses_items`` for what each item is to 
   search, code interpreter, image generation, MCP calls and listings) are server results; ``reasoning`` and
   other opaque items are kept byte for byte. Context the proxy cannot see makes the context untrusted
   (``Exchange.unseen_context``): ``item_reference`` to an item not in the request, files and images given by
-  ``file_id`` / ``file_url``, a stored ``prompt``, ``compaction`` items. ``previous_response_id`` and
+  ``file_id`` / ``file_url``, a stored ``prompt``, ``compaction`` items (unless the response chain vouches for a
+  compaction the proxy relayed from a trusted context: ``COMPACTIONS``). ``previous_response_id`` and
   ``conversation`` are left in ``exchange.state[PREVIOUS]`` for the response chain (``security/
   response_chain.py``), which decides what they mean for trust.
+* Compaction: ``POST /responses/compact`` (Codex's remote compaction, v1) is an exchange like ``POST /responses``;
+  its answer (``response.compaction``: the user messages, then one ``compaction`` item) and a Responses answer
+  carrying a ``compaction`` item (v2: a ``compaction_trigger`` input item) leave the items' encrypted contents in
+  ``exchange.state[COMPACTED]`` for the chain to remember with the trust of the context they summarise.
 * Hosted tools (every tool type the client does not run: ``web_search*`` as ``web_search``, ``file_search``,
   ``code_interpreter``, ``image_generation``, ``mcp`` as ``mcp:<server_label>``, server-side ``tool_search``,
   ``shell`` in a hosted container, types unknown here) are server tools: decided before the request goes
@@ -43,11 +48,14 @@ from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Too
 from .base import ProxyError, Route
 from .content import content_text, set_content_text
 from .responses_items import (
+    COMPACTED,
+    COMPACTIONS,
     TEXT_PARTS,
     Calls,
     answer_calls,
     answer_segments,
     call_of,
+    compaction_of,
     hosted_result,
     item_tools,
     kind_of,
@@ -82,6 +90,8 @@ def companion_route(method: str, path: str, query: Mapping[str, str], provider: 
         return None
     if parts[1] == "input_tokens" and len(parts) == 2:
         return Route("passthrough", path, stream=False) if method == "POST" else None
+    if parts[1] == "compact" and len(parts) == 2:  # a compaction pass: an exchange like any other
+        return Route("chat", path, family=family_for(provider)) if method == "POST" else None
     if not _RESPONSE_ID.fullmatch(parts[1]):
         return None
     operation = parts[2] if len(parts) == 3 else None
@@ -142,11 +152,14 @@ class Responses:
             calls = Calls(items)
             ids = {item["id"] for item in items
                    if isinstance(item.get("id"), str) and item.get("type") != "item_reference"}
+            compactions = []
             for index, item in enumerate(items):
                 messages.append(_message(item, index, calls))
                 reason = _unseen(item, ids)
                 if reason:
                     unseen.append(f"input[{index}]: {reason}")
+                    if compaction_of(item):
+                        compactions.append((unseen[-1], compaction_of(item)))
         places = _declared(body)
         exchange = Exchange(self.provider, profile, body.get("model") or "", stream=bool(body.get("stream")),
                             messages=messages, tools=[tool for tool, _ in places], client=client)
@@ -157,6 +170,8 @@ class Responses:
         exchange.state[PREVIOUS] = {"previous_response_id": body.get("previous_response_id"),
                                     "conversation": body.get("conversation"), "store": body.get("store")}
         exchange.state[_PLACES] = places
+        if isinstance(items, list) and compactions:
+            exchange.state[COMPACTIONS] = compactions
         return exchange
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
@@ -211,6 +226,9 @@ class Responses:
         texts = [content_text(item.get("content"), ("output_text",)) or "" for item in output
                  if isinstance(item, dict) and item.get("type") == "message"]
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        compacted = [content for content in map(compaction_of, output) if content]
+        if compacted and exchange is not None:
+            exchange.state[COMPACTED] = compacted
         return Response(text="".join(texts), tool_calls=answer_calls(output), finish_reason=data.get("status"),
                         usage=Usage(usage.get("input_tokens"), usage.get("output_tokens")),
                         model=data.get("model"), id=data.get("id") if isinstance(data.get("id"), str) else None)

@@ -22,8 +22,8 @@ The ground truth is the openai SDK's typed models (``openai/types/responses/``).
   ``program_output``, server-side ``tool_search_call`` / ``tool_search_output``, hosted ``shell_call`` /
   ``shell_call_output``): a server tool result named after its tool (``web_search``, ``mcp:<label>``...),
   whose document is the whole item;
-* **opaque** (``reasoning``, ``compaction``, ``additional_tools``, ``mcp_approval_response``,
-  ``item_reference``): kept untouched.
+* **opaque** (``reasoning``, ``compaction``, ``compaction_trigger``, ``additional_tools``,
+  ``mcp_approval_response``, ``item_reference``): kept untouched.
 
 An answer item of a type not known here is decided as a call of a tool named by its type (fail closed).
 """
@@ -49,7 +49,21 @@ HOSTED_ITEMS: dict[str, str | None] = {
     "image_generation_call": "image_generation", "mcp_call": None, "mcp_list_tools": None,
     "program": "programmatic_tool_calling", "program_output": "programmatic_tool_calling"}
 APPROVAL = "mcp_approval_request"
-OPAQUE = ("message", "reasoning", "compaction", "additional_tools", "mcp_approval_response", "item_reference")
+OPAQUE = ("message", "reasoning", "compaction", "compaction_trigger", "additional_tools", "mcp_approval_response",
+          "item_reference")
+#: ``exchange.state`` keys: the encrypted contents of the compaction items an answer carries (the response chain
+#: remembers the context they summarise), and the request's own compaction items, ``(unseen reason, encrypted
+#: content)`` each (the chain vouches for those it relayed from a trusted context).
+COMPACTED = "archestra.responses.compacted"
+COMPACTIONS = "archestra.responses.compactions"
+
+
+def compaction_of(item: Any) -> str | None:
+    """The encrypted content of a compaction item, else None."""
+    if isinstance(item, dict) and item.get("type") == "compaction" and isinstance(item.get("encrypted_content"), str) \
+            and item["encrypted_content"]:
+        return item["encrypted_content"]
+    return None
 #: Tool types the client runs (its calls come back to the client); every other type is hosted.
 CLIENT_TOOLS = {"function": None, "custom": None, "local_shell": "local_shell", "shell": "shell",
                 "apply_patch": "apply_patch", "computer": "computer", "computer_use_preview": "computer",

@@ -26,7 +26,7 @@ from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .base import StreamRelay, compact_json
-from .responses_items import answer_calls, answer_segments, kind_of, refusal_item
+from .responses_items import COMPACTED, answer_calls, answer_segments, compaction_of, kind_of, refusal_item
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 
@@ -78,6 +78,7 @@ class ResponsesStreamRelay(StreamRelay):
     def __init__(self, exchange: Exchange, decide: Decide) -> None:
         super().__init__(exchange)
         self._decide = decide
+        self._state = exchange.state  # compaction items in the answer are left there for the response chain
         self._items: dict[int, _Item] = {}           # by upstream output_index
         self._extra: list[dict[str, Any]] = []       # call items carried by lifecycle events' ``output``
         self._held: list[tuple[bytes, dict[str, Any] | None]] | None = None
@@ -141,6 +142,9 @@ class ResponsesStreamRelay(StreamRelay):
                 raise ValueError(f"{kind} without an item object")
             state = self._item(data.get("output_index"))
             (state.added if kind == _ADDED else state.done).append(item)
+            compacted = compaction_of(item) if kind == _DONE else None
+            if compacted:
+                self._state.setdefault(COMPACTED, []).append(compacted)
             return kind_of(item) == "call"
         if kind in _FRAGMENTS:
             delta = data.get("delta")

@@ -23,9 +23,15 @@ knows it at once; a request that reaches another worker before the row is writte
 ``wait`` seconds) and, if it never appears, counts as not relayed: untrusted, never the reverse. A background
 response is remembered when it is created (its request's context) and again, never more trusted, when it is
 retrieved; a lookup combines what the database holds with what this worker still has to write.
+
+Compactions (``compaction`` items: encrypted summaries the client carries, from ``/responses/compact`` or an answer
+to a ``compaction_trigger``) are remembered the same way, under a digest of their encrypted content, with the
+trust of the context they summarise: in a later request, one relayed for the same profile from a trusted context
+is no longer unseen context; any other stays unseen, with the reason said.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -41,10 +47,16 @@ from ..exchange import Exchange
 from ..extensions import db
 from ..models import ResponseLink
 from ..providers.responses import PREVIOUS  # the family fills it; the chain reads it
+from ..providers.responses_items import COMPACTED, COMPACTIONS
 
 _TABLE = ResponseLink.__table__
 _INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 _IGNORING = {name: make(_TABLE).on_conflict_do_nothing() for name, make in _INSERTS.items()}
+
+
+def compaction_key(encrypted_content: str) -> str:
+    """Compactions are remembered under a digest of their encrypted content (they have no stable id)."""
+    return "compaction:" + hashlib.sha256(encrypted_content.encode()).hexdigest()
 
 
 def _conversation_id(value: Any) -> str | None:
@@ -78,6 +90,7 @@ class ResponseChain:
 
     def continue_context(self, exchange: Exchange) -> None:
         """``on_request``: mark the context untrusted when it continues one the proxy cannot vouch for."""
+        self._vouch_for_compactions(exchange)
         previous = exchange.state.get(PREVIOUS)
         if not previous:
             return
@@ -97,11 +110,26 @@ class ResponseChain:
         if conversation:
             exchange.unseen_context.append(f"conversation {conversation} (its items are stored at the provider)")
 
-    def lookup(self, response_id: str) -> Link | None:
+    def _vouch_for_compactions(self, exchange: Exchange) -> None:
+        """A compaction item the proxy relayed for this profile from a trusted context summarises context the
+        proxy saw and trusted: it no longer counts as unseen. Any other stays unseen, with the reason said."""
+        for index, (reason, content) in enumerate(exchange.state.get(COMPACTIONS) or ()):
+            link = self.lookup(compaction_key(content), wait=index == 0)
+            if link is None or reason not in exchange.unseen_context:
+                continue
+            if link.profile_id == exchange.profile.id and link.trusted:
+                exchange.unseen_context.remove(reason)
+            else:
+                at = exchange.unseen_context.index(reason)
+                why = "relayed for another profile" if link.profile_id != exchange.profile.id else \
+                    "the context it summarises held untrusted data"
+                exchange.unseen_context[at] = f"{reason}: {why}"
+
+    def lookup(self, response_id: str, wait: bool = True) -> Link | None:
         """The response's state: the database's combined with this worker's pending one; a response only this
         worker does not know yet is waited for (another worker may still be writing it)."""
         local = self._recent.get(response_id)
-        deadline = time.monotonic() + self._wait
+        deadline = time.monotonic() + (self._wait if wait else 0)
         while True:
             stored = _read(response_id)
             if stored is not None:
@@ -114,6 +142,9 @@ class ResponseChain:
         """``on_response``: store whether this response's context was trusted (never raising it later). A
         response the provider does not store (``store: false``, as Codex sends) can be neither continued nor
         retrieved: nothing to remember."""
+        # Compactions travel with the client (``encrypted_content``), whatever ``store`` says.
+        for content in exchange.state.get(COMPACTED) or ():
+            self.store(compaction_key(content), Link(exchange.profile.id, exchange.context_trusted), fresh=True)
         previous = exchange.state.get(PREVIOUS)
         if previous is None or previous.get("store") is False or exchange.response is None \
                 or not exchange.response.id:

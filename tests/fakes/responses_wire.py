@@ -166,3 +166,15 @@ def stream(output: list[dict], status: str = "completed", size: int = 7, **field
 def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None,
                param: str | None = None) -> dict:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def compaction(encrypted: str, item_id: str = "cmp_68c0a1b2c3d4e5f6") -> dict:
+    """A ``compaction`` item (openai ``ResponseCompactionItem``)."""
+    return {"id": item_id, "type": "compaction", "encrypted_content": encrypted, "created_by": "system"}
+
+
+def compacted(output: list[dict], used: dict | None = None) -> dict:
+    """The answer of ``POST /responses/compact`` (openai ``CompactedResponse``): the user messages, then one
+    compaction item."""
+    return {"id": "resp_cmp0a1b2c3d4e5f6", "object": "response.compaction", "created_at": CREATED,
+            "output": output, "usage": used if used is not None else usage(120, 40, reasoning=0)}
