@@ -106,27 +106,28 @@ HISTORY = [{"role": "user", "content": "Summarize the page"},
            {"type": "function_call_output", "call_id": "call_fetch1", "output": PAGE}]
 
 
+def mail_calls(live, pid: str, stream: bool) -> list[str]:
+    """After a fetched page, the model mails the attacker (Responses API): the calls the client receives."""
+    client = openai.OpenAI(api_key="k", base_url=live.base("openai", pid), max_retries=0)
+    email = responses_wire.function_call("send_email", EVIL, "call_mail1")
+    if stream:
+        live.upstream.reply_with(sse_reply(responses_wire.stream([email])))
+        with client.responses.stream(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS) as events:
+            answer = events.get_final_response()
+    else:
+        live.upstream.reply_with(json_reply(responses_wire.response([email])))
+        answer = client.responses.create(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS)
+    return [item.name for item in answer.output if item.type == "function_call"]
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_switching_mode_applies_to_the_next_request_on_every_worker(live, stream):
     """The Responses API family on the two-worker gunicorn: each switch holds for every following request,
     whichever worker serves it."""
     pid = live.profile(mode="monitor")
-    client = openai.OpenAI(api_key="k", base_url=live.base("openai", pid), max_retries=0)
-    email = responses_wire.function_call("send_email", EVIL, "call_mail1")
-
-    def calls() -> list[str]:
-        if stream:
-            live.upstream.reply_with(sse_reply(responses_wire.stream([email])))
-            with client.responses.stream(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS) as events:
-                answer = events.get_final_response()
-        else:
-            live.upstream.reply_with(json_reply(responses_wire.response([email])))
-            answer = client.responses.create(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS)
-        return [item.name for item in answer.output if item.type == "function_call"]
-
     for mode, expected in [("monitor", ["send_email"]), ("enforce", []), ("monitor", ["send_email"])]:
         assert live.api("PATCH", f"/profiles/{pid}", json={"mode": mode}).status_code == 200
-        assert [calls() for _ in range(4)] == [expected] * 4, mode
+        assert [mail_calls(live, pid, stream) for _ in range(4)] == [expected] * 4, mode
     rows = live.blocked(pid, 12)
     assert sorted(row["would_block"] for row in rows) == [False] * 4 + [True] * 8
 
@@ -187,24 +188,11 @@ def test_the_global_monitor_switch_applies_to_the_next_request_on_every_worker(l
     """Profiles that do not choose follow /api/settings: on the two-worker gunicorn, each switch holds for every
     following request, whichever worker serves it; a profile's own mode still wins."""
     follows, enforced = live.profile(), live.profile(mode="enforce")
-    email = responses_wire.function_call("send_email", EVIL, "call_mail1")
-
-    def calls(pid: str) -> list[str]:
-        client = openai.OpenAI(api_key="k", base_url=live.base("openai", pid), max_retries=0)
-        if stream:
-            live.upstream.reply_with(sse_reply(responses_wire.stream([email])))
-            with client.responses.stream(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS) as events:
-                answer = events.get_final_response()
-        else:
-            live.upstream.reply_with(json_reply(responses_wire.response([email])))
-            answer = client.responses.create(model="gpt-5.1", input=HISTORY, tools=RESPONSES_TOOLS)
-        return [item.name for item in answer.output if item.type == "function_call"]
-
     try:
         for mode, expected in [("monitor", ["send_email"]), ("enforce", []), ("monitor", ["send_email"])]:
             assert live.api("PATCH", "/settings", json={"mode": mode}).json()["mode"] == mode
-            assert [calls(follows) for _ in range(4)] == [expected] * 4, mode
-            assert [calls(enforced) for _ in range(2)] == [[]] * 2, mode
+            assert [mail_calls(live, follows, stream) for _ in range(4)] == [expected] * 4, mode
+            assert [mail_calls(live, enforced, stream) for _ in range(2)] == [[]] * 2, mode
     finally:
         live.api("PATCH", "/settings", json={"mode": "enforce"})
     assert sorted(row["would_block"] for row in live.blocked(follows, 12)) == [False] * 4 + [True] * 8
