@@ -106,6 +106,8 @@ class Tool(db.Model):
     parameters: Mapped[Any] = mapped_column(JSON, nullable=True)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    #: Calls of this tool the model made (refused ones included), counted as interactions are written.
+    call_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ToolCallPolicy(db.Model):

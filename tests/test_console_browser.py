@@ -122,6 +122,9 @@ def test_the_issue_path_in_a_browser(live, browser):
     # The very next SDK request is refused (whichever worker serves it) ...
     refusal = ask(live, "support-agent")
     assert "denied by a tool invocation policy" in refusal and "No mail to attackers" in refusal
+    # Both calls the model made are counted, the refused one too.
+    reload_until(driver, lambda: "called 2 times" in driver.find_element(By.CSS_SELECTOR, "main p.muted").text)
+    assert "1 refused call" in driver.find_element(By.CSS_SELECTOR, "main p.muted").text
 
     # ... and the traffic view highlights it.
     driver.get(f"{live.url}/console/traffic?profile_id={profile}")

@@ -105,6 +105,9 @@ class ToolSchema(Schema):
     parameters = fields.Raw(dump_only=True, allow_none=True)
     first_seen_at = UTCDateTime(dump_only=True)
     last_seen_at = UTCDateTime(dump_only=True)
+    call_count = fields.Integer(dump_only=True, metadata={
+        "description": "Calls of this tool the model made, refused ones included (counted as interactions are "
+                       "recorded)."})
 
 
 class ConditionSchema(Schema):

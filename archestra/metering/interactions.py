@@ -5,6 +5,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -17,7 +18,7 @@ from .limits import add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
-from .spend import add_spend
+from .spend import add_spend, count_calls
 
 MAX_STORED_BYTES = 8 * 1024 * 1024
 #: ``Exchange.state`` key of the interaction's id: blocked tool calls recorded during the exchange link to it.
@@ -117,11 +118,12 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
             runtime.recorder.run_now(usage_counter)
         except Exception:
             log.exception("counting the cost of an exchange against its limits failed")
+    calls = Counter(call.name for _, answer in exchange.decided for call in answer)  # the model's, refused too
     if _metadata_only(runtime, exchange):
-        runtime.recorder.submit(partial(_write, usage_counter, values, b"", None, None, None))
+        runtime.recorder.submit(partial(_write, usage_counter, values, b"", None, None, None, calls=calls))
     else:
         runtime.recorder.submit(partial(_write, usage_counter, values, trace.raw_request, trace.sent,
-                                        trace.response_body, rebuilt))
+                                        trace.response_body, rebuilt, calls=calls))
     if runtime.retention is not None:
         runtime.retention.ensure_started()
     trace.recorded = True
@@ -206,9 +208,11 @@ class _UsageCounter:
 
 
 def _write(usage: _UsageCounter, values: dict[str, Any], raw: bytes, sent: bytes | None, body: bytes | None,
-           rebuilt: Any, session: Any) -> tuple[Any, dict[str, Any]]:
+           rebuilt: Any, session: Any, calls: Counter[str] | None = None) -> tuple[Any, dict[str, Any]]:
     usage(session)
     add_spend(session, values, usage.cost)
+    if calls:
+        count_calls(session, values["profile_id"], calls)
     request = _json(raw)
     return INTERACTIONS, {**values, "request": request,
                           # Stored only when the proxy changed the request (the API shows the request otherwise).

@@ -1,15 +1,18 @@
-"""The daily spend rollup (``spend_daily``): each interaction's cost and tokens added to its UTC day, profile and
-model as it is written, in the same transaction, so cost per day reads a few rows however many interactions
-there are. An atomic upsert: workers and instances adding to the same row at once never lose an addition."""
+"""Running totals kept as each interaction is written, in its transaction, so the admin console reads a few rows
+however many interactions there are: the daily spend rollup (``spend_daily``: cost and tokens per UTC day,
+profile and model) and each discovered tool's call count. Atomic increments: workers and instances adding to the
+same row at once never lose an addition."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..models import SpendDaily
+from ..models import SpendDaily, Tool
 
 _DIALECTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -37,3 +40,10 @@ def add_spend(session: Any, values: dict[str, Any], cost: Decimal | None) -> Non
               "output_tokens": table.output_tokens + statement.excluded.output_tokens,
               "interactions": table.interactions + 1,
               "profile_name": statement.excluded.profile_name}))
+
+
+def count_calls(session: Any, profile_id: str, calls: Counter[str]) -> None:
+    """Add the tool calls the model made in one exchange (refused ones included) to its profile's tools."""
+    for name, count in calls.items():
+        session.execute(update(Tool).where(Tool.profile_id == profile_id, Tool.name == name)
+                        .values(call_count=Tool.call_count + count).execution_options(synchronize_session=False))

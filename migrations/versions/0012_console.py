@@ -1,4 +1,4 @@
-"""admin console: server-side sessions; daily spend rollup (filled from the interactions already recorded);
+"""admin console: server-side sessions; tools' call counts; daily spend rollup (filled from the interactions already recorded);
 indexes for the console's traffic pages (newest first overall, per profile, refused only)
 
 Revision ID: 0012_console
@@ -37,6 +37,8 @@ def upgrade():
         sa.Column("output_tokens", sa.BigInteger(), nullable=False),
         sa.Column("interactions", sa.Integer(), nullable=False),
     )
+    with op.batch_alter_table("tools") as batch:
+        batch.add_column(sa.Column("call_count", sa.Integer(), nullable=False, server_default="0"))
     postgres = op.get_bind().dialect.name == "postgresql"
     day = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if postgres else "substr(created_at, 1, 10)"
     op.execute(f"""
@@ -56,4 +58,6 @@ def downgrade():
     op.drop_index("ix_interactions_profile_created", "interactions")
     op.drop_index("ix_interactions_created_id", "interactions")
     op.drop_table("spend_daily")
+    with op.batch_alter_table("tools") as batch:
+        batch.drop_column("call_count")
     op.drop_table("console_sessions")
