@@ -62,8 +62,11 @@ def test_nothing_without_a_session(proxy):
 def test_sign_in_refuses_wrong_tokens_and_forged_forms(proxy):
     console = Console(proxy.url)
     console.get("/console/sign-in")
-    wrong = console.post("/console/sign-in", {"token": "guess"})
-    assert wrong.status_code == 401 and "This is not an admin token." in wrong.text
+    for guess in ("guess", "tést"):
+        wrong = console.post("/console/sign-in", {"token": guess})
+        assert wrong.status_code == 401 and "This is not an admin token." in wrong.text
+        console.get("/console/sign-in")
+    assert console.post("/console/sign-in", {"token": ADMIN_TOKEN}, csrf="é").status_code == 403
     # A sign-in form posted from another site: no sign-in cookie of ours to match, or a foreign Origin.
     forged = requests.post(proxy.url + "/console/sign-in", data={"csrf_token": "x", "token": ADMIN_TOKEN},
                            timeout=10, allow_redirects=False)
@@ -82,7 +85,7 @@ def test_sign_in_refuses_wrong_tokens_and_forged_forms(proxy):
 
 def test_every_form_needs_the_csrf_token(proxy):
     console = signed_in(proxy.url)
-    for token in ("", "0" * 64):
+    for token in ("", "0" * 64, "é" * 64):
         answer = console.post("/console/profiles", {"name": "sneaky"}, csrf=token)
         assert answer.status_code == 403 and "CSRF" in answer.text
     # The right token from another site's page is refused too (Origin).

@@ -26,6 +26,11 @@ def _cookie_args(path: str = "/console") -> dict:
     return {"path": path, "httponly": True, "samesite": "Lax", "secure": request.is_secure}
 
 
+def _equal(presented: str, expected: str) -> bool:
+    """Constant-time, and safe for any text a form may carry (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
 def _same_origin() -> bool:
     """Browsers send Origin on every form post: one from another site is refused even before the token check."""
     origin = request.headers.get("Origin")
@@ -45,7 +50,7 @@ def _guard():
         abort(401, "Sign in first.")
     g.console = user
     if request.method == "POST":
-        if not _same_origin() or not hmac.compare_digest(request.form.get("csrf_token", ""), user.csrf):
+        if not _same_origin() or not _equal(request.form.get("csrf_token", ""), user.csrf):
             abort(403, "This form is stale or was not sent from the console (CSRF check failed). Reload the page "
                        "and try again.")
         if not user.can_edit and request.endpoint != "console.sign_out":
@@ -81,8 +86,7 @@ def sign_in():
     error, status = None, 200
     if request.method == "POST":
         expected = request.cookies.get(SIGN_IN_COOKIE, "")
-        if not _same_origin() or not expected or \
-                not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
+        if not _same_origin() or not expected or not _equal(request.form.get("csrf_token", ""), expected):
             error, status = "The sign-in form expired or did not come from this console. Try again.", 403
         else:
             role = role_for(settings, request.form.get("token", ""))
