@@ -111,6 +111,8 @@ def test_a_replay_survives_its_worker_and_reports_progress(deployed, upstream):
     assert api(url, "POST", f"/policy-replays/{other}/cancel").status_code == 409
     assert api(url, "POST", f"/policy-replays/{job_id}/cancel").status_code == 409
 
-    listed = api(url, "GET", "/policy-replays").json()["data"]
+    page = api(url, "GET", "/policy-replays").json()
+    assert (page["total"], page["limit"], page["offset"]) == (2, 100, 0)
+    listed = page["data"]
     assert [(job["id"], job["status"]) for job in listed] == [(other, "cancelled"), (job_id, "done")]
     assert all("report" not in job for job in listed)

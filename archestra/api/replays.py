@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import PolicyReplay
@@ -52,7 +52,8 @@ def list_policy_replays():
                               .limit(limit).offset(offset)).scalars().all()
     if replay_jobs.take_over_stale(_app(), jobs):
         db.session.commit()
-    return {"data": summaries.dump(jobs), "limit": limit, "offset": offset}
+    total = db.session.execute(select(func.count()).select_from(PolicyReplay)).scalar_one()
+    return {"data": summaries.dump(jobs), "total": total, "limit": limit, "offset": offset}
 
 
 @api.get("/policy-replays/<item_id>")
