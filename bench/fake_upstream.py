@@ -52,6 +52,12 @@ RESPONSES_ANSWER = wire.compact(wire.response(
     [wire.function_call("get_weather", {"city": "Paris"}, call_id="call_bench1",
                         item_id="fc_68a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d")],
     used=RESPONSES_USED, model="gpt-4o-2024-08-06", response_id=ID_SLOT, tools=[TOOL])).encode()
+#: ``POST /v1/responses/compact``: the user message, then a compaction item (its encrypted content is fresh each
+#: time, as real ones are: archestra remembers each compaction it relays).
+COMPACT_ANSWER = wire.compact(wire.compacted(
+    [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What is the weather in Paris?"}]},
+     wire.compaction(f"gAAAAAB{ID_SLOT}==")], used=wire.usage(input_tokens=120, output_tokens=40, reasoning=0))
+).encode()
 
 
 def responses_stream_parts(chunks):
@@ -110,6 +116,11 @@ class Upstream(asyncio.Protocol):
     def respond(self, head, body):
         if head.startswith(b"get ") and b"/models" in head[:200]:
             self.transport.write(MODELS_REPLY)
+            return
+        if head.startswith(b"post /v1/responses/compact "):
+            answer = COMPACT_ANSWER.replace(self.options.id_slot, self.options.new_id())
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                                 % len(answer) + answer)
             return
         responses = head.startswith(b"post /v1/responses ")
         if b'"stream":true' in body.replace(b" ", b""):

@@ -29,6 +29,16 @@ RESPONSES_BODY = {
                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
                "strict": False}],
 }
+#: A Codex-style compaction pass over a short agent history (``POST /responses/compact``).
+COMPACT_BODY = {
+    "model": "gpt-4o",
+    "instructions": "Summarize the conversation so far for a continuation.",
+    "input": [{"role": "user", "content": "What is the weather in Paris?"},
+              {"type": "function_call", "call_id": "call_bench1", "name": "get_weather",
+               "arguments": "{\"city\":\"Paris\"}"},
+              {"type": "function_call_output", "call_id": "call_bench1", "output": "Sunny, 21 C"},
+              {"role": "assistant", "content": "It is sunny and 21 C in Paris."}],
+}
 #: What ends a stream, by API: chat completions' ``data: [DONE]``, the Responses API's terminal event.
 DONE = b"[DONE]"
 RESPONSE_COMPLETED = b"event: response.completed\n"

@@ -11,6 +11,7 @@ PEER = "LiteLLM proxy"
 FLOOR = "stack floor (Flask + gevent + requests only)"
 CHUNKS = 200
 RESPONSES_API = "Responses API"
+COMPACTION = "Responses compaction"
 
 
 @dataclass
@@ -27,9 +28,11 @@ class Report:
     # The same measurements with the Responses API request, taken in the same run.
     responses_loads: dict[tuple[str, int], tuple[Load, float | None]] = field(default_factory=dict)
     responses_streams: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    compaction_loads: dict[tuple[str, int], tuple[Load, float | None]] = field(default_factory=dict)
 
     def load(self, name: str, connections: int, load: Load, cpu_ms: float | None, api: str = "chat") -> None:
-        (self.loads if api == "chat" else self.responses_loads)[(name, connections)] = (load, cpu_ms)
+        tables = {"chat": self.loads, RESPONSES_API: self.responses_loads, COMPACTION: self.compaction_loads}
+        tables[api][(name, connections)] = (load, cpu_ms)
         label = name if api == "chat" else f"{name} [{api}]"
         print(f"{label:24} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:8.3f} ms  "
               f"p99 {load.p99_ms:8.3f} ms  errors {load.errors}", flush=True)
@@ -123,7 +126,17 @@ class Report:
                                     "connections)",
             "`fast`: events back to back; `paced`: 1 ms between deltas. The last event is `response.completed` "
             "(received whole); added per chunk is per delta.", "response.completed")
-        return rows + self._compare()
+        return rows + self._compare() + self._compaction()
+
+    def _compaction(self) -> list[str]:
+        if not self.compaction_loads:
+            return []
+        return [f"### {COMPACTION}", "",
+                "`POST /v1/openai/responses/compact` (archestra), `/v1/responses/compact` (direct): Codex's remote "
+                "compaction of a short agent history (a user message, a function call and its output, an answer); "
+                "the fake upstream answers with the user message and a compaction item whose encrypted content is "
+                "new each time (archestra remembers each compaction it relays, with the trust of its context).",
+                ""] + self._load_table(self.compaction_loads, "#### Non-streamed compaction (wrk, one worker process)")
 
     def _compare(self) -> list[str]:
         """Added cost, chat completions vs the Responses API, target by target (each against its own direct)."""

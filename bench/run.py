@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import consistency, measure
-from .report import FLOOR, RESPONSES_API, Report
+from .report import COMPACTION, FLOOR, RESPONSES_API, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -108,12 +108,14 @@ def worker_pid(master: int) -> int:
 
 
 def load_rows(report: Report, name: str, port: int, path: str, seconds: float, pid: int | None = None,
-              key: str | None = None, responses: str | None = None) -> None:
+              key: str | None = None, responses: str | None = None, compact: bool = False) -> None:
     """Latency at concurrency 1, 10, 100; throughput and CPU per request. With ``responses`` (its path), the
     Responses API request is measured too, right after the chat request at each concurrency, so the two see
-    the same machine."""
+    the same machine; with ``compact`` also its compaction pass (``{responses}/compact``)."""
     targets = [("chat", path, measure.BODY)] + ([(RESPONSES_API, responses, measure.RESPONSES_BODY)]
                                                 if responses else [])
+    if responses and compact:
+        targets.append((COMPACTION, f"{responses}/compact", measure.COMPACT_BODY))
     if key:
         os.environ["BENCH_KEY"] = key
     try:
@@ -174,7 +176,8 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
     with process(command, env, workdir / f"proxy-{label}.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
         pid = worker_pid(proc.pid)
         name = f"archestra ({label})"
-        load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid, responses=PROXY_RESPONSES)
+        load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid, responses=PROXY_RESPONSES,
+                  compact=True)
         if not full:
             return
         stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs, PROXY_RESPONSES)
@@ -255,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
         with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
             name = "direct to upstream"
-            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds, responses=RESPONSES)
+            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds, responses=RESPONSES, compact=True)
             stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs, RESPONSES)
             _noting(report, "stack floor", bench_floor, report, options, workdir)
             bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
