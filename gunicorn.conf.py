@@ -9,17 +9,26 @@ import subprocess
 import sys
 import tempfile
 
+
+def _whole(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.isdigit():
+        raise SystemExit(f"archestra: configuration error: {name} must be a whole number (e.g. {default}), "
+                         f"got {value!r}")
+    return int(value)
+
+
 bind = [os.environ.get("ARCHESTRA_BIND", "0.0.0.0:9000")]
-workers = int(os.environ.get("ARCHESTRA_WORKERS", "2"))
+workers = _whole("ARCHESTRA_WORKERS", 2)
 worker_class = "gevent"
-worker_connections = int(os.environ.get("ARCHESTRA_WORKER_CONNECTIONS", "1000"))
+worker_connections = _whole("ARCHESTRA_WORKER_CONNECTIONS", 1000)
 # The gevent worker's heartbeat runs in its own greenlet, so this never kills a long stream; it only
 # catches a worker whose event loop is stuck.
-timeout = int(os.environ.get("ARCHESTRA_WORKER_TIMEOUT", "60"))
-graceful_timeout = int(os.environ.get("ARCHESTRA_GRACEFUL_TIMEOUT", "30"))
+timeout = _whole("ARCHESTRA_WORKER_TIMEOUT", 60)
+graceful_timeout = _whole("ARCHESTRA_GRACEFUL_TIMEOUT", 30)
 # Idle keep-alive connections count as in flight for gunicorn's async workers, so shutdown waits for
 # min(keepalive, graceful_timeout). Behind a load balancer, set it above the balancer's idle timeout.
-keepalive = int(os.environ.get("ARCHESTRA_KEEPALIVE", "5"))
+keepalive = _whole("ARCHESTRA_KEEPALIVE", 5)
 # Request bodies are limited by ARCHESTRA_MAX_BODY_BYTES in the app; header limits stay gunicorn's.
 accesslog = os.environ.get("ARCHESTRA_ACCESS_LOG") or None
 # The path without its query string: Gemini clients may put their API key in ``?key=``.
@@ -31,12 +40,31 @@ certfile = os.environ.get("ARCHESTRA_TLS_CERT") or None
 keyfile = os.environ.get("ARCHESTRA_TLS_KEY") or None
 
 
+def _control_socket() -> str | None:
+    """gunicorn's control socket (gunicornc), one per instance: gunicorn's default is one path per user, so a
+    second instance on the host would take it over and stopping either would delete it under the other. The
+    default here is named after the bind address; ARCHESTRA_CONTROL_SOCKET=off disables it."""
+    chosen = os.environ.get("ARCHESTRA_CONTROL_SOCKET", "").strip()
+    if chosen.lower() in {"off", "none", "false", "0"}:
+        return None
+    if chosen:
+        return chosen
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
+    folder = runtime_dir if runtime_dir and os.path.isdir(runtime_dir) else os.path.expanduser("~/.gunicorn")
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in bind[0])
+    return os.path.join(folder, f"archestra-{name}.ctl")
+
+
+control_socket = _control_socket() or ""
+control_socket_disable = not control_socket
+
+
 _owned: list[str] = []  # files on_starting created, removed when the master exits
 
 
 def on_starting(server):
-    """Prepare the metrics directory and the generation file, then migrate once, in a child process (the
-    master stays app-free)."""
+    """Prepare the metrics directory and the generation file, then check the configuration, migrate and log the
+    startup summary once, in a child process (the master stays app-free)."""
     # prometheus-client's multiprocess mode: every worker writes its samples here; /metrics sums them.
     metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
                                         os.path.join(tempfile.gettempdir(), f"archestra-metrics-{os.getpid()}"))
@@ -48,11 +76,20 @@ def on_starting(server):
         path = os.path.join(tempfile.gettempdir(), f"archestra-generation-{os.getpid()}")
         os.environ["ARCHESTRA_GENERATION_FILE"] = path
         _owned.append(path)
+    # Configuration checks, migrations and the startup summary: in a child process, the master stays app-free.
+    command = [sys.executable, "-m", "archestra.startup", "--workers", str(server.cfg.workers),
+               *(arg for address in server.cfg.bind for arg in ("--bind", address))]
+    if server.cfg.is_ssl:
+        command.append("--tls")
+    if not server.cfg.control_socket_disable:
+        command += ["--control-socket", server.cfg.control_socket]
     if os.environ.get("ARCHESTRA_SKIP_MIGRATIONS") == "1":
-        return
-    result = subprocess.run([sys.executable, "-m", "archestra.upgrade"], cwd=os.path.dirname(__file__) or ".")
+        command.append("--skip-migrations")
+    result = subprocess.run(command, cwd=os.path.dirname(__file__) or ".")
+    if result.returncode == 2:
+        raise SystemExit("archestra: configuration error (see above), not starting")
     if result.returncode != 0:
-        raise SystemExit("archestra: database migration failed, not starting")
+        raise SystemExit("archestra: database migration failed (see above), not starting")
 
 
 def on_exit(server):
@@ -72,10 +109,12 @@ def on_exit(server):
 
 
 def worker_exit(server, worker):
-    """Write every pending record before the worker goes (graceful shutdown loses nothing)."""
+    """Write every pending record before the worker goes (graceful shutdown loses nothing); send the queued
+    spans (bounded: an unreachable collector does not hold the exit up)."""
     runtime = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("archestra")
     if runtime is not None:
         runtime.recorder.flush()
+        runtime.tracing.shutdown()
 
 
 def child_exit(server, worker):

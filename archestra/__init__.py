@@ -1,7 +1,6 @@
 """archestra: a security proxy between AI applications and LLM providers."""
 from __future__ import annotations
 
-import logging
 from typing import Any, Mapping
 
 from flask import Flask
@@ -11,6 +10,7 @@ from .extensions import db, migrate
 from .generation import ConfigGeneration, SharedCounter
 from .hooks import HookRegistry
 from .hooks.loader import load_hook_file
+from .logs import configure as configure_logging
 from .metering.limits import LimitGuard
 from .metering.optimization import ModelOptimizer
 from .metering.pricing import PriceBook
@@ -22,6 +22,7 @@ from .secretbox import SecretBox
 from .security.dual_llm import DualLLM
 from .security.hooks import register_builtin_hooks
 from .security.policies import PolicyDirectory
+from .tracing import Tracing
 from .upstream import Upstream
 from .virtual_keys import KeyDirectory
 
@@ -36,7 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_SORT_KEYS=False,
     )
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
 
@@ -67,6 +68,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         keys=KeyDirectory(generation, ttl, SecretBox(settings.secret_key, settings.secret_key_previous),
                           settings.provider_keys, recorder),
         retention=RetentionPurger(app, settings.interaction_retention_days, settings.retention_purge_interval_seconds),
+        tracing=Tracing(settings),
     )
 
     from .api import api
@@ -104,11 +106,3 @@ def _migrations_dir() -> str:
 
     return str(Path(__file__).resolve().parent.parent / "migrations")
 
-
-def _configure_logging(level: str) -> None:
-    logger = logging.getLogger("archestra")
-    logger.setLevel(level.upper())
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)

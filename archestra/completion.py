@@ -8,20 +8,21 @@ from .providers.base import Provider, Route
 
 
 def complete(runtime: Any, provider: Provider, route: Route, model: str, headers: dict[str, str],
-             query: str, prompt: str, system: str, calls: list[dict[str, Any]] | None = None) -> str:
+             query: str, prompt: str, system: str, calls: list[dict[str, Any]] | None = None,
+             trace: Any = None) -> str:
     """One non-streamed question to ``model``, with the client's own credentials; its text answer.
 
-    Each call answered is appended to ``calls`` (model and tokens): the exchange it served pays for it."""
+    Each call answered is appended to ``calls`` (model and tokens): the exchange it served pays for it. Its time
+    counts as the upstream's in the exchange's ``trace`` (and it is traced as an upstream call of its own)."""
+    from .metering.interactions import Trace
+    from .proxy import read_upstream, send_upstream
+
+    trace = trace if trace is not None else Trace()
     completion_route, body = provider.completion_request(model, system, prompt, route)
     url, headers, query = provider.upstream_request(runtime.settings, completion_route, None,
                                                     {**headers, "Content-Type": "application/json"}, query)
-    payload = json.dumps(body).encode()
-    headers = provider.sign_request(runtime.settings, "POST", f"{url}?{query}" if query else url, headers, payload)
-    upstream = runtime.upstream.send("POST", url, payload, headers, query)
-    try:
-        content = upstream.content
-    finally:
-        upstream.close()
+    upstream = send_upstream(runtime, provider, trace, "POST", url, json.dumps(body).encode(), headers, query)
+    content = read_upstream(runtime, upstream, trace)
     if upstream.status_code >= 400:
         raise RuntimeError(f"the upstream answered HTTP {upstream.status_code} to a proxy-made completion")
     response = provider.parse_response(json.loads(content), None)  # type: ignore[arg-type]

@@ -24,7 +24,8 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "mantle": None,  # Bedrock's OpenAI-compatible endpoint, https://bedrock-mantle.{region}.api.aws/v1
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
-             "interaction_metadata_only"}
+             "interaction_metadata_only", "trace_content"}
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -85,6 +86,16 @@ class Settings:
     generation_file: str | None = None
     #: Default provider keys (``ARCHESTRA_CHAT_{PROVIDER}_API_KEY``), used only for callers with a virtual key.
     provider_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: Bearer token that ``/metrics`` requires; None: open to anyone who can reach the port.
+    metrics_token: str | None = field(default=None, repr=False)
+    #: ``text`` or ``json`` (one JSON object per line, with the interaction id).
+    log_format: str = "text"
+    #: Where spans go (OTLP/HTTP), from the standard ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``; None: tracing off.
+    otel_traces_endpoint: str | None = None
+    #: ``service.name`` of the spans (``OTEL_SERVICE_NAME``).
+    otel_service_name: str = "archestra"
+    #: Put prompts and completions into spans (``ARCHESTRA_TRACE_CONTENT``); off: metadata only.
+    trace_content: bool = False
     #: The Fernet key that encrypts the provider keys stored per profile; older keys still decrypt (rotation).
     secret_key: str | None = field(default=None, repr=False)
     secret_key_previous: tuple[str, ...] = field(default=(), repr=False)
@@ -112,42 +123,100 @@ def regional_vertex_url(location: str) -> str:
     return f"https://{location}-aiplatform.googleapis.com"
 
 
+#: Environment variable -> setting.
+ENV_VARS: dict[str, str] = {
+    "ARCHESTRA_DATABASE_URL": "database_url",
+    "ARCHESTRA_ADMIN_TOKEN": "admin_token",
+    "ARCHESTRA_MAX_BODY_BYTES": "max_body_bytes",
+    "ARCHESTRA_MAX_RESPONSE_BYTES": "max_response_bytes",
+    "ARCHESTRA_UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
+    "ARCHESTRA_UPSTREAM_READ_TIMEOUT": "upstream_read_timeout",
+    "ARCHESTRA_CLIENT_BODY_TIMEOUT": "client_body_timeout",
+    "ARCHESTRA_PROFILE_CACHE_SECONDS": "profile_cache_seconds",
+    "ARCHESTRA_LOG_LEVEL": "log_level",
+    "ARCHESTRA_GEMINI_VERTEX_AI_ENABLED": "gemini_vertex_ai_enabled",
+    "ARCHESTRA_GEMINI_VERTEX_AI_PROJECT": "gemini_vertex_ai_project",
+    "ARCHESTRA_GEMINI_VERTEX_AI_LOCATION": "gemini_vertex_ai_location",
+    "ARCHESTRA_GEMINI_VERTEX_AI_CREDENTIALS_FILE": "gemini_vertex_ai_credentials_file",
+    "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": "gemini_vertex_ai_base_url",
+    "ARCHESTRA_BEDROCK_INFERENCE_PROFILE_PREFIX": "bedrock_inference_profile_prefix",
+    "ARCHESTRA_BEDROCK_AWS_AUTH": "bedrock_aws_auth",
+    "ARCHESTRA_BEDROCK_AWS_REGION": "bedrock_aws_region",
+    "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED": "anthropic_vertex_ai_enabled",
+    "ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT": "anthropic_vertex_ai_project",
+    "ARCHESTRA_ANTHROPIC_VERTEX_AI_LOCATION": "anthropic_vertex_ai_location",
+    "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": "anthropic_vertex_ai_credentials_file",
+    "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": "anthropic_vertex_ai_base_url",
+    "ARCHESTRA_CLOUD_AUTH_OPEN": "cloud_auth_open",
+    "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
+    "ARCHESTRA_INTERACTION_RETENTION_DAYS": "interaction_retention_days",
+    "ARCHESTRA_RETENTION_PURGE_INTERVAL_SECONDS": "retention_purge_interval_seconds",
+    "ARCHESTRA_INTERACTION_METADATA_ONLY": "interaction_metadata_only",
+    "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
+    "ARCHESTRA_GENERATION_FILE": "generation_file",
+    "ARCHESTRA_METRICS_TOKEN": "metrics_token",
+    "ARCHESTRA_LOG_FORMAT": "log_format",
+    "ARCHESTRA_TRACE_CONTENT": "trace_content",
+    "OTEL_SERVICE_NAME": "otel_service_name",
+    "ARCHESTRA_CONSOLE_SESSION_HOURS": "console_session_hours",
+    "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
+}
+#: Read by gunicorn.conf.py (the deployment), not by the app.
+DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
+                   "ARCHESTRA_GRACEFUL_TIMEOUT", "ARCHESTRA_KEEPALIVE", "ARCHESTRA_ACCESS_LOG", "ARCHESTRA_TLS_CERT",
+                   "ARCHESTRA_TLS_KEY", "ARCHESTRA_SKIP_MIGRATIONS", "ARCHESTRA_CONTROL_SOCKET")
+
+
+def _variable(name: str) -> str:
+    """The environment variable that sets ``name``: what an operator knows, so what errors say."""
+    for env_name, attr in ENV_VARS.items():
+        if attr == name:
+            return env_name
+    return f"ARCHESTRA_{name.upper()}"
+
+
+def known_variables() -> set[str]:
+    """Every ``ARCHESTRA_*`` variable the proxy or its deployment reads."""
+    names = {name for name in ENV_VARS if name.startswith("ARCHESTRA_")} | set(DEPLOYMENT_VARS)
+    names |= {"ARCHESTRA_HOOKS", "ARCHESTRA_SECRET_KEY", "ARCHESTRA_SECRET_KEY_PREVIOUS"}
+    for provider in DEFAULT_BASE_URLS:
+        names |= {f"ARCHESTRA_{provider.upper()}_BASE_URL", f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY"}
+    return names
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``ARCHESTRA_*`` variables set but read by nothing (a typo sends traffic to the real provider), each with
+    the closest known name, if any."""
+    import difflib
+
+    known = sorted(known_variables())
+    return [(name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.75)), None))
+            for name in sorted(env) if name.startswith("ARCHESTRA_") and name not in known]
+
+
+def _traces_endpoint(env: Mapping[str, str]) -> str | None:
+    """The OTLP/HTTP traces URL the standard variables give, or None when tracing is off (nothing configured,
+    ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER`` without otlp)."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    exporters = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    if "otlp" not in {part.strip() for part in exporters.split(",")}:
+        return None
+    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or
+                "http/protobuf").strip()
+    if protocol != "http/protobuf":
+        raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf (archestra exports OTLP over HTTP), "
+                          f"got {protocol!r}")
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if traces:
+        return traces
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    return base.rstrip("/") + "/v1/traces" if base else None
+
+
 def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    simple = {
-        "ARCHESTRA_DATABASE_URL": "database_url",
-        "ARCHESTRA_ADMIN_TOKEN": "admin_token",
-        "ARCHESTRA_MAX_BODY_BYTES": "max_body_bytes",
-        "ARCHESTRA_MAX_RESPONSE_BYTES": "max_response_bytes",
-        "ARCHESTRA_UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
-        "ARCHESTRA_UPSTREAM_READ_TIMEOUT": "upstream_read_timeout",
-        "ARCHESTRA_CLIENT_BODY_TIMEOUT": "client_body_timeout",
-        "ARCHESTRA_PROFILE_CACHE_SECONDS": "profile_cache_seconds",
-        "ARCHESTRA_LOG_LEVEL": "log_level",
-        "ARCHESTRA_GEMINI_VERTEX_AI_ENABLED": "gemini_vertex_ai_enabled",
-        "ARCHESTRA_GEMINI_VERTEX_AI_PROJECT": "gemini_vertex_ai_project",
-        "ARCHESTRA_GEMINI_VERTEX_AI_LOCATION": "gemini_vertex_ai_location",
-        "ARCHESTRA_GEMINI_VERTEX_AI_CREDENTIALS_FILE": "gemini_vertex_ai_credentials_file",
-        "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": "gemini_vertex_ai_base_url",
-        "ARCHESTRA_BEDROCK_INFERENCE_PROFILE_PREFIX": "bedrock_inference_profile_prefix",
-        "ARCHESTRA_BEDROCK_AWS_AUTH": "bedrock_aws_auth",
-        "ARCHESTRA_BEDROCK_AWS_REGION": "bedrock_aws_region",
-        "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED": "anthropic_vertex_ai_enabled",
-        "ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT": "anthropic_vertex_ai_project",
-        "ARCHESTRA_ANTHROPIC_VERTEX_AI_LOCATION": "anthropic_vertex_ai_location",
-        "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": "anthropic_vertex_ai_credentials_file",
-        "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": "anthropic_vertex_ai_base_url",
-        "ARCHESTRA_CLOUD_AUTH_OPEN": "cloud_auth_open",
-        "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
-        "ARCHESTRA_INTERACTION_RETENTION_DAYS": "interaction_retention_days",
-        "ARCHESTRA_RETENTION_PURGE_INTERVAL_SECONDS": "retention_purge_interval_seconds",
-        "ARCHESTRA_INTERACTION_METADATA_ONLY": "interaction_metadata_only",
-        "PROMETHEUS_MULTIPROC_DIR": "prometheus_multiproc_dir",
-        "ARCHESTRA_GENERATION_FILE": "generation_file",
-        "ARCHESTRA_CONSOLE_SESSION_HOURS": "console_session_hours",
-        "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
-    }
-    for env_name, attr in simple.items():
+    for env_name, attr in ENV_VARS.items():
         if env.get(env_name, "").strip():
             values[attr] = env[env_name].strip()
     if env.get("ARCHESTRA_HOOKS", "").strip():
@@ -161,6 +230,9 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
     keys = {provider: env[f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY"].strip() for provider in DEFAULT_BASE_URLS
             if env.get(f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY", "").strip()}
     values["provider_keys"] = keys
+    endpoint = _traces_endpoint(env)
+    if endpoint:
+        values["otel_traces_endpoint"] = endpoint
     for env_name, attr in (("ARCHESTRA_SECRET_KEY", "secret_key"),
                            ("ARCHESTRA_SECRET_KEY_PREVIOUS", "secret_key_previous")):
         if env.get(env_name, "").strip():
@@ -181,9 +253,10 @@ def _coerce(name: str, value: Any) -> Any:
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+            raise ConfigError(f"{_variable(name)} must be a whole number of bytes (e.g. 33554432 for 32 MiB), "
+                              f"got {value!r}") from None
         if number <= 0:
-            raise ConfigError(f"{name} must be positive, got {number}")
+            raise ConfigError(f"{_variable(name)} must be positive, got {number}")
         return number
     if name == "console_session_hours":
         try:
@@ -197,17 +270,18 @@ def _coerce(name: str, value: Any) -> Any:
         try:
             number = float(value) if value is not None else None
         except (TypeError, ValueError):
-            raise ConfigError(f"ARCHESTRA_{name.upper()} must be a number, got {value!r}") from None
+            raise ConfigError(f"{_variable(name)} must be a number, got {value!r}") from None
         if number is not None and number <= 0:
-            raise ConfigError(f"ARCHESTRA_{name.upper()} must be positive, got {number}")
+            raise ConfigError(f"{_variable(name)} must be positive, got {number}")
         return number
     if name in {"upstream_connect_timeout", "upstream_read_timeout", "client_body_timeout", "profile_cache_seconds"}:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+            raise ConfigError(f"{_variable(name)} must be a number of seconds (e.g. 30 or 0.5), got {value!r}") \
+                from None
         if number < 0:
-            raise ConfigError(f"{name} must not be negative, got {number}")
+            raise ConfigError(f"{_variable(name)} must not be negative, got {number}")
         return number
     if name in _BOOLEANS:
         if isinstance(value, bool):
@@ -216,9 +290,11 @@ def _coerce(name: str, value: Any) -> Any:
             return True
         if str(value).strip().lower() in {"0", "false", "no", "off", ""}:
             return False
-        raise ConfigError(f"ARCHESTRA_{name.upper()} must be true or false, got {value!r}")
+        raise ConfigError(f"{_variable(name)} must be true or false, got {value!r}")
     if name in {"gemini_vertex_ai_base_url", "anthropic_vertex_ai_base_url"} and value:
         return _valid_base_url(name.removesuffix("_base_url"), value)
+    if name == "log_format":
+        return str(value).strip().lower()
     if name == "hooks":
         if isinstance(value, str):
             value = [part for part in value.split(",")]
@@ -256,12 +332,13 @@ def _secret_keys(name: str, value: Any) -> Any:
     return keys
 
 
-def _valid_base_url(provider: str, url: str) -> str:
+def _valid_base_url(provider: str, url: str, variable: str | None = None) -> str:
+    variable = variable or f"ARCHESTRA_{provider.upper()}_BASE_URL"
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(f"ARCHESTRA_{provider.upper()}_BASE_URL must be an http(s) URL, got {url!r}")
+        raise ConfigError(f"{variable} must be an http(s) URL (e.g. https://host:port/path), got {url!r}")
     if parts.query or parts.fragment:
-        raise ConfigError(f"ARCHESTRA_{provider.upper()}_BASE_URL must not carry a query or fragment")
+        raise ConfigError(f"{variable} must not carry a query or fragment")
     return url.rstrip("/")
 
 
@@ -286,6 +363,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError("ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT is required when Anthropic on Vertex AI is enabled")
     if settings.console_readonly_token and settings.console_readonly_token == settings.admin_token:
         raise ConfigError("ARCHESTRA_CONSOLE_READONLY_TOKEN must differ from ARCHESTRA_ADMIN_TOKEN")
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError(f"ARCHESTRA_LOG_FORMAT must be text or json, got {settings.log_format!r}")
+    if settings.otel_traces_endpoint is not None:
+        _valid_base_url("otel_traces", settings.otel_traces_endpoint, "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings

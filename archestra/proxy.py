@@ -22,7 +22,9 @@ from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
 from .exchange import Response as ExchangeResponse
 from .hooks import Block
+from .logs import interaction_id
 from .metering.interactions import INTERACTION_ID, Trace, record
+from .metering.metrics import OVERHEAD, UPSTREAM_DURATION
 from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
 from .profiles import SLUG_RE, UUID_RE
 from .providers.base import Provider, ProxyError, Route, StreamRelay
@@ -30,13 +32,16 @@ from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
 from .strict_json import loads_strict
 from .toolcalls import decide_tool_calls, gate_server_tools, judge_result, would_refuse
-from .upstream import response_headers
+from .upstream import host_of, response_headers
 
 log = logging.getLogger("archestra.proxy")
 
 CLIENT_LEFT = "client disconnected before the end of the stream"
 STREAM_HEADERS = [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")]
 REFUSALS = (402, 403, 429)  # the proxy's own answers that refuse an exchange (limits, policies)
+#: The time the proxy added before the answer (or a stream's headers) went out, upstream time excluded (as
+#: LiteLLM's ``x-litellm-overhead-duration-ms``).
+OVERHEAD_HEADER = "X-Archestra-Overhead-Duration-Ms"
 
 
 def error_response(provider: Provider, error: ProxyError) -> Response:
@@ -48,7 +53,22 @@ def error_response(provider: Provider, error: ProxyError) -> Response:
 def dispatch(provider: Provider, rest: str) -> Response:
     """Serve ``/v1/{provider}/{rest}``; every failure is answered in the provider's own error format."""
     runtime = current_runtime()
-    started = time.monotonic()
+    trace = Trace()
+    interaction_id.set(trace.id)
+    runtime.tracing.start_exchange(trace, provider.name, request.method, request.path, request.headers)
+    response = _serve(runtime, provider, rest, trace)
+    overhead = time.monotonic() - trace.started - trace.upstream_seconds
+    response.headers[OVERHEAD_HEADER] = f"{overhead * 1000:.3f}"
+    if trace.stream_overhead is None:
+        OVERHEAD.labels(provider.name, trace.kind if trace.upstream_seconds else "refused").observe(overhead)
+    else:
+        trace.stream_overhead = overhead  # the stream's own work adds up, observed when it ends
+    if not trace.recorded and trace.stream_overhead is None:
+        runtime.tracing.end_unrecorded(trace, response.status_code)
+    return response
+
+
+def _serve(runtime: Runtime, provider: Provider, rest: str, trace: Trace) -> Response:
     try:
         if not provider.enabled(runtime.settings):
             raise ProxyError(404, f"The {provider.name} provider is not enabled on this proxy "
@@ -68,11 +88,12 @@ def dispatch(provider: Provider, rest: str) -> Response:
         caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args)
         provider.check_access(runtime.settings, route, profile, caller, request.headers)
         if route.kind == "passthrough":
-            return _passthrough(runtime, provider, route, profile, caller,
-                                Trace(started=started, kind="passthrough", path=path[:512]))
+            trace.kind, trace.path = "passthrough", path[:512]
+            return _passthrough(runtime, provider, route, profile, caller, trace)
+        trace.path = path[:512]
         if route.kind == "retrieve":
-            return _retrieve(runtime, provider, route, profile, caller, Trace(started=started, path=path[:512]))
-        return _chat(runtime, provider, route, profile, caller, Trace(started=started, path=path[:512]))
+            return _retrieve(runtime, provider, route, profile, caller, trace)
+        return _chat(runtime, provider, route, profile, caller, trace)
     except SQLAlchemyError as exc:
         # Fail closed: without its database the proxy cannot check profiles, policies or limits.
         log.error("database unavailable, refusing %s %s: %s", provider.name, request.path, exc.__class__.__name__)
@@ -126,17 +147,17 @@ def _client_info(caller: Caller) -> ClientInfo:
                       headers.get("X-Archestra-Agent-Id"), key.id if key else None, key.name if key else None)
 
 
-def _apply_request_hooks(runtime: Runtime, exchange: Exchange) -> None:
-    hooks = runtime.hooks
-    try:
-        hooks.run("on_request", exchange)
-    except Block as block:
-        if not would_refuse(exchange, "on_request", block):
-            raise ProxyError(403, f"Request blocked by policy: {block.reason}", kind="permission_error",
-                             code="request_blocked") from None
-    for result in exchange.tool_results:
-        judge_result(runtime, exchange, result)
-    gate_server_tools(runtime, exchange)
+def _apply_request_hooks(runtime: Runtime, exchange: Exchange, trace: Trace) -> None:
+    with runtime.tracing.security(trace, exchange, "archestra.security.request"):
+        try:
+            runtime.hooks.run("on_request", exchange)
+        except Block as block:
+            if not would_refuse(exchange, "on_request", block):
+                raise ProxyError(403, f"Request blocked by policy: {block.reason}", kind="permission_error",
+                                 code="request_blocked") from None
+        for result in exchange.tool_results:
+            judge_result(runtime, exchange, result)
+        gate_server_tools(runtime, exchange)
 
 
 def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, caller: Caller,
@@ -166,9 +187,9 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
     client_headers, query = outgoing(caller, provider)  # the held key, when the caller may use it
     exchange._completer = partial(complete, runtime, provider, route, exchange.model, client_headers,
                                   "&".join(p for p in query.split("&") if not p.startswith("alt=")),
-                                  calls=trace.extra_calls)
+                                  calls=trace.extra_calls, trace=trace)
     try:
-        _apply_request_hooks(runtime, exchange)
+        _apply_request_hooks(runtime, exchange, trace)
         changed = exchange.edited()
         if changed:
             family.write_request(body, exchange)
@@ -196,7 +217,7 @@ def _retrieve(runtime: Runtime, provider: Provider, route: Route, profile: Profi
         exchange.stream = route.stream
     trace.model_asked = exchange.model or None
     try:
-        _apply_request_hooks(runtime, exchange)
+        _apply_request_hooks(runtime, exchange, trace)
         return _forward(runtime, provider, family, route, exchange, request.method, None,
                         *outgoing(caller, provider), trace)
     except ProxyError as error:
@@ -208,13 +229,13 @@ def _forward(runtime: Runtime, provider: Provider, family: Any, route: Route, ex
              payload: bytes | None, headers: dict[str, str], query: str, trace: Trace) -> Response:
     """Send the exchange upstream and answer the client: the upstream's error, the decided stream or answer."""
     url, headers, query = provider.upstream_request(runtime.settings, route, exchange, headers, query)
-    headers = provider.sign_request(runtime.settings, method, f"{url}?{query}" if query else url, headers, payload)
-    upstream = runtime.upstream.send(method, url, payload, headers, query)
+    upstream = send_upstream(runtime, provider, trace, method, url, payload, headers, query)
     if upstream.status_code >= 400:
         return _relay_error(runtime, exchange, upstream, trace)
     framing = _framing(upstream)
     if exchange.stream:
-        relay = family.stream_relay(exchange, partial(decide_tool_calls, runtime, exchange))
+        relay = family.stream_relay(exchange, runtime.tracing.decisions(
+            trace, exchange, partial(decide_tool_calls, runtime, exchange)))
         if framing == "json" and relay.framing != "json":
             # An answer that is not the stream that was asked for is never relayed uninspected:
             # it is parsed and decided as what it is.
@@ -222,9 +243,44 @@ def _forward(runtime: Runtime, provider: Provider, family: Any, route: Route, ex
         return _stream(runtime, exchange, relay, upstream, trace, family.stream_content_type)
     if framing in ("sse", "eventstream"):
         upstream.close()
-        raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream.",
+        raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream "
+                              f"(upstream: {host_of(upstream.url)}).",
                          kind="upstream_error", code="upstream_unexpected_stream")
     return _answer(runtime, family, exchange, upstream, trace)
+
+
+def send_upstream(runtime: Runtime, provider: Provider, trace: Trace, method: str, url: str, body: bytes | None,
+                  headers: dict[str, str], query: str) -> requests.Response:
+    """Sign and send (its trace context added first: a signature may cover every header); the time waited is the
+    upstream's, not the proxy's."""
+    headers = runtime.tracing.start_upstream(trace, method, url, headers)
+    headers = provider.sign_request(runtime.settings, method, f"{url}?{query}" if query else url, headers, body)
+    started = time.monotonic()
+    try:
+        return runtime.upstream.send(method, url, body, headers, query)
+    except ProxyError as error:
+        runtime.tracing.end_upstream(trace, error=error)
+        raise
+    finally:
+        waited = time.monotonic() - started
+        trace.upstream_seconds += waited
+        UPSTREAM_DURATION.labels(provider.name).observe(waited)
+
+
+def read_upstream(runtime: Runtime, upstream: requests.Response, trace: Trace) -> bytes:
+    """A non-streamed upstream body, read to its end (waiting time is the upstream's); the upstream call's span
+    ends with it."""
+    started = time.monotonic()
+    try:
+        content = runtime.upstream.read_body(upstream)
+    except ProxyError as error:
+        runtime.tracing.end_upstream(trace, error=error)
+        raise
+    finally:
+        upstream.close()
+        trace.upstream_seconds += time.monotonic() - started
+    runtime.tracing.end_upstream(trace, upstream.status_code)
+    return content
 
 
 def _failed(runtime: Runtime, exchange: Exchange, trace: Trace, error: ProxyError) -> None:
@@ -239,11 +295,9 @@ def _failed(runtime: Runtime, exchange: Exchange, trace: Trace, error: ProxyErro
 def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Response, trace: Trace) -> Response:
     """Upstream errors reach the client with their status and native body, so SDKs raise the right class."""
     try:
-        content = runtime.upstream.read_body(upstream)
+        content = read_upstream(runtime, upstream, trace)
     except ProxyError:
         content = b""
-    finally:
-        upstream.close()
     trace.response_body = content
     _failed(runtime, exchange, trace, ProxyError(upstream.status_code, f"upstream answered HTTP "
                                                  f"{upstream.status_code}", kind="upstream_error"))
@@ -252,24 +306,23 @@ def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Respon
 
 def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: requests.Response,
             trace: Trace) -> Response:
-    try:
-        content = runtime.upstream.read_body(upstream)
-    finally:
-        upstream.close()
+    content = read_upstream(runtime, upstream, trace)
     trace.first_byte = time.monotonic()
     try:
         data = loads_strict(content)  # what the proxy decides on must be what every client reads
         if not isinstance(data, dict):
             raise ValueError("not an object")
     except ValueError:
-        raise ProxyError(502, "The upstream provider returned a response that is not a JSON object.",
+        raise ProxyError(502, "The upstream provider returned a response that is not a JSON object "
+                              f"(upstream: {host_of(upstream.url)}).",
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False
+    decide = runtime.tracing.decisions(trace, exchange, partial(decide_tool_calls, runtime, exchange))
     try:
         family.prepare_answer(data, exchange)
         for key, calls, *results in family.tool_call_groups(data):
             # A group may carry the provider-executed results that came before its calls in the answer.
-            refusal = decide_tool_calls(runtime, exchange, calls, *results)
+            refusal = decide(calls, *results)
             if refusal is not None:
                 family.refuse_response(data, key, refusal)
                 changed = True
@@ -277,7 +330,7 @@ def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: request
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         # Never pass on an answer that could not be inspected: its tool calls would go unchecked.
         raise ProxyError(502, f"The upstream answer does not have the shape {family.name} answers have "
-                              f"({exc.__class__.__name__}).", kind="upstream_error",
+                              f"({exc.__class__.__name__}; upstream: {host_of(upstream.url)}).", kind="upstream_error",
                          code="upstream_invalid_response") from None
     try:
         runtime.hooks.run("on_response", exchange)
@@ -331,9 +384,11 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
         stop_watching = watch_client(environ, hang_up)
         try:
             for chunk in upstream.iter_content(chunk_size=None):
+                began = time.monotonic()
                 out = relay.feed_bytes(chunk)
                 if relay.ended and not trace.recorded:
                     complete_exchange()
+                trace.stream_overhead += time.monotonic() - began  # type: ignore[operator]
                 if out:
                     if trace.first_byte is None:
                         trace.first_byte = time.monotonic()
@@ -352,7 +407,8 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
                 trace.error = CLIENT_LEFT
                 return
             # Broken or unreadable upstream streams end cleanly; held tool calls are never released undecided.
-            error = ProxyError(502, f"The upstream stream broke off ({exc.__class__.__name__}).",
+            error = ProxyError(502, f"The upstream stream broke off ({exc.__class__.__name__}; "
+                                        f"upstream: {host_of(upstream.url)}).",
                                kind="upstream_error", code="upstream_stream_broken")
             trace.error, trace.upstream_error = error.message, True
             hooks.run_quietly("on_error", exchange, error)
@@ -366,10 +422,12 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
             if not trace.recorded:
                 relay.sync_view()
                 record(runtime, exchange, trace)
+            OVERHEAD.labels(exchange.provider, "stream").observe(trace.stream_overhead)
 
     headers = response_headers(upstream.headers) + STREAM_HEADERS
     if not upstream.headers.get("Content-Type"):
         headers.append(("Content-Type", content_type))
+    trace.stream_overhead = 0.0
     return Response(generate(), status=upstream.status_code, headers=headers, direct_passthrough=True)
 
 
@@ -385,9 +443,7 @@ def _passthrough(runtime: Runtime, provider: Provider, route: Route, profile: Pr
         trace.limited = runtime.limits.check(profile.id, exchange.client.virtual_key_id)
         url, headers, query = provider.upstream_request(runtime.settings, route, None,
                                                         *outgoing(caller, provider))
-        headers = provider.sign_request(runtime.settings, request.method, f"{url}?{query}" if query else url,
-                                        headers, body)
-        upstream = runtime.upstream.send(request.method, url, body, headers, query)
+        upstream = send_upstream(runtime, provider, trace, request.method, url, body, headers, query)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
         raise
@@ -412,6 +468,8 @@ def _passthrough(runtime: Runtime, provider: Provider, route: Route, profile: Pr
             if upstream.status_code < 400 and len(seen) <= MAX_READ_BYTES:
                 exchange.response = ExchangeResponse(usage=passthrough_usage(bytes(seen)))
             record(runtime, exchange, trace)
+            OVERHEAD.labels(exchange.provider, "passthrough").observe(trace.stream_overhead)
 
+    trace.stream_overhead = 0.0
     return Response(generate(), status=upstream.status_code, headers=response_headers(upstream.headers),
                     direct_passthrough=True)

@@ -15,6 +15,7 @@ from .metering.retention import RetentionPurger
 from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .security.policies import PolicyDirectory
+from .tracing import Tracing
 from .upstream import Upstream
 from .virtual_keys import KeyDirectory
 
@@ -33,6 +34,11 @@ class Runtime:
     generation: ConfigGeneration
     keys: KeyDirectory
     retention: RetentionPurger | None = None
+    tracing: Tracing = None  # type: ignore[assignment]  # set by create_app
+
+    def __post_init__(self) -> None:
+        if self.tracing is None:
+            self.tracing = Tracing(self.settings)
 
     def invalidate_caches(self) -> None:
         """After a committed configuration change: every worker of this instance drops its caches before its

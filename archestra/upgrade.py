@@ -1,13 +1,17 @@
 """Applies migrations once, safely when several instances start together.
 
-Run as ``python -m archestra.upgrade`` (gunicorn.conf.py does it in the master before workers fork).
-PostgreSQL: a session-level advisory lock serialises concurrent upgrades; SQLite: a lock file.
+    python -m archestra.upgrade      bring the database of ARCHESTRA_DATABASE_URL to the newest schema
+
+gunicorn.conf.py migrates through ``python -m archestra.startup`` before the workers fork; this is the same step
+alone. PostgreSQL: a session-level advisory lock serialises concurrent upgrades; SQLite: a lock file.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import functools
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -71,11 +75,22 @@ def _dir() -> str:
     return _migrations_dir()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m archestra.upgrade",
+                                     description="Apply the database migrations (reads ARCHESTRA_DATABASE_URL).")
+    parser.parse_args(argv)
     from . import create_app
+    from .config import ConfigError
+    from .hooks.loader import HookLoadError
 
-    upgrade_database(create_app())
+    try:
+        app = create_app()
+    except (ConfigError, HookLoadError) as exc:
+        print(f"archestra: configuration error: {exc}", file=sys.stderr)
+        return 2
+    upgrade_database(app)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

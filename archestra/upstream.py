@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from typing import Iterable, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -40,6 +40,12 @@ def response_headers(upstream: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(name, value) for name, value in upstream.items() if name.lower() not in _NOT_TO_CLIENT]
 
 
+def host_of(url: str | None) -> str:
+    """``host[:port]`` of an upstream URL, for error messages: never its path or query (keys travel there)."""
+    parts = urlsplit(url or "")
+    return parts.netloc.rpartition("@")[2] or "the upstream"
+
+
 def join_url(base: str, path: str) -> str:
     """``base`` + ``path``; the path can never leave the configured base (no ``..``, no new host)."""
     segments = path.split("/")
@@ -73,14 +79,17 @@ class Upstream:
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise ProxyError(502, f"The upstream response is larger than the proxy's limit of "
-                                          f"{self.max_response_bytes} bytes.", kind="upstream_error",
+                                          f"{self.max_response_bytes} bytes (upstream: {host_of(response.url)}).",
+                                     kind="upstream_error",
                                      code="upstream_response_too_large")
                 chunks.append(chunk)
         except requests.RequestException as exc:
+            host = host_of(response.url)
             if _is_timeout(exc):
-                raise ProxyError(504, "The upstream provider stopped sending its answer (read timeout).",
+                raise ProxyError(504, f"The upstream provider stopped sending its answer (read timeout; upstream: "
+                                      f"{host}).",
                                  kind="upstream_error", code="upstream_timeout") from None
-            raise ProxyError(502, "The upstream response broke off before it was complete.",
+            raise ProxyError(502, f"The upstream response broke off before it was complete (upstream: {host}).",
                              kind="upstream_error", code="upstream_broken") from None
         return b"".join(chunks)
 
@@ -95,11 +104,11 @@ class Upstream:
         try:
             return self.adapter.send(_prepare(method, url, headers, body), stream=True, timeout=self.timeout)
         except requests.Timeout:
-            raise ProxyError(504, "The upstream provider did not answer in time.", kind="upstream_error",
-                             code="upstream_timeout") from None
+            raise ProxyError(504, f"The upstream provider did not answer in time (upstream: {host_of(url)}).",
+                             kind="upstream_error", code="upstream_timeout") from None
         except requests.RequestException as exc:
-            raise ProxyError(502, f"The upstream provider could not be reached ({_reason(exc)}).",
-                             kind="upstream_error", code="upstream_unreachable") from None
+            raise ProxyError(502, f"The upstream provider could not be reached ({_reason(exc)}; upstream: "
+                                  f"{host_of(url)}).", kind="upstream_error", code="upstream_unreachable") from None
 
 
 def _reason(exc: Exception) -> str:

@@ -24,6 +24,10 @@ class HookRegistry:
             raise ValueError(f"unknown hook stage {stage!r}")
         self._hooks[stage].append((label or getattr(func, "__qualname__", repr(func)), func))
 
+    def labels(self) -> list[str]:
+        """Every registered hook's label, stage by stage in running order (``builtin:...`` or ``file.py:stage``)."""
+        return [label for hooks in self._hooks.values() for label, _ in hooks]
+
     def has(self, stage: str) -> bool:
         return bool(self._hooks[stage])
 

@@ -50,6 +50,12 @@ class Trace:
     path: str | None = None     # the request path below the profile: the route it came by
     #: Upstream calls the proxy made for the exchange (dual LLM): ``{"model", "input_tokens", "output_tokens"}``.
     extra_calls: list[dict[str, Any]] = field(default_factory=list)
+    #: Time spent waiting for upstreams (the call, its body, dual LLM questions): not the proxy's overhead.
+    upstream_seconds: float = 0.0
+    #: A stream's overhead so far (set when its headers go out; its per-chunk work adds up); None: not a stream.
+    stream_overhead: float | None = None
+    span: Any = None           # the exchange's OpenTelemetry span, while open (tracing.py)
+    upstream_span: Any = None  # the upstream call's span, while open
 
 
 def _json(data: bytes | None) -> Any:
@@ -71,7 +77,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     estimated = _needs_estimate(usage, trace)
     if estimated:
         usage = estimate_usage(exchange)
-    tags = labels(exchange.provider, trace.model_asked or exchange.model, exchange.profile.id)
+    tags = labels(exchange.provider, trace.model_asked or exchange.model, exchange.profile.id, exchange.profile.name)
     REQUESTS.labels(**tags, status=str(trace.status or 0)).inc()
     DURATION.labels(**tags).observe(now - trace.started)
     if trace.first_byte is not None:
@@ -127,6 +133,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     if runtime.retention is not None:
         runtime.retention.ensure_started()
     trace.recorded = True
+    runtime.tracing.end_exchange(exchange, trace, usage, estimated)
 
 
 def _metadata_only(runtime: Any, exchange: Exchange) -> bool:

@@ -1,9 +1,12 @@
 """Prometheus metrics (prometheus-client). Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by
 gunicorn.conf.py before workers fork) makes them multiprocess-safe and ``/metrics`` aggregates all workers.
-Labels never carry keys; model names are cut to 100 characters to bound what a client can inject."""
+Labels never carry keys; model names are cut to 100 characters to bound what a client can inject, profile names
+(set by admins, one per profile) to 64. ``ARCHESTRA_METRICS_TOKEN`` makes ``/metrics`` require that bearer token."""
 from __future__ import annotations
 
-from flask import Blueprint, Response
+import hmac
+
+from flask import Blueprint, Response, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -16,7 +19,7 @@ from prometheus_client import (
 
 from ..runtime import current_runtime
 
-LABELS = ("provider", "model", "profile")
+LABELS = ("provider", "model", "profile", "profile_name")
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 REQUESTS = Counter("archestra_requests_total", "Proxied exchanges by outcome", LABELS + ("status",))
@@ -28,19 +31,36 @@ COST = Counter("archestra_cost_usd_total", "Cost of the exchanges in USD", LABEL
 BLOCKED = Counter("archestra_blocked_tool_calls_total", "Tool calls refused by policy", LABELS)
 REFUSALS = Counter("archestra_refusals_total", "Exchanges the proxy refused (cost limits, policies)",
                    LABELS + ("reason",))
+#: The time the proxy itself added (parsing, hooks, policies, relaying), the upstream's waiting time taken out:
+#: what ``X-Archestra-Overhead-Duration-Ms`` says, plus the per-chunk work of a stream. ``kind``: chat, stream,
+#: passthrough, refused (answered without going upstream).
+_OVERHEAD = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+OVERHEAD = Histogram("archestra_proxy_overhead_seconds", "Time the proxy added to an exchange (upstream excluded)",
+                     ("provider", "kind"), buckets=_OVERHEAD)
+UPSTREAM_DURATION = Histogram("archestra_upstream_duration_seconds",
+                              "Time spent waiting for the upstream provider (its answer, or a stream's headers)",
+                              ("provider",), buckets=_LATENCY)
 UPSTREAM_ERRORS = Counter("archestra_upstream_errors_total", "Upstream failures and error answers",
                           LABELS + ("status",))
 
 metrics = Blueprint("metrics", __name__)
 
 
-def labels(provider: str, model: str | None, profile: str) -> dict[str, str]:
-    return {"provider": provider, "model": (model or "")[:100], "profile": profile}
+def labels(provider: str, model: str | None, profile: str, profile_name: str | None = None) -> dict[str, str]:
+    return {"provider": provider, "model": (model or "")[:100], "profile": profile,
+            "profile_name": (profile_name or "")[:64]}
 
 
 @metrics.get("/metrics")
 def expose() -> Response:
-    directory = current_runtime().settings.prometheus_multiproc_dir
+    settings = current_runtime().settings
+    if settings.metrics_token:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
+                                                                 settings.metrics_token.encode()):
+            return Response("metrics need a bearer token (ARCHESTRA_METRICS_TOKEN)\n", status=401,
+                            mimetype="text/plain", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    directory = settings.prometheus_multiproc_dir
     registry = REGISTRY
     if directory:
         registry = CollectorRegistry()
