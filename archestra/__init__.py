@@ -11,6 +11,7 @@ from .generation import ConfigGeneration, SharedCounter
 from .hooks import HookRegistry
 from .hooks.loader import load_hook_file
 from .logs import configure as configure_logging
+from .logs import forget_interaction
 from .metering.limits import LimitGuard
 from .metering.optimization import ModelOptimizer
 from .metering.pricing import PriceBook
@@ -80,6 +81,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from .providers.blueprints import make_blueprint
 
     register_error_handlers(app)
+    app.before_request(forget_interaction)  # a keep-alive connection's next request is another interaction
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(metrics)

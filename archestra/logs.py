@@ -12,6 +12,10 @@ interaction_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("arc
                                                                             default=None)
 
 
+def forget_interaction() -> None:
+    interaction_id.set(None)
+
+
 class _InteractionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "interaction_id"):

@@ -132,9 +132,9 @@ def test_day_limit_refusal_has_retry_after_is_recorded_and_not_retried(proxy, up
         "token_cost_limit_exceeded", limit["id"], "gpt-4o")
     assert len(upstream.received) == 1
     metrics = requests.get(f"{proxy.url}/metrics", timeout=5).text
-    refusals = 'archestra_refusals_total{model="gpt-4o",profile="%s",provider="openai",' % profile["id"]
-    assert refusals + 'reason="token_cost_limit_exceeded"} 1.0' in metrics
-    assert 'profile="%s",provider="openai",status="429"} 1.0' % profile["id"] in metrics
+    labels = 'model="gpt-4o",profile="%s",profile_name="%s",provider="openai",' % (profile["id"], profile["name"])
+    assert 'archestra_refusals_total{' + labels + 'reason="token_cost_limit_exceeded"} 1.0' in metrics
+    assert labels + 'status="429"} 1.0' in metrics
 
 
 def test_total_limit_answers_402_which_the_sdks_do_not_retry(proxy, upstream):

@@ -38,7 +38,7 @@ _OVERHEAD = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 OVERHEAD = Histogram("archestra_proxy_overhead_seconds", "Time the proxy added to an exchange (upstream excluded)",
                      ("provider", "kind"), buckets=_OVERHEAD)
 UPSTREAM_DURATION = Histogram("archestra_upstream_duration_seconds",
-                              "Time spent waiting for the upstream provider (its answer, or a stream's headers)",
+                              "Time from sending a request upstream to the upstream's response headers",
                               ("provider",), buckets=_LATENCY)
 UPSTREAM_ERRORS = Counter("archestra_upstream_errors_total", "Upstream failures and error answers",
                           LABELS + ("status",))
