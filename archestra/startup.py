@@ -37,9 +37,13 @@ def database_location(url: str) -> str:
     return f"{backend} {where}/{parsed.database or ''}"
 
 
-def console_enabled(app: Any) -> bool:
-    """Whether the admin web console (/console) is served: a blueprint named ``console`` is registered."""
-    return "console" in app.blueprints
+def console_state(app: Any, settings: Settings) -> str:
+    """The admin web console (/console): served when its blueprint is registered and a token can sign in."""
+    if "console" not in app.blueprints:
+        return "off (not installed)"
+    if settings.admin_token or getattr(settings, "console_readonly_token", None):
+        return "on (/console)"
+    return "off (set ARCHESTRA_ADMIN_TOKEN)"
 
 
 def summary(app: Any, settings: Settings, schema: str, args: argparse.Namespace) -> dict[str, str]:
@@ -62,7 +66,7 @@ def summary(app: Any, settings: Settings, schema: str, args: argparse.Namespace)
             f" ({args.workers} workers)" if args.workers else "") if args.bind else "not under gunicorn",
         "TLS": "on" if args.tls else "off (set ARCHESTRA_TLS_CERT and ARCHESTRA_TLS_KEY to serve HTTPS)",
         "admin API": "on" if settings.admin_token else "off (set ARCHESTRA_ADMIN_TOKEN)",
-        "console": "on (/console)" if console_enabled(app) else "off",
+        "console": console_state(app, settings),
         "metrics": "/metrics, " + ("bearer token required" if settings.metrics_token
                                    else "open (set ARCHESTRA_METRICS_TOKEN to protect)"),
         "tracing": (f"on, OTLP/HTTP to {settings.otel_traces_endpoint}, content "

@@ -46,7 +46,7 @@ def test_startup_summary_typo_warnings_and_traces_from_gevent_workers(tmp_path, 
         assert lines["database"].startswith(f"sqlite {tmp_path}/deploy.db (schema ")
         assert lines["database"].endswith(", up to date)")
         assert lines["listening"] == f"{url} (2 workers)"
-        assert lines["TLS"].startswith("off") and lines["admin API"] == "on" and lines["console"] == "off"
+        assert lines["TLS"].startswith("off") and lines["admin API"] == "on" and lines["console"] == "on (/console)"
         assert lines["metrics"].startswith("/metrics, open")
         assert lines["tracing"] == f"on, OTLP/HTTP to {receiver.url}/v1/traces, content off"
         assert lines["hooks"].endswith("built-in; no hook files")
