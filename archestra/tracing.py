@@ -68,6 +68,10 @@ class Tracing:
         span = trace.span
         if span is None:
             return
+        if trace.upstream_span is not None and trace.upstream_error and trace.status and trace.status < 400:
+            from opentelemetry.trace import Status, StatusCode  # a stream that broke off after its headers
+
+            trace.upstream_span.set_status(Status(StatusCode.ERROR, trace.error))
         self.end_upstream(trace)
         response = exchange.response
         operation = "chat" if trace.kind == "chat" else "passthrough"
@@ -135,15 +139,18 @@ class Tracing:
         return headers
 
     def end_upstream(self, trace: Any, status: int | None = None, error: Any = None) -> None:
+        """The upstream call's span ends: with the upstream's status, or with the proxy's error when no answer
+        came (unreachable, timed out, broken off)."""
         span = trace.upstream_span
         if span is None:
             return
-        status = status if status is not None else (error.status if error is not None else trace.status)
-        if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        self._finish(span, status if error is None else 502,
-                     error.code if error is not None else (str(status) if status and status >= 400 else None),
-                     error.message if error is not None else None)
+        if error is not None:
+            self._finish(span, None, error.code or error.kind, error.message)
+        else:
+            status = status if status is not None else trace.status
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            self._finish(span, status, str(status) if status and status >= 400 else None, None)
         trace.upstream_span = None
 
     # -- security decisions ------------------------------------------------------------------------

@@ -216,7 +216,8 @@ def test_overhead_header_leaves_the_upstreams_time_out(make_proxy, upstream):
 
 def proxy_metrics(proxy, **headers) -> dict[str, float]:
     import requests
+    from prometheus_client.parser import text_string_to_metric_families
 
     text = requests.get(f"{proxy.url}/metrics", headers=headers, timeout=10).text
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line and not line.startswith("#")}
+    return {sample.name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}": sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
