@@ -52,7 +52,7 @@ def migrate(database_url: str, revision: str = "head") -> None:
 def fill(database_url: str, count: int) -> dict[str, str]:
     """``count`` interactions and their tools and refusals; returns ids the pages are opened with."""
     sys.path.insert(0, str(ROOT))
-    from archestra.models import BlockedToolCall, Interaction, Profile, Tool
+    from archestra.models import BlockedToolCall, Interaction, Profile
 
     engine = create_engine(database_url)
     rng = random.Random(21)
@@ -71,9 +71,12 @@ def fill(database_url: str, count: int) -> dict[str, str]:
             for n in range(8):
                 tid = str(uuid.uuid4())
                 tools.append(tid)
-                connection.execute(insert(Tool), [{"id": tid, "profile_id": pid, "name": f"tool_{n}",
-                                                   "description": f"tool {n}", "parameters": {"type": "object"},
-                                                   "first_seen_at": now - timedelta(days=30), "last_seen_at": now}])
+                # Plain SQL: the columns of the schema before the console's migration (the model has more).
+                connection.execute(text("INSERT INTO tools (id, profile_id, name, description, parameters, "
+                                        "first_seen_at, last_seen_at) VALUES (:id, :pid, :name, :about, '{}', "
+                                        ":first, :last)"), {"id": tid, "pid": pid, "name": f"tool_{n}",
+                                                            "about": f"tool {n}", "first": now - timedelta(days=30),
+                                                            "last": now})
     batch, blocked_rows, first_blocked = [], [], None
     for i in range(count):
         pid, pname = profiles[i % len(profiles)]

@@ -159,7 +159,7 @@ def test_the_issue_path_in_a_browser(live, browser):
         driver.get(live.url + path)
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (
             path, driver.execute_script(WIDER))
-    screenshot(driver, "09-phone-traffic")
+    screenshot(driver, "09-phone-profile")
     driver.set_window_size(1280, 1000)
 
     # Sign out ends the session on the server: the old cookie no longer opens anything.
