@@ -3,7 +3,10 @@ worker and ended by signing out, read-only sessions, and changes made through th
 exactly as through the management API."""
 from __future__ import annotations
 
+import http.client
+import os
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -166,23 +169,52 @@ def test_a_new_admin_token_ends_old_sessions(make_proxy, tmp_path):
     assert signed_in(second.url, "rotated").get("/console/").status_code == 200
 
 
+def _serving_pid(connection: http.client.HTTPConnection) -> int | None:
+    """The process that holds the server side of an open connection (Linux /proc; the tests run as one user)."""
+    client_port, server_port = connection.sock.getsockname()[1], connection.sock.getpeername()[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if (local, remote) == (server_port, client_port):
+            inode = fields[9]
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if inode and os.readlink(fd) == f"socket:[{inode}]":
+                return int(fd.parts[2])
+        except OSError:
+            continue
+    return None
+
+
 def test_session_is_accepted_by_every_worker_and_sign_out_ends_it_everywhere(live):
-    """On the two-worker gunicorn: fresh connections land on either worker; every one accepts the session
-    while it lasts and none once it is signed out (the cookie's value is kept and sent again)."""
+    """On the two-worker gunicorn: fresh connections land on either worker (checked: which process served each);
+    both accept the session while it lasts and neither once it is signed out (the cookie is kept and sent again)."""
     console = signed_in(live.url, "t")
-    cookie = {"archestra_console": console.http.cookies["archestra_console"]}
+    cookie = f"archestra_console={console.http.cookies['archestra_console']}"
+    host, port = live.url.removeprefix("http://").split(":")
 
-    def statuses(count: int) -> set[int]:
-        return {requests.get(f"{live.url}/console/traffic", cookies=cookie, timeout=10,
-                             allow_redirects=False).status_code for _ in range(count)}
+    def statuses(count: int) -> tuple[set[int], set[int | None]]:
+        codes, workers = set(), set()
+        for _ in range(count):
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            connection.request("GET", "/console/traffic", headers={"Cookie": cookie})
+            answer = connection.getresponse()
+            answer.read()
+            codes.add(answer.status)
+            workers.add(_serving_pid(connection))
+            connection.close()
+        return codes, workers
 
-    assert statuses(40) == {200}
+    codes, workers = statuses(40)
+    assert codes == {200} and len(workers - {None}) == 2, workers
     profile = live.profile()
     assert console.post(f"/console/profiles/{profile}", {"name": "renamed-on-two-workers", "mode": "monitor"}) \
         .status_code == 302
     assert live.api("GET", f"/profiles/{profile}").json()["mode"] == "monitor"
     assert console.post("/console/sign-out").status_code == 302
-    assert statuses(40) == {302}
+    codes, workers = statuses(40)
+    assert codes == {302} and len(workers - {None}) == 2, workers
 
 
 def test_tls_sets_the_secure_flag(make_proxy, tls_cert):

@@ -191,5 +191,29 @@ def test_keyboard_only_sign_in(live, browser):
     assert skip.get_attribute("href").endswith("#main")
 
 
+def test_forged_forms_are_refused_in_the_browser(live, browser):
+    """Signed in, a tampered CSRF token is refused; and a page of another site that posts to the console (the
+    classic CSRF attack, here a data: URL auto-submitting a form) changes nothing."""
+    from urllib.parse import quote
+
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(f"{live.url}/console/")
+    fill(driver, "token", "t")
+    driver.find_element(By.ID, "token").submit()
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Profiles")
+    driver.execute_script("document.querySelector('form.grid input[name=csrf_token]').value = 'forged'")
+    fill(driver, "new-profile-name", "tampered")
+    driver.find_element(By.ID, "new-profile-name").submit()
+    assert "CSRF check failed" in text_of(driver)
+    attack = (f"<form method='post' action='{live.url}/console/profiles'><input name='name' value='attacker'>"
+              "<input name='csrf_token' value='guess'></form><script>document.forms[0].submit()</script>")
+    driver.get("data:text/html," + quote(attack))
+    wait_for(driver, lambda d: d.current_url.startswith(live.url))
+    assert "Sign in first." in driver.find_element(By.TAG_NAME, "body").text  # no cookie sent cross-site
+    names = {profile["name"] for profile in live.api("GET", "/profiles").json()["data"]}
+    assert not names & {"tampered", "attacker"}
+
+
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__])
