@@ -96,6 +96,9 @@ class Settings:
     otel_service_name: str = "archestra"
     #: Put prompts and completions into spans (``ARCHESTRA_TRACE_CONTENT``); off: metadata only.
     trace_content: bool = False
+    #: Spans per export (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``). Smaller than the SDK's 512: a gevent worker encodes
+    #: a batch without yielding, so a large one would hold every request of the worker up for that long.
+    otel_export_batch_size: int = 128
     #: The Fernet key that encrypts the provider keys stored per profile; older keys still decrypt (rotation).
     secret_key: str | None = field(default=None, repr=False)
     secret_key_previous: tuple[str, ...] = field(default=(), repr=False)
@@ -158,6 +161,7 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_LOG_FORMAT": "log_format",
     "ARCHESTRA_TRACE_CONTENT": "trace_content",
     "OTEL_SERVICE_NAME": "otel_service_name",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "otel_export_batch_size",
     "ARCHESTRA_CONSOLE_SESSION_HOURS": "console_session_hours",
     "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
 }
@@ -293,6 +297,14 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"{_variable(name)} must be true or false, got {value!r}")
     if name in {"gemini_vertex_ai_base_url", "anthropic_vertex_ai_base_url"} and value:
         return _valid_base_url(name.removesuffix("_base_url"), value)
+    if name == "otel_export_batch_size":
+        try:
+            size = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE must be a whole number, got {value!r}") from None
+        if not 1 <= size <= 2048:
+            raise ConfigError(f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE must be between 1 and 2048, got {size}")
+        return size
     if name == "log_format":
         return str(value).strip().lower()
     if name == "hooks":

@@ -46,7 +46,8 @@ class Tracing:
         # No atexit shutdown of the SDK's own: it may wait 30 s for an unreachable collector (see shutdown()).
         self._provider = TracerProvider(resource=Resource.create({"service.name": settings.otel_service_name}),
                                         shutdown_on_exit=False)
-        self._provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=self.endpoint)))
+        self._provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=self.endpoint),
+                                                             max_export_batch_size=settings.otel_export_batch_size))
         self._tracer = self._provider.get_tracer("archestra")
         self._server, self._client = trace.SpanKind.SERVER, trace.SpanKind.CLIENT
         import atexit
