@@ -156,3 +156,32 @@ def test_two_instances_on_one_host_start_and_stop_independently(tmp_path, upstre
     assert second.returncode == 0 and list(runtime_dir.iterdir()) == []
     assert "Traceback" not in (tmp_path / "a" / "gunicorn.log").read_text() + \
         (tmp_path / "b" / "gunicorn.log").read_text()
+
+
+def test_an_unresponsive_collector_does_not_hold_up_the_shutdown(tmp_path, upstream):
+    """The collector accepts connections and never answers: requests are served all the same (export runs in the
+    background), and a stopping worker gives the export 3 s, not the exporter's own 10 s timeout and retries."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the backlog; nothing ever reads or answers them
+    process, log, url = start_gunicorn(tmp_path, {
+        "ARCHESTRA_OPENAI_BASE_URL": f"{upstream.url}/v1", "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent.getsockname()[1]}"})
+    try:
+        upstream.reply_with(json_reply(wire.completion("hi")))
+        client = openai.OpenAI(api_key="k", base_url=f"{url}/v1/openai", max_retries=0, timeout=10)
+        for _ in range(3):
+            assert client.chat.completions.create(model="gpt-4o", messages=ASK).choices[0].message.content == "hi"
+        client.close()  # no idle keep-alive connection for the worker to wait for
+        time.sleep(0.5)  # the batch processor is now stuck sending to the silent collector
+        process.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        assert process.wait(timeout=40) == 0
+        assert time.monotonic() - stopping < 9
+    finally:
+        if process.poll() is None:
+            stop_gunicorn(process, log)
+        log.close()
+        silent.close()
+    assert "the trace exporter did not finish within 3 s; unsent spans were dropped" in \
+        (tmp_path / "gunicorn.log").read_text()
