@@ -8,6 +8,7 @@ import re
 import openai
 import pytest
 import requests
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -41,7 +42,9 @@ def ask(live, profile: str) -> str:
 
 
 def wait_for(driver, condition, timeout: float = 10):
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    """Poll ``condition``; an element of the page being left (stale) or not there yet is tried again."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(condition)
 
 
 def reload_until(driver, find, timeout: float = 10):
@@ -70,7 +73,7 @@ def test_the_issue_path_in_a_browser(live, browser):
     screenshot(driver, "01-sign-in")
     fill(driver, "token", "not-the-token")
     driver.find_element(By.ID, "token").submit()
-    assert "This is not an admin token." in text_of(driver)
+    wait_for(driver, lambda d: "This is not an admin token." in text_of(d))
     fill(driver, "token", "t")
     driver.find_element(By.ID, "token").submit()
     wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Profiles")
@@ -133,7 +136,7 @@ def test_the_issue_path_in_a_browser(live, browser):
     assert len(driver.find_elements(By.CSS_SELECTOR, "table.traffic tbody tr")) == 2
     Select(driver.find_element(By.NAME, "blocked")).select_by_value("true")
     driver.find_element(By.NAME, "model").submit()
-    assert "1 interaction" in text_of(driver) and "blocked=true" in driver.current_url
+    wait_for(driver, lambda d: "blocked=true" in d.current_url and "1 interaction" in text_of(d))
     screenshot(driver, "06-traffic")
     driver.find_element(By.CSS_SELECTOR, "table.traffic tbody tr.blocked a").click()
     refused = driver.find_element(By.CSS_SELECTOR, ".tool-call.refused")
@@ -205,12 +208,13 @@ def test_forged_forms_are_refused_in_the_browser(live, browser):
     driver.execute_script("document.querySelector('form.grid input[name=csrf_token]').value = 'forged'")
     fill(driver, "new-profile-name", "tampered")
     driver.find_element(By.ID, "new-profile-name").submit()
-    assert "CSRF check failed" in text_of(driver)
+    wait_for(driver, lambda d: "CSRF check failed" in text_of(d))
     attack = (f"<form method='post' action='{live.url}/console/profiles'><input name='name' value='attacker'>"
               "<input name='csrf_token' value='guess'></form><script>document.forms[0].submit()</script>")
     driver.get("data:text/html," + quote(attack))
-    wait_for(driver, lambda d: d.current_url.startswith(live.url))
-    assert "Sign in first." in driver.find_element(By.TAG_NAME, "body").text  # no cookie sent cross-site
+    # No session cookie goes with another site's post (SameSite): the console answers "sign in first".
+    wait_for(driver, lambda d: d.current_url.startswith(live.url) and "Sign in first." in d.find_element(
+        By.TAG_NAME, "body").text)
     names = {profile["name"] for profile in live.api("GET", "/profiles").json()["data"]}
     assert not names & {"tampered", "attacker"}
 
