@@ -163,5 +163,15 @@ def replay_scenario(proxy, upstream, drivers: list) -> None:
 
 def test_replay_validation(proxy):
     assert proxy.api("POST", "/policy-replays", json={"global_policy": "lax"}).status_code == 400
+    # An action of the other kind of policy, added or edited; an edit of a policy that does not exist.
+    wrong = proxy.api("POST", "/policy-replays", json={"add": [{**ALLOW_INTERNAL, "action": "mark_as_trusted"}]})
+    assert wrong.status_code == 400 and "allow_when_context_is_untrusted" in wrong.text
+    template = proxy.api("POST", "/policy-templates", json={"kind": "call", "tool_name": "send_email",
+                                                            "action": "block_always"}).json()
+    for edit in ({"id": template["id"], "action": "mark_as_trusted"},
+                 {"id": "6f1c1a7e-0000-4000-8000-000000000000", "action": "block_always"}):
+        assert proxy.api("POST", "/policy-replays", json={"edit": [edit]}).status_code == 400, edit
+    allowed = {"id": template["id"], "action": "allow_when_context_is_untrusted"}
+    assert proxy.api("POST", "/policy-replays", json={"edit": [allowed]}).status_code == 202
     assert proxy.api("POST", "/policy-replays", json={"profile_id": "nobody"}).status_code == 400
     assert proxy.api("GET", "/policy-replays/6f1c1a7e-0000-4000-8000-000000000000").status_code == 404

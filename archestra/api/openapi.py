@@ -154,8 +154,8 @@ def build_spec() -> dict[str, Any]:
         "responses": _responses({"202": _json("PolicyReplay", "Started")}, 400)}, "get": {
         "tags": ["PolicyReplay"], "summary": "Replay jobs, newest first, without their reports",
         "parameters": _query(PAGE),
-        "responses": _responses({"200": _json(_list_of("PolicyReplayList", PolicyReplaySchema, paged=True), "The jobs")},
-                                400)}})
+        "responses": _responses({"200": _json(_list_of("PolicyReplayList", PolicyReplaySchema, paged=True),
+                                              "The jobs")}, 400)}})
     spec.path(path="/policy-replays/{item_id}", parameters=[item_id], operations={"get": {
         "tags": ["PolicyReplay"], "responses": _responses({"200": _json("PolicyReplay", "Its status and report")},
                                                           404)}})

@@ -10,12 +10,12 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import PolicyReplay
+from ..models import PolicyReplay, PolicyTemplate, ToolCallPolicy, ToolResultPolicy
 from ..security import replay_jobs
 from . import api
 from .common import commit, get_or_404, json_body, page_args
 from .errors import ApiError
-from .schemas import PolicyReplaySchema
+from .schemas import TOOL_CALL_ACTIONS, TOOL_RESULT_ACTIONS, PolicyReplaySchema
 from .templates import profile_by_key
 
 schema = PolicyReplaySchema()
@@ -34,6 +34,7 @@ def create_policy_replay():
 def start_replay(body: Any) -> PolicyReplay:
     """Validate a replay request and start its job (the admin console starts replays through this too)."""
     values = schema.load(body)
+    _check_edits(values["edit"])
     if values["profile_id"]:
         values["profile_id"] = profile_by_key(values["profile_id"]).id
     for key in ("since", "until"):
@@ -43,6 +44,29 @@ def start_replay(body: Any) -> PolicyReplay:
     commit()
     replay_jobs.start(_app(), job.id)
     return job
+
+
+def _check_edits(edits: list[dict[str, Any]]) -> None:
+    """Each edited policy exists, and a new action is one of its kind's."""
+    for edit in edits:
+        kind = policy_kind(edit["id"])
+        if kind is None:
+            raise ApiError(400, "validation_error", f"edit: no tool-call, tool-result or template policy has the "
+                                                    f"id {edit['id']}.")
+        actions = TOOL_CALL_ACTIONS if kind == "call" else TOOL_RESULT_ACTIONS
+        if "action" in edit and edit["action"] not in actions:
+            raise ApiError(400, "validation_error", f"edit: policy {edit['id']} is a {kind} policy: its action is "
+                                                    f"one of {', '.join(actions)}.")
+
+
+def policy_kind(policy_id: str) -> str | None:
+    """``call`` or ``result`` for a profile or template policy's id, None when there is none."""
+    if db.session.get(ToolCallPolicy, policy_id) is not None:
+        return "call"
+    if db.session.get(ToolResultPolicy, policy_id) is not None:
+        return "result"
+    template = db.session.get(PolicyTemplate, policy_id)
+    return template.kind if template is not None else None
 
 
 @api.get("/policy-replays")

@@ -167,6 +167,12 @@ class ReplayPolicySchema(Schema):
     action = fields.String(required=True, validate=validate.OneOf(TOOL_CALL_ACTIONS + TOOL_RESULT_ACTIONS))
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
 
+    @validates_schema
+    def _action_of_its_kind(self, data: dict, **_: object) -> None:
+        actions = TOOL_CALL_ACTIONS if data.get("kind") == "call" else TOOL_RESULT_ACTIONS
+        if data.get("action") not in actions:
+            raise ValidationError(f"A {data.get('kind')} policy's action is one of {', '.join(actions)}.", "action")
+
 
 class ReplayEditSchema(Schema):
     """A change to an existing profile or template policy (by id)."""
