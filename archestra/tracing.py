@@ -18,6 +18,8 @@ import threading
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from .upstream import host_of
+
 log = logging.getLogger("archestra.tracing")
 
 #: ``gen_ai.provider.name`` of each provider (the semantic conventions' values where they name one).
@@ -132,8 +134,9 @@ class Tracing:
                                        kind=self._client, attributes={
                                            "http.request.method": method, "server.address": parts.hostname or "",
                                            "server.port": parts.port or (443 if parts.scheme == "https" else 80),
-                                           # Never the query: Gemini keys may travel in ``?key=``.
-                                           "url.full": f"{parts.scheme}://{parts.netloc}{parts.path}"})
+                                           # Never the query (Gemini keys may travel in ``?key=``) nor a
+                                           # user and password in the base URL.
+                                           "url.full": f"{parts.scheme}://{host_of(url)}{parts.path}"})
         trace.upstream_span = span
         headers = {name: value for name, value in headers.items() if name.lower() not in _TRACE_HEADERS}
         self._propagate.inject(headers, context=self._in(span))
