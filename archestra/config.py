@@ -26,6 +26,8 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
              "interaction_metadata_only", "trace_content"}
 LOG_FORMATS = ("text", "json")
+#: Settings that are whole numbers within bounds.
+_WHOLE_NUMBERS = {"dual_llm_max_rounds": (0, 10), "otel_export_batch_size": (1, 2048)}
 
 
 class ConfigError(ValueError):
@@ -245,14 +247,15 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _coerce(name: str, value: Any) -> Any:
-    if name == "dual_llm_max_rounds":
+    bounds = _WHOLE_NUMBERS.get(name)
+    if bounds is not None:
         try:
-            rounds = int(value)
+            number = int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"ARCHESTRA_DUAL_LLM_MAX_ROUNDS must be an integer, got {value!r}") from None
-        if not 0 <= rounds <= 10:
-            raise ConfigError("ARCHESTRA_DUAL_LLM_MAX_ROUNDS must be between 0 and 10")
-        return rounds
+            raise ConfigError(f"{_variable(name)} must be a whole number, got {value!r}") from None
+        if not bounds[0] <= number <= bounds[1]:
+            raise ConfigError(f"{_variable(name)} must be between {bounds[0]} and {bounds[1]}, got {number}")
+        return number
     if name in {"max_body_bytes", "max_response_bytes"}:
         try:
             number = int(value)
@@ -297,14 +300,6 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"{_variable(name)} must be true or false, got {value!r}")
     if name in {"gemini_vertex_ai_base_url", "anthropic_vertex_ai_base_url"} and value:
         return _valid_base_url(name.removesuffix("_base_url"), value)
-    if name == "otel_export_batch_size":
-        try:
-            size = int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE must be a whole number, got {value!r}") from None
-        if not 1 <= size <= 2048:
-            raise ConfigError(f"OTEL_BSP_MAX_EXPORT_BATCH_SIZE must be between 1 and 2048, got {size}")
-        return size
     if name == "log_format":
         return str(value).strip().lower()
     if name == "hooks":
