@@ -20,10 +20,11 @@ from sqlalchemy import Table, insert
 from .extensions import db
 
 log = logging.getLogger("archestra.recorder")
-# A job receives the SQLAlchemy session; it may return rows to insert, ``(table, values)``: those are
-# inserted together, one multi-row INSERT per table and batch, far cheaper than ORM objects one by one.
-Row = tuple[Any, dict[str, Any]]  # (a Table, or a prebuilt INSERT statement, values)
-Job = Callable[[Any], "Row | None"]
+# A job receives the SQLAlchemy session; it may return rows to insert, ``(table, values)`` (or a list of them):
+# those are inserted together, one multi-row INSERT per table and batch, far cheaper than ORM objects one by
+# one. A target with ``write_many(session, values)`` writes its rows of the batch itself (running totals).
+Row = tuple[Any, dict[str, Any]]  # (a Table, a prebuilt INSERT statement, or a writer; values)
+Job = Callable[[Any], "Row | list[Row] | None"]
 
 
 class Recorder:
@@ -109,11 +110,16 @@ class Recorder:
                 db.session.remove()
 
 
-def _insert(session: Any, rows: list[Row | None]) -> None:
-    """One multi-row INSERT per table (or per prebuilt insert statement, e.g. one that ignores conflicts)."""
+def _insert(session: Any, rows: list[Row | list[Row] | None]) -> None:
+    """One multi-row INSERT per table (or per prebuilt insert statement, e.g. one that ignores conflicts), then
+    each writer's rows (inserts first: a writer's statements may refer to rows of the batch)."""
     by_target: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if row is not None:
-            by_target[row[0]].append(row[1])
+        for target, values in row if isinstance(row, list) else [row] if row is not None else []:
+            by_target[target].append(values)
     for target, values in by_target.items():
-        session.execute(insert(target) if isinstance(target, Table) else target, values)
+        if not hasattr(target, "write_many"):
+            session.execute(insert(target) if isinstance(target, Table) else target, values)
+    for target, values in by_target.items():
+        if hasattr(target, "write_many"):
+            target.write_many(session, values)

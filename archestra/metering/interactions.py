@@ -18,7 +18,7 @@ from .limits import add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
-from .spend import add_spend, count_calls
+from .spend import call_rows, spend_row
 
 MAX_STORED_BYTES = 8 * 1024 * 1024
 #: ``Exchange.state`` key of the interaction's id: blocked tool calls recorded during the exchange link to it.
@@ -215,13 +215,11 @@ class _UsageCounter:
 
 
 def _write(usage: _UsageCounter, values: dict[str, Any], raw: bytes, sent: bytes | None, body: bytes | None,
-           rebuilt: Any, session: Any, calls: Counter[str] | None = None) -> tuple[Any, dict[str, Any]]:
+           rebuilt: Any, session: Any, calls: Counter[str] | None = None) -> list[tuple[Any, dict[str, Any]]]:
     usage(session)
-    add_spend(session, values, usage.cost)
-    if calls:
-        count_calls(session, values["profile_id"], calls)
     request = _json(raw)
-    return INTERACTIONS, {**values, "request": request,
-                          # Stored only when the proxy changed the request (the API shows the request otherwise).
-                          "upstream_request": None if sent is None or sent == raw else _json(sent),
-                          "response": _json(body) if body is not None else rebuilt, "cost_usd": usage.cost}
+    return [(INTERACTIONS, {**values, "request": request,
+                            # Stored only when the proxy changed the request (the API shows the request otherwise).
+                            "upstream_request": None if sent is None or sent == raw else _json(sent),
+                            "response": _json(body) if body is not None else rebuilt, "cost_usd": usage.cost}),
+            spend_row(values, usage.cost), *call_rows(values["profile_id"], calls or Counter())]
