@@ -147,14 +147,21 @@ def _client_info(caller: Caller) -> ClientInfo:
                       headers.get("X-Archestra-Agent-Id"), key.id if key else None, key.name if key else None)
 
 
+def run_refusing_stage(runtime: Runtime, exchange: Exchange, stage: str) -> None:
+    """Run ``on_request`` or ``on_response`` (a non-streamed answer): a Block refuses the exchange with a 403,
+    unless monitor mode records it as would-refuse and lets the exchange go on."""
+    try:
+        runtime.hooks.run(stage, exchange)
+    except Block as block:
+        if not would_refuse(exchange, stage, block):
+            what = "Request" if stage == "on_request" else "Response"
+            raise ProxyError(403, f"{what} blocked by policy: {block.reason}", kind="permission_error",
+                             code=f"{what.lower()}_blocked") from None
+
+
 def _apply_request_hooks(runtime: Runtime, exchange: Exchange, trace: Trace) -> None:
     with runtime.tracing.security(trace, exchange, "archestra.security.request"):
-        try:
-            runtime.hooks.run("on_request", exchange)
-        except Block as block:
-            if not would_refuse(exchange, "on_request", block):
-                raise ProxyError(403, f"Request blocked by policy: {block.reason}", kind="permission_error",
-                                 code="request_blocked") from None
+        run_refusing_stage(runtime, exchange, "on_request")
         for result in exchange.tool_results:
             judge_result(runtime, exchange, result)
         gate_server_tools(runtime, exchange)
@@ -332,12 +339,7 @@ def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: request
         raise ProxyError(502, f"The upstream answer does not have the shape {family.name} answers have "
                               f"({exc.__class__.__name__}; upstream: {host_of(upstream.url)}).", kind="upstream_error",
                          code="upstream_invalid_response") from None
-    try:
-        runtime.hooks.run("on_response", exchange)
-    except Block as block:
-        if not would_refuse(exchange, "on_response", block):
-            raise ProxyError(403, f"Response blocked by policy: {block.reason}", kind="permission_error",
-                             code="response_blocked") from None
+    run_refusing_stage(runtime, exchange, "on_response")
     out = json.dumps(data, ensure_ascii=False).encode() if changed else content
     trace.status, trace.response_body = upstream.status_code, out
     record(runtime, exchange, trace)

@@ -27,6 +27,8 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, insert, select, text
 
+from .run import reset_postgres as reset_bench_database
+
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 9310
 TOKEN = "bench-console-admin"
@@ -205,17 +207,7 @@ def run(label: str, database_url: str, count: int, runs: int) -> list[str]:
 
 
 def reset_postgres() -> bool:
-    base, _, name = POSTGRES_URL.rpartition("/")
-    try:
-        engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
-        return True
-    except Exception as exc:  # noqa: BLE001 - reported, the PostgreSQL rows are skipped
-        print(f"PostgreSQL not available ({exc.__class__.__name__}); skipping it", file=sys.stderr)
-        return False
+    return reset_bench_database(POSTGRES_URL)
 
 
 def main(argv: list[str] | None = None) -> None:

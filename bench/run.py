@@ -80,11 +80,11 @@ def proxy_env(database_url: str, workdir: Path) -> dict[str, str]:
     return env
 
 
-def reset_postgres() -> bool:
-    """Drop and create the bench database; False when no PostgreSQL answers."""
+def reset_postgres(url: str = POSTGRES_URL) -> bool:
+    """Drop and create the bench database at ``url``; False when no PostgreSQL answers."""
     from sqlalchemy import create_engine, text
 
-    base, _, name = POSTGRES_URL.rpartition("/")
+    base, _, name = url.rpartition("/")
     try:
         engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
         with engine.connect() as connection:
