@@ -8,7 +8,7 @@ from typing import Any
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo, Response
 from ..providers import PROVIDERS
-from ..security.replay import _route as chat_route
+from ..security.replay import recorded_route
 
 _PROVIDERS = {provider.name: provider for provider in PROVIDERS}
 MAX_TEXT = 20_000  # characters of one message shown; the raw JSON holds the rest
@@ -67,7 +67,7 @@ def conversation(row: Any) -> Conversation:
         return Conversation(unavailable=f"Unknown provider {row.provider}.")
     refused, would = _decisions(row)
     try:
-        family, route = chat_route(provider, body, row.model, row.path)
+        family, route = recorded_route(provider, body, row.model, row.path)
         exchange = family.parse_request(json.loads(json.dumps(body)), route,
                                         ProfileInfo(row.profile_id, row.profile_name or ""), ClientInfo())
         turns = [_turn(message, refused, would) for message in exchange.messages]

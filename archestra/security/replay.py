@@ -72,7 +72,7 @@ def candidate(current: ProfilePolicies, changes: dict[str, Any]) -> ProfilePolic
 
 
 # -- one interaction --------------------------------------------------------------------------------
-def _route(provider: Any, body: dict[str, Any], model: str | None, path: str | None) -> tuple[Any, Route]:
+def recorded_route(provider: Any, body: dict[str, Any], model: str | None, path: str | None) -> tuple[Any, Route]:
     """The family and route the request came through: from its recorded path, else inferred from its provider
     and body (records written before the path was kept)."""
     if path:
@@ -141,7 +141,7 @@ class Replayer:
         if provider is None or profile is None:
             raise NotReplayable("its provider or profile is gone")
         body = _stored(row["request"])
-        family, route = _route(provider, body, row["model"], row.get("path"))
+        family, route = recorded_route(provider, body, row["model"], row.get("path"))
         try:
             exchange = family.parse_request(json.loads(json.dumps(body)), route, profile, ClientInfo())
             if self._chain is not None:
