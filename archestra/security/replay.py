@@ -75,23 +75,23 @@ def candidate(current: ProfilePolicies, changes: dict[str, Any]) -> ProfilePolic
 def recorded_route(provider: Any, body: dict[str, Any], model: str | None, path: str | None) -> tuple[Any, Route]:
     """The family and route the request came through: from its recorded path, else inferred from its provider
     and body (records written before the path was kept)."""
-    if path:
-        pass
-    elif provider.name == "anthropic":
-        path = "v1/messages"
-    elif provider.name == "gemini":
-        path = f"v1beta/models/{model}:generateContent"
-    elif provider.name == "bedrock":
-        path = f"model/{model}/{'invoke' if 'anthropic_version' in body else 'converse'}"
-    else:
-        path = "responses" if "input" in body and "messages" not in body else provider.chat_path
-    route = provider.route("POST", path, {})
+    route = provider.route("POST", path or _inferred_path(provider, body, model), {})
     if route is None or route.kind != "chat":
         raise NotReplayable(f"no chat route for {provider.name}")
     family = route.family or provider
     if hasattr(family, "for_body"):
         family = family.for_body(body)
     return family, route
+
+
+def _inferred_path(provider: Any, body: dict[str, Any], model: str | None) -> str:
+    if provider.name == "anthropic":
+        return "v1/messages"
+    if provider.name == "gemini":
+        return f"v1beta/models/{model}:generateContent"
+    if provider.name == "bedrock":
+        return f"model/{model}/{'invoke' if 'anthropic_version' in body else 'converse'}"
+    return "responses" if "input" in body and "messages" not in body else provider.chat_path
 
 
 def _stored(value: Any) -> dict[str, Any]:
