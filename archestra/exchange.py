@@ -49,6 +49,12 @@ class ToolCall:
     #: A provider-executed tool: a call found in an answer (already run upstream), or, with ``id`` None, the
     #: declaration of a server tool being decided before the request goes upstream.
     server: bool = False
+    #: The toolset the called tool is a member of (Anthropic browser / computer toolsets, a Responses
+    #: ``namespace``...): a policy on the toolset applies to each of its members.
+    toolset: str | None = None
+    #: Set when the proxy does not understand the answer part this call stands for (not in its family's
+    #: declared table, see ``providers/shapes.py``): the call is refused whatever the policies, with this reason.
+    refuse: str | None = None
 
     @property
     def unreadable(self) -> bool:

@@ -149,6 +149,8 @@ class CallPolicy:
         self._policies = policies
 
     def __call__(self, exchange: Exchange, call: ToolCall) -> None:
+        if call.refuse:  # an answer part the proxy does not understand: no policy can allow it
+            raise Block(call.refuse)
         policies = policies_of(exchange, self._policies)
         name = normalize_tool_name(call.name)
         rules = _unreadable_matching(policies.call_rules(name)) if call.unreadable else \
