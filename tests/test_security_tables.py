@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archestra.providers.shapes import FamilyTable, Reading, all_tables, markdown
+from archestra.providers.shapes import FamilyTable, Reading, markdown
+from archestra.providers.tables import all_tables
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "security-tables.md"
 
 
 def test_generated_document_is_current():
     assert DOC.read_text() == markdown(all_tables()), \
-        "docs/security-tables.md is stale: python -m archestra.providers.shapes > docs/security-tables.md"
+        "docs/security-tables.md is stale: python -m archestra.providers.tables > docs/security-tables.md"
 
 
 def test_anything_not_declared_is_unseen_in_a_request_and_refused_in_an_answer():
