@@ -40,19 +40,27 @@ certfile = os.environ.get("ARCHESTRA_TLS_CERT") or None
 keyfile = os.environ.get("ARCHESTRA_TLS_KEY") or None
 
 
-def _control_socket() -> str | None:
-    """gunicorn's control socket (gunicornc), one per instance: gunicorn's default is one path per user, so a
-    second instance on the host would take it over and stopping either would delete it under the other. The
-    default here is named after the bind address; ARCHESTRA_CONTROL_SOCKET=off disables it."""
+def _chosen_control_socket() -> str | None:
+    """The control socket the operator chose (ARCHESTRA_CONTROL_SOCKET): a path, "" (off) or None (default)."""
     chosen = os.environ.get("ARCHESTRA_CONTROL_SOCKET", "").strip()
     if chosen.lower() in {"off", "none", "false", "0"}:
-        return None
-    if chosen:
-        return chosen
+        return ""
+    return chosen or None
+
+
+def _control_socket_for(address: str) -> str:
+    """gunicorn's control socket (gunicornc), one per instance: gunicorn's default is one path per user, so a
+    second instance on the host would take it over and stopping either would delete it under the other. The
+    default here is named after the bind address."""
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
     folder = runtime_dir if runtime_dir and os.path.isdir(runtime_dir) else os.path.expanduser("~/.gunicorn")
-    name = "".join(c if c.isalnum() or c in "-." else "_" for c in bind[0])
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in address)
     return os.path.join(folder, f"archestra-{name}.ctl")
+
+
+def _control_socket() -> str | None:
+    chosen = _chosen_control_socket()
+    return (chosen or None) if chosen is not None else _control_socket_for(bind[0])
 
 
 control_socket = _control_socket() or ""
@@ -65,6 +73,10 @@ _owned: list[str] = []  # files on_starting created, removed when the master exi
 def on_starting(server):
     """Prepare the metrics directory and the generation file, then check the configuration, migrate and log the
     startup summary once, in a child process (the master stays app-free)."""
+    # The address gunicorn really binds may come from its own -b / --bind or GUNICORN_CMD_ARGS, read after this
+    # file: name the default control socket after it, so that instances started that way keep one socket each.
+    if _chosen_control_socket() is None and server.cfg.control_socket == control_socket and server.cfg.bind:
+        server.cfg.set("control_socket", _control_socket_for(server.cfg.bind[0]))
     # prometheus-client's multiprocess mode: every worker writes its samples here; /metrics sums them.
     metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
                                         os.path.join(tempfile.gettempdir(), f"archestra-metrics-{os.getpid()}"))

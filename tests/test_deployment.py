@@ -27,14 +27,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(tmp_path, env_extra: dict[str, str], scheme: str = "http", verify=None):
+def start_gunicorn(tmp_path, env_extra: dict[str, str], scheme: str = "http", verify=None, bind_by: str = "env"):
+    """gunicorn on a free port, given as ``ARCHESTRA_BIND`` (``bind_by="env"``), as gunicorn's own ``-b``
+    (``"flag"``) or in ``GUNICORN_CMD_ARGS`` (``"cmd_args"``)."""
     port = free_port()
-    env = {**os.environ, "ARCHESTRA_BIND": f"127.0.0.1:{port}", "ARCHESTRA_WORKERS": "1",
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "ARCHESTRA_BIND": address, "ARCHESTRA_WORKERS": "1",
            "ARCHESTRA_DATABASE_URL": f"sqlite:///{tmp_path}/deploy.db", "ARCHESTRA_ADMIN_TOKEN": "t",
            "ARCHESTRA_ACCESS_LOG": "-", **env_extra}
+    flags = []
+    if bind_by != "env":
+        del env["ARCHESTRA_BIND"]
+        if bind_by == "flag":
+            flags = ["-b", address]
+        else:
+            env["GUNICORN_CMD_ARGS"] = f"--bind={address}"
     log = open(tmp_path / "gunicorn.log", "w+")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", *flags,
+                                "app:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import openai
+import pytest
 import requests
 
 from tests.fakes import openai_wire as wire
@@ -121,15 +122,18 @@ def test_json_logs_carry_the_interaction_id(tmp_path, upstream):
     assert summary["summary"]["logs"] == "json, level INFO"
 
 
-def test_two_instances_on_one_host_start_and_stop_independently(tmp_path, upstream):
+@pytest.mark.parametrize("bind_by", ["env", "flag", "cmd_args"])
+def test_two_instances_on_one_host_start_and_stop_independently(tmp_path, upstream, bind_by):
+    """Each instance has its own control socket, named after the address it really binds, whether that comes
+    from ARCHESTRA_BIND, gunicorn's own -b or GUNICORN_CMD_ARGS: stopping one leaves the other's in place."""
     runtime_dir = tmp_path / "run"
     runtime_dir.mkdir()
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     env = {"ARCHESTRA_WORKERS": "2", "XDG_RUNTIME_DIR": str(runtime_dir),
            "ARCHESTRA_OPENAI_BASE_URL": f"{upstream.url}/v1"}
-    first, first_log, first_url = start_gunicorn(tmp_path / "a", env)
-    second, second_log, second_url = start_gunicorn(tmp_path / "b", env)
+    first, first_log, first_url = start_gunicorn(tmp_path / "a", env, bind_by=bind_by)
+    second, second_log, second_url = start_gunicorn(tmp_path / "b", env, bind_by=bind_by)
     try:
         sockets = sorted(runtime_dir.iterdir())
         assert len(sockets) == 2, sockets  # one control socket each
