@@ -16,9 +16,11 @@ from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Too
 from . import aws_auth
 from .anthropic_blocks import write_tools
 from .base import Provider, ProxyError, Route, proves_profile
-from .bedrock_content import answer_segments, call_names, calls, native_tools, tool_result, unseen
+from .bedrock_content import (FAMILY, TABLE, answer_refusal, answer_segments, call_names, calls, cited_result,
+                              member, native_tools, tool_result, unseen, web_citations)
 from .bedrock_stream import BedrockStreamRelay
 from .content import parts_text, set_parts_text
+from .shapes import Reading, unseen_reason
 
 PATH = re.compile(r"model/(?P<model>.+)/(?P<action>converse|converse-stream|invoke|invoke-with-response-stream)")
 STREAMED = ("converse-stream", "invoke-with-response-stream")
@@ -106,6 +108,10 @@ class Bedrock(Provider):
         config = body.get("toolConfig")
         if config is not None and (not isinstance(config, dict) or not isinstance(config.get("tools", []), list)):
             raise ProxyError(400, "toolConfig must be a ToolConfiguration with a list of tools.")
+        choice, named = member((config or {}).get("toolChoice"))
+        if choice == "tool" and (not isinstance(named, dict) or named.get("name") not in _declared_names(body)):
+            # a tool the request does not declare would be one the proxy never decided
+            raise ProxyError(400, "toolConfig.toolChoice.tool.name must name a tool the request declares.")
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
@@ -117,25 +123,20 @@ class Bedrock(Provider):
         for index, raw in enumerate(body.get("messages", [])):
             results = []
             for position, block in enumerate(raw["content"]):
-                if isinstance(block, dict) and isinstance(block.get("toolResult"), dict):
+                kind, value = member(block)
+                if kind == "toolResult" and isinstance(value, dict):
                     # In an assistant message: what a provider-executed tool returned (echoed back).
-                    results.append(tool_result(block["toolResult"], names, raw["role"] == "assistant", position))
+                    results.append(tool_result(value, names, raw["role"] == "assistant", position))
+                elif kind == "citationsContent" and isinstance(value, dict) and web_citations(value):
+                    # pages a provider tool read, quoted back: that tool's results
+                    results.append(cited_result(web_citations(value), raw["content"]))
             text = parts_text(raw["content"])
             messages.append(Message(raw["role"], text, calls(raw["content"], server=None), results, _ref=index,
                                     _original=text))
-        tools = []
-        for tool in (body.get("toolConfig") or {}).get("tools") or ():
-            spec = tool.get("toolSpec") if isinstance(tool, dict) else None
-            if isinstance(spec, dict) and spec.get("name"):
-                tools.append(Tool(str(spec["name"]), spec.get("description"),
-                                  (spec.get("inputSchema") or {}).get("json")))
-            system_tool = tool.get("systemTool") if isinstance(tool, dict) else None
-            if isinstance(system_tool, dict) and system_tool.get("name"):
-                # A tool Bedrock runs itself (nova_grounding...): decided before the request goes upstream.
-                tools.append(Tool(str(system_tool["name"]), None, system_tool, server=True))
-        tools += native_tools(body)
-        stored = unseen(body.get("system")) + [found for raw in body.get("messages", [])
-                                               for found in unseen(raw["content"])]
+        tools, stored = _tools(body), unseen(body.get("system"), "system")
+        for index, raw in enumerate(body.get("messages", [])):
+            stored += unseen(raw["content"], "content", f"messages.{index}.")
+        stored += _unseen_fields(body, route.model or "")
         return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
                         tools=tools, client=client, unseen_context=stored)
 
@@ -156,7 +157,7 @@ class Bedrock(Provider):
             if message.text is not None and message.text != message._original:
                 raw["content"] = set_parts_text(raw["content"], message.text)
             for result in message.tool_results:
-                if result.edited:
+                if result.edited and result._ref is not None:
                     try:
                         value = json.loads(result.content)
                     except ValueError:
@@ -175,28 +176,13 @@ class Bedrock(Provider):
         native = body.get("additionalModelRequestFields")
         if isinstance(native, dict):
             write_tools(native, exchange.tools)
-        config = body.get("toolConfig")
-        if isinstance(config, dict) and isinstance(config.get("tools"), list):
-            keep = {tool.name for tool in exchange.tools if not tool.server}
-            servers = [(tool.name, tool.parameters) for tool in exchange.tools if tool.server]
-            tools = []
-            for tool in config["tools"]:
-                spec, system_tool = (tool.get("toolSpec"), tool.get("systemTool")) if isinstance(tool, dict) else (
-                    None, None)
-                if isinstance(spec, dict) and spec.get("name") not in keep:
-                    continue
-                if isinstance(system_tool, dict) and (system_tool.get("name"), system_tool) not in servers:
-                    continue
-                tools.append(tool)
-            config["tools"] = tools
-            if not any(isinstance(t, dict) and ("toolSpec" in t or "systemTool" in t) for t in tools):
-                body.pop("toolConfig")
+        _write_tools(body, exchange.tools)
 
     # -- response -------------------------------------------------------------------------------
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         blocks = ((data.get("output") or {}).get("message") or {}).get("content")
         usage = data.get("usage") or {}
-        return Response(text=parts_text(blocks) or "", tool_calls=calls(blocks, server=None),
+        return Response(text=parts_text(blocks) or "", tool_calls=[*_refusals(blocks), *calls(blocks, server=None)],
                         finish_reason=data.get("stopReason"),
                         usage=Usage(usage.get("inputTokens"), usage.get("outputTokens")),
                         model=exchange.model if exchange else None)
@@ -205,7 +191,10 @@ class Bedrock(Provider):
         """One group per stretch between provider-executed results, each with the results before it; they
         stop once one was refused (``refuse_response`` replaced the output)."""
         output = data.get("output")
-        for found, results in answer_segments(((output or {}).get("message") or {}).get("content")):
+        blocks = ((output or {}).get("message") or {}).get("content")
+        if _refusals(blocks):
+            yield None, _refusals(blocks), []
+        for found, results in answer_segments(blocks):
             if data.get("output") is not output:
                 return
             yield None, found, results
@@ -216,3 +205,111 @@ class Bedrock(Provider):
 
     def stream_relay(self, exchange: Exchange, decide: Any) -> BedrockStreamRelay:
         return BedrockStreamRelay(exchange, decide)
+
+
+def _refusals(blocks: Any) -> list[ToolCall]:
+    """An answer part the table does not hold, as a call refused whatever the policies."""
+    reason = answer_refusal(blocks)
+    return [ToolCall(None, "bedrock answer content", {}, "{}", refuse=reason)] if reason else []
+
+
+def _tool_entries(body: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(where, kind, value)`` of every tool declaration: ``toolConfig.tools`` entries and the
+    ``toolAddition`` blocks of the messages (a tool named by reference)."""
+    entries = [("tool", *member(tool)) for tool in (body.get("toolConfig") or {}).get("tools") or ()]
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        entries += [("content", *found) for found in map(member, content if isinstance(content, list) else ())
+                    if found[0] == "toolAddition"]
+    return entries
+
+
+def _tools(body: dict[str, Any]) -> list[Tool]:
+    """The declared tools: client tools (toolSpec) and the ones Bedrock runs or resolves itself, decided
+    before the request goes upstream: systemTool entries, tool entries of kinds the proxy does not know,
+    toolAddition references to anything but a declared toolSpec, and the model's own tools in
+    ``additionalModelRequestFields``."""
+    tools, specs = [], set()
+    for where, kind, value in _tool_entries(body):
+        if kind == "toolSpec" and isinstance(value, dict) and isinstance(value.get("name"), str):
+            specs.add(value["name"])
+            tools.append(Tool(value["name"], value.get("description"), (value.get("inputSchema") or {}).get("json")
+                              if isinstance(value.get("inputSchema"), dict) else None))
+    for where, kind, value in _tool_entries(body):
+        server = _server_tool(where, kind, value, specs)
+        if server is not None:
+            tools.append(server)
+    return tools + native_tools(body)
+
+
+def _server_tool(where: str, kind: Any, value: Any, specs: set[str]) -> Tool | None:
+    if kind == "toolSpec" and isinstance(value, dict) and isinstance(value.get("name"), str) or \
+            TABLE.in_request(where, kind) is Reading.OPAQUE:
+        return None
+    if kind == "toolAddition":
+        reference = value.get("tool") if isinstance(value, dict) else None
+        reference = reference if isinstance(reference, dict) else {}
+        if reference.get("name") in specs and not reference.get("serverName"):
+            return None  # loads a toolSpec the request declares: decided as that tool
+        return Tool(str(reference.get("name") or reference.get("serverName") or "toolAddition"), None,
+                    {"toolAddition": value}, server=True)
+    if kind == "systemTool" and isinstance(value, dict) and isinstance(value.get("name"), str):
+        return Tool(value["name"], None, value, server=True)
+    # A tool entry the proxy does not know: whatever Bedrock does with it happens upstream
+    return Tool(str(kind or "unknown tool entry"), None, {str(kind): value}, server=True)
+
+
+def _declared_names(body: dict[str, Any]) -> set[str]:
+    return {tool.name for tool in _tools(body)}
+
+
+def _unseen_fields(body: dict[str, Any], model: str) -> list[str]:
+    """Request fields outside the messages that bring in context the proxy cannot read: unknown fields of
+    ``additionalModelRequestFields`` (handed to the model as they are), tool entries and a tool choice of
+    kinds the table does not hold, a prompt stored in Bedrock."""
+    found = []
+    native = body.get("additionalModelRequestFields")
+    if native is not None:
+        for key in native if isinstance(native, dict) else [type(native).__name__]:
+            if TABLE.in_request("additional field", key) is Reading.UNSEEN:
+                found.append(f"additionalModelRequestFields: {unseen_reason(FAMILY, 'additional field', key)}")
+    for where, kind, _ in _tool_entries(body):
+        if TABLE.in_request(where, kind) is Reading.UNSEEN:
+            found.append(f"toolConfig.tools: {unseen_reason(FAMILY, where, kind)}")
+    choice = (body.get("toolConfig") or {}).get("toolChoice")
+    if choice is not None and TABLE.in_request("tool choice", member(choice)[0]) is Reading.UNSEEN:
+        found.append(f"toolConfig.toolChoice: {unseen_reason(FAMILY, 'tool choice', member(choice)[0])}")
+    if ":prompt/" in model:
+        found.append(f"modelId: {unseen_reason(FAMILY, 'model', 'prompt')} ({model})")
+    return found
+
+
+def _write_tools(body: dict[str, Any], kept: list[Tool]) -> None:
+    """Remove from the request the tools a hook or the server-tool gate removed: their toolConfig entries,
+    toolAddition blocks, and a toolChoice naming one."""
+    kept_keys = {(t.server, t.name) for t in kept}
+    declared = _tools(body)
+    native = {(t.server, t.name) for t in native_tools(body)}
+    removed = {(t.server, t.name) for t in declared} - kept_keys - native
+    if not removed:
+        return
+    specs = {t.name for t in declared if not t.server}
+
+    def goes(where: str, kind: Any, value: Any) -> bool:
+        if kind == "toolSpec" and isinstance(value, dict) and isinstance(value.get("name"), str):
+            return (False, value["name"]) in removed
+        server = _server_tool(where, kind, value, specs)
+        return server is not None and (True, server.name) in removed
+
+    config = body.get("toolConfig")
+    if isinstance(config, dict) and isinstance(config.get("tools"), list):
+        config["tools"] = [tool for tool in config["tools"] if not goes("tool", *member(tool))]
+        choice, named = member(config.get("toolChoice"))
+        if choice == "tool" and isinstance(named, dict) and named.get("name") in {name for _, name in removed}:
+            config.pop("toolChoice")
+        if not any(member(t)[0] in ("toolSpec", "systemTool") for t in config["tools"]):
+            body.pop("toolConfig")
+    for message in body.get("messages") or ():
+        if isinstance(message, dict) and isinstance(message.get("content"), list):
+            message["content"] = [block for block in message["content"]
+                                  if not (member(block)[0] == "toolAddition" and goes("content", *member(block)))]
