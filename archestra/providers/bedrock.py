@@ -41,6 +41,7 @@ def with_inference_profile(model: str, prefix: str | None) -> str:
 
 class Bedrock(Provider):
     name = "bedrock"
+    table = TABLE  # the request fields this family reads (Nova's InvokeModel body has a table of its own)
     stream_content_type = "application/vnd.amazon.eventstream"
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
@@ -136,7 +137,7 @@ class Bedrock(Provider):
         tools, stored = _tools(body), unseen(body.get("system"), "system")
         for index, raw in enumerate(body.get("messages", [])):
             stored += unseen(raw["content"], "content", f"messages.{index}.")
-        stored += _unseen_fields(body, route.model or "")
+        stored += _unseen_fields(body, route.model or "", self.table)
         return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
                         tools=tools, client=client, unseen_context=stored)
 
@@ -263,11 +264,12 @@ def _declared_names(body: dict[str, Any]) -> set[str]:
     return {tool.name for tool in _tools(body)}
 
 
-def _unseen_fields(body: dict[str, Any], model: str) -> list[str]:
+def _unseen_fields(body: dict[str, Any], model: str, table: Any = TABLE) -> list[str]:
     """Request fields outside the messages that bring in context the proxy cannot read: unknown fields of
     ``additionalModelRequestFields`` (handed to the model as they are), tool entries and a tool choice of
     kinds the table does not hold, a prompt stored in Bedrock."""
-    found = []
+    found = [f"{key}: {unseen_reason(table.family, 'request field', key)}" for key in body
+             if table.in_request("request field", key) is Reading.UNSEEN]
     native = body.get("additionalModelRequestFields")
     if native is not None:
         for key in native if isinstance(native, dict) else [type(native).__name__]:

@@ -14,8 +14,8 @@ from .shapes import FamilyTable, Reading, refused_reason, unseen_reason
 
 SERVER_TOOL_USE = "server_tool_use"
 FAMILY = "Bedrock Converse"
-_I, _C, _R, _S, _U, _O, _K, _D = (Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL, Reading.UNSEEN,
-                                  Reading.OPAQUE, Reading.SKIPPED, Reading.READ)
+_I, _C, _R, _S, _U, _O, _K, _D, _X = (Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL,
+                                      Reading.UNSEEN, Reading.OPAQUE, Reading.SKIPPED, Reading.READ, Reading.REFUSED)
 _MEDIA = ("image", "document", "video", "audio")
 _EXCEPTIONS = ("internalServerException", "modelStreamErrorException", "validationException",
                "throttlingException", "serviceUnavailableException", "modelTimeoutException")
@@ -43,17 +43,26 @@ TABLE = FamilyTable(
             "tool_choice", "top_k", "thinking", "anthropic_beta", "reasoning_config", "reasoningConfig",
             "inferenceConfig", "output_config", "effort")},
         "model:prompt": _U,
+        # the request's own fields: content-carrying ones are read member by member (above)
+        **{f"request field:{k}": r for k, r in (
+            ("messages", _I), ("system", _I), ("toolConfig", _C), ("additionalModelRequestFields", _I),
+            ("promptVariables", _I), ("modelId", _O), ("inferenceConfig", _O), ("guardrailConfig", _O),
+            ("projectIdentifier", _O), ("additionalModelResponseFieldPaths", _O), ("requestMetadata", _O),
+            ("performanceConfig", _O), ("serviceTier", _O), ("outputConfig", _O))},
     },
     answer={
         **{f"content:{k}": r for k, r in (
             ("text", _I), ("toolUse", _C), ("toolResult", _R), ("reasoningContent", _O), ("citationsContent", _I),
-            ("image", _I))},
+            ("image", _I),
+            # no model answers with these: an answer that does is not one the proxy understands
+            ("document", _X), ("video", _X), ("audio", _X), ("guardContent", _X), ("cachePoint", _X),
+            ("searchResult", _X), ("toolAddition", _X), ("toolRemoval", _X))},
         **{f"start:{k}": r for k, r in (("toolUse", _C), ("toolResult", _R), ("image", _I))},
         **{f"delta:{k}": r for k, r in (("text", _I), ("toolUse", _C), ("toolResult", _R),
                                         ("reasoningContent", _O), ("citation", _I), ("image", _I))},
         "citation location:web": _R, "citation location:documentChar": _I, "citation location:documentPage": _I,
         "citation location:documentChunk": _I, "citation location:searchResultLocation": _I,
-        "source:bytes": _I,
+        "source:bytes": _I, "source:s3Location": _X,
     },
     events={"event:messageStart": _D, "event:contentBlockStart": _D, "event:contentBlockDelta": _D,
             "event:contentBlockStop": _D, "event:messageStop": _D, "event:metadata": _D,
@@ -67,6 +76,7 @@ TABLE = FamilyTable(
         "tool choice:tool": "must name a declared tool (else the request is refused)",
         "additional field:tools": "the model's own tool list (Anthropic's), read by that family",
         "model:prompt": "a prompt stored in Bedrock Prompt management (model id `...:prompt/...`)",
+        "request field:promptVariables": "text values put into a stored prompt (which is unseen)",
         "citation location:web": "pages a provider tool read: results of that tool",
         "event:internalServerException": "botocore yields it only as an exception frame's payload",
     },

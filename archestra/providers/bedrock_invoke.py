@@ -31,7 +31,8 @@ from .shapes import FamilyTable, Reading, refused_reason, unseen_reason
 _I, _O = Reading.INERT, Reading.OPAQUE
 #: Amazon Nova's body and answer are Converse's shapes (read by the Converse family); its stream is Converse's
 #: events, each one the only key of a chunk's JSON (the invocation metrics aside).
-NOVA_TABLE = FamilyTable("Bedrock InvokeModel: Amazon Nova", CONVERSE.request, CONVERSE.answer,
+NOVA_TABLE = FamilyTable("Bedrock InvokeModel: Amazon Nova",
+                         {**CONVERSE.request, "request field:schemaVersion": Reading.OPAQUE}, CONVERSE.answer,
                          {**EVENTS, **CONVERSE.events}, unknown_event=Reading.SKIPPED,
                          notes={**CONVERSE.notes, "event:chunk": "each chunk's JSON names one Converse event"})
 PROMPT_FAMILY = "Bedrock InvokeModel text completion"
@@ -55,6 +56,8 @@ SUPPORTED = ("Anthropic Messages (anthropic_version), Amazon Nova (messages-v1),
 
 class NovaInvoke(Bedrock):
     """Amazon Nova's InvokeModel body and answer are Converse-shaped: the Converse family reads them."""
+
+    table = NOVA_TABLE
 
     def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:  # type: ignore[override]
         def converse_event(raw: bytes, data: dict[str, Any], text: str) -> EventMessage:
