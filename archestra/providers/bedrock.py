@@ -313,5 +313,7 @@ def _write_tools(body: dict[str, Any], kept: list[Tool]) -> None:
             body.pop("toolConfig")
     for message in body.get("messages") or ():
         if isinstance(message, dict) and isinstance(message.get("content"), list):
-            message["content"] = [block for block in message["content"]
-                                  if not (member(block)[0] == "toolAddition" and goes("content", *member(block)))]
+            kept_blocks = [block for block in message["content"]
+                           if not (member(block)[0] == "toolAddition" and goes("content", *member(block)))]
+            if len(kept_blocks) != len(message["content"]):
+                message["content"] = kept_blocks or [{"text": "(a tool addition was removed by the proxy)"}]
