@@ -30,7 +30,7 @@ from archestra.providers.bedrock_stream import BedrockStreamRelay
 from archestra.streaming import StreamFormatError
 from tests.fakes.bedrock_wire import raw_frame
 
-EXAMPLES = int(os.environ.get("ARCHESTRA_FUZZ_EXAMPLES", "80"))
+EXAMPLES = int(os.environ.get("ARCHESTRA_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 MODEL = botocore.session.get_session().get_service_model("bedrock-runtime")
 BROKEN = (StreamFormatError, ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
@@ -293,3 +293,68 @@ def test_a_frame_without_message_type_is_an_event_to_boto3_and_to_the_proxy():
     out, decisions = relay_output(BedrockStreamRelay, [converse_bytes(frames)])
     assert decisions.refused == [("blocked", "{}")]
     assert by_index(boto3_events(out, "ConverseStreamOutput")) == []
+
+
+# -- InvokeModel with an Anthropic body: the envelope (the events inside stay the Anthropic family's) -------
+def anthropic_frames(tools: list[tuple[str, list[str]]]) -> list[bytes]:
+    from tests.fakes import anthropic_wire, invoke_wire
+
+    events = [anthropic_wire._start()]
+    for index, (name, pieces) in enumerate(tools):
+        events += anthropic_wire._tool_block(index, f"toolu_{index}", name, pieces)
+    return invoke_wire.from_sse(events + anthropic_wire._end("tool_use"))
+
+
+def envelope_changes(frames: list[bytes], changes: list[tuple[str, int, Any]]) -> bytes:
+    """Header mutations of chunk frames, exception frames and unknown events put in: what the envelope reads."""
+    from archestra.streaming.eventstream import EventStreamDecoder
+
+    out = list(frames)
+    for what, at, value in changes:
+        at %= len(out) + 1
+        if what == "headers" and at < len(out):
+            [message] = EventStreamDecoder().feed(out[at])
+            out[at] = raw_frame(_headers("chunk", value), message.payload)
+        elif what == "insert":
+            out.insert(at, raw_frame(_headers(value, None), json.dumps({"bytes": base64.b64encode(
+                b'{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"x",'
+                b'"name":"send","input":{}}}').decode()}).encode()))
+    return b"".join(out)
+
+
+def anthropic_sdk_calls(data: bytes) -> list[tuple[str, str]]:
+    """What the anthropic SDK's Bedrock client builds from the bytes (its decoder is botocore's parser)."""
+    from anthropic.lib.bedrock._stream_decoder import AWSEventStreamDecoder
+
+    blocks: list[dict] = []
+    for sse in AWSEventStreamDecoder().iter_bytes(iter([data])):
+        if sse.event in ("ping", None):
+            continue
+        if sse.event == "error":
+            raise RuntimeError("the stream raised")
+        event = sse.json()
+        if event.get("type") == "content_block_start":
+            blocks.append({**event["content_block"], "partial": ""})
+        elif event.get("type") == "content_block_delta" and event["delta"]["type"] == "input_json_delta":
+            blocks[event["index"]]["partial"] += event["delta"]["partial_json"]
+    # the SDK keeps the start's input when no fragment has any text
+    return [(b["name"], b["partial"] or json.dumps(b.get("input"))) for b in blocks if b["type"] == "tool_use"]
+
+
+@FUZZ
+@given(blocks, st.lists(st.one_of(st.tuples(st.just("headers"), st.integers(0, 40), odd_header_sets),
+                                  st.tuples(st.just("insert"), st.integers(0, 40),
+                                            st.sampled_from(["chunkV2", "internalServerException", "chunk"]))),
+                        max_size=3),
+       st.lists(st.integers(0, 10_000), max_size=6))
+def test_anthropic_invoke_stream_calls_the_sdk_surfaces_were_decided(tools, changes, cuts):
+    from archestra.providers.anthropic_platforms import ANTHROPIC_ON_BEDROCK
+
+    upstream = envelope_changes(anthropic_frames(tools), changes)
+    out, decisions = relay_output(ANTHROPIC_ON_BEDROCK.stream_relay, split(upstream, cuts))
+    try:
+        ran = anthropic_sdk_calls(out)
+    except Exception:
+        return  # the stream raised in the client: the application runs none of its calls
+    for call in ran:
+        assert call in decisions.allowed, (call, decisions.allowed, decisions.refused)
