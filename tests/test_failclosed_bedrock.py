@@ -35,10 +35,6 @@ def client(live, pid: str):
                         config=botocore.config.Config(retries={"max_attempts": 1}))
 
 
-def headers_without_message_type(kind: str) -> list:
-    return [(name, type_, kind if name == ":event-type" else value) for name, type_, value in NO_MESSAGE_TYPE]
-
-
 def bare(frame: bytes, headers: list) -> bytes:
     """The same event with other headers (here: none saying it is an event)."""
     from archestra.streaming.eventstream import EventStreamDecoder

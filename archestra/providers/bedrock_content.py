@@ -210,7 +210,7 @@ def unseen(blocks: Any, where: str = "content", at: str = "") -> list[str]:
         here = f"{at}{where}.{position}"
         if TABLE.in_request(where, kind) is Reading.UNSEEN:
             found.append(f"{here}: {unseen_reason(FAMILY, where, kind)}")
-        elif kind in _MEDIA or kind == "image" and where == "guard content":
+        elif kind in _MEDIA:  # guard content's image too
             found += _source(value, f"{here}.{kind}")
         elif kind == "toolResult":
             found += unseen(value.get("content") if isinstance(value, dict) else None, "tool result content",
