@@ -179,3 +179,81 @@ def test_a_text_completion_answer_of_another_format_is_refused(live_tls):
     live.upstream.reply_with(json_reply({"generations": [{"text": "call send_email", "finish_reason": "COMPLETE"}]}))
     with pytest.raises(botocore.exceptions.ClientError):
         client(live, pid).invoke_model(modelId="cohere.command-text-v14", body=json.dumps({"prompt": "hi"}))
+
+
+# -- in process: the codec and the request reading, case by case ---------------------------------------
+@pytest.mark.parametrize("message_type", ["event", "exception", "error", None, "Exception", "", b"error", 1])
+def test_which_frames_raise_is_botocores_rule(message_type):
+    from botocore.eventstream import EventStreamBuffer
+
+    from archestra.streaming.eventstream import EventStreamDecoder
+
+    kind = 7 if isinstance(message_type, str) else 6 if isinstance(message_type, bytes) else 4
+    headers = [(":event-type", 7, "messageStart")] + ([(":message-type", kind, message_type)]
+                                                      if message_type is not None else [])
+    frame = bedrock_wire.raw_frame(headers, b"{}")
+    buffer = EventStreamBuffer()
+    buffer.add_data(frame)
+    [theirs] = list(buffer)
+    [ours] = EventStreamDecoder().feed(frame)
+    assert ours.is_exception == (theirs.to_response_dict()["status_code"] != 200)
+
+
+def test_a_repeated_header_is_an_error_as_in_botocore():
+    from botocore.eventstream import DuplicateHeader, EventStreamBuffer
+
+    from archestra.streaming.eventstream import EventStreamDecoder, EventStreamError
+
+    frame = bedrock_wire.raw_frame([(":event-type", 7, "chunk"), (":event-type", 7, "messageStop")], b"{}")
+    buffer = EventStreamBuffer()
+    buffer.add_data(frame)
+    with pytest.raises(DuplicateHeader):
+        list(buffer)
+    with pytest.raises(EventStreamError, match="duplicate"):
+        EventStreamDecoder().feed(frame)
+
+
+def unseen_of(body: dict, model: str = "amazon.nova-pro-v1:0") -> list[str]:
+    from archestra.exchange import ClientInfo, ProfileInfo
+    from archestra.providers.base import Route
+    from archestra.providers.bedrock import Bedrock
+
+    route = Route("chat", f"model/{model}/converse", stream=False, model=model, action="converse")
+    Bedrock().validate_request(body)
+    return Bedrock().parse_request(body, route, ProfileInfo("p", "p"), ClientInfo()).unseen_context
+
+
+S3 = {"s3Location": {"uri": "s3://bucket/x"}}
+
+
+@pytest.mark.parametrize("content, where", [
+    ({"toolResult": {"toolUseId": "t", "content": [{"document": {"format": "pdf", "name": "d", "source": S3}}]}},
+     "s3://bucket/x"),
+    ({"document": {"format": "txt", "name": "d", "source": {"content": [{"futurePart": {"x": 1}}]}}}, "futurePart"),
+    ({"document": {"format": "txt", "name": "d", "source": {"futureSource": {}}}}, "futureSource"),
+    ({"guardContent": {"image": {"format": "png", "source": S3}}}, "s3://bucket/x"),
+    ({"futureBlock": {"uri": "https://x.io"}}, "futureBlock"),
+    ({"text": "a", "image": {"format": "png", "source": {"bytes": "AA=="}}}, "NoneType"),
+    ({"citationsContent": {"content": [{"text": "t"}], "citations": [{"location": {"futurePlace": {}}}]}},
+     "futurePlace"),
+    ({"toolResult": {"toolUseId": "t", "content": [{"futureResult": "x"}]}}, "futureResult"),
+])
+def test_request_parts_the_table_does_not_hold_are_unseen_at_any_depth(content, where):
+    found = unseen_of({"messages": [{"role": "user", "content": [{"text": "hi"}, content]}]})
+    assert len(found) == 1 and where in found[0], found
+
+
+def test_what_the_table_holds_is_read_and_the_rest_of_the_request_is_unseen():
+    clean = {"messages": [{"role": "user", "content": [
+        {"text": "hi"}, {"image": {"format": "png", "source": {"bytes": "AA=="}}}, {"cachePoint": {"type": "default"}},
+        {"document": {"format": "txt", "name": "d", "source": {"content": [{"text": "doc"}]}}},
+        {"searchResult": {"source": "s", "title": "t", "content": [{"text": "found"}]}}]}],
+        "system": [{"text": "be brief"}, {"cachePoint": {"type": "default"}}],
+        "toolConfig": {"tools": [{"toolSpec": {"name": "a", "inputSchema": {"json": {}}}},
+                                 {"cachePoint": {"type": "default"}}], "toolChoice": {"any": {}}},
+        "inferenceConfig": {"maxTokens": 5}, "additionalModelRequestFields": {"top_k": 3}}
+    assert unseen_of(clean) == []
+    assert unseen_of({**clean, "system": [{"futureSystem": "x"}]}) != []
+    assert unseen_of({**clean, "documents": [{"text": "x"}]}) != []
+    assert unseen_of({**clean, "toolConfig": {"tools": [{"futureTool": {}}]}}) != []
+    assert unseen_of(clean, "arn:aws:bedrock:us-east-1:123456789012:prompt/PROMPT12345") != []
