@@ -194,9 +194,12 @@ class _Raw:
         yield self._data
 
 
-def boto3_events(data: bytes, shape: str) -> list[dict[str, Any]]:
-    """The events boto3 hands the application (raises where it would)."""
-    return list(EventStream(_Raw(data), MODEL.shape_for(shape), EventStreamJSONParser(), "Op"))
+def boto3_events(data: bytes, shape: str, seen: list | None = None) -> list[dict[str, Any]]:
+    """The events boto3 hands the application (raises where it would; ``seen`` keeps those before)."""
+    seen = [] if seen is None else seen
+    for event in EventStream(_Raw(data), MODEL.shape_for(shape), EventStreamJSONParser(), "Op"):
+        seen.append(event)
+    return seen
 
 
 def by_index(events: list[dict]) -> list[tuple[str, str]]:
@@ -241,12 +244,32 @@ def last_started(events: list[dict]) -> list[tuple[str, str]]:
 APPS = (by_index, first_start_kept, last_started)
 
 
-def check(events_of: Callable[[], list[dict]], decisions: Decisions) -> None:
+def eager(events: list[dict]) -> list[tuple[str, str]]:
+    """An application that runs each tool use at its contentBlockStop, before the stream is over."""
+    found: dict[Any, dict] = {}
+    ran = []
+    for event in events:
+        if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
+            use = event["contentBlockStart"]["start"]["toolUse"]
+            found[event["contentBlockStart"].get("contentBlockIndex")] = {"name": use["name"], "input": ""}
+        elif "contentBlockDelta" in event and "toolUse" in event["contentBlockDelta"].get("delta", {}):
+            found[event["contentBlockDelta"].get("contentBlockIndex")]["input"] += \
+                event["contentBlockDelta"]["delta"]["toolUse"]["input"]
+        elif "contentBlockStop" in event and event["contentBlockStop"].get("contentBlockIndex") in found:
+            block = found.pop(event["contentBlockStop"]["contentBlockIndex"])
+            ran.append((block["name"], block["input"]))
+    return ran
+
+
+def check(events_of: Callable[[list], list[dict]], decisions: Decisions) -> None:
+    seen: list[dict] = []
     try:
-        events = events_of()
-    except Exception:  # the stream raised in the client: the application runs none of its calls
-        return
-    for app in APPS:
+        events = events_of(seen)
+    except Exception:  # the stream raised in the client: only an eager application ran calls, before it
+        events, apps = seen, (eager,)
+    else:
+        apps = (*APPS, eager)
+    for app in apps:
         try:
             ran = app(events)
         except (KeyError, TypeError, AttributeError):
@@ -260,17 +283,16 @@ def check(events_of: Callable[[], list[dict]], decisions: Decisions) -> None:
 def test_converse_stream_calls_boto3_surfaces_were_decided(tools, changes, cuts):
     upstream = converse_bytes(build(tools, changes))
     out, decisions = relay_output(BedrockStreamRelay, split(upstream, cuts))
-    check(lambda: boto3_events(out, "ConverseStreamOutput"), decisions)
+    check(lambda seen: boto3_events(out, "ConverseStreamOutput", seen), decisions)
 
 
-def nova_events(data: bytes) -> list[dict]:
+def nova_events(data: bytes, seen: list) -> list[dict]:
     """An application reading Nova's chunks: each chunk's JSON, every event name in it acted on."""
-    events = []
-    for event in boto3_events(data, "ResponseStream"):
+    for event in EventStream(_Raw(data), MODEL.shape_for("ResponseStream"), EventStreamJSONParser(), "Op"):
         if "chunk" in event:
             decoded = json.loads(event["chunk"]["bytes"])
-            events += [{key: value} for key, value in decoded.items()]
-    return events
+            seen += [{key: value} for key, value in decoded.items()]
+    return seen
 
 
 @FUZZ
@@ -278,7 +300,7 @@ def nova_events(data: bytes) -> list[dict]:
 def test_nova_invoke_stream_calls_boto3_surfaces_were_decided(tools, changes, cuts):
     upstream = nova_bytes(build(tools, changes))
     out, decisions = relay_output(NOVA.stream_relay, split(upstream, cuts))
-    check(lambda: nova_events(out), decisions)
+    check(lambda seen: nova_events(out, seen), decisions)
 
 
 def test_an_untouched_stream_passes_whole():
@@ -309,17 +331,16 @@ def envelope_changes(frames: list[bytes], changes: list[tuple[str, int, Any]]) -
     """Header mutations of chunk frames, exception frames and unknown events put in: what the envelope reads."""
     from archestra.streaming.eventstream import EventStreamDecoder
 
-    out = list(frames)
+    decoy = json.dumps({"bytes": base64.b64encode(b'{"type":"content_block_start","index":0,"content_block":'
+                                                  b'{"type":"tool_use","id":"x","name":"send","input":{}}}').decode()})
+    out = [("chunk", message.payload, None) for frame in frames for message in EventStreamDecoder().feed(frame)]
     for what, at, value in changes:
         at %= len(out) + 1
         if what == "headers" and at < len(out):
-            [message] = EventStreamDecoder().feed(out[at])
-            out[at] = raw_frame(_headers("chunk", value), message.payload)
+            out[at] = (out[at][0], out[at][1], value)
         elif what == "insert":
-            out.insert(at, raw_frame(_headers(value, None), json.dumps({"bytes": base64.b64encode(
-                b'{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"x",'
-                b'"name":"send","input":{}}}').decode()}).encode()))
-    return b"".join(out)
+            out.insert(at, (value, decoy.encode(), None))
+    return b"".join(raw_frame(_headers(kind, odd), payload) for kind, payload, odd in out)
 
 
 def anthropic_sdk_calls(data: bytes) -> list[tuple[str, str]]:
