@@ -174,6 +174,25 @@ def test_a_tool_choice_must_name_a_declared_tool(live_tls):
     assert live.upstream.received[-1].json["toolConfig"]["toolChoice"] == {"tool": {"name": "send_email"}}
 
 
+def test_answers_and_bodies_of_another_format_are_refused(live_tls):
+    live, pid = live_tls, live_tls.profile()
+    chat = {"choices": [{"message": {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {
+        "name": "send_email", "arguments": json.dumps(EVIL)}}]}}]}
+    calls, text = bedrock_ask(live, pid, bedrock_history(), json_reply({**bedrock_wire.converse([]), **chat}))
+    assert calls == [] and "'choices'" in text  # an answer field the table does not hold
+    nova = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+    live.upstream.reply_with(Reply(200, EVENTSTREAM, [invoke_wire.chunk({"messageStart": {"role": "assistant"}}),
+                                                      invoke_wire.chunk({"choices": chat["choices"]})]))
+    with pytest.raises(botocore.exceptions.EventStreamError, match="upstream stream broke off"):
+        list(client(live, pid).invoke_model_with_response_stream(modelId="amazon.nova-pro-v1:0",
+                                                                 body=json.dumps(nova))["body"])
+    sent = len(live.upstream.received)
+    openai_style = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
+    with pytest.raises(client(live, pid).exceptions.ValidationException, match="cannot inspect"):
+        client(live, pid).invoke_model(modelId="openai.gpt-oss-120b-1:0", body=json.dumps(openai_style))
+    assert len(live.upstream.received) == sent
+
+
 def test_a_text_completion_answer_of_another_format_is_refused(live_tls):
     live, pid = live_tls, live_tls.profile()
     live.upstream.reply_with(json_reply({"generations": [{"text": "call send_email", "finish_reason": "COMPLETE"}]}))

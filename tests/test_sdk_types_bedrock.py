@@ -40,6 +40,8 @@ def test_the_unions_are_unions():
     ("answer", "start", ["ContentBlockStart"]),
     ("answer", "delta", ["ContentBlockDelta"]),
     ("request", "request field", ["ConverseRequest", "ConverseStreamRequest"]),
+    ("answer", "answer field", ["ConverseResponse"]),
+    ("answer", "output", ["ConverseOutput"]),
 ])
 def test_every_converse_member_is_in_the_table(side, where, shapes):
     known = set().union(*map(members, shapes)) - {"modelId"} if where == "request field" else \

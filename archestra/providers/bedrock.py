@@ -184,7 +184,7 @@ class Bedrock(Provider):
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         blocks = ((data.get("output") or {}).get("message") or {}).get("content")
         usage = data.get("usage") or {}
-        return Response(text=parts_text(blocks) or "", tool_calls=[*_refusals(blocks), *calls(blocks, server=None)],
+        return Response(text=parts_text(blocks) or "", tool_calls=[*_refusals(data), *calls(blocks, server=None)],
                         finish_reason=data.get("stopReason"),
                         usage=Usage(usage.get("inputTokens"), usage.get("outputTokens")),
                         model=exchange.model if exchange else None)
@@ -194,8 +194,8 @@ class Bedrock(Provider):
         stop once one was refused (``refuse_response`` replaced the output)."""
         output = data.get("output")
         blocks = ((output or {}).get("message") or {}).get("content")
-        if _refusals(blocks):
-            yield None, _refusals(blocks), []
+        if _refusals(data):
+            yield None, _refusals(data), []
         for found, results in answer_segments(blocks):
             if data.get("output") is not output:
                 return
@@ -209,8 +209,8 @@ class Bedrock(Provider):
         return BedrockStreamRelay(exchange, decide)
 
 
-def _refusals(blocks: Any) -> list[ToolCall]:
+def _refusals(data: Any) -> list[ToolCall]:
     """An answer part the table does not hold, as a call refused whatever the policies."""
-    reason = answer_refusal(blocks)
+    reason = answer_refusal(data)
     return [ToolCall(None, "bedrock answer content", {}, "{}", refuse=reason)] if reason else []
 

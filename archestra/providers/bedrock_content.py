@@ -63,6 +63,11 @@ TABLE = FamilyTable(
         "citation location:web": _R, "citation location:documentChar": _I, "citation location:documentPage": _I,
         "citation location:documentChunk": _I, "citation location:searchResultLocation": _I,
         "source:bytes": _I, "source:s3Location": _X,
+        # the answer's own fields (an answer of another format, chat completions' ``choices``..., is refused)
+        "output:message": _I,
+        **{f"answer field:{k}": r for k, r in (
+            ("output", _I), ("stopReason", _O), ("usage", _O), ("metrics", _O), ("additionalModelResponseFields", _O),
+            ("trace", _O), ("performanceConfig", _O), ("serviceTier", _O), ("amazon-bedrock-invocationMetrics", _O))},
     },
     events={"event:messageStart": _D, "event:contentBlockStart": _D, "event:contentBlockDelta": _D,
             "event:contentBlockStop": _D, "event:messageStop": _D, "event:metadata": _D,
@@ -72,6 +77,8 @@ TABLE = FamilyTable(
         "content:toolAddition": "a tool named by reference: decided before the request unless it names a "
                                         "declared toolSpec (removed with its block when refused)",
         "source:s3Location": "media and documents Bedrock reads from S3, at any depth",
+        "content:searchResult": "its text is inline; its source is a label Bedrock does not fetch",
+        "tool result content:searchResult": "its text is inline; its source is a label Bedrock does not fetch",
         "citation location:web": "pages a provider tool read: results of that tool",
         "tool choice:tool": "must name a declared tool (else the request is refused)",
         "additional field:tools": "the model's own tool list (Anthropic's), read by that family",
@@ -237,9 +244,16 @@ def _source(block: Any, here: str) -> list[str]:
     return []
 
 
-def answer_refusal(blocks: Any) -> str | None:
-    """Why an answer's content cannot pass: a member the table does not hold, or a block that is not one
-    union member (None when every block is understood)."""
+def answer_refusal(data: Any) -> str | None:
+    """Why an answer cannot pass: a field or member the table does not hold, or a block that is not one union
+    member (None when every part is understood)."""
+    for key in data if isinstance(data, dict) else [type(data).__name__]:
+        if TABLE.in_answer("answer field", key) is Reading.REFUSED:
+            return refused_reason(FAMILY, "answer field", key)
+    output = member(data.get("output"))[0] if isinstance(data, dict) and "output" in data else "message"
+    if TABLE.in_answer("output", output) is Reading.REFUSED:
+        return refused_reason(FAMILY, "output", output)
+    blocks = ((data.get("output") or {}).get("message") or {}).get("content")
     for block in blocks if isinstance(blocks, list) else ():
         kind, value = member(block)
         inner = value if isinstance(value, dict) else {}

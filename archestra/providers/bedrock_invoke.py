@@ -34,7 +34,8 @@ _I, _O = Reading.INERT, Reading.OPAQUE
 NOVA_TABLE = FamilyTable("Bedrock InvokeModel: Amazon Nova",
                          {**CONVERSE.request, "request field:schemaVersion": Reading.OPAQUE}, CONVERSE.answer,
                          {**EVENTS, **CONVERSE.events}, unknown_event=Reading.SKIPPED,
-                         notes={**CONVERSE.notes, "event:chunk": "each chunk's JSON names one Converse event"})
+                         notes={**CONVERSE.notes, "event:chunk": "each chunk's JSON names one Converse event; "
+                                                                 "a name the table does not hold cuts the stream"})
 PROMPT_FAMILY = "Bedrock InvokeModel text completion"
 PROMPT_TABLE = FamilyTable(
     PROMPT_FAMILY,
@@ -66,6 +67,10 @@ class NovaInvoke(Bedrock):
                 raise ValueError("a Nova stream event names one event type")
             if not kinds:  # the invocation metrics alone: no event (the relay passes it in its place)
                 return EventMessage({":message-type": "event"}, b"", raw)
+            if kinds[0] not in CONVERSE.types("events", "event"):
+                # the application reads the chunk's JSON itself, not botocore: a name the table does not
+                # hold (chat completions' ``choices``...) is not one it would skip
+                raise ValueError(f"a Nova stream chunk of a kind the proxy does not read ({kinds[0]!r})")
             return EventMessage({":event-type": kinds[0], ":message-type": "event"},
                                 compact_json(data[kinds[0]]).encode(), raw)
         return ChunkEnvelope(exchange, BedrockStreamRelay(exchange, decide), converse_event, writes_frames=True)
@@ -173,8 +178,9 @@ class BedrockInvoke:
                 return ANTHROPIC_ON_BEDROCK
             messages = body.get("messages")
             if isinstance(messages, list) and (body.get("schemaVersion") == "messages-v1" or messages and all(
-                    isinstance(m, dict) and isinstance(m.get("content"), list) for m in messages)):
-                return NOVA
+                    isinstance(m, dict) and isinstance(m.get("content"), list)
+                    and not any(isinstance(b, dict) and "type" in b for b in m["content"]) for m in messages)):
+                return NOVA  # Converse's blocks have no ``type`` (OpenAI-style chat bodies do: not Nova's)
             if "prompt" in body and "messages" not in body:
                 return PROMPT
         raise ProxyError(400, f"The proxy cannot inspect this InvokeModel body, so it does not forward it. "
