@@ -277,11 +277,13 @@ def test_bedrock_streamed_arguments_without_a_start_or_under_a_reused_index_are_
     bedrock_ask(live, pid, bedrock_history(), bedrock_call(False))
     live.policy("call", pid, "send_email", "block_always", NO_ATTACKERS, "no mail to attackers")
     whole = json.dumps(EVIL)
-    reused = [*bedrock_wire.tool_use_frames(0, "send_email", [whole], "t1"),
-              *bedrock_wire.tool_use_frames(0, "read_calendar", ["{}"], "t2")]
+    # A second start under one index: a client keying blocks by index could join the two calls' arguments
+    # (each decided alone) into one call nobody decided, so the stream ends there.
+    reused = [*bedrock_wire.tool_use_frames(0, "send_email", [whole[:10]], "t1"),
+              *bedrock_wire.tool_use_frames(0, "read_calendar", [whole[10:]], "t2")]
     reply = Reply(200, {"Content-Type": "application/vnd.amazon.eventstream"}, bedrock_wire.stream_of(reused))
-    calls, text = bedrock_ask(live, pid, bedrock_history(), reply, stream=True)
-    assert calls == [] and refused(text, "no mail to attackers")
+    with pytest.raises(botocore.exceptions.EventStreamError, match="upstream stream broke off"):
+        bedrock_ask(live, pid, bedrock_history(), reply, stream=True)
 
     # Arguments whose block never started could be added to any call by a client: the stream ends there.
     orphan = [bedrock_wire.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": whole}}})]

@@ -16,8 +16,10 @@ from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Too
 from . import aws_auth
 from .anthropic_blocks import write_tools
 from .base import Provider, ProxyError, Route, proves_profile
-from .bedrock_content import answer_segments, call_names, calls, native_tools, tool_result, unseen
+from .bedrock_content import (TABLE, answer_refusal, answer_segments, call_names, calls, cited_result, member,
+                              tool_result, unseen, web_citations)
 from .bedrock_stream import BedrockStreamRelay
+from .bedrock_tools import declared_tools, unseen_fields, write_declared_tools
 from .content import parts_text, set_parts_text
 
 PATH = re.compile(r"model/(?P<model>.+)/(?P<action>converse|converse-stream|invoke|invoke-with-response-stream)")
@@ -39,6 +41,7 @@ def with_inference_profile(model: str, prefix: str | None) -> str:
 
 class Bedrock(Provider):
     name = "bedrock"
+    table = TABLE  # the request fields this family reads (Nova's InvokeModel body has a table of its own)
     stream_content_type = "application/vnd.amazon.eventstream"
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
@@ -106,6 +109,11 @@ class Bedrock(Provider):
         config = body.get("toolConfig")
         if config is not None and (not isinstance(config, dict) or not isinstance(config.get("tools", []), list)):
             raise ProxyError(400, "toolConfig must be a ToolConfiguration with a list of tools.")
+        choice, named = member((config or {}).get("toolChoice"))
+        declared = {tool.name for tool in declared_tools(body)}
+        if choice == "tool" and (not isinstance(named, dict) or named.get("name") not in declared):
+            # a tool the request does not declare would be one the proxy never decided
+            raise ProxyError(400, "toolConfig.toolChoice.tool.name must name a tool the request declares.")
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
@@ -117,25 +125,20 @@ class Bedrock(Provider):
         for index, raw in enumerate(body.get("messages", [])):
             results = []
             for position, block in enumerate(raw["content"]):
-                if isinstance(block, dict) and isinstance(block.get("toolResult"), dict):
+                kind, value = member(block)
+                if kind == "toolResult" and isinstance(value, dict):
                     # In an assistant message: what a provider-executed tool returned (echoed back).
-                    results.append(tool_result(block["toolResult"], names, raw["role"] == "assistant", position))
+                    results.append(tool_result(value, names, raw["role"] == "assistant", position))
+                elif kind == "citationsContent" and isinstance(value, dict) and web_citations(value):
+                    # pages a provider tool read, quoted back: that tool's results
+                    results.append(cited_result(web_citations(value), raw["content"]))
             text = parts_text(raw["content"])
             messages.append(Message(raw["role"], text, calls(raw["content"], server=None), results, _ref=index,
                                     _original=text))
-        tools = []
-        for tool in (body.get("toolConfig") or {}).get("tools") or ():
-            spec = tool.get("toolSpec") if isinstance(tool, dict) else None
-            if isinstance(spec, dict) and spec.get("name"):
-                tools.append(Tool(str(spec["name"]), spec.get("description"),
-                                  (spec.get("inputSchema") or {}).get("json")))
-            system_tool = tool.get("systemTool") if isinstance(tool, dict) else None
-            if isinstance(system_tool, dict) and system_tool.get("name"):
-                # A tool Bedrock runs itself (nova_grounding...): decided before the request goes upstream.
-                tools.append(Tool(str(system_tool["name"]), None, system_tool, server=True))
-        tools += native_tools(body)
-        stored = unseen(body.get("system")) + [found for raw in body.get("messages", [])
-                                               for found in unseen(raw["content"])]
+        tools, stored = declared_tools(body), unseen(body.get("system"), "system")
+        for index, raw in enumerate(body.get("messages", [])):
+            stored += unseen(raw["content"], "content", f"messages.{index}.")
+        stored += unseen_fields(body, route.model or "", self.table)
         return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
                         tools=tools, client=client, unseen_context=stored)
 
@@ -156,7 +159,7 @@ class Bedrock(Provider):
             if message.text is not None and message.text != message._original:
                 raw["content"] = set_parts_text(raw["content"], message.text)
             for result in message.tool_results:
-                if result.edited:
+                if result.edited and result._ref is not None:
                     try:
                         value = json.loads(result.content)
                     except ValueError:
@@ -175,28 +178,13 @@ class Bedrock(Provider):
         native = body.get("additionalModelRequestFields")
         if isinstance(native, dict):
             write_tools(native, exchange.tools)
-        config = body.get("toolConfig")
-        if isinstance(config, dict) and isinstance(config.get("tools"), list):
-            keep = {tool.name for tool in exchange.tools if not tool.server}
-            servers = [(tool.name, tool.parameters) for tool in exchange.tools if tool.server]
-            tools = []
-            for tool in config["tools"]:
-                spec, system_tool = (tool.get("toolSpec"), tool.get("systemTool")) if isinstance(tool, dict) else (
-                    None, None)
-                if isinstance(spec, dict) and spec.get("name") not in keep:
-                    continue
-                if isinstance(system_tool, dict) and (system_tool.get("name"), system_tool) not in servers:
-                    continue
-                tools.append(tool)
-            config["tools"] = tools
-            if not any(isinstance(t, dict) and ("toolSpec" in t or "systemTool" in t) for t in tools):
-                body.pop("toolConfig")
+        write_declared_tools(body, exchange.tools)
 
     # -- response -------------------------------------------------------------------------------
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         blocks = ((data.get("output") or {}).get("message") or {}).get("content")
         usage = data.get("usage") or {}
-        return Response(text=parts_text(blocks) or "", tool_calls=calls(blocks, server=None),
+        return Response(text=parts_text(blocks) or "", tool_calls=[*_refusals(data), *calls(blocks, server=None)],
                         finish_reason=data.get("stopReason"),
                         usage=Usage(usage.get("inputTokens"), usage.get("outputTokens")),
                         model=exchange.model if exchange else None)
@@ -205,7 +193,10 @@ class Bedrock(Provider):
         """One group per stretch between provider-executed results, each with the results before it; they
         stop once one was refused (``refuse_response`` replaced the output)."""
         output = data.get("output")
-        for found, results in answer_segments(((output or {}).get("message") or {}).get("content")):
+        blocks = ((output or {}).get("message") or {}).get("content")
+        if _refusals(data):
+            yield None, _refusals(data), []
+        for found, results in answer_segments(blocks):
             if data.get("output") is not output:
                 return
             yield None, found, results
@@ -216,3 +207,10 @@ class Bedrock(Provider):
 
     def stream_relay(self, exchange: Exchange, decide: Any) -> BedrockStreamRelay:
         return BedrockStreamRelay(exchange, decide)
+
+
+def _refusals(data: Any) -> list[ToolCall]:
+    """An answer part the table does not hold, as a call refused whatever the policies."""
+    reason = answer_refusal(data)
+    return [ToolCall(None, "bedrock answer content", {}, "{}", refuse=reason)] if reason else []
+

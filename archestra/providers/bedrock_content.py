@@ -10,8 +10,94 @@ from typing import Any
 from ..exchange import Tool, ToolCall, ToolResult
 from .anthropic_blocks import declared_tools
 from .base import CallNames
+from .shapes import FamilyTable, Reading, refused_reason, unseen_reason
 
 SERVER_TOOL_USE = "server_tool_use"
+FAMILY = "Bedrock Converse"
+_I, _C, _R, _S, _U, _O, _K, _D, _X = (Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL,
+                                      Reading.UNSEEN, Reading.OPAQUE, Reading.SKIPPED, Reading.READ, Reading.REFUSED)
+_MEDIA = ("image", "document", "video", "audio")
+_EXCEPTIONS = ("internalServerException", "modelStreamErrorException", "validationException",
+               "throttlingException", "serviceUnavailableException", "modelTimeoutException")
+
+#: The members of botocore's bedrock-runtime unions, as the proxy reads them (tests/test_sdk_types_bedrock.py
+#: fails when botocore knows a member this table does not hold).
+TABLE = FamilyTable(
+    FAMILY,
+    request={
+        **{f"content:{k}": r for k, r in (
+            ("text", _I), ("image", _I), ("document", _I), ("video", _I), ("audio", _I), ("toolUse", _C),
+            ("toolResult", _R), ("guardContent", _I), ("cachePoint", _O), ("reasoningContent", _O),
+            ("citationsContent", _I), ("searchResult", _I), ("toolAddition", _S), ("toolRemoval", _O))},
+        **{f"tool result content:{k}": r for k, r in (
+            ("json", _I), ("text", _I), ("image", _I), ("document", _I), ("video", _I), ("searchResult", _I))},
+        "system:text": _I, "system:guardContent": _I, "system:cachePoint": _O,
+        "source:bytes": _I, "source:text": _I, "source:content": _I, "source:s3Location": _U,
+        "document content:text": _I, "guard content:text": _I, "guard content:image": _I,
+        "citation location:web": _R, "citation location:documentChar": _I, "citation location:documentPage": _I,
+        "citation location:documentChunk": _I, "citation location:searchResultLocation": _I,
+        "tool:toolSpec": _C, "tool:systemTool": _S, "tool:cachePoint": _O,
+        "tool choice:auto": _O, "tool choice:any": _O, "tool choice:tool": _O,
+        "additional field:tools": _S, "additional field:mcp_servers": _S,
+        **{f"additional field:{k}": _O for k in (
+            "tool_choice", "top_k", "thinking", "anthropic_beta", "reasoning_config", "reasoningConfig",
+            "inferenceConfig", "output_config", "effort")},
+        "model:prompt": _U,
+        # the request's own fields: content-carrying ones are read member by member (above)
+        **{f"request field:{k}": r for k, r in (
+            ("messages", _I), ("system", _I), ("toolConfig", _C), ("additionalModelRequestFields", _I),
+            ("promptVariables", _I), ("modelId", _O), ("inferenceConfig", _O), ("guardrailConfig", _O),
+            ("projectIdentifier", _O), ("additionalModelResponseFieldPaths", _O), ("requestMetadata", _O),
+            ("performanceConfig", _O), ("serviceTier", _O), ("outputConfig", _O))},
+    },
+    answer={
+        **{f"content:{k}": r for k, r in (
+            ("text", _I), ("toolUse", _C), ("toolResult", _R), ("reasoningContent", _O), ("citationsContent", _I),
+            ("image", _I),
+            # no model answers with these: an answer that does is not one the proxy understands
+            ("document", _X), ("video", _X), ("audio", _X), ("guardContent", _X), ("cachePoint", _X),
+            ("searchResult", _X), ("toolAddition", _X), ("toolRemoval", _X))},
+        **{f"start:{k}": r for k, r in (("toolUse", _C), ("toolResult", _R), ("image", _I))},
+        **{f"delta:{k}": r for k, r in (("text", _I), ("toolUse", _C), ("toolResult", _R),
+                                        ("reasoningContent", _O), ("citation", _I), ("image", _I))},
+        "citation location:web": _R, "citation location:documentChar": _I, "citation location:documentPage": _I,
+        "citation location:documentChunk": _I, "citation location:searchResultLocation": _I,
+        "source:bytes": _I, "source:s3Location": _X,
+        # the answer's own fields (an answer of another format, chat completions' ``choices``..., is refused)
+        "output:message": _I,
+        **{f"answer field:{k}": r for k, r in (
+            ("output", _I), ("stopReason", _O), ("usage", _O), ("metrics", _O), ("additionalModelResponseFields", _O),
+            ("trace", _O), ("performanceConfig", _O), ("serviceTier", _O), ("amazon-bedrock-invocationMetrics", _O))},
+    },
+    events={"event:messageStart": _D, "event:contentBlockStart": _D, "event:contentBlockDelta": _D,
+            "event:contentBlockStop": _D, "event:messageStop": _D, "event:metadata": _D,
+            **{f"event:{k}": _K for k in _EXCEPTIONS}},
+    unknown_event=Reading.SKIPPED,
+    notes={
+        "content:toolAddition": "a tool named by reference: decided before the request unless it names a "
+                                        "declared toolSpec (removed with its block when refused)",
+        "source:s3Location": "media and documents Bedrock reads from S3, at any depth",
+        "content:searchResult": "its text is inline; its source is a label Bedrock does not fetch",
+        "tool result content:searchResult": "its text is inline; its source is a label Bedrock does not fetch",
+        "citation location:web": "pages a provider tool read: results of that tool",
+        "tool choice:tool": "must name a declared tool (else the request is refused)",
+        "additional field:tools": "the model's own tool list (Anthropic's), read by that family",
+        "model:prompt": "a prompt stored in Bedrock Prompt management (model id `...:prompt/...`)",
+        "request field:promptVariables": "text values put into a stored prompt (which is unseen)",
+        "citation location:web": "pages a provider tool read: results of that tool",
+        "event:internalServerException": "botocore yields it only as an exception frame's payload",
+    },
+)
+TABLES = [TABLE]
+
+
+def member(value: Any) -> tuple[Any, Any]:
+    """A union's one member ``(name, value)`` as botocore reads it: ``__type`` and null members ignored; not
+    exactly one member left (or not an object) gives ``(None, value)``."""
+    if not isinstance(value, dict):
+        return None, value
+    present = [(k, v) for k, v in value.items() if k != "__type" and v is not None]
+    return present[0] if len(present) == 1 else (None, value)
 
 
 def _texts(value: Any, depth: int = 0) -> list[str]:
@@ -119,19 +205,78 @@ def cited_result(cited: list[Any], blocks: Any = None, server_name: str | None =
     return ToolResult(None, server_name, text, document=cited, server=True, _original=text)
 
 
-def unseen(blocks: Any) -> list[str]:
-    """Media and documents Bedrock reads from S3 (``source.s3Location``): context the proxy cannot see."""
-    found = []
-    for block in blocks if isinstance(blocks, list) else ():
-        if not isinstance(block, dict):
-            continue
-        for kind, value in block.items():
-            source = value.get("source") if isinstance(value, dict) else None
-            if isinstance(source, dict) and isinstance(source.get("s3Location"), dict):
-                found.append(f"a {kind} block read from {source['s3Location'].get('uri')}")
-            elif kind == "toolResult" and isinstance(value, dict):
-                found += unseen(value.get("content"))
+def unseen(blocks: Any, where: str = "content", at: str = "") -> list[str]:
+    """What of a content list the proxy cannot read, asked of the table at every depth: members the table does
+    not hold (or blocks that are not one union member), media and documents Bedrock reads from S3 (in tool
+    results and documents too), citations of unknown kinds."""
+    found: list[str] = []
+    if blocks is None:
+        return found
+    for position, block in enumerate(blocks if isinstance(blocks, list) else [blocks]):
+        kind, value = member(block)
+        here = f"{at}{where}.{position}"
+        if TABLE.in_request(where, kind) is Reading.UNSEEN:
+            found.append(f"{here}: {unseen_reason(FAMILY, where, kind)}")
+        elif kind in _MEDIA:  # guard content's image too
+            found += _source(value, f"{here}.{kind}")
+        elif kind == "toolResult":
+            found += unseen(value.get("content") if isinstance(value, dict) else None, "tool result content",
+                            f"{here}.")
+        elif kind == "guardContent":
+            found += unseen(value, "guard content", f"{here}.")
+        elif kind == "citationsContent":
+            for citation in (value.get("citations") if isinstance(value, dict) else None) or ():
+                location, _ = member(citation.get("location") if isinstance(citation, dict) else None)
+                if TABLE.in_request("citation location", location) is Reading.UNSEEN:
+                    found.append(f"{here}: {unseen_reason(FAMILY, 'citation location', location)}")
     return found
+
+
+def _source(block: Any, here: str) -> list[str]:
+    """A media or document block's ``source``: bytes and text the proxy reads, an S3 object it cannot."""
+    kind, value = member(block.get("source") if isinstance(block, dict) else None)
+    if kind == "s3Location":
+        return [f"{here}: read by Bedrock from {value.get('uri') if isinstance(value, dict) else value}"]
+    if TABLE.in_request("source", kind) is Reading.UNSEEN:
+        return [f"{here}: {unseen_reason(FAMILY, 'source', kind)}"]
+    if kind == "content":
+        return unseen(value, "document content", f"{here}.source.")
+    return []
+
+
+def answer_refusal(data: Any) -> str | None:
+    """Why an answer cannot pass: a field or member the table does not hold, or a block that is not one union
+    member (None when every part is understood)."""
+    for key in data if isinstance(data, dict) else [type(data).__name__]:
+        if TABLE.in_answer("answer field", key) is Reading.REFUSED:
+            return refused_reason(FAMILY, "answer field", key)
+    output = member(data.get("output"))[0] if isinstance(data, dict) and "output" in data else "message"
+    if TABLE.in_answer("output", output) is Reading.REFUSED:
+        return refused_reason(FAMILY, "output", output)
+    blocks = ((data.get("output") or {}).get("message") or {}).get("content")
+    for block in blocks if isinstance(blocks, list) else ():
+        kind, value = member(block)
+        inner = value if isinstance(value, dict) else {}
+        if TABLE.in_answer("content", kind) is Reading.REFUSED:
+            return refused_reason(FAMILY, "content block", kind)
+        if kind == "image" and TABLE.in_answer("source", member(inner.get("source"))[0]) is Reading.REFUSED:
+            return refused_reason(FAMILY, "image source", member(inner.get("source"))[0])
+        if kind == "citationsContent":
+            refusal = citation_refusal(inner.get("citations"))
+            if refusal:
+                return refusal
+    return None
+
+
+def citation_refusal(citations: Any) -> str | None:
+    """Why citations cannot pass: a location kind the table does not hold."""
+    for citation in citations if isinstance(citations, list) else [citations]:
+        location = member(citation.get("location") if isinstance(citation, dict) else None)[0]
+        if isinstance(citation, dict) and "location" not in citation:
+            continue  # a citation without a location points nowhere
+        if TABLE.in_answer("citation location", location) is Reading.REFUSED:
+            return refused_reason(FAMILY, "citation location", location)
+    return None
 
 
 def native_tools(body: dict[str, Any]) -> list[Tool]:

@@ -6,9 +6,12 @@ The route's family is chosen by the body (``for_body``):
 * Amazon Nova (``messages`` of content lists, ``schemaVersion: messages-v1``): Converse-shaped requests and
   answers, tools included, inspected by the Converse family; its stream is Converse events in chunk frames;
 * text completions (``prompt``: Meta Llama, Mistral, DeepSeek, legacy Claude): text with usage. Their bodies
-  cannot declare tools (refused when they try) and an answer carrying structured tool calls is refused (502).
+  cannot declare tools (refused when they try); a body field the table does not hold is unseen context, and an
+  answer field it does not hold (structured tool calls, Cohere's ``generations``...) is refused (502, or the
+  stream cut).
 
-Any other body is refused with a 400: it is never forwarded uninspected.
+Any other body (Cohere, Titan, AI21...) is refused with a 400: it is never forwarded uninspected. Each body
+kind that is not the Anthropic family's has its table in ``TABLES``.
 """
 from __future__ import annotations
 
@@ -20,8 +23,33 @@ from ..streaming.sse import SSEEvent
 from .anthropic_platforms import ANTHROPIC_ON_BEDROCK
 from .base import ProxyError, Route, StreamRelay, compact_json
 from .bedrock import Bedrock
+from .bedrock_content import TABLE as CONVERSE
 from .bedrock_stream import BedrockStreamRelay
-from .invoke_stream import ChunkEnvelope
+from .invoke_stream import EVENTS, METRICS, ChunkEnvelope
+from .shapes import FamilyTable, Reading, refused_reason, unseen_reason
+
+_I, _O = Reading.INERT, Reading.OPAQUE
+#: Amazon Nova's body and answer are Converse's shapes (read by the Converse family); its stream is Converse's
+#: events, each one the only key of a chunk's JSON (the invocation metrics aside).
+NOVA_TABLE = FamilyTable("Bedrock InvokeModel: Amazon Nova",
+                         {**CONVERSE.request, "request field:schemaVersion": Reading.OPAQUE}, CONVERSE.answer,
+                         {**EVENTS, **CONVERSE.events}, unknown_event=Reading.SKIPPED,
+                         notes={**CONVERSE.notes, "event:chunk": "each chunk's JSON names one Converse event; "
+                                                                 "a name the table does not hold cuts the stream"})
+PROMPT_FAMILY = "Bedrock InvokeModel text completion"
+PROMPT_TABLE = FamilyTable(
+    PROMPT_FAMILY,
+    request={"body:prompt": _I, "body:images": _I, **{f"body:{key}": _O for key in (
+        "max_gen_len", "max_tokens", "max_tokens_to_sample", "temperature", "top_p", "top_k", "stop",
+        "stop_sequences")}},
+    answer={"answer:generation": _I, "answer:completion": _I, "answer:outputs": _I, "answer:choices": _I,
+            "output:text": _I, **{f"{where}:{key}": _O for where in ("answer", "output") for key in (
+                "stop_reason", "finish_reason", "stop", "index", "logprobs")},
+            **{f"answer:{key}": _O for key in ("prompt_token_count", "generation_token_count", METRICS)}},
+    events=EVENTS, unknown_event=Reading.SKIPPED,
+    notes={"body:images": "Llama's inline base64 images", "answer:outputs": "Mistral: items of `output` fields",
+           "answer:choices": "DeepSeek: items of `output` fields"})
+TABLES = [NOVA_TABLE, PROMPT_TABLE]
 
 SUPPORTED = ("Anthropic Messages (anthropic_version), Amazon Nova (messages-v1), text completions with a prompt "
              "(Meta Llama, Mistral, DeepSeek)")
@@ -30,11 +58,19 @@ SUPPORTED = ("Anthropic Messages (anthropic_version), Amazon Nova (messages-v1),
 class NovaInvoke(Bedrock):
     """Amazon Nova's InvokeModel body and answer are Converse-shaped: the Converse family reads them."""
 
+    table = NOVA_TABLE
+
     def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:  # type: ignore[override]
         def converse_event(raw: bytes, data: dict[str, Any], text: str) -> EventMessage:
-            kinds = [key for key in data if key != "amazon-bedrock-invocationMetrics"]
-            if len(kinds) != 1:
+            kinds = [key for key in data if key != METRICS]
+            if len(kinds) > 1:  # a client checking for each event name would act on several
                 raise ValueError("a Nova stream event names one event type")
+            if not kinds:  # the invocation metrics alone: no event (the relay passes it in its place)
+                return EventMessage({":message-type": "event"}, b"", raw)
+            if kinds[0] not in CONVERSE.types("events", "event"):
+                # the application reads the chunk's JSON itself, not botocore: a name the table does not
+                # hold (chat completions' ``choices``...) is not one it would skip
+                raise ValueError(f"a Nova stream chunk of a kind the proxy does not read ({kinds[0]!r})")
             return EventMessage({":event-type": kinds[0], ":message-type": "event"},
                                 compact_json(data[kinds[0]]).encode(), raw)
         return ChunkEnvelope(exchange, BedrockStreamRelay(exchange, decide), converse_event, writes_frames=True)
@@ -44,6 +80,8 @@ class PromptRelay(StreamRelay):
     """Text completion chunks (``generation`` / ``outputs[].text``): passed as they come, read for the view."""
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
+        if event.event == "error":  # an exception frame: the client raises, the stream ends
+            return [event.raw]
         answer = prompt_answer(event.data or "{}")
         self.text.append(answer.text or "")
         self.response.finish_reason = answer.finish_reason or self.response.finish_reason
@@ -60,9 +98,16 @@ def prompt_answer(data: Any) -> Response:
         from ..strict_json import loads_strict
 
         data = loads_strict(data)
+    if not isinstance(data, dict):
+        raise ValueError("a text completion that is not a JSON object")
+    if any(key in data and not isinstance(data[key], list) for key in ("outputs", "choices")) or any(
+            data.get(key) is not None and not isinstance(data[key], str) for key in ("generation", "completion")):
+        raise ValueError("a text completion whose text fields are not text")
     outputs = [o for key in ("outputs", "choices") if isinstance(data.get(key), list) for o in data[key]]
-    if any(not isinstance(o, dict) or "tool_calls" in o or "message" in o for o in outputs):
-        raise ValueError("a text completion carrying tool calls or messages")
+    for where, part in [("answer", data), *(("output", o) for o in outputs)]:
+        for key in part if isinstance(part, dict) else [type(part).__name__]:
+            if PROMPT_TABLE.in_answer(where, key) is Reading.REFUSED:  # tool calls, messages, unknown fields
+                raise ValueError(refused_reason(PROMPT_FAMILY, f"{where} field", key))
     text = data.get("generation", data.get("completion")) if not outputs else "".join(
         str(o.get("text", "")) for o in outputs)
     stop = data.get("stop_reason") or next((o.get("stop_reason") for o in outputs), None)
@@ -87,8 +132,10 @@ class PromptInvoke:
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
         prompt = body["prompt"]
+        unseen = [f"{key}: {unseen_reason(PROMPT_FAMILY, 'body field', key)}" for key in body
+                  if PROMPT_TABLE.in_request("body", key) is Reading.UNSEEN]
         return Exchange("bedrock", profile, route.model or "", stream=bool(route.stream), client=client,
-                        messages=[Message("user", prompt, _ref="prompt", _original=prompt)])
+                        messages=[Message("user", prompt, _ref="prompt", _original=prompt)], unseen_context=unseen)
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         body["prompt"] = "\n\n".join(m.text for m in exchange.messages if m.text)
@@ -111,7 +158,8 @@ class PromptInvoke:
         raise NotImplementedError
 
     def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:
-        return ChunkEnvelope(exchange, PromptRelay(exchange), lambda raw, data, text: SSEEvent(raw, None, text))
+        return ChunkEnvelope(exchange, PromptRelay(exchange), lambda raw, data, text: SSEEvent(raw, None, text),
+                             lambda message: SSEEvent(message.raw, "error", None))
 
 
 NOVA, PROMPT = NovaInvoke(), PromptInvoke()
@@ -130,8 +178,9 @@ class BedrockInvoke:
                 return ANTHROPIC_ON_BEDROCK
             messages = body.get("messages")
             if isinstance(messages, list) and (body.get("schemaVersion") == "messages-v1" or messages and all(
-                    isinstance(m, dict) and isinstance(m.get("content"), list) for m in messages)):
-                return NOVA
+                    isinstance(m, dict) and isinstance(m.get("content"), list)
+                    and not any(isinstance(b, dict) and "type" in b for b in m["content"]) for m in messages)):
+                return NOVA  # Converse's blocks have no ``type`` (OpenAI-style chat bodies do: not Nova's)
             if "prompt" in body and "messages" not in body:
                 return PROMPT
         raise ProxyError(400, f"The proxy cannot inspect this InvokeModel body, so it does not forward it. "

@@ -1,25 +1,54 @@
-"""Relays a ConverseStream event stream frame for frame.
+"""Relays a ConverseStream event stream frame for frame, reading each frame as botocore does.
 
-From the first ``toolUse`` block start (or argument delta), frames are held until ``messageStop``; the calls
-are then decided, with what the provider's own tools (``server_tool_use``) returned in this answer (their
-``toolResult`` blocks, web citations) in the context, and the held frames replayed unchanged, or replaced by
-a text block with the refusal and ``stopReason: "end_turn"``. ``metadata`` (usage) follows ``messageStop``
-and always passes.
+botocore's rules (``eventstream.EventStreamMessage.to_response_dict``, ``parsers.BaseEventStreamParser``): a
+frame whose ``:message-type`` is ``exception`` or ``error`` raises in the client; every other frame (the header
+missing or odd included) is an event named by its ``:event-type``, and a name the output shape does not hold
+yields nothing. So exception frames end the stream (nothing after one is relayed: a client that catches the
+error and iterates again would read on), events the table says botocore skips pass and move nothing, and the
+events the client acts on are read with botocore's union rule (one non-null member). Anything the relay cannot
+read exactly as the client will (a union member the table does not hold, a block index that is not an
+integer, arguments for a block that is not the one open tool-use block, a second start at one index, content
+after ``messageStop``) cuts the stream with an error frame.
+
+From the first ``toolUse`` block start, frames are held until ``messageStop``; the calls are then decided,
+with what the provider's own tools (``server_tool_use``) returned in this answer (their ``toolResult`` blocks,
+web citations) in the context, and the held frames replayed unchanged, or replaced by a text block with the
+refusal and ``stopReason: "end_turn"``. ``metadata`` (usage) follows ``messageStop`` and always passes.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 from ..exchange import Exchange, Usage
 from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_event, encode_exception
+from ..strict_json import loads_strict
 from .base import CallNames, compact_json
-from .bedrock_content import SERVER_TOOL_USE, cited_result, tool_result, web_citations
+from .bedrock_content import (FAMILY, SERVER_TOOL_USE, TABLE, citation_refusal, cited_result, member, tool_result,
+                              web_citations)
 from .held import HoldingRelay
+from .shapes import Reading, refused_reason
 
 
 def _payload(value: Any) -> bytes:
     return compact_json(value).encode()
+
+
+def event_data(message: EventMessage) -> dict[str, Any]:
+    """An event's payload as botocore reads it, or ValueError where botocore would read it otherwise or fail
+    (not UTF-8 JSON, not an object, a repeated key)."""
+    if not message.payload:
+        return {}
+    data = loads_strict(message.payload.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("an event payload that is not a JSON object")
+    return data
+
+
+def _index(data: dict[str, Any]) -> int:
+    index = data.get("contentBlockIndex")
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise ValueError(f"contentBlockIndex {index!r} is not an integer")
+    return index
 
 
 class BedrockStreamRelay(HoldingRelay):
@@ -29,7 +58,10 @@ class BedrockStreamRelay(HoldingRelay):
 
     def __init__(self, exchange: Exchange, decide: Any):
         super().__init__(exchange, decide)
-        self._blocks: set[Any] = set()
+        self._started: set[int] = set()
+        self._open_call: int | None = None  # the tool-use block arguments may go to
+        self._stopped = False  # messageStop came: the answer is over
+        self._closed = False  # an exception frame came: the client raised, nothing more is relayed
         self._server_calls = CallNames()
         self._server_names: list[str] = []
         self._server_results: dict[Any, dict[str, Any]] = {}
@@ -38,43 +70,30 @@ class BedrockStreamRelay(HoldingRelay):
         return EventStreamDecoder()
 
     def feed(self, message: EventMessage) -> Iterable[bytes]:
-        if message.message_type != "event":
-            self.held.drop()  # an exception frame ends the stream; undecided calls go with it
+        if self._closed:
+            return []
+        if message.is_exception:
+            self.held.drop()  # the stream ends here; undecided calls go with it
+            self._closed = self.ended = True
             return [message.raw]
-        try:
-            data = json.loads(message.payload) if message.payload else {}
-        except ValueError:
-            data = {}
         kind = message.event_type
-        index = data.get("contentBlockIndex", 0)
+        if TABLE.event(kind) is not Reading.READ:
+            return self.pass_or_hold(message.raw)  # botocore yields nothing the client acts on
+        data = event_data(message)
+        if self._stopped and kind != "metadata" or self.ended:
+            raise ValueError(f"a {kind} event after the end of the message")
         if kind == "contentBlockStart":
-            start = data.get("start") or {}
-            use, result = start.get("toolUse"), start.get("toolResult")
-            if isinstance(use, dict):
-                server = use.get("type") == SERVER_TOOL_USE  # the provider's own tool: it ran already
-                if server:
-                    self._server_calls.add(use.get("toolUseId"), str(use.get("name", "")))
-                    self._server_names.append(str(use.get("name", "")))
-                self._blocks.add(index)
-                self.held.start(index, use.get("toolUseId"), use.get("name", ""), server=server)
-            elif isinstance(result, dict):
-                self._server_results[index] = {**result, "content": []}
+            self._start(_index(data), data.get("start"))
         elif kind == "contentBlockDelta":
-            delta = data.get("delta") or {}
-            if "text" in delta and not self.held.holding:
-                self.text.append(str(delta["text"]))
-            elif isinstance(delta.get("toolUse"), dict):
-                if index not in self._blocks:  # a client could add them to any call: never relayed
-                    raise ValueError("tool-use arguments without their contentBlockStart")
-                self.held.add_arguments(index, delta["toolUse"].get("input", ""))
-            elif isinstance(delta.get("toolResult"), list):  # with or without its start: context either way
-                self._server_results.setdefault(index, {"content": []})["content"] += delta["toolResult"]
-            elif isinstance(delta.get("citation"), dict) and web_citations(delta["citation"]):
-                name = self._server_names[0] if self._server_names else None
-                self.held.add_result(cited_result(web_citations(delta["citation"]), server_name=name))
-        elif kind == "contentBlockStop" and index in self._server_results:
-            self._add_result(index)
+            self._delta(_index(data), data.get("delta"))
+        elif kind == "contentBlockStop":
+            index = _index(data)
+            if index == self._open_call:
+                self._open_call = None
+            if index in self._server_results:
+                self._add_result(index)
         elif kind == "messageStop":
+            self._stopped = True
             self.response.finish_reason = data.get("stopReason")
             for unfinished in list(self._server_results):
                 self._add_result(unfinished)
@@ -82,9 +101,53 @@ class BedrockStreamRelay(HoldingRelay):
                 return self.settle(message.raw, data)
         elif kind == "metadata":
             self.ended = True  # metadata (usage) follows messageStop and ends the stream
-            usage = data.get("usage") or {}
+            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
             self.response.usage = Usage(usage.get("inputTokens"), usage.get("outputTokens"))
         return self.pass_or_hold(message.raw)
+
+    def _start(self, index: int, start: Any) -> None:
+        kind, value = member(start)
+        if TABLE.in_answer("start", kind) is Reading.REFUSED or not isinstance(value, dict):
+            raise ValueError(refused_reason(FAMILY, "block start", kind))
+        if index in self._started:
+            raise ValueError(f"a second start of content block {index}")
+        self._started.add(index)
+        if kind == "toolUse":
+            call_id, name = value.get("toolUseId"), value.get("name")
+            if self._open_call is not None or not isinstance(name, str) or not isinstance(call_id, (str, type(None))):
+                raise ValueError("a tool-use start the client would read differently")
+            server = value.get("type") == SERVER_TOOL_USE  # the provider's own tool: it ran already
+            if server:
+                self._server_calls.add(call_id, name)
+                self._server_names.append(name)
+            self._open_call = index
+            self.held.start(index, call_id, name, server=server)
+        elif kind == "toolResult":
+            self._server_results[index] = {**value, "content": []}
+
+    def _delta(self, index: int, delta: Any) -> None:
+        kind, value = member(delta)
+        if TABLE.in_answer("delta", kind) is Reading.REFUSED:
+            raise ValueError(refused_reason(FAMILY, "block delta", kind))
+        if kind == "text":
+            (self.held.add_text if self.held.holding else self.text.append)(str(value))
+        elif kind == "toolUse":
+            fragment = value.get("input") if isinstance(value, dict) else None
+            if index != self._open_call or not isinstance(fragment, str):
+                # a client could add them to any call (by index, or to the last one started): never relayed
+                raise ValueError("tool-use arguments outside the one open tool-use block")
+            self.held.add_arguments(index, fragment)
+        elif kind == "toolResult":
+            if not isinstance(value, list):
+                raise ValueError("a toolResult delta that is not a list")
+            self._server_results.setdefault(index, {"content": []})["content"] += value
+        elif kind == "citation":
+            refusal = citation_refusal(value)
+            if refusal:
+                raise ValueError(refusal)
+            if isinstance(value, dict) and web_citations(value):
+                name = self._server_names[0] if self._server_names else None
+                self.held.add_result(cited_result(web_citations(value), server_name=name))
 
     def _add_result(self, index: Any) -> None:
         """A provider-executed tool's result, complete: context for the calls that come after it."""

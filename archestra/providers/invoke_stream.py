@@ -6,6 +6,11 @@ and feeds the event to the family's own relay (Anthropic Messages, Converse-shap
 decisions hold for both: what the relay passes or replays is the original frame, byte for byte; what it
 writes itself (a refusal, a rewritten end event) is wrapped in a new ``chunk`` frame with valid checksums.
 A chunk the proxy cannot read is never passed: the stream ends with an error frame.
+
+Frames are read as botocore reads them (the boto3 client and the Anthropic SDK's Bedrock client both use its
+parser): ``:message-type`` ``exception`` or ``error`` raises in the client and ends the stream (nothing after
+it is relayed); every other frame is an event named by ``:event-type``, whatever its other headers say; a
+name other than ``chunk`` yields nothing the client acts on (passed in its place, moving nothing).
 """
 from __future__ import annotations
 
@@ -18,8 +23,14 @@ from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_eve
 from ..streaming.sse import SSEDecoder
 from ..strict_json import loads_strict
 from .base import StreamRelay, compact_json
+from .shapes import FamilyTable, Reading
 
 METRICS = "amazon-bedrock-invocationMetrics"
+#: The envelope's events (botocore's ``ResponseStream`` members): every body kind's table holds them.
+EVENTS = {"event:chunk": Reading.READ, **{f"event:{name}": Reading.SKIPPED for name in (
+    "internalServerException", "modelStreamErrorException", "validationException", "throttlingException",
+    "modelTimeoutException", "serviceUnavailableException")}}
+TABLE = FamilyTable("Bedrock InvokeModel event stream", {}, {}, EVENTS, unknown_event=Reading.SKIPPED)
 #: ``(original frame, the event's JSON, the event's text)`` -> the event the family's relay reads.
 InnerEvent = Callable[[bytes, dict[str, Any], str], Any]
 
@@ -58,19 +69,24 @@ class ChunkEnvelope(StreamRelay):
         self._writes_frames = writes_frames
         self.response, self.text = inner.response, inner.text
         self.ended = False  # the family's relay says (kept in step after every event)
+        self._closed = False  # an exception frame came: the client raised, nothing more is relayed
 
     def sync_view(self) -> Any:
         return self.inner.sync_view()
 
     def feed(self, message: EventMessage) -> Iterable[bytes]:
         data: dict[str, Any] = {}
-        if message.message_type != "event":  # an exception frame: the family's own error path
+        if self._closed:
+            return []
+        if message.is_exception:  # the family's own error path
+            self._closed = True
             event = self._error_event(message)
-        elif message.event_type == "chunk":
+        elif TABLE.event(message.event_type) is Reading.READ:
             data, text = chunk_event(message)
             event = self._inner_event(message.raw, data, text)
-        else:
-            raise ValueError(f"unexpected event type {message.event_type!r} in an InvokeModel stream")
+        else:  # botocore yields nothing for it: in its place among held frames, read by no one
+            hold = getattr(self.inner, "pass_or_hold", None)
+            return hold(message.raw) if hold is not None else [message.raw]
         out = self._wrap(self.inner.feed(event))
         self.ended = self.inner.ended
         metrics = data.get(METRICS)

@@ -41,6 +41,14 @@ class EventMessage:
     def message_type(self) -> str | None:
         return self.headers.get(":message-type")
 
+    @property
+    def is_exception(self) -> bool:
+        """Whether a client raises on this message: botocore's rule (``EventStreamMessage.to_response_dict``)
+        exactly. Any other message, ``:message-type`` missing, odd or not a string included, is an event the
+        client reads by its ``:event-type``, so the relays must read it as one too."""
+        kind = self.headers.get(":message-type")
+        return kind == "error" or kind == "exception"
+
     # The relay interface shared with SSE events.
     is_done = False
 
@@ -83,6 +91,8 @@ def _parse_headers(data: bytes) -> dict[str, Any]:
                 raise EventStreamError(f"unknown event-stream header type {kind}")
             if i > len(data):
                 raise EventStreamError("event-stream header runs past the headers")
+            if name in headers:  # botocore raises DuplicateHeader: which value a reader takes is not defined
+                raise EventStreamError(f"duplicate event-stream header {name!r}")
             headers[name] = value
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
         raise EventStreamError(f"malformed event-stream headers ({exc.__class__.__name__})") from None

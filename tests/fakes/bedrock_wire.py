@@ -97,3 +97,21 @@ def tool_result_frames(index: int, content: list[dict], call_id: str = "tooluse_
                 "toolUseId": call_id, "type": kind, "status": "success"}}}),
             event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolResult": content}}),
             event("contentBlockStop", {"contentBlockIndex": index})]
+
+
+def raw_frame(headers: list[tuple[str, int, object]], payload: bytes) -> bytes:
+    """A frame with any headers, in order, repeated or of any value type (7 string, 6 bytes, 4 int32, 0/1 bool):
+    for hostile streams the proxy's own encoder would never write."""
+    head = b""
+    for name, kind, value in headers:
+        head += bytes([len(name.encode())]) + name.encode() + bytes([kind])
+        if kind in (6, 7):
+            raw = value if isinstance(value, bytes) else str(value).encode()
+            head += struct.pack(">H", len(raw)) + raw
+        elif kind == 4:
+            head += struct.pack(">i", int(value))  # type: ignore[call-overload]
+    total = 12 + len(head) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(head))
+    prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    body = prelude + head + payload
+    return body + struct.pack(">I", binascii.crc32(body) & 0xFFFFFFFF)
