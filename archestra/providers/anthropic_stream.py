@@ -8,7 +8,9 @@ The relay keeps the same list, so a skipped event never moves a block and a call
 block the client puts them on. Where the clients would read an event differently from each other or from
 the relay, the stream is cut (:class:`UnreadEvent`, which the pipeline turns into ``error_bytes``): an event
 whose name and type differ, an unknown event or delta type, an index that is not a position in the list
-(Python counts negative indexes from the end, TypeScript also reads ``"1"`` and ``1.5``), a second
+(Python counts negative indexes from the end, TypeScript also reads ``"1"`` and ``1.5``) or not the open
+block (blocks come one after the other: a delta to a stopped block would change a call already decided, and
+TypeScript's ``contentBlock`` event hands over the last block, whatever the stop's index), a second
 ``message_start`` (one client ignores it, the other fails), an event acted on before ``message_start``, and
 an ``mcp_tool_use`` block whose start event carries input that its fragments would replace (the beta
 clients read its fragments, the others keep the start's input). After ``message_stop`` or an ``error`` event, and after a
@@ -57,6 +59,7 @@ class AnthropicStreamRelay(HoldingRelay):
         self._kinds: list[str] = []  # the client's content blocks so far, by position
         self._with_input: set[int] = set()  # MCP call blocks whose start event carried input
         self._names = Names()
+        self._open: int | None = None  # the block started and not yet stopped
         self._started = False
         self._over = False  # message_stop or error relayed: the client reads no further
         self._refused = False  # a refusal ended the client's message
@@ -84,6 +87,9 @@ class AnthropicStreamRelay(HoldingRelay):
             self._delta(self._position(data), data.get("delta"))
         elif kind == "content_block_stop":
             self._position(data)
+            self._open = None
+        elif self._open is not None:
+            raise UnreadEvent(f"a {kind} event inside a content block")
         elif kind == "message_delta":
             self.response.finish_reason = (data.get("delta") or {}).get("stop_reason")
             usage = data.get("usage") or {}
@@ -145,9 +151,9 @@ class AnthropicStreamRelay(HoldingRelay):
 
     def _start(self, block: Any) -> None:
         kind = block.get("type") if isinstance(block, dict) else None
-        if not isinstance(kind, str):
-            raise UnreadEvent("a content_block_start without a typed block")
-        position = len(self._kinds)
+        if not isinstance(kind, str) or self._open is not None:
+            raise UnreadEvent("a content_block_start without a typed block, or inside another block")
+        position = self._open = len(self._kinds)
         self._kinds.append(kind)
         if kind in CALL_TYPES:
             self._names.add(block)
@@ -161,8 +167,8 @@ class AnthropicStreamRelay(HoldingRelay):
 
     def _position(self, data: dict[str, Any]) -> int:
         index = data.get("index")
-        if type(index) is not int or not 0 <= index < len(self._kinds):
-            raise UnreadEvent(f"a {data['type']} event whose index is not one of the blocks")
+        if type(index) is not int or index != self._open:
+            raise UnreadEvent(f"a {data['type']} event whose index is not the open block")
         return index
 
     def _delta(self, position: int, delta: Any) -> None:
