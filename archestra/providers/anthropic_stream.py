@@ -8,9 +8,9 @@ The relay keeps the same list, so a skipped event never moves a block and a call
 block the client puts them on. Where the clients would read an event differently from each other or from
 the relay, the stream is cut (:class:`UnreadEvent`, which the pipeline turns into ``error_bytes``): an event
 whose name and type differ, an unknown event or delta type, an index that is not a position in the list
-(Python counts negative indexes from the end, TypeScript also reads ``"1"`` and ``1.5``) or not the open
-block (blocks come one after the other: a delta to a stopped block would change a call already decided, and
-TypeScript's ``contentBlock`` event hands over the last block, whatever the stop's index), a second
+(Python counts negative indexes from the end, TypeScript also reads ``"1"`` and ``1.5``), a delta to a
+block already stopped or decided (it would change a call after its decision), a stop for another block than
+the last (TypeScript's ``contentBlock`` event hands over the last block, whatever the stop's index), a second
 ``message_start`` (one client ignores it, the other fails), an event acted on before ``message_start``, and
 an ``mcp_tool_use`` block whose start event carries input that its fragments would replace (the beta
 clients read its fragments, the others keep the start's input). After ``message_stop`` or an ``error`` event, and after a
@@ -20,8 +20,9 @@ From the first call block on (``tool_use``, and the ``server_tool_use`` / ``mcp_
 ran), events are held until ``message_delta`` (which carries the stop reason): the calls are then decided and
 the held events replayed byte for byte, or replaced by one text block with the refusal and ``stop_reason:
 "end_turn"``. A call's arguments are its ``input_json_delta`` fragments, or the ``input`` of its start event
-when no fragment has any text (what the clients keep); arguments that are not one complete JSON object are
-refused (clients parse partial JSON each their own way). Server result blocks (web search, web fetch, MCP,
+when it got no fragment (what the clients keep); arguments that are not one complete JSON object are refused
+(clients parse partial JSON each their own way), and so is a start's input followed only by empty fragments
+(Python keeps the start's input, TypeScript reads ``{}``). Server result blocks (web search, web fetch, MCP,
 code execution...) are recorded as they pass, so the calls after them are decided with them in context.
 """
 from __future__ import annotations
@@ -42,6 +43,8 @@ from .shapes import Reading
 #: Call blocks whose ``input_json_delta`` fragments every client accumulates (not ``mcp_tool_use``: only the
 #: beta message streams do).
 _FRAGMENTS_READ_BY_ALL = ("tool_use", "server_tool_use")
+_DISPUTED = ("The tool call's start event carries input and its input fragments are all empty: some clients keep "
+             "the start's input, others read {}, so the proxy cannot decide what would run.")
 _INCOMPLETE = ("The tool call's input is not one complete JSON object; clients read such input each their own "
                "way, so the proxy cannot decide what would run.")
 
@@ -57,9 +60,14 @@ class AnthropicStreamRelay(HoldingRelay):
         super().__init__(exchange, self._decide_read)
         self._policy = decide
         self._kinds: list[str] = []  # the client's content blocks so far, by position
-        self._with_input: set[int] = set()  # MCP call blocks whose start event carried input
+        self._carried: set[int] = set()  # call blocks whose start event carried input
+        self._fragmented: set[int] = set()  # call blocks that got input fragments, and those with text:
+        self._texted: set[int] = set()  # where a start's input met only empty fragments, the clients disagree
+        self._held_calls: list[int] = []  # the held calls' blocks, in the order they are decided
+        self._asked = 0
         self._names = Names()
-        self._open: int | None = None  # the block started and not yet stopped
+        self._closed: set[int] = set()  # blocks stopped: no delta may change them
+        self._settled = 0  # blocks before this position were decided (and relayed): no delta may change them
         self._started = False
         self._over = False  # message_stop or error relayed: the client reads no further
         self._refused = False  # a refusal ended the client's message
@@ -86,10 +94,7 @@ class AnthropicStreamRelay(HoldingRelay):
         elif kind == "content_block_delta":
             self._delta(self._position(data), data.get("delta"))
         elif kind == "content_block_stop":
-            self._position(data)
-            self._open = None
-        elif self._open is not None:
-            raise UnreadEvent(f"a {kind} event inside a content block")
+            self._closed.add(self._position(data, stop=True))
         elif kind == "message_delta":
             self.response.finish_reason = (data.get("delta") or {}).get("stop_reason")
             usage = data.get("usage") or {}
@@ -151,24 +156,27 @@ class AnthropicStreamRelay(HoldingRelay):
 
     def _start(self, block: Any) -> None:
         kind = block.get("type") if isinstance(block, dict) else None
-        if not isinstance(kind, str) or self._open is not None:
-            raise UnreadEvent("a content_block_start without a typed block, or inside another block")
-        position = self._open = len(self._kinds)
+        if not isinstance(kind, str):
+            raise UnreadEvent("a content_block_start without a typed block")
+        position = len(self._kinds)
         self._kinds.append(kind)
         if kind in CALL_TYPES:
             self._names.add(block)
             initial = block.get("input")
-            if kind not in _FRAGMENTS_READ_BY_ALL and initial not in (None, {}):
-                self._with_input.add(position)
+            if initial not in (None, {}):
+                self._carried.add(position)
+            self._held_calls.append(position)
             self.held.start(position, block.get("id"), call_name(block), initial=initial,
                             server=kind != "tool_use")
         elif is_server_result(kind):
             self.held.add_result(server_result(block, self._names, ("server", position)))
 
-    def _position(self, data: dict[str, Any]) -> int:
-        index = data.get("index")
-        if type(index) is not int or index != self._open:
-            raise UnreadEvent(f"a {data['type']} event whose index is not the open block")
+    def _position(self, data: dict[str, Any], stop: bool = False) -> int:
+        index, last = data.get("index"), len(self._kinds) - 1
+        if (type(index) is not int or not self._settled <= index <= last or index in self._closed
+                or (stop and index != last)):
+            raise UnreadEvent(f"a {data['type']} event whose index is not a block still open"
+                              f"{' and the last' if stop else ''}")
         return index
 
     def _delta(self, position: int, delta: Any) -> None:
@@ -180,12 +188,26 @@ class AnthropicStreamRelay(HoldingRelay):
             (self.held.add_text if self.held.holding else self.text.append)(str(delta.get("text", "")))
         elif kind == "input_json_delta" and block in CALL_TYPES:
             fragment = delta.get("partial_json")
-            if not isinstance(fragment, str) or (fragment and position in self._with_input):
+            if not isinstance(fragment, str) or (fragment and position in self._carried
+                                                 and block not in _FRAGMENTS_READ_BY_ALL):
                 raise UnreadEvent("input fragments the clients would read differently")
+            self._fragmented.add(position)
+            if fragment:
+                self._texted.add(position)
             self.held.add_arguments(position, fragment)
 
+    def settle(self, end_raw: bytes | None, end: dict[str, Any] | None) -> list[bytes]:
+        try:
+            return super().settle(end_raw, end)
+        finally:
+            self._held_calls, self._asked, self._settled = [], 0, len(self._kinds)
+
     def _decide_read(self, calls: list[ToolCall], results: Any = None) -> str | None:
-        for call in calls:
+        for call in calls:  # in the order their blocks started (HeldCalls keeps it)
+            position = self._held_calls[self._asked]
+            self._asked += 1
+            if position in self._carried and position in self._fragmented and position not in self._texted:
+                call.refuse = call.refuse or _DISPUTED
             call.refuse = call.refuse or (None if _complete_object(call.raw_arguments) else _INCOMPLETE)
         refusal = self._policy(calls, results) if results else self._policy(calls)
         self._refused = self._refused or refusal is not None
