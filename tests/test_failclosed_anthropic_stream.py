@@ -20,7 +20,7 @@ from archestra.providers.anthropic_events import EVENTS, UNKNOWN_EVENT
 from archestra.providers.shapes import Reading
 from tests.anthropic_stream_readers import NODE_DIR, python_calls, relay
 from tests.fakes import anthropic_wire as wire
-from tests.fakes.server import json_reply, sse_reply
+from tests.fakes.server import FakeUpstream, json_reply, sse_reply
 from tests.live import _start
 from tests.test_deployment import stop_gunicorn
 from tests.test_vertex import write_service_account
@@ -221,14 +221,13 @@ def test_skipped_events_do_not_shift_a_calls_arguments_on_the_anthropic_route(li
 def live_vertex(tmp_path_factory):
     """The two-worker gunicorn with Anthropic on Vertex AI: the proxy's service account, whose token endpoint is
     the fake upstream, as is Vertex itself."""
-    from tests.fakes.server import FakeUpstream
-
     upstream = FakeUpstream()
     key = tmp_path_factory.mktemp("vertex") / "sa.json"
     write_service_account(key, f"{upstream.url}/token")
-    env = {"ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED": "1", "ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT": PROJECT,
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_LOCATION": LOCATION, "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": str(key),
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": upstream.url, "ARCHESTRA_CLOUD_AUTH_OPEN": "1"}
+    settings = {"ENABLED": "1", "PROJECT": PROJECT, "LOCATION": LOCATION, "CREDENTIALS_FILE": str(key),
+                "BASE_URL": upstream.url}
+    env = {**{f"ARCHESTRA_ANTHROPIC_VERTEX_AI_{name}": value for name, value in settings.items()},
+           "ARCHESTRA_CLOUD_AUTH_OPEN": "1"}
     upstream, process, log, proxy = _start(tmp_path_factory, None, env, upstream)
     yield proxy
     stop_gunicorn(process, log)

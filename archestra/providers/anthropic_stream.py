@@ -13,8 +13,8 @@ block already stopped or decided (it would change a call after its decision), a 
 the last (TypeScript's ``contentBlock`` event hands over the last block, whatever the stop's index), a second
 ``message_start`` (one client ignores it, the other fails), an event acted on before ``message_start``, and
 an ``mcp_tool_use`` block whose start event carries input that its fragments would replace (the beta
-clients read its fragments, the others keep the start's input). After ``message_stop`` or an ``error`` event, and after a
-refusal, nothing more is relayed: the client's message is complete.
+clients read its fragments, the others keep the start's input). After ``message_stop`` or an ``error``
+event, and after a refusal, nothing more is relayed: the client's message is complete.
 
 From the first call block on (``tool_use``, and the ``server_tool_use`` / ``mcp_tool_use`` calls the provider
 ran), events are held until ``message_delta`` (which carries the stop reason): the calls are then decided and
