@@ -45,6 +45,12 @@ def test_unterminated_last_event_is_flushed():
     assert events[-1].raw == b'data: {"tail":true}'
 
 
+def test_a_lone_cr_at_the_end_of_the_stream_ends_the_last_line():
+    """No LF can follow it: the clients (both Anthropic SDKs) end the event there, and so does the decoder."""
+    events = decode([b"event: message_stop\rdata: {}\r", b"\r"])
+    assert [(e.event, e.data, e.raw) for e in events] == [("message_stop", "{}", b"event: message_stop\rdata: {}\r\r")]
+
+
 def test_oversized_event_is_an_error():
     decoder = SSEDecoder(max_event_bytes=100)
     with pytest.raises(SSEError):

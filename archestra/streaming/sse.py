@@ -75,8 +75,9 @@ class SSEDecoder:
         if not self._buf:
             return []
         tail = bytes(self._buf)
-        if self._scan < len(self._buf):
-            self._field(bytes(self._buf[self._scan:]).rstrip(b"\r\n"))
+        line = bytes(self._buf[self._scan:]).rstrip(b"\r\n")
+        if line:  # a lone CR left at the end is a line end (no LF can follow): the clients end the event there
+            self._field(line)
         event = SSEEvent(tail, self._event, "\n".join(self._data) if self._data else None)
         self._buf.clear()
         self._scan = 0
