@@ -13,13 +13,15 @@ from .anthropic_blocks import (
     client_result,
     declared_tools,
     is_server_result,
+    pinned_listings,
     server_result,
     set_text,
-    unseen,
+    undeclared_tools,
     write_result,
     write_tools,
 )
-from .anthropic_reminders import Reminders
+from .anthropic_context import unseen
+from .anthropic_reminders import INSTRUCTIONS_TOOL, Reminders, instructions_tool
 from .anthropic_stream import AnthropicStreamRelay
 from .base import Provider, ProxyError, Route, compact_json
 
@@ -107,8 +109,17 @@ class Anthropic(Provider):
             reminders.reset()
         for index, raw in enumerate(body["messages"]):
             messages.append(self._message(index, raw, names, reminders, unseen_context))
+        tools = declared_tools(body)
+        if listings := pinned_listings(body):  # read with the conversation: the first message holds them
+            if messages:
+                messages[0].tool_results[:0] = listings
+            else:
+                unseen_context.append("tools: a pinned MCP tool listing with no conversation to read it in")
+        unseen_context += [f"tools: {reason}" for reason in undeclared_tools(body)]
+        if any(result.name == INSTRUCTIONS_TOOL for message in messages for result in message.tool_results):
+            tools.append(instructions_tool())  # discovered, so that a policy can trust it
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
-                            messages=messages, tools=declared_tools(body), client=client)
+                            messages=messages, tools=tools, client=client)
         exchange.unseen_context.extend(unseen_context)
         return exchange
 
@@ -166,7 +177,9 @@ class Anthropic(Provider):
             rebuilt.append(raw)
         body["messages"] = rebuilt
         self._write_system(body, system_parts)
-        write_tools(body, exchange.tools)
+        # A pinned MCP listing a policy blocked or sanitised: its server goes (the model must not read it).
+        refused = {r.name for r in exchange.tool_results if r._ref and r._ref[0] == "listing" and r.edited}
+        write_tools(body, [t for t in exchange.tools if not (t.server and t.name in refused)])
 
     @staticmethod
     def _write_message(raw: dict[str, Any], message: Message) -> None:
@@ -176,7 +189,8 @@ class Anthropic(Provider):
             if result.edited:
                 write_result(raw, result, dropped)
         if message.text is not None and message.text != message._original:
-            set_text(raw, message.text, {r._ref[1] for r in message.tool_results if r._ref[0] != "tool_result"})
+            set_text(raw, message.text, {r._ref[1] for r in message.tool_results
+                                         if r._ref[0] not in ("tool_result", "listing")})
         if dropped:
             raw["content"] = [b for b in raw["content"] if all(b is not d for d in dropped)]
 

@@ -1,0 +1,77 @@
+"""What an Anthropic request makes the model read that the proxy cannot: every part, at any depth, read by the
+family's declared table (``anthropic_table.TABLE``).
+
+A part whose reading is ``UNSEEN`` (a URL or file source, a search result outside any tool result, a container
+upload, a compaction, an encrypted result...) or whose type the table does not hold is unseen context: the
+context becomes untrusted and the refusal says where. Parts are read where they sit: a block of a message, a
+block inside a ``tool_result``, an image's or a document's ``source``, the blocks of a ``content`` source, the
+parts of a provider-executed tool's result. Beyond the places the table names, any nested object that names a
+stored file (``file_id``) or a ``url`` / ``file`` source is unseen too, whatever field holds it: a new field
+does not open a hole the table has no row for.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from .anthropic_table import FAMILY, SERVER_RESULTS, TABLE
+from .shapes import Reading, unseen_reason
+
+#: Where the parts of a block are read: block type -> (field, the place its parts are read as).
+_NESTED: dict[str, tuple[tuple[str, str], ...]] = {
+    "tool_result": (("content", "tool_result"),),
+    "image": (("source", "source"),),
+    "document": (("source", "source"),),
+    "content": (("content", "document"),),  # a ``content`` source
+    "search_result": (("content", "search_result"),),
+    **{kind: (("content", "result"),) for kind in SERVER_RESULTS if kind != "mcp_tool_listing"},
+    "web_fetch_result": (("content", "result"),),
+    "code_execution_result": (("content", "result"),),
+    "bash_code_execution_result": (("content", "result"),),
+    "tool_search_tool_search_result": (("tool_references", "result"),),
+    "compaction": (("tool_changes", "content"),),
+    "tool_addition": (("tool", "tool_change"),),
+    "tool_removal": (("tool", "tool_change"),),
+}
+_CALLS = (Reading.CALL, Reading.SERVER_TOOL)
+
+
+def unseen(block: Any, where: str = "content") -> str | None:
+    """Why a block (of ``where``) makes the model read something the proxy cannot see, or None."""
+    return next(_unseen(block, where), None)
+
+
+def _unseen(part: Any, where: str) -> Iterator[str]:
+    kind = part.get("type") if isinstance(part, dict) else None
+    reading = TABLE.in_request(where, kind)
+    if kind == "compaction" and not (part.get("content") or part.get("encrypted_content")):
+        reading = Reading.OPAQUE  # a failed compaction: the server treats it as nothing
+    if reading is Reading.UNSEEN:
+        key = f"{where}:{kind}"
+        yield (f"a {kind} {'block' if where == 'content' else f'part ({where})'}: {TABLE.notes[key]}"
+               if key in TABLE.notes else unseen_reason(FAMILY, where, kind))
+        return
+    if reading in _CALLS:  # a call's input is what the model wrote, not context it reads
+        return
+    for field, inner in _NESTED.get(str(kind), ()):
+        value = part.get(field)
+        for child in value if isinstance(value, list) else [value] if isinstance(value, dict) else ():
+            yield from _unseen(child, inner)
+    if reference := _stored_reference(part):
+        yield f"a {kind} block names {reference}"
+
+
+def _stored_reference(value: Any, depth: int = 0) -> str | None:
+    """A stored file or a URL source anywhere inside ``value`` (the belt under the table's rows)."""
+    if depth > 64:
+        return "content nested deeper than the proxy reads"
+    if isinstance(value, dict):
+        if "file_id" in value:
+            return f"a stored file ({value.get('file_id')!r})"
+        if value.get("type") in ("url", "file") and ("url" in value or "file_id" in value):
+            return f"a {value['type']} source"
+        items = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    return next(filter(None, (_stored_reference(item, depth + 1) for item in items)), None)
