@@ -110,6 +110,36 @@ def test_what_the_proxy_reads_is_not_unseen(block):
     assert exchange_of({"messages": [user(block, wire.text("Mail it"))]}).unseen_context == []
 
 
+@pytest.mark.parametrize("fields, where", [
+    ({"thread": {"type": "continue", "previous_message_id": "msg_1"}}, "thread"),
+    ({"thread": {"type": "fork"}}, "thread"),
+    ({"container": "container_011CNha8"}, "container"),
+    ({"container": {"id": "container_011CNha8"}}, "container"),
+    ({"container": {"skills": [{"type": "custom", "skill_id": "skill_01", "version": "latest"}]}}, "container.skills"),
+    ({"documents": [{"url": "https://evil.example/"}]}, "documents"),
+], ids=["thread continued", "unknown thread", "container id", "container object", "custom skill", "unknown field"])
+def test_context_held_upstream_or_unknown_fields_are_unseen(fields, where):
+    exchange = exchange_of({"messages": [user(wire.text("x"))], **fields})
+    assert [entry.split(":")[0] for entry in exchange.unseen_context] == [where]
+
+
+def test_settings_and_new_threads_are_not_unseen():
+    exchange = exchange_of({"messages": [user(wire.text("x"))], "thread": {"type": "create"}, "temperature": 1,
+                            "container": {"skills": [{"type": "anthropic", "skill_id": "pptx"}]},
+                            "context_management": {"edits": []}, "output_config": {"effort": "high"}})
+    assert exchange.unseen_context == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_server_held_thread_makes_the_context_untrusted(live, stream):
+    pid = live.profile()
+    live.upstream.reply_with(email_reply(stream))
+    calls, text = ask(live, pid, [user(wire.text("Mail it"))], CLIENT_TOOLS, stream=stream, beta=True,
+                      thread={"type": "continue", "previous_message_id": "msg_01"})
+    assert calls == [] and UNSEEN in text and "thread" in text
+    assert sent(live)["thread"] == {"type": "continue", "previous_message_id": "msg_01"}
+
+
 def test_undeclared_tool_and_mcp_server_types_are_unseen_server_tools():
     exchange = exchange_of({"messages": [user(wire.text("x"))], "tools": [
         *CLIENT_TOOLS, {"type": "hologram_20990101", "name": "holo"}, {"type": "web_search_20250305",

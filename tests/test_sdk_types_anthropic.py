@@ -95,7 +95,11 @@ def _sdk_request_places() -> set[tuple[str, str]]:
     seen: set[tuple[str, type]] = set()
     places = set(_nested("content", CONTENT, seen))
     places |= {("tool", kind) for kind in _types(TOOLS) | _untyped_custom(TOOLS)}
-    places |= {("mcp_server", kind) for kind in _types(_classes(B.message_create_params.BetaRequestMCPServerURLDefinitionParam))}
+    places |= {("mcp_server", kind) for kind in _types(_classes(B.BetaRequestMCPServerURLDefinitionParam))}
+    places |= {("thread", kind) for kind in _types(_classes(B.BetaMessageThreadParam))}
+    places |= {("skill", kind) for kind in _types([T.SkillParams, B.BetaSkillParams])}
+    bodies = [T.message_create_params.MessageCreateParamsBase, B.message_create_params.MessageCreateParamsBase]
+    places |= {("field", name) for body in bodies for name in _hints(body)}
     return places
 
 
@@ -105,18 +109,25 @@ def test_the_sdk_really_is_read_here():
     for expected in [("content", "image"), ("source", "url"), ("source", "file"), ("document", "image"),
                      ("tool_result", "search_result"), ("result", "web_fetch_result"), ("source", "content"),
                      ("tool_change", "tool_definition"), ("tool", "browser_toolset_20260801"), ("tool", "custom"),
-                     ("result", "encrypted_code_execution_result"), ("mcp_server", "url")]:
+                     ("result", "encrypted_code_execution_result"), ("mcp_server", "url"),
+                     ("thread", "continue"), ("skill", "custom"), ("field", "messages"), ("field", "container")]:
         assert expected in places, expected
     assert len(places) > 80
 
 
 @pytest.mark.parametrize("where", ["content", "tool_result", "source", "document", "search_result", "result",
-                                   "tool", "tool_change", "mcp_server"])
+                                   "tool", "tool_change", "mcp_server", "thread", "skill", "field"])
 def test_every_request_type_the_sdk_knows_is_in_the_table(where):
     known = {kind for place, kind in _sdk_request_places() if place == where}
     assert known, where
     missing = known - TABLE.types("request", where)
     assert not missing, f"the anthropic SDK knows {where} types the table does not hold: {sorted(missing)}"
+
+
+def test_a_container_holds_nothing_but_an_id_and_skills():
+    """What the table reads of ``container`` (``container:id``, ``skill:*``): a new field must be read too."""
+    for params in (T.ContainerParams, B.BetaContainerParams):
+        assert set(_hints(params)) == {"id", "skills"}
 
 
 def test_every_answer_block_the_sdk_knows_is_in_the_table():

@@ -20,10 +20,12 @@ from .anthropic_blocks import (
     write_result,
     write_tools,
 )
-from .anthropic_context import unseen
+from .anthropic_context import request_unseen, unseen
 from .anthropic_reminders import INSTRUCTIONS_TOOL, Reminders, instructions_tool
 from .anthropic_stream import AnthropicStreamRelay
+from .anthropic_table import TABLE
 from .base import Provider, ProxyError, Route, compact_json
+from .shapes import Reading
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
@@ -115,7 +117,7 @@ class Anthropic(Provider):
                 messages[0].tool_results[:0] = listings
             else:
                 unseen_context.append("tools: a pinned MCP tool listing with no conversation to read it in")
-        unseen_context += [f"tools: {reason}" for reason in undeclared_tools(body)]
+        unseen_context += [f"tools: {reason}" for reason in undeclared_tools(body)] + request_unseen(body)
         if any(result.name == INSTRUCTIONS_TOOL for message in messages for result in message.tool_results):
             tools.append(instructions_tool())  # discovered, so that a policy can trust it
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
@@ -144,11 +146,12 @@ class Anthropic(Provider):
             kind = block.get("type")
             if reason := unseen(block):
                 unseen_context.append(f"{index if index == 'system' else f'messages.{index}'}: {reason}")
-            if kind in CALL_TYPES:
+            reading = TABLE.in_request("content", kind)
+            if reading in (Reading.CALL, Reading.SERVER_TOOL):
                 calls.append(call_of(block))
             elif kind == "tool_result":
                 results.append(client_result(block, names, ("tool_result", position)))
-            elif is_server_result(kind):
+            elif reading is Reading.RESULT or is_server_result(kind):  # an unknown ``*_tool_result`` too
                 results.append(server_result(block, names, ("server", position)))
             elif scan and (name := reminders.result_of(block)) is not None:
                 text = block.get("text")

@@ -7,10 +7,11 @@
   closed: and an undeclared type is unseen context too), is a provider-executed server tool named by its
   ``name`` (or its type when it has none), whose parameters are the whole entry. A toolset entry (no name) is
   the tool ``browser`` / ``computer``, the name its members' calls carry in ``toolset_name``; a call of a
-  member carries it as ``ToolCall.toolset``, so that a policy on the toolset reaches every member. Each ``mcp_servers`` entry is one server tool named ``mcp:<server name>``
-  whose parameters are the entry without its ``authorization_token``; its ``mcp_toolset`` entries and
-  ``tool_addition`` references follow it; the tool listing an ``mcp_toolset`` pins (``tools``) is a result of
-  that server (``pinned_listings``: untrusted unless a policy trusts it). Tools defined inline in ``messages`` (``tool_addition`` blocks with a
+  member carries it as ``ToolCall.toolset``, so that a policy on the toolset reaches every member. Each
+  ``mcp_servers`` entry is one server tool named ``mcp:<server name>`` whose parameters are the entry without
+  its ``authorization_token``; its ``mcp_toolset`` entries and ``tool_addition`` references follow it; the
+  tool listing an ``mcp_toolset`` pins (``tools``) is a result of that server (``pinned_listings``: untrusted
+  unless a policy trusts it). Tools defined inline in ``messages`` (``tool_addition`` blocks with a
   ``tool_definition``) are declared tools like the others.
 * Calls. ``tool_use`` blocks are client calls; ``server_tool_use`` and ``mcp_tool_use`` blocks are calls the
   provider already ran (``server=True``). An MCP call is named after its server (``mcp:<server name>``) and

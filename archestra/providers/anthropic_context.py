@@ -37,18 +37,24 @@ _CALLS = (Reading.CALL, Reading.SERVER_TOOL)
 
 def unseen(block: Any, where: str = "content") -> str | None:
     """Why a block (of ``where``) makes the model read something the proxy cannot see, or None."""
-    return next(_unseen(block, where), None)
+    found = next(_unseen(block, where), None)
+    if found is None and TABLE.in_request(where, _kind(block)) not in _CALLS:
+        if reference := _stored_reference(block):  # once, over the whole block
+            found = f"a {_kind(block)} block names {reference}"
+    return found
+
+
+def _kind(part: Any) -> Any:
+    return part.get("type") if isinstance(part, dict) else None
 
 
 def _unseen(part: Any, where: str) -> Iterator[str]:
-    kind = part.get("type") if isinstance(part, dict) else None
+    kind = _kind(part)
     reading = TABLE.in_request(where, kind)
     if kind == "compaction" and not (part.get("content") or part.get("encrypted_content")):
         reading = Reading.OPAQUE  # a failed compaction: the server treats it as nothing
     if reading is Reading.UNSEEN:
-        key = f"{where}:{kind}"
-        yield (f"a {kind} {'block' if where == 'content' else f'part ({where})'}: {TABLE.notes[key]}"
-               if key in TABLE.notes else unseen_reason(FAMILY, where, kind))
+        yield _reason(where, kind if isinstance(part, dict) else f"{type(part).__name__} value", part)
         return
     if reading in _CALLS:  # a call's input is what the model wrote, not context it reads
         return
@@ -56,8 +62,6 @@ def _unseen(part: Any, where: str) -> Iterator[str]:
         value = part.get(field)
         for child in value if isinstance(value, list) else [value] if isinstance(value, dict) else ():
             yield from _unseen(child, inner)
-    if reference := _stored_reference(part):
-        yield f"a {kind} block names {reference}"
 
 
 def _stored_reference(value: Any, depth: int = 0) -> str | None:
@@ -75,3 +79,27 @@ def _stored_reference(value: Any, depth: int = 0) -> str | None:
     else:
         return None
     return next(filter(None, (_stored_reference(item, depth + 1) for item in items)), None)
+
+
+def request_unseen(body: dict[str, Any]) -> list[str]:
+    """The request's own fields that bring in context the request does not carry: a field the table does not
+    hold, a server-held thread, a reused container (its id, or the field as a string), the skills loaded in it."""
+    found = [f"{name}: {unseen_reason(FAMILY, 'field', name)}" for name in body
+             if TABLE.in_request("field", name) is Reading.UNSEEN]
+    thread = body.get("thread")
+    if thread is not None:
+        found += [f"thread: {reason}" for reason in _unseen(thread, "thread")]
+    container = body.get("container")
+    if isinstance(container, str) or (isinstance(container, dict) and container.get("id") is not None):
+        found.append(f"container: {_reason('container', 'id', container)}")
+    elif container is not None and not isinstance(container, dict):
+        found.append(f"container: {unseen_reason(FAMILY, 'container', type(container).__name__)}")
+    skills = container.get("skills") if isinstance(container, dict) else None
+    for skill in skills if isinstance(skills, list) else [skills] if skills is not None else ():
+        found += [f"container.skills: {reason}" for reason in _unseen(skill, "skill")]
+    return found
+
+
+def _reason(where: str, kind: str, part: Any) -> str:
+    note = TABLE.notes.get(f"{where}:{kind}")
+    return f"a {where} of type {kind!r}: {note}" if note else unseen_reason(FAMILY, where, kind)

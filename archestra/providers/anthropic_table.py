@@ -8,7 +8,10 @@ Places (``where``) in a request: ``content`` (a block of ``messages[].content`` 
 ``content`` source), ``search_result`` (a block of a search result), ``result`` (a part of a provider-executed
 tool's result, at any depth), ``tool`` (a ``tools`` entry; an entry without ``type`` is ``custom``),
 ``tool_change`` (what a ``tool_addition`` / ``tool_removal`` names), ``mcp_server`` (an ``mcp_servers``
-entry). In an answer: ``content``.
+entry), ``thread`` (the ``thread`` field: server-held conversation state), ``container`` (the ``container``
+field: ``id`` names a container and the files in it), ``skill`` (a skill loaded in the container) and
+``field`` (the body's own fields: those that hold content are read in their places, the others are settings;
+a field the table does not hold is unseen). In an answer: ``content``.
 """
 from __future__ import annotations
 
@@ -42,6 +45,16 @@ _RESULT_PARTS = ("text", "web_search_result", "web_search_tool_result_error", "w
                  "tool_search_tool_search_result", "tool_search_tool_result_error", "tool_reference",
                  "advisor_result", "advisor_tool_result_error", "document")
 
+#: The body's fields whose content is read in the places above.
+_READ_FIELDS = ("messages", "system", "tools", "mcp_servers", "thread", "container")
+#: The body's settings: no content, no reference (``anthropic_version`` / ``anthropic_beta``: Bedrock and Vertex;
+#: ``temperature`` / ``top_p`` / ``top_k`` / ``output_format``: older API versions, which clients still send;
+#: ``betas`` / ``user_profile_id`` / ``workspace_id``: headers the SDK declares with the body's fields).
+_SETTINGS = ("model", "max_tokens", "stream", "tool_choice", "metadata", "thinking", "service_tier", "stop_sequences",
+             "temperature", "top_p", "top_k", "context_management", "output_config", "output_format", "cache_control",
+             "compaction", "diagnostics", "fallback_credit_token", "fallbacks", "inference_geo", "speed",
+             "billing_policy", "anthropic_version", "anthropic_beta", "betas", "user_profile_id", "workspace_id")
+
 _REQUEST: dict[str, Reading] = {
     "content:text": I, "content:image": I, "content:document": I, "content:thinking": I,
     "content:redacted_thinking": O, "content:tool_use": C, "content:server_tool_use": S,
@@ -60,6 +73,9 @@ _REQUEST: dict[str, Reading] = {
     "tool_change:tool_reference": I, "tool_change:mcp_tool_reference": I, "tool_change:mcp_toolset_reference": I,
     "tool_change:tool_definition": I,
     "mcp_server:url": S,
+    "thread:create": O, "thread:continue": U,
+    "container:id": U, "skill:anthropic": I, "skill:custom": U,
+    **{f"field:{name}": I for name in _READ_FIELDS}, **{f"field:{name}": O for name in _SETTINGS},
 }
 _ANSWER: dict[str, Reading] = {
     "content:text": I, "content:thinking": I, "content:redacted_thinking": O, "content:tool_use": C,
@@ -86,7 +102,13 @@ _NOTES = {
     "tool:browser_toolset_20260801": "the `browser` toolset: member calls carry `toolset_name`",
     "tool:computer_toolset_20260801": "the `computer` toolset: member calls carry `toolset_name`",
     "mcp_server:url": "the server tool `mcp:<name>`",
+    "thread:create": "asks the server to hold this conversation: nothing unseen yet",
+    "thread:continue": "the conversation the server holds since `previous_message_id`",
+    "container:id": "a container reused with the files in it (the field as a string is its id)",
+    "skill:anthropic": "one of Anthropic's own skills", "skill:custom": "a stored, user-defined skill",
 }
 
+# The official SDKs (Python and TypeScript) dispatch on the ``event:`` name and silently ignore names they do
+# not know (provider-wire-formats.md 2.3): such an event is relayed and moves none of the relay's bookkeeping.
 TABLE = FamilyTable(FAMILY, request=_REQUEST, answer=_ANSWER, events=EVENTS, unknown_event=Reading.SKIPPED,
                     notes=_NOTES)
