@@ -308,3 +308,17 @@ def test_blocked_project_instructions_never_reach_the_provider(live):
     content = sent(live)["messages"][0]["content"]
     assert content[0] == wire.text("[Content blocked by policy: mail instructions]")
     assert content[1] == wire.text("hi")
+
+
+# -- 6. tools added by a compaction ---------------------------------------------------------------------------
+def test_a_server_tool_a_compaction_adds_is_declared_and_goes_with_it_when_refused():
+    added = {"type": "tool_addition", "tool": {"type": "tool_definition", "definition": wire.web_fetch_tool()}}
+    compaction = {"type": "compaction", "content": None, "tool_changes": [added]}
+    body = {"model": "m", "max_tokens": 1, "tools": CLIENT_TOOLS,
+            "messages": [user(wire.text("x")), {"role": "assistant", "content": [compaction, wire.text("ok")]}]}
+    provider = Anthropic()
+    exchange = provider.parse_request(body, Route("chat", "v1/messages"), ProfileInfo("p", "p"), ClientInfo())
+    assert ("web_fetch", True) in [(t.name, t.server) for t in exchange.tools]
+    exchange.tools = [t for t in exchange.tools if not t.server]  # what the gate does to a refused server tool
+    provider.write_request(body, exchange)
+    assert body["messages"][1]["content"] == [wire.text("ok")] and "web_fetch" not in json.dumps(body)

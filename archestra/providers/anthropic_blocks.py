@@ -91,15 +91,26 @@ def tool_of(entry: Any) -> Tool | None:
     return Tool(name, entry.get("description"), dict(entry))
 
 
+def _additions(block: Any) -> list[Any]:
+    """The ``tool_addition`` blocks a block is or carries (a compaction's ``tool_changes`` add tools too)."""
+    if not isinstance(block, dict):
+        return []
+    if block.get("type") == "compaction":
+        return [change for change in blocks(block.get("tool_changes")) if isinstance(change, dict)
+                and change.get("type") == "tool_addition"]
+    return [block] if block.get("type") == "tool_addition" else []
+
+
 def inline_definitions(messages: Iterable[Any]) -> list[dict[str, Any]]:
-    """Tool definitions carried by ``tool_addition`` blocks in the conversation."""
+    """Tool definitions carried by ``tool_addition`` blocks in the conversation (and in compactions)."""
     found = []
     for message in messages:
         for block in blocks(message.get("content") if isinstance(message, dict) else None):
-            tool = block.get("tool") if isinstance(block, dict) and block.get("type") == "tool_addition" else None
-            if isinstance(tool, dict) and tool.get("type") == "tool_definition":
-                if isinstance(tool.get("definition"), dict):
-                    found.append(tool["definition"])
+            for addition in _additions(block):
+                tool = addition.get("tool")
+                if isinstance(tool, dict) and tool.get("type") == "tool_definition":
+                    if isinstance(tool.get("definition"), dict):
+                        found.append(tool["definition"])
     return found
 
 
@@ -171,9 +182,9 @@ def write_tools(body: dict[str, Any], kept: list[Tool]) -> None:
             body.pop("mcp_servers")
     for message in body.get("messages") or ():
         content = blocks(message.get("content") if isinstance(message, dict) else None)
-        if any(isinstance(b, dict) and b.get("type") == "tool_addition" for b in content):
-            kept_blocks = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_addition"
-                                                      and _dropped(b.get("tool"), removed))]
+        if any(_additions(b) for b in content):
+            # A compaction cannot be edited (its signature): one that adds a removed tool goes whole.
+            kept_blocks = [b for b in content if not any(_dropped(a.get("tool"), removed) for a in _additions(b))]
             message["content"] = kept_blocks or [{"type": "text", "text": _REMOVED}]
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") in {n for _, n in removed}:
@@ -196,9 +207,14 @@ def call_name(block: dict[str, Any]) -> str:
 def call_of(block: dict[str, Any]) -> ToolCall:
     """A call block as decided: a toolset member's call carries its toolset (``toolset_name``)."""
     arguments = block.get("input", {})
-    toolset = block.get("toolset_name")
     return ToolCall(block.get("id"), call_name(block), arguments, json.dumps(arguments),
-                    server=block.get("type") != "tool_use", toolset=toolset if isinstance(toolset, str) else None)
+                    server=block.get("type") != "tool_use", toolset=toolset_of(block))
+
+
+def toolset_of(block: dict[str, Any]) -> str | None:
+    """The toolset a call block's tool is a member of (``toolset_name``: ``browser``, ``computer``)."""
+    toolset = block.get("toolset_name")
+    return toolset if isinstance(toolset, str) else None
 
 
 def refused_call(block: Any) -> ToolCall:

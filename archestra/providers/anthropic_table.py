@@ -84,9 +84,9 @@ _ANSWER: dict[str, Reading] = {
 }
 _NOTES = {
     "content:search_result": "retrieved content outside any tool result: no result policy can judge it",
-    "content:container_upload": "a stored file, by id",
-    "content:compaction": "a summary of context the request no longer carries (a failed compaction, without "
-                          "content, is nothing)",
+    "content:container_upload": "a stored file, by id (in an answer: the server's record of an upload)",
+    "content:compaction": "in a request, a summary of context the request no longer carries (a failed "
+                          "compaction, without content, is nothing); in an answer, text the server wrote",
     "content:tool_addition": "its tool (a reference or an inline definition) is a declared tool",
     "content:mcp_tool_listing": "an MCP server's tool listing, pinned: a result of `mcp:<server>`",
     "content:fallback": "marks where a fallback model took over; not rendered into the prompt",
@@ -106,6 +106,7 @@ _NOTES = {
     "thread:continue": "the conversation the server holds since `previous_message_id`",
     "container:id": "a container reused with the files in it (the field as a string is its id)",
     "skill:anthropic": "one of Anthropic's own skills", "skill:custom": "a stored, user-defined skill",
+    **{f"field:{name}": "read in its own places (above)" for name in _READ_FIELDS},
 }
 
 # The official SDKs (Python and TypeScript) dispatch on the ``event:`` name and silently ignore names they do
