@@ -195,6 +195,8 @@ def test_an_unknown_answer_block_is_a_refused_call_whatever_the_policies():
     groups = list(provider.tool_call_groups(data))
     calls = [call for _, group, _ in groups for call in group]
     assert [(c.name, c.refuse is not None) for c in calls] == [("hologram", True), ("send_email", False)]
+    odd = list(provider.tool_call_groups({**data, "content": {"type": "tool_use", "name": "x", "input": {}}}))
+    assert [(c.name, c.refuse is not None) for _, group, _ in odd for c in group] == [("content", True)]
     known = wire.message([wire.text("x"), {"type": "thinking", "thinking": "t", "signature": "s"},
                           {"type": "fallback", "from": {"model": "a"}, "to": {"model": "b"}}])
     assert list(provider.tool_call_groups(known)) == []

@@ -298,6 +298,9 @@ def answer_segments(content: Any) -> list[tuple[list[ToolCall], list[ToolResult]
     names, segments = Names(), []
     calls: list[ToolCall] = []
     results: list[ToolResult] = []
+    if content is not None and not isinstance(content, list):  # not an answer's shape: nothing in it is read
+        shown = f"{type(content).__name__} value"
+        return [([ToolCall(None, "content", {}, "{}", refuse=refused_reason(FAMILY, "content", shown))], [])]
     for position, block in enumerate(blocks(content)):
         reading = TABLE.in_answer("content", block.get("type") if isinstance(block, dict) else None)
         if reading is Reading.REFUSED:
