@@ -18,7 +18,9 @@ from archestra.exchange import ClientInfo, ProfileInfo
 from archestra.providers import Anthropic
 from archestra.providers.anthropic_reminders import INSTRUCTIONS_TOOL
 from archestra.providers.base import Route
-from archestra.security.hooks import UNTRUSTED_CONTEXT, CallPolicy
+from archestra.security import hooks as security_hooks
+from archestra.security import policies as security_policies
+from archestra.security.hooks import UNTRUSTED_CONTEXT
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.server import json_reply, sse_reply
 from tests.test_bypass_anthropic import CLIENT_TOOLS, EVIL, PAGE, ask, email_reply, refusal, sent
@@ -259,8 +261,8 @@ def test_a_toolset_is_a_client_tool_and_its_members_calls_carry_it():
     assert response.tool_calls[0].toolset == "browser"
 
 
-@pytest.mark.xfail("toolset" not in inspect.getsource(CallPolicy), reason="policies on toolsets (issue 25, the "
-                   "policy work) are not on this branch", strict=False)
+@pytest.mark.xfail("toolset" not in inspect.getsource(security_hooks) + inspect.getsource(security_policies),
+                   reason="policies on toolsets (issue 25, the policy work) are not on this branch", strict=True)
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_a_policy_on_the_toolset_reaches_its_members(live, stream):
     pid = live.profile(consider_context_untrusted=False)
