@@ -286,6 +286,11 @@ def test_project_instructions_are_results_of_a_named_pseudo_tool():
     assert PAGE in results[0].content and PAGE in results[2].content
     assert exchange.messages[0].text == CONTEXT + "read sub/x.txt"  # the user's own text stays the user's
     assert INSTRUCTIONS_TOOL in [t.name for t in exchange.tools]
+    before_2_1 = ("<system-reminder>\nAs you answer the user's questions, you can use the following context:\n"
+                  "# claudeMd\nCodebase and user instructions are shown below.\n\nContents of /w/CLAUDE.md "
+                  f"(project instructions, checked into the codebase):\n\n{PAGE}\n</system-reminder>")
+    older = exchange_of({"messages": [user(wire.text(before_2_1), wire.text(CONTEXT), wire.text("hi"))]})
+    assert [r.name for r in older.tool_results] == [INSTRUCTIONS_TOOL] and older.messages[0].text == CONTEXT + "hi"
     plain = exchange_of({"messages": [user(wire.text("Contents of my notes:\n\nnothing"))]})
     assert plain.tool_results == [] and INSTRUCTIONS_TOOL not in [t.name for t in plain.tools]
 

@@ -13,7 +13,8 @@ user's instructions. They are looked for in ``user`` and ``system`` messages (an
 
 Project instruction files (``CLAUDE.md``, ``AGENTS.md``, the user's and the managed ones) come in a reminder of
 their own, ``Codebase and user instructions are shown below. ...`` then ``Contents of <path> (<kind>):`` per
-file, at the start of the conversation; one found beside a file read later comes as ``Contents of <path>:``.
+file, at the start of the conversation (before 2.1: the ``# claudeMd`` section of the ``As you answer the
+user's questions`` reminder); one found beside a file read later comes as ``Contents of <path>:``.
 Each such reminder is a result of the pseudo-tool ``project_instructions``: files anyone who can write to a
 repository wrote, untrusted like any file read until an operator trusts them (a ``mark_as_trusted`` result
 policy on that tool). It is looked for before the other markers, at the start of the reminder only, so that
@@ -31,7 +32,10 @@ _CALLED = re.compile(r"Called the (\S+) tool with the following input:")
 _CHANGED = re.compile(r"changed on disk since you last read it")
 _RESOURCE = "Full contents of resource:"
 _INSTRUCTIONS = re.compile(r"\A\s*<system-reminder>\s*(?:Codebase and user instructions are shown below|"
-                           r"Contents of [^\n]+:\n)")
+                           r"Contents of [^\n]+:\n|"
+                           # Claude Code before 2.1: the files are the ``claudeMd`` section of the context reminder
+                           r"As you answer the user's questions, you can use the following context:\n"
+                           r"(?:.*\n)*?# claudeMd\n)")
 #: The pseudo-tool whose results are the project instruction files a coding agent puts in the conversation.
 INSTRUCTIONS_TOOL = "project_instructions"
 #: Claude Code's file-reading tool: what a changed-file note reports the output of.
