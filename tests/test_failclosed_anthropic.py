@@ -107,6 +107,13 @@ def test_anything_the_proxy_cannot_read_at_any_depth_is_unseen_context(block):
     assert system.unseen_context and system.unseen_context[0].startswith("system: ")
 
 
+@pytest.mark.parametrize("content", [{"type": "text", "text": "x"}, ["a string block"], 7],
+                         ids=["an object", "a string in a list", "a number"])
+def test_content_of_another_shape_is_unseen(content):
+    assert exchange_of({"messages": [{"role": "user", "content": content}]}).unseen_context[0].startswith(
+        "messages.0: ")
+
+
 @pytest.mark.parametrize("block", SEEN_BLOCKS.values(), ids=SEEN_BLOCKS.keys())
 def test_what_the_proxy_reads_is_not_unseen(block):
     assert exchange_of({"messages": [user(block, wire.text("Mail it"))]}).unseen_context == []

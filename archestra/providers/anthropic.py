@@ -23,9 +23,9 @@ from .anthropic_blocks import (
 from .anthropic_context import request_unseen, unseen
 from .anthropic_reminders import INSTRUCTIONS_TOOL, Reminders, instructions_tool
 from .anthropic_stream import AnthropicStreamRelay
-from .anthropic_table import TABLE
+from .anthropic_table import FAMILY, TABLE
 from .base import Provider, ProxyError, Route, compact_json
-from .shapes import Reading
+from .shapes import Reading, unseen_reason
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
@@ -140,12 +140,15 @@ class Anthropic(Provider):
             result = ToolResult(None, name, content, _ref=("string", None), _original=content)
             return Message(role, None, tool_results=[result], _ref=index)
         calls, results, texts = [], [], []
+        where = index if index == "system" else f"messages.{index}"
+        if content is not None and not isinstance(content, list):  # neither text nor blocks: nothing is read
+            unseen_context.append(f"{where}: {unseen_reason(FAMILY, 'content', f'{type(content).__name__} value')}")
         for position, block in enumerate(blocks(content)):
+            if reason := unseen(block):
+                unseen_context.append(f"{where}: {reason}")
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
-            if reason := unseen(block):
-                unseen_context.append(f"{index if index == 'system' else f'messages.{index}'}: {reason}")
             reading = TABLE.in_request("content", kind)
             if reading in (Reading.CALL, Reading.SERVER_TOOL):
                 calls.append(call_of(block))
