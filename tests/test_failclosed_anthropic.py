@@ -195,7 +195,7 @@ def test_an_answer_block_the_table_does_not_hold_refuses_the_answer(live, block)
     live.upstream.reply_with(json_reply(wire.message(content, "tool_use")))
     calls, text = ask(live, pid, [user(wire.text("Mail it"))], CLIENT_TOOLS, beta=True)
     assert calls == [] and "does not understand" in text and "However, I was denied" in text
-    assert live.blocked(pid, 1)[0]["tool"] in ("hologram", "str")
+    assert live.blocked(pid, 1)[0]["tool"] in ("hologram", "str value")
 
 
 def test_an_unknown_answer_block_is_a_refused_call_whatever_the_policies():

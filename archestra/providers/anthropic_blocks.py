@@ -219,10 +219,10 @@ def toolset_of(block: dict[str, Any]) -> str | None:
 
 def refused_call(block: Any) -> ToolCall:
     """An answer block the table does not hold: a call no policy can allow (the answer is refused)."""
-    kind = block.get("type") if isinstance(block, dict) else None
-    shown = kind if isinstance(kind, str) else type(kind if isinstance(block, dict) else block).__name__
+    kind = block.get("type") if isinstance(block, dict) else block
+    shown = kind if isinstance(block, dict) and isinstance(kind, str) else f"{type(kind).__name__} value"
     return ToolCall(block.get("id") if isinstance(block, dict) else None, shown, {}, "{}",
-                    refuse=refused_reason(FAMILY, "content block", kind if isinstance(block, dict) else block))
+                    refuse=refused_reason(FAMILY, "content block", shown))
 
 
 def is_server_result(kind: Any) -> bool:

@@ -54,7 +54,7 @@ def _unseen(part: Any, where: str) -> Iterator[str]:
     if kind == "compaction" and not (part.get("content") or part.get("encrypted_content")):
         reading = Reading.OPAQUE  # a failed compaction: the server treats it as nothing
     if reading is Reading.UNSEEN:
-        yield _reason(where, kind if isinstance(part, dict) else f"{type(part).__name__} value", part)
+        yield _reason(where, kind if isinstance(part, dict) else f"{type(part).__name__} value")
         return
     if reading in _CALLS:  # a call's input is what the model wrote, not context it reads
         return
@@ -91,7 +91,7 @@ def request_unseen(body: dict[str, Any]) -> list[str]:
         found += [f"thread: {reason}" for reason in _unseen(thread, "thread")]
     container = body.get("container")
     if isinstance(container, str) or (isinstance(container, dict) and container.get("id") is not None):
-        found.append(f"container: {_reason('container', 'id', container)}")
+        found.append(f"container: {_reason('container', 'id')}")
     elif container is not None and not isinstance(container, dict):
         found.append(f"container: {unseen_reason(FAMILY, 'container', type(container).__name__)}")
     skills = container.get("skills") if isinstance(container, dict) else None
@@ -100,6 +100,6 @@ def request_unseen(body: dict[str, Any]) -> list[str]:
     return found
 
 
-def _reason(where: str, kind: str, part: Any) -> str:
+def _reason(where: str, kind: Any) -> str:
     note = TABLE.notes.get(f"{where}:{kind}")
     return f"a {where} of type {kind!r}: {note}" if note else unseen_reason(FAMILY, where, kind)
