@@ -338,3 +338,13 @@ def test_a_server_tool_a_compaction_adds_is_declared_and_goes_with_it_when_refus
     exchange.tools = [t for t in exchange.tools if not t.server]  # what the gate does to a refused server tool
     provider.write_request(body, exchange)
     assert body["messages"][1]["content"] == [wire.text("ok")] and "web_fetch" not in json.dumps(body)
+
+
+def test_the_reader_reads_by_the_table_itself():
+    from archestra.providers.anthropic_context import _reading
+    from archestra.providers.anthropic_table import TABLE
+
+    for key in [*TABLE.request, "content:hologram", "source:s3", "tool:x"]:
+        where, _, kind = key.partition(":")
+        assert _reading(where, kind) is TABLE.in_request(where, kind), key
+    assert _reading("content", None) is TABLE.in_request("content", None)

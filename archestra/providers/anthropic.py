@@ -16,6 +16,7 @@ from .anthropic_blocks import (
     pinned_listings,
     server_result,
     set_text,
+    tool_entries,
     undeclared_tools,
     write_result,
     write_tools,
@@ -111,13 +112,14 @@ class Anthropic(Provider):
             reminders.reset()
         for index, raw in enumerate(body["messages"]):
             messages.append(self._message(index, raw, names, reminders, unseen_context))
-        tools = declared_tools(body)
-        if listings := pinned_listings(body):  # read with the conversation: the first message holds them
+        entries = tool_entries(body)
+        tools = declared_tools(body, entries)
+        if listings := pinned_listings(body, entries):  # read with the conversation: the first message holds them
             if messages:
                 messages[0].tool_results[:0] = listings
             else:
                 unseen_context.append("tools: a pinned MCP tool listing with no conversation to read it in")
-        unseen_context += [f"tools: {reason}" for reason in undeclared_tools(body)] + request_unseen(body)
+        unseen_context += [f"tools: {reason}" for reason in undeclared_tools(body, entries)] + request_unseen(body)
         if any(result.name == INSTRUCTIONS_TOOL for message in messages for result in message.tool_results):
             tools.append(instructions_tool())  # discovered, so that a policy can trust it
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),

@@ -114,8 +114,13 @@ def inline_definitions(messages: Iterable[Any]) -> list[dict[str, Any]]:
     return found
 
 
-def declared_tools(body: dict[str, Any]) -> list[Tool]:
-    entries = [*(body.get("tools") or ()), *inline_definitions(body.get("messages") or ())]
+def tool_entries(body: dict[str, Any]) -> list[Any]:
+    """The request's tool entries: ``tools`` and the definitions carried in ``messages``."""
+    return [*(body.get("tools") or ()), *inline_definitions(body.get("messages") or ())]
+
+
+def declared_tools(body: dict[str, Any], entries: list[Any] | None = None) -> list[Tool]:
+    entries = tool_entries(body) if entries is None else entries
     tools = [tool for tool in map(tool_of, entries) if tool is not None]
     for server in body.get("mcp_servers") or ():
         if isinstance(server, dict) and server.get("name"):
@@ -124,10 +129,10 @@ def declared_tools(body: dict[str, Any]) -> list[Tool]:
     return tools
 
 
-def undeclared_tools(body: dict[str, Any]) -> list[str]:
+def undeclared_tools(body: dict[str, Any], entries: list[Any] | None = None) -> list[str]:
     """The ``tools`` entries (inline definitions included) and ``mcp_servers`` of types the table does not
     hold: unseen context (the entry is also a server tool, decided before the request leaves)."""
-    entries = [*(body.get("tools") or ()), *inline_definitions(body.get("messages") or ())]
+    entries = tool_entries(body) if entries is None else entries
     found = [unseen_reason(FAMILY, "tool", tool_type(e) if isinstance(e, dict) else e) for e in entries
              if not isinstance(e, dict) or tool_reading(e) is Reading.UNSEEN]
     servers = body.get("mcp_servers") or ()
@@ -137,12 +142,12 @@ def undeclared_tools(body: dict[str, Any]) -> list[str]:
                     is Reading.UNSEEN]
 
 
-def pinned_listings(body: dict[str, Any]) -> list[ToolResult]:
+def pinned_listings(body: dict[str, Any], entries: list[Any] | None = None) -> list[ToolResult]:
     """The tool listings ``mcp_toolset`` entries pin (in ``tools`` or defined inline): what the model reads of
     an MCP server's tools without the server being asked, so a result of that server (untrusted unless a
     policy trusts ``mcp:<server>``). A blocked or sanitised listing takes its server out of the request."""
     found = []
-    for entry in [*(body.get("tools") or ()), *inline_definitions(body.get("messages") or ())]:
+    for entry in tool_entries(body) if entries is None else entries:
         if isinstance(entry, dict) and entry.get("type") == "mcp_toolset" and entry.get("tools") is not None:
             listing = {"type": "mcp_tool_listing", "mcp_server_name": entry.get("mcp_server_name"),
                        "tools": entry["tools"]}

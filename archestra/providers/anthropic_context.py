@@ -11,7 +11,7 @@ does not open a hole the table has no row for.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 from .anthropic_table import FAMILY, SERVER_RESULTS, TABLE
 from .shapes import Reading, unseen_reason
@@ -33,14 +33,15 @@ _NESTED: dict[str, tuple[tuple[str, str], ...]] = {
     "tool_removal": (("tool", "tool_change"),),
 }
 _CALLS = (Reading.CALL, Reading.SERVER_TOOL)
+_SOURCES = ("url", "file")
 
 
 def unseen(block: Any, where: str = "content") -> str | None:
     """Why a block (of ``where``) makes the model read something the proxy cannot see, or None."""
-    found = next(_unseen(block, where), None)
-    if found is None and TABLE.in_request(where, _kind(block)) not in _CALLS:
+    found = _unseen(block, where)
+    if found is None and type(block) is dict and _reading(where, block.get("type")) not in _CALLS:
         if reference := _stored_reference(block):  # once, over the whole block
-            found = f"a {_kind(block)} block names {reference}"
+            found = f"a {block.get('type')} block names {reference}"
     return found
 
 
@@ -48,37 +49,55 @@ def _kind(part: Any) -> Any:
     return part.get("type") if isinstance(part, dict) else None
 
 
-def _unseen(part: Any, where: str) -> Iterator[str]:
+#: The table's request rows by ``(where, type)``: read for every part of every request, so looked up directly.
+_ROWS = {tuple(key.split(":", 1)): reading for key, reading in TABLE.request.items()}
+
+
+def _reading(where: str, kind: Any) -> Reading:
+    """``TABLE.in_request(where, kind)``: UNSEEN for anything the table does not hold."""
+    return _ROWS.get((where, kind), Reading.UNSEEN) if type(kind) is str else Reading.UNSEEN
+
+
+def _unseen(part: Any, where: str) -> str | None:
+    """The first unseen part of ``part`` (read as ``where``) and of the parts it holds, by the table."""
     kind = _kind(part)
-    reading = TABLE.in_request(where, kind)
+    reading = _reading(where, kind)
     if kind == "compaction" and not (part.get("content") or part.get("encrypted_content")):
         reading = Reading.OPAQUE  # a failed compaction: the server treats it as nothing
     if reading is Reading.UNSEEN:
-        yield _reason(where, kind if isinstance(part, dict) else f"{type(part).__name__} value")
-        return
+        return _reason(where, kind if isinstance(part, dict) else f"{type(part).__name__} value")
     if reading in _CALLS:  # a call's input is what the model wrote, not context it reads
-        return
-    for field, inner in _NESTED.get(str(kind), ()):
+        return None
+    for field, inner in _NESTED.get(kind, ()) if isinstance(kind, str) else ():
         value = part.get(field)
         for child in value if isinstance(value, list) else [value] if isinstance(value, dict) else ():
-            yield from _unseen(child, inner)
+            if found := _unseen(child, inner):
+                return found
+    return None
 
 
-def _stored_reference(value: Any, depth: int = 0) -> str | None:
+def _stored_reference(value: Any) -> str | None:
     """A stored file or a URL source anywhere inside ``value`` (the belt under the table's rows)."""
-    if depth > 64:
-        return "content nested deeper than the proxy reads"
-    if isinstance(value, dict):
-        if "file_id" in value:
-            return f"a stored file ({value.get('file_id')!r})"
-        if value.get("type") in ("url", "file") and ("url" in value or "file_id" in value):
-            return f"a {value['type']} source"
-        items = value.values()
-    elif isinstance(value, list):
-        items = value
-    else:
-        return None
-    return next(filter(None, (_stored_reference(item, depth + 1) for item in items)), None)
+    stack, count = [value], 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > 100_000:
+            return "more nested content than the proxy reads"
+        if type(item) is dict:
+            if "file_id" in item:
+                return f"a stored file ({item.get('file_id')!r})"
+            if item.get("type") in _SOURCES and ("url" in item or "file_id" in item):
+                return f"a {item['type']} source"
+            values: Any = item.values()
+        elif type(item) is list:
+            values = item
+        else:
+            continue
+        for child in values:
+            if type(child) is dict or type(child) is list:
+                stack.append(child)
+    return None
 
 
 def request_unseen(body: dict[str, Any]) -> list[str]:
@@ -87,8 +106,8 @@ def request_unseen(body: dict[str, Any]) -> list[str]:
     found = [f"{name}: {unseen_reason(FAMILY, 'field', name)}" for name in body
              if TABLE.in_request("field", name) is Reading.UNSEEN]
     thread = body.get("thread")
-    if thread is not None:
-        found += [f"thread: {reason}" for reason in _unseen(thread, "thread")]
+    if thread is not None and (reason := _unseen(thread, "thread")):
+        found.append(f"thread: {reason}")
     container = body.get("container")
     if isinstance(container, str) or (isinstance(container, dict) and container.get("id") is not None):
         found.append(f"container: {_reason('container', 'id')}")
@@ -96,7 +115,8 @@ def request_unseen(body: dict[str, Any]) -> list[str]:
         found.append(f"container: {unseen_reason(FAMILY, 'container', type(container).__name__)}")
     skills = container.get("skills") if isinstance(container, dict) else None
     for skill in skills if isinstance(skills, list) else [skills] if skills is not None else ():
-        found += [f"container.skills: {reason}" for reason in _unseen(skill, "skill")]
+        if reason := _unseen(skill, "skill"):
+            found.append(f"container.skills: {reason}")
     return found
 
 
