@@ -112,7 +112,11 @@ def test_server_results_in_the_history_are_untrusted_until_a_policy_trusts_them(
 
     live.policy("result", pid, tool, "mark_as_trusted")
     live.upstream.reply_with(email_reply(True))
-    assert ask(live, pid, messages, tools, stream=True, beta=mcp, **extra)[0] == [("send_email", EVIL)]
+    calls, text = ask(live, pid, messages, tools, stream=True, beta=mcp, **extra)
+    if kind == "unknown":  # issue 25: a type the family's table does not hold is unseen context, whatever trusts
+        assert calls == [] and "cannot see or vouch for" in text and "future_tool_result" in text
+        return
+    assert calls == [("send_email", EVIL)]
 
 
 def test_a_server_result_blocked_by_policy_never_reaches_the_provider(live):

@@ -13,15 +13,20 @@ from .anthropic_blocks import (
     client_result,
     declared_tools,
     is_server_result,
+    pinned_listings,
     server_result,
     set_text,
-    unseen,
+    tool_entries,
+    undeclared_tools,
     write_result,
     write_tools,
 )
-from .anthropic_reminders import Reminders
+from .anthropic_context import request_unseen, unseen
+from .anthropic_reminders import INSTRUCTIONS_TOOL, Reminders, instructions_tool
 from .anthropic_stream import AnthropicStreamRelay
+from .anthropic_table import FAMILY, TABLE
 from .base import Provider, ProxyError, Route, compact_json
+from .shapes import Reading, unseen_reason
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
@@ -107,8 +112,18 @@ class Anthropic(Provider):
             reminders.reset()
         for index, raw in enumerate(body["messages"]):
             messages.append(self._message(index, raw, names, reminders, unseen_context))
+        entries = tool_entries(body)
+        tools = declared_tools(body, entries)
+        if listings := pinned_listings(body, entries):  # read with the conversation: the first message holds them
+            if messages:
+                messages[0].tool_results[:0] = listings
+            else:
+                unseen_context.append("tools: a pinned MCP tool listing with no conversation to read it in")
+        unseen_context += [f"tools: {reason}" for reason in undeclared_tools(body, entries)] + request_unseen(body)
+        if any(result.name == INSTRUCTIONS_TOOL for message in messages for result in message.tool_results):
+            tools.append(instructions_tool())  # discovered, so that a policy can trust it
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
-                            messages=messages, tools=declared_tools(body), client=client)
+                            messages=messages, tools=tools, client=client)
         exchange.unseen_context.extend(unseen_context)
         return exchange
 
@@ -127,17 +142,21 @@ class Anthropic(Provider):
             result = ToolResult(None, name, content, _ref=("string", None), _original=content)
             return Message(role, None, tool_results=[result], _ref=index)
         calls, results, texts = [], [], []
+        where = index if index == "system" else f"messages.{index}"
+        if content is not None and not isinstance(content, list):  # neither text nor blocks: nothing is read
+            unseen_context.append(f"{where}: {unseen_reason(FAMILY, 'content', f'{type(content).__name__} value')}")
         for position, block in enumerate(blocks(content)):
+            if reason := unseen(block):
+                unseen_context.append(f"{where}: {reason}")
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
-            if reason := unseen(block):
-                unseen_context.append(f"{index if index == 'system' else f'messages.{index}'}: {reason}")
-            if kind in CALL_TYPES:
+            reading = TABLE.in_request("content", kind)
+            if reading in (Reading.CALL, Reading.SERVER_TOOL):
                 calls.append(call_of(block))
             elif kind == "tool_result":
                 results.append(client_result(block, names, ("tool_result", position)))
-            elif is_server_result(kind):
+            elif reading is Reading.RESULT or is_server_result(kind):  # an unknown ``*_tool_result`` too
                 results.append(server_result(block, names, ("server", position)))
             elif scan and (name := reminders.result_of(block)) is not None:
                 text = block.get("text")
@@ -166,7 +185,9 @@ class Anthropic(Provider):
             rebuilt.append(raw)
         body["messages"] = rebuilt
         self._write_system(body, system_parts)
-        write_tools(body, exchange.tools)
+        # A pinned MCP listing a policy blocked or sanitised: its server goes (the model must not read it).
+        refused = {r.name for r in exchange.tool_results if r._ref and r._ref[0] == "listing" and r.edited}
+        write_tools(body, [t for t in exchange.tools if not (t.server and t.name in refused)])
 
     @staticmethod
     def _write_message(raw: dict[str, Any], message: Message) -> None:
@@ -176,7 +197,8 @@ class Anthropic(Provider):
             if result.edited:
                 write_result(raw, result, dropped)
         if message.text is not None and message.text != message._original:
-            set_text(raw, message.text, {r._ref[1] for r in message.tool_results if r._ref[0] != "tool_result"})
+            set_text(raw, message.text, {r._ref[1] for r in message.tool_results
+                                         if r._ref[0] not in ("tool_result", "listing")})
         if dropped:
             raw["content"] = [b for b in raw["content"] if all(b is not d for d in dropped)]
 

@@ -1,13 +1,17 @@
 """Anthropic tools and content blocks as the security view sees them (provider-wire-formats.md section 2).
 
-* Tools. A ``tools`` entry without ``type`` (or ``custom``) is a client tool; typed entries the client runs
-  itself (``bash_*``, ``text_editor_*``, ``computer_*``, ``memory_*``, the browser and computer toolsets: their
-  ``tool_use`` calls come back to the client) are client tools too; every other typed entry (``web_search_*``,
-  ``web_fetch_*``, ``code_execution_*``, ``tool_search_tool_*``, ``advisor_*`` and any type not known here:
-  fail closed) is a provider-executed server tool named by its ``name`` (or its type when it has none), whose
-  parameters are the whole entry. Each ``mcp_servers`` entry is one server tool named ``mcp:<server name>``
-  whose parameters are the entry without its ``authorization_token``; its ``mcp_toolset`` entries and
-  ``tool_addition`` references follow it. Tools defined inline in ``messages`` (``tool_addition`` blocks with a
+* Tools. A ``tools`` entry is read by the family's table (``anthropic_table.TABLE``, ``tool:<type>``; no
+  ``type`` is ``custom``): the types whose calls come back to the client (custom, ``bash_*``, ``text_editor_*``,
+  ``computer_*``, ``memory_*``, the browser and computer toolsets) are client tools; every other type, known
+  (``web_search_*``, ``web_fetch_*``, ``code_execution_*``, ``tool_search_tool_*``, ``advisor_*``) or not (fail
+  closed: and an undeclared type is unseen context too), is a provider-executed server tool named by its
+  ``name`` (or its type when it has none), whose parameters are the whole entry. A toolset entry (no name) is
+  the tool ``browser`` / ``computer``, the name its members' calls carry in ``toolset_name``; a call of a
+  member carries it as ``ToolCall.toolset``, so that a policy on the toolset reaches every member. Each
+  ``mcp_servers`` entry is one server tool named ``mcp:<server name>`` whose parameters are the entry without
+  its ``authorization_token``; its ``mcp_toolset`` entries and ``tool_addition`` references follow it; the
+  tool listing an ``mcp_toolset`` pins (``tools``) is a result of that server (``pinned_listings``: untrusted
+  unless a policy trusts it). Tools defined inline in ``messages`` (``tool_addition`` blocks with a
   ``tool_definition``) are declared tools like the others.
 * Calls. ``tool_use`` blocks are client calls; ``server_tool_use`` and ``mcp_tool_use`` blocks are calls the
   provider already ran (``server=True``). An MCP call is named after its server (``mcp:<server name>``) and
@@ -26,12 +30,14 @@ import json
 from typing import Any, Iterable
 
 from ..exchange import Tool, ToolCall, ToolResult
+from .anthropic_table import FAMILY, TABLE
 from .base import CallNames, compact_json
 from .content import content_text, set_content_text
+from .shapes import Reading, refused_reason, unseen_reason
 
+TABLES = [TABLE]
 CALL_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
-_CLIENT_TYPED = ("custom", "bash_", "text_editor_", "computer_", "memory_", "browser_toolset_",
-                 "computer_toolset_")
+_TOOLSET = "_toolset_"
 _SUB_TOOLS = {"bash_code_execution": "code_execution", "text_editor_code_execution": "code_execution"}
 #: Result types only one (declared) server tool produces.
 _RESULT_TOOLS = {"web_search_tool_result": "web_search", "web_fetch_tool_result": "web_fetch",
@@ -49,17 +55,30 @@ def mcp_name(server: Any) -> str:
 
 
 # -- tools ----------------------------------------------------------------------------------------
+def tool_type(entry: dict[str, Any]) -> Any:
+    """A ``tools`` entry's type as the table names it (an entry without one is a ``custom`` tool)."""
+    return entry.get("type") if entry.get("type") is not None else "custom"
+
+
+def tool_reading(entry: dict[str, Any]) -> Reading:
+    return TABLE.in_request("tool", tool_type(entry))
+
+
 def entry_name(entry: dict[str, Any]) -> str | None:
-    """The name a ``tools`` entry (or inline definition) is known by; None for MCP toolsets."""
-    if entry.get("type") == "mcp_toolset":
+    """The name a ``tools`` entry (or inline definition) is known by; None for MCP toolsets. A client toolset
+    (``browser_toolset_20260801``) is known by the name its members' calls carry (``browser``)."""
+    kind = tool_type(entry)
+    if kind == "mcp_toolset":
         return None
+    if isinstance(kind, str) and _TOOLSET in kind and tool_reading(entry) is Reading.CALL:
+        return kind.split(_TOOLSET)[0]
     name = entry.get("name") or entry.get("type")
     return str(name) if name else None
 
 
 def is_server_entry(entry: dict[str, Any]) -> bool:
-    kind = entry.get("type")
-    return kind is not None and not str(kind).startswith(_CLIENT_TYPED)
+    """Every entry whose calls do not come back to the client: declared server tools and undeclared types."""
+    return tool_reading(entry) is not Reading.CALL
 
 
 def tool_of(entry: Any) -> Tool | None:
@@ -67,31 +86,75 @@ def tool_of(entry: Any) -> Tool | None:
         return None
     if is_server_entry(entry):
         return Tool(name, entry.get("description"), dict(entry), server=True)
-    if entry.get("type") in (None, "custom"):
+    if tool_type(entry) == "custom":
         return Tool(name, entry.get("description"), entry.get("input_schema"))
     return Tool(name, entry.get("description"), dict(entry))
 
 
+def _additions(block: Any) -> list[Any]:
+    """The ``tool_addition`` blocks a block is or carries (a compaction's ``tool_changes`` add tools too)."""
+    if not isinstance(block, dict):
+        return []
+    if block.get("type") == "compaction":
+        return [change for change in blocks(block.get("tool_changes")) if isinstance(change, dict)
+                and change.get("type") == "tool_addition"]
+    return [block] if block.get("type") == "tool_addition" else []
+
+
 def inline_definitions(messages: Iterable[Any]) -> list[dict[str, Any]]:
-    """Tool definitions carried by ``tool_addition`` blocks in the conversation."""
+    """Tool definitions carried by ``tool_addition`` blocks in the conversation (and in compactions)."""
     found = []
     for message in messages:
         for block in blocks(message.get("content") if isinstance(message, dict) else None):
-            tool = block.get("tool") if isinstance(block, dict) and block.get("type") == "tool_addition" else None
-            if isinstance(tool, dict) and tool.get("type") == "tool_definition":
-                if isinstance(tool.get("definition"), dict):
-                    found.append(tool["definition"])
+            for addition in _additions(block):
+                tool = addition.get("tool")
+                if isinstance(tool, dict) and tool.get("type") == "tool_definition":
+                    if isinstance(tool.get("definition"), dict):
+                        found.append(tool["definition"])
     return found
 
 
-def declared_tools(body: dict[str, Any]) -> list[Tool]:
-    entries = [*(body.get("tools") or ()), *inline_definitions(body.get("messages") or ())]
+def tool_entries(body: dict[str, Any]) -> list[Any]:
+    """The request's tool entries: ``tools`` and the definitions carried in ``messages``."""
+    return [*(body.get("tools") or ()), *inline_definitions(body.get("messages") or ())]
+
+
+def declared_tools(body: dict[str, Any], entries: list[Any] | None = None) -> list[Tool]:
+    entries = tool_entries(body) if entries is None else entries
     tools = [tool for tool in map(tool_of, entries) if tool is not None]
     for server in body.get("mcp_servers") or ():
         if isinstance(server, dict) and server.get("name"):
             config = {k: v for k, v in server.items() if k != "authorization_token"}
             tools.append(Tool(mcp_name(server["name"]), None, config, server=True))
     return tools
+
+
+def undeclared_tools(body: dict[str, Any], entries: list[Any] | None = None) -> list[str]:
+    """The ``tools`` entries (inline definitions included) and ``mcp_servers`` of types the table does not
+    hold: unseen context (the entry is also a server tool, decided before the request leaves)."""
+    entries = tool_entries(body) if entries is None else entries
+    found = [unseen_reason(FAMILY, "tool", tool_type(e) if isinstance(e, dict) else e) for e in entries
+             if not isinstance(e, dict) or tool_reading(e) is Reading.UNSEEN]
+    servers = body.get("mcp_servers") or ()
+    return found + [unseen_reason(FAMILY, "mcp_server", s.get("type") if isinstance(s, dict) else s)
+                    for s in servers
+                    if TABLE.in_request("mcp_server", s.get("type") if isinstance(s, dict) else None)
+                    is Reading.UNSEEN]
+
+
+def pinned_listings(body: dict[str, Any], entries: list[Any] | None = None) -> list[ToolResult]:
+    """The tool listings ``mcp_toolset`` entries pin (in ``tools`` or defined inline): what the model reads of
+    an MCP server's tools without the server being asked, so a result of that server (untrusted unless a
+    policy trusts ``mcp:<server>``). A blocked or sanitised listing takes its server out of the request."""
+    found = []
+    for entry in tool_entries(body) if entries is None else entries:
+        if isinstance(entry, dict) and entry.get("type") == "mcp_toolset" and entry.get("tools") is not None:
+            listing = {"type": "mcp_tool_listing", "mcp_server_name": entry.get("mcp_server_name"),
+                       "tools": entry["tools"]}
+            text = compact_json(listing)
+            found.append(ToolResult(None, mcp_name(entry.get("mcp_server_name")), text, document=listing,
+                                    server=True, _ref=("listing", None), _original=text))
+    return found
 
 
 def _dropped(entry: Any, removed: set[tuple[bool, str]]) -> bool:
@@ -124,9 +187,9 @@ def write_tools(body: dict[str, Any], kept: list[Tool]) -> None:
             body.pop("mcp_servers")
     for message in body.get("messages") or ():
         content = blocks(message.get("content") if isinstance(message, dict) else None)
-        if any(isinstance(b, dict) and b.get("type") == "tool_addition" for b in content):
-            kept_blocks = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_addition"
-                                                      and _dropped(b.get("tool"), removed))]
+        if any(_additions(b) for b in content):
+            # A compaction cannot be edited (its signature): one that adds a removed tool goes whole.
+            kept_blocks = [b for b in content if not any(_dropped(a.get("tool"), removed) for a in _additions(b))]
             message["content"] = kept_blocks or [{"type": "text", "text": _REMOVED}]
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") in {n for _, n in removed}:
@@ -147,9 +210,24 @@ def call_name(block: dict[str, Any]) -> str:
 
 
 def call_of(block: dict[str, Any]) -> ToolCall:
+    """A call block as decided: a toolset member's call carries its toolset (``toolset_name``)."""
     arguments = block.get("input", {})
     return ToolCall(block.get("id"), call_name(block), arguments, json.dumps(arguments),
-                    server=block.get("type") != "tool_use")
+                    server=block.get("type") != "tool_use", toolset=toolset_of(block))
+
+
+def toolset_of(block: dict[str, Any]) -> str | None:
+    """The toolset a call block's tool is a member of (``toolset_name``: ``browser``, ``computer``)."""
+    toolset = block.get("toolset_name")
+    return toolset if isinstance(toolset, str) else None
+
+
+def refused_call(block: Any) -> ToolCall:
+    """An answer block the table does not hold: a call no policy can allow (the answer is refused)."""
+    kind = block.get("type") if isinstance(block, dict) else block
+    shown = kind if isinstance(block, dict) and isinstance(kind, str) else f"{type(kind).__name__} value"
+    return ToolCall(block.get("id") if isinstance(block, dict) else None, shown, {}, "{}",
+                    refuse=refused_reason(FAMILY, "content block", shown))
 
 
 def is_server_result(kind: Any) -> bool:
@@ -225,13 +303,17 @@ def answer_segments(content: Any) -> list[tuple[list[ToolCall], list[ToolResult]
     names, segments = Names(), []
     calls: list[ToolCall] = []
     results: list[ToolResult] = []
+    if content is not None and not isinstance(content, list):  # not an answer's shape: nothing in it is read
+        shown = f"{type(content).__name__} value"
+        return [([ToolCall(None, "content", {}, "{}", refuse=refused_reason(FAMILY, "content", shown))], [])]
     for position, block in enumerate(blocks(content)):
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") in CALL_TYPES:
+        reading = TABLE.in_answer("content", block.get("type") if isinstance(block, dict) else None)
+        if reading is Reading.REFUSED:
+            calls.append(refused_call(block))
+        elif block.get("type") in CALL_TYPES:
             names.add(block)
             calls.append(call_of(block))
-        elif is_server_result(block.get("type")):
+        elif reading is Reading.RESULT:
             if calls:
                 segments.append((calls, results))
                 calls, results = [], []
@@ -241,28 +323,13 @@ def answer_segments(content: Any) -> list[tuple[list[ToolCall], list[ToolResult]
     return segments
 
 
-def unseen(block: Any) -> str | None:
-    """Why a content block makes the model read something the proxy cannot see, or None."""
-    if not isinstance(block, dict):
-        return None
-    kind = block.get("type")
-    if kind == "container_upload":
-        return "a container_upload block (a stored file)"
-    if kind == "compaction" and (block.get("content") or block.get("encrypted_content")):
-        return "a compaction block (a summary of context the request no longer carries)"
-    source = block.get("source")
-    if isinstance(source, dict) and source.get("type") in ("url", "file"):
-        return f"a {kind} block read from a {source['type']} source"
-    if kind == "tool_result":
-        return next(filter(None, map(unseen, blocks(block.get("content")))), None)
-    return None
-
-
 # -- writing hook edits back ------------------------------------------------------------------------
 def write_result(raw: dict[str, Any], result: ToolResult, dropped: list[Any]) -> None:
     """Put an edited result (redacted, blocked, sanitised) back where it was read. A server result becomes a
     text block and its call goes (``dropped``): the API accepts no free text in a result's typed content."""
     kind, position = result._ref
+    if kind == "listing":  # a pinned MCP listing: its server goes (``Anthropic.write_request``)
+        return
     if kind == "string":
         raw["content"] = result.content
         return

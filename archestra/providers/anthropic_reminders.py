@@ -10,16 +10,34 @@ resource:" followed by a block with the resource (what Claude Code's ``ReadMcpRe
 these are results of the tool they name (untrusted unless a policy trusts that tool's results), never the
 user's instructions. They are looked for in ``user`` and ``system`` messages (and the system prompt); the
 "Called" report itself is the client's own text.
+
+Project instruction files (``CLAUDE.md``, ``AGENTS.md``, the user's and the managed ones) come in a reminder of
+their own, ``Codebase and user instructions are shown below. ...`` then ``Contents of <path> (<kind>):`` per
+file, at the start of the conversation (before 2.1: the ``# claudeMd`` section of the ``As you answer the
+user's questions`` reminder); one found beside a file read later comes as ``Contents of <path>:``.
+Each such reminder is a result of the pseudo-tool ``project_instructions``: files anyone who can write to a
+repository wrote, untrusted like any file read until an operator trusts them (a ``mark_as_trusted`` result
+policy on that tool). It is looked for before the other markers, at the start of the reminder only, so that
+the text of a file cannot pass for another tool's report.
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from ..exchange import Tool
+
 _RESULT = re.compile(r"Result of calling the (\S+) tool:")
 _CALLED = re.compile(r"Called the (\S+) tool with the following input:")
 _CHANGED = re.compile(r"changed on disk since you last read it")
 _RESOURCE = "Full contents of resource:"
+_INSTRUCTIONS = re.compile(r"\A\s*<system-reminder>\s*(?:Codebase and user instructions are shown below|"
+                           r"Contents of [^\n]+:\n|"
+                           # Claude Code before 2.1: the files are the ``claudeMd`` section of the context reminder
+                           r"As you answer the user's questions, you can use the following context:\n"
+                           r"(?:.*\n)*?# claudeMd\n)")
+#: The pseudo-tool whose results are the project instruction files a coding agent puts in the conversation.
+INSTRUCTIONS_TOOL = "project_instructions"
 #: Claude Code's file-reading tool: what a changed-file note reports the output of.
 FILE_TOOL = "Read"
 #: Claude Code's tool for MCP resources: what an ``@server:resource`` mention reports the output of.
@@ -46,6 +64,9 @@ class Reminders:
             piece.get("text") if isinstance(piece, dict) and piece.get("type") == "text" else None)
         if not isinstance(text, str):
             return self._pending
+        if _INSTRUCTIONS.match(text):
+            self._pending = None
+            return INSTRUCTIONS_TOOL
         if found := _RESULT.search(text):
             self._pending = None
             return found.group(1)
@@ -57,3 +78,9 @@ class Reminders:
             self._next = RESOURCE_TOOL
             return None
         return FILE_TOOL if _CHANGED.search(text) else None
+
+
+def instructions_tool() -> Tool:
+    """The pseudo-tool declared for discovery when a request carries project instructions."""
+    return Tool(INSTRUCTIONS_TOOL, "Project instruction files (CLAUDE.md, AGENTS.md...) a coding agent put in the "
+                                   "conversation: trust them with a mark_as_trusted result policy on this tool.")
