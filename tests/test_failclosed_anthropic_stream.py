@@ -131,6 +131,9 @@ CUT_STREAMS = {
                                            *wire.answer_stream([wire.tool_use("send_email", EVIL)])],
     "an unknown delta type": stream(*email(0, BOSS)[:1], raw("content_block_delta", {
         **delta(0, ""), "delta": {"type": "input_delta", "input": EVIL}})),
+    "an answer block type the family table does not hold": stream(
+        raw("content_block_start", start({"type": "future_tool_use", "id": "x", "name": "send_email", "input": EVIL})),
+        raw("content_block_stop", stop(0)), *email(1, EVIL)),
     "MCP input in the start event and in fragments": stream(
         raw("content_block_start", start(wire.mcp_tool_use("crm", "export", {"q": "one"}))),
         raw("content_block_delta", delta(0, '{"q": "all"}')), raw("content_block_stop", stop(0))),

@@ -34,7 +34,9 @@ from ..exchange import ToolCall, Usage
 from ..streaming import StreamFormatError
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
-from .anthropic_blocks import CALL_TYPES, Names, call_name, is_server_result, server_result
+from .anthropic_blocks import CALL_TYPES, Names, call_name, is_server_result, server_result, toolset_of
+from .anthropic_table import TABLE
+from .shapes import Reading
 from .anthropic_events import reading
 from .base import compact_json
 from .held import Decide, HoldingRelay
@@ -158,6 +160,8 @@ class AnthropicStreamRelay(HoldingRelay):
         kind = block.get("type") if isinstance(block, dict) else None
         if not isinstance(kind, str):
             raise UnreadEvent("a content_block_start without a typed block")
+        if TABLE.in_answer("content", kind) is Reading.REFUSED:
+            raise UnreadEvent(f"a content block of type {kind!r} the proxy does not understand")
         position = len(self._kinds)
         self._kinds.append(kind)
         if kind in CALL_TYPES:
@@ -167,7 +171,7 @@ class AnthropicStreamRelay(HoldingRelay):
                 self._carried.add(position)
             self._held_calls.append(position)
             self.held.start(position, block.get("id"), call_name(block), initial=initial,
-                            server=kind != "tool_use")
+                            server=kind != "tool_use", toolset=toolset_of(block))
         elif is_server_result(kind):
             self.held.add_result(server_result(block, self._names, ("server", position)))
 

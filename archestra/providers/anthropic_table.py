@@ -15,7 +15,8 @@ a field the table does not hold is unseen). In an answer: ``content``.
 """
 from __future__ import annotations
 
-from .anthropic_events import EVENTS
+from .anthropic_events import EVENTS, UNKNOWN_EVENT
+from .anthropic_events import NOTES as EVENT_NOTES
 from .shapes import FamilyTable, Reading
 
 FAMILY = "Anthropic Messages"
@@ -109,7 +110,7 @@ _NOTES = {
     **{f"field:{name}": "read in its own places (above)" for name in _READ_FIELDS},
 }
 
-# The official SDKs (Python and TypeScript) dispatch on the ``event:`` name and silently ignore names they do
-# not know (provider-wire-formats.md 2.3): such an event is relayed and moves none of the relay's bookkeeping.
-TABLE = FamilyTable(FAMILY, request=_REQUEST, answer=_ANSWER, events=EVENTS, unknown_event=Reading.SKIPPED,
-                    notes=_NOTES)
+# Unknown stream events: the official SDKs hand them to the application unaccumulated, and a newer client may act
+# on them, so the relay cuts the stream (anthropic_events.UNKNOWN_EVENT, read off both SDKs' sources).
+TABLE = FamilyTable(FAMILY, request=_REQUEST, answer=_ANSWER, events=EVENTS, unknown_event=UNKNOWN_EVENT,
+                    notes={**_NOTES, **EVENT_NOTES})

@@ -35,10 +35,12 @@ class HeldCalls:
     def holding(self) -> bool:
         return self.events is not None
 
-    def start(self, key: Any, call_id: str | None, name: str, initial: Any = None, server: bool = False) -> None:
+    def start(self, key: Any, call_id: str | None, name: str, initial: Any = None, server: bool = False,
+              toolset: str | None = None) -> None:
         if self.events is None:
             self.events, self.first_key = [], key
-        record = {"id": call_id, "name": name or "", "args": [], "initial": initial, "server": server}
+        record = {"id": call_id, "name": name or "", "args": [], "initial": initial, "server": server,
+                  "toolset": toolset}
         self._calls[key] = record
         self._order.append(record)
 
@@ -89,7 +91,8 @@ def _call(record: dict[str, Any]) -> ToolCall:
         arguments, raw = parse_arguments("".join(record["args"]))
     else:
         arguments, raw = parse_arguments(record["initial"])
-    return ToolCall(record["id"], record["name"], arguments, raw, server=record["server"])
+    return ToolCall(record["id"], record["name"], arguments, raw, server=record["server"],
+                    toolset=record["toolset"])
 
 
 class HoldingRelay(StreamRelay):
