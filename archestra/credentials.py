@@ -24,12 +24,11 @@ from flask import request
 from . import profile_tokens
 from .exchange import ProfileInfo
 from .providers.base import Provider, ProxyError
+from .providers.key_formats import KEY_HEADERS
 from .secretbox import SecretKeyMissing, UndecryptableKey
 from .upstream import request_headers
-from .virtual_keys import PREFIX, VirtualKeyInfo, is_virtual_key
+from .virtual_keys import PREFIX, VirtualKeyInfo, carries_virtual_key, is_virtual_key
 
-#: Headers in which SDKs send a provider key (Azure's ``api-key`` included).
-KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 #: How each provider takes a key held by the proxy: (header, value prefix). A provider class may declare its own
 #: ``api_key_header``; the default is ``Authorization: Bearer``.
 HELD_KEY_HEADERS = {"anthropic": ("x-api-key", ""), "gemini": ("x-goog-api-key", "")}
@@ -96,20 +95,18 @@ def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, a
 
 def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, str],
                          query: str) -> tuple[dict[str, str], str]:
-    """The headers and query string that go upstream: a virtual key never does (whoever sends one); the held key
-    replaces every client key when the caller may use it; other requests keep theirs."""
+    """The headers and query string that go upstream: a virtual key never does, whoever sends it and wherever
+    (any header or query parameter, see ``carries_virtual_key``); the held key replaces every client key when the
+    caller may use it; other requests keep theirs."""
     held = caller.held_key if caller.virtual_key is not None else None
-    if caller.virtual_key is None and not any(PREFIX in value for value in headers.values()):
-        return headers, query  # no virtual key anywhere (``?key=`` ones make the caller a virtual key caller)
-
-    def carries_key(value: str) -> bool:
-        return held is not None or PREFIX in value
-
     headers = {name: value for name, value in headers.items()
-               if name.lower() not in KEY_HEADERS or not carries_key(value)}
-    parts = [part for part in query.split("&") if part]
-    query = "&".join(part for part in parts
-                     if unquote_plus(part.partition("=")[0]) != "key" or not carries_key(unquote_plus(part)))
+               if not carries_virtual_key(name) and not carries_virtual_key(value)
+               and (held is None or name.lower() not in KEY_HEADERS)}
+    if query:
+        parts = [part for part in query.split("&") if part and not carries_virtual_key(part)]
+        if held is not None:  # the held key replaces the client's ``?key=`` too
+            parts = [part for part in parts if unquote_plus(part.partition("=")[0]).strip().lower() != "key"]
+        query = "&".join(parts)
     if held is not None:
         name, prefix = getattr(provider, "api_key_header", None) or HELD_KEY_HEADERS.get(provider.name, BEARER)
         headers[name] = prefix + held
