@@ -316,3 +316,38 @@ def test_a_valid_virtual_key_in_an_odd_slot_is_neither_proof_nor_forwarded(cloud
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="m", messages=HELLO)
     assert new_sent(cloud, start) == []
+
+
+# -- the declared key formats ----------------------------------------------------------------------------------
+def test_every_provider_declares_its_key_format():
+    """A new provider must say whether its keys have a recognisable format (an empty declaration recognises
+    nothing, so no decision can rest on its keys)."""
+    from archestra.providers import PROVIDERS
+    from archestra.providers.key_formats import FORMATS
+
+    assert {provider.name for provider in PROVIDERS} <= set(FORMATS)
+
+
+@pytest.mark.parametrize("provider, headers, query, expected", [
+    ("bedrock", {"Authorization": f"Bearer {BEDROCK_KEY}"}, {}, BEDROCK_KEY),
+    ("bedrock", {"authorization": "bearer bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29tLz9BY3Rpb249Q2FsbA=="}, {},
+     "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29tLz9BY3Rpb249Q2FsbA=="),
+    ("bedrock", {"Authorization": "Bearer ABSK"}, {}, None),
+    ("bedrock", {"Authorization": f"Basic {BEDROCK_KEY}"}, {}, None),
+    ("bedrock", {"Authorization": f"Bearer {BEDROCK_KEY} extra"}, {}, None),
+    ("bedrock", {"X-Api-Key": BEDROCK_KEY}, {}, None),
+    ("anthropic", {"x-api-key": "sk-ant-api03-abc_DEF-1"}, {}, "sk-ant-api03-abc_DEF-1"),
+    ("anthropic", {"x-api-key": "sk-ant-api03-a", "Authorization": "Bearer sk-ant-oat01-b"}, {}, None),  # two keys
+    ("anthropic", {"Authorization": "Bearer gateway-token"}, {}, None),
+    ("gemini", {}, {"key": ["AIza" + "x" * 35]}, "AIza" + "x" * 35),
+    ("gemini", {"x-goog-api-key": "AIza-short"}, {}, None),
+    ("openai", {"Authorization": "Bearer sk-proj-abc"}, {}, "sk-proj-abc"),
+    ("openai", {"Authorization": "Bearer eyJhbGciOi.jwt"}, {}, None),
+    ("cohere", {"Authorization": "Bearer anything-at-all"}, {}, None),  # no documented format: never recognised
+])
+def test_own_key_recognises_only_the_providers_format(provider, headers, query, expected):
+    from werkzeug.datastructures import MultiDict
+
+    from archestra.providers.key_formats import own_key
+
+    assert own_key(provider, headers, MultiDict(query)) == expected

@@ -50,7 +50,7 @@ _UNDOCUMENTED = KeyFormat(("authorization",))
 FORMATS: dict[str, KeyFormat] = {
     "bedrock": _BEDROCK,
     "mantle": _BEDROCK,
-    "anthropic": KeyFormat(("x-api-key", "authorization"), (re.compile(r"sk-ant-(?:api|oat|admin)[0-9A-Za-z_-]+"),)),
+    "anthropic": KeyFormat(("x-api-key", "authorization"), (re.compile(r"sk-ant-(?:api|oat)[0-9A-Za-z_-]+"),)),
     "openai": KeyFormat(("authorization",), (re.compile(r"sk-[0-9A-Za-z_-]+"),)),
     "gemini": KeyFormat(("x-goog-api-key",), (re.compile(r"AIza[0-9A-Za-z_-]{35}"),), query=("key",)),
     "cohere": _UNDOCUMENTED, "mistral": _UNDOCUMENTED, "cerebras": _UNDOCUMENTED, "vllm": _UNDOCUMENTED,
