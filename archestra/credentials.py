@@ -5,8 +5,13 @@ provider key: ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key``, ``?k
 ``X-Archestra-Token``), with the profile's access token (profile_tokens.py) or, on an open profile, with nothing.
 Only the first may use a key the proxy holds: a request authenticated by a virtual key goes upstream with the
 profile's provider key (else the environment's default, ``ARCHESTRA_CHAT_{PROVIDER}_API_KEY``), and every slot
-that carried a key is cleared, so the virtual key is never forwarded. Any other request keeps its own key
-(pass-through), unless the profile requires virtual keys.
+that carried a key is cleared. Any other request keeps its own key (pass-through), unless the profile requires
+virtual keys. Whatever the caller, a value shaped like a virtual key is never forwarded: not in any header (name
+or value, any case, percent- or Basic-encoded) nor in any query parameter, valid or not, in a key slot or not.
+
+The proxy's own cloud credentials (Bedrock SigV4, its Google token) follow the same rule as held keys: only for a
+caller that proved the profile; a client value the proxy does not recognise as the provider's key format is no key
+and no proof (providers/key_formats.py, and each provider's ``check_access``).
 
 A valid virtual key of the profile also satisfies the profile's access token: it is a credential issued for that
 profile, so the access token stays what it was (a shared password for clients that bring their own key).

@@ -6,11 +6,13 @@ whatever header or query parameter it rides in and however it is spelt."""
 from __future__ import annotations
 
 import base64
+import ssl
 
 import anthropic
 import boto3
 import botocore
 import botocore.config
+import httpx2
 import openai
 import pytest
 import requests
@@ -159,9 +161,9 @@ def test_a_key_named_hop_by_hop_is_no_key(cloud):
     way in must not let the request through to be signed with the proxy's credentials."""
     pid = cloud.profile()
     start = len(cloud.upstream.received)
+    headers = {"Authorization": f"Bearer {BEDROCK_KEY}", "Connection": "keep-alive, Authorization"}
     answer = requests.post(f"{cloud.base('bedrock', pid)}/model/m/converse", json={"messages": CONVERSE},
-                           headers={"Authorization": f"Bearer {BEDROCK_KEY}", "Connection": "keep-alive, Authorization"},
-                           verify=cloud.ca, timeout=10)
+                           headers=headers, verify=cloud.ca, timeout=10)
     assert answer.status_code == 401 and answer.headers["x-amzn-ErrorType"].startswith("AccessDeniedException")
     assert new_sent(cloud, start) == []
 
@@ -201,9 +203,6 @@ def test_proof_lets_the_proxy_sign_and_a_virtual_key_in_any_slot_stays_behind(cl
 
 # -- Google credentials: Anthropic and Gemini on Vertex AI ------------------------------------------------------
 def vertex_claude(cloud, profile_id: str, access_token: str, **options) -> anthropic.AnthropicVertex:
-    import httpx2
-    import ssl
-
     return anthropic.AnthropicVertex(region="us-east5", project_id="clients-project", access_token=access_token,
                                      base_url=cloud.base("anthropic", profile_id), max_retries=0,
                                      http_client=httpx2.Client(verify=ssl.create_default_context(cafile=cloud.ca)),

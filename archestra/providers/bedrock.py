@@ -2,8 +2,10 @@
 read by the family their body names (bedrock_invoke.py).
 
 Clients authenticate with a Bedrock API key (``Authorization: Bearer``), forwarded untouched, or send no key
-and the proxy signs with its own AWS credentials (``ARCHESTRA_BEDROCK_AWS_AUTH``, aws_auth.py). A client's
-SigV4 signature is refused: it covers the proxy's host, so it cannot be forwarded.
+and the proxy signs with its own AWS credentials (``ARCHESTRA_BEDROCK_AWS_AUTH``, aws_auth.py) for callers that
+proved the profile. A value the proxy does not recognise as a Bedrock API key (key_formats.py) is no key: without
+proof the request is refused. A client's SigV4 signature is refused: it covers the proxy's host, so it cannot be
+forwarded.
 """
 from __future__ import annotations
 
