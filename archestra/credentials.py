@@ -98,17 +98,22 @@ def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, a
     return Caller()
 
 
+def _proxy_secret(text: str) -> bool:
+    """A virtual key or a profile access token: credentials for this proxy, never for an upstream."""
+    return carries_virtual_key(text) or profile_tokens.carries_token(text)
+
+
 def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, str],
                          query: str) -> tuple[dict[str, str], str]:
-    """The headers and query string that go upstream: a virtual key never does, whoever sends it and wherever
-    (any header or query parameter, see ``carries_virtual_key``); the held key replaces every client key when the
+    """The headers and query string that go upstream: a virtual key (or a profile's access token) never does,
+    whoever sends it and wherever (any header or query parameter, see ``carries_virtual_key``); the held key replaces every client key when the
     caller may use it; other requests keep theirs."""
     held = caller.held_key if caller.virtual_key is not None else None
     headers = {name: value for name, value in headers.items()
-               if not carries_virtual_key(name) and not carries_virtual_key(value)
+               if not _proxy_secret(name) and not _proxy_secret(value)
                and (held is None or name.lower() not in KEY_HEADERS)}
     if query:
-        parts = [part for part in query.split("&") if part and not carries_virtual_key(part)]
+        parts = [part for part in query.split("&") if part and not _proxy_secret(part)]
         if held is not None:  # the held key replaces the client's ``?key=`` too
             parts = [part for part in parts if unquote_plus(part.partition("=")[0]).strip().lower() != "key"]
         query = "&".join(parts)

@@ -303,6 +303,18 @@ def test_no_held_key_without_a_virtual_key(cloud, authorization, forwarded):
     assert HELD_OPENAI not in str(dict(sent.headers)) and "archestra-vk-" not in str(dict(sent.headers)).lower()
 
 
+def test_the_profile_token_sent_as_a_key_by_mistake_stays_behind(cloud):
+    pid = cloud.profile()
+    token = cloud.api("POST", f"/profiles/{pid}/token").json()["token"]
+    start = len(cloud.upstream.received)
+    client = openai.OpenAI(api_key=token, base_url=cloud.base("openai", pid), max_retries=0,
+                           http_client=openai.DefaultHttpxClient(verify=cloud.ca),
+                           default_headers={"X-Archestra-Token": token}, default_query={"token": token})
+    assert client.chat.completions.create(model="m", messages=HELLO).choices[0].message.content == "from openai"
+    [sent] = new_sent(cloud, start)
+    assert "Authorization" not in sent.headers and token not in f"{sent.path} {dict(sent.headers)}"
+
+
 def test_a_valid_virtual_key_in_an_odd_slot_is_neither_proof_nor_forwarded(cloud):
     """A real virtual key of a profile that requires one, sent where no SDK sends keys: not accepted as the
     caller's credential (refused), and nothing went upstream."""
