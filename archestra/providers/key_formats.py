@@ -72,7 +72,7 @@ def own_key(provider: str, headers: Any, args: Any = None) -> str | None:
     found = FORMATS.get(provider, _UNDOCUMENTED)
     if not found.patterns:
         return None
-    values = []
+    values: list[str | None] = []
     for name, value in headers.items():
         name = name.lower()
         if name in found.slots:
