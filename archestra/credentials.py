@@ -5,8 +5,13 @@ provider key: ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key``, ``?k
 ``X-Archestra-Token``), with the profile's access token (profile_tokens.py) or, on an open profile, with nothing.
 Only the first may use a key the proxy holds: a request authenticated by a virtual key goes upstream with the
 profile's provider key (else the environment's default, ``ARCHESTRA_CHAT_{PROVIDER}_API_KEY``), and every slot
-that carried a key is cleared, so the virtual key is never forwarded. Any other request keeps its own key
-(pass-through), unless the profile requires virtual keys.
+that carried a key is cleared. Any other request keeps its own key (pass-through), unless the profile requires
+virtual keys. Whatever the caller, a value shaped like a virtual key is never forwarded: not in any header (name
+or value, any case, percent- or Basic-encoded) nor in any query parameter, valid or not, in a key slot or not.
+
+The proxy's own cloud credentials (Bedrock SigV4, its Google token) follow the same rule as held keys: only for a
+caller that proved the profile; a client value the proxy does not recognise as the provider's key format is no key
+and no proof (providers/key_formats.py, and each provider's ``check_access``).
 
 A valid virtual key of the profile also satisfies the profile's access token: it is a credential issued for that
 profile, so the access token stays what it was (a shared password for clients that bring their own key).
@@ -24,12 +29,11 @@ from flask import request
 from . import profile_tokens
 from .exchange import ProfileInfo
 from .providers.base import Provider, ProxyError
+from .providers.key_formats import KEY_HEADERS
 from .secretbox import SecretKeyMissing, UndecryptableKey
 from .upstream import request_headers
-from .virtual_keys import PREFIX, VirtualKeyInfo, is_virtual_key
+from .virtual_keys import PREFIX, VirtualKeyInfo, carries_virtual_key, is_virtual_key
 
-#: Headers in which SDKs send a provider key (Azure's ``api-key`` included).
-KEY_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 #: How each provider takes a key held by the proxy: (header, value prefix). A provider class may declare its own
 #: ``api_key_header``; the default is ``Authorization: Bearer``.
 HELD_KEY_HEADERS = {"anthropic": ("x-api-key", ""), "gemini": ("x-goog-api-key", "")}
@@ -94,22 +98,34 @@ def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, a
     return Caller()
 
 
+def _proxy_secret(text: str) -> bool:
+    """A virtual key or a profile access token: credentials for this proxy, never for an upstream."""
+    return carries_virtual_key(text) or profile_tokens.carries_token(text)
+
+
+def _may_carry_secret(headers: dict[str, str], query: str) -> bool:
+    """False only when no header or query parameter can hold one of the proxy's secrets in any spelling
+    ``_proxy_secret`` reads: both prefixes start with "archestra", and the other spellings need "%" or Basic."""
+    text = "\n".join([*headers.keys(), *headers.values(), query]).lower()
+    return "archestra" in text or "%" in text or "basic" in text
+
+
 def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, str],
                          query: str) -> tuple[dict[str, str], str]:
-    """The headers and query string that go upstream: a virtual key never does (whoever sends one); the held key
-    replaces every client key when the caller may use it; other requests keep theirs."""
+    """The headers and query string that go upstream: a virtual key (or a profile's access token) never does,
+    whoever sends it and wherever (any header or query parameter, see ``carries_virtual_key``); the held key replaces every client key when the
+    caller may use it; other requests keep theirs."""
     held = caller.held_key if caller.virtual_key is not None else None
-    if caller.virtual_key is None and not any(PREFIX in value for value in headers.values()):
-        return headers, query  # no virtual key anywhere (``?key=`` ones make the caller a virtual key caller)
-
-    def carries_key(value: str) -> bool:
-        return held is not None or PREFIX in value
-
+    if held is None and not _may_carry_secret(headers, query):
+        return headers, query  # the common case, decided in one pass over the request's text
     headers = {name: value for name, value in headers.items()
-               if name.lower() not in KEY_HEADERS or not carries_key(value)}
-    parts = [part for part in query.split("&") if part]
-    query = "&".join(part for part in parts
-                     if unquote_plus(part.partition("=")[0]) != "key" or not carries_key(unquote_plus(part)))
+               if not _proxy_secret(name) and not _proxy_secret(value)
+               and (held is None or name.lower() not in KEY_HEADERS)}
+    if query:
+        parts = [part for part in query.split("&") if part and not _proxy_secret(part)]
+        if held is not None:  # the held key replaces the client's ``?key=`` too
+            parts = [part for part in parts if unquote_plus(part.partition("=")[0]).strip().lower() != "key"]
+        query = "&".join(parts)
     if held is not None:
         name, prefix = getattr(provider, "api_key_header", None) or HELD_KEY_HEADERS.get(provider.name, BEARER)
         headers[name] = prefix + held

@@ -3,25 +3,36 @@
 Without a token anyone who can reach the proxy and knows a profile's id may use it. An operator who sets a
 token (``POST /api/profiles/{id}/token``) gets it shown once; only its SHA-256 is stored. Clients then send it
 in ``X-Archestra-Token`` next to their own provider key, e.g. ``default_headers={"X-Archestra-Token": ...}``;
-the header never goes upstream (no ``X-Archestra-*`` header does).
+the header never goes upstream (no ``X-Archestra-*`` header does), and neither does a token sent by mistake in
+another header or a query parameter (``carries_token``, used by credentials.py).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from urllib.parse import unquote_plus
 
 from .exchange import ProfileInfo
 from .providers.base import ProxyError
 
 HEADER = "X-Archestra-Token"
 PREFIX = "archestra_"
+#: A token as ``new_token`` makes it (``token_urlsafe(32)``: 43 characters).
+_TOKEN = re.compile(re.escape(PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
 def new_token() -> tuple[str, str]:
     """(the token to hand out once, the hash to store)."""
     token = PREFIX + secrets.token_urlsafe(32)
     return token, token_hash(token)
+
+
+def carries_token(text: str) -> bool:
+    """Whether ``text`` (a header value, a query parameter) holds something shaped like an access token, as it
+    is or percent-encoded."""
+    return bool(_TOKEN.search(text) or ("%" in text and _TOKEN.search(unquote_plus(text))))
 
 
 def token_hash(token: str) -> str:

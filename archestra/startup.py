@@ -68,7 +68,7 @@ def summary(app: Any, settings: Settings, schema: str, args: argparse.Namespace)
         "admin API": "on" if settings.admin_token else "off (set ARCHESTRA_ADMIN_TOKEN)",
         "console": console_state(app, settings),
         "metrics": "/metrics, " + ("bearer token required" if settings.metrics_token
-                                   else "open (set ARCHESTRA_METRICS_TOKEN to protect)"),
+                                   else "open, totals only (set ARCHESTRA_METRICS_TOKEN for per-profile labels)"),
         "tracing": (f"on, OTLP/HTTP to {settings.otel_traces_endpoint}, content "
                     f"{'on' if settings.trace_content else 'off'}") if settings.otel_traces_endpoint
         else "off (set OTEL_EXPORTER_OTLP_ENDPOINT)",

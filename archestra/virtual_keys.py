@@ -10,6 +10,7 @@ and process.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
+from urllib.parse import unquote_plus
 
 from sqlalchemy import select, update
 
@@ -27,6 +29,7 @@ from .models import ProviderKey, VirtualKey
 from .secretbox import SecretBox
 
 PREFIX = "archestra-vk-"
+_MARK = PREFIX.lower()
 TOUCH_SECONDS = 30.0
 
 
@@ -42,6 +45,23 @@ def key_hash(key: str) -> str:
 
 def is_virtual_key(value: str | None) -> bool:
     return bool(value) and value.startswith(PREFIX)  # type: ignore[union-attr]
+
+
+def carries_virtual_key(text: str) -> bool:
+    """Whether ``text`` (a header name or value, a query parameter) holds something shaped like a virtual key in
+    any spelling an upstream could read back: as it is, in another case, percent-encoded, or base64-encoded in
+    HTTP Basic credentials. Such a value is never forwarded, valid or not, whatever slot it came in."""
+    lowered = text.lower()
+    if _MARK in lowered or ("%" in lowered and _MARK in unquote_plus(lowered)):
+        return True
+    scheme, _, encoded = text.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(encoded.strip() + "==", validate=False).decode("utf-8", "replace")
+    except ValueError:
+        return True  # Basic credentials that are not even base64: nothing to forward
+    return _MARK in decoded.lower()
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -1,10 +1,15 @@
 """Prometheus metrics (prometheus-client). Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by
 gunicorn.conf.py before workers fork) makes them multiprocess-safe and ``/metrics`` aggregates all workers.
 Labels never carry keys; model names are cut to 100 characters to bound what a client can inject, profile names
-(set by admins, one per profile) to 64. ``ARCHESTRA_METRICS_TOKEN`` makes ``/metrics`` require that bearer token."""
+(set by admins, one per profile) to 64.
+
+``/metrics`` without ``ARCHESTRA_METRICS_TOKEN`` is open, so it shows totals only: the profile labels (ids and names,
+which tell anyone who can reach the port which profiles exist and how they are used) read ``all`` and the series
+are summed over profiles. With the token set, scrapes must send it as a bearer token and see every label."""
 from __future__ import annotations
 
 import hmac
+from typing import Any, Iterator
 
 from flask import Blueprint, Response, request
 from prometheus_client import (
@@ -16,10 +21,15 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 from ..runtime import current_runtime
 
 LABELS = ("provider", "model", "profile", "profile_name")
+#: The labels that name a profile, and their value in an open scrape (totals only).
+PROFILE_LABELS = frozenset({"profile", "profile_name"})
+ALL = "all"
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 REQUESTS = Counter("archestra_requests_total", "Proxied exchanges by outcome", LABELS + ("status",))
@@ -61,8 +71,36 @@ def expose() -> Response:
             return Response("metrics need a bearer token (ARCHESTRA_METRICS_TOKEN)\n", status=401,
                             mimetype="text/plain", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     directory = settings.prometheus_multiproc_dir
-    registry = REGISTRY
+    registry: Any = REGISTRY
     if directory:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
+    if not settings.metrics_token:
+        registry = _Totals(registry)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+class _Totals:
+    """A registry's metrics with the profile labels collapsed to ``ALL`` and the series that then coincide summed
+    (counters, histogram buckets, sums and counts add up; a ``_created`` time is the earliest)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            if not any(label in sample.labels for sample in family.samples for label in PROFILE_LABELS):
+                yield family
+                continue
+            merged: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+            for sample in family.samples:
+                labels = {name: ALL if name in PROFILE_LABELS else value for name, value in sample.labels.items()}
+                key = (sample.name, tuple(labels.items()))
+                if key not in merged:
+                    merged[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    merged[key] = min(merged[key], sample.value)
+                else:
+                    merged[key] += sample.value
+            family.samples = [Sample(name, dict(labels), value) for (name, labels), value in merged.items()]
+            yield family

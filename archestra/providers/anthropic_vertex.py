@@ -14,10 +14,10 @@ from typing import Any
 from ..upstream import join_url
 from .anthropic_platforms import ANTHROPIC_ON_VERTEX
 from .base import ProxyError, Route, proves_profile
+from .key_formats import without_client_keys
 
 PATH = re.compile(r"(?:v1(?:beta1)?/)?projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"
                   r"(?P<model>[^/:]+):(?P<action>rawPredict|streamRawPredict)")
-_CLIENT_AUTH = {"authorization", "x-api-key", "x-goog-api-key"}
 
 
 def route(path: str) -> Route | None:
@@ -54,6 +54,6 @@ def upstream_request(settings: Any, route: Route, model: str, headers: dict[str,
 
     path = (f"v1/projects/{settings.anthropic_vertex_ai_project}/locations/{settings.anthropic_vertex_ai_location}"
             f"/publishers/anthropic/models/{model}:{route.action}")
-    headers = {k: v for k, v in headers.items() if k.lower() not in _CLIENT_AUTH}
+    headers, query = without_client_keys(headers, query)
     headers.update(vertex_headers(settings.anthropic_vertex_ai_credentials_file))
     return join_url(settings.anthropic_vertex_base_url(), path), headers, query

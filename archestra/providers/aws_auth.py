@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from typing import Any, Mapping
+from urllib.parse import unquote_plus
 
 from .base import ProxyError
 
@@ -18,13 +19,22 @@ SERVICE = "bedrock"
 _REGION_IN_HOST = re.compile(r"bedrock(?:-runtime|-mantle)?(?:-fips)?\.([a-z0-9-]+)\."
                              r"(?:vpce\.)?(?:amazonaws\.com|api\.aws)")
 #: Client headers that belong to the client's own signature: never forwarded next to the proxy's.
-_CLIENT_SIGNING = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
+#: Client key slots go too: no client value rides along next to the proxy's identity.
+_CLIENT_SIGNING = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256", "x-api-key",
+                   "x-goog-api-key", "api-key")
+_QUERY_SIGNING = ("x-amz-signature", "x-amz-credential", "x-amz-security-token")
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
 
-def refuse_client_signature(headers: Mapping[str, str]) -> None:
-    if str(headers.get("Authorization", "")).startswith(SIGV4):
+def refuse_client_signature(headers: Mapping[str, str], query: str = "") -> None:
+    """A client's own SigV4 (``Authorization: AWS4-HMAC-SHA256 ...`` in any case, or presigned in the query) is
+    refused with a pointer to what works instead, rather than forwarded to fail at Bedrock."""
+    signed = any(name.lower() == "authorization" and value.strip().upper().startswith(SIGV4)
+                 for name, value in headers.items())
+    presigned = any(unquote_plus(part.partition("=")[0]).strip().lower() in _QUERY_SIGNING
+                    for part in query.split("&") if part)
+    if signed or presigned:
         raise ProxyError(400, "SigV4-signed requests cannot be forwarded (the signature covers the proxy's host, "
                               "not Bedrock's): send no AWS credentials and let the proxy sign with its own "
                               "(ARCHESTRA_BEDROCK_AWS_AUTH, e.g. CLAUDE_CODE_SKIP_BEDROCK_AUTH=1), or use a Bedrock "

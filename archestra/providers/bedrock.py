@@ -2,8 +2,10 @@
 read by the family their body names (bedrock_invoke.py).
 
 Clients authenticate with a Bedrock API key (``Authorization: Bearer``), forwarded untouched, or send no key
-and the proxy signs with its own AWS credentials (``ARCHESTRA_BEDROCK_AWS_AUTH``, aws_auth.py). A client's
-SigV4 signature is refused: it covers the proxy's host, so it cannot be forwarded.
+and the proxy signs with its own AWS credentials (``ARCHESTRA_BEDROCK_AWS_AUTH``, aws_auth.py) for callers that
+proved the profile. A value the proxy does not recognise as a Bedrock API key (key_formats.py) is no key: without
+proof the request is refused. A client's SigV4 signature is refused: it covers the proxy's host, so it cannot be
+forwarded.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
-from . import aws_auth
+from ..upstream import request_headers
+from . import aws_auth, key_formats
 from .anthropic_blocks import write_tools
 from .base import Provider, ProxyError, Route, proves_profile
 from .bedrock_content import (TABLE, answer_refusal, answer_segments, call_names, calls, cited_result, member,
@@ -57,24 +60,35 @@ class Bedrock(Provider):
                      action=match["action"], family=family)
 
     def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
+        """The proxy signs with its own AWS credentials only for callers that proved the profile; anyone else must
+        bring a Bedrock API key the proxy recognises (key_formats.py). A value it does not recognise (a junk
+        Bearer, a token of another scheme) counts as no key, never as a reason to let the caller through.
+
+        The key is looked for in the headers as they will be forwarded (``request_headers``: a header the client
+        names in ``Connection`` is dropped there), because ``sign_request`` signs whenever no key goes upstream:
+        a key seen here but not sent would hand the proxy's signature to a caller without proof."""
         aws_auth.refuse_client_signature(headers)
-        if settings.bedrock_aws_auth and not headers.get("Authorization") and not proves_profile(profile, caller) \
-                and not settings.cloud_auth_open:
+        if not settings.bedrock_aws_auth or settings.cloud_auth_open or proves_profile(profile, caller):
+            return
+        if key_formats.own_key(self.name, request_headers(headers.items())) is None:
             raise ProxyError(401, "This proxy signs Bedrock requests with its own AWS credentials only for callers "
                                   "with the profile's access token or one of its virtual keys: send either in "
                                   "X-Archestra-Token (Claude Code: ANTHROPIC_CUSTOM_HEADERS), or send your own Bedrock "
-                                  "API key.",
+                                  "API key (ABSK... or bedrock-api-key-..., as Authorization: Bearer).",
                              kind="authentication_error", code="profile_token_required")
 
     def sign_request(self, settings: Any, method: str, url: str, headers: dict[str, str],
                      body: bytes | None) -> dict[str, str]:
-        if not settings.bedrock_aws_auth or headers.get("Authorization"):
-            return headers  # the client's own Bedrock API key, or nothing to sign with
+        """Signed with the proxy's credentials when no key goes upstream (check_access let only callers with
+        proof get this far without one). A key that does go (the caller's own, or the key the proxy holds for a
+        virtual key's profile) is sent as it is: never mixed with the proxy's signature."""
+        if not settings.bedrock_aws_auth or any(name.lower() == "authorization" for name in headers):
+            return headers
         return aws_auth.sign(settings, method, url, headers, body)
 
     def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
                          headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
-        aws_auth.refuse_client_signature(headers)
+        aws_auth.refuse_client_signature(headers, query=query)
         model = exchange.model if exchange is not None else route.model or ""
         model = with_inference_profile(model, settings.bedrock_inference_profile_prefix)
         url = f"{settings.base_url(self.name).rstrip('/')}/model/{quote(model, safe='-._~')}/{route.action}"

@@ -53,6 +53,7 @@ class Gemini(Provider):
     def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
                          headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
         from ..upstream import join_url
+        from .key_formats import without_client_keys
         from .vertex import vertex_headers
 
         model = exchange.model if exchange is not None else route.model
@@ -64,9 +65,8 @@ class Gemini(Provider):
         version = "v1" if version == "v1" else "v1beta1"
         path = (f"{version}/projects/{settings.gemini_vertex_ai_project}/locations/"
                 f"{settings.gemini_vertex_ai_location}/publishers/google/models/{model}:{route.action}")
-        headers = {k: v for k, v in headers.items() if k.lower() not in {"authorization", "x-goog-api-key"}}
+        headers, query = without_client_keys(headers, query)
         headers.update(vertex_headers(settings.gemini_vertex_ai_credentials_file))
-        query = "&".join(p for p in query.split("&") if p and not p.startswith("key="))
         return join_url(settings.vertex_base_url(), path), headers, query
 
     def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
