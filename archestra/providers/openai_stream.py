@@ -22,8 +22,9 @@ from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .base import ProxyError, StreamRelay, compact_json
-from .openai_calls import CALL_FIELDS, citations
+from .openai_calls import CALL_FIELDS, TABLE, citations
 from .openai_fragments import StreamedCall
+from .shapes import Reading, refused_reason
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 USAGE_NULL = b',"usage":null'
@@ -151,6 +152,7 @@ class OpenAIStreamRelay(StreamRelay):
             delta = {}
         if not isinstance(delta, dict):
             raise ValueError("a stream delta that is not a JSON object")
+        _read_delta(delta)
         renumbered = self._accumulate(state, delta)
         if isinstance(delta.get("annotations"), list):
             state.citations += delta["annotations"]
@@ -266,6 +268,20 @@ class OpenAIStreamRelay(StreamRelay):
             if (state.holding or state.held) and not state.refused:
                 out += self._settle(state)
         return out
+
+
+def _read_delta(delta: dict[str, Any]) -> None:
+    """Cut the stream at a delta field or content part the table does not hold, before it could pass."""
+    for key, value in delta.items():
+        if value not in (None, "", [], {}) and TABLE.in_answer("delta", key) is Reading.REFUSED:
+            raise ValueError(refused_reason(TABLE.family, "stream delta field", key))
+    content = delta.get("content")
+    if content is not None and not isinstance(content, (str, list)):
+        raise ValueError("a stream delta content that is neither text nor parts")
+    for part in content if isinstance(content, list) else ():
+        kind = part.get("type") if isinstance(part, dict) else None
+        if TABLE.in_answer("content", kind) is Reading.REFUSED:
+            raise ValueError(refused_reason(TABLE.family, "content part", kind))
 
 
 def _one(chunk: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
