@@ -48,8 +48,10 @@ TABLE = FamilyTable(
         **_FIELDS, "field:annotations": _R, "field:audio": _I, "field:prefix": _O,
         "tool_call:function": _C, "tool_call:custom": _C,
         "call_field:id": _O, "call_field:type": _O, "call_field:index": _O,
-        "content:text": _I, "content:thinking": _I,
-        "delta:role": _O, "delta:content": _I, "delta:refusal": _I, "delta:tool_calls": _C,
+        "content:text": _I, "content:thinking": _I, "content:reference": _I, "content:tool_reference": _I,
+        **{f"content:{kind}": Reading.REFUSED for kind in (
+            "image_url", "document_url", "file", "input_audio", "resource", "resource_link")},
+        "delta:role": _O, "delta:tool_call_id": _O, "delta:index": _O, "delta:metadata": _O, "delta:content": _I, "delta:refusal": _I, "delta:tool_calls": _C,
         "delta:function_call": _C, "delta:audio": _I, "delta:reasoning": _I, "delta:reasoning_content": _I,
         "delta:annotations": _R,
     },
@@ -59,7 +61,6 @@ TABLE = FamilyTable(
         "role:ipython": "Llama tool results (vLLM chat templates): a result tied like `tool` or `function` ones",
         "role:function": "legacy results, tied by the function name to an earlier call of it",
         "field:audio": "an earlier audio answer given by its stored `id`",
-        "content:image_url": "its URL is read by the `url:` rows (Mistral sends the URL as a string)",
         "content:input_audio": "inline base64 audio; a URL (Mistral) is read by the `url:` rows",
         "content:file": "`file_data` is inline; a `file_id` is read by the `stored:` rows",
         "content:document_url": "Mistral: the document's URL, read by the `url:` rows",
@@ -76,6 +77,9 @@ TABLE = FamilyTable(
         "request:web_search_options": "the provider's web search, a server tool named `web_search`",
         "field:annotations": "pages the provider's web search cited: results of `web_search`",
         "call_field:id": "other keys of a tool call entry are refused",
+        "content:reference": "Mistral: the ids of documents an answer cites",
+        "content:image_url": "in a request, its URL is read by the `url:` rows (Mistral sends it as a string); in an answer: refused",
+        "delta:metadata": "Mistral: metadata of a delta, no content",
     },
 )
 TABLES = [TABLE]
