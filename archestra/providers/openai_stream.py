@@ -86,6 +86,10 @@ class OpenAIStreamRelay(StreamRelay):
         if chunk is None or not choices:
             return [event.raw]
         single = len(choices) == 1
+        seen = [_index(c.get("index"), 0) for c in choices if isinstance(c, dict)]
+        if len(set(seen)) < len(seen):
+            # Clients apply the parts one after the other; deciding them as one would not be what they build.
+            raise ValueError("a chunk naming one choice twice")
         plans = [self._plan(chunk, choice, single) for choice in choices]
         if len(plans) == 1 and plans[0][1]:
             state, _, now, held = plans[0]
@@ -228,6 +232,8 @@ class OpenAIStreamRelay(StreamRelay):
 
     # -- holding and deciding ---------------------------------------------------------------------
     def _place(self, state: _Choice, how: str, raw: bytes, chunk: dict[str, Any]) -> list[bytes]:
+        if state.refused:
+            return []  # the client was told this choice ended with the refusal
         choice = chunk["choices"][0]
         if how == "pass":
             state.role_sent = state.role_sent or bool((choice.get("delta") or {}).get("role"))
