@@ -37,13 +37,13 @@ arguments = st.sampled_from(['{"to": ', '"a@b.c"}', "", '{"x": 1}', None, '{"to"
 @st.composite
 def fragments(draw) -> dict:
     piece: dict[str, Any] = {}
-    index = draw(st.sampled_from([0, 0, 1, "1", 1.0, None, "missing"]))
+    index = draw(st.sampled_from([0, 0, 0, 0, 1, 1, "1", 1.0, None, "missing"]))
     if index != "missing":
         piece["index"] = index
-    call_id = draw(st.sampled_from([None, "call_a", "call_b", 7]))
+    call_id = draw(st.sampled_from([None, None, "call_a", "call_a", "call_b", 7]))
     if call_id is not None:
         piece["id"] = call_id
-    kind = draw(st.sampled_from([None, None, "function", "custom", "mcp"]))
+    kind = draw(st.sampled_from([None, None, None, "function", "function", "custom", "mcp"]))
     if kind is not None:
         piece["type"] = kind
     part = draw(st.sampled_from(["function", "function", "custom", "both", "none"]))
@@ -57,7 +57,7 @@ def fragments(draw) -> dict:
         piece["function"] = body
     if part in ("custom", "both"):
         piece["custom"] = {"name": draw(names) or "run", "input": draw(st.sampled_from(["ls", "rm -rf /", ""]))}
-    if draw(st.integers(0, 9)) == 0:
+    if draw(st.integers(0, 24)) == 0:
         piece["extra"] = {"name": "evil_tool"}
     return piece
 
@@ -73,7 +73,7 @@ def deltas(draw) -> dict:
         delta["tool_calls"] = draw(st.lists(fragments(), min_size=1, max_size=2))
     if draw(st.integers(0, 7)) == 0:
         delta["function_call"] = {"name": draw(names) or "evil_tool", "arguments": draw(arguments) or ""}
-    if draw(st.integers(0, 9)) == 0:
+    if draw(st.integers(0, 24)) == 0:
         delta[draw(st.sampled_from(["tool_call", "calls", "x_note"]))] = {"name": "evil_tool"}
     return delta
 
@@ -82,7 +82,7 @@ def deltas(draw) -> dict:
 def choices(draw) -> dict:
     found = {"delta": draw(deltas()), "logprobs": None,
              "finish_reason": draw(st.sampled_from([None, None, "tool_calls", "stop", "function_call"]))}
-    index = draw(st.sampled_from([0, 0, 0, 1, "0", "missing"]))
+    index = draw(st.sampled_from([0, 0, 0, 0, 0, 1, "0", "missing"]))
     if index != "missing":
         found["index"] = index
     return found
@@ -91,10 +91,11 @@ def choices(draw) -> dict:
 @st.composite
 def streams(draw) -> list[bytes]:
     events = []
-    for _ in range(draw(st.integers(1, 7))):
-        kind = draw(st.sampled_from(["chunk"] * 6 + ["done", "junk", "named", "comment", "empty", "usage"]))
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["chunk"] * 14 + ["done", "junk", "named", "comment", "empty", "usage"]))
         if kind == "chunk":
-            events.append(event(chunk(*draw(st.lists(choices(), min_size=1, max_size=2)))))
+            several = draw(st.integers(0, 4)) == 0
+            events.append(event(chunk(*draw(st.lists(choices(), min_size=1, max_size=2 if several else 1)))))
         elif kind == "done":
             events.append(b"data: [DONE]\n\n")
         elif kind == "junk":

@@ -155,6 +155,19 @@ def _check(kind: str, message: Any) -> None:
             raise ValueError(refused[0])
 
 
+def _check_call(data: dict[str, Any], call: Any, function: Any) -> None:
+    """A tool-call event whose fields the SDK would not read as given (it skips an event it cannot validate,
+    so later arguments would land on another call) cuts the stream."""
+    index = data.get("index")
+    if not (index is None or type(index) is int) or not isinstance(call, dict) or not isinstance(function, dict):
+        raise ValueError("a tool-call event the SDK would read otherwise")
+    texts = [function.get("arguments")]
+    if data.get("type") == "tool-call-start":
+        texts += [call.get("id"), function.get("name"), call.get("type")]
+    if not all(value is None or isinstance(value, str) for value in texts):
+        raise ValueError("a tool-call event the SDK would read otherwise")
+
+
 class CohereStreamRelay(HoldingRelay):
     """Holds ``tool-call-*`` events until ``message-end``; the SDK routes by the ``type`` in each data."""
 
@@ -163,6 +176,7 @@ class CohereStreamRelay(HoldingRelay):
     def __init__(self, exchange: Exchange, decide: Any):
         super().__init__(exchange, decide)
         self._started: dict[Any, tuple[Any, str, bool]] = {}  # block index -> (id, name, start had arguments)
+        self._last: Any = None  # the index of the last call started
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         try:
@@ -184,14 +198,20 @@ class CohereStreamRelay(HoldingRelay):
             self.text.append((message.get("content") or {}).get("text", ""))
         elif kind in ("tool-call-start", "tool-call-delta"):
             call = message.get("tool_calls") or {}
-            function = call.get("function") or {}
+            function = call.get("function") or {} if isinstance(call, dict) else None
+            _check_call(data, call, function)
             index = data.get("index", 0)
             fragment = function.get("arguments") or ""
             if kind == "tool-call-start":
                 self._started[index] = (call.get("id"), function.get("name") or "", bool(fragment))
+                self._last = index
                 self.held.start(index, call.get("id"), function.get("name") or "")
             elif index not in self._started:  # a client could add them to any call: never relayed
                 raise ValueError("tool-call arguments without their tool-call-start")
+            elif index != self._last:
+                # Clients add arguments to the call of the event's index, or to the last call started (the
+                # documented loop): with calls interleaved those differ.
+                raise ValueError("tool-call arguments for a call other than the last one started")
             elif self._started[index][2] and fragment:
                 # Arguments in the start event and in deltas: a client may join them or read the deltas
                 # alone; both readings are decided.
