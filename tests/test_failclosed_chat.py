@@ -15,7 +15,7 @@ from mistralai.client import Mistral
 
 from archestra.security.hooks import UNTRUSTED_CONTEXT
 from tests.fakes import openai_wire as wire
-from tests.fakes.openai_wire import choice, chunk, fragment
+from tests.fakes.openai_wire import choice, chunk
 from tests.fakes.server import json_reply, sse_reply
 
 pytest_plugins = ["tests.live"]  # the `live` fixture

@@ -43,7 +43,7 @@ def unseen_context(table: FamilyTable, body: dict[str, Any]) -> list[str]:
         if table.in_request("role", role) is Reading.UNSEEN:
             found.append(f"{where}: {unseen_reason(table.family, 'role', role)}")
         for key, value in message.items():
-            if _empty(value) or table.in_request("field", key) is not Reading.UNSEEN:
+            if empty(value) or table.in_request("field", key) is not Reading.UNSEEN:
                 continue
             stored = value.get("id") if key == "audio" and isinstance(value, dict) else None
             found.append(f"{where} refers to the stored audio answer {stored}" if stored is not None
@@ -60,7 +60,7 @@ def documents_result(table: FamilyTable, body: dict[str, Any]) -> ToolResult | N
     """The request's grounding ``documents`` (Cohere; the chat templates of OpenAI-compatible servers such as
     vLLM) as the result of the pseudo-tool ``documents``: untrusted unless a policy trusts that tool."""
     documents = body.get("documents")
-    if _empty(documents) or table.in_request("request", "documents") is not Reading.RESULT:
+    if empty(documents) or table.in_request("request", "documents") is not Reading.RESULT:
         return None
     text = compact_json(documents)
     return ToolResult(None, DOCUMENTS, text, document=documents, server=True, _ref=DOCUMENTS, _original=text)
@@ -97,7 +97,7 @@ def _references(table: FamilyTable, value: Any, where: str, depth: int) -> list[
             if reason:
                 found.append(f"{where}: {reason}")
         elif key in _URL_KEYS and isinstance(item, dict) and not isinstance(item.get("url"), str) \
-                and not _empty(item.get("url")):
+                and not empty(item.get("url")):
             found.append(f"{where}: a {key} whose url is not text")
         else:
             found += _references(table, item, where, depth + 1)
@@ -119,5 +119,6 @@ def _reference(table: FamilyTable, key: Any, value: str) -> str | None:
     return None
 
 
-def _empty(value: Any) -> bool:
+def empty(value: Any) -> bool:
+    """A field that carries nothing (absent, null, empty text, list or object): there is nothing to read."""
     return value is None or value == "" or value == [] or value == {}

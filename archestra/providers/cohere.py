@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from .base import CallNames, ProxyError, Route, compact_json
+from .chat_context import empty
 from .content import content_text
 from .held import HoldingRelay
 from .openai_calls import answer_calls, message_calls
@@ -139,7 +140,7 @@ def _check(kind: str, message: Any) -> None:
     if not isinstance(message, dict):
         raise ValueError(f"a {kind} event whose message is not an object")
     if kind == "message-start":
-        refused = [key for key, value in message.items() if value not in (None, "", [], {})
+        refused = [key for key, value in message.items() if not empty(value)
                    and TABLE.in_answer("start", key) is Reading.REFUSED]
         if refused:
             raise ValueError(refused_reason(TABLE.family, "message-start field", refused[0]))

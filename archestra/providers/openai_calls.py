@@ -18,6 +18,7 @@ from typing import Any
 
 from ..exchange import Tool, ToolCall, ToolResult
 from .base import CallNames, compact_json, parse_arguments
+from .chat_context import empty
 from .content import content_text
 from .shapes import FamilyTable, Reading, refused_reason
 
@@ -51,7 +52,8 @@ TABLE = FamilyTable(
         "content:text": _I, "content:thinking": _I, "content:reference": _I, "content:tool_reference": _I,
         **{f"content:{kind}": Reading.REFUSED for kind in (
             "image_url", "document_url", "file", "input_audio", "resource", "resource_link")},
-        "delta:role": _O, "delta:tool_call_id": _O, "delta:index": _O, "delta:metadata": _O, "delta:content": _I, "delta:refusal": _I, "delta:tool_calls": _C,
+        "delta:role": _O, "delta:tool_call_id": _O, "delta:index": _O, "delta:metadata": _O,
+        "delta:content": _I, "delta:refusal": _I, "delta:tool_calls": _C,
         "delta:function_call": _C, "delta:audio": _I, "delta:reasoning": _I, "delta:reasoning_content": _I,
         "delta:annotations": _R,
     },
@@ -78,7 +80,8 @@ TABLE = FamilyTable(
         "field:annotations": "pages the provider's web search cited: results of `web_search`",
         "call_field:id": "other keys of a tool call entry are refused",
         "content:reference": "Mistral: the ids of documents an answer cites",
-        "content:image_url": "in a request, its URL is read by the `url:` rows (Mistral sends it as a string); in an answer: refused",
+        "content:image_url": "in a request, its URL is read by the `url:` rows (Mistral sends it as a string); "
+                             "in an answer: refused",
         "delta:metadata": "Mistral: metadata of a delta, no content",
     },
 )
@@ -122,7 +125,7 @@ def entry_calls(raw: Any, table: FamilyTable = TABLE) -> list[ToolCall]:
     if kind is not None and table.in_answer("tool_call", kind) is Reading.REFUSED:
         unknown: tuple[str, Any] | None = ("tool call", kind)
     else:
-        unknown = next((("tool call field", key) for key, value in raw.items() if not _empty(value)
+        unknown = next((("tool call field", key) for key, value in raw.items() if not empty(value)
                         and key not in kinds and table.in_answer("call_field", key) is Reading.REFUSED), None)
     if unknown is None and calls:
         return calls
@@ -151,7 +154,7 @@ def answer_calls(message: Any, where: str = "field", table: FamilyTable = TABLE)
     if not isinstance(message, dict):
         return []
     refused = [(where, key) for key, value in message.items()
-               if not _empty(value) and table.in_answer(where, key) is Reading.REFUSED]
+               if not empty(value) and table.in_answer(where, key) is Reading.REFUSED]
     content = message.get("content")
     for part in content if isinstance(content, list) else ():
         kind = part.get("type") if isinstance(part, dict) else None
@@ -169,9 +172,6 @@ def refusable(key: str, where: str = "field", table: FamilyTable = TABLE) -> boo
     table does not hold."""
     return table.in_answer(where, key) in (Reading.CALL, Reading.REFUSED)
 
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
 
 
 def declared_tools(body: dict[str, Any]) -> list[Tool]:

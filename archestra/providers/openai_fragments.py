@@ -13,6 +13,7 @@ from typing import Any
 
 from ..exchange import ToolCall
 from .base import compact_json, parse_arguments
+from .chat_context import empty
 from .openai_calls import TABLE
 from .shapes import Reading, refused_reason
 
@@ -52,7 +53,7 @@ class StreamedCall:
         if kind is not None and TABLE.in_answer("tool_call", kind) is Reading.REFUSED:
             self.refuse = self.refuse or refused_reason(TABLE.family, "tool call", kind)
         for key, value in fragment.items():
-            if value not in (None, "", [], {}) and key not in _PARTS \
+            if not empty(value) and key not in _PARTS \
                     and TABLE.in_answer("call_field", key) is Reading.REFUSED:
                 self.refuse = self.refuse or refused_reason(TABLE.family, "tool call field", key)
 

@@ -22,6 +22,7 @@ from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .base import ProxyError, StreamRelay, compact_json
+from .chat_context import empty
 from .openai_calls import CALL_FIELDS, TABLE, citations
 from .openai_fragments import StreamedCall
 from .shapes import Reading, refused_reason
@@ -279,7 +280,7 @@ class OpenAIStreamRelay(StreamRelay):
 def _read_delta(delta: dict[str, Any]) -> None:
     """Cut the stream at a delta field or content part the table does not hold, before it could pass."""
     for key, value in delta.items():
-        if value not in (None, "", [], {}) and TABLE.in_answer("delta", key) is Reading.REFUSED:
+        if not empty(value) and TABLE.in_answer("delta", key) is Reading.REFUSED:
             raise ValueError(refused_reason(TABLE.family, "stream delta field", key))
     content = delta.get("content")
     if content is not None and not isinstance(content, (str, list)):
