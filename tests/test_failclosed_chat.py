@@ -36,7 +36,8 @@ def client(live, provider: str, pid: str) -> openai.OpenAI:
 
 
 def ask(live, provider: str, pid: str, messages: list[dict], **kwargs):
-    return client(live, provider, pid).chat.completions.create(model="m", messages=messages, tools=TOOLS,
+    kwargs.setdefault("tools", TOOLS)
+    return client(live, provider, pid).chat.completions.create(model="m", messages=messages,
                                                                **kwargs).choices[0].message
 
 
@@ -156,6 +157,19 @@ def test_mistral_sdk_document_urls_references_and_string_image_urls_are_unseen(l
         answer = sdk.chat.complete(model="mistral-large-latest", tools=TOOLS, messages=messages)
         assert not answer.choices[0].message.tool_calls, name
         assert UNSEEN in answer.choices[0].message.content, name
+
+
+def test_a_tool_of_a_type_no_table_holds_is_decided_as_a_server_tool_before_the_request(live):
+    pid = live.profile()
+    hosted = {"type": "code_interpreter", "container": {"type": "auto"}}
+    live.upstream.reply_with(json_reply(wire.completion("done")))
+    ask(live, "openai", pid, [ASK], tools=[*TOOLS, hosted])
+    sent = live.upstream.received[-1].json
+    assert [t["type"] for t in sent["tools"]] == ["function", "function"]  # not sent: the provider would run it
+    assert any(row["tool"] == "code_interpreter" for row in live.blocked(pid, 1))
+    live.policy("call", pid, "code_interpreter", "allow_when_context_is_untrusted")  # discovered by its type
+    ask(live, "openai", pid, [ASK], tools=[*TOOLS, hosted])
+    assert live.upstream.received[-1].json["tools"][-1] == hosted
 
 
 # -- 4. answers: what no table holds is refused ------------------------------------------------------------------

@@ -77,6 +77,8 @@ TABLE = FamilyTable(
         "stored:file_id": "a file stored upstream", "stored:audio_id": "an audio answer stored upstream",
         "request:documents": "grounding documents (vLLM chat templates): results of the pseudo-tool `documents`",
         "request:web_search_options": "the provider's web search, a server tool named `web_search`",
+        "tool:function": "a `tools` entry of a type not listed is unseen, and a server tool named by its type "
+                         "(the provider may run it): decided before the request leaves",
         "field:annotations": "pages the provider's web search cited: results of `web_search`",
         "call_field:id": "other keys of a tool call entry are refused",
         "content:reference": "Mistral: the ids of documents an answer cites",
@@ -174,10 +176,16 @@ def refusable(key: str, where: str = "field", table: FamilyTable = TABLE) -> boo
 
 
 
-def declared_tools(body: dict[str, Any]) -> list[Tool]:
-    """The tools a request declares: ``function`` and ``custom`` tools, and legacy ``functions``."""
+def declared_tools(body: dict[str, Any], table: FamilyTable = TABLE) -> list[Tool]:
+    """The tools a request declares: ``function`` and ``custom`` tools, legacy ``functions``, and each entry of
+    a type the table does not hold, as a server tool named by its type: the provider may run it before the
+    proxy sees the answer, so it is decided before the request leaves."""
     tools = []
     for raw in body.get("tools") or ():
+        kind = hosted(raw, table)
+        if kind is not None:
+            tools.append(Tool(kind, None, raw, server=True))
+            continue
         name, spec = tool_name(raw), _tool_spec(raw)
         if name:
             # A custom tool has no JSON schema: its input format (text or a grammar) stands for it.
@@ -198,14 +206,26 @@ def tool_name(raw: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def keep_tools(body: dict[str, Any], tools: list[Tool]) -> None:
+def hosted(raw: Any, table: FamilyTable = TABLE) -> str | None:
+    """The type of a ``tools`` entry the table does not hold (a tool the provider may run itself), else None."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) and table.in_request("tool", kind) is Reading.UNSEEN else None
+
+
+def keep_tools(body: dict[str, Any], tools: list[Tool], table: FamilyTable = TABLE) -> None:
     """Remove from the native body the declared tools hooks removed (entries without a name stay), and the
-    web search when it was refused."""
-    if not any(tool.server and tool.name == WEB_SEARCH for tool in tools):
+    server tools (web search, entries of types the table does not hold) that were refused."""
+    servers = {tool.name for tool in tools if tool.server}
+    if WEB_SEARCH not in servers:
         body.pop("web_search_options", None)
     keep = {tool.name for tool in tools if not tool.server}
+
+    def kept(raw: Any) -> bool:
+        kind = hosted(raw, table)
+        return kind in servers if kind is not None else tool_name(raw) is None or tool_name(raw) in keep
+
     if isinstance(body.get("tools"), list):
-        body["tools"] = [t for t in body["tools"] if tool_name(t) is None or tool_name(t) in keep]
+        body["tools"] = [t for t in body["tools"] if kept(t)]
         if not body["tools"]:
             for key in ("tools", "tool_choice", "parallel_tool_calls"):
                 body.pop(key, None)

@@ -134,7 +134,7 @@ class OpenAICompatible(Provider):
             calls = message_calls(raw) if role == "assistant" else []
             messages.append(Message(role, text, tool_calls=calls, _ref=index, _original=text))
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
-                            messages=messages, tools=declared_tools(body), client=client)
+                            messages=messages, tools=declared_tools(body, self.table), client=client)
         exchange.unseen_context += unseen_context(self.table, body)
         choices = body.get("n")
         exchange.state[CHOICES] = choices if isinstance(choices, int) and not isinstance(choices, bool) else 1
@@ -175,7 +175,7 @@ class OpenAICompatible(Provider):
                     raw["content"] = result.content
             rebuilt.append(raw)
         body["messages"] = rebuilt
-        keep_tools(body, exchange.tools)
+        keep_tools(body, exchange.tools, self.table)
 
     def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
         dropped = [key for key in self.drop_params if key in body]
