@@ -26,7 +26,7 @@ FAMILY = "OpenAI chat completions"
 _I, _C, _R, _U, _O, _S = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.UNSEEN, Reading.OPAQUE, \
     Reading.SERVER_TOOL
 #: Where a reference (a URL, a stored id) is read: ``url:<scheme>`` for URLs, ``stored:<field>`` for ids.
-_REFERENCES = {"url:data": _I, "url:http": _U, "url:https": _U, "stored:file_id": _U, "stored:audio_id": _U}
+_REFERENCES = {"url:data": _I, "url:http": _U, "url:https": _U, "stored:file_id": _U}
 #: Message fields (request and answer share most): what each carries.
 _FIELDS = {"field:role": _O, "field:content": _I, "field:refusal": _I, "field:tool_calls": _C,
            "field:function_call": _C, "field:reasoning": _I, "field:reasoning_content": _I}
@@ -62,7 +62,8 @@ TABLE = FamilyTable(
     notes={
         "role:ipython": "Llama tool results (vLLM chat templates): a result tied like `tool` or `function` ones",
         "role:function": "legacy results, tied by the function name to an earlier call of it",
-        "field:audio": "an earlier audio answer given by its stored `id`",
+        "field:audio": "in a request, an earlier audio answer given by its stored `id` (unseen); in an answer, the "
+                       "audio itself",
         "content:input_audio": "inline base64 audio; a URL (Mistral) is read by the `url:` rows",
         "content:file": "`file_data` is inline; a `file_id` is read by the `stored:` rows",
         "content:document_url": "Mistral: the document's URL, read by the `url:` rows",
@@ -70,18 +71,18 @@ TABLE = FamilyTable(
         "content:image_embeds": "vLLM: inline embeddings",
         "content:thinking": "Mistral: its chunks are read as content parts",
         "content:resource": "Mistral: an inline MCP resource (text or blob)",
-        "content:reference": "Mistral: documents referred to by id, not in the request",
+        "content:reference": "Mistral: documents given by id; in a request they are not in it (unseen), in an answer "
+                             "they are the ids it cites",
         "content:resource_link": "Mistral: a resource given by its URI only",
         "content:tool_reference": "Mistral: a built-in tool's source, not in the request",
         "url:data": "inline data the proxy can see", "url:http": "fetched by the provider: unseen",
-        "stored:file_id": "a file stored upstream", "stored:audio_id": "an audio answer stored upstream",
+        "stored:file_id": "a file stored upstream",
         "request:documents": "grounding documents (vLLM chat templates): results of the pseudo-tool `documents`",
         "request:web_search_options": "the provider's web search, a server tool named `web_search`",
         "tool:function": "a `tools` entry of a type not listed is unseen, and a server tool named by its type "
                          "(the provider may run it): decided before the request leaves",
         "field:annotations": "pages the provider's web search cited: results of `web_search`",
         "call_field:id": "other keys of a tool call entry are refused",
-        "content:reference": "Mistral: the ids of documents an answer cites",
         "content:image_url": "in a request, its URL is read by the `url:` rows (Mistral sends it as a string); "
                              "in an answer: refused",
         "delta:metadata": "Mistral: metadata of a delta, no content",
