@@ -6,6 +6,10 @@ assistant message. Results: ``role: "tool"`` messages, tied to their call by id 
 Declared tools: ``function`` and ``custom`` entries of ``tools`` and the legacy ``functions`` list, and the
 provider-executed web search (``web_search_options``, a server tool named ``web_search``) whose citations in
 an answer are its results.
+
+``TABLE`` is the family's declared reading (providers/shapes.py): every role, message field, content part and
+tool-call type the parsers read. In a request what it does not hold is unseen context; in an answer, a refused
+call (``ToolCall.refuse``), and in a stream the stream is cut before the part passes.
 """
 from __future__ import annotations
 
@@ -14,7 +18,77 @@ from typing import Any
 
 from ..exchange import Tool, ToolCall, ToolResult
 from .base import CallNames, compact_json, parse_arguments
+from .chat_context import empty
 from .content import content_text
+from .shapes import FamilyTable, Reading, refused_reason
+
+FAMILY = "OpenAI chat completions"
+_I, _C, _R, _U, _O, _S = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.UNSEEN, Reading.OPAQUE, \
+    Reading.SERVER_TOOL
+#: Where a reference (a URL, a stored id) is read: ``url:<scheme>`` for URLs, ``stored:<field>`` for ids.
+_REFERENCES = {"url:data": _I, "url:http": _U, "url:https": _U, "stored:file_id": _U}
+#: Message fields (request and answer share most): what each carries.
+_FIELDS = {"field:role": _O, "field:content": _I, "field:refusal": _I, "field:tool_calls": _C,
+           "field:function_call": _C, "field:reasoning": _I, "field:reasoning_content": _I}
+
+TABLE = FamilyTable(
+    FAMILY,
+    request={
+        "role:system": _I, "role:developer": _I, "role:user": _I, "role:assistant": _I,
+        "role:tool": _R, "role:function": _R, "role:ipython": _R,
+        **_FIELDS, "field:name": _O, "field:tool_call_id": _O, "field:prefix": _O, "field:audio": _U,
+        "content:text": _I, "content:refusal": _I, "content:image_url": _I, "content:input_audio": _I,
+        "content:file": _I, "content:document_url": _I, "content:audio_url": _I, "content:video_url": _I,
+        "content:image_embeds": _I, "content:thinking": _I, "content:resource": _I,
+        "content:reference": _U, "content:resource_link": _U, "content:tool_reference": _U,
+        **_REFERENCES,
+        "tool:function": _I, "tool:custom": _I,
+        "request:documents": _R, "request:web_search_options": _S,
+    },
+    answer={
+        **_FIELDS, "field:annotations": _R, "field:audio": _I, "field:prefix": _O,
+        "tool_call:function": _C, "tool_call:custom": _C,
+        "call_field:id": _O, "call_field:type": _O, "call_field:index": _O,
+        "content:text": _I, "content:thinking": _I, "content:reference": _I, "content:tool_reference": _I,
+        **{f"content:{kind}": Reading.REFUSED for kind in (
+            "image_url", "document_url", "file", "input_audio", "resource", "resource_link")},
+        "delta:role": _O, "delta:tool_call_id": _O, "delta:index": _O, "delta:metadata": _O,
+        "delta:content": _I, "delta:refusal": _I, "delta:tool_calls": _C,
+        "delta:function_call": _C, "delta:audio": _I, "delta:reasoning": _I, "delta:reasoning_content": _I,
+        "delta:annotations": _R,
+    },
+    events={"event:message": Reading.READ},
+    unknown_event=Reading.READ,
+    notes={
+        "role:ipython": "Llama tool results (vLLM chat templates): a result tied like `tool` or `function` ones",
+        "role:function": "legacy results, tied by the function name to an earlier call of it",
+        "field:audio": "in a request, an earlier audio answer given by its stored `id` (unseen); in an answer, the "
+                       "audio itself",
+        "content:input_audio": "inline base64 audio; a URL (Mistral) is read by the `url:` rows",
+        "content:file": "`file_data` is inline; a `file_id` is read by the `stored:` rows",
+        "content:document_url": "Mistral: the document's URL, read by the `url:` rows",
+        "content:audio_url": "vLLM: read by the `url:` rows", "content:video_url": "vLLM: read by the `url:` rows",
+        "content:image_embeds": "vLLM: inline embeddings",
+        "content:thinking": "Mistral: its chunks are read as content parts",
+        "content:resource": "Mistral: an inline MCP resource (text or blob)",
+        "content:reference": "Mistral: documents given by id; in a request they are not in it (unseen), in an answer "
+                             "they are the ids it cites",
+        "content:resource_link": "Mistral: a resource given by its URI only",
+        "content:tool_reference": "Mistral: a built-in tool's source, not in the request",
+        "url:data": "inline data the proxy can see", "url:http": "fetched by the provider: unseen",
+        "stored:file_id": "a file stored upstream",
+        "request:documents": "grounding documents (vLLM chat templates): results of the pseudo-tool `documents`",
+        "request:web_search_options": "the provider's web search, a server tool named `web_search`",
+        "tool:function": "a `tools` entry of a type not listed is unseen, and a server tool named by its type "
+                         "(the provider may run it): decided before the request leaves",
+        "field:annotations": "pages the provider's web search cited: results of `web_search`",
+        "call_field:id": "other keys of a tool call entry are refused",
+        "content:image_url": "in a request, its URL is read by the `url:` rows (Mistral sends it as a string); "
+                             "in an answer: refused",
+        "delta:metadata": "Mistral: metadata of a delta, no content",
+    },
+)
+TABLES = [TABLE]
 
 #: The message (or stream delta) fields that carry tool calls.
 CALL_FIELDS = ("tool_calls", "function_call")
@@ -39,21 +113,32 @@ def custom_call(custom: Any, call_id: Any = None) -> ToolCall | None:
     return ToolCall(_text_or_none(call_id), str(custom.get("name") or ""), text, text, freeform=True)
 
 
-def entry_calls(raw: Any) -> list[ToolCall]:
+def entry_calls(raw: Any, table: FamilyTable = TABLE) -> list[ToolCall]:
     """The calls one ``tool_calls`` entry may be read as. An entry holding both a ``function`` and a
-    ``custom`` object is both (clients differ in which they read); an entry of an unknown type is a call of
-    a tool named by that type, so that it is decided too."""
+    ``custom`` object is both (clients differ in which they read). An entry whose type, or one of whose keys,
+    the family's table does not hold is also a refused call: what the proxy does not understand never passes.
+    """
     if not isinstance(raw, dict):
         return []
-    calls = [call for call in (function_call(raw.get("function"), raw.get("id")),
-                               custom_call(raw.get("custom"), raw.get("id"))) if call is not None]
-    if calls:
+    kinds = table.types("answer", "tool_call")
+    calls = [call for call in (function_call(raw.get("function"), raw.get("id")) if "function" in kinds else None,
+                               custom_call(raw.get("custom"), raw.get("id")) if "custom" in kinds else None)
+             if call is not None]
+    kind = raw.get("type")
+    if kind is not None and table.in_answer("tool_call", kind) is Reading.REFUSED:
+        unknown: tuple[str, Any] | None = ("tool call", kind)
+    else:
+        unknown = next((("tool call field", key) for key, value in raw.items() if not empty(value)
+                        and key not in kinds and table.in_answer("call_field", key) is Reading.REFUSED), None)
+    if unknown is None and calls:
         return calls
+    where, shown = unknown or ("tool call", kind)
     rest = {key: value for key, value in raw.items() if key not in ("id", "type", "index")}
-    return [ToolCall(_text_or_none(raw.get("id")), str(raw.get("type") or ""), rest, compact_json(rest))]
+    return calls + [ToolCall(_text_or_none(raw.get("id")), shown if isinstance(shown, str) else "", rest,
+                             compact_json(rest), refuse=refused_reason(table.family, where, shown))]
 
 
-def message_calls(message: Any) -> list[ToolCall]:
+def message_calls(message: Any, table: FamilyTable = TABLE) -> list[ToolCall]:
     """Every tool call of an assistant message (or of a stream delta given as a whole)."""
     if not isinstance(message, dict):
         return []
@@ -61,15 +146,47 @@ def message_calls(message: Any) -> list[ToolCall]:
     if raw_calls is not None and not isinstance(raw_calls, list):
         # Read as an array by index (``tool_calls[0]`` of an object keyed "0"), it would carry calls unseen.
         raise ValueError("tool_calls is not an array")
-    calls = [call for raw in raw_calls or () for call in entry_calls(raw)]
+    calls = [call for raw in raw_calls or () for call in entry_calls(raw, table)]
     legacy = function_call(message.get("function_call"))
     return calls + [legacy] if legacy is not None else calls
 
 
-def declared_tools(body: dict[str, Any]) -> list[Tool]:
-    """The tools a request declares: ``function`` and ``custom`` tools, and legacy ``functions``."""
+def answer_calls(message: Any, where: str = "field", table: FamilyTable = TABLE) -> list[ToolCall]:
+    """The calls of an answer message (``where="field"``) or of a stream delta sent as a JSON body
+    (``"delta"``), and a refused call for each field or content part there the table does not hold."""
+    if not isinstance(message, dict):
+        return []
+    refused = [(where, key) for key, value in message.items()
+               if not empty(value) and table.in_answer(where, key) is Reading.REFUSED]
+    content = message.get("content")
+    for part in content if isinstance(content, list) else ():
+        kind = part.get("type") if isinstance(part, dict) else None
+        if table.in_answer("content", kind) is Reading.REFUSED:
+            refused.append(("content", kind))
+    if content is not None and not isinstance(content, (str, list)):
+        refused.append(("content", type(content).__name__))
+    return message_calls(message, table) + [
+        ToolCall(None, str(kind), message, compact_json(message), refuse=refused_reason(table.family, place, kind))
+        for place, kind in refused]
+
+
+def refusable(key: str, where: str = "field", table: FamilyTable = TABLE) -> bool:
+    """Whether an answer field goes when its message is replaced by a refusal: its calls, and anything the
+    table does not hold."""
+    return table.in_answer(where, key) in (Reading.CALL, Reading.REFUSED)
+
+
+
+def declared_tools(body: dict[str, Any], table: FamilyTable = TABLE) -> list[Tool]:
+    """The tools a request declares: ``function`` and ``custom`` tools, legacy ``functions``, and each entry of
+    a type the table does not hold, as a server tool named by its type: the provider may run it before the
+    proxy sees the answer, so it is decided before the request leaves."""
     tools = []
     for raw in body.get("tools") or ():
+        kind = hosted(raw, table)
+        if kind is not None:
+            tools.append(Tool(kind, None, raw, server=True))
+            continue
         name, spec = tool_name(raw), _tool_spec(raw)
         if name:
             # A custom tool has no JSON schema: its input format (text or a grammar) stands for it.
@@ -90,14 +207,26 @@ def tool_name(raw: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def keep_tools(body: dict[str, Any], tools: list[Tool]) -> None:
+def hosted(raw: Any, table: FamilyTable = TABLE) -> str | None:
+    """The type of a ``tools`` entry the table does not hold (a tool the provider may run itself), else None."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) and table.in_request("tool", kind) is Reading.UNSEEN else None
+
+
+def keep_tools(body: dict[str, Any], tools: list[Tool], table: FamilyTable = TABLE) -> None:
     """Remove from the native body the declared tools hooks removed (entries without a name stay), and the
-    web search when it was refused."""
-    if not any(tool.server and tool.name == WEB_SEARCH for tool in tools):
+    server tools (web search, entries of types the table does not hold) that were refused."""
+    servers = {tool.name for tool in tools if tool.server}
+    if WEB_SEARCH not in servers:
         body.pop("web_search_options", None)
     keep = {tool.name for tool in tools if not tool.server}
+
+    def kept(raw: Any) -> bool:
+        kind = hosted(raw, table)
+        return kind in servers if kind is not None else tool_name(raw) is None or tool_name(raw) in keep
+
     if isinstance(body.get("tools"), list):
-        body["tools"] = [t for t in body["tools"] if tool_name(t) is None or tool_name(t) in keep]
+        body["tools"] = [t for t in body["tools"] if kept(t)]
         if not body["tools"]:
             for key in ("tools", "tool_choice", "parallel_tool_calls"):
                 body.pop(key, None)
@@ -130,13 +259,15 @@ class ConversationCalls:
         return isinstance(value, str) and self._first.get((kind, value), index) < index
 
     def result(self, message: dict[str, Any], index: int, content: str, document: Any) -> ToolResult:
-        """The tool result a ``tool`` or ``function`` message carries.
+        """The tool result a ``tool``, ``function`` or ``ipython`` message carries.
 
         A ``tool`` message is tied by its ``tool_call_id`` only: an id that matches no earlier call, or calls of
         two different tools, gives no name (no tool's policy can trust it), whatever ``name`` it claims. A
         legacy ``function`` message has no id: its ``name`` counts when an earlier call named that function.
+        An ``ipython`` message (Llama's tool results) is tied by its id when it has one, else by its name.
         """
-        if message.get("role") == "tool":
+        role = message.get("role")
+        if role == "tool" or (role != "function" and message.get("tool_call_id") is not None):
             call_id = _text_or_none(message.get("tool_call_id"))
             name = self.ids.name(call_id) if self._called_before("id", call_id, index) else None
         else:
@@ -154,22 +285,6 @@ def citations(message: Any) -> list[ToolResult]:
         return []
     text = compact_json(annotations)
     return [ToolResult(None, WEB_SEARCH, text, document=annotations, server=True, _original=text)]
-
-
-def stored_references(messages: list[dict[str, Any]]) -> list[str]:
-    """Context the model reads that the proxy cannot see: files given by ``file_id`` and earlier audio answers
-    given by ``audio.id``, stored upstream. Each makes the context untrusted (``Exchange.unseen_context``)."""
-    found = []
-    for index, message in enumerate(messages):
-        content = message.get("content")
-        for part in content if isinstance(content, list) else ():
-            stored = part.get("file") if isinstance(part, dict) and part.get("type") == "file" else None
-            if isinstance(stored, dict) and stored.get("file_id") is not None:
-                found.append(f"messages[{index}] refers to the stored file {stored['file_id']}")
-        audio = message.get("audio")
-        if message.get("role") == "assistant" and isinstance(audio, dict) and audio.get("id") is not None:
-            found.append(f"messages[{index}] refers to the stored audio answer {audio['id']}")
-    return found
 
 
 def result_text(content: Any) -> str:

@@ -9,19 +9,22 @@ from typing import Any, Mapping
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall, Usage
 from . import responses
 from .base import Provider, ProxyError, Route
+from .chat_context import DOCUMENTS, documents_result, unseen_context
 from .content import content_text, set_content_text
 from .openai_calls import (
-    CALL_FIELDS,
+    TABLE,
     ConversationCalls,
+    answer_calls,
     citations,
     declared_tools,
     keep_tools,
     message_calls,
+    refusable,
     result_document,
     result_text,
-    stored_references,
 )
 from .openai_stream import OpenAIStreamRelay
+from .shapes import FamilyTable, Reading
 
 CHAT = "chat/completions"
 #: Where the exchange keeps how many choices the request asked for (``n``): a stream with more is refused.
@@ -30,20 +33,18 @@ CHOICES = "archestra.openai.choices"
 USAGE_ADDED = "archestra.openai.usage_added"
 
 
-def _calls(raw_calls: Any) -> list[ToolCall]:
-    """The calls of a ``tool_calls`` list (kept for the Cohere adapter, whose messages share the shape)."""
-    return message_calls({"tool_calls": raw_calls})
-
-
 def _choice_calls(choice: Any) -> list[ToolCall]:
-    """The calls of one answer choice: its message's, and a delta's (a stream chunk sent as a JSON body)."""
+    """The calls of one answer choice: its message's, and a delta's (a stream chunk sent as a JSON body),
+    with a refused call for each part of them the family's table does not hold."""
     if not isinstance(choice, dict):
         raise TypeError("a choice is not an object")
-    return message_calls(choice.get("message")) + message_calls(choice.get("delta"))
+    return answer_calls(choice.get("message"), "field") + answer_calls(choice.get("delta"), "delta")
 
 
 class OpenAICompatible(Provider):
     name = "openai"
+    #: The family's declared table: how every part of a request is read (see providers/shapes.py).
+    table: FamilyTable = TABLE
     #: Body fields this upstream rejects and the proxy removes before forwarding.
     drop_params: tuple[str, ...] = ()
     #: Paths (after the base) reached with a leading ``v1/`` too, as the mistralai SDK sends them.
@@ -116,10 +117,14 @@ class OpenAICompatible(Provider):
                       client: ClientInfo) -> Exchange:
         conversation = ConversationCalls(body["messages"])
         messages: list[Message] = []
+        documents = documents_result(self.table, body)
+        if documents is not None:  # before the conversation, as chat templates place them
+            messages.append(Message("tool", None, tool_results=[documents], _ref=DOCUMENTS))
         for index, raw in enumerate(body["messages"]):
             role = raw["role"]
-            if role in ("tool", "function"):
-                # Legacy ``function`` messages are tool results too: untrusted unless a policy trusts them.
+            if self.table.in_request("role", role) is Reading.RESULT:
+                # Legacy ``function`` and Llama ``ipython`` messages are tool results too: untrusted unless a
+                # policy trusts them.
                 content = raw.get("content")
                 result = conversation.result(raw, index, self.tool_result_text(content),
                                              self.tool_result_document(content))
@@ -129,13 +134,17 @@ class OpenAICompatible(Provider):
             calls = message_calls(raw) if role == "assistant" else []
             messages.append(Message(role, text, tool_calls=calls, _ref=index, _original=text))
         exchange = Exchange(self.name, profile, body["model"], stream=bool(body.get("stream")),
-                            messages=messages, tools=declared_tools(body), client=client)
-        exchange.unseen_context += stored_references(body["messages"])
+                            messages=messages, tools=declared_tools(body, self.table), client=client)
+        exchange.unseen_context += unseen_context(self.table, body)
         choices = body.get("n")
         exchange.state[CHOICES] = choices if isinstance(choices, int) and not isinstance(choices, bool) else 1
         if self._adds_usage(body):
             exchange.state[USAGE_ADDED] = True
         return exchange
+
+    def documents_written(self, content: str) -> list[Any]:
+        """Grounding documents a policy replaced (blocked or sanitised), as the request carries documents."""
+        return [{"text": content}]
 
     def _adds_usage(self, body: dict[str, Any]) -> bool:
         """A stream whose usage the client did not ask for: without it the exchange could not be priced."""
@@ -148,7 +157,13 @@ class OpenAICompatible(Provider):
         body["model"] = exchange.model
         native = body["messages"]
         rebuilt = []
+        if "documents" in body and not any(m._ref == DOCUMENTS for m in exchange.messages):
+            del body["documents"]  # a hook removed them
         for message in exchange.messages:
+            if message._ref == DOCUMENTS:
+                if message.tool_results and message.tool_results[0].edited:
+                    body["documents"] = self.documents_written(message.tool_results[0].content)
+                continue
             if message._ref is None:
                 rebuilt.append({"role": message.role, "content": message.text or ""})
                 continue
@@ -160,7 +175,7 @@ class OpenAICompatible(Provider):
                     raw["content"] = result.content
             rebuilt.append(raw)
         body["messages"] = rebuilt
-        keep_tools(body, exchange.tools)
+        keep_tools(body, exchange.tools, self.table)
 
     def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
         dropped = [key for key in self.drop_params if key in body]
@@ -208,9 +223,10 @@ class OpenAICompatible(Provider):
         choice = data["choices"][key]
         # A stream chunk sent as a JSON body carries its calls in ``delta``.
         part = "delta" if isinstance(choice.get("delta"), dict) and "message" not in choice else "message"
-        for holder in (choice.get("message"), choice.get("delta")):
-            for field in CALL_FIELDS if isinstance(holder, dict) else ():
-                holder.pop(field, None)
+        for holder, where in ((choice.get("message"), "field"), (choice.get("delta"), "delta")):
+            # The calls go, and so does every part the proxy does not understand.
+            for field in [key for key in holder if refusable(key, where)] if isinstance(holder, dict) else ():
+                holder.pop(field)
         message = choice.get(part) if isinstance(choice.get(part), dict) else {}
         message["role"] = "assistant"
         message["content"] = text

@@ -3,7 +3,9 @@
 The SDKs (and LangChain) merge a call's fragments by index: text concatenated (the name too), objects merged
 key by key, ``type`` replaced. A call may be read as a ``function`` call, a ``custom`` call, or both when an
 upstream sent both parts; and a client that takes every delta as a whole call (Mistral's) reads each name
-fragment as a name. A call is decided under every reading.
+fragment as a name. A call is decided under every reading. A fragment of a type, or with a key, the
+family's table does not hold makes the call a refused one (the call is held until decided, so refusing it
+is enough: nothing of it has passed).
 """
 from __future__ import annotations
 
@@ -11,6 +13,12 @@ from typing import Any
 
 from ..exchange import ToolCall
 from .base import compact_json, parse_arguments
+from .chat_context import empty
+from .openai_calls import TABLE
+from .shapes import Reading, refused_reason
+
+#: The fragment keys read as call parts.
+_PARTS = ("function", "custom")
 
 
 class StreamedCall:
@@ -24,8 +32,10 @@ class StreamedCall:
         self.custom_input: list[str] = []
         self.function = self.custom = False
         self.fresh = True  # it got fragments since it was last decided
+        self.refuse: str | None = None  # a fragment the table does not hold: why the call is refused
 
     def add(self, fragment: dict[str, Any]) -> None:
+        self._read(fragment)
         function, custom = fragment.get("function"), fragment.get("custom")
         if isinstance(function, dict):
             self.function = True
@@ -38,8 +48,20 @@ class StreamedCall:
             _append_text(self.custom_input, custom.get("input"))
         self.fresh = True
 
+    def _read(self, fragment: dict[str, Any]) -> None:
+        kind = fragment.get("type")
+        if kind is not None and TABLE.in_answer("tool_call", kind) is Reading.REFUSED:
+            self.refuse = self.refuse or refused_reason(TABLE.family, "tool call", kind)
+        for key, value in fragment.items():
+            if not empty(value) and key not in _PARTS \
+                    and TABLE.in_answer("call_field", key) is Reading.REFUSED:
+                self.refuse = self.refuse or refused_reason(TABLE.family, "tool call field", key)
+
     def calls(self) -> list[ToolCall]:
         calls = []
+        if self.refuse:
+            calls.append(ToolCall(self.id, "".join(self.name) or "".join(self.custom_name), None,
+                                  refuse=self.refuse))
         if self.function or not self.custom:
             arguments, raw = parse_arguments(_merge_arguments(self.args))
             calls += [ToolCall(self.id, name, arguments, raw) for name in _names(self.name)]

@@ -22,8 +22,10 @@ from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .base import ProxyError, StreamRelay, compact_json
-from .openai_calls import CALL_FIELDS, citations
+from .chat_context import empty
+from .openai_calls import CALL_FIELDS, TABLE, citations
 from .openai_fragments import StreamedCall
+from .shapes import Reading, refused_reason
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 USAGE_NULL = b',"usage":null'
@@ -85,6 +87,10 @@ class OpenAIStreamRelay(StreamRelay):
         if chunk is None or not choices:
             return [event.raw]
         single = len(choices) == 1
+        seen = [_index(c.get("index"), 0) for c in choices if isinstance(c, dict)]
+        if len(set(seen)) < len(seen):
+            # Clients apply the parts one after the other; deciding them as one would not be what they build.
+            raise ValueError("a chunk naming one choice twice")
         plans = [self._plan(chunk, choice, single) for choice in choices]
         if len(plans) == 1 and plans[0][1]:
             state, _, now, held = plans[0]
@@ -151,6 +157,7 @@ class OpenAIStreamRelay(StreamRelay):
             delta = {}
         if not isinstance(delta, dict):
             raise ValueError("a stream delta that is not a JSON object")
+        _read_delta(delta)
         renumbered = self._accumulate(state, delta)
         if isinstance(delta.get("annotations"), list):
             state.citations += delta["annotations"]
@@ -226,6 +233,8 @@ class OpenAIStreamRelay(StreamRelay):
 
     # -- holding and deciding ---------------------------------------------------------------------
     def _place(self, state: _Choice, how: str, raw: bytes, chunk: dict[str, Any]) -> list[bytes]:
+        if state.refused:
+            return []  # the client was told this choice ended with the refusal
         choice = chunk["choices"][0]
         if how == "pass":
             state.role_sent = state.role_sent or bool((choice.get("delta") or {}).get("role"))
@@ -266,6 +275,20 @@ class OpenAIStreamRelay(StreamRelay):
             if (state.holding or state.held) and not state.refused:
                 out += self._settle(state)
         return out
+
+
+def _read_delta(delta: dict[str, Any]) -> None:
+    """Cut the stream at a delta field or content part the table does not hold, before it could pass."""
+    for key, value in delta.items():
+        if not empty(value) and TABLE.in_answer("delta", key) is Reading.REFUSED:
+            raise ValueError(refused_reason(TABLE.family, "stream delta field", key))
+    content = delta.get("content")
+    if content is not None and not isinstance(content, (str, list)):
+        raise ValueError("a stream delta content that is neither text nor parts")
+    for part in content if isinstance(content, list) else ():
+        kind = part.get("type") if isinstance(part, dict) else None
+        if TABLE.in_answer("content", kind) is Reading.REFUSED:
+            raise ValueError(refused_reason(TABLE.family, "content part", kind))
 
 
 def _one(chunk: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
