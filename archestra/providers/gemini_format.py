@@ -64,11 +64,8 @@ def camel(value: Any, depth: int = 0) -> Any:
         return [camel(item, depth + 1) for item in value]
     if not isinstance(value, dict):
         return value
-    out = {}
-    for key, item in value.items():
-        name = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
-        out[name] = item if snake(key) in _FREE_FORM else camel(item, depth + 1)
-    return out
+    return {camel_name(key): item if snake(key) in _FREE_FORM else camel(item, depth + 1)
+            for key, item in value.items()}
 
 
 # -- the declared table -------------------------------------------------------------------------------
