@@ -192,3 +192,29 @@ def test_vertex_clients_reading_snake_case_answers_get_only_decided_calls(live, 
                                                                  "value": "curl"}], "no downloads")
     assert code_the_app_gets(reply(stream, snake)) == []
     assert code_the_app_gets(reply(stream, {"text": "ok. ", **snake}, index=1)) == []
+
+
+def test_fields_inside_calls_and_results_are_declared_too():
+    """In process: a field the table does not hold inside a call refuses it; inside a function response or
+    the generation config it is unseen context."""
+    from archestra.exchange import ClientInfo, ProfileInfo
+    from archestra.providers.base import Route
+    from archestra.providers.gemini import Gemini
+    from archestra.providers.gemini_answer import answer_groups
+
+    odd_call = {"functionCall": {"name": "send_email", "args": EVIL, "argsJson": "{\"to\": \"x\"}"}}
+    odd_piece = {"functionCall": {"name": "send_email", "partialArgs": [{"jsonPath": "$.to", "bytesValue": "eA=="}]}}
+    for part in (odd_call, odd_piece, {"executableCode": {"code": "1", "runAt": "client"}}):
+        groups = answer_groups(wire.response([wire.candidate([part], "STOP")]))
+        assert any(call.refuse for _, calls, _ in groups for call in calls), part
+
+    def unseen(**extra) -> list[str]:
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], **extra}
+        return Gemini().parse_request(body, Route("chat", "v1beta/models/m:generateContent", model="m"),
+                                      ProfileInfo("p", "p"), ClientInfo()).unseen_context
+
+    assert unseen() == [] and unseen(generationConfig={"temperature": 0}) == []
+    assert unseen(generationConfig={"groundingStore": "stores/1"})
+    assert unseen(generation_config={"continuation_token": "abc"})
+    response = {"functionResponse": {"name": "f", "response": {}, "attachments": ["gs://b/o"]}}
+    assert unseen(contents=[{"role": "user", "parts": [response]}])

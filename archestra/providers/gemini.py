@@ -237,8 +237,7 @@ def _unseen_context(body: dict[str, Any]) -> list[str]:
                 unseen.append(f"{label}: {unseen_reason(FAMILY, where, name)}" + (f" ({shown})" if shown else ""))
 
     read("request", body, "request")
-    if field(field(body, "generationConfig"), "continuationToken"):
-        unseen.append("generationConfig: the continuation of an answer generated upstream")
+    read("generation", field(body, "generationConfig"), "generationConfig")
     system = field(body, "systemInstruction")
     for position, part in enumerate((system.get("parts") if isinstance(system, dict) else None) or ()):
         # the system instruction is read as text: any other data is context the proxy does not read
@@ -254,6 +253,7 @@ def _unseen_context(body: dict[str, Any]) -> list[str]:
                 continue
             read("part", part, where)
             response = field(part, "functionResponse")
+            read("function response", response, f"{where}.functionResponse")
             for piece in (response.get("parts") if isinstance(response, dict) else None) or ():
                 read("response part", piece if isinstance(piece, dict) else {"?": piece}, f"{where}.functionResponse")
     for position, tool in enumerate(body.get("tools") or ()):

@@ -24,7 +24,7 @@ from .gemini_tools import COMPUTER_FUNCTIONS, COMPUTER_USE, field_result, metada
 from .shapes import Reading, refused_reason
 
 CALL_FIELDS = ("functionCall", "executableCode", "toolCall")
-_METADATA_READ = ("groundingMetadata", "urlContextMetadata")
+_CALL_OBJECTS = {"functionCall": "function call", "executableCode": "code", "toolCall": "tool call"}
 
 Group = tuple[list[ToolCall], list[ToolResult]]
 
@@ -110,7 +110,10 @@ class CandidateReader:
         for name, value in fields(part):
             if name in CALL_FIELDS and not isinstance(value, dict):
                 self._refuse("part", name)
-            elif name == "functionCall":
+                continue
+            if name in CALL_FIELDS:
+                self._inside(name, value)
+            if name == "functionCall":
                 self._calls += [_in_toolset(call) for call in self._assembler.add([{name: value}])]
             elif name in ("executableCode", "toolCall"):
                 self._groups.append(([server_call(name, value)], self._pending))
@@ -121,6 +124,16 @@ class CandidateReader:
                     self._refuse("part", name)
                 else:
                     self._pending.append(result)
+
+    def _inside(self, name: str, value: dict[str, Any]) -> None:
+        """The fields of a call object (and of its streamed argument pieces) are declared too."""
+        for where, kind in _undeclared(_CALL_OBJECTS[name], value):
+            self._refuse(where, kind)
+        pieces = field(value, "partialArgs") if name == "functionCall" else None
+        for piece in pieces if isinstance(pieces, list) else ([pieces] if pieces is not None else []):
+            for where, kind in (_undeclared("partial arg", piece) if isinstance(piece, dict)
+                                else [("partial arg", type(piece).__name__)]):
+                self._refuse(where, kind)
 
     def _refuse(self, where: str, kind: str) -> None:
         reason = refused_reason(FAMILY, where, kind)

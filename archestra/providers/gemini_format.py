@@ -90,6 +90,18 @@ _REQUEST = {
     **{f"response part:{k}": v for k, v in {
         "inlineData": _I, "fileData": _U, "mediaProcessing": _O, "mediaResolution": _O, "videoMetadata": _O,
         "documentMetadata": _O, "spreadsheetMetadata": _O, "audioMetadata": _O}.items()},
+    **{f"function response:{k}": v for k, v in {
+        "id": _O, "name": _O, "response": _R, "parts": _R, "willContinue": _O, "scheduling": _O}.items()},
+    # generationConfig: how to answer, not context; schemas are the client's own text.
+    **{f"generation:{k}": v for k, v in {
+        "responseSchema": _I, "responseJsonSchema": _I, "responseFormat": _O, "responseMimeType": _O,
+        "responseModalities": _O, "responseLogprobs": _O, "logprobs": _O, "candidateCount": _O,
+        "maxOutputTokens": _O, "temperature": _O, "topP": _O, "topK": _O, "seed": _O, "stopSequences": _O,
+        "presencePenalty": _O, "frequencyPenalty": _O, "thinkingConfig": _O, "speechConfig": _O,
+        "audioTimestamp": _O, "audioTranscriptionConfig": _O, "mediaResolution": _O, "routingConfig": _O,
+        "modelSelectionConfig": _O, "modelConfig": _O, "enableAffectiveDialog": _O,
+        "enableEnhancedCivicAnswers": _O, "translationConfig": _O, "imageConfig": _O,
+        "continuationToken": _U}.items()},
     **{f"tool:{k}": v for k, v in {
         "functionDeclarations": _C, "computerUse": _C, "googleSearch": _S, "googleSearchRetrieval": _S,
         "urlContext": _S, "codeExecution": _S, "googleMaps": _S, "enterpriseWebSearch": _S,
@@ -108,6 +120,14 @@ _ANSWER = {
         "text": _I, "inlineData": _I, "functionCall": _C, "executableCode": _C, "toolCall": _S,
         "codeExecutionResult": _R, "toolResponse": _R, "fileData": _X, "functionResponse": _X, "partMetadata": _O,
         **_PART_METADATA}.items()},
+    # Inside the calls: a field nobody declared could change what the client runs.
+    **{f"function call:{k}": v for k, v in {
+        "id": _O, "name": _I, "args": _I, "partialArgs": _I, "willContinue": _O}.items()},
+    **{f"partial arg:{k}": v for k, v in {
+        "jsonPath": _I, "stringValue": _I, "numberValue": _I, "boolValue": _I, "nullValue": _I,
+        "willContinue": _O}.items()},
+    **{f"code:{k}": v for k, v in {"id": _O, "code": _I, "language": _I}.items()},
+    **{f"tool call:{k}": v for k, v in {"id": _O, "toolType": _I, "args": _I}.items()},
 }
 _NOTES = {
     "request:contents": "read part by part", "request:systemInstruction": "read part by part (text only: any "
@@ -128,6 +148,7 @@ _NOTES = {
     "candidate:groundingMetadata": "a result of the search or retrieval tool whose sources it cites",
     "candidate:urlContextMetadata": "a result of `url_context`",
     "response:error": "the SDKs raise it as an error",
+    "generation:continuationToken": "an answer generated upstream",
 }
 TABLE = FamilyTable(FAMILY, _REQUEST, _ANSWER, notes=_NOTES)
 TABLES = [TABLE]
