@@ -1,7 +1,7 @@
 """Differential tests of the Gemini stream relay against google-genai's own stream parsing (issue 25, section 2).
 
 Hypothesis writes hostile streams in both framings (SSE as ``alt=sse`` asks, and the streamed JSON array):
-parts with several fields, unknown fields, snake_case spellings, calls of every kind in odd positions,
+parts with several fields, unknown fields, snake_case spellings, errors before or after the candidates, calls of every kind in odd positions,
 duplicate ids, candidates with odd or repeated indexes, raw JSON lines and comments among SSE events, all of it
 split anywhere. The same bytes go through the relay (decisions by a stub that records what it was asked and
 refuses some tools) and what the relay sends goes through the client's parser: google-genai's line reader
@@ -74,8 +74,11 @@ def candidates(draw) -> dict:
     return found
 
 
-chunks = st.lists(st.builds(lambda c: {"candidates": c, "modelVersion": "m"},
-                            st.lists(candidates(), min_size=1, max_size=3)), min_size=1, max_size=4)
+#: google-genai raises on an error only when it is the chunk's first field: after the candidates, it reads them.
+_ERRORS = [{}] * 8 + [{"error": {"code": 500, "message": "x"}}]
+chunks = st.lists(st.builds(lambda first, c, last: {**first, "candidates": c, "modelVersion": "m", **last},
+                            st.sampled_from(_ERRORS), st.lists(candidates(), min_size=1, max_size=3),
+                            st.sampled_from(_ERRORS)), min_size=1, max_size=4)
 
 
 # -- framings -----------------------------------------------------------------------------------------
