@@ -208,10 +208,19 @@ def test_fields_inside_calls_and_results_are_declared_too():
         groups = answer_groups(wire.response([wire.candidate([part], "STOP")]))
         assert any(call.refuse for _, calls, _ in groups for call in calls), part
 
-    def unseen(**extra) -> list[str]:
+    def parse(**extra):
         body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], **extra}
         return Gemini().parse_request(body, Route("chat", "v1beta/models/m:generateContent", model="m"),
-                                      ProfileInfo("p", "p"), ClientInfo()).unseen_context
+                                      ProfileInfo("p", "p"), ClientInfo())
+
+    def unseen(**extra) -> list[str]:
+        return parse(**extra).unseen_context
+
+    # A part carrying two results is two results, each judged.
+    two = {"functionResponse": {"name": "f", "response": {"a": 1}}, "codeExecutionResult": {"output": "page"}}
+    assert [r.name for r in parse(contents=[{"role": "user", "parts": [two]}]).tool_results] == [
+        "f", "code_execution"]
+    assert unseen(contents=[{"role": "user", "parts": [{"functionResponse": "page text"}]}])
 
     assert unseen() == [] and unseen(generationConfig={"temperature": 0}) == []
     assert unseen(generationConfig={"groundingStore": "stores/1"})

@@ -114,12 +114,14 @@ class Gemini(Provider):
             parts = content.get("parts") or []
             results = []
             for position, part in enumerate(parts):
+                # every field of a part is read: a part carrying two results is two results
                 for name, value in fields(part) if isinstance(part, dict) else ():
-                    if name == "functionResponse" and isinstance(value, dict):
-                        results.append(_function_result(value, names, (position, name)))
-                    elif TABLE.in_request("part", name) is Reading.RESULT:
-                        result = field_result(name, value, (position, name))
-                        results.append(result) if result is not None else None
+                    if TABLE.in_request("part", name) is not Reading.RESULT:
+                        continue
+                    result = (_function_result(value, names, (position, name)) if name == "functionResponse"
+                              and isinstance(value, dict) else field_result(name, value, (position, name)))
+                    if result is not None:
+                        results.append(result)
             role = "assistant" if content.get("role") == "model" else content.get("role") or "user"
             text = parts_text(parts)
             messages.append(Message(role, text, function_calls(parts), results, _ref=index, _original=text))
@@ -231,7 +233,10 @@ def _unseen_context(body: dict[str, Any]) -> list[str]:
 
     def read(where: str, obj: Any, label: str) -> None:
         for name, value in fields(obj) if isinstance(obj, dict) else ():
-            if TABLE.in_request(where, name) is Reading.UNSEEN:
+            reading = TABLE.in_request(where, name)
+            # a result that is not an object is not one the proxy could judge
+            if reading is Reading.UNSEEN or (where == "part" and reading is Reading.RESULT
+                                             and not isinstance(value, dict)):
                 shown = value if isinstance(value, str) else (field(value, "fileUri") if isinstance(value, dict)
                                                               else None)
                 unseen.append(f"{label}: {unseen_reason(FAMILY, where, name)}" + (f" ({shown})" if shown else ""))
