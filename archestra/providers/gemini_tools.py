@@ -7,6 +7,9 @@ configuration). Their results carry the same names, so an operator trusts them w
 tool: ``codeExecutionResult`` parts (``code_execution``), server-side ``toolResponse`` parts (named from their
 ``toolType``), and, in answers, ``groundingMetadata`` (named from the kind of source it cites) and
 ``urlContextMetadata`` (``url_context``). Their documents are in lowerCamel whatever the client's spelling.
+Tools that read what no answer may show (file search stores, retrieval data stores, an MCP server's tool
+listing) are also a result of that tool in the request itself: untrusted until a result policy trusts it.
+Computer use is a toolset the client runs: its predefined functions are declared members.
 """
 from __future__ import annotations
 
