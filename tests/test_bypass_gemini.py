@@ -339,7 +339,11 @@ def test_mcp_servers_are_server_tools_recorded_without_their_credentials(live):
     server = types.McpServer(name="crm", streamable_http_transport=types.StreamableHttpTransport(
         url="https://mcp.example/crm", headers={"Authorization": "Bearer mcp-secret"}))
     tools = [functions(), types.Tool(mcp_servers=[server])]
-    ask(live, pid, [user()], call_reply(False), tools=tools)
+    # The tool listing Google fetches from the server is untrusted input until a result policy trusts it.
+    calls, text = ask(live, pid, [user()], call_reply(False), tools=tools)
+    assert calls == [] and refused(text) and "mcpServers" not in sent_tools(live)
+    live.policy("result", pid, "mcp:crm", "mark_as_trusted")
+    assert ask(live, pid, [user()], call_reply(False), tools=tools)[0] == [(0, "send_email", EVIL)]
     assert "mcpServers" in sent_tools(live)
     ask(live, pid, [user(), *fetched()], call_reply(False), tools=tools)
     assert sent_tools(live) == {"fetch_url", "send_email"}

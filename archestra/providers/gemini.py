@@ -12,9 +12,13 @@ from typing import Any, Mapping
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolResult
 from .base import CallNames, Provider, ProxyError, Route, proves_profile
 from .content import parts_text, set_parts_text
-from .gemini_format import ambiguous_field, camel, field, function_calls, key_of, refuse_candidate, response_view
+from .gemini_answer import answer_groups
+from .gemini_format import (FAMILY, TABLE, ambiguous_field, camel, field, fields, function_calls, key_of,
+                            refuse_candidate, response_view)
 from .gemini_stream import GeminiStreamRelay
-from .gemini_tools import candidate_results, keep_server_tools, part_result, server_tools, write_result
+from .gemini_tools import (computer_members, field_result, keep_server_tools, server_tools, stored_reads,
+                           write_result)
+from .shapes import Reading, unseen_reason
 
 PATH = re.compile(r"(?P<version>v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/locations/[^/]+/)?"
                   r"(?:publishers/google/)?models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)")
@@ -110,27 +114,35 @@ class Gemini(Provider):
             parts = content.get("parts") or []
             results = []
             for position, part in enumerate(parts):
-                response = field(part, "functionResponse")
-                result = _function_result(response, names, position) if isinstance(response, dict) else None
-                result = result or part_result(part, position)
-                if result is not None:
-                    results.append(result)
+                # every field of a part is read: a part carrying two results is two results
+                for name, value in fields(part) if isinstance(part, dict) else ():
+                    if TABLE.in_request("part", name) is not Reading.RESULT:
+                        continue
+                    result = (_function_result(value, names, (position, name)) if name == "functionResponse"
+                              and isinstance(value, dict) else field_result(name, value, (position, name)))
+                    if result is not None:
+                        results.append(result)
             role = "assistant" if content.get("role") == "model" else content.get("role") or "user"
             text = parts_text(parts)
             messages.append(Message(role, text, function_calls(parts), results, _ref=index, _original=text))
+        reads = stored_reads(body.get("tools"))
+        if reads:  # what stored documents and MCP tool listings bring: results, untrusted unless trusted
+            messages.append(Message("tool", None, [], reads, _ref=_TOOLS))
         tools = []
         for tool in body.get("tools") or ():
             for declaration in field(tool, "functionDeclarations") or ():
                 if isinstance(declaration, dict) and declaration.get("name"):
                     schema = field(declaration, "parametersJsonSchema") or declaration.get("parameters")
                     tools.append(Tool(str(declaration["name"]), declaration.get("description"), schema))
-        tools += server_tools(body.get("tools"))
+        tools += server_tools(body.get("tools")) + computer_members(body.get("tools"))
         return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
                         tools=tools, client=client, unseen_context=_unseen_context(body))
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         contents, system_texts, original_system = [], [], None
         for message in exchange.messages:
+            if message._ref == _TOOLS:
+                continue  # results of the request's tools: nothing of them is in the contents
             if message.role == "system":
                 if message._ref == "system":
                     original_system = message
@@ -146,7 +158,8 @@ class Gemini(Provider):
                 raw["parts"] = set_parts_text(raw.get("parts") or [], message.text)
             for result in message.tool_results:
                 if result.edited:
-                    write_result(raw["parts"][result._ref], result)
+                    position, name = result._ref
+                    write_result(raw["parts"][position], name, result)
             contents.append(raw)
         body["contents"] = contents
         self._write_system(body, original_system, system_texts)
@@ -182,13 +195,8 @@ class Gemini(Provider):
         return response_view(data)
 
     def tool_call_groups(self, data: Any) -> list[tuple[Any, ...]]:
-        groups = []
-        for position, candidate in enumerate(data.get("candidates") or ()):
-            calls = function_calls((field(candidate, "content") or {}).get("parts"))
-            if calls:
-                # Code execution, server tool responses, grounding: what the model read before calling.
-                groups.append((position, calls, candidate_results(candidate)))
-        return groups
+        # Code execution, server tool responses, grounding: what the model read before calling.
+        return answer_groups(data)  # type: ignore[return-value]
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:
         refuse_candidate(data["candidates"][key], text)
@@ -215,20 +223,44 @@ def _function_result(response: dict[str, Any], names: CallNames, position: int) 
                       document=document, _ref=position, _original=text)
 
 
+_TOOLS = "tools"
+
+
 def _unseen_context(body: dict[str, Any]) -> list[str]:
-    """References to context stored upstream, which the model reads and the proxy never sees."""
+    """Everything of the request the proxy cannot read, by the family's table: references to context stored
+    upstream (cached content, files, URLs at any depth), fields it does not know."""
     unseen = []
-    cached = field(body, "cachedContent")
-    if cached:
-        unseen.append(f"cachedContent {cached}: context cached upstream")
-    if field(body, "continuationToken") or field(field(body, "generationConfig"), "continuationToken"):
-        unseen.append("continuationToken: the continuation of an answer generated upstream")
-    for content in [field(body, "systemInstruction"), *body["contents"]]:
-        for part in (content.get("parts") if isinstance(content, dict) else None) or ():
+
+    def read(where: str, obj: Any, label: str) -> None:
+        for name, value in fields(obj) if isinstance(obj, dict) else ():
+            reading = TABLE.in_request(where, name)
+            # a result that is not an object is not one the proxy could judge
+            if reading is Reading.UNSEEN or (where == "part" and reading is Reading.RESULT
+                                             and not isinstance(value, dict)):
+                shown = value if isinstance(value, str) else (field(value, "fileUri") if isinstance(value, dict)
+                                                              else None)
+                unseen.append(f"{label}: {unseen_reason(FAMILY, where, name)}" + (f" ({shown})" if shown else ""))
+
+    read("request", body, "request")
+    read("generation", field(body, "generationConfig"), "generationConfig")
+    system = field(body, "systemInstruction")
+    for position, part in enumerate((system.get("parts") if isinstance(system, dict) else None) or ()):
+        # the system instruction is read as text: any other data is context the proxy does not read
+        for name, _ in fields(part) if isinstance(part, dict) else [("part", part)]:
+            if TABLE.in_request("part", name) not in (Reading.INERT, Reading.OPAQUE):
+                unseen.append(f"systemInstruction part {position}: {unseen_reason(FAMILY, 'part', name)}")
+    for index, content in enumerate(body["contents"]):
+        read("content", content, f"contents[{index}]")
+        for position, part in enumerate(content.get("parts") or ()):
+            where = f"contents[{index}].parts[{position}]"
+            if not isinstance(part, dict):
+                unseen.append(f"{where}: {unseen_reason(FAMILY, 'part', part)}")
+                continue
+            read("part", part, where)
             response = field(part, "functionResponse")
-            nested = response.get("parts") if isinstance(response, dict) else None
-            for piece in [part, *(nested if isinstance(nested, list) else ())]:
-                stored = field(piece, "fileData")
-                if isinstance(stored, dict):
-                    unseen.append(f"fileData {field(stored, 'fileUri')}: a file Google reads and the proxy cannot")
+            read("function response", response, f"{where}.functionResponse")
+            for piece in (response.get("parts") if isinstance(response, dict) else None) or ():
+                read("response part", piece if isinstance(piece, dict) else {"?": piece}, f"{where}.functionResponse")
+    for position, tool in enumerate(body.get("tools") or ()):
+        read("tool", tool if isinstance(tool, dict) else {"?": tool}, f"tools[{position}]")
     return unseen

@@ -7,6 +7,9 @@ from typing import Any
 
 from ..exchange import Response, ToolCall, Usage
 from .content import parts_text, set_parts_text  # noqa: F401  (re-exported for gemini.py)
+from .shapes import FamilyTable, Reading
+
+FAMILY = "Gemini generateContent"
 
 
 def snake(name: str) -> str:
@@ -61,11 +64,104 @@ def camel(value: Any, depth: int = 0) -> Any:
         return [camel(item, depth + 1) for item in value]
     if not isinstance(value, dict):
         return value
-    out = {}
-    for key, item in value.items():
-        name = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
-        out[name] = item if snake(key) in _FREE_FORM else camel(item, depth + 1)
-    return out
+    return {camel_name(key): item if snake(key) in _FREE_FORM else camel(item, depth + 1)
+            for key, item in value.items()}
+
+
+# -- the declared table -------------------------------------------------------------------------------
+_I, _C, _R, _S, _U, _O, _X = (Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL, Reading.UNSEEN,
+                              Reading.OPAQUE, Reading.REFUSED)
+#: A Part is "one of" its data fields plus metadata, but nothing stops a body giving several: each field of a
+#: part is read by its own row, never the first one only.
+_PART_METADATA = {"thought": _O, "thoughtSignature": _O, "videoMetadata": _O, "mediaResolution": _O,
+                  "mediaProcessing": _O, "speechMetadata": _O, "documentMetadata": _O, "spreadsheetMetadata": _O,
+                  "audioMetadata": _O, "audioTranscription": _I}
+_REQUEST = {
+    **{f"request:{k}": v for k, v in {
+        "contents": _I, "systemInstruction": _I, "tools": _I, "toolConfig": _O, "generationConfig": _O,
+        "safetySettings": _O, "labels": _O, "model": _O, "serviceTier": _O, "store": _O, "modelArmorConfig": _O,
+        "outputConfig": _O, "cachedContent": _U, "continuationToken": _U}.items()},
+    "content:parts": _I, "content:role": _O,
+    **{f"part:{k}": v for k, v in {
+        "text": _I, "inlineData": _I, "fileData": _U, "functionCall": _C, "functionResponse": _R,
+        "executableCode": _S, "codeExecutionResult": _R, "toolCall": _S, "toolResponse": _R, "partMetadata": _U,
+        **_PART_METADATA}.items()},
+    # The parts of a function's response (FunctionResponsePart): media the tool returned.
+    **{f"response part:{k}": v for k, v in {
+        "inlineData": _I, "fileData": _U, "mediaProcessing": _O, "mediaResolution": _O, "videoMetadata": _O,
+        "documentMetadata": _O, "spreadsheetMetadata": _O, "audioMetadata": _O}.items()},
+    **{f"function response:{k}": v for k, v in {
+        "id": _O, "name": _O, "response": _R, "parts": _R, "willContinue": _O, "scheduling": _O}.items()},
+    # generationConfig: how to answer, not context; schemas are the client's own text.
+    **{f"generation:{k}": v for k, v in {
+        "responseSchema": _I, "responseJsonSchema": _I, "responseFormat": _O, "responseMimeType": _O,
+        "responseModalities": _O, "responseLogprobs": _O, "logprobs": _O, "candidateCount": _O,
+        "maxOutputTokens": _O, "temperature": _O, "topP": _O, "topK": _O, "seed": _O, "stopSequences": _O,
+        "presencePenalty": _O, "frequencyPenalty": _O, "thinkingConfig": _O, "speechConfig": _O,
+        "audioTimestamp": _O, "audioTranscriptionConfig": _O, "mediaResolution": _O, "routingConfig": _O,
+        "modelSelectionConfig": _O, "modelConfig": _O, "enableAffectiveDialog": _O,
+        "enableEnhancedCivicAnswers": _O, "translationConfig": _O, "imageConfig": _O,
+        "continuationToken": _U}.items()},
+    **{f"tool:{k}": v for k, v in {
+        "functionDeclarations": _C, "computerUse": _C, "googleSearch": _S, "googleSearchRetrieval": _S,
+        "urlContext": _S, "codeExecution": _S, "googleMaps": _S, "enterpriseWebSearch": _S,
+        "parallelAiSearch": _S, "exaAiSearch": _S, "fileSearch": _S, "retrieval": _S, "mcpServers": _S}.items()},
+}
+_ANSWER = {
+    **{f"response:{k}": v for k, v in {
+        "candidates": _I, "usageMetadata": _O, "modelVersion": _O, "responseId": _O, "createTime": _O,
+        "promptFeedback": _O, "modelStatus": _O, "error": _O}.items()},
+    **{f"candidate:{k}": v for k, v in {
+        "content": _I, "index": _O, "finishReason": _O, "finishMessage": _I, "tokenCount": _O, "avgLogprobs": _O,
+        "logprobsResult": _O, "safetyRatings": _O, "citationMetadata": _O, "continuationToken": _O,
+        "groundingMetadata": _R, "urlContextMetadata": _R}.items()},
+    "content:parts": _I, "content:role": _O,
+    **{f"part:{k}": v for k, v in {
+        "text": _I, "inlineData": _I, "functionCall": _C, "executableCode": _C, "toolCall": _S,
+        "codeExecutionResult": _R, "toolResponse": _R, "fileData": _X, "functionResponse": _X, "partMetadata": _O,
+        **_PART_METADATA}.items()},
+    # Inside the calls: a field nobody declared could change what the client runs.
+    **{f"function call:{k}": v for k, v in {
+        "id": _O, "name": _I, "args": _I, "partialArgs": _I, "willContinue": _O}.items()},
+    **{f"partial arg:{k}": v for k, v in {
+        "jsonPath": _I, "stringValue": _I, "numberValue": _I, "boolValue": _I, "nullValue": _I,
+        "willContinue": _O}.items()},
+    **{f"code:{k}": v for k, v in {"id": _O, "code": _I, "language": _I}.items()},
+    **{f"tool call:{k}": v for k, v in {"id": _O, "toolType": _I, "args": _I}.items()},
+}
+_NOTES = {
+    "request:contents": "read part by part", "request:systemInstruction": "read part by part (text only: any "
+    "other data field is unseen context)", "request:tools": "read entry by entry",
+    "request:cachedContent": "context cached upstream", "request:continuationToken": "an answer generated upstream",
+    "part:fileData": "a file or URL Google reads (at any depth: function responses' parts too)",
+    "part:partMetadata": "free-form metadata the proxy does not read as content",
+    "part:executableCode": "in a request: the model's code execution, replayed; in an answer: a call, "
+    "decided as `code_execution` (a client may run it), with the results before it",
+    "part:toolCall": "a server-side tool invocation, named from its toolType; decided in an answer",
+    "part:toolResponse": "a server-side tool's result, named from its toolType",
+    "part:codeExecutionResult": "the result of `code_execution`",
+    "part:functionResponse": "in an answer: never the model's to give",
+    "tool:computerUse": "a toolset the client runs: its predefined functions are its members",
+    "tool:fileSearch": "also a result of `file_search` in the request (stored documents the proxy cannot read)",
+    "tool:retrieval": "also a result of `retrieval` in the request (stored documents the proxy cannot read)",
+    "tool:mcpServers": "also a result `mcp:<server>` in the request (the tool listing Google fetches)",
+    "candidate:groundingMetadata": "a result of the search or retrieval tool whose sources it cites",
+    "candidate:urlContextMetadata": "a result of `url_context`",
+    "response:error": "the SDKs raise it as an error",
+    "generation:continuationToken": "an answer generated upstream",
+}
+TABLE = FamilyTable(FAMILY, _REQUEST, _ANSWER, notes=_NOTES)
+TABLES = [TABLE]
+
+
+def camel_name(key: str) -> str:
+    """``key`` in lowerCamel (the table's spelling; Google reads either)."""
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
+
+
+def fields(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every field of ``obj`` given a value, by its lowerCamel name (a null field is no field, for Google too)."""
+    return [(camel_name(key), value) for key, value in obj.items() if value is not None]
 
 
 def function_calls(parts: Any) -> list[ToolCall]:

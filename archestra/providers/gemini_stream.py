@@ -1,12 +1,14 @@
 """Relays a Gemini stream: SSE (``alt=sse``) or a streamed JSON array. Every chunk is a complete
 ``GenerateContentResponse`` that may carry several candidates; a function call arrives whole in one chunk.
 
-From the first chunk holding a function call (in any candidate), chunks are held until every candidate with
-calls has finished (or the stream ends). Each candidate's calls are then decided with the provider-executed
-results that candidate read (code execution, server tool responses, grounding, URL context). If none is
-refused the held chunks are replayed byte for byte; otherwise they are re-sent without the refused
-candidates' function calls, followed by one chunk per refused candidate with the refusal text and
-``finishReason: "STOP"``. Anything that is not a ``GenerateContentResponse`` ends the stream with an error.
+Each candidate is read through the family's table (``gemini_answer.CandidateReader``). From the first chunk
+holding a call (in any candidate: a function call, code to execute, a server-side tool call), chunks are held
+until every candidate with calls has finished (or the stream ends). Each candidate's calls are then decided,
+in order, with the provider-executed results they came after (code execution, server tool responses,
+grounding, URL context). If none is refused the held chunks are replayed byte for byte; otherwise they are
+re-sent without the refused candidates' call parts, followed by one chunk per refused candidate with the
+refusal text and ``finishReason: "STOP"``. Anything that is not a ``GenerateContentResponse``, and any field
+the table does not hold, ends the stream with an error: the chunk carrying it is never relayed.
 """
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ import copy
 import json
 from typing import Any, Iterable
 
-from ..exchange import Exchange, ToolCall, ToolResult
+from ..exchange import Exchange
 from ..streaming.jsonarray import JSONArrayDecoder
 from ..streaming.sse import encode_event
 from .base import StreamRelay, compact_json
 from .content import parts_text
-from .gemini_format import CallAssembler, field, key_of, refuse_candidate, response_view
-from .gemini_tools import metadata_results, parts_results
+from .gemini_answer import CandidateReader, check_response, is_call_part
+from .gemini_format import field, key_of, refuse_candidate, response_view
 
 _Held = tuple[Any, "dict[str, Any] | None"]
 
@@ -36,10 +38,7 @@ class GeminiStreamRelay(StreamRelay):
         super().__init__(exchange)
         self._decide = decide
         self._held: list[_Held] | None = None
-        self._calls: dict[int, list[ToolCall]] = {}
-        self._assemblers: dict[int, CallAssembler] = {}  # a call may go on in later chunks (partialArgs)
-        self._part_results: dict[int, list[ToolResult]] = {}
-        self._metadata_results: dict[int, list[ToolResult]] = {}
+        self._readers: dict[int, CandidateReader] = {}  # a call may go on in later chunks (partialArgs)
         self._seen: set[int] = set()
         self._finished: set[int] = set()
         self._last: dict[str, Any] | None = None
@@ -59,12 +58,13 @@ class GeminiStreamRelay(StreamRelay):
             if not isinstance(data, dict):
                 raise ValueError("a stream chunk that is not a GenerateContentResponse")
             self._read(data)
-        if self._held is None and not self._calls:
+        calling = {key: reader for key, reader in self._readers.items() if reader.has_calls}
+        if self._held is None and not calling:
             return self._emit(event, data)
         if self._held is None:
             self._held = []
         self._held.append((event, data))
-        complete = all(key in self._finished and not self._assemblers[key].continuing for key in self._calls)
+        complete = all(key in self._finished and not reader.continuing for key, reader in calling.items())
         return self._settle() if complete else []
 
     def finish(self) -> Iterable[bytes]:
@@ -80,6 +80,7 @@ class GeminiStreamRelay(StreamRelay):
 
     # -- reading ---------------------------------------------------------------------------------
     def _read(self, data: dict[str, Any]) -> None:
+        check_response(data)
         view = response_view(data)
         if view.usage.input_tokens is not None or view.usage.output_tokens is not None:
             self.response.usage = view.usage
@@ -92,14 +93,7 @@ class GeminiStreamRelay(StreamRelay):
         self._last = data
         for candidate in candidates:
             key = candidate_key(candidate)
-            parts = (field(candidate, "content") or {}).get("parts")
-            calls = self._assemblers.setdefault(key, CallAssembler()).add(parts)
-            self._part_results.setdefault(key, []).extend(parts_results(parts))
-            metadata = metadata_results(candidate)
-            if metadata:  # grounding metadata is repeated (cumulatively) on later chunks: the last one counts
-                self._metadata_results[key] = metadata
-            if calls:
-                self._calls.setdefault(key, []).extend(calls)
+            self._readers.setdefault(key, CandidateReader(strict=True)).add(candidate)
             self._seen.add(key)
             reason = field(candidate, "finishReason")
             if reason:
@@ -128,16 +122,15 @@ class GeminiStreamRelay(StreamRelay):
         return (prefix if self._sent_elements == 1 else b",") + compact_json(chunk).encode()
 
     def _settle(self) -> list[bytes]:
-        held, calls = self._held or [], self._calls
-        self._held, self._calls = None, {}
+        held, self._held = self._held or [], None
         refused: dict[int, str] = {}
-        for key, group in calls.items():
-            results = self._part_results.pop(key, []) + self._metadata_results.pop(key, [])
-            refusal = self._decide(group, results) if results else self._decide(group)
-            if refusal is None:
+        for key in [key for key, reader in self._readers.items() if reader.has_calls]:
+            for group, results in self._readers.pop(key).groups():
+                refusal = self._decide(group, results) if results else self._decide(group)
+                if refusal is not None:
+                    refused[key] = refusal
+                    break
                 self.response.tool_calls += group
-            else:
-                refused[key] = refusal
         if not refused:
             return [raw for event, data in held for raw in self._emit(event, data)]
         out, trailing = [], []
@@ -164,13 +157,13 @@ class GeminiStreamRelay(StreamRelay):
 
 
 def _without_calls(data: dict[str, Any], refused: dict[int, str]) -> dict[str, Any] | None:
-    """A held chunk without the refused candidates' function calls; None when nothing is left of it."""
+    """A held chunk without the refused candidates' call parts; None when nothing is left of it."""
     chunk = copy.deepcopy(data)
     candidates = []
     for candidate in chunk.get("candidates") or ():
         if candidate_key(candidate) in refused:
             content = field(candidate, "content") or {}
-            parts = [p for p in content.get("parts") or () if field(p, "functionCall") is None]
+            parts = [p for p in content.get("parts") or () if not is_call_part(p)]
             for name in ("finishReason", "finishMessage"):
                 candidate.pop(key_of(candidate, name), None)
             if not parts:

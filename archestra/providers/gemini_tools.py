@@ -7,6 +7,9 @@ configuration). Their results carry the same names, so an operator trusts them w
 tool: ``codeExecutionResult`` parts (``code_execution``), server-side ``toolResponse`` parts (named from their
 ``toolType``), and, in answers, ``groundingMetadata`` (named from the kind of source it cites) and
 ``urlContextMetadata`` (``url_context``). Their documents are in lowerCamel whatever the client's spelling.
+Tools that read what no answer may show (file search stores, retrieval data stores, an MCP server's tool
+listing) are also a result of that tool in the request itself: untrusted until a result policy trusts it.
+Computer use is a toolset the client runs: its predefined functions are declared members.
 """
 from __future__ import annotations
 
@@ -97,17 +100,58 @@ def _result(call_id: Any, name: str, document: Any, position: Any = None) -> Too
                       _ref=position, _original=text)
 
 
-def part_result(part: Any, position: Any = None) -> ToolResult | None:
-    """The provider-executed result a part carries (code execution output, a server-side tool response)."""
-    executed = field(part, "codeExecutionResult")
-    if isinstance(executed, dict):
-        return _result(executed.get("id"), "code_execution", executed, position)
-    response = field(part, "toolResponse")
-    if isinstance(response, dict):
-        kind = str(field(response, "toolType") or "")
-        name = _TOOL_TYPES.get(kind) or (kind.lower() if kind else "server_tool")
-        return _result(response.get("id"), name, response, position)
+def tool_type_name(value: dict[str, Any]) -> str:
+    """The server tool a ``toolCall`` / ``toolResponse`` belongs to, from its ``toolType``."""
+    kind = str(field(value, "toolType") or "")
+    return _TOOL_TYPES.get(kind) or (kind.lower() if kind else "server_tool")
+
+
+def field_result(name: str, value: Any, position: Any = None) -> ToolResult | None:
+    """The provider-executed result one part field carries (``name`` in lowerCamel): code execution output,
+    a server-side tool response."""
+    if not isinstance(value, dict):
+        return None
+    if name == "codeExecutionResult":
+        return _result(value.get("id"), "code_execution", value, position)
+    if name == "toolResponse":
+        return _result(value.get("id"), tool_type_name(value), value, position)
     return None
+
+
+#: Server tools whose reads the answer may not show (stored documents, a remote MCP server's tool listing):
+#: what they bring is a result of the tool already in the request, untrusted unless a result policy trusts it.
+_STORED = {"file_search": "the documents of the file search stores it names",
+           "retrieval": "the documents of the data stores it names",
+           MCP: "the tool listing (names, descriptions) this MCP server gives Google"}
+
+
+def stored_reads(tools: Any) -> list[ToolResult]:
+    """One result per declared tool that reads what the proxy cannot (see ``_STORED``)."""
+    found = []
+    for tool in server_tools(tools):
+        kind = MCP if tool.name.startswith("mcp:") else tool.name
+        if kind in _STORED:
+            document = {"tool": tool.name, "reads": _STORED[kind], "configuration": tool.parameters}
+            found.append(_result(None, tool.name, document, ("tools", tool.name)))
+    return found
+
+
+#: The functions of Gemini's computer use tool (its members, as a toolset): the client runs them.
+COMPUTER_USE = "computer_use"
+COMPUTER_FUNCTIONS = ("open_web_browser", "wait_5_seconds", "go_back", "go_forward", "search", "navigate",
+                      "click_at", "hover_at", "type_text_at", "key_combination", "scroll_document", "scroll_at",
+                      "drag_and_drop")
+
+
+def computer_members(tools: Any) -> list[Tool]:
+    """The predefined functions a declared computer use tool makes callable (but those it excludes)."""
+    found = []
+    for tool in tools if isinstance(tools, list) else ():
+        config = field(tool, "computerUse")
+        if isinstance(config, dict):
+            excluded = field(config, "excludedPredefinedFunctions") or ()
+            found += [Tool(name, None, None) for name in COMPUTER_FUNCTIONS if name not in excluded]
+    return found
 
 
 def _grounding_sources(metadata: dict[str, Any]) -> list[str]:
@@ -128,10 +172,6 @@ def _grounding_sources(metadata: dict[str, Any]) -> list[str]:
     return names or ["google_search"]
 
 
-def parts_results(parts: Any) -> list[ToolResult]:
-    return [r for r in (part_result(p) for p in parts or ()) if r is not None]
-
-
 def metadata_results(candidate: Any) -> list[ToolResult]:
     """What a candidate's grounding and URL context metadata say the model read (the whole metadata is the
     result's document)."""
@@ -145,23 +185,18 @@ def metadata_results(candidate: Any) -> list[ToolResult]:
     return results
 
 
-def candidate_results(candidate: Any) -> list[ToolResult]:
-    """The provider-executed results of one answer candidate: its result parts and its metadata."""
-    return parts_results((field(candidate, "content") or {}).get("parts")) + metadata_results(candidate)
-
-
-def write_result(part: dict[str, Any], result: ToolResult) -> None:
-    """Put an edited result (blocked, sanitised) back into its part, in the part's own shape."""
+def write_result(part: dict[str, Any], name: str, result: ToolResult) -> None:
+    """Put an edited result (blocked, sanitised) back into the field ``name`` (lowerCamel) of its part, in that
+    field's own shape."""
     try:
         value = json.loads(result.content)
     except ValueError:
         value = None
-    for name in ("functionResponse", "toolResponse"):
-        key = next((k for k in (name, snake(name)) if isinstance(part.get(k), dict)), None)
-        if key is not None:
-            part[key] = {**part[key], "response": value if isinstance(value, dict) else {"result": result.content}}
-            part[key].pop("parts", None)
-            return
-    key = next((k for k in ("codeExecutionResult", "code_execution_result") if isinstance(part.get(k), dict)), None)
-    if key is not None:
+    key = next((k for k in (name, snake(name)) if isinstance(part.get(k), dict)), None)
+    if key is None:
+        return
+    if name == "codeExecutionResult":
         part[key] = {**part[key], "output": result.content}
+        return
+    part[key] = {**part[key], "response": value if isinstance(value, dict) else {"result": result.content}}
+    part[key].pop("parts", None)

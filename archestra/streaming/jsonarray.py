@@ -2,7 +2,9 @@
 
 Each element comes out with its raw bytes, including the framing before it (``[``, ``,``, white space),
 so a relay can re-emit the stream byte for byte; the closing ``]`` comes out as a raw-only element.
-Element boundaries are found by tracking ``{}``/``[]`` depth outside strings: nothing is re-parsed.
+Element boundaries are found by tracking ``{}``/``[]`` depth outside strings: nothing is re-parsed. Between
+elements the array's own grammar is kept (one comma between two elements, nothing after the closing bracket):
+bytes a client's JSON reader would stop at are never relayed as if they were elements.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ class JSONArrayDecoder:
         self._in_string = False
         self._escape = False
         self._opened = False   # the outer '[' was seen
+        self._comma = True     # the next element may start (after '[' or a comma)
+        self._closed = False   # the outer ']' was seen
         self._max = max_element_bytes
 
     def feed(self, chunk: bytes) -> list[ArrayElement]:
@@ -47,15 +51,19 @@ class JSONArrayDecoder:
                 elif byte == 0x22:
                     self._in_string = False
             elif self._start < 0:
-                if byte == 0x5B and not self._opened:  # '['
-                    self._opened = True
-                elif byte in (0x7B, 0x5B):  # an element starts
-                    if not self._opened:
-                        raise StreamFormatError("JSON stream does not start with '['")
-                    self._start, self._depth = i, 1
-                elif byte == 0x5D:  # the closing ']'
+                if byte in b" \t\r\n":
                     pass
-                elif byte not in b" \t\r\n,":
+                elif self._closed:
+                    raise StreamFormatError(f"unexpected byte {bytes([byte])!r} after the JSON array")
+                elif byte == 0x5B and not self._opened:  # '['
+                    self._opened = True
+                elif byte in (0x7B, 0x5B) and self._opened and self._comma:  # an element starts
+                    self._start, self._depth, self._comma = i, 1, False
+                elif byte == 0x2C and self._opened and not self._comma:  # ','
+                    self._comma = True
+                elif byte == 0x5D and self._opened:  # the closing ']'
+                    self._closed = True
+                else:
                     raise StreamFormatError(f"unexpected byte {bytes([byte])!r} between JSON array elements")
             elif byte == 0x22:
                 self._in_string = True

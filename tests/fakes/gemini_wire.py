@@ -71,6 +71,16 @@ def code_execution(code: str, output: str) -> list[dict]:
             {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": output}}]
 
 
+def executable_code(code: str, language: str = "PYTHON") -> dict:
+    """A part with code to execute (the model's code execution, or code a client may run)."""
+    return {"executableCode": {"language": language, "code": code}}
+
+
+def server_tool_call(tool_type: str, args: dict, call_id: str = "t1") -> dict:
+    """A server-side tool invocation part (``includeServerSideToolInvocations``), e.g. ``URL_CONTEXT``."""
+    return {"toolCall": {"id": call_id, "toolType": tool_type, "args": args}}
+
+
 def grounding(uri: str = "https://evil.example/page", query: str = "weather paris") -> dict:
     """``groundingMetadata`` of an answer grounded with Google Search."""
     return {"webSearchQueries": [query],
