@@ -37,10 +37,24 @@ from typing import Any, Iterable, Iterator
 
 import re2
 
+from ..strict_json import AmbiguousJSON, loads_unique_keys
+from .skeleton import fold, mapped, skeleton
+
 OPERATORS = ("equal", "notEqual", "contains", "notContains", "startsWith", "endsWith", "regex")
 _POSITIVE = {"notEqual": "equal", "notContains": "contains"}
 _NAME_ESCAPES = ".[]\\"
 _ALL = ("*",)  # the [*] segment; the others are ("key", name) and ("index", n)
+_MISSING = object()  # a branch of a path that found nothing
+
+
+class _Unreadable:
+    def __repr__(self) -> str:
+        return "UNREADABLE"
+
+
+#: A document conditions cannot read (arguments that are not JSON even leniently, JSON with a repeated key):
+#: a condition is never skipped for that, so block conditions hold on it and grant conditions do not.
+UNREADABLE = _Unreadable()
 
 # Only a yes/no is needed (no captures lets RE2 answer from its DFA), and a bad pattern is reported to the
 # caller rather than logged by RE2 on stderr.
@@ -154,6 +168,31 @@ def _elements(value: Any) -> Iterator[Any]:
             stack.pop()
 
 
+def _reach(document: Any, path: tuple[tuple[Any, ...], ...]) -> list[Any]:
+    """What the path reaches, one entry per branch: a value, or ``_MISSING`` where a branch finds nothing (an
+    element of ``[*]`` without the member the path names next, an index past the end)."""
+    current = [document]
+    for segment in path:
+        found: list[Any] = []
+        for value in current:
+            if value is _MISSING:
+                found.append(value)
+            elif segment[0] == "*":
+                if isinstance(value, list):
+                    found.extend(value)
+                else:
+                    found.append(_MISSING)
+            elif segment[0] == "index":
+                found.append(value[segment[1]] if isinstance(value, list) and segment[1] < len(value)
+                             else _MISSING)
+            else:
+                name = segment[1]
+                found.extend(item[name] if isinstance(item, dict) and name in item else _MISSING
+                             for item in _elements(value))
+        current = found
+    return current
+
+
 def values_at(document: Any, key: str) -> list[Any]:
     """Every value found at ``key`` in ``document`` (several when the path has ``[*]`` or meets lists)."""
     if not key:
@@ -161,21 +200,7 @@ def values_at(document: Any, key: str) -> list[Any]:
     path = _split(key)
     if path is None:
         return []
-    current = [document]
-    for segment in path:
-        found = []
-        for value in current:
-            if segment[0] == "*":
-                if isinstance(value, list):
-                    found.extend(value)
-            elif segment[0] == "index":
-                if isinstance(value, list) and segment[1] < len(value):
-                    found.append(value[segment[1]])
-            else:
-                name = segment[1]
-                found.extend(item[name] for item in _elements(value) if isinstance(item, dict) and name in item)
-        current = found
-    return current
+    return [value for value in _reach(document, path) if value is not _MISSING]
 
 
 def _text(value: Any) -> str:
@@ -190,15 +215,17 @@ def _text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+def _nfc(text: str) -> str:
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
-def _holds(operator: str, text: str, expected: str) -> bool:
-    """``operator`` (a positive one) on one value's text."""
-    if operator == "regex":
-        return _regex(expected).search(unicodedata.normalize("NFC", text)) is not None
-    text, expected = _fold(text), _fold(expected)
+@lru_cache(maxsize=4096)
+def _expected(value: str) -> tuple[str, str]:
+    """A condition's value in both views, once per value."""
+    return fold(value), skeleton(value)
+
+
+def _compare(operator: str, text: str, expected: str) -> bool:
     if operator == "equal":
         return text == expected
     if operator == "contains":
@@ -210,24 +237,58 @@ def _holds(operator: str, text: str, expected: str) -> bool:
     return False
 
 
-def condition_holds(document: Any, condition: dict[str, Any]) -> bool:
-    found = values_at(document, condition.get("key", ""))
-    if not found:
-        return False
-    operator = condition["operator"]
+def _satisfies(operator: str, text: str, expected: str, every: bool) -> bool:
+    """``operator`` on one value's text in its two views, the text as written first (cheaper, and usually
+    decisive): for a block it is enough that one view satisfies it, for a grant both must."""
     positive = _POSITIVE.get(operator, operator)
-    matched = any(_holds(positive, _text(item), condition["value"]) for value in found for item in _elements(value))
-    return not matched if operator in _POSITIVE else matched
+    negated = positive != operator
+    if positive == "regex":
+        pattern = _regex(expected)
+        first = (pattern.search(_nfc(text)) is not None) != negated
+        if first != every:  # a block satisfied, or a grant refused: the other view cannot change that
+            return first
+        return (pattern.search(mapped(text)) is not None) != negated
+    folded, skeletal = _expected(expected)
+    first = _compare(positive, fold(text), folded) != negated
+    if first != every:
+        return first
+    return _compare(positive, skeleton(text), skeletal) != negated
 
 
-def all_hold(document: Any, conditions: Iterable[dict[str, Any]]) -> bool:
+def condition_holds(document: Any, condition: dict[str, Any], every: bool = False) -> bool:
+    """Whether the condition holds on ``document``.
+
+    ``every`` False (block conditions): some value found satisfies the operator, in some view. ``every`` True
+    (grants: trust, allow): every branch of the path reaches a value and every value satisfies it, in both
+    views. Nothing found never holds. An :data:`UNREADABLE` document holds every block condition and no grant.
+    """
+    if document is UNREADABLE:
+        return not every
+    key = condition.get("key", "")
+    path = _split(key) if key else ()
+    if path is None:
+        return False
+    found = _reach(document, path)
+    operator, expected = condition["operator"], condition["value"]
+    if every:
+        return bool(found) and _MISSING not in found and all(
+            _satisfies(operator, _text(item), expected, True) for value in found for item in _elements(value))
+    return any(_satisfies(operator, _text(item), expected, False)
+               for value in found if value is not _MISSING for item in _elements(value))
+
+
+def all_hold(document: Any, conditions: Iterable[dict[str, Any]], every: bool = False) -> bool:
     """Conditions are ANDed; an empty list holds (it is the tool's default policy)."""
-    return all(condition_holds(document, condition) for condition in conditions)
+    return all(condition_holds(document, condition, every) for condition in conditions)
 
 
 def parse_result(content: str) -> Any:
-    """A tool result as JSON when it is JSON, else its text (so an empty key can still match it)."""
+    """A tool result as JSON when it is JSON, else its text (so an empty key can still match it);
+    :data:`UNREADABLE` when readers would disagree on it (a key repeated in one object) or it is nested too
+    deeply to read. ``NaN`` and ``Infinity`` are read as Python reads them: they hide nothing."""
     try:
-        return json.loads(content)
+        return loads_unique_keys(content)
+    except AmbiguousJSON:
+        return UNREADABLE
     except ValueError:
         return content
