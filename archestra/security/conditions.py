@@ -19,14 +19,21 @@ A name that meets a list looks into each of its elements (lists inside lists too
 
 Comparisons. A list found at the path counts as each of its elements, at any depth (an empty list counts
 as ``[]``); an object counts as its compact JSON text (``{"a":1}``, non-ASCII characters as themselves);
-``true``, ``false``, ``null`` and numbers as their JSON text. ``equal``, ``notEqual``, ``contains``,
-``notContains``, ``startsWith`` and ``endsWith`` ignore case: both sides are NFC-normalised and casefolded
-(``"STRASSE"`` equals ``"straße"``). ``regex`` is an RE2 pattern searched anywhere in the NFC-normalised
-text, case-sensitive unless the pattern says ``(?i)``; RE2 runs in time linear in the text, so it has no
-backreferences or lookaround (a policy using them is refused when saved). ``equal``, ``contains``,
-``startsWith``, ``endsWith`` and ``regex`` hold when at least one value found satisfies them;
-``notEqual`` / ``notContains`` hold when no value found is ``equal`` / ``contains``. Nothing found at the
-path means the condition does not hold, whatever the operator.
+``true``, ``false``, ``null`` and numbers as their JSON text. Each value is read two ways: as written (NFC,
+casefolded: ``"STRASSE"`` equals ``"straße"``) and as its skeleton (``skeleton.py``: percent- and punycode-
+decoded, NFKC, IDNA UTS #46, UTS #39 confusables, a host's final dot dropped, casefolded), and so is the
+condition's value. ``equal``, ``notEqual``, ``contains``, ``notContains``, ``startsWith`` and ``endsWith``
+compare the two readings; ``regex`` is an RE2 pattern searched anywhere in the NFC text and in the skeleton
+with case kept, case-sensitive unless the pattern says ``(?i)``; RE2 runs in time linear in the text, so it
+has no backreferences or lookaround (a policy using them is refused when saved).
+
+Every or any (``every``). A restriction (block, untrust, sanitise) holds when ANY value found satisfies the
+operator in EITHER reading: ``to endsWith @evil.test`` catches ``ＥＶＩＬ。test`` next to a colleague, and
+``to notContains @corp.com`` one recipient outside. A grant (trust, allow) holds only when EVERY branch of
+the path reaches a value and EVERY value satisfies it in BOTH readings: one attacker's item among intranet
+items, an item without the member, or a look-alike domain is not trusted. Nothing found at the path means the
+condition does not hold, whatever the operator. A document that cannot be read (:data:`UNREADABLE`) holds
+every restriction and no grant.
 """
 from __future__ import annotations
 
@@ -185,6 +192,8 @@ def _reach(document: Any, path: tuple[tuple[Any, ...], ...]) -> list[Any]:
             elif segment[0] == "index":
                 found.append(value[segment[1]] if isinstance(value, list) and segment[1] < len(value)
                              else _MISSING)
+            elif isinstance(value, dict):  # the usual case, without walking elements
+                found.append(value.get(segment[1], _MISSING))
             else:
                 name = segment[1]
                 found.extend(item[name] if isinstance(item, dict) and name in item else _MISSING
@@ -271,10 +280,20 @@ def condition_holds(document: Any, condition: dict[str, Any], every: bool = Fals
     found = _reach(document, path)
     operator, expected = condition["operator"], condition["value"]
     if every:
-        return bool(found) and _MISSING not in found and all(
-            _satisfies(operator, _text(item), expected, True) for value in found for item in _elements(value))
+        if not found or any(value is _MISSING for value in found):
+            return False
+        return all(_satisfies(operator, _text(item), expected, True) for item in _values(found))
     return any(_satisfies(operator, _text(item), expected, False)
-               for value in found if value is not _MISSING for item in _elements(value))
+               for item in _values(value for value in found if value is not _MISSING))
+
+
+def _values(found: Iterable[Any]) -> Iterator[Any]:
+    """The values found, lists counting as their elements."""
+    for value in found:
+        if isinstance(value, list):
+            yield from _elements(value)
+        else:
+            yield value
 
 
 def all_hold(document: Any, conditions: Iterable[dict[str, Any]], every: bool = False) -> bool:
