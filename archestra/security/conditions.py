@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from functools import lru_cache
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import re2
 
@@ -228,48 +228,46 @@ def _nfc(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
+_COMPARE = {"equal": str.__eq__, "contains": str.__contains__, "startsWith": str.startswith,
+            "endsWith": str.endswith}
+
+
 @lru_cache(maxsize=4096)
-def _expected(value: str) -> tuple[str, str]:
-    """A condition's value in both views, once per value."""
-    return fold(value), skeleton(value)
-
-
-def _compare(operator: str, text: str, expected: str) -> bool:
-    if operator == "equal":
-        return text == expected
-    if operator == "contains":
-        return expected in text
-    if operator == "startsWith":
-        return text.startswith(expected)
-    if operator == "endsWith":
-        return text.endswith(expected)
-    return False
-
-
-def _satisfies(operator: str, text: str, expected: str, every: bool) -> bool:
-    """``operator`` on one value's text in its two views, the text as written first (cheaper, and usually
-    decisive): for a block it is enough that one view satisfies it, for a grant both must."""
+def _matcher(operator: str, expected: str) -> Callable[[str, bool], bool]:
+    """``operator`` and ``expected`` as a test of one value's text, its two readings tried in turn, the text
+    as written first (cheaper, and usually decisive): for a block one reading satisfying it is enough
+    (``every`` False), for a grant both must. Built once per condition value."""
     positive = _POSITIVE.get(operator, operator)
     negated = positive != operator
     if positive == "regex":
-        pattern = _regex(expected)
-        first = (pattern.search(_nfc(text)) is not None) != negated
-        if first != every:  # a block satisfied, or a grant refused: the other view cannot change that
+        search = _regex(expected).search
+
+        def searched(text: str, every: bool) -> bool:
+            first = (search(_nfc(text)) is not None) != negated
+            if first != every:  # a block satisfied, or a grant refused: the other reading cannot change that
+                return first
+            return (search(mapped(text)) is not None) != negated
+        return searched
+    compare = _COMPARE.get(positive)
+    if compare is None:
+        raise ConditionError(f"unknown operator {operator!r} (one of {', '.join(OPERATORS)})")
+    folded, skeletal = fold(expected), skeleton(expected)
+
+    def compared(text: str, every: bool) -> bool:
+        first = compare(fold(text), folded) != negated
+        if first != every:
             return first
-        return (pattern.search(mapped(text)) is not None) != negated
-    folded, skeletal = _expected(expected)
-    first = _compare(positive, fold(text), folded) != negated
-    if first != every:
-        return first
-    return _compare(positive, skeleton(text), skeletal) != negated
+        return compare(skeleton(text), skeletal) != negated
+    return compared
 
 
 def condition_holds(document: Any, condition: dict[str, Any], every: bool = False) -> bool:
     """Whether the condition holds on ``document``.
 
-    ``every`` False (block conditions): some value found satisfies the operator, in some view. ``every`` True
-    (grants: trust, allow): every branch of the path reaches a value and every value satisfies it, in both
-    views. Nothing found never holds. An :data:`UNREADABLE` document holds every block condition and no grant.
+    ``every`` False (block conditions): some value found satisfies the operator, in some reading. ``every``
+    True (grants: trust, allow): every branch of the path reaches a value and every value satisfies it, in both
+    readings. Nothing found never holds. An :data:`UNREADABLE` document holds every block condition and no
+    grant.
     """
     if document is UNREADABLE:
         return not every
@@ -278,22 +276,19 @@ def condition_holds(document: Any, condition: dict[str, Any], every: bool = Fals
     if path is None:
         return False
     found = _reach(document, path)
-    operator, expected = condition["operator"], condition["value"]
+    match = _matcher(condition["operator"], condition["value"])
     if every:
         if not found or any(value is _MISSING for value in found):
             return False
-        return all(_satisfies(operator, _text(item), expected, True) for item in _values(found))
-    return any(_satisfies(operator, _text(item), expected, False)
-               for item in _values(value for value in found if value is not _MISSING))
+        return all(match(_text(item), True) for item in _values(found))
+    return any(match(_text(item), False) for item in _values(found) if item is not _MISSING)
 
 
-def _values(found: Iterable[Any]) -> Iterator[Any]:
+def _values(found: list[Any]) -> Iterable[Any]:
     """The values found, lists counting as their elements."""
-    for value in found:
-        if isinstance(value, list):
-            yield from _elements(value)
-        else:
-            yield value
+    if not any(isinstance(value, list) for value in found):
+        return found
+    return [item for value in found for item in _elements(value)]
 
 
 def all_hold(document: Any, conditions: Iterable[dict[str, Any]], every: bool = False) -> bool:
