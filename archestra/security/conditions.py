@@ -278,17 +278,29 @@ def condition_holds(document: Any, condition: dict[str, Any], every: bool = Fals
     found = _reach(document, path)
     match = _matcher(condition["operator"], condition["value"])
     if every:
-        if not found or any(value is _MISSING for value in found):
+        if not found or _MISSING in found:
             return False
-        return all(match(_text(item), True) for item in _values(found))
-    return any(match(_text(item), False) for item in _values(found) if item is not _MISSING)
+        for item in _values(found):
+            if not match(_text(item), True):
+                return False
+        return True
+    for item in _values(found):
+        if item is not _MISSING and match(_text(item), False):
+            return True
+    return False
 
 
-def _values(found: list[Any]) -> Iterable[Any]:
-    """The values found, lists counting as their elements."""
-    if not any(isinstance(value, list) for value in found):
-        return found
-    return [item for value in found for item in _elements(value)]
+def _values(found: list[Any]) -> list[Any]:
+    """The values found, lists counting as their elements (at any depth; an empty list as itself)."""
+    values: list[Any] = []
+    for value in found:
+        if not isinstance(value, list) or not value:
+            values.append(value)
+        elif any(isinstance(item, list) for item in value):
+            values.extend(_elements(value))
+        else:
+            values.extend(value)
+    return values
 
 
 def all_hold(document: Any, conditions: Iterable[dict[str, Any]], every: bool = False) -> bool:
