@@ -13,13 +13,17 @@ A policy decision has to see what such a client would execute, so ``loads_lenien
 * ``True`` / ``False`` / ``None``, ``NaN`` / ``Infinity`` / ``-Infinity``;
 * surrounding whitespace and a markdown code fence (```` ```json ... ``` ````, the closing fence optional).
 
-Anything else (text after the value, a stray character, an unknown word) is not guessed at: ``ValueError``.
+Anything else (text after the value, a stray character, an unknown word) is not guessed at: ``ValueError``,
+and so is a key repeated in one object (``AmbiguousJSON``): first-wins and last-wins readers would run
+different calls, so no reading is the client's.
 Nesting deeper than ``MAX_DEPTH`` raises ``RecursionError``, as ``json.loads`` does for deep input.
 """
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from .strict_json import AmbiguousJSON
 
 MAX_DEPTH = 200
 
@@ -111,6 +115,8 @@ class _Reader:
             value = self.value(depth)
             if value is _NOTHING:
                 return result
+            if key in result:
+                raise AmbiguousJSON(f"the key {key!r} appears twice in one object")
             result[key] = value
             if not self.after_item("}"):
                 return result

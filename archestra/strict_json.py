@@ -29,6 +29,7 @@ def _no_constant(name: str) -> Any:
 
 # One decoder for every call: json.loads would build a new one each time (this runs on every stream event).
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+_UNIQUE_KEYS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
 
 
 def loads_strict(raw: bytes | str) -> Any:
@@ -38,5 +39,14 @@ def loads_strict(raw: bytes | str) -> Any:
         raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
     try:
         return _DECODER.decode(raw)
+    except RecursionError:
+        raise AmbiguousJSON("the JSON is nested too deeply") from None
+
+
+def loads_unique_keys(raw: str) -> Any:
+    """``json.loads`` that refuses only what hides a value: a key repeated in one object, nesting too deep to
+    read (AmbiguousJSON). For text a model reads (tool results), where ``NaN`` is just what the text says."""
+    try:
+        return _UNIQUE_KEYS_DECODER.decode(raw)
     except RecursionError:
         raise AmbiguousJSON("the JSON is nested too deeply") from None

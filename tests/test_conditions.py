@@ -44,8 +44,8 @@ def test_paths(key, expected):
     ("meta.trusted", "equal", "true", True),            # booleans compare as JSON text
     ("meta.score", "equal", "7", True),                  # numbers too
     ("none", "equal", "null", True),
-    ("items[*].domain", "endsWith", ".io", True),        # any value may satisfy a positive operator
-    ("items[*].domain", "notContains", "evil", False),   # every value must satisfy a negative one
+    ("items[*].domain", "endsWith", ".io", True),        # any value may satisfy an operator (a block's reading)
+    ("items[*].domain", "notContains", "evil", True),    # corp.com does not contain evil
     ("items[*].domain", "notContains", "gov", True),
     ("missing", "notEqual", "anything", False),          # nothing found: never holds
     ("missing", "equal", "anything", False),
@@ -118,7 +118,13 @@ MAIL = {"to": ["a@x.com", "b@y.com"], "cc": [["c@corp.com"], ["d@evil.io"]], "bc
 
 
 def holds(document, key, operator, value):
+    """A block's reading: some value satisfies the operator."""
     return condition_holds(document, {"key": key, "operator": operator, "value": value})
+
+
+def grant(document, key, operator, value):
+    """A grant's reading (trust, allow): every value satisfies the operator."""
+    return condition_holds(document, {"key": key, "operator": operator, "value": value}, every=True)
 
 
 def test_a_list_matches_when_any_element_matches():
@@ -129,21 +135,23 @@ def test_a_list_matches_when_any_element_matches():
     assert not holds(MAIL, "to", "equal", '["a@x.com","b@y.com"]')   # elements, not the list's JSON text
 
 
-def test_negative_operators_hold_only_when_no_element_matches():
-    assert not holds({"k": ["a", "xb"]}, "k", "notContains", "x")
-    assert holds({"k": ["a", "b"]}, "k", "notContains", "x")
-    assert not holds(MAIL, "to", "notEqual", "a@x.com")
-    assert holds(MAIL, "to", "notEqual", "z@x.com")
+def test_negative_operators_hold_on_one_element_for_a_block_and_on_every_element_for_a_grant():
+    assert holds({"k": ["a", "xb"]}, "k", "notContains", "x") and not grant({"k": ["a", "xb"]}, "k", "notContains", "x")
+    assert holds({"k": ["a", "b"]}, "k", "notContains", "x") and grant({"k": ["a", "b"]}, "k", "notContains", "x")
+    assert holds(MAIL, "to", "notEqual", "a@x.com") and not grant(MAIL, "to", "notEqual", "a@x.com")
+    assert holds(MAIL, "to", "notEqual", "z@x.com") and grant(MAIL, "to", "notEqual", "z@x.com")
     assert holds(MAIL, "bcc", "equal", "[]") and holds(MAIL, "bcc", "notContains", "evil")  # an empty list is []
-    assert not holds(MAIL, "missing", "notContains", "evil")                                # nothing found
+    assert grant(MAIL, "bcc", "equal", "[]") and grant(MAIL, "bcc", "notContains", "evil")
+    for reading in (holds, grant):
+        assert not reading(MAIL, "missing", "notContains", "evil")                        # nothing found
 
 
 def test_lists_fan_out_at_any_depth_a_path_reaches():
     assert holds(MAIL, "cc", "endsWith", "@evil.io")                      # lists inside lists
-    assert not holds(MAIL, "cc", "notContains", "evil")
+    assert holds(MAIL, "cc", "notContains", "evil") and not grant(MAIL, "cc", "notContains", "evil")
     assert values_at(MAIL, "recipients.email") == ["e@corp.com", "f@evil.io"]  # a name looks into each element
     assert holds(MAIL, "recipients.email", "contains", "evil")
-    assert not holds(MAIL, "recipients[*].email", "notContains", "evil")
+    assert not grant(MAIL, "recipients[*].email", "notContains", "evil")
     assert holds(MAIL, "attachments", "contains", '"name":"ä.pdf"')      # objects compare as compact JSON
 
 

@@ -96,7 +96,7 @@ def test_profile_policies_refine_templates_a_specific_template_guard_keeps_holdi
     fetch, _ = names
     mailer = f"mail_{fetch}"
 
-    def mails(pid: str, to: str) -> list[str]:
+    def answer(pid: str, to: str):
         live.upstream.reply_with(json_reply(wire.completion(None, [wire.tool_call(mailer, {"to": to})])))
         tools = [{"type": "function", "function": {"name": n, "description": n, "parameters": SCHEMA}}
                  for n in (fetch, mailer)]
@@ -105,8 +105,10 @@ def test_profile_policies_refine_templates_a_specific_template_guard_keeps_holdi
                      "tool_calls": [wire.tool_call(fetch, {"url": "x"}, "call_f")]},
                     {"role": "tool", "tool_call_id": "call_f", "content": PAGE}]
         client = openai.OpenAI(api_key="k", base_url=live.base("openai", pid), max_retries=0)
-        message = client.chat.completions.create(model="m", messages=messages, tools=tools).choices[0].message
-        return [call.function.name for call in message.tool_calls or []]
+        return client.chat.completions.create(model="m", messages=messages, tools=tools).choices[0].message
+
+    def mails(pid: str, to: str) -> list[str]:
+        return [call.function.name for call in answer(pid, to).tool_calls or []]
 
     to_attacker = [{"key": "to", "operator": "endsWith", "value": "@attacker.io"}]
     guard = template(live, kind="call", tool_name=mailer, action="block_always", reason="never to attackers",
@@ -125,14 +127,24 @@ def test_profile_policies_refine_templates_a_specific_template_guard_keeps_holdi
     assert shown["source"] == "profile and template"
     assert [(p["id"], p["source"]) for p in shown["policies"]] == [(allow.json()["id"], "profile"),
                                                                    (guard["id"], "template")]
-    # A profile policy with the template's very conditions replaces that template policy in this profile only.
+    # Deny overrides: a profile allow with the template's very conditions does not replace the template's
+    # block_always (it still shows, and still refuses)...
     own = live.api("POST", "/tool-call-policies", json={"tool_id": tool["id"], "conditions": to_attacker,
                                                         "action": "allow_when_context_is_untrusted"})
     assert own.status_code == 201, own.text
+    for _ in range(2):
+        assert mails(pid, "evil@attacker.io") == []
+    assert guard["id"] in [p["id"] for p in effective(live, pid, mailer)["call_policies"]["policies"]]
+    # ... a profile block_always with those conditions does, in this profile only: its own reason shows.
+    mine = live.api("POST", "/tool-call-policies", json={"tool_id": tool["id"], "conditions": to_attacker,
+                                                         "action": "block_always", "reason": "our own words"})
+    assert mine.status_code == 201, mine.text
     other = live.profile()
     for _ in range(2):
-        assert mails(pid, "evil@attacker.io") == [mailer]
-        assert mails(other, "evil@attacker.io") == []
+        refused = answer(pid, "evil@attacker.io")
+        assert not refused.tool_calls and refused.content.endswith("our own words")
+        refused = answer(other, "evil@attacker.io")
+        assert not refused.tool_calls and refused.content.endswith("never to attackers")
     assert effective(live, pid, mailer)["call_policies"]["source"] == "profile"
 
 

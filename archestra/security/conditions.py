@@ -19,28 +19,49 @@ A name that meets a list looks into each of its elements (lists inside lists too
 
 Comparisons. A list found at the path counts as each of its elements, at any depth (an empty list counts
 as ``[]``); an object counts as its compact JSON text (``{"a":1}``, non-ASCII characters as themselves);
-``true``, ``false``, ``null`` and numbers as their JSON text. ``equal``, ``notEqual``, ``contains``,
-``notContains``, ``startsWith`` and ``endsWith`` ignore case: both sides are NFC-normalised and casefolded
-(``"STRASSE"`` equals ``"straße"``). ``regex`` is an RE2 pattern searched anywhere in the NFC-normalised
-text, case-sensitive unless the pattern says ``(?i)``; RE2 runs in time linear in the text, so it has no
-backreferences or lookaround (a policy using them is refused when saved). ``equal``, ``contains``,
-``startsWith``, ``endsWith`` and ``regex`` hold when at least one value found satisfies them;
-``notEqual`` / ``notContains`` hold when no value found is ``equal`` / ``contains``. Nothing found at the
-path means the condition does not hold, whatever the operator.
+``true``, ``false``, ``null`` and numbers as their JSON text. Each value is read two ways: as written (NFC,
+casefolded: ``"STRASSE"`` equals ``"straße"``) and as its skeleton (``skeleton.py``: percent- and punycode-
+decoded, NFKC, IDNA UTS #46, UTS #39 confusables, a host's final dot dropped, casefolded), and so is the
+condition's value. ``equal``, ``notEqual``, ``contains``, ``notContains``, ``startsWith`` and ``endsWith``
+compare the two readings; ``regex`` is an RE2 pattern searched anywhere in the NFC text and in the skeleton
+with case kept, case-sensitive unless the pattern says ``(?i)``; RE2 runs in time linear in the text, so it
+has no backreferences or lookaround (a policy using them is refused when saved).
+
+Every or any (``every``). A restriction (block, untrust, sanitise) holds when ANY value found satisfies the
+operator in EITHER reading: ``to endsWith @evil.test`` catches ``ＥＶＩＬ。test`` next to a colleague, and
+``to notContains @corp.com`` one recipient outside. A grant (trust, allow) holds only when EVERY branch of
+the path reaches a value and EVERY value satisfies it in BOTH readings: one attacker's item among intranet
+items, an item without the member, or a look-alike domain is not trusted. Nothing found at the path means the
+condition does not hold, whatever the operator. A document that cannot be read (:data:`UNREADABLE`) holds
+every restriction and no grant.
 """
 from __future__ import annotations
 
 import json
 import unicodedata
 from functools import lru_cache
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import re2
+
+from ..strict_json import AmbiguousJSON, loads_unique_keys
+from .skeleton import fold, mapped, skeleton
 
 OPERATORS = ("equal", "notEqual", "contains", "notContains", "startsWith", "endsWith", "regex")
 _POSITIVE = {"notEqual": "equal", "notContains": "contains"}
 _NAME_ESCAPES = ".[]\\"
 _ALL = ("*",)  # the [*] segment; the others are ("key", name) and ("index", n)
+_MISSING = object()  # a branch of a path that found nothing
+
+
+class _Unreadable:
+    def __repr__(self) -> str:
+        return "UNREADABLE"
+
+
+#: A document conditions cannot read (arguments that are not JSON even leniently, JSON with a repeated key):
+#: a condition is never skipped for that, so block conditions hold on it and grant conditions do not.
+UNREADABLE = _Unreadable()
 
 # Only a yes/no is needed (no captures lets RE2 answer from its DFA), and a bad pattern is reported to the
 # caller rather than logged by RE2 on stderr.
@@ -154,6 +175,33 @@ def _elements(value: Any) -> Iterator[Any]:
             stack.pop()
 
 
+def _reach(document: Any, path: tuple[tuple[Any, ...], ...]) -> list[Any]:
+    """What the path reaches, one entry per branch: a value, or ``_MISSING`` where a branch finds nothing (an
+    element of ``[*]`` without the member the path names next, an index past the end)."""
+    current = [document]
+    for segment in path:
+        found: list[Any] = []
+        for value in current:
+            if value is _MISSING:
+                found.append(value)
+            elif segment[0] == "*":
+                if isinstance(value, list):
+                    found.extend(value)
+                else:
+                    found.append(_MISSING)
+            elif segment[0] == "index":
+                found.append(value[segment[1]] if isinstance(value, list) and segment[1] < len(value)
+                             else _MISSING)
+            elif isinstance(value, dict):  # the usual case, without walking elements
+                found.append(value.get(segment[1], _MISSING))
+            else:
+                name = segment[1]
+                found.extend(item[name] if isinstance(item, dict) and name in item else _MISSING
+                             for item in _elements(value))
+        current = found
+    return current
+
+
 def values_at(document: Any, key: str) -> list[Any]:
     """Every value found at ``key`` in ``document`` (several when the path has ``[*]`` or meets lists)."""
     if not key:
@@ -161,21 +209,7 @@ def values_at(document: Any, key: str) -> list[Any]:
     path = _split(key)
     if path is None:
         return []
-    current = [document]
-    for segment in path:
-        found = []
-        for value in current:
-            if segment[0] == "*":
-                if isinstance(value, list):
-                    found.extend(value)
-            elif segment[0] == "index":
-                if isinstance(value, list) and segment[1] < len(value):
-                    found.append(value[segment[1]])
-            else:
-                name = segment[1]
-                found.extend(item[name] for item in _elements(value) if isinstance(item, dict) and name in item)
-        current = found
-    return current
+    return [value for value in _reach(document, path) if value is not _MISSING]
 
 
 def _text(value: Any) -> str:
@@ -190,44 +224,97 @@ def _text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+def _nfc(text: str) -> str:
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
-def _holds(operator: str, text: str, expected: str) -> bool:
-    """``operator`` (a positive one) on one value's text."""
-    if operator == "regex":
-        return _regex(expected).search(unicodedata.normalize("NFC", text)) is not None
-    text, expected = _fold(text), _fold(expected)
-    if operator == "equal":
-        return text == expected
-    if operator == "contains":
-        return expected in text
-    if operator == "startsWith":
-        return text.startswith(expected)
-    if operator == "endsWith":
-        return text.endswith(expected)
+_COMPARE = {"equal": str.__eq__, "contains": str.__contains__, "startsWith": str.startswith,
+            "endsWith": str.endswith}
+
+
+@lru_cache(maxsize=4096)
+def _matcher(operator: str, expected: str) -> Callable[[str, bool], bool]:
+    """``operator`` and ``expected`` as a test of one value's text, its two readings tried in turn, the text
+    as written first (cheaper, and usually decisive): for a block one reading satisfying it is enough
+    (``every`` False), for a grant both must. Built once per condition value."""
+    positive = _POSITIVE.get(operator, operator)
+    negated = positive != operator
+    if positive == "regex":
+        search = _regex(expected).search
+
+        def searched(text: str, every: bool) -> bool:
+            first = (search(_nfc(text)) is not None) != negated
+            if first != every:  # a block satisfied, or a grant refused: the other reading cannot change that
+                return first
+            return (search(mapped(text)) is not None) != negated
+        return searched
+    compare = _COMPARE.get(positive)
+    if compare is None:
+        raise ConditionError(f"unknown operator {operator!r} (one of {', '.join(OPERATORS)})")
+    folded, skeletal = fold(expected), skeleton(expected)
+
+    def compared(text: str, every: bool) -> bool:
+        first = compare(fold(text), folded) != negated
+        if first != every:
+            return first
+        return compare(skeleton(text), skeletal) != negated
+    return compared
+
+
+def condition_holds(document: Any, condition: dict[str, Any], every: bool = False) -> bool:
+    """Whether the condition holds on ``document``.
+
+    ``every`` False (block conditions): some value found satisfies the operator, in some reading. ``every``
+    True (grants: trust, allow): every branch of the path reaches a value and every value satisfies it, in both
+    readings. Nothing found never holds. An :data:`UNREADABLE` document holds every block condition and no
+    grant.
+    """
+    if document is UNREADABLE:
+        return not every
+    key = condition.get("key", "")
+    path = _split(key) if key else ()
+    if path is None:
+        return False
+    found = _reach(document, path)
+    match = _matcher(condition["operator"], condition["value"])
+    if every:
+        if not found or _MISSING in found:
+            return False
+        for item in _values(found):
+            if not match(_text(item), True):
+                return False
+        return True
+    for item in _values(found):
+        if item is not _MISSING and match(_text(item), False):
+            return True
     return False
 
 
-def condition_holds(document: Any, condition: dict[str, Any]) -> bool:
-    found = values_at(document, condition.get("key", ""))
-    if not found:
-        return False
-    operator = condition["operator"]
-    positive = _POSITIVE.get(operator, operator)
-    matched = any(_holds(positive, _text(item), condition["value"]) for value in found for item in _elements(value))
-    return not matched if operator in _POSITIVE else matched
+def _values(found: list[Any]) -> list[Any]:
+    """The values found, lists counting as their elements (at any depth; an empty list as itself)."""
+    values: list[Any] = []
+    for value in found:
+        if not isinstance(value, list) or not value:
+            values.append(value)
+        elif any(isinstance(item, list) for item in value):
+            values.extend(_elements(value))
+        else:
+            values.extend(value)
+    return values
 
 
-def all_hold(document: Any, conditions: Iterable[dict[str, Any]]) -> bool:
+def all_hold(document: Any, conditions: Iterable[dict[str, Any]], every: bool = False) -> bool:
     """Conditions are ANDed; an empty list holds (it is the tool's default policy)."""
-    return all(condition_holds(document, condition) for condition in conditions)
+    return all(condition_holds(document, condition, every) for condition in conditions)
 
 
 def parse_result(content: str) -> Any:
-    """A tool result as JSON when it is JSON, else its text (so an empty key can still match it)."""
+    """A tool result as JSON when it is JSON, else its text (so an empty key can still match it);
+    :data:`UNREADABLE` when readers would disagree on it (a key repeated in one object) or it is nested too
+    deeply to read. ``NaN`` and ``Infinity`` are read as Python reads them: they hide nothing."""
     try:
-        return json.loads(content)
+        return loads_unique_keys(content)
+    except AmbiguousJSON:
+        return UNREADABLE
     except ValueError:
         return content

@@ -44,7 +44,8 @@ def untrusted_details(exchange: Exchange, call: ToolCall | None = None, allow_po
         sentences.append(f"Untrusted: {'; '.join(listed)}.")
     remedies = []
     if call is not None and allow_possible:
-        remedies.append(f"an allow_when_context_is_untrusted policy on {call.name}")
+        toolset = f" (or on its toolset {call.toolset})" if call.toolset else ""
+        remedies.append(f"an allow_when_context_is_untrusted policy on {call.name}{toolset}")
     trustable = _trustable(exchange, untrusted, by_policy)
     if trustable:
         remedies.append(_join([f"a mark_as_trusted policy on {name} results" for name in trustable], "and"))

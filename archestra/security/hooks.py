@@ -7,10 +7,13 @@
   untrusted context a call is blocked unless an ``allow_when_context_is_untrusted`` policy matches (permissive:
   unless a ``block_*`` policy matches).
 
-Tool names are compared after normalisation (case, surrounding whitespace, Unicode confusables).
+Tool names are compared after normalisation (case, surrounding whitespace, Unicode confusables); a call to a
+member of a toolset (``ToolCall.toolset``) is decided by the member's policies and the toolset's together.
 
-Among the policies of one tool, those whose conditions match win over the tool's default (no conditions);
-among several matching, the most restrictive action wins.
+Among the policies of one tool, those whose conditions match win over the tool's default (no conditions),
+except that a matching ``block_always`` always applies; among several matching, the most restrictive action
+wins. A grant (``mark_as_trusted``, ``allow_when_context_is_untrusted``) holds only when its conditions hold
+on every value they reach; a restriction holds when they hold on any (``docs/policy-precedence.md``).
 """
 from __future__ import annotations
 
@@ -26,13 +29,13 @@ from ..exchange import Exchange, ToolCall, ToolResult
 from ..hooks import Block, HookRegistry
 from ..models import Tool
 from ..recorder import Recorder
-from .conditions import all_hold, parse_result
+from .conditions import UNREADABLE, parse_result
 from .explain import UNSEEN_CONTEXT, UNTRUSTED_BY_POLICY, UNTRUSTED_CONTEXT, untrusted_details, untrusted_reason
 from .names import normalize_tool_name
-from .policies import PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule
+from .policies import BLOCK_ALWAYS, PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule, matching
 from .response_chain import ResponseChain
 
-__all__ = ["UNSEEN_CONTEXT", "UNTRUSTED_CONTEXT", "untrusted_reason", "register_builtin_hooks"]
+__all__ = ["UNSEEN_CONTEXT", "UNTRUSTED_CONTEXT", "matching", "untrusted_reason", "register_builtin_hooks"]
 UNDECLARED_TOOL = ("The model called {tool}, a tool the request did not declare, while the context contains "
                    "untrusted data.")
 log = logging.getLogger("archestra.security")
@@ -55,11 +58,6 @@ def monitoring(exchange: Exchange) -> bool:
     Decisions are made and recorded as "would block", and nothing is changed on the wire."""
     snapshot = exchange.state.get(SNAPSHOT)
     return snapshot is not None and snapshot.monitor
-
-
-def matching(rules: tuple[Rule, ...], document: Any) -> list[Rule]:
-    specific = [rule for rule in rules if rule.conditions and all_hold(document, rule.conditions)]
-    return specific or [rule for rule in rules if not rule.conditions]
 
 
 class ToolDiscovery:
@@ -124,7 +122,7 @@ class ResultTrust:
             result.trusted = permissive
             return
         rule = max(rules, key=lambda r: RESULT_RANK.get(r.action, 3))
-        if rule.action == "block_always":
+        if rule.action == BLOCK_ALWAYS:
             raise Block(rule.reason or f"results of {result.name} are blocked")
         if rule.action == "sanitize_with_dual_llm" and self._sanitize is not None:
             if policies.monitor:  # the result is sent as it is: trusted as the summary would have been
@@ -153,13 +151,12 @@ class CallPolicy:
             raise Block(call.refuse)
         policies = policies_of(exchange, self._policies)
         name = normalize_tool_name(call.name)
-        rules = _unreadable_matching(policies.call_rules(name)) if call.unreadable else \
-            matching(policies.call_rules(name), call.arguments)
+        rules = _call_rules(policies, name, call)
         for rule in rules:
-            if rule.action == "block_always":
+            if rule.action == BLOCK_ALWAYS:
                 raise Block(rule.reason or f"calls of {call.name} are blocked")
         trusted = exchange.context_trusted
-        if not call.server and name not in {normalize_tool_name(tool.name) for tool in exchange.tools}:
+        if not call.server and not _declared(exchange, name, call.toolset):
             exchange.undeclared_calls.append(call.name)
             log.warning("profile %s: the model called %r, a tool the request did not declare",
                         exchange.profile.id, call.name)
@@ -178,11 +175,22 @@ class CallPolicy:
         raise Block(untrusted_reason(exchange, call))
 
 
-def _unreadable_matching(rules: tuple[Rule, ...]) -> list[Rule]:
-    """Arguments that could not be read even leniently: a condition is never skipped for that, so conditional
-    block rules count as matching and conditional allow rules as not matching (fail closed)."""
-    blocking = [rule for rule in rules if rule.conditions and rule.action != "allow_when_context_is_untrusted"]
-    return blocking or [rule for rule in rules if not rule.conditions]
+def _call_rules(policies: ProfilePolicies, name: str, call: ToolCall) -> list[Rule]:
+    """The rules that decide ``call``: its tool's, and its toolset's (each set chooses its specific rules over
+    its defaults on its own; then the most restrictive of all wins). Arguments that could not be read even
+    leniently are :data:`UNREADABLE`: conditional restrictions hold on them, conditional grants do not."""
+    document = UNREADABLE if call.unreadable else call.arguments
+    rules = matching(policies.call_rules(name), document)
+    toolset = normalize_tool_name(call.toolset) if call.toolset else None
+    if toolset and toolset != name:
+        rules += matching(policies.call_rules(toolset), document)
+    return rules
+
+
+def _declared(exchange: Exchange, name: str, toolset: str | None) -> bool:
+    """The request declared the tool, or the toolset it is a member of."""
+    declared = {normalize_tool_name(tool.name) for tool in exchange.tools}
+    return name in declared or (toolset is not None and normalize_tool_name(toolset) in declared)
 
 
 def register_builtin_hooks(registry: HookRegistry, policies: PolicyDirectory, recorder: Recorder,

@@ -25,7 +25,8 @@ _IGNORABLE_RANGES = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x18
                      (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xE0100, 0xE01EF))
 
 
-def _invisible(char: str) -> bool:
+def invisible(char: str) -> bool:
+    """Whitespace, format characters (Cf) and the other default-ignorable code points."""
     if char.isspace() or unicodedata.category(char) == "Cf":
         return True
     code = ord(char)
@@ -33,7 +34,7 @@ def _invisible(char: str) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _ascii_lookalike(char: str) -> str:
+def ascii_lookalike(char: str) -> str:
     """The ASCII that ``char`` looks like, or ``char`` itself.
 
     The data pairs each confusable character with its UTS #39 prototype, and each prototype with all its
@@ -57,15 +58,15 @@ def _ascii_lookalike(char: str) -> str:
 
 
 def _lookalikes(text: str) -> str:
-    return "".join(char if char.isascii() else _ascii_lookalike(char) for char in text)
+    return "".join(char if char.isascii() else ascii_lookalike(char) for char in text)
 
 
 @lru_cache(maxsize=4096)
 def normalize_tool_name(name: str) -> str:
     """The comparison key of a tool name (see the module docstring); equal keys mean the same tool."""
-    text = unicodedata.normalize("NFKC", "".join(char for char in name if not _invisible(char)))
+    text = unicodedata.normalize("NFKC", "".join(char for char in name if not invisible(char)))
     text = unicodedata.normalize("NFKC", _lookalikes(text).casefold())
     # casefolding can turn a letter into a lookalike the first pass did not see (e.g. a capital with no
     # confusable of its own); those are mapped, and cased, once more
     text = _lookalikes(text).casefold()
-    return "".join(char for char in text if not _invisible(char))
+    return "".join(char for char in text if not invisible(char))

@@ -1,12 +1,15 @@
-"""The policies of a profile, cached per worker (plain values only) until the configuration generation moves.
+"""The policies of a profile, cached per worker (plain values only) until the configuration generation moves,
+and which of a tool's rules apply to one document (``docs/policy-precedence.md`` is the whole precedence).
 
 A tool's policies are the profile's own, refined from the policy templates whose tool name (exact or glob,
 compared after normalisation) matches it: a template applies to every profile, including those whose traffic never
 declared the tool. In a profile, a template policy stands unless the profile has a policy of the same kind on the
 tool with the same conditions (the profile's replaces it: its own default replaces the template's default, its own
-rule on ``to endsWith @corp.com`` replaces the template's rule on exactly that). So a template's specific guard
-(``block_always`` on some arguments) keeps holding next to a profile's own rules, and the usual precedence decides
-between the rules that match (specific before defaults, ``block_always`` first).
+rule on ``to endsWith @corp.com`` replaces the template's rule on exactly that). A template's ``block_always`` is
+the exception: only a profile ``block_always`` with the same conditions replaces it (its reason then shows), never
+an allow or a trust (deny overrides). So a template's specific guard keeps holding next to a profile's own rules,
+and the usual precedence decides between the rules that match (specific before defaults, ``block_always``
+always and first).
 """
 from __future__ import annotations
 
@@ -20,10 +23,15 @@ from sqlalchemy import select
 from ..extensions import db
 from ..generation import ConfigCache, ConfigGeneration
 from ..models import PolicyTemplate, Profile, Setting, Tool, ToolCallPolicy, ToolResultPolicy
+from .conditions import all_hold
 from .names import normalize_tool_name
 
 RESTRICTIVE, PERMISSIVE = "restrictive", "permissive"
 ENFORCE, MONITOR = "enforce", "monitor"
+BLOCK_ALWAYS = "block_always"
+#: Actions that grant (trust a result, allow a call in an untrusted context): their conditions must hold for
+#: every value a path reaches, read every way it can be read. The others restrict: any value suffices.
+GRANTS = frozenset({"mark_as_trusted", "allow_when_context_is_untrusted"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,15 @@ class Rule:
     id: str | None = None
     #: The template's tool name (exact or glob) when the rule comes from a policy template, else None.
     template: str | None = None
+
+    @property
+    def grant(self) -> bool:
+        """A trust or an allow: its conditions hold only when every value they reach matches."""
+        return self.action in GRANTS
+
+    def holds(self, document: Any) -> bool:
+        """Whether the rule's conditions hold on ``document`` (a grant's on every value, others' on any)."""
+        return all_hold(document, self.conditions, every=self.grant)
 
 
 @dataclass(frozen=True)
@@ -56,13 +73,31 @@ class ProfilePolicies:
         return _refined(self.results.get(name, ()), self.result_templates, name)
 
 
+def matching(rules: tuple[Rule, ...], document: Any) -> list[Rule]:
+    """The rules that decide on ``document``: those whose conditions hold, else the defaults (no conditions);
+    and every ``block_always`` that holds, a default one included: a specific allow or trust refines a
+    default, it never lifts a block (deny overrides)."""
+    specific = [rule for rule in rules if rule.conditions and rule.holds(document)]
+    if not specific:
+        return [rule for rule in rules if not rule.conditions]
+    return specific + [rule for rule in rules if not rule.conditions and rule.action == BLOCK_ALWAYS]
+
+
 def _refined(own: tuple[Rule, ...], templates: tuple[tuple[str, Rule], ...], name: str) -> tuple[Rule, ...]:
-    """The profile's rules, then each matching template rule whose conditions no profile rule restates."""
+    """The profile's rules, then each matching template rule whose conditions no profile rule restates (a
+    template ``block_always`` is restated only by a profile ``block_always``)."""
     if not templates:
         return own
-    restated = {_conditions_key(rule.conditions) for rule in own}
+    restated: dict[frozenset[str], set[str]] = {}
+    for rule in own:
+        restated.setdefault(_conditions_key(rule.conditions), set()).add(rule.action)
     return own + tuple(rule for pattern, rule in templates
-                       if fnmatchcase(name, pattern) and _conditions_key(rule.conditions) not in restated)
+                       if fnmatchcase(name, pattern) and not _replaced(rule, restated))
+
+
+def _replaced(template: Rule, restated: dict[frozenset[str], set[str]]) -> bool:
+    actions = restated.get(_conditions_key(template.conditions), set())
+    return BLOCK_ALWAYS in actions if template.action == BLOCK_ALWAYS else bool(actions)
 
 
 def _conditions_key(conditions: tuple[dict[str, Any], ...]) -> frozenset[str]:
