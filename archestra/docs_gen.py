@@ -32,7 +32,8 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
          "Bearer token for `/api/...`, and the admin console's sign-in"),
         ("ARCHESTRA_HOOKS", "none", "comma-separated Python files with hook functions ([hooks](hooks.md))"),
         ("ARCHESTRA_MAX_BODY_BYTES", None, "larger request bodies get a 413"),
-        ("ARCHESTRA_MAX_RESPONSE_BYTES", None, "larger non-streamed upstream answers get a 502 (`upstream_response_too_large`)"),
+        ("ARCHESTRA_MAX_RESPONSE_BYTES", None,
+         "larger non-streamed upstream answers get a 502 (`upstream_response_too_large`)"),
         ("ARCHESTRA_UPSTREAM_CONNECT_TIMEOUT", None, "upstream connect timeout, seconds"),
         ("ARCHESTRA_UPSTREAM_READ_TIMEOUT", None, "upstream read timeout, seconds (between bytes)"),
         ("ARCHESTRA_CLIENT_BODY_TIMEOUT", None, "seconds; a client that takes longer to send its request body gets "
