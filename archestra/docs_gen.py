@@ -260,7 +260,7 @@ def api_page(spec: dict[str, Any] | None = None) -> str:
     out += ["", "## Endpoints"]
     for tag, lines in by_tag.items():
         out += ["", f"### {tag} endpoints", "", *lines]
-    out += ["", "## Schemas", "", "Fields marked read-only are in answers only; `*` marks a required field."]
+    out += ["", "## Schemas", "", "Read-only fields are in answers only; `*` marks a required field."]
     for name, schema in spec["components"]["schemas"].items():
         out += ["", f"### {name}", ""]
         if schema.get("description"):
@@ -268,14 +268,11 @@ def api_page(spec: dict[str, Any] | None = None) -> str:
         required = set(schema.get("required", []))
         out += ["| field | type | notes |", "|---|---|---|"]
         for field_name, prop in schema.get("properties", {}).items():
-            notes = [prop.get("description", "").replace("|", "\\|")]
-            if prop.get("readOnly"):
-                notes.append("read-only")
-            if prop.get("nullable"):
-                notes.append("may be null")
+            notes = [prop["description"].rstrip(".") + "."] if prop.get("description") else []
+            notes += ["Read-only."] * bool(prop.get("readOnly")) + ["May be null."] * bool(prop.get("nullable"))
             mark = " *" if field_name in required else ""
-            out.append(f"| `{field_name}`{mark} | {_property(prop).replace('|', chr(92) + '|')} | "
-                       f"{'; '.join(n for n in notes if n)} |")
+            cells = [f"`{field_name}`{mark}", _property(prop), " ".join(notes)]
+            out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(out) + "\n"
 
 
