@@ -6,7 +6,8 @@ A page's blocks share one proxy (the in-process one of ``make_proxy``, with admi
 say), until a block starts gunicorn itself: that block runs, as written, on a free port, and the page's later blocks
 talk to it. Placeholders are replaced with the running proxy's values: ``localhost:9000`` / ``HOST:9000``,
 ``<profile-id>`` (and ``$PROFILE`` in shell blocks: a profile the test created), ``.venv/bin/`` (this
-interpreter's), the PostgreSQL URL ``...@db-host/archestra`` (a fresh test database). Shell blocks run with
+interpreter's), the PostgreSQL URL ``...@db-host/archestra`` (a fresh test database), ``https://proxy-host:9000``
+and ``/path/to/ca.pem`` (the same proxy serving TLS, and its certificate; ``AWS_BEARER_TOKEN_BEDROCK`` is set). Shell blocks run with
 ``set -euo pipefail``, ``curl`` failing on HTTP errors, and the variables a block sets kept for the next block.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import requests
 
 from archestra import docs_gen
 from tests.conftest import FAKED
-from tests.fakes import anthropic_wire, cohere_wire, gemini_wire
+from tests.fakes import anthropic_wire, bedrock_wire, cohere_wire, gemini_wire
 from tests.fakes import openai_wire as wire
 from tests.fakes import responses_wire
 from tests.fakes.server import Received, Reply, json_reply, sse_reply
@@ -63,9 +64,6 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("docs/codex.md", "ARCHESTRA_VIRTUAL_KEY=archestra-vk-... codex"): "starts the interactive Codex CLI",
     ("docs/chat-frontends.md", "OPENAI_API_BASE_URL=http://HOST:9000/v1/openai/$PROFILE OPENAI_API_KEY="
                                "archestra-vk-... open-webui serve"): "Open WebUI is not installed here",
-    ("docs/sdks.md", "import boto3   # with AWS_BEARER_TOKEN_BEDROCK set; the proxy must serve HTTPS "
-                     "(ARCHESTRA_TLS_CERT/KEY)"):
-        "a CA file path and a Bedrock key stand in for the reader's (tests/test_bedrock.py drives boto3 over TLS)",
     ("docs/benchmarks.md", "bash bench/run.sh            # installs wrk and LiteLLM (own venv) if missing; about "
                            "10 minutes"): "installs wrk and LiteLLM from the network and runs for ten minutes",
 }
@@ -143,6 +141,8 @@ def answer(request: Received) -> Reply:
         return json_reply(anthropic_wire.message([anthropic_wire.text("Hello!")]))
     if ":generateContent" in path:
         return json_reply(gemini_wire.response([gemini_wire.candidate([{"text": "Hello!"}], "STOP")]))
+    if path.endswith("/converse"):
+        return json_reply(bedrock_wire.converse([{"text": "Hello!"}]))
     if path.endswith("/v2/chat"):
         return json_reply(cohere_wire.response("Hello!"))
     return json_reply({"error": {"message": f"the docs' fake upstream has no answer for {path}"}}, 404)
@@ -167,6 +167,14 @@ class PageRun:
         self.url, self.database = proxy.url, proxy.app.config.get("SQLALCHEMY_DATABASE_URI")
         self.profile = new_profile(self.url)
         self.substitutions: dict[str, str] = {".venv/bin/": str(Path(sys.executable).parent) + "/"}
+        if "https://proxy-host:9000" in page.read_text():  # boto3 sends Bedrock keys over HTTPS only
+            cert, _ = tls = request.getfixturevalue("tls_cert")
+            self.substitutions["https://proxy-host:9000"] = make_proxy(tls=tls, admin_token=ADMIN_TOKEN,
+                                                                       database_url=self.database).url
+            self.substitutions["/path/to/ca.pem"] = cert
+            environment = request.getfixturevalue("monkeypatch")
+            environment.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key")
+            environment.setenv("AWS_EC2_METADATA_DISABLED", "true")
         if "db-host" in page.read_text():
             database = request.getfixturevalue("postgres_url")
             self.substitutions[PG_URL] = database
