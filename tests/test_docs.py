@@ -178,7 +178,6 @@ class PageRun:
         if "db-host" in page.read_text():
             database = request.getfixturevalue("postgres_url")
             self.substitutions[PG_URL] = database
-            self.substitutions[PG_URL.replace("+psycopg", "")] = database.replace("+psycopg", "")
         self.servers: list[tuple[subprocess.Popen, Any]] = []
         self.python: dict[str, Any] = {"__name__": "__docs__"}
         self.shell_vars: dict[str, str] = {}
