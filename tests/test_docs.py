@@ -7,8 +7,9 @@ say), until a block starts gunicorn itself: that block runs, as written, on a fr
 talk to it. Placeholders are replaced with the running proxy's values: ``localhost:9000`` / ``HOST:9000``,
 ``<profile-id>`` (and ``$PROFILE`` in shell blocks: a profile the test created), ``.venv/bin/`` (this
 interpreter's), the PostgreSQL URL ``...@db-host/archestra`` (a fresh test database), ``https://proxy-host:9000``
-and ``/path/to/ca.pem`` (the same proxy serving TLS, and its certificate; ``AWS_BEARER_TOKEN_BEDROCK`` is set). Shell blocks run with
-``set -euo pipefail``, ``curl`` failing on HTTP errors, and the variables a block sets kept for the next block.
+and ``/path/to/ca.pem`` (the same proxy serving TLS, and its certificate; ``AWS_BEARER_TOKEN_BEDROCK`` is set).
+Shell blocks run with ``set -euo pipefail``, ``curl`` failing on HTTP errors, and the variables a block sets kept
+for the next block. Where a page says what a block shows, EXPECTED holds it.
 """
 from __future__ import annotations
 
