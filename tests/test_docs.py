@@ -6,7 +6,8 @@ A page's blocks share one proxy (the in-process one of ``make_proxy``, with admi
 say), until a block starts gunicorn itself: that block runs, as written, on a free port, and the page's later blocks
 talk to it. Placeholders are replaced with the running proxy's values: ``localhost:9000`` / ``HOST:9000``,
 ``<profile-id>`` (and ``$PROFILE`` in shell blocks: a profile the test created), ``.venv/bin/`` (this
-interpreter's), the PostgreSQL URL ``...@db-host/archestra`` (a fresh test database), ``https://proxy-host:9000``
+interpreter's), a file name a Python block starts with (``# my_hooks.py``: the block is written there), the
+PostgreSQL URL ``...@db-host/archestra`` (a fresh test database), ``https://proxy-host:9000``
 and ``/path/to/ca.pem`` (the same proxy serving TLS, and its certificate; ``AWS_BEARER_TOKEN_BEDROCK`` is set).
 Shell blocks run with ``set -euo pipefail``, ``curl`` failing on HTTP errors, and the variables a block sets kept
 for the next block. Where a page says what a block shows, EXPECTED holds it.
@@ -84,6 +85,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("docs/rolling-out.md", 'curl -s -X PATCH -H "$T" -H "Content-Type: application/json" localhost:9000/api/'
                             'profiles/support-agent \\'): '"mode":"enforce"',
     ("docs/agents-sdk.md", "import asyncio"): "Done.",
+    ("docs/hooks.md", "import openai"): "403 Error code: 403 - Request blocked by policy: no passwords, please",
 }
 #: Blocks of EXPECTED whose output is wrong because of a bug in the proxy, not in the page: the test fails when the
 #: bug is fixed, so that the entry goes.
@@ -238,6 +240,11 @@ class PageRun:
         return self.run_shell(block, text)
 
     def run_python(self, block: Block, text: str) -> str:
+        named = re.match(r"# (\w+\.py)\n", text)
+        if named:  # a file the page goes on to use: written where the later blocks find it
+            path = self.tmp / named.group(1)
+            path.write_text(text)
+            self.substitutions[named.group(1)] = str(path)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             exec(compile(text, str(block), "exec"), self.python)
