@@ -1,9 +1,12 @@
 """The admin console in a real headless Chromium against the two-worker gunicorn: sign in, create a profile, see
 the tool an SDK request declared, add a policy through the form, watch the next SDK request get blocked and find
-it highlighted in the traffic view, see the spend on the chart, sign out. Screenshots: test-output/console/."""
+it highlighted in the traffic view, see the spend on the chart, sign out. Screenshots: test-output/console/, and the
+ones docs/console.md shows written over docs/console-*.png, so the documentation shows the current console."""
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import openai
 import pytest
@@ -27,6 +30,12 @@ TOOLS = [{"type": "function", "function": {"name": name, "description": f"{name}
 WIDER = """return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
     window.innerWidth + 1 && !e.closest('.table-wrap')).map(e => e.tagName + '.' + e.className).slice(0, 8)"""
 EVIL = {"to": "boss@attacker.io", "body": "the secrets"}
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def documented(path: Path, name: str) -> None:
+    """Copy a screenshot to ``docs/console-{name}.png``, where docs/console.md shows it."""
+    shutil.copyfile(path, DOCS / f"console-{name}.png")
 
 
 def ask(live, profile: str) -> str:
@@ -85,7 +94,7 @@ def test_the_issue_path_in_a_browser(live, browser):
     wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith("Support agent"))
     profile = re.search(r"/console/profiles/([0-9a-f-]{36})", driver.current_url).group(1)
     assert "Created." in text_of(driver) and "support-agent" in text_of(driver)
-    screenshot(driver, "02-profile")
+    documented(screenshot(driver, "02-profile"), "profile")
 
     # An SDK request through the profile's slug: the model's call goes through (trusted context, no policy) ...
     assert ask(live, "support-agent") == "called send_email"
@@ -116,7 +125,7 @@ def test_the_issue_path_in_a_browser(live, browser):
     wait_for(driver, lambda d: "Created." in text_of(d))
     explained = driver.find_element(By.ID, "effective").text
     assert 'Calls are always blocked when to endsWith "@attacker.io".' in explained, explained
-    screenshot(driver, "05-policy")
+    documented(screenshot(driver, "05-policy"), "policy")
     # The API sees the policy the form made, with the schema's shape.
     [policy] = live.api("GET", "/tool-call-policies", params={"profile_id": profile}).json()["data"]
     assert (policy["action"], policy["conditions"], policy["reason"]) == (
@@ -137,7 +146,7 @@ def test_the_issue_path_in_a_browser(live, browser):
     Select(driver.find_element(By.NAME, "blocked")).select_by_value("true")
     driver.find_element(By.NAME, "model").submit()
     wait_for(driver, lambda d: "blocked=true" in d.current_url and "1 interaction" in text_of(d))
-    screenshot(driver, "06-traffic")
+    documented(screenshot(driver, "06-traffic"), "traffic")
     driver.find_element(By.CSS_SELECTOR, "table.traffic tbody tr.blocked a").click()
     refused = driver.find_element(By.CSS_SELECTOR, ".tool-call.refused")
     assert "send_email" in refused.text and "No mail to attackers" in refused.text
@@ -145,7 +154,7 @@ def test_the_issue_path_in_a_browser(live, browser):
     conversation = driver.find_element(By.CSS_SELECTOR, "section.conversation").text
     assert "Mail the report to my boss" in conversation and "{" not in conversation.split("send_email")[0]
     assert "200000 in, 50000 out" in text_of(driver)
-    screenshot(driver, "07-interaction")
+    documented(screenshot(driver, "07-interaction"), "interaction")
 
     # Spend: two exchanges of $1.00 each (gpt-4o at $2.50 / $10 per million tokens) on the chart.
     driver.get(f"{live.url}/console/spend?profile_id={profile}")
@@ -154,7 +163,7 @@ def test_the_issue_path_in_a_browser(live, browser):
         == ["Support agent: $2.0000"]
     assert "total $2.0000" in driver.find_element(By.ID, "chart-profiles").text
     assert "gpt-4o" in driver.find_element(By.ID, "chart-models").text
-    screenshot(driver, "08-spend")
+    documented(screenshot(driver, "08-spend"), "spend")
 
     # A phone-width screen: nothing wider than the screen but the tables' own scrolling boxes.
     driver.set_window_size(390, 844)
