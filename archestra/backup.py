@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     path = sqlite_path(database_url)
     if (args.path or args.checkpoint) and path is None:
         print("archestra.backup: the database is not SQLite; back PostgreSQL up with pg_dump "
-              "(pg_dump --format=custom \"$DATABASE_URL\" > archestra.dump)", file=sys.stderr)
+              "(pg_dump --format=custom \"${ARCHESTRA_DATABASE_URL/+psycopg/}\" > archestra.dump: pg_dump takes the URL "
+              "without SQLAlchemy's +psycopg)", file=sys.stderr)
         return 2
     if args.checkpoint:
         checkpoint(path)  # type: ignore[arg-type]

@@ -92,14 +92,7 @@ EXPECTED: dict[tuple[str, str], str] = {
 }
 #: Blocks of EXPECTED whose output is wrong because of a bug in the proxy, not in the page: the test fails when the
 #: bug is fixed, so that the entry goes.
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("README.md", 'curl -s -H "Authorization: Bearer change-me" "localhost:9000/api/blocked-tool-calls?profile_id='
-                  'support-agent"'):
-        "GET /api/blocked-tool-calls (and /api/interactions) compare profile_id with ids only: a slug, accepted "
-        "everywhere else, silently finds nothing (archestra/api/security.py, archestra/api/interaction_filters.py)",
-}
-#: Link targets written on another branch, tolerated while missing here.
-PENDING = {"docs/policy-precedence.md": "written on branch fc-policy (issue 25); it lands with that merge"}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -376,8 +369,7 @@ def test_relative_links_resolve(page):
         file = (page.parent / path).resolve() if path else page
         relative = os.path.relpath(file, ROOT)
         if not file.exists():
-            if relative not in PENDING:
-                broken.append(f"{target}: no such file")
+            broken.append(f"{target}: no such file")
             continue
         if anchor and anchor not in anchors(file):
             broken.append(f"{target}: no heading #{anchor} in {relative}")

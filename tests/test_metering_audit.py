@@ -426,6 +426,7 @@ def test_after_sigterm_the_database_file_and_its_backup_hold_every_interaction(t
                              env={**env, "ARCHESTRA_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/x"},
                              capture_output=True, text=True)
     assert refused.returncode == 2 and "pg_dump" in refused.stderr
+    assert "${ARCHESTRA_DATABASE_URL/+psycopg/}" in refused.stderr  # the command docs/operations.md runs
 
 
 # -- bullet 7: blocked covers every kind of refusal ------------------------------------------------------------------

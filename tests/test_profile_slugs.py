@@ -34,6 +34,10 @@ def test_slug_resolves_and_a_renamed_slug_stops_resolving(live):
         .choices[0].message.content == "hi"
     rows = live.eventually(lambda: live.api("GET", "/interactions", params={"profile_id": pid}).json()["data"])
     assert len(rows) == 1
+    # The list filters take the slug as the API's other endpoints do (its profile's records, and only those).
+    assert live.api("GET", "/interactions", params={"profile_id": slug}).json()["data"] == rows
+    assert live.api("GET", "/interactions", params={"profile_id": "no-such-slug"}).json()["data"] == []
+    assert live.api("GET", "/blocked-tool-calls", params={"profile_id": slug}).status_code == 200
 
     # Enough requests to land on both workers, then a rename: the old slug is gone at once, the new one works.
     assert {chat(live, slug).status_code for _ in range(6)} == {200}

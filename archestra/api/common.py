@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
+from ..models import Profile
 from ..profiles import UUID_RE
 from ..runtime import current_runtime
 from .errors import ApiError
@@ -122,3 +123,13 @@ def crud_routes(blueprint: Any, path: str, model: Any, schema_class: Any, label:
     blueprint.add_url_rule(f"/{path}/<item_id>", f"get_{endpoint}", get_view, methods=["GET"])
     blueprint.add_url_rule(f"/{path}/<item_id>", f"update_{endpoint}", update_view, methods=["PATCH", "PUT"])
     blueprint.add_url_rule(f"/{path}/<item_id>", f"delete_{endpoint}", delete_view, methods=["DELETE"])
+
+
+def profile_filter_id(key: str) -> str:
+    """The profile id a ``?profile_id=`` list filter means: an id as given (records outlive their profile), a
+    slug as its profile's id; a slug no profile has stays as it is and finds nothing."""
+    key = key.lower()
+    if UUID_RE.fullmatch(key):
+        return key
+    found = db.session.execute(select(Profile.id).where(Profile.slug == key)).scalar()
+    return found or key

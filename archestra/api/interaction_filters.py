@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 from sqlalchemy import or_
 
 from ..models import Interaction
+from .common import profile_filter_id
 from .errors import ApiError
 
 PAGING = ("limit", "offset")
@@ -50,7 +51,7 @@ def _equal(column: str) -> Callable[[str, str], Any]:
     def where(name: str, value: str) -> Any:
         if not value or len(value) > 256:
             raise ApiError(400, "invalid_query", f"{name} must be a non-empty value of at most 256 characters.")
-        return getattr(Interaction, column) == (value.lower() if column == "profile_id" else value)
+        return getattr(Interaction, column) == (profile_filter_id(value) if column == "profile_id" else value)
     return where
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import BlockedToolCall, Setting, Tool, ToolCallPolicy, ToolResultPolicy
 from . import api
-from .common import commit, crud_routes, get_or_404, json_body, page_args
+from .common import commit, crud_routes, get_or_404, json_body, page_args, profile_filter_id
 from .errors import ApiError
 from .schemas import BlockedToolCallSchema, SettingsSchema, ToolCallPolicySchema, ToolResultPolicySchema, ToolSchema
 
@@ -92,7 +92,7 @@ def list_blocked_tool_calls():
     limit, offset = page_args()
     query = select(BlockedToolCall)
     if request.args.get("profile_id"):
-        query = query.where(BlockedToolCall.profile_id == request.args["profile_id"].lower())
+        query = query.where(BlockedToolCall.profile_id == profile_filter_id(request.args["profile_id"]))
     for name in ("tool", "interaction_id", "session_id"):
         if request.args.get(name):
             query = query.where(getattr(BlockedToolCall, name) == request.args[name])
