@@ -114,7 +114,8 @@ def test_a_stream_without_usage_is_estimated_and_marked(proxy, upstream):
 
 
 # -- bullet 2: limit refusals recorded, counted, not retried -----------------------------------------------------
-def test_day_limit_refusal_has_retry_after_is_recorded_and_not_retried(proxy, upstream):
+def test_day_limit_refusal_has_retry_after_is_recorded_and_not_retried(make_proxy, upstream):
+    proxy = make_proxy(metrics_token="scrape")  # per-profile series are for the metrics token's holder only
     upstream.reply_with(like_openai)
     profile, limit = capped_profile(proxy, 0.0002, "day")
     client = openai_client(proxy, profile["id"], max_retries=2)  # the SDK's default
@@ -131,7 +132,7 @@ def test_day_limit_refusal_has_retry_after_is_recorded_and_not_retried(proxy, up
     assert (refused[0]["refusal"], refused[0]["limit_id"], refused[0]["model"]) == (
         "token_cost_limit_exceeded", limit["id"], "gpt-4o")
     assert len(upstream.received) == 1
-    metrics = requests.get(f"{proxy.url}/metrics", timeout=5).text
+    metrics = requests.get(f"{proxy.url}/metrics", headers={"Authorization": "Bearer scrape"}, timeout=5).text
     labels = 'model="gpt-4o",profile="%s",profile_name="%s",provider="openai",' % (profile["id"], profile["name"])
     assert 'archestra_refusals_total{' + labels + 'reason="token_cost_limit_exceeded"} 1.0' in metrics
     assert labels + 'status="429"} 1.0' in metrics
