@@ -58,11 +58,13 @@ from .responses_items import (
     compaction_of,
     hosted_result,
     item_tools,
+    item_unseen,
     kind_of,
     output_result,
     refuse_output,
     tool_name,
     tool_of,
+    tool_unseen,
 )
 from .responses_stream import ResponsesStreamRelay
 
@@ -150,17 +152,16 @@ class Responses:
             messages.append(Message("user", items, _ref="input", _original=items))
         elif isinstance(items, list):
             calls = Calls(items)
-            ids = {item["id"] for item in items
-                   if isinstance(item.get("id"), str) and item.get("type") != "item_reference"}
             compactions = []
             for index, item in enumerate(items):
                 messages.append(_message(item, index, calls))
-                reason = _unseen(item, ids)
+                reason = item_unseen(item)
                 if reason:
                     unseen.append(f"input[{index}]: {reason}")
                     if compaction_of(item):
                         compactions.append((unseen[-1], compaction_of(item)))
         places = _declared(body)
+        unseen += _tools_unseen(body)
         exchange = Exchange(self.provider, profile, body.get("model") or "", stream=bool(body.get("stream")),
                             messages=messages, tools=[tool for tool, _ in places], client=client)
         prompt = body.get("prompt")
@@ -267,20 +268,14 @@ def _message(item: dict[str, Any], index: int, calls: Calls) -> Message:
     return Message("assistant" if item.get("type") == "reasoning" else "user", None, _ref=index)
 
 
-def _unseen(item: dict[str, Any], ids: set[str]) -> str | None:
-    """Why an input item makes the model read something the proxy cannot see, or None."""
-    kind = item.get("type")
-    if kind == "item_reference" and item.get("id") not in ids:
-        return f"a reference to the stored item {item.get('id')}"
-    if kind == "compaction" and item.get("encrypted_content"):
-        return "a compaction item (a summary of context the request no longer carries)"
-    content = item.get("content") if kind_of(item) == "message" else item.get("output")
-    for part in content if isinstance(content, list) else ():
-        if isinstance(part, dict) and part.get("type") in ("input_file", "input_image"):
-            for key in ("file_id", "file_url"):
-                if part.get(key):
-                    return f"an {part['type']} part given by {key} {part[key]}"
-    return None
+def _tools_unseen(body: dict[str, Any]) -> list[str]:
+    """The ``tools`` entries (inside namespaces and tool-carrying items too) of types the table does not hold."""
+    entries = [*(body.get("tools") if isinstance(body.get("tools"), list) else ())]
+    entries += [inner for entry in list(entries) if isinstance(entry, dict) and entry.get("type") == "namespace"
+                for inner in (entry.get("tools") if isinstance(entry.get("tools"), list) else ())]
+    items = body.get("input")
+    entries += [entry for item in (items if isinstance(items, list) else ()) for entry in item_tools(item)]
+    return [why for entry in entries if (why := tool_unseen(entry))]
 
 
 def _declared(body: dict[str, Any]) -> list[tuple[Tool, tuple[Any, ...]]]:

@@ -1,31 +1,28 @@
 """Items of the OpenAI Responses API as the security view sees them, in requests, answers and streams.
 
-The ground truth is the openai SDK's typed models (``openai/types/responses/``). Every item is one of:
+The ground truth is the openai SDK's typed models (``openai/types/responses/``); :data:`TABLE` declares how
+every item, content part, tool and stream event is read, and nothing outside it passes as harmless:
 
-* a **message** (``type: "message"``, or a bare ``{role, content}``): roles system / developer / user /
-  assistant, content a string or parts (``input_text`` / ``output_text`` carry its text);
-* a **call the client executes**: ``function_call`` and ``custom_tool_call`` (free-form ``input``) named by
-  their ``name`` (``<namespace>.<name>`` for a tool of a ``namespace``, as the openai-agents SDK names it);
-  ``local_shell_call``, ``shell_call`` (unless it runs in a hosted container), ``apply_patch_call``,
-  ``computer_call`` and client-side ``tool_search_call``, named by the tool type that makes them
-  (``local_shell``, ``shell``, ``apply_patch``, ``computer`` for both computer tool versions,
-  ``tool_search``), their arguments the item without its envelope (``id``, ``type``, ``status``,
-  ``call_id``, ``caller``, ``created_by``): ``action.command``, ``operation.path``...;
-* an **MCP approval request** (``mcp_approval_request``): a call of ``mcp:<server_label>`` whose arguments are
-  ``{"name": <the MCP tool>, "arguments": <its arguments>}`` (see ``responses.py`` on MCP approvals);
-* a **call output** (``function_call_output``, ``custom_tool_call_output``, ``local_shell_call_output``,
-  ``shell_call_output``, ``apply_patch_call_output``, ``computer_call_output``, ``tool_search_output``):
-  a tool result tied to its call by ``call_id`` only (:class:`CallNames`: an id two tools share names
-  neither), the whole output as the ``document`` policy conditions see;
-* a **hosted item** (the provider ran the tool: ``web_search_call``, ``file_search_call``,
-  ``code_interpreter_call``, ``image_generation_call``, ``mcp_call``, ``mcp_list_tools``, ``program`` /
-  ``program_output``, server-side ``tool_search_call`` / ``tool_search_output``, hosted ``shell_call`` /
-  ``shell_call_output``): a server tool result named after its tool (``web_search``, ``mcp:<label>``...),
-  whose document is the whole item;
-* **opaque** (``reasoning``, ``compaction``, ``compaction_trigger``, ``additional_tools``,
-  ``mcp_approval_response``, ``item_reference``): kept untouched.
+* a **message** (``type: "message"``, or a bare ``{role, content}``): its parts are read by the table
+  (``part:input_text``...); a part of an undeclared type, and any remote URL or stored reference inside a part
+  at any depth (``file_id``, ``file_url``, an ``image_url`` that is not a ``data:`` URL), is unseen context;
+* a **call the client executes** (``CALL``): ``function_call`` and ``custom_tool_call`` named by their
+  ``name`` (``<namespace>.<name>`` for a tool of a ``namespace``, the namespace being the call's toolset);
+  ``local_shell_call``, ``shell_call``, ``apply_patch_call``, ``computer_call``, ``tool_search_call`` named by
+  the tool type that makes them, their arguments the item without its envelope. A call item stays a call
+  whatever its other fields say (a hosted ``environment``, ``execution: "server"``): what a client does with
+  the item type decides, not a field that claims where it runs;
+* an **MCP approval request**: a call of ``mcp:<server_label>`` whose arguments are ``{"name", "arguments"}``;
+* a **call output** (``RESULT``): a tool result tied to its call by ``call_id`` only (:class:`CallNames`);
+* a **hosted item** (``SERVER_TOOL``: the provider ran the tool, ``web_search_call``, ``mcp_call``,
+  ``mcp_list_tools``...): a server tool result named after its tool, whose document is the whole item (an MCP
+  server's tool listing is untrusted input like any result);
+* **opaque** (``reasoning``, ``compaction_trigger``, ``mcp_approval_response``...): kept untouched;
+* **unseen** (``compaction``, ``item_reference``, and every type the table does not hold): the context the
+  model reads is not all in the request.
 
-An answer item of a type not known here is decided as a call of a tool named by its type (fail closed).
+In an answer, an item of a type the table does not hold is a call refused whatever the policies
+(``ToolCall.refuse``), so the answer is replaced by the refusal.
 """
 from __future__ import annotations
 
@@ -35,27 +32,134 @@ from typing import Any, Iterable
 from ..exchange import Tool, ToolCall, ToolResult
 from .base import CallNames, compact_json, parse_arguments
 from .content import content_text
+from .shapes import FamilyTable, Reading, refused_reason, unseen_reason
 
+FAMILY = "OpenAI Responses"
+_INERT, _CALL, _RESULT, _SERVER = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL
+_UNSEEN, _OPAQUE, _READ, _SKIPPED = Reading.UNSEEN, Reading.OPAQUE, Reading.READ, Reading.SKIPPED
+
+#: Every item type: (its reading in a request, in an answer, the tool it belongs to). The tool names calls
+#: (None: the item's own ``name``; ``mcp``: ``mcp:<server_label>``) and hosted results; outputs are named by
+#: the call they answer.
+ITEMS: dict[str, tuple[Reading, Reading, str | None]] = {
+    "message": (_INERT, _INERT, None),
+    "function_call": (_CALL, _CALL, None),
+    "custom_tool_call": (_CALL, _CALL, None),
+    "local_shell_call": (_CALL, _CALL, "local_shell"),
+    "shell_call": (_CALL, _CALL, "shell"),
+    "apply_patch_call": (_CALL, _CALL, "apply_patch"),
+    "computer_call": (_CALL, _CALL, "computer"),
+    "tool_search_call": (_CALL, _CALL, "tool_search"),
+    "mcp_approval_request": (_CALL, _CALL, "mcp"),
+    "function_call_output": (_RESULT, _RESULT, None),
+    "custom_tool_call_output": (_RESULT, _RESULT, None),
+    "local_shell_call_output": (_RESULT, _RESULT, None),
+    "shell_call_output": (_RESULT, _RESULT, None),
+    "apply_patch_call_output": (_RESULT, _RESULT, None),
+    "computer_call_output": (_RESULT, _RESULT, None),
+    "tool_search_output": (_RESULT, _RESULT, None),
+    "web_search_call": (_SERVER, _SERVER, "web_search"),
+    "file_search_call": (_SERVER, _SERVER, "file_search"),
+    "code_interpreter_call": (_SERVER, _SERVER, "code_interpreter"),
+    "image_generation_call": (_SERVER, _SERVER, "image_generation"),
+    "mcp_call": (_SERVER, _SERVER, "mcp"),
+    "mcp_list_tools": (_SERVER, _SERVER, "mcp"),
+    "program": (_SERVER, _SERVER, "programmatic_tool_calling"),
+    "program_output": (_SERVER, _SERVER, "programmatic_tool_calling"),
+    "additional_tools": (_SERVER, _SERVER, "tool_search"),
+    "reasoning": (_OPAQUE, _OPAQUE, None),
+    "compaction": (_UNSEEN, _OPAQUE, None),
+    "compaction_trigger": (_OPAQUE, _OPAQUE, None),
+    "mcp_approval_response": (_OPAQUE, _OPAQUE, None),
+    "configuration_update": (_OPAQUE, _OPAQUE, None),
+    "item_reference": (_UNSEEN, _UNSEEN, None),
+}
+#: Content parts: of messages (``input_*`` in requests, ``output_text`` / ``refusal`` in assistant messages)
+#: and of call outputs (``function_call_output`` arrays, the ``computer_screenshot`` of a computer call).
+PARTS: dict[str, Reading] = {
+    "input_text": _INERT, "output_text": _INERT, "refusal": _INERT, "input_image": _INERT, "input_file": _INERT,
+    "input_audio": _INERT, "computer_screenshot": _INERT, "reasoning_text": _INERT, "summary_text": _INERT,
+}
+#: Tool types: the client runs its calls (``CALL``) or the provider does (``SERVER_TOOL``: decided before the
+#: request goes upstream). ``shell`` and ``tool_search`` are also gated as server tools when their fields say
+#: the provider runs them; their call items stay decided calls.
+TOOLS: dict[str, Reading] = {
+    "function": _CALL, "custom": _CALL, "local_shell": _CALL, "shell": _CALL, "apply_patch": _CALL,
+    "computer": _CALL, "computer_use_preview": _CALL, "tool_search": _CALL, "namespace": _INERT,
+    "file_search": _SERVER, "web_search": _SERVER, "web_search_2025_08_26": _SERVER,
+    "web_search_preview": _SERVER, "web_search_preview_2025_03_11": _SERVER, "mcp": _SERVER,
+    "code_interpreter": _SERVER, "programmatic_tool_calling": _SERVER, "image_generation": _SERVER,
+}
+#: Stream events: ``READ`` ones move the relay's bookkeeping (items, call fragments, the response), the others
+#: are relayed in order and move nothing. The openai SDK passes an event type it does not know to the
+#: application as it is and accumulates nothing from it (``ResponseStreamState.handle_event``'s last branch):
+#: an unknown event is skipped the same way.
+_READ_EVENTS = ("response.created", "response.queued", "response.in_progress", "response.completed",
+                "response.incomplete", "response.failed", "error", "response.output_item.added",
+                "response.output_item.done", "response.output_text.delta", "response.function_call_arguments.delta",
+                "response.function_call_arguments.done", "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.done", "response.shell_call_command.added",
+                "response.shell_call_command.delta", "response.shell_call_command.done")
+_SKIPPED_EVENTS = (
+    "response.audio.delta", "response.audio.done", "response.audio.transcript.delta",
+    "response.audio.transcript.done", "response.code_interpreter_call_code.delta",
+    "response.code_interpreter_call_code.done", "response.code_interpreter_call.completed",
+    "response.code_interpreter_call.in_progress", "response.code_interpreter_call.interpreting",
+    "response.compaction.compacting", "response.content_part.added", "response.content_part.done",
+    "response.file_search_call.completed", "response.file_search_call.in_progress",
+    "response.file_search_call.searching", "response.shell_call_output_content.delta",
+    "response.shell_call_output_content.done", "response.reasoning_summary_part.added",
+    "response.reasoning_summary_part.done", "response.reasoning_summary_text.delta",
+    "response.reasoning_summary_text.done", "response.reasoning_text.delta", "response.reasoning_text.done",
+    "response.refusal.delta", "response.refusal.done", "response.output_text.done",
+    "response.web_search_call.completed", "response.web_search_call.in_progress",
+    "response.web_search_call.searching", "response.image_generation_call.completed",
+    "response.image_generation_call.generating", "response.image_generation_call.in_progress",
+    "response.image_generation_call.partial_image", "response.mcp_call_arguments.delta",
+    "response.mcp_call_arguments.done", "response.mcp_call.completed", "response.mcp_call.failed",
+    "response.mcp_call.in_progress", "response.mcp_list_tools.completed", "response.mcp_list_tools.failed",
+    "response.mcp_list_tools.in_progress", "response.output_text.annotation.added")
+
+TABLE = FamilyTable(
+    FAMILY,
+    request={**{f"item:{kind}": request for kind, (request, _, _) in ITEMS.items()},
+             **{f"part:{kind}": reading for kind, reading in PARTS.items()},
+             **{f"tool:{kind}": reading for kind, reading in TOOLS.items()}},
+    answer={**{f"item:{kind}": answer for kind, (_, answer, _) in ITEMS.items()},
+            **{f"part:{kind}": reading for kind, reading in PARTS.items() if kind in ("output_text", "refusal")}},
+    events={**{f"event:{name}": _READ for name in _READ_EVENTS}, **{f"event:{name}": _SKIPPED
+                                                                    for name in _SKIPPED_EVENTS}},
+    unknown_event=_SKIPPED,
+    notes={
+        "request:item:compaction": "unless the response chain relayed it for this profile (its remembered "
+                                   "context is then judged again)",
+        "request:item:item_reference": "a stored item the request does not carry",
+        "request:item:shell_call": "a call whatever its environment says",
+        "request:item:tool_search_call": "a call whatever its execution says",
+        "request:item:mcp_list_tools": "an MCP server's tool listing: untrusted input",
+        "request:item:additional_tools": "tool definitions loaded into the conversation: untrusted input",
+        "request:part:input_image": "unseen when given by file_id or a URL that is not data:",
+        "request:part:input_file": "unseen when given by file_id or file_url",
+        "request:part:computer_screenshot": "unseen when given by file_id or a URL that is not data:",
+        "request:tool:shell": "also decided before the request when it runs in a hosted container",
+        "request:tool:tool_search": "also decided before the request unless execution is client",
+        "request:tool:namespace": "its tools are read as tools of the namespace (their calls' toolset)",
+        "answer:item:shell_call": "a call whatever its environment says",
+    })
+TABLES = [TABLE]
+
+#: Item types by reading (derived from the table: one place).
+CALL_ITEMS = {kind for kind, (_, answer, _) in ITEMS.items() if answer is _CALL}
+OUTPUT_ITEMS = {kind for kind, (request, _, _) in ITEMS.items() if request is _RESULT}
 ENVELOPE = ("id", "type", "status", "call_id", "caller", "created_by")
-#: Calls the client executes: item type -> the tool they call (None: the item's ``name``).
-CLIENT_CALLS: dict[str, str | None] = {
-    "function_call": None, "custom_tool_call": None, "local_shell_call": "local_shell", "shell_call": "shell",
-    "apply_patch_call": "apply_patch", "computer_call": "computer", "tool_search_call": "tool_search"}
-CALL_OUTPUTS = ("function_call_output", "custom_tool_call_output", "local_shell_call_output", "shell_call_output",
-                "apply_patch_call_output", "computer_call_output", "tool_search_output")
-#: Items the provider's own tools produce: item type -> the hosted tool (None: ``mcp:<server_label>``).
-HOSTED_ITEMS: dict[str, str | None] = {
-    "web_search_call": "web_search", "file_search_call": "file_search", "code_interpreter_call": "code_interpreter",
-    "image_generation_call": "image_generation", "mcp_call": None, "mcp_list_tools": None,
-    "program": "programmatic_tool_calling", "program_output": "programmatic_tool_calling"}
-APPROVAL = "mcp_approval_request"
-OPAQUE = ("message", "reasoning", "compaction", "compaction_trigger", "additional_tools", "mcp_approval_response",
-          "item_reference")
 #: ``exchange.state`` keys: the encrypted contents of the compaction items an answer carries (the response chain
 #: remembers the context they summarise), and the request's own compaction items, ``(unseen reason, encrypted
-#: content)`` each (the chain vouches for those it relayed from a trusted context).
+#: content)`` each (the chain vouches for those it relayed).
 COMPACTED = "archestra.responses.compacted"
 COMPACTIONS = "archestra.responses.compactions"
+TEXT_PARTS = ("input_text", "output_text")
+_HOSTED_ENVIRONMENTS = ("container_auto", "container_reference")
+_REFERENCES = ("file_id", "file_url")
 
 
 def compaction_of(item: Any) -> str | None:
@@ -64,12 +168,6 @@ def compaction_of(item: Any) -> str | None:
             and item["encrypted_content"]:
         return item["encrypted_content"]
     return None
-#: Tool types the client runs (its calls come back to the client); every other type is hosted.
-CLIENT_TOOLS = {"function": None, "custom": None, "local_shell": "local_shell", "shell": "shell",
-                "apply_patch": "apply_patch", "computer": "computer", "computer_use_preview": "computer",
-                "tool_search": "tool_search"}
-_HOSTED_ENVIRONMENTS = ("container_auto", "container_reference")
-TEXT_PARTS = ("input_text", "output_text")
 
 
 def mcp_name(label: Any) -> str:
@@ -90,69 +188,143 @@ def _text_or_none(value: Any) -> str | None:
 
 
 # -- what an item is ---------------------------------------------------------------------------------
-def _hosted_environment(environment: Any) -> bool:
-    return isinstance(environment, dict) and environment.get("type") in _HOSTED_ENVIRONMENTS
+def item_type(item: Any) -> Any:
+    """An item's type (a bare ``{role, content}`` is a message)."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    return "message" if kind is None and "role" in item else kind
+
+
+def reading(item: Any, answer: bool = False) -> Reading:
+    """How an item is read, from the table: in a request, or in an answer (``REFUSED`` when undeclared)."""
+    return TABLE.in_answer("item", item_type(item)) if answer else TABLE.in_request("item", item_type(item))
+
+
+def kind_of(item: Any, answer: bool = False) -> str:
+    """``message``, ``call`` (decided: client calls, MCP approval requests, and in an answer every item the
+    table does not hold), ``output``, ``hosted``, ``unseen`` or ``opaque``."""
+    found = reading(item, answer)
+    if found in (_CALL, Reading.REFUSED) or (answer and found is _INERT and answer_unread(item)):
+        return "call"
+    return {_INERT: "message", _RESULT: "output", _SERVER: "hosted", _UNSEEN: "unseen"}.get(found, "opaque")
 
 
 def hosted_tool(item: dict[str, Any]) -> str | None:
     """The hosted tool an item comes from, or None when the provider did not run it."""
-    kind = item.get("type")
-    if kind in HOSTED_ITEMS:
-        return HOSTED_ITEMS[kind] or mcp_name(item.get("server_label"))
-    if kind in ("tool_search_call", "tool_search_output") and item.get("execution") == "server":
-        return "tool_search"
-    if kind in ("shell_call", "shell_call_output") and _hosted_environment(item.get("environment")):
-        return "shell"
+    kind = item_type(item)
+    if reading(item) is not _SERVER:
+        return None
+    tool = ITEMS[kind][2]
+    return mcp_name(item.get("server_label")) if tool == "mcp" else tool
+
+
+def references(value: Any, depth: int = 0) -> str | None:
+    """The first remote URL or stored reference inside a part, at any depth (``file_id``, ``file_url``, an
+    ``image_url`` that is not inline ``data:``), as ``given by ...``; None when the part carries none."""
+    if depth > 64:
+        return "nested too deep to read"
+    if isinstance(value, list):
+        return next((found for entry in value if (found := references(entry, depth + 1))), None)
+    if not isinstance(value, dict):
+        return None
+    for key, inner in value.items():
+        if key in _REFERENCES and inner:
+            return f"given by {key} {inner}"
+        if key == "image_url" and inner:
+            url = inner.get("url") if isinstance(inner, dict) else inner
+            if not (isinstance(url, str) and url.startswith("data:")):
+                return f"given by the URL {url}"
+        found = references(inner, depth + 1)
+        if found:
+            return found
     return None
 
 
-def kind_of(item: Any) -> str:
-    """``message``, ``call`` (decided: client calls, MCP approval requests, unknown types), ``output``,
-    ``hosted`` or ``opaque``."""
-    if not isinstance(item, dict):
-        return "opaque"
-    kind = item.get("type")
-    if kind is None and "role" in item:
-        return "message"
-    if hosted_tool(item) is not None:
-        return "hosted"
-    if kind in CLIENT_CALLS or kind == APPROVAL:
-        return "call"
-    if kind in CALL_OUTPUTS:
-        return "output"
-    if kind in OPAQUE:
-        return "message" if kind == "message" else "opaque"
-    return "call"
+def part_unseen(part: Any) -> str | None:
+    """Why a content part (of a message or a call output) holds context the proxy cannot read, or None."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if isinstance(part, str):
+        return None
+    if TABLE.in_request("part", kind) is _UNSEEN:
+        return unseen_reason(FAMILY, "content part", kind)
+    found = references(part)
+    return f"an {kind} part {found}" if found else None
+
+
+def item_unseen(item: dict[str, Any]) -> str | None:
+    """Why a request item makes the model read something the proxy cannot see, or None."""
+    kind, found = item_type(item), reading(item)
+    if found is _UNSEEN:
+        if kind == "item_reference":
+            return f"a reference to the stored item {item.get('id')}"
+        if kind == "compaction":
+            return "a compaction item (a summary of context the request no longer carries)"
+        return unseen_reason(FAMILY, "input item", kind)
+    if found is _INERT:  # a message: its parts
+        content = item.get("content")
+        parts = content if isinstance(content, list) else [] if isinstance(content, str) or content is None \
+            else [content]
+        return next((why for part in parts if (why := part_unseen(part))), None)
+    if found is _RESULT:
+        output = item.get("output")
+        if kind in ("function_call_output", "custom_tool_call_output", "computer_call_output"):
+            parts = output if isinstance(output, list) else [output] if isinstance(output, dict) else []
+            return next((why for part in parts if (why := part_unseen(part))), None)
+        found = references(output if kind != "tool_search_output" else item.get("tools"))
+        return f"the output of a {kind} {found}" if found else None
+    return None
+
+
+def answer_unread(item: dict[str, Any]) -> str | None:
+    """Why an answer item cannot pass: its type, or a message part, is not in the table (else None)."""
+    kind = item_type(item)
+    if reading(item, answer=True) is Reading.REFUSED:
+        return refused_reason(FAMILY, "output item", kind)
+    if kind == "message" and isinstance(item.get("content"), list):
+        for part in item["content"]:
+            part_kind = part.get("type") if isinstance(part, dict) else None
+            if TABLE.in_answer("part", part_kind) is Reading.REFUSED:
+                return refused_reason(FAMILY, "message content part", part_kind)
+    return None
 
 
 # -- calls -------------------------------------------------------------------------------------------
 def call_name(item: dict[str, Any]) -> str:
-    """The tool an item of kind ``call`` calls."""
-    kind = item.get("type")
+    """The tool an item of kind ``call`` calls (an item the table does not hold: its type)."""
+    kind = item_type(item)
     if kind in ("function_call", "custom_tool_call"):
         return qualified(item.get("name"), item.get("namespace"))
-    if kind == APPROVAL:
+    tool = ITEMS[kind][2] if kind in CALL_ITEMS else None
+    if tool == "mcp":
         return mcp_name(item.get("server_label"))
-    return CLIENT_CALLS.get(str(kind)) or str(kind or "")
+    return tool or (kind if isinstance(kind, str) else "")
+
+
+def _toolset(item: dict[str, Any]) -> str | None:
+    namespace, name = item.get("namespace"), item.get("name")
+    return namespace if isinstance(namespace, str) and namespace and namespace != name else None
 
 
 def call_of(item: dict[str, Any]) -> ToolCall:
-    """The call an item of kind ``call`` makes."""
-    kind = item.get("type")
+    """The call an item of kind ``call`` makes; an answer item the table does not hold is a call refused
+    whatever the policies."""
+    kind = item_type(item)
     call_id = _text_or_none(item.get("call_id") or item.get("id"))
-    if kind == "function_call":
+    refuse = answer_unread(item)
+    if kind == "function_call" and not refuse:
         arguments, raw = parse_arguments(item.get("arguments", ""))
-        return ToolCall(call_id, call_name(item), arguments, raw)
-    if kind == "custom_tool_call":
+        return ToolCall(call_id, call_name(item), arguments, raw, toolset=_toolset(item))
+    if kind == "custom_tool_call" and not refuse:
         value = item.get("input")
         text = value if isinstance(value, str) else "" if value is None else compact_json(value)
-        return ToolCall(call_id, call_name(item), text, text, freeform=True)
-    if kind == APPROVAL:
+        return ToolCall(call_id, call_name(item), text, text, freeform=True, toolset=_toolset(item))
+    if kind == "mcp_approval_request" and not refuse:
         arguments, _ = parse_arguments(item.get("arguments", ""))
         value = {"name": item.get("name"), "arguments": arguments}
         return ToolCall(_text_or_none(item.get("id")), call_name(item), value, compact_json(value))
     rest = {key: value for key, value in item.items() if key not in ENVELOPE}
-    return ToolCall(call_id, call_name(item), rest, compact_json(rest))
+    return ToolCall(call_id, call_name(item), rest, compact_json(rest), refuse=refuse)
 
 
 def call_ids(item: dict[str, Any]) -> list[str]:
@@ -231,15 +403,15 @@ def answer_segments(output: Any) -> list[tuple[list[ToolCall], list[ToolResult]]
     the answer (server results), judged before the calls after them. A last segment ``([], results)`` carries
     results after the last call, so that what the model read is judged even when it made no call.
     """
-    items = [item for item in output if isinstance(item, dict)] if isinstance(output, list) else []
-    names = Calls(items)
+    items = output if isinstance(output, list) else []
+    names = Calls(item for item in items if isinstance(item, dict))
     segments: list[tuple[list[ToolCall], list[ToolResult]]] = []
     calls: list[ToolCall] = []
     results: list[ToolResult] = []
     for index, item in enumerate(items):
-        kind = kind_of(item)
+        kind = kind_of(item, answer=True)
         if kind == "call":
-            calls.append(call_of(item))
+            calls.append(answer_call(item))
         elif kind in ("hosted", "output"):
             if calls:
                 segments.append((calls, results))
@@ -251,9 +423,16 @@ def answer_segments(output: Any) -> list[tuple[list[ToolCall], list[ToolResult]]
     return segments
 
 
+def answer_call(item: Any) -> ToolCall:
+    """The call an answer item of kind ``call`` stands for (an item that is not even an object: refused)."""
+    if isinstance(item, dict):
+        return call_of(item)
+    return ToolCall(None, "", None, None, refuse=refused_reason(FAMILY, "output item", item))
+
+
 def answer_calls(output: Any) -> list[ToolCall]:
     """The calls of an answer's ``output``, in order (``answer_segments`` without building the results)."""
-    return [call_of(item) for item in output if isinstance(item, dict) and kind_of(item) == "call"] \
+    return [answer_call(item) for item in output if kind_of(item, answer=True) == "call"] \
         if isinstance(output, list) else []
 
 
@@ -269,7 +448,7 @@ def refuse_output(output: list[Any], text: str) -> list[Any]:
     kept: list[Any] = []
     placed = False
     for item in output:
-        if kind_of(item) == "call" and isinstance(item, dict):
+        if kind_of(item, answer=True) == "call":
             if not placed:
                 kept.append(refusal_item(text))
                 placed = True
@@ -297,12 +476,22 @@ def tool_of(entry: Any, namespace: str | None = None) -> Tool | None:
 
 
 def is_hosted_tool(entry: dict[str, Any]) -> bool:
+    """Whether the provider runs a declared tool (its calls happen before the proxy sees the answer): the
+    table's server tools, a type the table does not hold, and ``shell`` / ``tool_search`` whose fields say the
+    provider runs them (only ever one more decision: their call items stay decided calls)."""
     kind = entry.get("type")
     if kind == "tool_search":
         return entry.get("execution") != "client"
     if kind == "shell":
-        return _hosted_environment(entry.get("environment"))
-    return kind not in CLIENT_TOOLS and kind != "namespace"
+        environment = entry.get("environment")
+        return isinstance(environment, dict) and environment.get("type") in _HOSTED_ENVIRONMENTS
+    return TABLE.in_request("tool", kind) not in (_CALL, _INERT)
+
+
+def tool_unseen(entry: Any) -> str | None:
+    """Why a ``tools`` entry is context the proxy cannot read (a type the table does not hold), or None."""
+    kind = entry.get("type") if isinstance(entry, dict) else None
+    return unseen_reason(FAMILY, "tool", kind) if TABLE.in_request("tool", kind) is _UNSEEN else None
 
 
 def tool_name(entry: Any) -> str | None:
@@ -319,7 +508,7 @@ def tool_name(entry: Any) -> str | None:
         return None
     if kind.startswith("web_search"):
         return "web_search"
-    return CLIENT_TOOLS.get(kind) or kind
+    return "computer" if kind == "computer_use_preview" else kind
 
 
 def _schema(entry: dict[str, Any]) -> dict[str, Any] | None:

@@ -26,7 +26,8 @@ from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .base import StreamRelay, compact_json
-from .responses_items import COMPACTED, answer_calls, answer_segments, compaction_of, kind_of, refusal_item
+from .responses_items import COMPACTED, TABLE, answer_calls, answer_segments, compaction_of, kind_of, refusal_item
+from .shapes import Reading
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 
@@ -57,7 +58,7 @@ class _Item:
             return []
         base = (self.done or self.added)[-1]
         found = [base, *self.done]
-        if kind_of(base) == "call":
+        if kind_of(base, answer=True) == "call":
             key = {"function_call": "arguments", "custom_tool_call": "input"}.get(str(base.get("type")))
             if key and self.pieces:
                 found.append({**base, key: "".join(self.pieces)})
@@ -95,7 +96,9 @@ class ResponsesStreamRelay(StreamRelay):
         if data is None:
             return self._pass_or_hold(event.raw, None)
         kind = data.get("type")
-        starts = self._track(kind, data)
+        # Only the events the client's parser acts on move the bookkeeping (table: ``READ``); the others, and
+        # event types the table does not hold (the openai SDK skips those too), are relayed in their place.
+        starts = self._track(kind, data) if TABLE.event(kind) is Reading.READ else False
         if kind in TERMINAL:
             return self._end(event.raw, data)
         if kind == "error" and self._held is not None:
@@ -133,7 +136,7 @@ class ResponsesStreamRelay(StreamRelay):
             self._view(response)
             output = response.get("output")
             if kind not in TERMINAL and isinstance(output, list):
-                calls = [item for item in output if kind_of(item) == "call"]
+                calls = [item for item in output if kind_of(item, answer=True) == "call"]
                 self._extra += [item for item in calls if item not in self._extra]
                 return bool(calls)
         if kind in (_ADDED, _DONE):
@@ -145,7 +148,7 @@ class ResponsesStreamRelay(StreamRelay):
             compacted = compaction_of(item) if kind == _DONE else None
             if compacted:
                 self._state.setdefault(COMPACTED, []).append(compacted)
-            return kind_of(item) == "call"
+            return kind_of(item, answer=True) == "call"
         if kind in _FRAGMENTS:
             delta = data.get("delta")
             self._item(data.get("output_index")).pieces.append(delta if isinstance(delta, str)
@@ -265,7 +268,7 @@ class ResponsesStreamRelay(StreamRelay):
         return out
 
     def _call_positions(self) -> set[int]:
-        return {index for index, item in self._items.items() if any(kind_of(r) == "call" for r in item.readings())}
+        return {index for index, item in self._items.items() if any(kind_of(r, answer=True) == "call" for r in item.readings())}
 
     def _drop_held(self) -> None:
         for index in self._call_positions():
