@@ -72,6 +72,9 @@ PATH = "responses"
 #: ``exchange.state`` key holding ``{"previous_response_id", "conversation", "store"}`` of every request (and
 #: ``"retrieved": True`` for a stored response fetched again), for the response chain.
 PREVIOUS = "archestra.responses.previous"
+#: ``Message._ref`` / ``ToolResult._ref`` of the results the response chain puts back into the view (the context
+#: a ``previous_response_id`` or a compaction continues): the provider holds them, they are never written back.
+REMEMBERED = "remembered"
 #: ``exchange.state`` key of the declared tools and where each sits in the body (to remove refused ones).
 _PLACES = "archestra.responses.tools"
 #: Outputs whose ``output`` may be text; others (screenshots, shell outcomes) cannot hold a redaction.
@@ -180,7 +183,12 @@ class Responses:
             body["model"] = exchange.model
         items = body.get("input")
         instructions = [m for m in exchange.messages if m._ref == "instructions"]
-        rest = [m for m in exchange.messages if m._ref != "instructions"]
+        rest = [m for m in exchange.messages if m._ref not in ("instructions", REMEMBERED)]
+        for result in exchange.tool_results:
+            if result._ref == REMEMBERED and result.edited:
+                # The provider holds the result as it was: the model reads that, not the edit.
+                exchange.unseen_context.append(f"a remembered result of {result.name} that a policy changed, which "
+                                               "the provider holds unchanged")
         if instructions:
             body["instructions"] = instructions[0].text or ""
         else:
