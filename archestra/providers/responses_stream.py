@@ -36,6 +36,8 @@ _ADDED, _DONE = "response.output_item.added", "response.output_item.done"
 #: Fragment events of calls: type -> the item field they build.
 _FRAGMENTS = {"response.function_call_arguments.delta": "arguments", "response.custom_tool_call_input.delta": "input"}
 _FINISHED = {"response.function_call_arguments.done": "arguments", "response.custom_tool_call_input.done": "input"}
+#: The field of a call item its fragments build.
+_FIELD = {"function_call": "arguments", "custom_tool_call": "input"}
 _CALL_EVENTS = ("response.function_call_arguments.", "response.custom_tool_call_input.",
                 "response.shell_call_command.")
 
@@ -59,15 +61,17 @@ class _Item:
         base = (self.done or self.added)[-1]
         found = [base, *self.done]
         if kind_of(base, answer=True) == "call":
-            key = {"function_call": "arguments", "custom_tool_call": "input"}.get(str(base.get("type")))
+            key = _FIELD.get(str(base.get("type")))
             if key and self.pieces:
                 found.append({**base, key: "".join(self.pieces)})
             if key and self.finished is not None:
                 found.append({**base, key: self.finished})
-            for added in self.added:
-                if added.get("name") != base.get("name") or added.get("type") != base.get("type"):
-                    # A client building the call from the added item keeps the name it announced.
-                    found.append({**added, key: "".join(self.pieces)} if key else added)
+        for added in self.added:
+            if added.get("name") != base.get("name") or added.get("type") != base.get("type"):
+                # A client building the item from the added event keeps what it announced (the SDKs hand the
+                # added item to the application before a done event of another type is seen).
+                key = _FIELD.get(str(added.get("type")))
+                found.append({**added, key: "".join(self.pieces)} if key else added)
         distinct: list[dict[str, Any]] = []
         for item in found:
             if item not in distinct:
