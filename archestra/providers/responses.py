@@ -6,21 +6,25 @@ module speaks the wire format (see ``responses_items`` for what each item is to 
 * Request: ``instructions`` (a system message), ``input`` (a string, a user message, or items), ``tools``.
   Client calls in the history are tool calls, their outputs tool results; hosted items (web search, file
   search, code interpreter, image generation, MCP calls and listings) are server results; ``reasoning`` and
-  other opaque items are kept byte for byte. Context the proxy cannot see makes the context untrusted
-  (``Exchange.unseen_context``): ``item_reference`` to an item not in the request, files and images given by
-  ``file_id`` / ``file_url``, a stored ``prompt``, ``compaction`` items (unless the response chain vouches for a
-  compaction the proxy relayed from a trusted context: ``COMPACTIONS``). ``previous_response_id`` and
-  ``conversation`` are left in ``exchange.state[PREVIOUS]`` for the response chain (``security/
-  response_chain.py``), which decides what they mean for trust.
+  other opaque items are kept byte for byte. Every item, part and tool is read by the family's declared table
+  (``responses_items.TABLE``). Context the proxy cannot see makes the context untrusted
+  (``Exchange.unseen_context``): item, part and tool types the table does not hold, ``item_reference``, files
+  and images given by ``file_id`` / ``file_url`` / a remote URL at any depth (in messages and call outputs), a
+  stored ``prompt``, ``compaction`` items (unless the response chain relayed it for this profile and puts the
+  context it summarises back: ``COMPACTIONS``). ``previous_response_id`` and ``conversation`` are left in
+  ``exchange.state[PREVIOUS]`` for the response chain (``security/response_chain.py``), which puts the
+  remembered context back (``REMEMBERED`` messages, never written back) or marks it unseen.
 * Compaction: ``POST /responses/compact`` (Codex's remote compaction, v1) is an exchange like ``POST /responses``;
   its answer (``response.compaction``: the user messages, then one ``compaction`` item) and a Responses answer
   carrying a ``compaction`` item (v2: a ``compaction_trigger`` input item) leave the items' encrypted contents in
   ``exchange.state[COMPACTED]`` for the chain to remember with the trust of the context they summarise.
 * Hosted tools (every tool type the client does not run: ``web_search*`` as ``web_search``, ``file_search``,
   ``code_interpreter``, ``image_generation``, ``mcp`` as ``mcp:<server_label>``, server-side ``tool_search``,
-  ``shell`` in a hosted container, types unknown here) are server tools: decided before the request goes
-  upstream (``gate_server_tools``); a refused one is removed, with a ``tool_choice`` naming it. Their calls in
-  an answer already ran: those items are results (they taint the context), not calls decided afterwards.
+  ``shell`` in a hosted container, types unknown here, which are unseen context too) are server tools: decided
+  before the request goes upstream (``gate_server_tools``); a refused one is removed, with a ``tool_choice``
+  naming it. Their hosted items in an answer already ran: those are results (they taint the context). A call
+  item some client executes (``shell_call``, ``tool_search_call``...) stays a decided call whatever its fields
+  say about where it ran.
 * **MCP approvals.** An ``mcp`` tool with ``require_approval: "never"`` (or a filter exempting some of its
   tools) lets the provider call MCP tools without the proxy seeing the call, and an MCP result read in one
   answer can make the next MCP call of that answer one made in an untrusted context. So every ``mcp`` tool
@@ -30,7 +34,8 @@ module speaks the wire format (see ``responses_items`` for what each item is to 
   the client answers it as usual (the openai-agents SDK's ``on_approval_request`` hook, or its
   interruptions); refused, it is replaced by the refusal message, so the client never approves it. A client
   that set ``"never"`` therefore sees approval requests for the calls the policies allow.
-* Answer: the calls (client calls, approval requests, unknown item types) are decided with the hosted results
+* Answer: the calls (client calls, approval requests, and item types or message parts the table does not hold,
+  which are refused whatever the policies) are decided with the hosted results
   that came before them; one refused call refuses them all: the call items give way to one assistant
   ``message`` item with the refusal text, where the first call was. ``tool_call_groups``, ``refuse_response``
   and ``parse_response`` take any Responses ``response`` object (a POST's body, the ``response`` of

@@ -14,6 +14,10 @@ make: the item of ``output_item.done``, the ``output_item.added`` item with its 
   event gets the next ``sequence_number``; the terminal event's ``response.output`` becomes exactly the items
   the client received (the openai SDK's ``responses.stream`` helper checks that), and the stream ends there.
 
+Only the events the family's table reads (``responses_items.TABLE``: items, call fragments, lifecycle and
+terminal events) move the bookkeeping; the others, and event types the table does not hold (the openai SDK
+hands those to the application as they are and accumulates nothing from them), are relayed in their place.
+
 The client's view is kept per ``output_index`` as it received it, so a terminal event can be rewritten to it
 whenever the client's stream differs from the upstream's (a refusal, or held calls dropped at an ``error``
 event: undecided calls never pass).
