@@ -154,6 +154,15 @@ def test_stored_prompts_and_unknown_tool_types_are_unseen_context(live):
     assert kinds(answer) == ["message"] and "tool of type 'browser_toolkit'" in answer.output_text
 
 
+def test_request_fields_the_table_does_not_hold_are_unseen_unless_they_are_plain_numbers(live):
+    pid = live.profile()
+    answer = answered(live, pid, "go", [EMAIL], False, extra_body={"attachments": [{"file_id": "file-1"}]})
+    assert kinds(answer) == ["message"] and "request field of type 'attachments'" in answer.output_text
+    # A number or a flag carries neither content nor a reference (vLLM's sampling knobs, say).
+    assert kinds(answered(live, pid, "go", [EMAIL], False, extra_body={"top_k": 5, "echo": False})) == [
+        "function_call"]
+
+
 # -- MCP tool listings are untrusted input ---------------------------------------------------------------------
 def test_mcp_tool_listings_in_the_request_are_untrusted_input(live):
     pid = live.profile()

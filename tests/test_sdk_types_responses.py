@@ -77,6 +77,14 @@ def test_every_answer_item_and_message_part_the_sdk_knows_is_declared():
     assert not parts - TABLE.types("request", "part")
 
 
+def test_every_request_field_the_sdk_knows_is_declared():
+    from openai.types.responses.response_create_params import ResponseCreateParamsStreaming
+
+    fields = set(typing.get_type_hints(ResponseCreateParamsStreaming))
+    missing = fields - TABLE.types("request", "field")
+    assert not missing, f"Responses request fields not in the table: {sorted(missing)}"
+
+
 def test_computer_screenshot_part_is_declared():
     screenshot = _union("response_computer_tool_call_output_screenshot_param",
                         "ResponseComputerToolCallOutputScreenshotParam")

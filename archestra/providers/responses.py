@@ -61,6 +61,7 @@ from .responses_items import (
     answer_segments,
     call_of,
     compaction_of,
+    field_unseen,
     hosted_result,
     item_tools,
     item_unseen,
@@ -169,7 +170,7 @@ class Responses:
                     if compaction_of(item):
                         compactions.append((unseen[-1], compaction_of(item)))
         places = _declared(body)
-        unseen += _tools_unseen(body)
+        unseen += _tools_unseen(body) + [why for name, value in body.items() if (why := field_unseen(name, value))]
         exchange = Exchange(self.provider, profile, body.get("model") or "", stream=bool(body.get("stream")),
                             messages=messages, tools=[tool for tool, _ in places], client=client)
         prompt = body.get("prompt")

@@ -90,6 +90,19 @@ TOOLS: dict[str, Reading] = {
     "web_search_preview": _SERVER, "web_search_preview_2025_03_11": _SERVER, "mcp": _SERVER,
     "code_interpreter": _SERVER, "programmatic_tool_calling": _SERVER, "image_generation": _SERVER,
 }
+#: Top-level request fields: ``input``, ``instructions`` and ``tools`` are read; a stored ``prompt`` is unseen;
+#: ``previous_response_id`` and ``conversation`` are the response chain's (security/response_chain.py); the rest
+#: configure the request and carry no content. A field the table does not hold is unseen context unless its
+#: value is a number, a boolean or null (which can carry neither content nor a reference).
+FIELDS: dict[str, Reading] = {
+    "input": _INERT, "instructions": _INERT, "tools": _INERT, "prompt": _UNSEEN, "previous_response_id": _UNSEEN,
+    "conversation": _UNSEEN, **{name: _OPAQUE for name in (
+        "model", "stream", "stream_options", "background", "background_options", "context_management", "image",
+        "include", "max_output_tokens", "max_tool_calls", "metadata", "moderation", "parallel_tool_calls",
+        "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning", "safety_identifier",
+        "service_tier", "store", "temperature", "text", "tool_choice", "top_logprobs", "top_p", "truncation",
+        "user", "access_programs", "client_metadata")},
+}
 #: Stream events: ``READ`` ones move the relay's bookkeeping (items, call fragments, the response), the others
 #: are relayed in order and move nothing. The openai SDK passes an event type it does not know to the
 #: application as it is and accumulates nothing from it (``ResponseStreamState.handle_event``'s last branch):
@@ -124,13 +137,18 @@ TABLE = FamilyTable(
     FAMILY,
     request={**{f"item:{kind}": request for kind, (request, _, _) in ITEMS.items()},
              **{f"part:{kind}": reading for kind, reading in PARTS.items()},
-             **{f"tool:{kind}": reading for kind, reading in TOOLS.items()}},
+             **{f"tool:{kind}": reading for kind, reading in TOOLS.items()},
+             **{f"field:{name}": reading for name, reading in FIELDS.items()}},
     answer={**{f"item:{kind}": answer for kind, (_, answer, _) in ITEMS.items()},
             **{f"part:{kind}": reading for kind, reading in PARTS.items() if kind in ("output_text", "refusal")}},
     events={**{f"event:{name}": _READ for name in _READ_EVENTS}, **{f"event:{name}": _SKIPPED
                                                                     for name in _SKIPPED_EVENTS}},
     unknown_event=_SKIPPED,
     notes={
+        "request:field:previous_response_id": "unless the response chain relayed it for this profile (its "
+                                              "remembered context is then judged again)",
+        "request:field:conversation": "its items are stored at the provider",
+        "request:field:client_metadata": "Codex's client metadata (not shown to the model)",
         "request:item:compaction": "unless the response chain relayed it for this profile (its remembered "
                                    "context is then judged again)",
         "request:item:item_reference": "a stored item the request does not carry",
@@ -486,6 +504,13 @@ def is_hosted_tool(entry: dict[str, Any]) -> bool:
         environment = entry.get("environment")
         return isinstance(environment, dict) and environment.get("type") in _HOSTED_ENVIRONMENTS
     return TABLE.in_request("tool", kind) not in (_CALL, _INERT)
+
+
+def field_unseen(name: str, value: Any) -> str | None:
+    """Why a top-level request field is context the proxy cannot read (undeclared, and able to carry some)."""
+    if f"field:{name}" in TABLE.request or value is None or isinstance(value, (bool, int, float)):
+        return None
+    return unseen_reason(FAMILY, "request field", name)
 
 
 def tool_unseen(entry: Any) -> str | None:

@@ -207,13 +207,17 @@ class ResponseChain:
     def remember(self, exchange: Exchange) -> None:
         """``on_response``: store the context this response was made in. A response the provider does not
         store (``store: false``, as Codex sends) can be neither continued nor retrieved: nothing to remember."""
+        previous = exchange.state.get(PREVIOUS)
+        stored = not (previous is None or previous.get("store") is False or exchange.response is None
+                      or not exchange.response.id)
+        compacted = exchange.state.get(COMPACTED) or ()
+        if not stored and not compacted:
+            return  # nothing to remember: the context is not even gathered (Codex sends ``store: false``)
         results, unseen = context_of(exchange)
         # Compactions travel with the client (``encrypted_content``), whatever ``store`` says.
-        for content in exchange.state.get(COMPACTED) or ():
+        for content in compacted:
             self.store(compaction_key(content), Link(exchange.profile.id, results, unseen), fresh=True)
-        previous = exchange.state.get(PREVIOUS)
-        if previous is None or previous.get("store") is False or exchange.response is None \
-                or not exchange.response.id:
+        if not stored:
             return
         calls = {call.id: call.name for call in exchange.response.tool_calls if call.id}
         self.store(exchange.response.id, Link(exchange.profile.id, results, unseen, calls or None),
