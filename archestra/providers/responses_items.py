@@ -166,9 +166,8 @@ TABLE = FamilyTable(
     })
 TABLES = [TABLE]
 
-#: Item types by reading (derived from the table: one place).
+#: The item types some client executes (derived from the table: one place).
 CALL_ITEMS = {kind for kind, (_, answer, _) in ITEMS.items() if answer is _CALL}
-OUTPUT_ITEMS = {kind for kind, (request, _, _) in ITEMS.items() if request is _RESULT}
 ENVELOPE = ("id", "type", "status", "call_id", "caller", "created_by")
 #: ``exchange.state`` keys: the encrypted contents of the compaction items an answer carries (the response chain
 #: remembers the context they summarise), and the request's own compaction items, ``(unseen reason, encrypted
@@ -261,9 +260,9 @@ def references(value: Any, depth: int = 0) -> str | None:
 
 def part_unseen(part: Any) -> str | None:
     """Why a content part (of a message or a call output) holds context the proxy cannot read, or None."""
-    kind = part.get("type") if isinstance(part, dict) else None
-    if isinstance(part, str):
+    if isinstance(part, str):  # a bare string where a part may stand: text
         return None
+    kind = part.get("type") if isinstance(part, dict) else None
     if TABLE.in_request("part", kind) is _UNSEEN:
         return unseen_reason(FAMILY, "content part", kind)
     found = references(part)

@@ -276,7 +276,8 @@ class ResponsesStreamRelay(StreamRelay):
         return out
 
     def _call_positions(self) -> set[int]:
-        return {index for index, item in self._items.items() if any(kind_of(r, answer=True) == "call" for r in item.readings())}
+        return {index for index, item in self._items.items()
+                if any(kind_of(reading, answer=True) == "call" for reading in item.readings())}
 
     def _drop_held(self) -> None:
         for index in self._call_positions():

@@ -264,7 +264,8 @@ def _write(response_id: str, link: Link):
 
 
 def _values(response_id: str, link: Link) -> dict[str, Any]:
-    return {"response_id": response_id, "profile_id": link.profile_id, "calls": link.calls, "context": link.context(), "created_at": datetime.now(timezone.utc)}
+    return {"response_id": response_id, "profile_id": link.profile_id, "calls": link.calls,
+            "context": link.context(), "created_at": datetime.now(timezone.utc)}
 
 
 def _read_in(session: Any, response_id: str) -> Link | None:
