@@ -4,6 +4,7 @@ changes running sessions on their next request, on every worker. Two-worker guni
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import openai
@@ -110,3 +111,24 @@ def test_a_compaction_remembers_the_results_it_summarises_not_a_verdict(live):
     live.api("DELETE", f"/tool-result-policies/{trust['id']}")
     assert live.eventually(lambda: not mails_after())
     assert not any(mails_after() for _ in range(WORKERS_SEEN))
+
+
+def test_a_result_the_proxy_changed_is_judged_again_from_the_tool_output(live):
+    """The provider holds the version the proxy sent (here the block placeholder); the tool's own output is what
+    the policies judge again, and an edit of a remembered result the provider holds unchanged is unseen."""
+    pid = live.profile()
+    turn(live, pid, [wire.message("hello")], "hi")
+    block = live.policy("result", pid, "fetch_url", "block_always", reason="no pages")
+    first = turn(live, pid, [wire.message("Read it.")], FETCHED)
+    assert "[Content blocked by policy: no pages]" in json.dumps(live.upstream.received[-1].json["input"])
+    everywhere(live, pid, first.id, False)
+    live.api("DELETE", f"/tool-result-policies/{block['id']}")
+    trust = live.policy("result", pid, "fetch_url", "mark_as_trusted")
+    everywhere(live, pid, first.id, True)
+    # A result the provider holds as the tool wrote it, blocked now: the block cannot reach the provider.
+    second = turn(live, pid, [wire.message("Read it.")], FETCHED)
+    live.api("DELETE", f"/tool-result-policies/{trust['id']}")
+    live.policy("result", pid, "fetch_url", "block_always", reason="no pages")
+    everywhere(live, pid, second.id, False)
+    answer = turn(live, pid, [MAIL], "Mail it", previous_response_id=second.id)
+    assert "the provider holds unchanged" in answer.output_text

@@ -78,8 +78,10 @@ PATH = "responses"
 #: ``exchange.state`` key holding ``{"previous_response_id", "conversation", "store"}`` of every request (and
 #: ``"retrieved": True`` for a stored response fetched again), for the response chain.
 PREVIOUS = "archestra.responses.previous"
-#: ``Message._ref`` / ``ToolResult._ref`` of the results the response chain puts back into the view (the context
-#: a ``previous_response_id`` or a compaction continues): the provider holds them, they are never written back.
+#: ``Message._ref`` of the results the response chain puts back into the view (the context a
+#: ``previous_response_id`` or a compaction continues): the provider holds them, they are never written back.
+#: Their results' ``_ref`` is ``(REMEMBERED, stored)``, ``stored`` the chain's record (``original`` in it: the
+#: provider holds a version the proxy made, a summary or a redaction, not the tool's own output).
 REMEMBERED = "remembered"
 #: ``exchange.state`` key of the declared tools and where each sits in the body (to remove refused ones).
 _PLACES = "archestra.responses.tools"
@@ -191,8 +193,10 @@ class Responses:
         instructions = [m for m in exchange.messages if m._ref == "instructions"]
         rest = [m for m in exchange.messages if m._ref not in ("instructions", REMEMBERED)]
         for result in exchange.tool_results:
-            if result._ref == REMEMBERED and result.edited:
-                # The provider holds the result as it was: the model reads that, not the edit.
+            ref = result._ref
+            if isinstance(ref, tuple) and ref[0] == REMEMBERED and result.edited and "original" not in ref[1]:
+                # The provider holds the tool's own output, which the model reads, not this edit of it (a
+                # version the proxy made earlier, a summary or a redaction, is as safe as the edit).
                 exchange.unseen_context.append(f"a remembered result of {result.name} that a policy changed, which "
                                                "the provider holds unchanged")
         if instructions:

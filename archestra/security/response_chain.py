@@ -53,7 +53,7 @@ from ..exchange import Exchange, Message, ToolResult
 from ..extensions import db
 from ..models import ResponseLink
 from ..providers.base import compact_json
-from ..providers.responses import PREVIOUS, REMEMBERED  # the family fills PREVIOUS, never writes REMEMBERED back
+from ..providers.responses import PREVIOUS, REMEMBERED  # the family fills one, never writes the other back
 from ..providers.responses_items import COMPACTED, COMPACTIONS
 
 _TABLE = ResponseLink.__table__
@@ -111,38 +111,49 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 
 def context_of(exchange: Exchange) -> tuple[tuple[dict[str, Any], ...], tuple[str, ...]]:
-    """The context an exchange's answer was made in, as the provider holds it: every result the model read
-    (the request's own as sent upstream, remembered ones and the answer's hosted ones as the provider has them)
-    and the unseen context."""
-    results = []
-    own = [(result, result._ref != REMEMBERED) for result in exchange.tool_results]
-    for result, sent in [*own, *((result, False) for result in exchange.answer_results)]:
-        # What the provider holds: the request's own results as sent (a hook's edit was written back), the
-        # remembered ones and the answer's as they were.
-        held = result.content if sent else result.original_content
-        stored = {"name": result.name, "content": held, "call_id": result.tool_call_id, "error": result.is_error,
-                  "server": result.server}
-        if result.document is not None and not (sent and result.edited):
-            stored["document"] = result.document
-        results.append(stored)
+    """The context an exchange's answer was made in: every result the model read, with what the provider holds
+    (``content``: the request's own as sent upstream, a hook's edit included, the answer's as they were) and the
+    tool's own output when that differs (``original``, judged again later), and the unseen context."""
+    results: list[dict[str, Any]] = []
+    for result in exchange.tool_results:
+        ref = result._ref
+        if isinstance(ref, tuple) and ref[0] == REMEMBERED:
+            results.append(ref[1])  # the provider still holds what it held
+            continue
+        results.append(_stored(result, result.content))
+        if result.edited:
+            results[-1]["original"] = result.original_content
+    results += [_stored(result, result.original_content) for result in exchange.answer_results]
     unseen = list(exchange.unseen_context)
     if len(compact_json(results)) > MAX_CONTEXT:
         results, unseen = [], [*unseen, "a remembered context too large to keep"]
     return tuple(_distinct(results)), tuple(_distinct(unseen))
 
 
+def _stored(result: ToolResult, held: str) -> dict[str, Any]:
+    stored = {"name": result.name, "content": held, "call_id": result.tool_call_id, "error": result.is_error,
+              "server": result.server}
+    if result.document is not None:  # the tool's own output as conditions read it (edits change the text only)
+        stored["document"] = result.document
+    return stored
+
+
 def recall(exchange: Exchange, link: Link, what: str) -> None:
     """Put a remembered context back into the exchange: its unseen context, and its results as messages the
-    family never writes back (the provider holds them), judged again like the request's own."""
+    family never writes back (the provider holds them), judged again like the request's own: the tool's own
+    output is what is judged."""
     if link.results is None:
         exchange.unseen_context.append(f"{what} (remembered before the proxy kept contexts)")
         return
     exchange.unseen_context += [entry for entry in link.unseen if entry not in exchange.unseen_context]
-    remembered = [Message("assistant" if stored.get("server") else "tool", None, _ref=REMEMBERED, tool_results=[
-        ToolResult(stored.get("call_id"), stored.get("name"), stored.get("content") or "",
-                   is_error=bool(stored.get("error")), document=stored.get("document"),
-                   server=bool(stored.get("server")), _ref=REMEMBERED, _original=stored.get("content") or "")])
-        for stored in link.results]
+    remembered = []
+    for stored in link.results:
+        output = stored.get("original", stored.get("content")) or ""
+        result = ToolResult(stored.get("call_id"), stored.get("name"), output, is_error=bool(stored.get("error")),
+                            document=stored.get("document"), server=bool(stored.get("server")),
+                            _ref=(REMEMBERED, stored), _original=output)
+        remembered.append(Message("assistant" if result.server else "tool", None, tool_results=[result],
+                                  _ref=REMEMBERED))
     if remembered:
         exchange.messages[:0] = remembered
         # They are part of the context as parsed, not an edit for the family to write back.
