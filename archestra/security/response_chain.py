@@ -38,6 +38,7 @@ remembered context is judged again instead; any other stays unseen, with the rea
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -103,9 +104,13 @@ MAX_CONTEXT = 4_000_000
 
 
 def _distinct(values: list[Any]) -> list[Any]:
+    """In order, without repeats (by their JSON: long chains carry hundreds of results)."""
+    seen: set[str] = set()
     kept: list[Any] = []
     for value in values:
-        if value not in kept:
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
             kept.append(value)
     return kept
 
