@@ -106,6 +106,10 @@ def test_the_declared_readings_are_the_ones_the_rule_needs():
     assert TABLE.in_request("item", "item_reference") is Reading.UNSEEN
     assert TABLE.in_request("item", "hologram") is Reading.UNSEEN
     assert TABLE.in_answer("item", "hologram") is Reading.REFUSED
+    assert TABLE.in_answer("item", "item_reference") is Reading.REFUSED  # a stored reference never passes out
+    # An answer reads nothing as unseen: every answer reading is one the proxy acts on.
+    assert not {*TABLE.answer.values()} - {Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL,
+                                           Reading.OPAQUE}
     assert TABLE.in_request("item", "mcp_list_tools") is Reading.SERVER_TOOL  # a listing: untrusted input
     # The SDK skips an event type it does not know; so does the relay's bookkeeping.
     assert TABLE.unknown_event is Reading.SKIPPED

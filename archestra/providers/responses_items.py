@@ -41,7 +41,7 @@ _UNSEEN, _OPAQUE, _READ, _SKIPPED = Reading.UNSEEN, Reading.OPAQUE, Reading.READ
 #: Every item type: (its reading in a request, in an answer, the tool it belongs to). The tool names calls
 #: (None: the item's own ``name``; ``mcp``: ``mcp:<server_label>``) and hosted results; outputs are named by
 #: the call they answer.
-ITEMS: dict[str, tuple[Reading, Reading, str | None]] = {
+ITEMS: dict[str, tuple[Reading, Reading | None, str | None]] = {
     "message": (_INERT, _INERT, None),
     "function_call": (_CALL, _CALL, None),
     "custom_tool_call": (_CALL, _CALL, None),
@@ -72,7 +72,7 @@ ITEMS: dict[str, tuple[Reading, Reading, str | None]] = {
     "compaction_trigger": (_OPAQUE, _OPAQUE, None),
     "mcp_approval_response": (_OPAQUE, _OPAQUE, None),
     "configuration_update": (_OPAQUE, _OPAQUE, None),
-    "item_reference": (_UNSEEN, _UNSEEN, None),
+    "item_reference": (_UNSEEN, None, None),  # never in an answer: refused there
 }
 #: Content parts: of messages (``input_*`` in requests, ``output_text`` / ``refusal`` in assistant messages)
 #: and of call outputs (``function_call_output`` arrays, the ``computer_screenshot`` of a computer call).
@@ -139,7 +139,7 @@ TABLE = FamilyTable(
              **{f"part:{kind}": reading for kind, reading in PARTS.items()},
              **{f"tool:{kind}": reading for kind, reading in TOOLS.items()},
              **{f"field:{name}": reading for name, reading in FIELDS.items()}},
-    answer={**{f"item:{kind}": answer for kind, (_, answer, _) in ITEMS.items()},
+    answer={**{f"item:{kind}": answer for kind, (_, answer, _) in ITEMS.items() if answer is not None},
             **{f"part:{kind}": reading for kind, reading in PARTS.items() if kind in ("output_text", "refusal")}},
     events={**{f"event:{name}": _READ for name in _READ_EVENTS}, **{f"event:{name}": _SKIPPED
                                                                     for name in _SKIPPED_EVENTS}},
@@ -222,7 +222,7 @@ def kind_of(item: Any, answer: bool = False) -> str:
     """``message``, ``call`` (decided: client calls, MCP approval requests, and in an answer every item the
     table does not hold), ``output``, ``hosted``, ``unseen`` or ``opaque``."""
     found = reading(item, answer)
-    if found in (_CALL, Reading.REFUSED) or (answer and found is _INERT and answer_unread(item)):
+    if found is _CALL or (answer and answer_unread(item)):
         return "call"
     return {_INERT: "message", _RESULT: "output", _SERVER: "hosted", _UNSEEN: "unseen"}.get(found, "opaque")
 
@@ -293,10 +293,10 @@ def item_unseen(item: dict[str, Any]) -> str | None:
     return None
 
 
-def answer_unread(item: dict[str, Any]) -> str | None:
+def answer_unread(item: Any) -> str | None:
     """Why an answer item cannot pass: its type, or a message part, is not in the table (else None)."""
     kind = item_type(item)
-    if reading(item, answer=True) is Reading.REFUSED:
+    if reading(item, answer=True) not in (_INERT, _CALL, _RESULT, _SERVER, _OPAQUE):
         return refused_reason(FAMILY, "output item", kind)
     if kind == "message" and isinstance(item.get("content"), list):
         for part in item["content"]:
