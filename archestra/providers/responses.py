@@ -7,7 +7,7 @@ module speaks the wire format (see ``responses_items`` for what each item is to 
   Client calls in the history are tool calls, their outputs tool results; hosted items (web search, file
   search, code interpreter, image generation, MCP calls and listings) are server results; ``reasoning`` and
   other opaque items are kept byte for byte. Every item, part and tool is read by the family's declared table
-  (``responses_items.TABLE``). Context the proxy cannot see makes the context untrusted
+  (``responses_table.TABLE``). Context the proxy cannot see makes the context untrusted
   (``Exchange.unseen_context``): item, part and tool types the table does not hold, ``item_reference``, files
   and images given by ``file_id`` / ``file_url`` / a remote URL at any depth (in messages and call outputs), a
   stored ``prompt``, ``compaction`` items (unless the response chain relayed it for this profile and puts the

@@ -14,7 +14,7 @@ make: the item of ``output_item.done``, the ``output_item.added`` item with its 
   event gets the next ``sequence_number``; the terminal event's ``response.output`` becomes exactly the items
   the client received (the openai SDK's ``responses.stream`` helper checks that), and the stream ends there.
 
-Only the events the family's table reads (``responses_items.TABLE``: items, call fragments, lifecycle and
+Only the events the family's table reads (``responses_table.TABLE``: items, call fragments, lifecycle and
 terminal events) move the bookkeeping; the others, and event types the table does not hold (the openai SDK
 hands those to the application as they are and accumulates nothing from them), are relayed in their place.
 
@@ -30,7 +30,8 @@ from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .base import StreamRelay, compact_json
-from .responses_items import COMPACTED, TABLE, answer_calls, answer_segments, compaction_of, kind_of, refusal_item
+from .responses_items import COMPACTED, answer_calls, answer_segments, compaction_of, kind_of, refusal_item
+from .responses_table import TABLE
 from .shapes import Reading
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
