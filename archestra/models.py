@@ -267,15 +267,18 @@ class OptimizationRule(db.Model):
 
 
 class ResponseLink(db.Model):
-    """Whether the context of a Responses API response the proxy relayed was trusted: a later request that
-    names it in ``previous_response_id`` continues that context, which the provider holds and the proxy does
-    not see again. Rows are written before the answer's last bytes reach the client."""
+    """The context of a Responses API response the proxy relayed (or of a compaction it relayed): a later request
+    that names it in ``previous_response_id`` continues that context, which the provider holds and the proxy does
+    not see again; its results are judged again on every such request (security/response_chain.py). Rows are
+    written before the answer's last bytes reach the client."""
 
     __tablename__ = "response_chain"
 
     response_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     profile_id: Mapped[str] = mapped_column(String(36))
-    trusted: Mapped[bool] = mapped_column(Boolean)
+    #: ``{"results": [...], "unseen": [...]}``: the tool results its model read, as the provider holds them, and
+    #: the unseen context it referenced (None: written before contexts were kept, counts as unseen context).
+    context: Mapped[Any] = mapped_column(JSON, nullable=True)
     #: The tool calls the client received in this response, ``{call_id: tool name}``: outputs sent back with
     #: ``previous_response_id`` are tied to them.
     calls: Mapped[Any] = mapped_column(JSON, nullable=True)

@@ -530,8 +530,8 @@ def test_view_of_every_item_kind():
     assert [c.name for m in exchange.messages for c in m.tool_calls] == ["fetch_url", "local_shell"]
     assert exchange.unseen_context == [
         "input[1]: an input_file part given by file_id file_7", "input[7]: a reference to the stored item "
-        "msg_elsewhere", "input[12]: a compaction item (a summary of context the request no longer carries)",
-        "the stored prompt pmpt_9"]
+        "msg_elsewhere", "input[8]: a reference to the stored item fc_fetch1",
+        "input[12]: a compaction item (a summary of context the request no longer carries)", "the stored prompt pmpt_9"]
     assert exchange.state[PREVIOUS] == {"previous_response_id": "resp_1", "conversation": None, "store": None}
 
 

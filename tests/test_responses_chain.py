@@ -54,7 +54,7 @@ def test_a_chain_whose_first_turn_read_untrusted_data_refuses_the_exfiltration_l
         # Turn 2 sends only its new item; the provider holds the page. The exfiltrating call is refused.
         second = turn(live, pid, answer([mail()], f"resp_taint{n}b"), [{"role": "user", "content": "Mail it"}],
                       previous_response_id=first.id)
-        assert called(second) == [] and "its context held untrusted data" in text_of(second)
+        assert called(second) == [] and "the result of fetch_url (call c_f)" in text_of(second)
         assert live.upstream.received[-1].json["previous_response_id"] == first.id
         # A chain that never read untrusted data keeps its calls.
         clean = turn(live, pid, answer([wire.message("Hi.")], f"resp_clean{n}"), "Say hi")
@@ -164,7 +164,7 @@ def test_the_chain_holds_on_postgresql(make_proxy, upstream, postgres_url):
         {"type": "function_call_output", "call_id": "c_f", "output": PAGE}])
     upstream.reply_with(answer([mail()], "resp_pg2"))
     second = api.responses.create(model="gpt-5.1", tools=TOOLS, input="Mail it", previous_response_id=first.id)
-    assert called(second) == [] and "its context held untrusted data" in text_of(second)
+    assert called(second) == [] and "the result of fetch_url (call c_f)" in text_of(second)
     # A trusted background response, retrieved twice (the second store merges): its call passes.
     upstream.reply_with(answer([], "resp_pg3", status="queued", background=True, tools=TOOLS))
     api.responses.create(model="gpt-5.1", background=True, tools=TOOLS, input="Mail the boss")

@@ -68,7 +68,10 @@ def test_a_compaction_of_an_untrusted_context_stays_untrusted(live):
     items = compact(live, pid, [{"role": "user", "content": "Summarize x.io"}, *FETCHED])
     for _ in range(3):
         calls, text = mail_after(live, pid, items)
-        assert calls == [] and "compaction item" in text and "held untrusted data" in text
+        assert calls == [] and "the result of fetch_url (call call_fetch1)" in text
+    # The compaction remembers the result it summarises, not a verdict: trusting fetch_url results lifts it.
+    live.policy("result", pid, "fetch_url", "mark_as_trusted")
+    assert mail_after(live, pid, items)[0] == ["send_email"]
 
 
 def test_compactions_the_proxy_did_not_relay_for_this_profile_are_unseen_context(live):

@@ -6,21 +6,25 @@ module speaks the wire format (see ``responses_items`` for what each item is to 
 * Request: ``instructions`` (a system message), ``input`` (a string, a user message, or items), ``tools``.
   Client calls in the history are tool calls, their outputs tool results; hosted items (web search, file
   search, code interpreter, image generation, MCP calls and listings) are server results; ``reasoning`` and
-  other opaque items are kept byte for byte. Context the proxy cannot see makes the context untrusted
-  (``Exchange.unseen_context``): ``item_reference`` to an item not in the request, files and images given by
-  ``file_id`` / ``file_url``, a stored ``prompt``, ``compaction`` items (unless the response chain vouches for a
-  compaction the proxy relayed from a trusted context: ``COMPACTIONS``). ``previous_response_id`` and
-  ``conversation`` are left in ``exchange.state[PREVIOUS]`` for the response chain (``security/
-  response_chain.py``), which decides what they mean for trust.
+  other opaque items are kept byte for byte. Every item, part and tool is read by the family's declared table
+  (``responses_table.TABLE``). Context the proxy cannot see makes the context untrusted
+  (``Exchange.unseen_context``): item, part and tool types the table does not hold, ``item_reference``, files
+  and images given by ``file_id`` / ``file_url`` / a remote URL at any depth (in messages and call outputs), a
+  stored ``prompt``, ``compaction`` items (unless the response chain relayed it for this profile and puts the
+  context it summarises back: ``COMPACTIONS``). ``previous_response_id`` and ``conversation`` are left in
+  ``exchange.state[PREVIOUS]`` for the response chain (``security/response_chain.py``), which puts the
+  remembered context back (``REMEMBERED`` messages, never written back) or marks it unseen.
 * Compaction: ``POST /responses/compact`` (Codex's remote compaction, v1) is an exchange like ``POST /responses``;
   its answer (``response.compaction``: the user messages, then one ``compaction`` item) and a Responses answer
   carrying a ``compaction`` item (v2: a ``compaction_trigger`` input item) leave the items' encrypted contents in
   ``exchange.state[COMPACTED]`` for the chain to remember with the trust of the context they summarise.
 * Hosted tools (every tool type the client does not run: ``web_search*`` as ``web_search``, ``file_search``,
   ``code_interpreter``, ``image_generation``, ``mcp`` as ``mcp:<server_label>``, server-side ``tool_search``,
-  ``shell`` in a hosted container, types unknown here) are server tools: decided before the request goes
-  upstream (``gate_server_tools``); a refused one is removed, with a ``tool_choice`` naming it. Their calls in
-  an answer already ran: those items are results (they taint the context), not calls decided afterwards.
+  ``shell`` in a hosted container, types unknown here, which are unseen context too) are server tools: decided
+  before the request goes upstream (``gate_server_tools``); a refused one is removed, with a ``tool_choice``
+  naming it. Their hosted items in an answer already ran: those are results (they taint the context). A call
+  item some client executes (``shell_call``, ``tool_search_call``...) stays a decided call whatever its fields
+  say about where it ran.
 * **MCP approvals.** An ``mcp`` tool with ``require_approval: "never"`` (or a filter exempting some of its
   tools) lets the provider call MCP tools without the proxy seeing the call, and an MCP result read in one
   answer can make the next MCP call of that answer one made in an untrusted context. So every ``mcp`` tool
@@ -30,7 +34,8 @@ module speaks the wire format (see ``responses_items`` for what each item is to 
   the client answers it as usual (the openai-agents SDK's ``on_approval_request`` hook, or its
   interruptions); refused, it is replaced by the refusal message, so the client never approves it. A client
   that set ``"never"`` therefore sees approval requests for the calls the policies allow.
-* Answer: the calls (client calls, approval requests, unknown item types) are decided with the hosted results
+* Answer: the calls (client calls, approval requests, and item types or message parts the table does not hold,
+  which are refused whatever the policies) are decided with the hosted results
   that came before them; one refused call refuses them all: the call items give way to one assistant
   ``message`` item with the refusal text, where the first call was. ``tool_call_groups``, ``refuse_response``
   and ``parse_response`` take any Responses ``response`` object (a POST's body, the ``response`` of
@@ -56,13 +61,16 @@ from .responses_items import (
     answer_segments,
     call_of,
     compaction_of,
+    field_unseen,
     hosted_result,
     item_tools,
+    item_unseen,
     kind_of,
     output_result,
     refuse_output,
     tool_name,
     tool_of,
+    tool_unseen,
 )
 from .responses_stream import ResponsesStreamRelay
 
@@ -70,6 +78,11 @@ PATH = "responses"
 #: ``exchange.state`` key holding ``{"previous_response_id", "conversation", "store"}`` of every request (and
 #: ``"retrieved": True`` for a stored response fetched again), for the response chain.
 PREVIOUS = "archestra.responses.previous"
+#: ``Message._ref`` of the results the response chain puts back into the view (the context a
+#: ``previous_response_id`` or a compaction continues): the provider holds them, they are never written back.
+#: Their results' ``_ref`` is ``(REMEMBERED, stored)``, ``stored`` the chain's record (``original`` in it: the
+#: provider holds a version the proxy made, a summary or a redaction, not the tool's own output).
+REMEMBERED = "remembered"
 #: ``exchange.state`` key of the declared tools and where each sits in the body (to remove refused ones).
 _PLACES = "archestra.responses.tools"
 #: Outputs whose ``output`` may be text; others (screenshots, shell outcomes) cannot hold a redaction.
@@ -150,17 +163,16 @@ class Responses:
             messages.append(Message("user", items, _ref="input", _original=items))
         elif isinstance(items, list):
             calls = Calls(items)
-            ids = {item["id"] for item in items
-                   if isinstance(item.get("id"), str) and item.get("type") != "item_reference"}
             compactions = []
             for index, item in enumerate(items):
                 messages.append(_message(item, index, calls))
-                reason = _unseen(item, ids)
+                reason = item_unseen(item)
                 if reason:
                     unseen.append(f"input[{index}]: {reason}")
                     if compaction_of(item):
                         compactions.append((unseen[-1], compaction_of(item)))
         places = _declared(body)
+        unseen += _tools_unseen(body) + [why for name, value in body.items() if (why := field_unseen(name, value))]
         exchange = Exchange(self.provider, profile, body.get("model") or "", stream=bool(body.get("stream")),
                             messages=messages, tools=[tool for tool, _ in places], client=client)
         prompt = body.get("prompt")
@@ -179,7 +191,14 @@ class Responses:
             body["model"] = exchange.model
         items = body.get("input")
         instructions = [m for m in exchange.messages if m._ref == "instructions"]
-        rest = [m for m in exchange.messages if m._ref != "instructions"]
+        rest = [m for m in exchange.messages if m._ref not in ("instructions", REMEMBERED)]
+        for result in exchange.tool_results:
+            ref = result._ref
+            if isinstance(ref, tuple) and ref[0] == REMEMBERED and result.edited and "original" not in ref[1]:
+                # The provider holds the tool's own output, which the model reads, not this edit of it (a
+                # version the proxy made earlier, a summary or a redaction, is as safe as the edit).
+                exchange.unseen_context.append(f"a remembered result of {result.name} that a policy changed, which "
+                                               "the provider holds unchanged")
         if instructions:
             body["instructions"] = instructions[0].text or ""
         else:
@@ -267,20 +286,14 @@ def _message(item: dict[str, Any], index: int, calls: Calls) -> Message:
     return Message("assistant" if item.get("type") == "reasoning" else "user", None, _ref=index)
 
 
-def _unseen(item: dict[str, Any], ids: set[str]) -> str | None:
-    """Why an input item makes the model read something the proxy cannot see, or None."""
-    kind = item.get("type")
-    if kind == "item_reference" and item.get("id") not in ids:
-        return f"a reference to the stored item {item.get('id')}"
-    if kind == "compaction" and item.get("encrypted_content"):
-        return "a compaction item (a summary of context the request no longer carries)"
-    content = item.get("content") if kind_of(item) == "message" else item.get("output")
-    for part in content if isinstance(content, list) else ():
-        if isinstance(part, dict) and part.get("type") in ("input_file", "input_image"):
-            for key in ("file_id", "file_url"):
-                if part.get(key):
-                    return f"an {part['type']} part given by {key} {part[key]}"
-    return None
+def _tools_unseen(body: dict[str, Any]) -> list[str]:
+    """The ``tools`` entries (inside namespaces and tool-carrying items too) of types the table does not hold."""
+    entries = [*(body.get("tools") if isinstance(body.get("tools"), list) else ())]
+    entries += [inner for entry in list(entries) if isinstance(entry, dict) and entry.get("type") == "namespace"
+                for inner in (entry.get("tools") if isinstance(entry.get("tools"), list) else ())]
+    items = body.get("input")
+    entries += [entry for item in (items if isinstance(items, list) else ()) for entry in item_tools(item)]
+    return [why for entry in entries if (why := tool_unseen(entry))]
 
 
 def _declared(body: dict[str, Any]) -> list[tuple[Tool, tuple[Any, ...]]]:

@@ -1,31 +1,29 @@
 """Items of the OpenAI Responses API as the security view sees them, in requests, answers and streams.
 
-The ground truth is the openai SDK's typed models (``openai/types/responses/``). Every item is one of:
+The ground truth is the openai SDK's typed models (``openai/types/responses/``); ``responses_table.TABLE``
+declares how every item, content part, tool and stream event is read, and nothing outside it passes as
+harmless:
 
-* a **message** (``type: "message"``, or a bare ``{role, content}``): roles system / developer / user /
-  assistant, content a string or parts (``input_text`` / ``output_text`` carry its text);
-* a **call the client executes**: ``function_call`` and ``custom_tool_call`` (free-form ``input``) named by
-  their ``name`` (``<namespace>.<name>`` for a tool of a ``namespace``, as the openai-agents SDK names it);
-  ``local_shell_call``, ``shell_call`` (unless it runs in a hosted container), ``apply_patch_call``,
-  ``computer_call`` and client-side ``tool_search_call``, named by the tool type that makes them
-  (``local_shell``, ``shell``, ``apply_patch``, ``computer`` for both computer tool versions,
-  ``tool_search``), their arguments the item without its envelope (``id``, ``type``, ``status``,
-  ``call_id``, ``caller``, ``created_by``): ``action.command``, ``operation.path``...;
-* an **MCP approval request** (``mcp_approval_request``): a call of ``mcp:<server_label>`` whose arguments are
-  ``{"name": <the MCP tool>, "arguments": <its arguments>}`` (see ``responses.py`` on MCP approvals);
-* a **call output** (``function_call_output``, ``custom_tool_call_output``, ``local_shell_call_output``,
-  ``shell_call_output``, ``apply_patch_call_output``, ``computer_call_output``, ``tool_search_output``):
-  a tool result tied to its call by ``call_id`` only (:class:`CallNames`: an id two tools share names
-  neither), the whole output as the ``document`` policy conditions see;
-* a **hosted item** (the provider ran the tool: ``web_search_call``, ``file_search_call``,
-  ``code_interpreter_call``, ``image_generation_call``, ``mcp_call``, ``mcp_list_tools``, ``program`` /
-  ``program_output``, server-side ``tool_search_call`` / ``tool_search_output``, hosted ``shell_call`` /
-  ``shell_call_output``): a server tool result named after its tool (``web_search``, ``mcp:<label>``...),
-  whose document is the whole item;
-* **opaque** (``reasoning``, ``compaction``, ``compaction_trigger``, ``additional_tools``,
-  ``mcp_approval_response``, ``item_reference``): kept untouched.
+* a **message** (``type: "message"``, or a bare ``{role, content}``): its parts are read by the table
+  (``part:input_text``...); a part of an undeclared type, and any remote URL or stored reference inside a part
+  at any depth (``file_id``, ``file_url``, an ``image_url`` that is not a ``data:`` URL), is unseen context;
+* a **call the client executes** (``CALL``): ``function_call`` and ``custom_tool_call`` named by their
+  ``name`` (``<namespace>.<name>`` for a tool of a ``namespace``, the namespace being the call's toolset);
+  ``local_shell_call``, ``shell_call``, ``apply_patch_call``, ``computer_call``, ``tool_search_call`` named by
+  the tool type that makes them, their arguments the item without its envelope. A call item stays a call
+  whatever its other fields say (a hosted ``environment``, ``execution: "server"``): what a client does with
+  the item type decides, not a field that claims where it runs;
+* an **MCP approval request**: a call of ``mcp:<server_label>`` whose arguments are ``{"name", "arguments"}``;
+* a **call output** (``RESULT``): a tool result tied to its call by ``call_id`` only (:class:`CallNames`);
+* a **hosted item** (``SERVER_TOOL``: the provider ran the tool, ``web_search_call``, ``mcp_call``,
+  ``mcp_list_tools``...): a server tool result named after its tool, whose document is the whole item (an MCP
+  server's tool listing is untrusted input like any result);
+* **opaque** (``reasoning``, ``compaction_trigger``, ``mcp_approval_response``...): kept untouched;
+* **unseen** (``compaction``, ``item_reference``, and every type the table does not hold): the context the
+  model reads is not all in the request.
 
-An answer item of a type not known here is decided as a call of a tool named by its type (fail closed).
+In an answer, an item of a type the table does not hold is a call refused whatever the policies
+(``ToolCall.refuse``), so the answer is replaced by the refusal.
 """
 from __future__ import annotations
 
@@ -35,27 +33,25 @@ from typing import Any, Iterable
 from ..exchange import Tool, ToolCall, ToolResult
 from .base import CallNames, compact_json, parse_arguments
 from .content import content_text
+from .responses_table import FAMILY, ITEMS, TABLE
+from .shapes import Reading, refused_reason, unseen_reason
 
+_INERT, _CALL, _RESULT, _SERVER = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL
+_UNSEEN, _OPAQUE = Reading.UNSEEN, Reading.OPAQUE
+#: The family's tables, for ``shapes.all_tables`` (the table itself is declared in ``responses_table``).
+TABLES = [TABLE]
+
+#: The item types some client executes (derived from the table: one place).
+CALL_ITEMS = {kind for kind, (_, answer, _) in ITEMS.items() if answer is _CALL}
 ENVELOPE = ("id", "type", "status", "call_id", "caller", "created_by")
-#: Calls the client executes: item type -> the tool they call (None: the item's ``name``).
-CLIENT_CALLS: dict[str, str | None] = {
-    "function_call": None, "custom_tool_call": None, "local_shell_call": "local_shell", "shell_call": "shell",
-    "apply_patch_call": "apply_patch", "computer_call": "computer", "tool_search_call": "tool_search"}
-CALL_OUTPUTS = ("function_call_output", "custom_tool_call_output", "local_shell_call_output", "shell_call_output",
-                "apply_patch_call_output", "computer_call_output", "tool_search_output")
-#: Items the provider's own tools produce: item type -> the hosted tool (None: ``mcp:<server_label>``).
-HOSTED_ITEMS: dict[str, str | None] = {
-    "web_search_call": "web_search", "file_search_call": "file_search", "code_interpreter_call": "code_interpreter",
-    "image_generation_call": "image_generation", "mcp_call": None, "mcp_list_tools": None,
-    "program": "programmatic_tool_calling", "program_output": "programmatic_tool_calling"}
-APPROVAL = "mcp_approval_request"
-OPAQUE = ("message", "reasoning", "compaction", "compaction_trigger", "additional_tools", "mcp_approval_response",
-          "item_reference")
 #: ``exchange.state`` keys: the encrypted contents of the compaction items an answer carries (the response chain
 #: remembers the context they summarise), and the request's own compaction items, ``(unseen reason, encrypted
-#: content)`` each (the chain vouches for those it relayed from a trusted context).
+#: content)`` each (the chain vouches for those it relayed).
 COMPACTED = "archestra.responses.compacted"
 COMPACTIONS = "archestra.responses.compactions"
+TEXT_PARTS = ("input_text", "output_text")
+_HOSTED_ENVIRONMENTS = ("container_auto", "container_reference")
+_REFERENCES = ("file_id", "file_url")
 
 
 def compaction_of(item: Any) -> str | None:
@@ -64,12 +60,6 @@ def compaction_of(item: Any) -> str | None:
             and item["encrypted_content"]:
         return item["encrypted_content"]
     return None
-#: Tool types the client runs (its calls come back to the client); every other type is hosted.
-CLIENT_TOOLS = {"function": None, "custom": None, "local_shell": "local_shell", "shell": "shell",
-                "apply_patch": "apply_patch", "computer": "computer", "computer_use_preview": "computer",
-                "tool_search": "tool_search"}
-_HOSTED_ENVIRONMENTS = ("container_auto", "container_reference")
-TEXT_PARTS = ("input_text", "output_text")
 
 
 def mcp_name(label: Any) -> str:
@@ -90,69 +80,143 @@ def _text_or_none(value: Any) -> str | None:
 
 
 # -- what an item is ---------------------------------------------------------------------------------
-def _hosted_environment(environment: Any) -> bool:
-    return isinstance(environment, dict) and environment.get("type") in _HOSTED_ENVIRONMENTS
+def item_type(item: Any) -> Any:
+    """An item's type (a bare ``{role, content}`` is a message)."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    return "message" if kind is None and "role" in item else kind
+
+
+def reading(item: Any, answer: bool = False) -> Reading:
+    """How an item is read, from the table: in a request, or in an answer (``REFUSED`` when undeclared)."""
+    return TABLE.in_answer("item", item_type(item)) if answer else TABLE.in_request("item", item_type(item))
+
+
+def kind_of(item: Any, answer: bool = False) -> str:
+    """``message``, ``call`` (decided: client calls, MCP approval requests, and in an answer every item the
+    table does not hold), ``output``, ``hosted``, ``unseen`` or ``opaque``."""
+    found = reading(item, answer)
+    if found is _CALL or (answer and answer_unread(item)):
+        return "call"
+    return {_INERT: "message", _RESULT: "output", _SERVER: "hosted", _UNSEEN: "unseen"}.get(found, "opaque")
 
 
 def hosted_tool(item: dict[str, Any]) -> str | None:
     """The hosted tool an item comes from, or None when the provider did not run it."""
-    kind = item.get("type")
-    if kind in HOSTED_ITEMS:
-        return HOSTED_ITEMS[kind] or mcp_name(item.get("server_label"))
-    if kind in ("tool_search_call", "tool_search_output") and item.get("execution") == "server":
-        return "tool_search"
-    if kind in ("shell_call", "shell_call_output") and _hosted_environment(item.get("environment")):
-        return "shell"
+    kind = item_type(item)
+    if reading(item) is not _SERVER:
+        return None
+    tool = ITEMS[kind][2]
+    return mcp_name(item.get("server_label")) if tool == "mcp" else tool
+
+
+def references(value: Any, depth: int = 0) -> str | None:
+    """The first remote URL or stored reference inside a part, at any depth (``file_id``, ``file_url``, an
+    ``image_url`` that is not inline ``data:``), as ``given by ...``; None when the part carries none."""
+    if depth > 64:
+        return "nested too deep to read"
+    if isinstance(value, list):
+        return next((found for entry in value if (found := references(entry, depth + 1))), None)
+    if not isinstance(value, dict):
+        return None
+    for key, inner in value.items():
+        if key in _REFERENCES and inner:
+            return f"given by {key} {inner}"
+        if key == "image_url" and inner:
+            url = inner.get("url") if isinstance(inner, dict) else inner
+            if not (isinstance(url, str) and url.startswith("data:")):
+                return f"given by the URL {url}"
+        found = references(inner, depth + 1)
+        if found:
+            return found
     return None
 
 
-def kind_of(item: Any) -> str:
-    """``message``, ``call`` (decided: client calls, MCP approval requests, unknown types), ``output``,
-    ``hosted`` or ``opaque``."""
-    if not isinstance(item, dict):
-        return "opaque"
-    kind = item.get("type")
-    if kind is None and "role" in item:
-        return "message"
-    if hosted_tool(item) is not None:
-        return "hosted"
-    if kind in CLIENT_CALLS or kind == APPROVAL:
-        return "call"
-    if kind in CALL_OUTPUTS:
-        return "output"
-    if kind in OPAQUE:
-        return "message" if kind == "message" else "opaque"
-    return "call"
+def part_unseen(part: Any) -> str | None:
+    """Why a content part (of a message or a call output) holds context the proxy cannot read, or None."""
+    if isinstance(part, str):  # a bare string where a part may stand: text
+        return None
+    kind = part.get("type") if isinstance(part, dict) else None
+    if TABLE.in_request("part", kind) is _UNSEEN:
+        return unseen_reason(FAMILY, "content part", kind)
+    found = references(part)
+    return f"an {kind} part {found}" if found else None
+
+
+def item_unseen(item: dict[str, Any]) -> str | None:
+    """Why a request item makes the model read something the proxy cannot see, or None."""
+    kind, found = item_type(item), reading(item)
+    if found is _UNSEEN:
+        if kind == "item_reference":
+            return f"a reference to the stored item {item.get('id')}"
+        if kind == "compaction":
+            return "a compaction item (a summary of context the request no longer carries)"
+        return unseen_reason(FAMILY, "input item", kind)
+    if found is _INERT:  # a message: its parts
+        content = item.get("content")
+        parts = content if isinstance(content, list) else [] if isinstance(content, str) or content is None \
+            else [content]
+        return next((why for part in parts if (why := part_unseen(part))), None)
+    if found is _RESULT:
+        output = item.get("output")
+        if kind in ("function_call_output", "custom_tool_call_output", "computer_call_output"):
+            parts = output if isinstance(output, list) else [output] if isinstance(output, dict) else []
+            return next((why for part in parts if (why := part_unseen(part))), None)
+        found = references(output if kind != "tool_search_output" else item.get("tools"))
+        return f"the output of a {kind} {found}" if found else None
+    return None
+
+
+def answer_unread(item: Any) -> str | None:
+    """Why an answer item cannot pass: its type, or a message part, is not in the table (else None)."""
+    kind = item_type(item)
+    if reading(item, answer=True) not in (_INERT, _CALL, _RESULT, _SERVER, _OPAQUE):
+        return refused_reason(FAMILY, "output item", kind)
+    if kind == "message" and isinstance(item.get("content"), list):
+        for part in item["content"]:
+            part_kind = part.get("type") if isinstance(part, dict) else None
+            if TABLE.in_answer("part", part_kind) is Reading.REFUSED:
+                return refused_reason(FAMILY, "message content part", part_kind)
+    return None
 
 
 # -- calls -------------------------------------------------------------------------------------------
 def call_name(item: dict[str, Any]) -> str:
-    """The tool an item of kind ``call`` calls."""
-    kind = item.get("type")
+    """The tool an item of kind ``call`` calls (an item the table does not hold: its type)."""
+    kind = item_type(item)
     if kind in ("function_call", "custom_tool_call"):
         return qualified(item.get("name"), item.get("namespace"))
-    if kind == APPROVAL:
+    tool = ITEMS[kind][2] if kind in CALL_ITEMS else None
+    if tool == "mcp":
         return mcp_name(item.get("server_label"))
-    return CLIENT_CALLS.get(str(kind)) or str(kind or "")
+    return tool or (kind if isinstance(kind, str) else "")
+
+
+def _toolset(item: dict[str, Any]) -> str | None:
+    namespace, name = item.get("namespace"), item.get("name")
+    return namespace if isinstance(namespace, str) and namespace and namespace != name else None
 
 
 def call_of(item: dict[str, Any]) -> ToolCall:
-    """The call an item of kind ``call`` makes."""
-    kind = item.get("type")
+    """The call an item of kind ``call`` makes; an answer item the table does not hold is a call refused
+    whatever the policies."""
+    kind = item_type(item)
     call_id = _text_or_none(item.get("call_id") or item.get("id"))
-    if kind == "function_call":
+    refuse = answer_unread(item)
+    if kind == "function_call" and not refuse:
         arguments, raw = parse_arguments(item.get("arguments", ""))
-        return ToolCall(call_id, call_name(item), arguments, raw)
-    if kind == "custom_tool_call":
+        return ToolCall(call_id, call_name(item), arguments, raw, toolset=_toolset(item))
+    if kind == "custom_tool_call" and not refuse:
         value = item.get("input")
         text = value if isinstance(value, str) else "" if value is None else compact_json(value)
-        return ToolCall(call_id, call_name(item), text, text, freeform=True)
-    if kind == APPROVAL:
+        return ToolCall(call_id, call_name(item), text, text, freeform=True, toolset=_toolset(item))
+    if kind == "mcp_approval_request" and not refuse:
         arguments, _ = parse_arguments(item.get("arguments", ""))
         value = {"name": item.get("name"), "arguments": arguments}
         return ToolCall(_text_or_none(item.get("id")), call_name(item), value, compact_json(value))
     rest = {key: value for key, value in item.items() if key not in ENVELOPE}
-    return ToolCall(call_id, call_name(item), rest, compact_json(rest))
+    return ToolCall(call_id, call_name(item), rest, compact_json(rest), refuse=refuse)
 
 
 def call_ids(item: dict[str, Any]) -> list[str]:
@@ -231,15 +295,15 @@ def answer_segments(output: Any) -> list[tuple[list[ToolCall], list[ToolResult]]
     the answer (server results), judged before the calls after them. A last segment ``([], results)`` carries
     results after the last call, so that what the model read is judged even when it made no call.
     """
-    items = [item for item in output if isinstance(item, dict)] if isinstance(output, list) else []
-    names = Calls(items)
+    items = output if isinstance(output, list) else []
+    names = Calls(item for item in items if isinstance(item, dict))
     segments: list[tuple[list[ToolCall], list[ToolResult]]] = []
     calls: list[ToolCall] = []
     results: list[ToolResult] = []
     for index, item in enumerate(items):
-        kind = kind_of(item)
+        kind = kind_of(item, answer=True)
         if kind == "call":
-            calls.append(call_of(item))
+            calls.append(answer_call(item))
         elif kind in ("hosted", "output"):
             if calls:
                 segments.append((calls, results))
@@ -251,9 +315,16 @@ def answer_segments(output: Any) -> list[tuple[list[ToolCall], list[ToolResult]]
     return segments
 
 
+def answer_call(item: Any) -> ToolCall:
+    """The call an answer item of kind ``call`` stands for (an item that is not even an object: refused)."""
+    if isinstance(item, dict):
+        return call_of(item)
+    return ToolCall(None, "", None, None, refuse=refused_reason(FAMILY, "output item", item))
+
+
 def answer_calls(output: Any) -> list[ToolCall]:
     """The calls of an answer's ``output``, in order (``answer_segments`` without building the results)."""
-    return [call_of(item) for item in output if isinstance(item, dict) and kind_of(item) == "call"] \
+    return [answer_call(item) for item in output if kind_of(item, answer=True) == "call"] \
         if isinstance(output, list) else []
 
 
@@ -269,7 +340,7 @@ def refuse_output(output: list[Any], text: str) -> list[Any]:
     kept: list[Any] = []
     placed = False
     for item in output:
-        if kind_of(item) == "call" and isinstance(item, dict):
+        if kind_of(item, answer=True) == "call":
             if not placed:
                 kept.append(refusal_item(text))
                 placed = True
@@ -297,12 +368,29 @@ def tool_of(entry: Any, namespace: str | None = None) -> Tool | None:
 
 
 def is_hosted_tool(entry: dict[str, Any]) -> bool:
+    """Whether the provider runs a declared tool (its calls happen before the proxy sees the answer): the
+    table's server tools, a type the table does not hold, and ``shell`` / ``tool_search`` whose fields say the
+    provider runs them (only ever one more decision: their call items stay decided calls)."""
     kind = entry.get("type")
     if kind == "tool_search":
         return entry.get("execution") != "client"
     if kind == "shell":
-        return _hosted_environment(entry.get("environment"))
-    return kind not in CLIENT_TOOLS and kind != "namespace"
+        environment = entry.get("environment")
+        return isinstance(environment, dict) and environment.get("type") in _HOSTED_ENVIRONMENTS
+    return TABLE.in_request("tool", kind) not in (_CALL, _INERT)
+
+
+def field_unseen(name: str, value: Any) -> str | None:
+    """Why a top-level request field is context the proxy cannot read (undeclared, and able to carry some)."""
+    if f"field:{name}" in TABLE.request or value is None or isinstance(value, (bool, int, float)):
+        return None
+    return unseen_reason(FAMILY, "request field", name)
+
+
+def tool_unseen(entry: Any) -> str | None:
+    """Why a ``tools`` entry is context the proxy cannot read (a type the table does not hold), or None."""
+    kind = entry.get("type") if isinstance(entry, dict) else None
+    return unseen_reason(FAMILY, "tool", kind) if TABLE.in_request("tool", kind) is _UNSEEN else None
 
 
 def tool_name(entry: Any) -> str | None:
@@ -319,7 +407,7 @@ def tool_name(entry: Any) -> str | None:
         return None
     if kind.startswith("web_search"):
         return "web_search"
-    return CLIENT_TOOLS.get(kind) or kind
+    return "computer" if kind == "computer_use_preview" else kind
 
 
 def _schema(entry: dict[str, Any]) -> dict[str, Any] | None:

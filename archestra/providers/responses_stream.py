@@ -14,6 +14,10 @@ make: the item of ``output_item.done``, the ``output_item.added`` item with its 
   event gets the next ``sequence_number``; the terminal event's ``response.output`` becomes exactly the items
   the client received (the openai SDK's ``responses.stream`` helper checks that), and the stream ends there.
 
+Only the events the family's table reads (``responses_table.TABLE``: items, call fragments, lifecycle and
+terminal events) move the bookkeeping; the others, and event types the table does not hold (the openai SDK
+hands those to the application as they are and accumulates nothing from them), are relayed in their place.
+
 The client's view is kept per ``output_index`` as it received it, so a terminal event can be rewritten to it
 whenever the client's stream differs from the upstream's (a refusal, or held calls dropped at an ``error``
 event: undecided calls never pass).
@@ -27,6 +31,8 @@ from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .base import StreamRelay, compact_json
 from .responses_items import COMPACTED, answer_calls, answer_segments, compaction_of, kind_of, refusal_item
+from .responses_table import TABLE
+from .shapes import Reading
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 
@@ -35,6 +41,8 @@ _ADDED, _DONE = "response.output_item.added", "response.output_item.done"
 #: Fragment events of calls: type -> the item field they build.
 _FRAGMENTS = {"response.function_call_arguments.delta": "arguments", "response.custom_tool_call_input.delta": "input"}
 _FINISHED = {"response.function_call_arguments.done": "arguments", "response.custom_tool_call_input.done": "input"}
+#: The field of a call item its fragments build.
+_FIELD = {"function_call": "arguments", "custom_tool_call": "input"}
 _CALL_EVENTS = ("response.function_call_arguments.", "response.custom_tool_call_input.",
                 "response.shell_call_command.")
 
@@ -57,16 +65,18 @@ class _Item:
             return []
         base = (self.done or self.added)[-1]
         found = [base, *self.done]
-        if kind_of(base) == "call":
-            key = {"function_call": "arguments", "custom_tool_call": "input"}.get(str(base.get("type")))
+        if kind_of(base, answer=True) == "call":
+            key = _FIELD.get(str(base.get("type")))
             if key and self.pieces:
                 found.append({**base, key: "".join(self.pieces)})
             if key and self.finished is not None:
                 found.append({**base, key: self.finished})
-            for added in self.added:
-                if added.get("name") != base.get("name") or added.get("type") != base.get("type"):
-                    # A client building the call from the added item keeps the name it announced.
-                    found.append({**added, key: "".join(self.pieces)} if key else added)
+        for added in self.added:
+            if added.get("name") != base.get("name") or added.get("type") != base.get("type"):
+                # A client building the item from the added event keeps what it announced (the SDKs hand the
+                # added item to the application before a done event of another type is seen).
+                key = _FIELD.get(str(added.get("type")))
+                found.append({**added, key: "".join(self.pieces)} if key else added)
         distinct: list[dict[str, Any]] = []
         for item in found:
             if item not in distinct:
@@ -95,7 +105,9 @@ class ResponsesStreamRelay(StreamRelay):
         if data is None:
             return self._pass_or_hold(event.raw, None)
         kind = data.get("type")
-        starts = self._track(kind, data)
+        # Only the events the client's parser acts on move the bookkeeping (table: ``READ``); the others, and
+        # event types the table does not hold (the openai SDK skips those too), are relayed in their place.
+        starts = self._track(kind, data) if TABLE.event(kind) is Reading.READ else False
         if kind in TERMINAL:
             return self._end(event.raw, data)
         if kind == "error" and self._held is not None:
@@ -133,7 +145,7 @@ class ResponsesStreamRelay(StreamRelay):
             self._view(response)
             output = response.get("output")
             if kind not in TERMINAL and isinstance(output, list):
-                calls = [item for item in output if kind_of(item) == "call"]
+                calls = [item for item in output if kind_of(item, answer=True) == "call"]
                 self._extra += [item for item in calls if item not in self._extra]
                 return bool(calls)
         if kind in (_ADDED, _DONE):
@@ -145,7 +157,7 @@ class ResponsesStreamRelay(StreamRelay):
             compacted = compaction_of(item) if kind == _DONE else None
             if compacted:
                 self._state.setdefault(COMPACTED, []).append(compacted)
-            return kind_of(item) == "call"
+            return kind_of(item, answer=True) == "call"
         if kind in _FRAGMENTS:
             delta = data.get("delta")
             self._item(data.get("output_index")).pieces.append(delta if isinstance(delta, str)
@@ -265,7 +277,8 @@ class ResponsesStreamRelay(StreamRelay):
         return out
 
     def _call_positions(self) -> set[int]:
-        return {index for index, item in self._items.items() if any(kind_of(r) == "call" for r in item.readings())}
+        return {index for index, item in self._items.items()
+                if any(kind_of(reading, answer=True) == "call" for reading in item.readings())}
 
     def _drop_held(self) -> None:
         for index in self._call_positions():

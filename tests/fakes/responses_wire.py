@@ -74,6 +74,30 @@ def apply_patch_call(path: str, diff: str, call_id: str = "call_apc7Yq0") -> dic
             "operation": {"type": "update_file", "path": path, "diff": diff}}
 
 
+def shell_call(commands: list[str], call_id: str = "call_shl5Tq1", environment: dict | None = None) -> dict:
+    """A ``shell_call`` (openai ``ResponseFunctionShellToolCall``); ``environment`` says where it runs."""
+    return {"id": f"sh_{call_id[5:]}", "type": "shell_call", "status": "completed", "call_id": call_id,
+            "action": {"commands": commands, "max_output_length": None, "timeout_ms": 10000},
+            "environment": environment, "created_by": "resp_agent"}
+
+
+def tool_search_call(arguments: dict, execution: str = "client", call_id: str = "call_tsc8Ka3") -> dict:
+    """A ``tool_search_call`` (openai ``ResponseToolSearchCall``)."""
+    return {"id": f"tsc_{call_id[5:]}", "type": "tool_search_call", "status": "completed", "call_id": call_id,
+            "arguments": arguments, "execution": execution}
+
+
+def computer_call(action: dict, call_id: str = "call_cmp2Vw9") -> dict:
+    """A ``computer_call`` (openai ``ResponseComputerToolCall``)."""
+    return {"id": f"cu_{call_id[5:]}", "type": "computer_call", "status": "completed", "call_id": call_id,
+            "action": action, "pending_safety_checks": []}
+
+
+def mcp_list_tools(label: str, tools: list[dict], item_id: str = "mcpl_682d4379df088191") -> dict:
+    """An ``mcp_list_tools`` item: the tools an MCP server listed (name, description, input_schema)."""
+    return {"id": item_id, "type": "mcp_list_tools", "server_label": label, "tools": tools, "error": None}
+
+
 def web_search_call(query: str, urls: list[str] = (), item_id: str = "ws_68a2b3c4d5e6f7a8b9c0d1e2f3") -> dict:
     action = {"type": "search", "query": query, "sources": [{"type": "url", "url": u} for u in urls]}
     return {"id": item_id, "type": "web_search_call", "status": "completed", "action": action}
