@@ -77,7 +77,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("README.md", 'client = OpenAI(base_url="http://localhost:9000/v1/openai/support-agent", api_key="sk-...")'):
         "None\nI tried to invoke the send_email tool",
     ("README.md", 'curl -s -H "Authorization: Bearer change-me" "localhost:9000/api/blocked-tool-calls?profile_id='
-                  'support-agent"'): '"tool_name":"send_email"',
+                  'support-agent"'): '"tool":"send_email"',
     ("docs/keys-and-identity.md", "# A profile with an access token: only requests that carry it get through"):
         '"content": "Hello!"',  # the upstream's own bytes
     ("docs/keys-and-identity.md", 'curl -s localhost:9000/v1/openai/$PROFILE/chat/completions -H "Authorization: '
