@@ -202,28 +202,45 @@ def boto3_events(data: bytes, shape: str, seen: list | None = None) -> list[dict
     return seen
 
 
-def by_index(events: list[dict]) -> list[tuple[str, str]]:
+def _start(event: dict) -> tuple[Any, dict] | None:
+    """(block index, a new tool use) when the event starts one."""
+    if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
+        use = event["contentBlockStart"]["start"]["toolUse"]
+        return event["contentBlockStart"].get("contentBlockIndex"), {"name": use["name"], "input": ""}
+    return None
+
+
+def _fragment(event: dict) -> tuple[Any, str] | None:
+    """(block index, an input fragment) when the event carries one."""
+    if "contentBlockDelta" in event and "toolUse" in event["contentBlockDelta"].get("delta", {}):
+        delta = event["contentBlockDelta"]
+        return delta.get("contentBlockIndex"), delta["delta"]["toolUse"]["input"]
+    return None
+
+
+def _gathered(events: list[dict], keep_first: bool = False, eager: bool = False) -> list[tuple[str, str]]:
+    """Tool uses gathered by block index (a later start under an index replaces the earlier one unless
+    ``keep_first``); ``eager`` runs each at its contentBlockStop, before the stream is over."""
     found: dict[Any, dict] = {}
+    ran = []
     for event in events:
-        if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
-            use = event["contentBlockStart"]["start"]["toolUse"]
-            found[event["contentBlockStart"].get("contentBlockIndex")] = {"name": use["name"], "input": ""}
-        elif "contentBlockDelta" in event and "toolUse" in event["contentBlockDelta"].get("delta", {}):
-            found[event["contentBlockDelta"].get("contentBlockIndex")]["input"] += \
-                event["contentBlockDelta"]["delta"]["toolUse"]["input"]
-    return [(b["name"], b["input"]) for b in found.values()]
+        if started := _start(event):
+            if not (keep_first and started[0] in found):
+                found[started[0]] = started[1]
+        elif fragment := _fragment(event):
+            found[fragment[0]]["input"] += fragment[1]
+        elif eager and "contentBlockStop" in event and event["contentBlockStop"].get("contentBlockIndex") in found:
+            block = found.pop(event["contentBlockStop"]["contentBlockIndex"])
+            ran.append((block["name"], block["input"]))
+    return ran if eager else [(b["name"], b["input"]) for b in found.values()]
+
+
+def by_index(events: list[dict]) -> list[tuple[str, str]]:
+    return _gathered(events)
 
 
 def first_start_kept(events: list[dict]) -> list[tuple[str, str]]:
-    found: dict[Any, dict] = {}
-    for event in events:
-        if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
-            use = event["contentBlockStart"]["start"]["toolUse"]
-            found.setdefault(event["contentBlockStart"].get("contentBlockIndex"), {"name": use["name"], "input": ""})
-        elif "contentBlockDelta" in event and "toolUse" in event["contentBlockDelta"].get("delta", {}):
-            found[event["contentBlockDelta"].get("contentBlockIndex")]["input"] += \
-                event["contentBlockDelta"]["delta"]["toolUse"]["input"]
-    return [(b["name"], b["input"]) for b in found.values()]
+    return _gathered(events, keep_first=True)
 
 
 def last_started(events: list[dict]) -> list[tuple[str, str]]:
@@ -231,11 +248,11 @@ def last_started(events: list[dict]) -> list[tuple[str, str]]:
     found: list[dict] = []
     current: dict | None = None
     for event in events:
-        if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
-            current = {"name": event["contentBlockStart"]["start"]["toolUse"]["name"], "input": ""}
+        if started := _start(event):
+            current = started[1]
             found.append(current)
-        elif "contentBlockDelta" in event and "toolUse" in event["contentBlockDelta"].get("delta", {}):
-            current["input"] += event["contentBlockDelta"]["delta"]["toolUse"]["input"]  # type: ignore[index]
+        elif fragment := _fragment(event):
+            current["input"] += fragment[1]  # type: ignore[index]
         elif "contentBlockStop" in event:
             current = None
     return [(b["name"], b["input"]) for b in found]
@@ -246,19 +263,7 @@ APPS = (by_index, first_start_kept, last_started)
 
 def eager(events: list[dict]) -> list[tuple[str, str]]:
     """An application that runs each tool use at its contentBlockStop, before the stream is over."""
-    found: dict[Any, dict] = {}
-    ran = []
-    for event in events:
-        if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
-            use = event["contentBlockStart"]["start"]["toolUse"]
-            found[event["contentBlockStart"].get("contentBlockIndex")] = {"name": use["name"], "input": ""}
-        elif "contentBlockDelta" in event and "toolUse" in event["contentBlockDelta"].get("delta", {}):
-            found[event["contentBlockDelta"].get("contentBlockIndex")]["input"] += \
-                event["contentBlockDelta"]["delta"]["toolUse"]["input"]
-        elif "contentBlockStop" in event and event["contentBlockStop"].get("contentBlockIndex") in found:
-            block = found.pop(event["contentBlockStop"]["contentBlockIndex"])
-            ran.append((block["name"], block["input"]))
-    return ran
+    return _gathered(events, eager=True)
 
 
 def check(events_of: Callable[[list], list[dict]], decisions: Decisions) -> None:
