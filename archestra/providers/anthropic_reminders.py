@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..exchange import Tool
+from .instructions import INSTRUCTIONS_TOOL, instructions_tool  # noqa: F401  (the pseudo-tool, shared by families)
 
 _RESULT = re.compile(r"Result of calling the (\S+) tool:")
 _CALLED = re.compile(r"Called the (\S+) tool with the following input:")
@@ -36,8 +36,6 @@ _INSTRUCTIONS = re.compile(r"\A\s*<system-reminder>\s*(?:Codebase and user instr
                            # Claude Code before 2.1: the files are the ``claudeMd`` section of the context reminder
                            r"As you answer the user's questions, you can use the following context:\n"
                            r"(?:.*\n)*?# claudeMd\n)")
-#: The pseudo-tool whose results are the project instruction files a coding agent puts in the conversation.
-INSTRUCTIONS_TOOL = "project_instructions"
 #: Claude Code's file-reading tool: what a changed-file note reports the output of.
 FILE_TOOL = "Read"
 #: Claude Code's tool for MCP resources: what an ``@server:resource`` mention reports the output of.
@@ -79,8 +77,3 @@ class Reminders:
             return None
         return FILE_TOOL if _CHANGED.search(text) else None
 
-
-def instructions_tool() -> Tool:
-    """The pseudo-tool declared for discovery when a request carries project instructions."""
-    return Tool(INSTRUCTIONS_TOOL, "Project instruction files (CLAUDE.md, AGENTS.md...) a coding agent put in the "
-                                   "conversation: trust them with a mark_as_trusted result policy on this tool.")

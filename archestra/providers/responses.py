@@ -52,6 +52,7 @@ from typing import Any, Iterator, Mapping
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
 from .base import ProxyError, Route
 from .content import content_text, set_content_text
+from .instructions import INSTRUCTIONS_TOOL, codex_instructions, instructions_tool
 from .responses_items import (
     COMPACTED,
     COMPACTIONS,
@@ -85,6 +86,7 @@ PREVIOUS = "archestra.responses.previous"
 REMEMBERED = "remembered"
 #: ``exchange.state`` key of the declared tools and where each sits in the body (to remove refused ones).
 _PLACES = "archestra.responses.tools"
+_INSTRUCTIONS = "archestra.responses.instructions"  # a project instruction file's ToolResult._ref: (this, part)
 #: Outputs whose ``output`` may be text; others (screenshots, shell outcomes) cannot hold a redaction.
 _TEXT_OUTPUTS = ("function_call_output", "custom_tool_call_output", "local_shell_call_output",
                  "apply_patch_call_output")
@@ -172,9 +174,12 @@ class Responses:
                     if compaction_of(item):
                         compactions.append((unseen[-1], compaction_of(item)))
         places = _declared(body)
+        declared = [tool for tool, _ in places]
+        if any(result.name == INSTRUCTIONS_TOOL for message in messages for result in message.tool_results):
+            declared.append(instructions_tool())  # discovered, so that a policy can trust it
         unseen += _tools_unseen(body) + [why for name, value in body.items() if (why := field_unseen(name, value))]
         exchange = Exchange(self.provider, profile, body.get("model") or "", stream=bool(body.get("stream")),
-                            messages=messages, tools=[tool for tool, _ in places], client=client)
+                            messages=messages, tools=declared, client=client)
         prompt = body.get("prompt")
         if isinstance(prompt, dict) and prompt.get("id") is not None:
             unseen.append(f"the stored prompt {prompt['id']}")
@@ -275,7 +280,16 @@ def _message(item: dict[str, Any], index: int, calls: Calls) -> Message:
     kind = kind_of(item)
     if kind == "message":
         role = str(item.get("role") or "user")
-        text = content_text(item.get("content"), TEXT_PARTS)
+        content = item.get("content")
+        files = codex_instructions(content, TEXT_PARTS) if role == "user" else []
+        if files:  # Codex's AGENTS.md files: results of project_instructions, the rest stays the user's text
+            positions = {position for position, _ in files}
+            rest = content_text([p for i, p in enumerate(content) if i not in positions], TEXT_PARTS) \
+                if isinstance(content, list) else None
+            results = [ToolResult(None, INSTRUCTIONS_TOOL, text, _ref=(_INSTRUCTIONS, position), _original=text)
+                       for position, text in files]
+            return Message(role, rest, tool_results=results, _ref=index, _original=rest)
+        text = content_text(content, TEXT_PARTS)
         return Message(role, text, _ref=index, _original=text)
     if kind == "call":
         return Message("assistant", None, tool_calls=[call_of(item)], _ref=index)
@@ -318,11 +332,18 @@ def _write_item(items: Any, message: Message, dropped: set[str]) -> dict[str, An
     if message._ref is None or message._ref == "input":
         return {"role": message.role, "content": message.text or ""}
     item = items[message._ref]
+    files = {result._ref[1]: result for result in message.tool_results
+             if isinstance(result._ref, tuple) and result._ref[0] == _INSTRUCTIONS}
     if message.text is not None and message.text != message._original:
         kinds = ("output_text", "input_text") if message.role == "assistant" else TEXT_PARTS
-        set_content_text(item, message.text, kinds)
+        set_content_text(item, message.text, kinds, skip=set(files))
+    for position, result in files.items():
+        if result.edited and position is None:
+            item["content"] = result.content
+        elif result.edited:
+            item["content"][position] = {**item["content"][position], "text": result.content}
     for result in message.tool_results:
-        if not result.edited:
+        if not result.edited or any(result is file for file in files.values()):
             continue
         if item.get("type") in _TEXT_OUTPUTS:
             item["output"] = result.content
