@@ -624,8 +624,11 @@ def test_indices_are_what_clients_make_of_them():
                                       "custom": {"name": "run_shell", "input": "ls"}}]}),
               ), chunk(choice({}, finish_reason="tool_calls"))])
     out, decided = relay_run(events)
+    # Accumulating clients read send_email; a client taking each delta whole (Mistral's) reads send_ and email,
+    # each with its own delta's arguments only.
     assert decided == [[("send_email", {"to": "a@b.c"}, False), ("send_", {"to": "a@b.c"}, False),
-                        ("email", {"to": "a@b.c"}, False), ("run_shell", "ls", True)]]
+                        ("email", {"to": "a@b.c"}, False), ("send_", {}, False), ("email", '"a@b.c"}', False),
+                        ("run_shell", "ls", True)]]
     assert all(f["index"] == 0 for d in out_deltas(out) for f in d["delta"].get("tool_calls", []))
 
 
@@ -635,7 +638,21 @@ def test_a_name_repeated_in_every_fragment_is_decided_as_each_reader_reads_it():
                                  chunk(choice({"tool_calls": [fragment(0, "c1", "send_email", '"a@b.c"}')]}),
                                        ), chunk(choice({}, finish_reason="tool_calls"))])
     _, decided = relay_run(events)
-    assert [name for name, _, _ in decided[0]] == ["send_emailsend_email", "send_email"]
+    assert [name for name, _, _ in decided[0]] == ["send_emailsend_email", "send_email", "send_email", "send_email"]
+
+
+def test_each_delta_taken_whole_is_decided_with_its_own_arguments():
+    """Mistral's SDK hands each delta to the application as a whole call: a second delta naming the tool again
+    carries arguments of its own, which must be decided as such (merged with the first they read otherwise)."""
+    events = wire.chunks_stream([
+        chunk(choice({"tool_calls": [fragment(0, "c1", "send_email", '{"to": "boss@company.com"}')]})),
+        chunk(choice({"tool_calls": [fragment(0, "c1", "send_email", '{"to": "evil@attacker.io"}')]})),
+        chunk(choice({}, finish_reason="tool_calls"))])
+    blocked = "no mail to attacker.io"
+    out, decided = relay_run(events, refuse=lambda calls: blocked if any(
+        isinstance(c.arguments, dict) and c.arguments.get("to") == "evil@attacker.io" for c in calls) else None)
+    assert ("send_email", {"to": "evil@attacker.io"}, False) in decided[0]
+    assert blocked in out.decode() and not any(d["delta"].get("tool_calls") for d in out_deltas(out))
 
 
 def test_choices_are_numbered_in_order_of_appearance():

@@ -3,7 +3,7 @@
 The SDKs (and LangChain) merge a call's fragments by index: text concatenated (the name too), objects merged
 key by key, ``type`` replaced. A call may be read as a ``function`` call, a ``custom`` call, or both when an
 upstream sent both parts; and a client that takes every delta as a whole call (Mistral's) reads each name
-fragment as a name. A call is decided under every reading. A fragment of a type, or with a key, the
+fragment as a name, with that fragment's own arguments. A call is decided under every reading. A fragment of a type, or with a key, the
 family's table does not hold makes the call a refused one (the call is held until decided, so refusing it
 is enough: nothing of it has passed).
 """
@@ -30,6 +30,8 @@ class StreamedCall:
         self.args: list[Any] = []
         self.custom_name: list[str] = []
         self.custom_input: list[str] = []
+        #: Each function fragment's own (name, arguments): what a client taking every delta as a whole call runs.
+        self.pieces: list[tuple[str, Any]] = []
         self.function = self.custom = False
         self.fresh = True  # it got fragments since it was last decided
         self.refuse: str | None = None  # a fragment the table does not hold: why the call is refused
@@ -42,6 +44,10 @@ class StreamedCall:
             _append_text(self.name, function.get("name"))
             if function.get("arguments") is not None:
                 self.args.append(function["arguments"])
+            pieces: list[str] = []
+            _append_text(pieces, function.get("name"))
+            if pieces and pieces[0]:
+                self.pieces.append((pieces[0], function.get("arguments")))
         if isinstance(custom, dict):
             self.custom = True
             _append_text(self.custom_name, custom.get("name"))
@@ -65,6 +71,13 @@ class StreamedCall:
         if self.function or not self.custom:
             arguments, raw = parse_arguments(_merge_arguments(self.args))
             calls += [ToolCall(self.id, name, arguments, raw) for name in _names(self.name)]
+            if len(self.pieces) > 1:  # each named delta as a whole call, with its own arguments only
+                seen = {(call.name, call.raw_arguments) for call in calls}
+                for name, own in self.pieces:
+                    own_arguments, own_raw = parse_arguments(_merge_arguments([] if own is None else [own]))
+                    if (name, own_raw) not in seen:
+                        seen.add((name, own_raw))
+                        calls.append(ToolCall(self.id, name, own_arguments, own_raw))
         if self.custom:
             text = "".join(self.custom_input)
             calls += [ToolCall(self.id, name, text, text, freeform=True) for name in _names(self.custom_name)]
