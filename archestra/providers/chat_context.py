@@ -121,4 +121,9 @@ def _reference(table: FamilyTable, key: Any, value: str) -> str | None:
 
 def empty(value: Any) -> bool:
     """A field that carries nothing (absent, null, empty text, list or object): there is nothing to read."""
-    return value is None or value == "" or value == [] or value == {}
+    if value is None:
+        return True
+    kind = type(value)
+    if kind is str or kind is list or kind is dict:  # what JSON gives: empty when it has no length
+        return not value
+    return value == "" or value == [] or value == {}

@@ -73,11 +73,20 @@ class FamilyTable:
         """The reading of a stream event by its name (or type)."""
         return self.events.get(f"event:{name}", self.unknown_event) if isinstance(name, str) else self.unknown_event
 
-    def types(self, side: str, where: str) -> set[str]:
-        """The declared type names of one place (``side`` is ``request``, ``answer`` or ``events``)."""
+    def types(self, side: str, where: str) -> frozenset[str]:
+        """The declared type names of one place (``side`` is ``request``, ``answer`` or ``events``).
+
+        Asked for every tool call of every answer: remembered per place, and worked out again should the
+        table's mapping change size (the tables are module constants; nothing edits them in place)."""
         table: Mapping[str, Reading] = getattr(self, side)
+        cache: dict[tuple[str, str], tuple[int, frozenset[str]]] = self.__dict__.setdefault("_types", {})
+        known = cache.get((side, where))
+        if known is not None and known[0] == len(table):
+            return known[1]
         prefix = f"{where}:"
-        return {key[len(prefix):] for key in table if key.startswith(prefix)}
+        found = frozenset(key[len(prefix):] for key in table if key.startswith(prefix))
+        cache[(side, where)] = (len(table), found)
+        return found
 
 
 def unseen_reason(family: str, where: str, kind: object) -> str:
