@@ -37,18 +37,22 @@ _DEPTH = 32
 def unseen_context(table: FamilyTable, body: dict[str, Any]) -> list[str]:
     """Every part of a chat request the proxy cannot read, as ``Exchange.unseen_context`` entries."""
     found: list[str] = []
+    fields = table.place("request", "field")  # message keys are strings: table.in_request("field", key)
     for index, message in enumerate(body.get("messages") or ()):
-        where = f"messages[{index}]"
+        # ``where`` is only spelled out for something found (most messages hold nothing unseen).
         role = message.get("role")
         if table.in_request("role", role) is Reading.UNSEEN:
-            found.append(f"{where}: {unseen_reason(table.family, 'role', role)}")
+            found.append(f"messages[{index}]: {unseen_reason(table.family, 'role', role)}")
         for key, value in message.items():
-            if empty(value) or table.in_request("field", key) is not Reading.UNSEEN:
+            if fields.get(key, Reading.UNSEEN) is not Reading.UNSEEN or empty(value):
                 continue
+            where = f"messages[{index}]"
             stored = value.get("id") if key == "audio" and isinstance(value, dict) else None
             found.append(f"{where} refers to the stored audio answer {stored}" if stored is not None
                          else f"{where}: {unseen_reason(table.family, 'message field', key)}")
-        found += _content(table, message.get("content"), where)
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):  # text has nothing unseen (_content: [])
+            found += _content(table, content, f"messages[{index}]")
     for position, tool in enumerate(body.get("tools") or ()):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if table.in_request("tool", kind) is Reading.UNSEEN:
@@ -121,4 +125,9 @@ def _reference(table: FamilyTable, key: Any, value: str) -> str | None:
 
 def empty(value: Any) -> bool:
     """A field that carries nothing (absent, null, empty text, list or object): there is nothing to read."""
-    return value is None or value == "" or value == [] or value == {}
+    if value is None:
+        return True
+    kind = type(value)
+    if kind is str or kind is list or kind is dict:  # what JSON gives: empty when it has no length
+        return not value
+    return value == "" or value == [] or value == {}

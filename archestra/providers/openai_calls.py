@@ -128,8 +128,12 @@ def entry_calls(raw: Any, table: FamilyTable = TABLE) -> list[ToolCall]:
     if kind is not None and table.in_answer("tool_call", kind) is Reading.REFUSED:
         unknown: tuple[str, Any] | None = ("tool call", kind)
     else:
-        unknown = next((("tool call field", key) for key, value in raw.items() if not empty(value)
-                        and key not in kinds and table.in_answer("call_field", key) is Reading.REFUSED), None)
+        unknown = None
+        fields = table.place("answer", "call_field")  # keys are strings: table.in_answer("call_field", key)
+        for key, value in raw.items():  # the table first: most keys are declared, and empty() is then moot
+            if key not in kinds and fields.get(key, Reading.REFUSED) is Reading.REFUSED and not empty(value):
+                unknown = ("tool call field", key)
+                break
     if unknown is None and calls:
         return calls
     where, shown = unknown or ("tool call", kind)
@@ -156,8 +160,9 @@ def answer_calls(message: Any, where: str = "field", table: FamilyTable = TABLE)
     (``"delta"``), and a refused call for each field or content part there the table does not hold."""
     if not isinstance(message, dict):
         return []
+    fields = table.place("answer", where)  # keys are strings: table.in_answer(where, key)
     refused = [(where, key) for key, value in message.items()
-               if not empty(value) and table.in_answer(where, key) is Reading.REFUSED]
+               if fields.get(key, Reading.REFUSED) is Reading.REFUSED and not empty(value)]
     content = message.get("content")
     for part in content if isinstance(content, list) else ():
         kind = part.get("type") if isinstance(part, dict) else None

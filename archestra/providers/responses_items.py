@@ -93,13 +93,17 @@ def reading(item: Any, answer: bool = False) -> Reading:
     return TABLE.in_answer("item", item_type(item)) if answer else TABLE.in_request("item", item_type(item))
 
 
+#: ``kind_of`` by reading (any other reading: ``opaque``).
+_KINDS = {_INERT: "message", _RESULT: "output", _SERVER: "hosted", _UNSEEN: "unseen"}
+
+
 def kind_of(item: Any, answer: bool = False) -> str:
     """``message``, ``call`` (decided: client calls, MCP approval requests, and in an answer every item the
     table does not hold), ``output``, ``hosted``, ``unseen`` or ``opaque``."""
     found = reading(item, answer)
     if found is _CALL or (answer and answer_unread(item)):
         return "call"
-    return {_INERT: "message", _RESULT: "output", _SERVER: "hosted", _UNSEEN: "unseen"}.get(found, "opaque")
+    return _KINDS.get(found, "opaque")
 
 
 def hosted_tool(item: dict[str, Any]) -> str | None:

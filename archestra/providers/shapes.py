@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Mapping
 
 
@@ -73,11 +74,31 @@ class FamilyTable:
         """The reading of a stream event by its name (or type)."""
         return self.events.get(f"event:{name}", self.unknown_event) if isinstance(name, str) else self.unknown_event
 
-    def types(self, side: str, where: str) -> set[str]:
+    def types(self, side: str, where: str) -> frozenset[str]:
         """The declared type names of one place (``side`` is ``request``, ``answer`` or ``events``)."""
+        return self._place(side, where)[1]
+
+    def place(self, side: str, where: str) -> Mapping[str, Reading]:
+        """The readings of one place by type name: ``place(side, where).get(kind, default)`` is
+        ``in_request`` / ``in_answer`` for a ``kind`` that is a string (or any hashable non-string, which no
+        key equals), without building ``"<where>:<kind>"`` for every part of every message."""
+        return self._place(side, where)[0]
+
+    def _place(self, side: str, where: str) -> tuple[Mapping[str, Reading], frozenset[str]]:
+        # Asked for every message and tool call: remembered per place, and worked out again should the table's
+        # mapping change size (the tables are module constants; nothing edits them in place).
         table: Mapping[str, Reading] = getattr(self, side)
+        cache: dict[tuple[str, str], tuple[int, Mapping[str, Reading], frozenset[str]]] = \
+            self.__dict__.setdefault("_places", {})
+        known = cache.get((side, where))
+        if known is not None and known[0] == len(table):
+            return known[1], known[2]
         prefix = f"{where}:"
-        return {key[len(prefix):] for key in table if key.startswith(prefix)}
+        readings = MappingProxyType({key[len(prefix):]: reading for key, reading in table.items()
+                                     if key.startswith(prefix)})
+        names = frozenset(readings)
+        cache[(side, where)] = (len(table), readings, names)
+        return readings, names
 
 
 def unseen_reason(family: str, where: str, kind: object) -> str:

@@ -130,7 +130,7 @@ def context_of(exchange: Exchange) -> tuple[tuple[dict[str, Any], ...], tuple[st
             results[-1]["original"] = result.original_content
     results += [_stored(result, result.original_content) for result in exchange.answer_results]
     unseen = list(exchange.unseen_context)
-    if len(compact_json(results)) > MAX_CONTEXT:
+    if results and len(compact_json(results)) > MAX_CONTEXT:  # no results: "[]", nothing to measure
         results, unseen = [], [*unseen, "a remembered context too large to keep"]
     return tuple(_distinct(results)), tuple(_distinct(unseen))
 
