@@ -61,6 +61,9 @@ class FamilyTable:
     #: What an event name the table does not hold is: how the family's official clients treat one.
     unknown_event: Reading = Reading.REFUSED
     notes: Mapping[str, str] = field(default_factory=dict)
+    #: Each place's readings by type name, and their names: worked out once per place (see ``place``).
+    _places: dict[tuple[str, str], tuple[Mapping[str, Reading], frozenset[str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def in_request(self, where: str, kind: object) -> Reading:
         """The reading of a request part; UNSEEN for anything not declared (a missing or non-string type too)."""
@@ -85,20 +88,20 @@ class FamilyTable:
         return self._place(side, where)[0]
 
     def _place(self, side: str, where: str) -> tuple[Mapping[str, Reading], frozenset[str]]:
-        # Asked for every message and tool call: remembered per place, and worked out again should the table's
-        # mapping change size (the tables are module constants; nothing edits them in place).
-        table: Mapping[str, Reading] = getattr(self, side)
-        cache: dict[tuple[str, str], tuple[int, Mapping[str, Reading], frozenset[str]]] = \
-            self.__dict__.setdefault("_places", {})
-        known = cache.get((side, where))
-        if known is not None and known[0] == len(table):
-            return known[1], known[2]
-        prefix = f"{where}:"
-        readings = MappingProxyType({key[len(prefix):]: reading for key, reading in table.items()
-                                     if key.startswith(prefix)})
-        names = frozenset(readings)
-        cache[(side, where)] = (len(table), readings, names)
-        return readings, names
+        # Asked for every message and tool call: worked out once per place (the table cannot change, see
+        # __post_init__).
+        known = self._places.get((side, where))
+        if known is None:
+            prefix = f"{where}:"
+            readings = MappingProxyType({key[len(prefix):]: reading for key, reading in getattr(self, side).items()
+                                         if key.startswith(prefix)})
+            known = self._places[(side, where)] = (readings, frozenset(readings))
+        return known
+
+    def __post_init__(self) -> None:
+        # A declared table is a constant: read-only copies, so that what ``place`` remembers stays true.
+        for side in ("request", "answer", "events", "notes"):
+            object.__setattr__(self, side, MappingProxyType(dict(getattr(self, side))))
 
 
 def unseen_reason(family: str, where: str, kind: object) -> str:
