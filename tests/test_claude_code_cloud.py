@@ -21,19 +21,24 @@ from tests.test_vertex import write_service_account
 PROJECT, LOCATION = "proxy-proj", "us-east5"
 
 
+def cloud_credentials(account, url: str) -> dict[str, str]:
+    """The proxy's own cloud credentials, pointed at the fake upstream ``url``: AWS keys for SigV4 (Bedrock) and the
+    Google service account ``account`` for Anthropic on Vertex AI."""
+    return {"ARCHESTRA_BEDROCK_AWS_AUTH": "true", "ARCHESTRA_BEDROCK_AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": invoke_wire.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": invoke_wire.SECRET_KEY,
+            "AWS_SESSION_TOKEN": invoke_wire.SESSION_TOKEN, "AWS_EC2_METADATA_DISABLED": "true",
+            "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED": "true", "ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT": PROJECT,
+            "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": str(account),
+            "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": url}
+
+
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, tls_cert):
     """The proxy over HTTPS with Bedrock SigV4 and Anthropic on Vertex AI on (tokens required)."""
     upstream = FakeUpstream()
     account = tmp_path_factory.mktemp("gcp") / "sa.json"
     write_service_account(account, f"{upstream.url}/token")
-    env = {"ARCHESTRA_BEDROCK_AWS_AUTH": "true", "ARCHESTRA_BEDROCK_AWS_REGION": "us-east-1",
-           "AWS_ACCESS_KEY_ID": invoke_wire.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": invoke_wire.SECRET_KEY,
-           "AWS_SESSION_TOKEN": invoke_wire.SESSION_TOKEN, "AWS_EC2_METADATA_DISABLED": "true",
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED": "true", "ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT": PROJECT,
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_LOCATION": LOCATION,
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": str(account),
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": upstream.url}
+    env = {**cloud_credentials(account, upstream.url), "ARCHESTRA_ANTHROPIC_VERTEX_AI_LOCATION": LOCATION}
     upstream, process, log, proxy = _start(tmp_path_factory, tls_cert, env, upstream)
     yield proxy
     stop_gunicorn(process, log)

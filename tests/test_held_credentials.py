@@ -24,6 +24,7 @@ from google.oauth2.credentials import Credentials
 from tests.fakes import anthropic_wire, bedrock_wire, gemini_wire, invoke_wire, openai_wire
 from tests.fakes.server import FakeUpstream, json_reply
 from tests.live import _start
+from tests.test_claude_code_cloud import cloud_credentials
 from tests.test_deployment import stop_gunicorn
 from tests.test_vertex import write_service_account
 
@@ -56,12 +57,7 @@ def cloud(tmp_path_factory, tls_cert):
     upstream = FakeUpstream()
     account = tmp_path_factory.mktemp("gcp") / "sa.json"
     write_service_account(account, f"{upstream.url}/token")
-    env = {"ARCHESTRA_BEDROCK_AWS_AUTH": "true", "ARCHESTRA_BEDROCK_AWS_REGION": "us-east-1",
-           "AWS_ACCESS_KEY_ID": invoke_wire.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": invoke_wire.SECRET_KEY,
-           "AWS_SESSION_TOKEN": invoke_wire.SESSION_TOKEN, "AWS_EC2_METADATA_DISABLED": "true",
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED": "true", "ARCHESTRA_ANTHROPIC_VERTEX_AI_PROJECT": PROJECT,
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": str(account),
-           "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": upstream.url,
+    env = {**cloud_credentials(account, upstream.url),
            "ARCHESTRA_GEMINI_VERTEX_AI_ENABLED": "true", "ARCHESTRA_GEMINI_VERTEX_AI_PROJECT": PROJECT,
            "ARCHESTRA_GEMINI_VERTEX_AI_CREDENTIALS_FILE": str(account),
            "ARCHESTRA_GEMINI_VERTEX_AI_BASE_URL": upstream.url,
