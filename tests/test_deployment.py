@@ -29,7 +29,19 @@ def free_port() -> int:
 
 def start_gunicorn(tmp_path, env_extra: dict[str, str], scheme: str = "http", verify=None, bind_by: str = "env"):
     """gunicorn on a free port, given as ``ARCHESTRA_BIND`` (``bind_by="env"``), as gunicorn's own ``-b``
-    (``"flag"``) or in ``GUNICORN_CMD_ARGS`` (``"cmd_args"``)."""
+    (``"flag"``) or in ``GUNICORN_CMD_ARGS`` (``"cmd_args"``).
+
+    A port found free can be taken by another test process before gunicorn binds it (tests run in parallel):
+    the server is ready only once *this* gunicorn logs that it listens there; otherwise it is retried on
+    another port, so a test never talks to someone else's server."""
+    for _ in range(3):
+        started = _try_gunicorn(tmp_path, env_extra, scheme, verify, bind_by)
+        if started:
+            return started
+    pytest.fail("gunicorn found no free port: " + (tmp_path / "gunicorn.log").read_text())
+
+
+def _try_gunicorn(tmp_path, env_extra, scheme, verify, bind_by):
     port = free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "ARCHESTRA_BIND": address, "ARCHESTRA_WORKERS": "1",
@@ -48,11 +60,19 @@ def start_gunicorn(tmp_path, env_extra: dict[str, str], scheme: str = "http", ve
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        text = (tmp_path / "gunicorn.log").read_text()
+        if "Connection in use" in text:
+            process.kill()
+            process.wait(timeout=10)
+            log.close()
+            return None
         try:
-            if requests.get(f"{url}/healthz", timeout=5, verify=verify).status_code == 200:
+            if f"Listening at: {url}" in text and \
+                    requests.get(f"{url}/healthz", timeout=5, verify=verify).status_code == 200:
                 break
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
         assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
     else:
         pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
