@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .providers.base import Provider, Route
+from .providers.base import Provider
+from .routing import Route
 
 
 def complete(runtime: Any, provider: Provider, route: Route, model: str, headers: dict[str, str],

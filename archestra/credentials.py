@@ -28,8 +28,9 @@ from flask import request
 
 from . import profile_tokens
 from .exchange import ProfileInfo
-from .providers.base import Provider, ProxyError
+from .providers.base import Provider
 from .providers.key_formats import KEY_HEADERS
+from .proxy_error import ProxyError
 from .secretbox import SecretKeyMissing, UndecryptableKey
 from .upstream import request_headers
 from .virtual_keys import PREFIX, VirtualKeyInfo, carries_virtual_key, is_virtual_key

@@ -27,7 +27,9 @@ from .metering.interactions import INTERACTION_ID, Trace, record
 from .metering.metrics import OVERHEAD, UPSTREAM_DURATION
 from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
 from .profiles import SLUG_RE, UUID_RE
-from .providers.base import Provider, ProxyError, Route, StreamRelay
+from .providers.base import Provider, StreamRelay
+from .proxy_error import ProxyError
+from .routing import Route
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
 from .strict_json import loads_strict

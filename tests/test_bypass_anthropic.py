@@ -13,7 +13,7 @@ import pytest
 
 from archestra.exchange import ClientInfo, ProfileInfo
 from archestra.providers import Anthropic
-from archestra.providers.base import Route
+from archestra.routing import Route
 from archestra.security.hooks import UNTRUSTED_CONTEXT
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.server import Reply, json_reply, sse_reply

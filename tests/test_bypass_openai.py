@@ -672,8 +672,8 @@ def test_mistral_object_arguments_merge_as_the_sdk_merges_them():
 
 def test_adapter_ties_results_and_sees_whole_parts():
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
     from archestra.providers.openai_compat import OpenAI
+    from archestra.routing import Route
 
     parts = [{"type": "text", "text": "ok"}, HIDDEN["image_url"]]
     body = {"model": "m", "functions": FUNCTIONS, "tools": TOOLS + [SHELL], "messages": [

@@ -27,7 +27,7 @@ import pytest
 
 from archestra.exchange import ClientInfo, ProfileInfo
 from archestra.providers import Anthropic
-from archestra.providers.base import Route
+from archestra.routing import Route
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.server import Reply, json_reply, sse_reply
 from tests.test_hooks import hook_file

@@ -17,7 +17,7 @@ import pytest
 from archestra.exchange import ClientInfo, ProfileInfo
 from archestra.providers import Anthropic
 from archestra.providers.anthropic_reminders import INSTRUCTIONS_TOOL
-from archestra.providers.base import Route
+from archestra.routing import Route
 from archestra.security import hooks as security_hooks
 from archestra.security import policies as security_policies
 from archestra.security.hooks import UNTRUSTED_CONTEXT

@@ -234,8 +234,8 @@ def test_a_repeated_header_is_an_error_as_in_botocore():
 
 def unseen_of(body: dict, model: str = "amazon.nova-pro-v1:0") -> list[str]:
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
     from archestra.providers.bedrock import Bedrock
+    from archestra.routing import Route
 
     route = Route("chat", f"model/{model}/converse", stream=False, model=model, action="converse")
     Bedrock().validate_request(body)

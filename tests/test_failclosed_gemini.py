@@ -198,9 +198,9 @@ def test_fields_inside_calls_and_results_are_declared_too():
     """In process: a field the table does not hold inside a call refuses it; inside a function response or
     the generation config it is unseen context."""
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
     from archestra.providers.gemini import Gemini
     from archestra.providers.gemini_answer import answer_groups
+    from archestra.routing import Route
 
     odd_call = {"functionCall": {"name": "send_email", "args": EVIL, "argsJson": "{\"to\": \"x\"}"}}
     odd_piece = {"functionCall": {"name": "send_email", "partialArgs": [{"jsonPath": "$.to", "bytesValue": "eA=="}]}}

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from archestra.exchange import ClientInfo, ProfileInfo
-from archestra.providers.base import Route
 from archestra.providers.responses import family_for
 from archestra.providers.responses_items import answer_calls
+from archestra.routing import Route
 from tests.fakes import responses_wire as wire
 from tests.fakes.server import json_reply, sse_reply
 from tests.test_responses import EMAIL, HISTORY, TOOLS, ask, kinds, streamed

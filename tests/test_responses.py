@@ -495,8 +495,8 @@ def test_agents_sdk_tool_loop_and_exfiltration_refused(live):
 # -- the family's view and write-back, without a server -----------------------------------------------------
 def _exchange(body: dict):
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
     from archestra.providers.responses import family_for
+    from archestra.routing import Route
 
     family = family_for("openai")
     family.validate_request(body)

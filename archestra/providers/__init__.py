@@ -1,8 +1,10 @@
 """Provider adapters. Adding a provider: one module here and one line in PROVIDERS."""
 from __future__ import annotations
 
+from ..proxy_error import ProxyError
+from ..routing import Route
 from .anthropic import Anthropic
-from .base import Provider, ProxyError, Route, StreamRelay
+from .base import Provider, StreamRelay
 from .bedrock import Bedrock
 from .cohere import Cohere
 from .gemini import Gemini

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall, ToolResult, Usage
+from ..proxy_error import ProxyError
+from ..routing import Route
 from .anthropic_blocks import (
     CALL_TYPES,
     Names,
@@ -25,7 +27,7 @@ from .anthropic_context import request_unseen, unseen
 from .anthropic_reminders import INSTRUCTIONS_TOOL, Reminders, instructions_tool
 from .anthropic_stream import AnthropicStreamRelay
 from .anthropic_table import FAMILY, TABLE
-from .base import Provider, ProxyError, Route, compact_json
+from .base import Provider, compact_json
 from .shapes import Reading, unseen_reason
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",

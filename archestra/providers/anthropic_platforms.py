@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..streaming.sse import SSEEvent
 from .anthropic import Anthropic
 from .anthropic_stream import AnthropicStreamRelay
-from .base import ProxyError, Route, StreamRelay
+from .base import StreamRelay
 from .invoke_stream import ChunkEnvelope
 
 

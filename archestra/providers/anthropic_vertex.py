@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..upstream import join_url
 from .anthropic_platforms import ANTHROPIC_ON_VERTEX
-from .base import ProxyError, Route, proves_profile
+from .base import proves_profile
 from .key_formats import without_client_keys
 
 PATH = re.compile(r"(?:v1(?:beta1)?/)?projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"

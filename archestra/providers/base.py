@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo, Response
 from ..lenient_json import loads_lenient
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..streaming.sse import SSEDecoder
 from ..strict_json import AmbiguousJSON, loads_strict
 
@@ -71,34 +72,6 @@ def proves_profile(profile: Any, caller: Any) -> bool:
     """Whether the caller proved it belongs to the profile (its access token or one of its virtual keys were
     checked), as opposed to merely knowing the profile's id."""
     return profile.token_hash is not None or getattr(caller, "virtual_key", None) is not None
-
-
-class ProxyError(Exception):
-    """An error the proxy itself answers, rendered in the caller's provider format."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.kind = kind
-        self.code = code
-        self.param = param
-        self.headers: dict[str, str] = {}  # extra response headers (``Retry-After``...)
-
-
-@dataclass(frozen=True)
-class Route:
-    """A request the proxy understood: what to do with it and where it goes upstream."""
-
-    kind: str            # "chat" (inspected by hooks), "retrieve" (a stored answer fetched again) or "passthrough"
-    upstream_path: str   # appended to the provider's base URL
-    stream: bool | None = None  # None: decided by the body (``"stream": true``)
-    model: str | None = None    # for providers that name the model in the path (Gemini, Bedrock)
-    action: str | None = None   # the path's operation, e.g. ``streamGenerateContent``
-    #: The API family adapter that speaks this route's wire format when it is not the provider's own (e.g.
-    #: the Responses API on OpenAI): an object with the request/response/stream methods of :class:`Provider`.
-    family: Any = None
 
 
 class StreamRelay:

@@ -15,10 +15,12 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..upstream import request_headers
 from . import aws_auth, key_formats
 from .anthropic_blocks import write_tools
-from .base import Provider, ProxyError, Route, proves_profile
+from .base import Provider, proves_profile
 from .bedrock_content import (TABLE, answer_refusal, answer_segments, call_names, calls, cited_result, member,
                               tool_result, unseen, web_citations)
 from .bedrock_stream import BedrockStreamRelay

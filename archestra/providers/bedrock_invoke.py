@@ -18,10 +18,12 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Usage
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..streaming.eventstream import EventMessage
 from ..streaming.sse import SSEEvent
 from .anthropic_platforms import ANTHROPIC_ON_BEDROCK
-from .base import ProxyError, Route, StreamRelay, compact_json
+from .base import StreamRelay, compact_json
 from .bedrock import Bedrock
 from .bedrock_content import TABLE as CONVERSE
 from .bedrock_stream import BedrockStreamRelay

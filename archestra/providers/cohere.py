@@ -14,8 +14,10 @@ import uuid
 from typing import Any, Iterable
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall, Usage
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..streaming.sse import SSEEvent, encode_event
-from .base import CallNames, ProxyError, Route, compact_json
+from .base import CallNames, compact_json
 from .chat_context import empty
 from .content import content_text
 from .held import HoldingRelay

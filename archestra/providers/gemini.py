@@ -10,7 +10,9 @@ import re
 from typing import Any, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolResult
-from .base import CallNames, Provider, ProxyError, Route, proves_profile
+from ..proxy_error import ProxyError
+from ..routing import Route
+from .base import CallNames, Provider, proves_profile
 from .content import parts_text, set_parts_text
 from .gemini_answer import answer_groups
 from .gemini_format import (FAMILY, TABLE, ambiguous_field, camel, field, fields, function_calls, key_of,

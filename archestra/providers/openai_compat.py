@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall, Usage
+from ..proxy_error import ProxyError
+from ..routing import Route
 from . import responses
-from .base import Provider, ProxyError, Route
+from .base import Provider
 from .chat_context import DOCUMENTS, documents_result, unseen_context
 from .content import content_text, set_content_text
 from .openai_calls import (

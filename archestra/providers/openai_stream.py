@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, ToolCall, ToolResult, Usage
+from ..proxy_error import ProxyError
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
-from .base import ProxyError, StreamRelay, compact_json
+from .base import StreamRelay, compact_json
 from .chat_context import empty
 from .openai_calls import CALL_FIELDS, TABLE, citations
 from .openai_fragments import StreamedCall

@@ -50,7 +50,8 @@ from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
-from .base import ProxyError, Route
+from ..proxy_error import ProxyError
+from ..routing import Route
 from .content import content_text, set_content_text
 from .instructions import INSTRUCTIONS_TOOL, codex_instructions, instructions_tool
 from .responses_items import (
