@@ -1,8 +1,12 @@
 """What a provider's route table answers for a request path: a :class:`Route`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .providers.base import Provider
+    from .providers.family import Family
 
 
 @dataclass(frozen=True)
@@ -14,6 +18,10 @@ class Route:
     stream: bool | None = None  # None: decided by the body (``"stream": true``)
     model: str | None = None    # for providers that name the model in the path (Gemini, Bedrock)
     action: str | None = None   # the path's operation, e.g. ``streamGenerateContent``
-    #: The API family adapter that speaks this route's wire format when it is not the provider's own (e.g.
-    #: the Responses API on OpenAI): an object with the request/response/stream methods of :class:`Provider`.
-    family: Any = None
+    #: The API family that speaks this route's wire format (chat completions, Responses, Messages...), passed by
+    #: keyword: every route has one (a passthrough route's renders its errors).
+    family: Family = field(kw_only=True)
+    #: The provider that sends this route upstream (URL, credentials) when it is not the provider addressed: Anthropic
+    #: models on Vertex AI are addressed at the anthropic provider and go to Google's URLs with the proxy's Google
+    #: credentials. Decided once, by the addressed provider's ``route``; None: the addressed provider sends it.
+    platform: Provider | None = field(default=None, kw_only=True)

@@ -187,6 +187,6 @@ def test_a_function_of_a_namespace_carries_the_namespace_as_its_toolset():
     body = {"model": "m", "input": "go", "tools": [{"type": "namespace", "name": "browser", "description": "b",
                                                     "tools": [{"type": "function", "name": "open_page"}]}]}
     family = family_for("openai")
-    exchange = family.parse_request(json.loads(json.dumps(body)), Route("chat", "responses"),
+    exchange = family.parse_request(json.loads(json.dumps(body)), Route("chat", "responses", family=family),
                                     ProfileInfo("p", "p"), ClientInfo())
     assert [tool.name for tool in exchange.tools] == ["browser.open_page"] and not exchange.unseen_context

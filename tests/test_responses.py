@@ -500,7 +500,8 @@ def _exchange(body: dict):
 
     family = family_for("openai")
     family.validate_request(body)
-    return family, family.parse_request(body, Route("chat", "responses"), ProfileInfo("p", "p"), ClientInfo())
+    route = Route("chat", "responses", family=family)
+    return family, family.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo())
 
 
 def test_view_of_every_item_kind():
