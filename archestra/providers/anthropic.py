@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from ..exchange import Exchange
 from ..routing import Route
+from . import key_formats
 from .anthropic_messages import AnthropicMessages
 from .anthropic_vertex import VERTEX_AI
 from .base import Provider
@@ -14,6 +15,8 @@ from .base import Provider
 class Anthropic(Provider):
     name = "anthropic"
     family = AnthropicMessages()
+    key_format = key_formats.ANTHROPIC
+    key_header = ("x-api-key", "")
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         if path == "v1/messages":

@@ -17,7 +17,7 @@ from ..routing import Route
 from ..upstream import join_url
 from .anthropic_platforms import ANTHROPIC_ON_VERTEX
 from .base import Provider, proves_profile
-from .key_formats import without_client_keys
+from .key_formats import ANTHROPIC, without_client_keys
 from .vertex import vertex_headers
 
 PATH = re.compile(r"(?:v1(?:beta1)?/)?projects/[^/]+/locations/[^/]+/publishers/anthropic/models/"
@@ -29,6 +29,7 @@ class AnthropicOnVertexAI(Provider):
 
     name = "anthropic"
     family = ANTHROPIC_ON_VERTEX
+    key_format = ANTHROPIC  # the client's keys never go to Vertex AI (upstream_request removes them)
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         match = PATH.fullmatch(path)

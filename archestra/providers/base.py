@@ -7,6 +7,7 @@ from ..exchange import Exchange
 from ..proxy_error import ProxyError
 from ..routing import Route
 from ..upstream import join_url
+from .key_formats import KeyFormat
 
 if TYPE_CHECKING:
     from .family import Family
@@ -26,6 +27,13 @@ class Provider:
     #: The family of this provider's own API: it renders the errors of requests that have no route yet (an unknown
     #: path, a provider not enabled) and serves the routes no other family claims.
     family: Family
+    #: What the provider's own keys look like and where its clients send them (key_formats.py): declared by every
+    #: provider (no default), so that no decision rests on a value the proxy cannot recognise.
+    key_format: KeyFormat
+    #: How a key the proxy holds is sent upstream: ``(header, value prefix)``.
+    key_header: tuple[str, str] = ("Authorization", "Bearer ")
+    #: ``gen_ai.provider.name`` in traces (the OpenTelemetry semantic conventions' value where they name one).
+    tracing_name: str | None = None
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         """Map a path (after ``/v1/{provider}[/{profile}]/``) to a :class:`Route`, or None if unknown."""
@@ -45,6 +53,11 @@ class Provider:
     def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
         """Raise :class:`ProxyError` when this caller may not use ``route`` (e.g. the proxy's cloud credentials
         without proof of the profile). Called once the caller was authenticated (credentials.py)."""
+
+    @property
+    def genai_name(self) -> str:
+        """The provider as traces name it: ``tracing_name``, else its own name."""
+        return self.tracing_name or self.name
 
     def enabled(self, settings: Any) -> bool:
         return settings.base_url(self.name) is not None

@@ -37,6 +37,8 @@ def with_inference_profile(model: str, prefix: str | None) -> str:
 class Bedrock(Provider):
     name = "bedrock"
     family = CONVERSE
+    key_format = key_formats.BEDROCK
+    tracing_name = "aws.bedrock"
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         match = PATH.fullmatch(path)
@@ -57,7 +59,7 @@ class Bedrock(Provider):
         aws_auth.refuse_client_signature(headers)
         if not settings.bedrock_aws_auth or settings.cloud_auth_open or proves_profile(profile, caller):
             return
-        if key_formats.own_key(self.name, request_headers(headers.items())) is None:
+        if key_formats.own_key(self.key_format, request_headers(headers.items())) is None:
             raise ProxyError(401, "This proxy signs Bedrock requests with its own AWS credentials only for callers "
                                   "with the profile's access token or one of its virtual keys: send either in "
                                   "X-Archestra-Token (Claude Code: ANTHROPIC_CUSTOM_HEADERS), or send your own Bedrock "

@@ -22,6 +22,7 @@ from .chat_context import empty
 from .content import content_text
 from .held import HoldingRelay
 from .openai_calls import answer_calls, message_calls
+from .key_formats import UNDOCUMENTED
 from .openai_compat import OpenAICompatibleProvider
 from .shapes import FamilyTable, Reading, refused_reason
 from .wire import CallNames, compact_json
@@ -253,5 +254,5 @@ class CohereStreamRelay(HoldingRelay):
 
 
 #: Cohere's routes are shaped like the OpenAI-compatible ones (one chat path, endpoints passed through).
-COHERE = OpenAICompatibleProvider("cohere", family=CohereChat(), passthrough_post=("v2/embed", "v1/embed"),
-                                  passthrough_get=("v1/models",))
+COHERE = OpenAICompatibleProvider("cohere", key_format=UNDOCUMENTED, tracing_name="cohere", family=CohereChat(),
+                                  passthrough_post=("v2/embed", "v1/embed"), passthrough_get=("v1/models",))

@@ -22,7 +22,7 @@ from .gemini_format import (FAMILY, TABLE, ambiguous_field, camel, field, fields
 from .gemini_stream import GeminiStreamRelay
 from .gemini_tools import (computer_members, field_result, keep_server_tools, server_tools, stored_reads,
                            write_result)
-from .key_formats import without_client_keys
+from .key_formats import GEMINI, without_client_keys
 from .shapes import Reading, unseen_reason
 from .vertex import vertex_headers
 from .wire import CallNames
@@ -180,6 +180,9 @@ class Gemini(Provider):
 
     name = "gemini"
     family = GenerateContent()
+    key_format = GEMINI
+    key_header = ("x-goog-api-key", "")
+    tracing_name = "gcp.gemini"
 
     def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
         match = PATH.fullmatch(path)

@@ -13,15 +13,17 @@ from ..routing import Route
 from . import responses
 from .base import Provider
 from .chat_completions import ChatCompletions, mistral_error
+from .key_formats import BEDROCK, OPENAI, UNDOCUMENTED, KeyFormat
 
 
 class OpenAICompatibleProvider(Provider):
     """A provider serving chat completions at ``{base}/{chat_path}`` (and the other paths it is given)."""
 
-    def __init__(self, name: str, *, family: ChatCompletions | None = None, v1_prefix: bool = False,
+    def __init__(self, name: str, *, key_format: KeyFormat, tracing_name: str | None = None,
+                 family: ChatCompletions | None = None, v1_prefix: bool = False,
                  serves_responses: bool = False, passthrough_post: tuple[str, ...] = (),
                  passthrough_get: tuple[str, ...] = (), passes_any_get: bool = False, **quirks: Any) -> None:
-        self.name = name
+        self.name, self.key_format, self.tracing_name = name, key_format, tracing_name
         #: The chat completions family with this upstream's quirks (``quirks``: ChatCompletions' keywords).
         self.family = family or ChatCompletions(name, **quirks)
         #: Paths (after the base) reached with a leading ``v1/`` too, as the mistralai SDK sends them.
@@ -64,17 +66,18 @@ class OpenAICompatibleProvider(Provider):
 
 
 ENTRIES: tuple[OpenAICompatibleProvider, ...] = (
-    OpenAICompatibleProvider("openai", serves_responses=True, passthrough_post=("embeddings", "moderations"),
+    OpenAICompatibleProvider("openai", key_format=OPENAI, tracing_name="openai", serves_responses=True, passthrough_post=("embeddings", "moderations"),
                              passes_any_get=True),
     # Mistral forbids extra fields: stream_options gets a 422 (usage always comes in the last chunk).
-    OpenAICompatibleProvider("mistral", v1_prefix=True, passthrough_post=("embeddings",), passthrough_get=("models",),
+    OpenAICompatibleProvider("mistral", key_format=UNDOCUMENTED, tracing_name="mistral_ai", v1_prefix=True,
+                             passthrough_post=("embeddings",), passthrough_get=("models",),
                              drop_params=("stream_options",), usage_on_request=False, errors=mistral_error),
-    OpenAICompatibleProvider("cerebras"),
-    OpenAICompatibleProvider("vllm", serves_responses=True),
-    OpenAICompatibleProvider("ollama", serves_responses=True, passthrough_post=("embeddings",),
+    OpenAICompatibleProvider("cerebras", key_format=UNDOCUMENTED),
+    OpenAICompatibleProvider("vllm", key_format=UNDOCUMENTED, serves_responses=True),  # any value is a key
+    OpenAICompatibleProvider("ollama", key_format=UNDOCUMENTED, serves_responses=True, passthrough_post=("embeddings",),
                              passthrough_get=("models",)),
-    OpenAICompatibleProvider("zhipuai"),
+    OpenAICompatibleProvider("zhipuai", key_format=UNDOCUMENTED),
     # Amazon Bedrock's OpenAI-compatible endpoint (https://bedrock-mantle.{region}.api.aws/v1): chat completions,
     # with a Bedrock API key as the Bearer token.
-    OpenAICompatibleProvider("mantle"),
+    OpenAICompatibleProvider("mantle", key_format=BEDROCK, tracing_name="aws.bedrock"),
 )
