@@ -21,8 +21,8 @@ from .chat_completions import ChatCompletions
 from .chat_context import empty
 from .content import content_text
 from .held import HoldingRelay
-from .openai_calls import answer_calls, message_calls
 from .key_formats import UNDOCUMENTED
+from .openai_calls import answer_calls, message_calls
 from .openai_compat import OpenAICompatibleProvider
 from .shapes import FamilyTable, Reading, refused_reason
 from .wire import CallNames, compact_json

@@ -66,8 +66,8 @@ class OpenAICompatibleProvider(Provider):
 
 
 ENTRIES: tuple[OpenAICompatibleProvider, ...] = (
-    OpenAICompatibleProvider("openai", key_format=OPENAI, tracing_name="openai", serves_responses=True, passthrough_post=("embeddings", "moderations"),
-                             passes_any_get=True),
+    OpenAICompatibleProvider("openai", key_format=OPENAI, tracing_name="openai", serves_responses=True,
+                             passthrough_post=("embeddings", "moderations"), passes_any_get=True),
     # Mistral forbids extra fields: stream_options gets a 422 (usage always comes in the last chunk).
     OpenAICompatibleProvider("mistral", key_format=UNDOCUMENTED, tracing_name="mistral_ai", v1_prefix=True,
                              passthrough_post=("embeddings",), passthrough_get=("models",),
