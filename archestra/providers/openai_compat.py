@@ -6,13 +6,13 @@ quirks of its chat completions (chat_completions.py; provider-wire-formats.md se
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..proxy_error import ProxyError
 from ..routing import Route
 from . import responses
 from .base import Provider
-from .chat_completions import ChatCompletions, mistral_error
+from .chat_completions import ChatCompletions, mistral_error, openai_error
 from .key_formats import BEDROCK, OPENAI, UNDOCUMENTED, KeyFormat
 
 
@@ -22,10 +22,13 @@ class OpenAICompatibleProvider(Provider):
     def __init__(self, name: str, *, key_format: KeyFormat, tracing_name: str | None = None,
                  family: ChatCompletions | None = None, v1_prefix: bool = False,
                  serves_responses: bool = False, passthrough_post: tuple[str, ...] = (),
-                 passthrough_get: tuple[str, ...] = (), passes_any_get: bool = False, **quirks: Any) -> None:
+                 passthrough_get: tuple[str, ...] = (), passes_any_get: bool = False,
+                 drop_params: tuple[str, ...] = (), usage_on_request: bool = True,
+                 errors: Callable[[ProxyError], dict[str, Any]] = openai_error) -> None:
         self.name, self.key_format, self.tracing_name = name, key_format, tracing_name
-        #: The chat completions family with this upstream's quirks (``quirks``: ChatCompletions' keywords).
-        self.family = family or ChatCompletions(name, **quirks)
+        #: The chat completions family with this upstream's quirks (see ChatCompletions), unless one is given.
+        self.family = family or ChatCompletions(name, drop_params=drop_params, usage_on_request=usage_on_request,
+                                                errors=errors)
         #: Paths (after the base) reached with a leading ``v1/`` too, as the mistralai SDK sends them.
         self.v1_prefix = v1_prefix
         #: The OpenAI Responses API (responses.py) is served too: only by the servers that implement it.
