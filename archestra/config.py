@@ -22,12 +22,20 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "zhipuai": "https://api.z.ai/api/paas/v4",
     "bedrock": None,
     "mantle": None,  # Bedrock's OpenAI-compatible endpoint, https://bedrock-mantle.{region}.api.aws/v1
+    "ollama-native": "http://localhost:11434",  # Ollama's own API (/api/chat...): the server's root
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
              "interaction_metadata_only", "trace_content"}
 LOG_FORMATS = ("text", "json")
 #: Settings that are whole numbers within bounds.
 _WHOLE_NUMBERS = {"dual_llm_max_rounds": (0, 10), "otel_export_batch_size": (1, 2048)}
+
+
+def provider_variable(provider: str, setting: str) -> str:
+    """A provider's variable: ``ARCHESTRA_{PROVIDER}_BASE_URL`` (``setting="BASE_URL"``), or the held key's
+    ``ARCHESTRA_CHAT_{PROVIDER}_API_KEY`` (``setting="CHAT_API_KEY"``); ``-`` in a name is ``_``."""
+    name = provider.upper().replace("-", "_")
+    return f"ARCHESTRA_CHAT_{name}_API_KEY" if setting == "CHAT_API_KEY" else f"ARCHESTRA_{name}_{setting}"
 
 
 class ConfigError(ValueError):
@@ -186,7 +194,7 @@ def known_variables() -> set[str]:
     names = {name for name in ENV_VARS if name.startswith("ARCHESTRA_")} | set(DEPLOYMENT_VARS)
     names |= {"ARCHESTRA_HOOKS", "ARCHESTRA_SECRET_KEY", "ARCHESTRA_SECRET_KEY_PREVIOUS"}
     for provider in DEFAULT_BASE_URLS:
-        names |= {f"ARCHESTRA_{provider.upper()}_BASE_URL", f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY"}
+        names |= {provider_variable(provider, "BASE_URL"), provider_variable(provider, "CHAT_API_KEY")}
     return names
 
 
@@ -229,12 +237,12 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         values["hooks"] = env["ARCHESTRA_HOOKS"]
     base_urls = dict(DEFAULT_BASE_URLS)
     for provider in DEFAULT_BASE_URLS:
-        value = env.get(f"ARCHESTRA_{provider.upper()}_BASE_URL", "").strip()
+        value = env.get(provider_variable(provider, "BASE_URL"), "").strip()
         if value:
             base_urls[provider] = value
     values["base_urls"] = base_urls
-    keys = {provider: env[f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY"].strip() for provider in DEFAULT_BASE_URLS
-            if env.get(f"ARCHESTRA_CHAT_{provider.upper()}_API_KEY", "").strip()}
+    keys = {provider: env[provider_variable(provider, "CHAT_API_KEY")].strip() for provider in DEFAULT_BASE_URLS
+            if env.get(provider_variable(provider, "CHAT_API_KEY"), "").strip()}
     values["provider_keys"] = keys
     endpoint = _traces_endpoint(env)
     if endpoint:
@@ -340,7 +348,7 @@ def _secret_keys(name: str, value: Any) -> Any:
 
 
 def _valid_base_url(provider: str, url: str, variable: str | None = None) -> str:
-    variable = variable or f"ARCHESTRA_{provider.upper()}_BASE_URL"
+    variable = variable or provider_variable(provider, "BASE_URL")
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"{variable} must be an http(s) URL (e.g. https://host:port/path), got {url!r}")

@@ -133,11 +133,16 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
 }
 
 
+def _upper(provider: str) -> str:
+    """A provider's name as its variables spell it (``ollama-native``: ``OLLAMA_NATIVE``)."""
+    return provider.upper().replace("-", "_")
+
+
 def documented_variables() -> set[str]:
     names = set()
     for rows in VARIABLES.values():
         for name, _, _ in rows:
-            names |= {name.replace(P, p.upper()) for p in DEFAULT_BASE_URLS} if P in name else {name}
+            names |= {name.replace(P, _upper(p)) for p in DEFAULT_BASE_URLS} if P in name else {name}
     return names
 
 
@@ -188,7 +193,7 @@ def configuration_page() -> str:
     out = [GENERATED.format(source="archestra/config.py and gunicorn.conf.py"), "", "# Configuration", "",
            "All settings are environment variables, read and validated once at startup; a value that cannot be "
            "used stops the start, naming the variable ([operations](operations.md#mistakes-are-named-at-startup)).",
-           f"`{P}` stands for each provider: {', '.join(p.upper() for p in DEFAULT_BASE_URLS)}."]
+           f"`{P}` stands for each provider: {', '.join(_upper(p) for p in DEFAULT_BASE_URLS)}."]
     for section, rows in VARIABLES.items():
         out += ["", f"## {section}", "", "| variable | default | meaning |", "|---|---|---|"]
         for name, default, meaning in rows:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .client_body import read_body
 from .completion import complete
+from .config import provider_variable
 from .credentials import Caller, authenticate, outgoing
 from .disconnect import watch_client
 from .exchange import ClientInfo, Exchange, ProfileInfo
@@ -77,7 +78,7 @@ def _serve(runtime: Runtime, provider: Provider, rest: str, trace: Trace) -> Res
     try:
         if not provider.enabled(runtime.settings):
             raise ProxyError(404, f"The {provider.name} provider is not enabled on this proxy "
-                                  f"(set ARCHESTRA_{provider.name.upper()}_BASE_URL).",
+                                  f"(set {provider_variable(provider.name, 'BASE_URL')}).",
                              kind="not_found_error", code="provider_not_enabled")
         profile_id, path = split_profile(provider, rest)
         route = provider.route(request.method, path, request.args)
@@ -251,7 +252,7 @@ def _forward(runtime: Runtime, provider: Provider, family: Any, route: Route, ex
             # it is parsed and decided as what it is.
             return _answer(runtime, family, exchange, upstream, trace)
         return _stream(runtime, exchange, relay, upstream, trace, family.stream_content_type)
-    if framing in ("sse", "eventstream"):
+    if framing in ("sse", "eventstream", "ndjson"):
         upstream.close()
         raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream "
                               f"(upstream: {host_of(upstream.url)}).",
@@ -316,12 +317,14 @@ def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: request
 
 
 def _framing(upstream: requests.Response) -> str:
-    """What the upstream says its body is: ``sse``, ``eventstream`` (AWS), ``json`` or ``other``."""
+    """What the upstream says its body is: ``sse``, ``eventstream`` (AWS), ``ndjson``, ``json`` or ``other``."""
     content_type = (upstream.headers.get("Content-Type") or "").lower()
     if "text/event-stream" in content_type:
         return "sse"
     if "amazon.eventstream" in content_type:
         return "eventstream"
+    if "ndjson" in content_type:  # application/x-ndjson: Ollama's native streams
+        return "ndjson"
     return "json" if "json" in content_type else "other"
 
 

@@ -25,7 +25,7 @@ def passthrough_model(route_model: str | None, body: bytes | None) -> str:
 
 def passthrough_usage(content: bytes) -> Usage:
     """Input and output tokens of the answers that report them: OpenAI-style ``usage`` (OpenAI, Mistral,
-    Ollama embeddings), Cohere ``meta.billed_units``. Gemini's embeddings report none."""
+    Ollama embeddings), Ollama's native ``prompt_eval_count``, Cohere ``meta.billed_units``. Gemini's embeddings report none."""
     try:
         data = json.loads(content) if content else None
     except ValueError:
@@ -35,6 +35,8 @@ def passthrough_usage(content: bytes) -> Usage:
     usage = data.get("usage")
     if isinstance(usage, dict):
         return Usage(_int(usage, "prompt_tokens", "input_tokens"), _int(usage, "completion_tokens", "output_tokens"))
+    if "prompt_eval_count" in data:  # Ollama's /api/embed
+        return Usage(_int(data, "prompt_eval_count"), None)
     meta = data.get("meta")
     billed = meta.get("billed_units") if isinstance(meta, dict) else None
     if isinstance(billed, dict):

@@ -18,9 +18,10 @@ from .bedrock import Bedrock
 from .cohere import COHERE
 from .family import Family
 from .gemini import Gemini
+from .ollama_native import OllamaNative
 from .openai_compat import ENTRIES, OpenAICompatibleProvider
 from .relay import StreamRelay
 
-PROVIDERS: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock())
+PROVIDERS: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock(), OllamaNative())
 
 __all__ = ["PROVIDERS", "Family", "OpenAICompatibleProvider", "Provider", "StreamRelay"]

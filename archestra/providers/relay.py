@@ -16,7 +16,8 @@ class StreamRelay:
     provider's own stream format.
     """
 
-    #: The body framing this relay reads: ``sse``, ``eventstream`` (AWS) or ``json`` (a streamed JSON array).
+    #: The body framing this relay reads: ``sse``, ``eventstream`` (AWS), ``json`` (a streamed JSON array) or
+    #: ``ndjson`` (one JSON object per line: Ollama's native API).
     framing = "sse"
 
     def __init__(self, exchange: Exchange) -> None:

@@ -2,11 +2,12 @@
 coverage tests read. Each family module keeps its own tables in a module-level ``TABLES`` list."""
 from __future__ import annotations
 
-from . import anthropic_blocks, bedrock_content, bedrock_invoke, cohere, gemini_format, openai_calls, responses_items
+from . import (anthropic_blocks, bedrock_content, bedrock_invoke, cohere, gemini_format, ollama_native_table, openai_calls,
+               responses_items)
 from .shapes import FamilyTable, markdown
 
 _FAMILY_MODULES = (openai_calls, responses_items, anthropic_blocks, gemini_format, cohere, bedrock_content,
-                   bedrock_invoke)
+                   bedrock_invoke, ollama_native_table)
 
 
 def all_tables() -> list[FamilyTable]:
