@@ -49,7 +49,9 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
     ],
     "Providers": [
         (f"ARCHESTRA_{P}_BASE_URL", "", "upstream base URL ([providers](providers.md)), e.g. Bedrock "
-         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`"),
+         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`; "
+         "`ARCHESTRA_OLLAMA_NATIVE_BASE_URL` is the Ollama server's root (its native `/api/...`), "
+         "`ARCHESTRA_OLLAMA_BASE_URL` its OpenAI-compatible `/v1`"),
         ("ARCHESTRA_GEMINI_VERTEX_AI_ENABLED", None, "send Gemini traffic to Vertex AI with the proxy's own Google "
          "credentials (clients need no provider key, theirs is never forwarded; they prove the profile with its "
          "access token or a virtual key, unless `ARCHESTRA_CLOUD_AUTH_OPEN`)"),

@@ -11,6 +11,7 @@ import anthropic
 import boto3
 import botocore.config
 import cohere
+import ollama
 import openai
 import pytest
 import requests
@@ -44,6 +45,8 @@ def replies(request: Received):
         provider = "cohere"
     elif "/converse" in path:
         provider = "bedrock"
+    elif path.startswith("/api/"):
+        provider = "ollama-native"
     else:
         provider = "openai"
     return next(driver for driver in DRIVERS if driver.provider == provider).text_reply("hello from upstream")
@@ -64,6 +67,9 @@ def ask(proxy, provider: str, key: str, profile: str | None = None) -> str:
     if provider == "cohere":
         answer = cohere.ClientV2(api_key=key, base_url=base).chat(model="command-a", messages=HELLO)
         return answer.message.content[0].text
+    if provider == "ollama-native":  # the library sends OLLAMA_API_KEY this way (ollama.com)
+        client = ollama.Client(host=base, headers={"Authorization": f"Bearer {key}"})
+        return client.chat(model="llama3.2", messages=HELLO, stream=False).message.content
     if provider == "bedrock":
         client = boto3.client("bedrock-runtime", region_name="us-east-1", verify=proxy.ca, endpoint_url=base,
                               config=botocore.config.Config(retries={"max_attempts": 1}))
