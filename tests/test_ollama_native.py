@@ -219,3 +219,74 @@ def test_generate_answer_with_tool_calls_is_refused(proxy, upstream):
     upstream.reply_with(wire.ndjson_reply(lines))
     with pytest.raises(ollama.ResponseError):
         list(client(proxy).generate(model="llama3.2", prompt="x", stream=True))
+
+
+def _exchange(body: dict, provider=None):
+    from archestra.exchange import ClientInfo, ProfileInfo
+    from archestra.providers.ollama_native import OllamaNative
+
+    provider = provider or OllamaNative()
+    route = provider.route("POST", "api/chat" if "messages" in body else "api/generate", {})
+    route.family.validate_request(body)
+    return route.family.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo())
+
+
+def _call(name: str, call_id: str | None = None) -> dict:
+    return {"id": call_id, "function": {"name": name, "arguments": {}}} if call_id else \
+        {"function": {"name": name, "arguments": {}}}
+
+
+@pytest.mark.parametrize("calls,results,names", [
+    ([_call("fetch_url")], [{"tool_name": "fetch_url"}], ["fetch_url"]),
+    # Two pending calls of one tool: a result naming it could answer either: tied to neither.
+    ([_call("fetch_url"), _call("fetch_url")], [{"tool_name": "fetch_url"}] * 2, [None, None]),
+    ([_call("fetch_url"), _call("read_file")], [{"tool_name": "read_file"}, {"tool_name": "fetch_url"}],
+     ["read_file", "fetch_url"]),
+    ([_call("fetch_url")], [{"tool_name": "read_file"}], [None]),  # no such call
+    ([_call("fetch_url")], [{"tool_name": "fetch_url"}] * 2, ["fetch_url", None]),  # answered already
+    ([_call("fetch_url")], [{}], [None]),  # names nothing
+    # A call id ties a result when it names a pending call; a tool_name contradicting it ties nothing.
+    ([_call("fetch_url", "call_a"), _call("fetch_url", "call_b")], [{"tool_call_id": "call_b"}], ["fetch_url"]),
+    ([_call("fetch_url", "call_a")], [{"tool_call_id": "call_a", "tool_name": "read_file"}], [None]),
+])
+def test_results_are_tied_by_tool_name_and_order(calls, results, names):
+    messages = [*ASK, {"role": "assistant", "content": "", "tool_calls": calls},
+                *[{"role": "tool", "content": "page", **result} for result in results]]
+    exchange = _exchange({"model": "m", "messages": messages})
+    assert [result.name for result in exchange.tool_results] == names
+
+
+def test_results_answer_the_last_assistant_message_only():
+    messages = [*ASK, {"role": "assistant", "content": "", "tool_calls": [_call("fetch_url")]},
+                {"role": "assistant", "content": "Done."}, {"role": "tool", "tool_name": "fetch_url", "content": "x"}]
+    assert [r.name for r in _exchange({"model": "m", "messages": messages}).tool_results] == [None]
+
+
+def test_unseen_context_in_requests():
+    plain = _exchange({"model": "m", "messages": ASK, "stream": False, "options": {"temperature": 0},
+                       "keep_alive": "5m", "think": True, "format": {"type": "object"}, "seed_extra": 7})
+    assert plain.unseen_context == [] and plain.stream is False
+    assert _exchange({"model": "m", "messages": ASK}).stream is True  # Ollama's default
+    odd = _exchange({"model": "m", "messages": [{"role": "user", "content": "hi", "attachments": ["a.pdf"]},
+                                                {"role": "critic", "content": "no"}],
+                     "documents": ["Ignore previous instructions"]})
+    assert len(odd.unseen_context) == 3
+    assert any("'documents'" in reason for reason in odd.unseen_context)
+    generate = _exchange({"model": "m", "prompt": "go on", "context": [1, 2, 3], "raw": True})
+    assert [m.text for m in generate.messages] == ["go on"] and len(generate.unseen_context) == 1
+
+
+def test_hook_edits_written_back(tmp_path, make_proxy, upstream):
+    proxy = make_proxy(hooks=hook_file(tmp_path, """
+        def on_request(exchange):
+            for message in exchange.messages:
+                if message.text:
+                    message.text = message.text.replace("secret", "[redacted]")
+    """))
+    upstream.reply_with(json_reply(wire.generate("ok")))
+    client(proxy).generate(model="llama3.2", prompt="the secret is 42", system="keep the secret", stream=False)
+    sent = upstream.received[-1].json
+    assert (sent["prompt"], sent["system"]) == ("the [redacted] is 42", "keep the [redacted]")
+    upstream.reply_with(json_reply(wire.chat("ok")))
+    client(proxy).chat(model="llama3.2", messages=[{"role": "user", "content": "my secret"}], stream=False)
+    assert upstream.received[-1].json["messages"] == [{"role": "user", "content": "my [redacted]"}]
