@@ -215,6 +215,9 @@ class Interaction(db.Model):
     #: The virtual key that authenticated the request (kept when the key is revoked), None without one.
     virtual_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     virtual_key_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Model Router exchanges: ``{"front": the client's API family, "attempts": [{"provider", "model", "status",
+    #: "error"}...]}`` (every upstream tried, fallbacks included); None for the providers' own routes.
+    router: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
 
 
@@ -355,3 +358,20 @@ class SpendDaily(db.Model):
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     interactions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ModelAlias(db.Model):
+    """A Model Router model name (``fast``) standing for an ordered list of ``provider:model`` targets: the first is
+    asked, the next ones only when the one before fails before its answer began (429, 5xx, no connection). With a
+    ``profile_id`` it applies to that profile only, and wins over a global alias of the same name."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("name", "profile_id", name="uq_model_aliases_name_profile"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    name: Mapped[str] = mapped_column(String(256), index=True)
+    profile_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("profiles.id", ondelete="CASCADE"),
+                                                   nullable=True, index=True)
+    targets: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
