@@ -179,3 +179,243 @@ def test_path_is_the_route_the_cohere_provider_serves_as_chat():
         path, query = COHERE.path("command-a-03-2025", stream)
         assert query == ""
         assert Cohere().route("POST", path, {}).kind == "chat"
+
+
+# -- read_answer ---------------------------------------------------------------------------------------------
+def sdk_answer(body: dict[str, Any]) -> cohere.V2ChatResponse:
+    return client(lambda request: httpx.Response(200, json=body)).chat(
+        model="m", messages=[{"role": "user", "content": "hi"}])
+
+
+THINKING_ANSWER = {"id": "c2", "finish_reason": "COMPLETE", "usage": wire.USAGE, "message": {
+    "role": "assistant", "content": [{"type": "thinking", "thinking": "Paris is in France."},
+                                     {"type": "text", "text": "Sunny in Paris."}],
+    "citations": [{"start": 0, "end": 5, "text": "Sunny", "type": "TEXT_CONTENT", "content_index": 1,
+                   "sources": [{"type": "tool", "id": "get_weather_p1t92w7gfgq7:0",
+                                "tool_output": {"weather": "sunny"}}]}]}}
+
+
+@pytest.mark.parametrize("body", [
+    wire.response("Sunny in Paris."),
+    wire.response(None, [wire.tool_call("get_weather", {"city": "Paris"}),
+                         wire.tool_call("get_weather", {"city": "Lyon"}, "get_weather_2")]),
+    wire.response("Let me check.", [wire.tool_call("get_weather", {"city": "Paris"})]),
+    THINKING_ANSWER,
+], ids=["text", "parallel-calls", "text-and-call", "thinking-and-citation"])
+def test_answers_read_as_the_sdk_reads_them(body):
+    answer = COHERE.read_answer(body)
+    sdk = sdk_answer(body)
+    message = sdk.message
+    assert answer.id == sdk.id
+    assert [p.text for p in answer.parts if isinstance(p, Text)] == [
+        c.text for c in message.content or [] if c.type == "text"]
+    assert [p.text for p in answer.parts if isinstance(p, Reasoning)] == [
+        c.thinking for c in message.content or [] if c.type == "thinking"] + ([message.tool_plan] if
+                                                                             message.tool_plan else [])
+    assert [(p.id, p.name, p.arguments) for p in answer.parts if isinstance(p, ToolCallPart)] == [
+        (c.id, c.function.name, c.function.arguments) for c in message.tool_calls or []]
+    assert answer.finish_reason == FINISH[sdk.finish_reason]
+    assert answer.usage == Usage(input_tokens=913, output_tokens=83)
+
+
+@pytest.mark.parametrize("reason", sorted(FINISH))
+def test_finish_reasons(reason):
+    assert COHERE.read_answer({**wire.response("x"), "finish_reason": reason}).finish_reason == FINISH[reason]
+
+
+def test_usage_falls_back_to_billed_units_and_reads_cached_tokens():
+    body = {**wire.response("x"), "usage": {"billed_units": {"input_tokens": 37.0, "output_tokens": 28.0},
+                                            "cached_tokens": 12.0}}
+    assert COHERE.read_answer(body).usage == Usage(input_tokens=37, output_tokens=28, cache_read_tokens=12)
+    assert COHERE.read_answer({**wire.response("x"), "usage": None}).usage == Usage()
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda b: b["message"]["content"].append({"type": "image_url", "image_url": {"url": "x"}}),
+     "content.image_url"),
+    (lambda b: b["message"].update(images=[{"url": "x"}]), "message.images"),
+    (lambda b: b.update(search_results=[]), "search_results"),
+    (lambda b: b.update(finish_reason="USER_CANCEL"), "finish_reason"),
+    (lambda b: b["message"].update(citations=[{"text": "S", "sources": [{"type": "web", "url": "x"}]}]),
+     "citations.sources.web"),
+    (lambda b: b["message"].update(tool_calls=[{"id": "c", "type": "retrieval", "function": {"name": "f"}}]),
+     "tool_calls"),
+    (lambda b: b.pop("message"), "message"),
+])
+def test_untranslatable_answers(change, field):
+    body = json.loads(json.dumps(wire.response("Sunny.")))
+    change(body)
+    with pytest.raises(Untranslatable) as raised:
+        COHERE.read_answer(body)
+    assert raised.value.field == field
+
+
+# -- stream_reader -------------------------------------------------------------------------------------------
+def _thinking_stream() -> list[bytes]:
+    blocks = [({"type": "thinking", "thinking": ""}, "thinking", ["Paris ", "is in France."]),
+              ({"type": "text", "text": ""}, "text", ["Sunny ", "in Paris ☀"])]
+    out = []
+    for index, (start, key, pieces) in enumerate(blocks):
+        out.append(wire.event({"type": "content-start", "index": index, "delta": {"message": {"content": start}}}))
+        out += [wire.event({"type": "content-delta", "index": index, "delta": {"message": {"content": {key: p}}}})
+                for p in pieces]
+        out.append(wire.event({"type": "content-end", "index": index}))
+    citation = {"start": 0, "end": 5, "text": "Sunny", "sources": [{"type": "tool", "id": "t:0",
+                                                                    "tool_output": {"weather": "sunny"}}]}
+    out += [wire.event({"type": "citation-start", "index": 0, "delta": {"message": {"citations": citation}}}),
+            wire.event({"type": "citation-end", "index": 0}), wire.event({"type": "debug", "prompt": "<prompt>"})]
+    return wire.stream(*out, reason="COMPLETE") + [b"data: [DONE]\n\n"]
+
+
+def _text_then_calls() -> list[bytes]:
+    text = wire.text_stream(["Let me ", "check."])[1:-1]  # its content-start ... content-end
+    return wire.stream(*text, *wire.tool_call_events(1, "get_weather", ['"Paris"}'], "c_a", '{"city": '),
+                       *wire.tool_call_events(2, "get_time", ['{"tz": ', '"CET"}'], "c_b"))
+
+
+STREAMS = {
+    "text": wire.text_stream(["Hel", "lo, ", "wörld ✓"]),
+    "tool": wire.tool_stream("get_weather", ['{"ci', 'ty": "Pa', 'ris"}']),
+    "tool-start-arguments": wire.tool_stream("get_weather", ['"Paris"}'], start_arguments='{"city": '),
+    "text-then-calls": _text_then_calls(),
+    "thinking-citation-debug-done": _thinking_stream(),
+    "max-tokens": wire.stream(*wire.text_stream(["cut"])[1:-1], reason="MAX_TOKENS"),
+}
+
+
+def read_stream(chunks: list[bytes]) -> list[Any]:
+    reader = COHERE.stream_reader()
+    assert reader.framing == "sse"
+    events = [event for chunk in chunks for event in reader.feed(chunk)]
+    return events + reader.finish()
+
+
+def collapse(events: list[Any]) -> dict[str, Any]:
+    calls: dict[int, list[str]] = {}
+    for event in events:
+        if isinstance(event, ToolCallStart):
+            calls[event.index] = [event.id, event.name, ""]
+        elif isinstance(event, ToolCallDelta):
+            calls[event.index][2] += event.arguments
+    ends = [event for event in events if isinstance(event, StreamEnd)]
+    return {"id": events[0].id, "text": "".join(e.text for e in events if isinstance(e, TextDelta)),
+            "reasoning": "".join(e.text for e in events if isinstance(e, ReasoningDelta)),
+            "calls": [calls[i] for i in sorted(calls)], "finish": ends[0].finish_reason if ends else None,
+            "usage": (ends[0].usage.input_tokens, ends[0].usage.output_tokens) if ends else None}
+
+
+def sdk_stream(body: bytes) -> dict[str, Any]:
+    """What an application reading ``chat_stream`` gets: text, thinking and plan, calls by index, finish."""
+    seen: dict[str, Any] = {"text": "", "reasoning": "", "calls": {}}
+    transport = client(lambda request: httpx.Response(200, content=body,
+                                                      headers={"content-type": "text/event-stream"}))
+    for event in transport.chat_stream(model="m", messages=[{"role": "user", "content": "hi"}]):
+        if event.type == "message-start":
+            seen["id"] = event.id
+        elif event.type in ("content-start", "content-delta"):
+            content = event.delta.message.content
+            seen["text"] += content.text or ""
+            seen["reasoning"] += content.thinking or ""
+        elif event.type == "tool-plan-delta":
+            seen["reasoning"] += event.delta.message.tool_plan
+        elif event.type == "tool-call-start":
+            call = event.delta.message.tool_calls
+            seen["calls"][event.index] = [call.id, call.function.name, call.function.arguments or ""]
+        elif event.type == "tool-call-delta":
+            seen["calls"][event.index][2] += event.delta.message.tool_calls.function.arguments
+        elif event.type == "message-end":
+            seen["finish"] = FINISH[event.delta.finish_reason]
+            seen["usage"] = (int(event.delta.usage.tokens.input_tokens), int(event.delta.usage.tokens.output_tokens))
+    seen["calls"] = [seen["calls"][i] for i in sorted(seen["calls"])]
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_streams_read_as_the_sdk_reads_them(name):
+    chunks = STREAMS[name]
+    events = read_stream(chunks)
+    assert isinstance(events[0], StreamStart) and isinstance(events[-1], StreamEnd)
+    assert collapse(events) == sdk_stream(b"".join(chunks))
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_chunk_boundaries_anywhere_give_the_same_events(name):
+    body = b"".join(STREAMS[name])
+    whole = read_stream([body])
+    assert read_stream([body[i:i + 1] for i in range(len(body))]) == whole
+    for cut in range(1, len(body), 7):
+        assert read_stream([body[:cut], body[cut:]]) == whole, cut
+
+
+def test_calls_after_text_are_numbered_from_zero():
+    events = read_stream(STREAMS["text-then-calls"])
+    assert [(e.index, e.id) for e in events if isinstance(e, ToolCallStart)] == [(0, "c_a"), (1, "c_b")]
+    assert [e.index for e in events if isinstance(e, ToolCallDelta)] == [0, 0, 1, 1]
+
+
+def test_a_stream_without_message_end_is_an_error():
+    events = read_stream(wire.text_stream(["Hello"])[:-1])
+    assert isinstance(events[-1], StreamError) and not any(isinstance(e, StreamEnd) for e in events)
+
+
+def test_message_end_with_an_error_is_a_stream_error():
+    end = wire.event({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "model overloaded"}})
+    assert read_stream(wire.text_stream(["Hel"])[:-1] + [end])[-1] == StreamError("model overloaded")
+    end = wire.event({"type": "message-end", "delta": {"finish_reason": "TIMEOUT"}})
+    assert read_stream(wire.text_stream(["Hel"])[:-1] + [end])[-1] == StreamEnd("error")
+
+
+def _citation(source_type: str) -> bytes:
+    return wire.event({"type": "citation-start", "index": 0, "delta": {"message": {"citations": {
+        "text": "x", "sources": [{"type": source_type, "id": "s"}]}}}})
+
+
+@pytest.mark.parametrize("extra, field", [
+    (wire.event({"type": "content-image", "index": 0}), "event.content-image"),
+    (b"event: content-delta\ndata: {\"type\":\"tool-call-start\",\"index\":0}\n\n", "event.content-delta"),
+    (wire.event({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "image"}}}}),
+     "content.image"),
+    (wire.event({"type": "content-delta", "index": 3, "delta": {"message": {"content": {"text": "x"}}}}),
+     "content-delta"),
+    (wire.event({"type": "tool-call-delta", "index": 4, "delta": {"message": {"tool_calls": {
+        "function": {"arguments": "{}"}}}}}), "tool-call-delta"),
+    (wire.event({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
+        "id": "c", "type": "retrieval", "function": {"name": "f"}}}}}), "tool-call-start"),
+    (wire.event({"type": "message-start", "id": "c9", "delta": {"message": {"tool_calls": [
+        wire.tool_call("evil", {})]}}}), "message-start.message"),
+    (_citation("web"), "citations.sources.web"),
+    (b"event: content-delta\ndata: {not json\n\n", "stream.data"),
+    (b"retry-after: 5\n\n", "stream"),
+])
+def test_untranslatable_stream_events(extra, field):
+    reader = COHERE.stream_reader()
+    reader.feed(wire.text_stream(["Hi"])[0])
+    with pytest.raises(Untranslatable) as raised:
+        reader.feed(extra)
+    assert raised.value.field == field
+
+
+def test_an_event_after_message_end_is_untranslatable():
+    reader = COHERE.stream_reader()
+    for chunk in wire.text_stream(["Hi"]):
+        reader.feed(chunk)
+    with pytest.raises(Untranslatable) as raised:
+        reader.feed(wire.text_stream(["more"])[2])
+    assert raised.value.field == "event.content-delta"
+
+
+# -- read_error ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("status, body, message, kind", [
+    (400, b'{"id":"e1","message":"invalid request: messages must not be empty"}',
+     "invalid request: messages must not be empty", "invalid_request"),
+    (401, b'{"message":"invalid api token"}', "invalid api token", "authentication"),
+    (498, b'{"message":"invalid token"}', "invalid token", "authentication"),
+    (404, b'{"id":"e2","message":"model \'x\' not found"}', "model 'x' not found", "not_found"),
+    (429, b'{"message":"You are using a Trial key"}', "You are using a Trial key", "rate_limit"),
+    (503, b"<html>Service Unavailable</html>", "<html>Service Unavailable</html>", "overloaded"),
+    (500, b"", "Cohere answered 500", "api_error"),
+    (502, b'{"detail": "bad gateway"}', '{"detail": "bad gateway"}', "api_error"),
+])
+def test_errors(status, body, message, kind):
+    error = COHERE.read_error(status, body)
+    assert (error.status, error.message, error.kind) == (status, message, kind)
