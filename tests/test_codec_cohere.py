@@ -120,6 +120,18 @@ def test_a_whole_tool_turn_is_written_as_the_sdk_types_and_sent_unchanged_by_the
         "stream": True}
 
 
+def test_text_next_to_calls_goes_into_the_tool_plan_which_cohere_takes_instead():
+    body = COHERE.write_request(request(
+        Message("user", [Text("Weather in Paris?")]),
+        Message("assistant", [Reasoning("The user wants weather."), Text("Let me check."),
+                              ToolCallPart("c1", "get_weather", '{"city":"Paris"}')]),
+        Message("user", [ToolResultPart("c1", [Text("sunny")])]), tools=[WEATHER]))
+    validate(body)
+    assert body["messages"][1] == {"role": "assistant", "tool_plan": "The user wants weather.\n\nLet me check.",
+                                   "tool_calls": [{"id": "c1", "type": "function", "function": {
+                                       "name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
+
+
 def test_reasoning_goes_back_as_thinking_without_calls_and_opaque_reasoning_is_dropped():
     body = COHERE.write_request(request(
         Message("user", [Text("2+2?")]),
@@ -133,6 +145,11 @@ def test_reasoning_goes_back_as_thinking_without_calls_and_opaque_reasoning_is_d
                                                                     {"type": "text", "text": "4"}]}
     assert "reasoning.signature" in DROPPED_FIELDS and "tool_result.is_error" in DROPPED_FIELDS
     assert "tools" not in body and "tool_choice" not in body
+
+
+@pytest.mark.parametrize("top_p, p", [(1.0, 0.99), (0.0, 0.01), (0.5, 0.5)])
+def test_top_p_is_kept_in_cohere_range(top_p, p):
+    assert COHERE.write_request(request(Message("user", [Text("hi")]), top_p=top_p))["p"] == p
 
 
 @pytest.mark.parametrize("fmt, written", [

@@ -1,7 +1,7 @@
 """The Cohere v2 chat upstream codec (``COHERE``): the Model Router's requests to Cohere ``/v2/chat`` and the
 answers, streams and errors back (provider-wire-formats.md section 4).
 
-The request writer is ``cohere_chat_request`` (with :data:`DROPPED_FIELDS`), the answer reader
+The request writer is ``cohere_chat_request`` (with :data:`DROPPED_FIELDS` and :data:`CLAMPED_FIELDS`), the answer reader
 ``cohere_chat_answer`` and the stream reader ``cohere_chat_stream``; this module puts them behind the
 :class:`~.codec.UpstreamCodec` interface and reads error answers.
 
@@ -14,11 +14,11 @@ import json
 from typing import Any
 
 from .cohere_chat_answer import read_answer
-from .cohere_chat_request import DROPPED_FIELDS, write_request
+from .cohere_chat_request import CLAMPED_FIELDS, DROPPED_FIELDS, write_request
 from .cohere_chat_stream import CohereStreamReader
 from .neutral import ChatAnswer, ChatRequest, UpstreamError
 
-__all__ = ["COHERE", "CohereChat", "DROPPED_FIELDS"]
+__all__ = ["CLAMPED_FIELDS", "COHERE", "CohereChat", "DROPPED_FIELDS"]
 
 #: Cohere's statuses (``cohere/v2/raw_client.py``: 498 invalid token, 499 client closed) -> neutral error kinds.
 _KINDS = {400: "invalid_request", 422: "invalid_request", 401: "authentication", 498: "authentication",

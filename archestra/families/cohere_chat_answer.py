@@ -60,10 +60,16 @@ def content_part(item: Any) -> Text | Reasoning:
     raise Untranslatable(f"content.{kind}", "a Cohere content type this reader does not know")
 
 
-def _call(call: Any) -> ToolCallPart:
+def function_of(call: Any, where: str) -> dict[str, Any]:
+    """The ``function`` of a tool call; Untranslatable for any other kind of call."""
     function = call.get("function") if isinstance(call, dict) else None
     if not isinstance(function, dict) or call.get("type", "function") != "function":
-        raise Untranslatable("tool_calls", "a tool call that is not a function call")
+        raise Untranslatable(where, "a tool call that is not a function call")
+    return function
+
+
+def _call(call: Any) -> ToolCallPart:
+    function = function_of(call, "tool_calls")
     return ToolCallPart(id=string_field(call.get("id"), "tool_calls.id"),
                         name=string_field(function.get("name"), "tool_calls.function.name"),
                         arguments=string_field(function.get("arguments") or "{}", "tool_calls.function.arguments"))

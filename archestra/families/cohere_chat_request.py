@@ -22,6 +22,10 @@ DROPPED_FIELDS = {
                            "them: Cohere cannot read them (their text, if any, is sent as thinking / tool_plan)",
 }
 
+#: Sampling knobs Cohere takes in a narrower range, moved to its nearest end: ``p`` must lie in [0.01, 0.99]
+#: (``cohere/v2/client.py``), so ``top_p: 1`` (no nucleus cut, a common client default) goes as 0.99.
+CLAMPED_FIELDS = {"top_p": (0.01, 0.99)}
+
 #: Neutral tool_choice -> Cohere's; ``auto`` is Cohere's default and is not written.
 _TOOL_CHOICE = {"required": "REQUIRED", "none": "NONE"}
 
@@ -47,8 +51,10 @@ def write_request(request: ChatRequest) -> dict[str, Any]:
         body["tool_choice"] = _TOOL_CHOICE[request.tool_choice]
     if request.parallel_tool_calls is False:
         raise Untranslatable("parallel_tool_calls", "Cohere cannot be told to make at most one call per turn")
-    for name, value in (("max_tokens", request.max_tokens), ("temperature", request.temperature),
-                        ("p", request.top_p)):
+    if request.top_p is not None:
+        low, high = CLAMPED_FIELDS["top_p"]
+        body["p"] = min(max(request.top_p, low), high)
+    for name, value in (("max_tokens", request.max_tokens), ("temperature", request.temperature)):
         if value is not None:
             body[name] = value
     if request.stop:
@@ -128,30 +134,31 @@ def _tool_content(result: ToolResultPart) -> str | list[dict[str, Any]]:
 
 
 def _assistant(message: Message) -> list[dict[str, Any]]:
-    """An assistant turn. Reasoning text goes back where Cohere put it: ``tool_plan`` in a turn with tool calls
-    (that is what Cohere's plan is), ``thinking`` content otherwise; reasoning without text is dropped."""
+    """An assistant turn. Cohere refuses text content next to tool calls ("text content is not allowed when
+    tool_calls are provided ... use 'tool_plan'", vercel/ai#5794), so in a turn with calls the text and the
+    reasoning, in their order, are its ``tool_plan`` (what Cohere itself says before calling); in a turn without
+    calls, reasoning is ``thinking`` content. Reasoning without text is dropped (see DROPPED_FIELDS)."""
     calls = [part for part in message.parts if isinstance(part, ToolCallPart)]
     content: list[dict[str, Any]] = []
-    plans: list[str] = []
+    plan: list[str] = []
     for part in message.parts:
-        if isinstance(part, Text):
-            content.append({"type": "text", "text": part.text})
-        elif isinstance(part, Reasoning):
-            if not part.text:
-                continue  # signature / encrypted only: see DROPPED_FIELDS
-            if calls:
-                plans.append(part.text)
-            else:
-                content.append({"type": "thinking", "thinking": part.text})
-        elif not isinstance(part, ToolCallPart):
+        if isinstance(part, ToolCallPart) or (isinstance(part, Reasoning) and not part.text):
+            continue
+        if not isinstance(part, (Text, Reasoning)):
             raise Untranslatable(f"assistant.{_kind(part)}", "an assistant turn holds text, reasoning and calls")
+        if calls:
+            plan.append(part.text)
+        elif isinstance(part, Text):
+            content.append({"type": "text", "text": part.text})
+        else:
+            content.append({"type": "thinking", "thinking": part.text})
     out: dict[str, Any] = {"role": "assistant"}
-    if plans:
-        out["tool_plan"] = "\n\n".join(plans)
     if calls:
+        if plan:
+            out["tool_plan"] = "\n\n".join(plan)
         out["tool_calls"] = [{"id": call.id, "type": "function",
                               "function": {"name": call.name, "arguments": call.arguments}} for call in calls]
-    if content or not calls:
+    else:
         out["content"] = content
     return [out]
 

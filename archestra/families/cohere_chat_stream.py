@@ -14,7 +14,7 @@ from typing import Any
 
 from ..streaming import StreamFormatError
 from ..streaming.sse import SSEDecoder, SSEEvent
-from .cohere_chat_answer import check_citation, finish_reason, string_field, usage
+from .cohere_chat_answer import check_citation, finish_reason, function_of, string_field, usage
 from .neutral import (ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, TextDelta,
                       ToolCallDelta, ToolCallStart, Untranslatable)
 
@@ -106,9 +106,7 @@ class CohereStreamReader:
 
     def _tool_call_start(self, data: dict[str, Any]) -> list[StreamEvent]:
         call = _delta_message(data).get("tool_calls")
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or call.get("type", "function") != "function":
-            raise Untranslatable("tool-call-start", "a tool call that is not a function call")
+        function = function_of(call, "tool-call-start")
         index = _index(data)
         if index in self._calls:
             raise Untranslatable("tool-call-start", f"a second tool call at index {index}")
