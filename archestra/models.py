@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import false as sa_false
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -366,7 +368,12 @@ class ModelAlias(db.Model):
     ``profile_id`` it applies to that profile only, and wins over a global alias of the same name."""
 
     __tablename__ = "model_aliases"
-    __table_args__ = (UniqueConstraint("name", "profile_id", name="uq_model_aliases_name_profile"),)
+    __table_args__ = (
+        UniqueConstraint("name", "profile_id", name="uq_model_aliases_name_profile"),
+        # NULLs are distinct in a unique constraint: one global alias per name needs an index of its own.
+        Index("uq_model_aliases_global_name", "name", unique=True, sqlite_where=text("profile_id IS NULL"),
+              postgresql_where=text("profile_id IS NULL")),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
     name: Mapped[str] = mapped_column(String(256), index=True)

@@ -122,3 +122,26 @@ def test_unknown_models_and_providers_are_a_400_naming_the_rules(routed, upstrea
     with pytest.raises(openai.BadRequestError):
         client(r).chat.completions.create(model="nobody:gpt-4o", messages=HELLO)
     assert upstream.received == []
+
+
+def test_one_global_alias_per_name_and_one_per_profile(routed):
+    r = routed()
+    first = r.proxy.api("POST", "/model-aliases", json={"name": "fast", "targets": ["openai:gpt-4o-mini"]})
+    assert first.status_code == 201, first.text
+    again = r.proxy.api("POST", "/model-aliases", json={"name": "fast", "targets": ["mistral:small"]})
+    assert again.status_code == 409
+    own = r.proxy.api("POST", "/model-aliases", json={"name": "fast", "profile_id": r.profile,
+                                                      "targets": ["mistral:small"]})
+    assert own.status_code == 201, own.text
+    assert r.proxy.api("POST", "/model-aliases", json={"name": "fast", "profile_id": r.profile,
+                                                       "targets": ["vllm:x"]}).status_code == 409
+    assert r.proxy.api("POST", "/model-aliases", json={"name": "openai:gpt", "targets": ["vllm:x"]}).status_code == 400
+
+
+def test_aliases_on_postgresql(routed, postgres_url, upstream):
+    r = routed(database_url=postgres_url)
+    assert r.proxy.api("POST", "/model-aliases", json={"name": "fast", "targets": ["openai:a"]}).status_code == 201
+    assert r.proxy.api("POST", "/model-aliases", json={"name": "fast", "targets": ["openai:b"]}).status_code == 409
+    upstream.reply_with(json_reply(wire.completion("ok")))
+    assert client(r).chat.completions.create(model="fast", messages=HELLO).choices[0].message.content == "ok"
+    assert upstream.received[-1].json["model"] == "a"

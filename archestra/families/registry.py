@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cohere_chat import COHERE
+
 #: Front codecs by the front's name (``openai_chat``, ``anthropic_messages``, ``responses``).
 FRONTS: dict[str, Any] = {}
 #: Upstream codecs by the upstream family's name (see ``router/targets.upstream_family``).
-UPSTREAMS: dict[str, Any] = {}
+UPSTREAMS: dict[str, Any] = {codec.name: codec for codec in (COHERE,)}

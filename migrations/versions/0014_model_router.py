@@ -25,6 +25,8 @@ def upgrade():
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("name", "profile_id", name="uq_model_aliases_name_profile"),
     )
+    op.create_index("uq_model_aliases_global_name", "model_aliases", ["name"], unique=True,
+                    sqlite_where=sa.text("profile_id IS NULL"), postgresql_where=sa.text("profile_id IS NULL"))
     with op.batch_alter_table("interactions") as batch:
         batch.add_column(sa.Column("router", sa.JSON(), nullable=True))
 
