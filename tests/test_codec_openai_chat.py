@@ -11,6 +11,8 @@ from typing import Any, Callable
 import httpx2
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from archestra.families.neutral import (ChatAnswer, ChatRequest, Image, Message, Reasoning, ReasoningDelta,
@@ -189,7 +191,8 @@ def test_write_request_is_what_the_sdk_sends_for_it():
         {"role": "user", "content": [{"type": "text", "text": "look"},
                                      {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]},
         {"role": "assistant", "content": "calling", "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]},
+            {"id": "toolu_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]},
         {"role": "tool", "tool_call_id": "toolu_1", "content": [{"type": "text", "text": "sunny"},
                                                                 {"type": "text", "text": " 25C"}]},
         {"role": "user", "content": "and?"}]
@@ -305,6 +308,13 @@ def test_stream_without_include_usage_has_no_usage_chunk():
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_a_streamed_calls_only_answer_has_no_content_as_unstreamed():
+    events = [StreamStart("s", "m"), ToolCallStart(0, "c", "f"), ToolCallDelta(0, "{}"), StreamEnd("tool_calls")]
+    with serving(written(events)).chat.completions.stream(model="m", messages=[USER]) as stream:
+        message = stream.get_final_completion().choices[0].message
+    assert message.content is None and message.tool_calls[0].function.arguments == "{}"
+
+
 @pytest.mark.parametrize("end", [StreamError("upstream overloaded"), StreamEnd("error")])
 def test_stream_error_raises_in_the_sdk(end):
     body = written([StreamStart("s", "m"), TextDelta("par"), end])
@@ -360,6 +370,19 @@ def read_stream(chunks: list[bytes], bytewise: bool = False) -> list:
     return events + reader.finish()
 
 
+def sdk_final(body: bytes) -> ChatCompletion:
+    with serving(body).chat.completions.stream(model="m", messages=[USER]) as stream:
+        return stream.get_final_completion()
+
+
+def sdk_view(final: ChatCompletion) -> tuple:
+    """What an application reads from a streamed answer: text, calls, finish reason, usage."""
+    message = final.choices[0].message
+    calls = [(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or []]
+    return message.content, calls, final.choices[0].finish_reason, \
+        final.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
+
+
 def test_stream_reader_of_the_wire_split_anywhere():
     chunks = wire.tool_stream([("call_1", "get_weather", ['{"ci', 'ty":"Paris"}']), ("call_2", "get_time", ["{}"])],
                               text=["Sure ", "thing"])
@@ -378,7 +401,8 @@ def test_stream_reader_whole_calls_and_usage_with_the_finish():
     assert read_stream(wire.mistral_text_stream(["a", "b"]))[-1] == StreamEnd("stop", Usage(10, 5))
     # Ollama: every parallel call says index 0; a new id is a new call
     ollama = [wire.chunk(wire.choice({"tool_calls": [{"index": 0, "id": f"c{i}", "type": "function", "function": {
-        "name": f"f{i}", "arguments": "{}"}}]})) for i in range(2)] + [wire.chunk(wire.choice({}, finish_reason="tool_calls"))]
+        "name": f"f{i}", "arguments": "{}"}}]})) for i in range(2)]
+    ollama.append(wire.chunk(wire.choice({}, finish_reason="tool_calls")))
     events = read_stream(wire.chunks_stream(ollama))
     assert [e for e in events if isinstance(e, ToolCallStart)] == [ToolCallStart(0, "c0", "f0"),
                                                                    ToolCallStart(1, "c1", "f1")]
@@ -415,6 +439,9 @@ def test_stream_reader_ends_and_errors():
     (wire.chunks_stream([wire.chunk(wire.choice({"annotations": [{"type": "url_citation"}]}))]),
      "choices[0].delta.annotations"),
     ([b"event: thread.message\ndata: {}\n\n"], "event thread.message"),
+    (wire.chunks_stream([wire.chunk(wire.choice({"tool_calls": [{**wire.fragment(0, "c", "f", "{"),
+                                                                 "custom": {"input": "rm -rf"}}]}))]),
+     "choices[0].delta.tool_calls[0].custom"),
 ])
 def test_stream_reader_untranslatable(chunks, field):
     with pytest.raises(Untranslatable) as caught:
@@ -426,17 +453,28 @@ def test_upstream_stream_relayed_to_the_sdk_reads_as_the_upstream_itself():
     """Differential: the SDK reading the upstream wire and the SDK reading it through reader -> writer agree."""
     upstream = b"".join(wire.tool_stream([("call_1", "get_weather", ['{"city"', ':"Paris"}'])], text=["On it."]))
     relayed = written(read_stream([upstream]))
+    assert sdk_view(sdk_final(relayed)) == sdk_view(sdk_final(upstream)) == (
+        "On it.", [("call_1", "get_weather", '{"city":"Paris"}')], "tool_calls",
+        {"prompt_tokens": 44, "completion_tokens": 16, "total_tokens": 60})
 
-    def final(body: bytes) -> ChatCompletion:
-        with serving(body).chat.completions.stream(model="m", messages=[USER]) as stream:
-            return stream.get_final_completion()
 
-    direct, through = final(upstream), final(relayed)
-    keep = {"content", "tool_calls"}
-    assert through.choices[0].message.model_dump(include=keep) == direct.choices[0].message.model_dump(include=keep)
-    assert through.choices[0].finish_reason == direct.choices[0].finish_reason
-    assert through.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"}) == \
-        direct.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"})
+@settings(max_examples=60, deadline=None)
+@given(text=st.lists(st.text(min_size=1, max_size=6), max_size=4),
+       calls=st.lists(st.tuples(st.sampled_from(["get_weather", "send_email"]),
+                                st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=4)), max_size=3),
+       cuts=st.lists(st.integers(min_value=0, max_value=100_000), max_size=8))
+def test_any_upstream_stream_reaches_the_sdk_as_it_was(text, calls, cuts):
+    """Differential: whatever text and calls an upstream streams, cut anywhere, the SDK reading it through
+    reader -> writer sees what it sees reading the upstream itself."""
+    if calls:
+        upstream = b"".join(wire.tool_stream([(f"call_{i}", name, frags) for i, (name, frags) in enumerate(calls)],
+                                             text=text))
+    else:
+        upstream = b"".join(wire.text_stream(text))
+    points = sorted({cut % (len(upstream) + 1) for cut in cuts})
+    pieces = [upstream[a:b] for a, b in zip([0, *points], [*points, len(upstream)])]
+    relayed = written(read_stream(pieces))
+    assert sdk_view(sdk_final(relayed)) == sdk_view(sdk_final(upstream))
 
 
 @pytest.mark.parametrize("status, kind", [(400, "invalid_request"), (401, "authentication"), (403, "permission"),

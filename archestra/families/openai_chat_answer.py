@@ -20,6 +20,8 @@ FINISH_READ: dict[str, FinishReason] = {"stop": "stop", "length": "length", "too
 _ANSWER_FIELDS = frozenset({"role", "content", "refusal", "tool_calls", "reasoning_content", "reasoning",
                             "annotations", "audio", "function_call"})
 
+_CALL_FIELDS = frozenset({"index", "id", "type", "function"})
+
 
 def finish_read(reason: Any, where: str) -> FinishReason:
     if reason not in FINISH_READ:
@@ -118,6 +120,9 @@ def read_call(call: Any, where: str) -> tuple[str | None, str | None, str | None
     if not isinstance(call, dict) or call.get("type", "function") not in ("function", None):
         kind = call.get("type") if isinstance(call, dict) else None
         raise Untranslatable(where, f"tool call of type {kind!r}: only function calls translate")
+    unknown = sorted(set(call) - _CALL_FIELDS)
+    if unknown:
+        raise Untranslatable(f"{where}.{unknown[0]}", "not translatable")
     function = call.get("function") or {}
     if not isinstance(function, dict) or set(function) - {"name", "arguments"}:
         raise Untranslatable(f"{where}.function", "not a function call")

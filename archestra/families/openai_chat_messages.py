@@ -139,12 +139,14 @@ def read_messages(messages: Any) -> tuple[list[Text], list[Message]]:
                                  *([Text(refusal)] if isinstance(refusal, str) and refusal else []), *calls]
             out.append(Message("assistant", parts))
         elif role == "tool":
-            _fields(message, where, {"role", "content", "tool_call_id"})
+            # ``name`` (some clients send it) is the tool's name, which the result carries anyway.
+            _fields(message, where, {"role", "content", "tool_call_id", "name"})
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str):
                 raise Untranslatable(f"{where}.tool_call_id", "missing")
+            name = message.get("name")
             result = ToolResultPart(call_id, list(_text_parts(message.get("content"), f"{where}.content")),
-                                    name=names.get(call_id))
+                                    name=name if isinstance(name, str) and name else names.get(call_id))
             if i and isinstance(messages[i - 1], dict) and messages[i - 1].get("role") == "tool":
                 out[-1].parts.append(result)
             else:
@@ -155,7 +157,9 @@ def read_messages(messages: Any) -> tuple[list[Text], list[Message]]:
 
 
 # -- writing --------------------------------------------------------------------------------------------------
-def _image_part(image: Image) -> dict[str, Any]:
+def _image_part(image: Image, where: str) -> dict[str, Any]:
+    if image.url is None and (image.media_type is None or image.data is None):
+        raise Untranslatable(where, "an image needs a URL or its media type and data")
     url = image.url if image.url is not None else f"data:{image.media_type};base64,{image.data}"
     return {"type": "image_url", "image_url": {"url": url}}
 
@@ -186,7 +190,7 @@ def _user_messages(message: Message, where: str) -> list[dict[str, Any]]:
             if all(isinstance(part, Text) for part in pending):
                 content: Any = _text_content(pending)  # type: ignore[arg-type]
             else:
-                content = [_image_part(p) if isinstance(p, Image) else {"type": "text", "text": p.text}
+                content = [_image_part(p, where) if isinstance(p, Image) else {"type": "text", "text": p.text}
                            for p in pending]
             out.append({"role": "user", "content": content})
             pending.clear()

@@ -57,6 +57,9 @@ class ChatStreamWriter:
         return encode_event(_compact(chunk))
 
     def _start(self) -> bytes:
+        """The role chunk, before the first delta. It waits for that delta because OpenAI's says ``content: ""``
+        before text but ``content: null`` (and holds the call) before a tool call, and the SDK keeps that
+        value: a calls-only answer then reads ``content is None``, as the non-streamed one does."""
         if self._started:
             return b""
         self._started = True
@@ -67,7 +70,7 @@ class ChatStreamWriter:
             return b""
         if isinstance(event, StreamStart):
             self._id, self._model = event.id or self._id, event.model or self._model
-            return self._start()
+            return b""
         if isinstance(event, StreamError):
             self._failed = True
             return error_event(event.message)
@@ -85,7 +88,10 @@ class ChatStreamWriter:
         if isinstance(event, ToolCallStart):
             call = {"index": event.index, "id": event.id, "type": "function",
                     "function": {"name": event.name, "arguments": ""}}
-            return self._start() + self._chunk({"tool_calls": [call]})
+            if not self._started:
+                self._started = True
+                return self._chunk({"role": "assistant", "content": None, "tool_calls": [call], "refusal": None})
+            return self._chunk({"tool_calls": [call]})
         if isinstance(event, ToolCallDelta):
             call = {"index": event.index, "function": {"arguments": event.arguments}}
             return self._start() + self._chunk({"tool_calls": [call]}) if event.arguments else b""
