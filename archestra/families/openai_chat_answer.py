@@ -1,5 +1,5 @@
-"""A ``chat.completion`` answer <-> the neutral :class:`ChatAnswer`, and the pieces its stream shares with it
-(finish reasons, usage, tool calls, reasoning).
+"""A ``chat.completion`` answer <-> the neutral :class:`ChatAnswer`, and the pieces its stream and the
+request's history share with it (finish reasons, usage, tool calls, reasoning).
 
 Reasoning is rendered as ``reasoning_content`` (the field DeepSeek, vLLM and LiteLLM clients read; the openai
 SDK keeps it as an extra field) and never mixed into ``content``; its signature or encryption only means
@@ -134,6 +134,21 @@ def read_call(call: Any, where: str) -> tuple[str | None, str | None, str | None
     return call.get("id"), function.get("name"), arguments
 
 
+def read_calls(calls: Any, where: str) -> list[ToolCallPart]:
+    """The complete tool calls of a message (an answer's, or an assistant message of a request's history)."""
+    if calls is None:
+        return []
+    if not isinstance(calls, list):
+        raise Untranslatable(where, "not a list")
+    parts = []
+    for i, call in enumerate(calls):
+        call_id, name, arguments = read_call(call, f"{where}[{i}]")
+        if not isinstance(call_id, str) or not isinstance(name, str):
+            raise Untranslatable(f"{where}[{i}]", "a call needs an id and a name")
+        parts.append(ToolCallPart(call_id, name, arguments or ""))
+    return parts
+
+
 def read_answer(body: dict[str, Any]) -> ChatAnswer:
     choices = body.get("choices")
     if not isinstance(choices, list) or len(choices) != 1:
@@ -151,11 +166,7 @@ def read_answer(body: dict[str, Any]) -> ChatAnswer:
     parts += read_content(message.get("content"), f"{where}.content")
     if isinstance(message.get("refusal"), str) and message["refusal"]:
         parts.append(Text(message["refusal"]))
-    for i, call in enumerate(message.get("tool_calls") or []):
-        call_id, name, arguments = read_call(call, f"{where}.tool_calls[{i}]")
-        if not isinstance(call_id, str) or not isinstance(name, str):
-            raise Untranslatable(f"{where}.tool_calls[{i}]", "a call needs an id and a name")
-        parts.append(ToolCallPart(call_id, name, arguments or ""))
+    parts += read_calls(message.get("tool_calls"), f"{where}.tool_calls")
     return ChatAnswer(id=str(body.get("id", "")), model=str(body.get("model", "")), parts=parts,
                       finish_reason=finish_read(choice.get("finish_reason"), "choices[0].finish_reason"),
                       usage=usage_read(body.get("usage")))

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from .neutral import Image, Message, Part, Reasoning, Text, ToolCallPart, ToolResultPart, Untranslatable
+from .openai_chat_answer import read_calls, read_reasoning
 
 #: ``data:<media type>;base64,<data>``: the only inline image form chat completions has.
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.S)
@@ -81,34 +82,6 @@ def _user_parts(content: Any, where: str) -> list[Part]:
     return parts
 
 
-def _tool_calls(calls: Any, where: str) -> list[ToolCallPart]:
-    if calls is None:
-        return []
-    if not isinstance(calls, list):
-        raise Untranslatable(where, "not a list")
-    parts = []
-    for i, call in enumerate(calls):
-        here = f"{where}[{i}]"
-        if not isinstance(call, dict) or call.get("type", "function") != "function":
-            kind = call.get("type") if isinstance(call, dict) else None
-            raise Untranslatable(here, f"tool call of type {kind!r}: only function calls translate")
-        function = call.get("function")
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
-                or not isinstance(call.get("id"), str):
-            raise Untranslatable(here, "a function call needs an id and function.name")
-        arguments = function.get("arguments", "")
-        if not isinstance(arguments, str):
-            raise Untranslatable(f"{here}.function.arguments", "not a JSON string")
-        parts.append(ToolCallPart(call["id"], function["name"], arguments))
-    return parts
-
-
-def _reasoning(message: dict[str, Any]) -> list[Reasoning]:
-    """DeepSeek / vLLM / Ollama send reasoning back as ``reasoning_content`` or ``reasoning`` text."""
-    texts = [message.get(key) for key in ("reasoning_content", "reasoning")]
-    return [Reasoning(text) for text in texts if isinstance(text, str) and text]
-
-
 def read_messages(messages: Any) -> tuple[list[Text], list[Message]]:
     """The system prompt (leading system / developer messages) and the conversation. Consecutive ``tool``
     messages become one user message holding their results in order; each result is named by its call."""
@@ -131,10 +104,11 @@ def read_messages(messages: Any) -> tuple[list[Text], list[Message]]:
             out.append(Message("user", _user_parts(message.get("content"), f"{where}.content")))
         elif role == "assistant":
             _fields(message, where, {"role", "content", "refusal", "tool_calls", "reasoning_content", "reasoning"})
-            calls = _tool_calls(message.get("tool_calls"), f"{where}.tool_calls")
+            calls = read_calls(message.get("tool_calls"), f"{where}.tool_calls")
             names.update((call.id, call.name) for call in calls)
             refusal = message.get("refusal")
-            parts: list[Part] = [*_reasoning(message),
+            reasoning = read_reasoning(message, where)
+            parts: list[Part] = [*([Reasoning(reasoning)] if reasoning else []),
                                  *_text_parts(message.get("content"), f"{where}.content", ("text", "refusal")),
                                  *([Text(refusal)] if isinstance(refusal, str) and refusal else []), *calls]
             out.append(Message("assistant", parts))

@@ -149,9 +149,9 @@ class ChatStreamReader:
             raise Untranslatable("stream", f"not a JSON chunk: {data[:80]!r}") from None
         if not isinstance(chunk, dict):
             raise Untranslatable("stream", "a chunk that is not an object")
-        if chunk.get("error"):
+        if chunk.get("error") or chunk.get("object") == "error":  # OpenAI's shape, or Mistral's unwrapped one
             self._ended = True
-            error = chunk["error"]
+            error = chunk.get("error") or chunk
             message = error.get("message") if isinstance(error, dict) else error
             return [StreamError(message if isinstance(message, str) and message else "upstream stream error")]
         events: list[StreamEvent] = []
@@ -184,7 +184,10 @@ class ChatStreamReader:
         events += [TextDelta(text.text) for text in texts if text.text]
         if isinstance(refusal, str) and refusal:
             events.append(TextDelta(refusal))
-        for i, call in enumerate(delta.get("tool_calls") or []):
+        calls = delta.get("tool_calls") or []
+        if not isinstance(calls, list):
+            raise Untranslatable(f"{where}.tool_calls", "not a list")
+        for i, call in enumerate(calls):
             events += self._call(call, f"{where}.tool_calls[{i}]")
         if choice.get("finish_reason") is not None:
             self._finish = finish_read(choice["finish_reason"], "choices[0].finish_reason")
@@ -193,6 +196,8 @@ class ChatStreamReader:
     def _call(self, call: Any, where: str) -> list[StreamEvent]:
         call_id, name, arguments = read_call(call, where)
         index = call.get("index", self._last if call_id is None else ("unindexed", self._count))
+        if "index" in call and (not isinstance(index, int) or isinstance(index, bool)):
+            raise Untranslatable(f"{where}.index", "not a number")
         known = self._calls.get(index)
         if known is not None and call_id is not None and known[1] not in (None, call_id):
             known = None  # a new id at a used index is another call (Ollama numbers them all 0)
