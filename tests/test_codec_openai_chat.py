@@ -104,6 +104,8 @@ def test_read_request_stream_options_developer_role_and_text_parts():
     assert req.response_format == {"type": "json_object"}
     assert req.messages[1].parts == [Reasoning("thinking"), Text("I "), Text("won't")]
     assert req.messages[2].parts == [ToolResultPart("c9", [Text("r")])]
+    named = {**body, "messages": [*body["messages"][:3], {**body["messages"][3], "name": "lookup"}]}
+    assert CODEC.read_request(named).messages[2].parts[0].name == "lookup"
     assert CODEC.read_request({**body, "stream_options": None}).include_usage is False
 
 
@@ -424,6 +426,8 @@ def test_stream_reader_ends_and_errors():
     failed = read_stream(text[:2] + [wire.event(wire.error_body("overloaded", "server_error"))] + text[2:])
     assert failed[-1] == StreamError("overloaded") and sum(isinstance(e, (StreamEnd, StreamError)) for e in failed) == 1
     assert read_stream([]) == [StreamError("the upstream stream ended before its finish reason")]
+    mistral = {"object": "error", "message": "Service unavailable", "type": "internal_error", "code": None}
+    assert read_stream(text[:2] + [wire.event(mistral)])[-1] == StreamError("Service unavailable")
 
 
 @pytest.mark.parametrize("chunks, field", [
@@ -439,6 +443,8 @@ def test_stream_reader_ends_and_errors():
     (wire.chunks_stream([wire.chunk(wire.choice({"annotations": [{"type": "url_citation"}]}))]),
      "choices[0].delta.annotations"),
     ([b"event: thread.message\ndata: {}\n\n"], "event thread.message"),
+    (wire.chunks_stream([wire.chunk(wire.choice({"tool_calls": [wire.fragment("1", "c", "f", "{}")]}))]),
+     "choices[0].delta.tool_calls[0].index"),
     (wire.chunks_stream([wire.chunk(wire.choice({"tool_calls": [{**wire.fragment(0, "c", "f", "{"),
                                                                  "custom": {"input": "rm -rf"}}]}))]),
      "choices[0].delta.tool_calls[0].custom"),
