@@ -317,9 +317,9 @@ def test_a_streamed_calls_only_answer_has_no_content_as_unstreamed():
     assert message.content is None and message.tool_calls[0].function.arguments == "{}"
 
 
-@pytest.mark.parametrize("end", [StreamError("upstream overloaded"), StreamEnd("error")])
+@pytest.mark.parametrize("end", [StreamError("upstream overloaded"), StreamEnd("error"), None])
 def test_stream_error_raises_in_the_sdk(end):
-    body = written([StreamStart("s", "m"), TextDelta("par"), end])
+    body = written([StreamStart("s", "m"), TextDelta("par"), *([end] if end else [])])
     assert not body.endswith(b"[DONE]\n\n")
     seen = []
     with pytest.raises(openai.APIError) as caught:

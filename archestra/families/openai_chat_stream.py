@@ -40,6 +40,7 @@ class ChatStreamWriter:
         self._usage = request.include_usage
         self._id, self._model, self._created = "chatcmpl-router", request.model, created
         self._started = False
+        self._ended = False
         self._failed = False
 
     def _chunk(self, delta: dict[str, Any] | None, finish_reason: str | None = None,
@@ -78,6 +79,7 @@ class ChatStreamWriter:
             if event.finish_reason == "error":
                 self._failed = True
                 return error_event("the upstream answer ended in an error")
+            self._ended = True
             out = self._start() + self._chunk({}, finish_rendered(event.finish_reason))
             return out + (self._chunk(None, usage=event.usage) if self._usage else b"")
         if isinstance(event, TextDelta):
@@ -98,7 +100,11 @@ class ChatStreamWriter:
         raise TypeError(f"not a stream event: {event!r}")
 
     def finish(self) -> bytes:
-        return b"" if self._failed else _DONE
+        """``[DONE]`` after a complete answer; without its end the client gets an error, never a ``[DONE]`` that
+        would pass a cut answer off as complete."""
+        if self._failed:
+            return b""
+        return _DONE if self._ended else error_event("the answer ended before it was complete")
 
 
 class ChatStreamReader:
