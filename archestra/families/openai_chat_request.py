@@ -108,7 +108,7 @@ def read_request(body: dict[str, Any]) -> ChatRequest:
     if not isinstance(model, str):
         raise Untranslatable("model", "missing")
     system, messages = read_messages(body.get("messages"))
-    # max_completion_tokens replaced max_tokens; when a client sends both the newer one is what OpenAI obeys.
+    # max_completion_tokens replaced max_tokens (deprecated in its favour): when a client sends both, it wins.
     max_tokens = body.get("max_completion_tokens")
     return ChatRequest(
         model=model, messages=messages, system=system, tools=_tools(body.get("tools")),
