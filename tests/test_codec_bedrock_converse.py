@@ -15,6 +15,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.validate import ParamValidator
 
 from archestra.families.bedrock_converse import BEDROCK_CONVERSE, DROPPED_FIELDS
+from archestra.families.bedrock_converse_answer import UNCALLABLE_TOOL
+from archestra.families.bedrock_converse_request import EMPTY_RESULT, UNCALLABLE_TOOL_SPEC
 from archestra.families.neutral import (ChatRequest, Image, Message, Reasoning, ReasoningDelta, StreamEnd,
                                         StreamError, StreamStart, Text, TextDelta, ToolCallDelta, ToolCallPart,
                                         ToolCallStart, ToolResultPart, ToolSpec, Untranslatable, Usage)
@@ -156,11 +158,30 @@ def test_tool_choice_none_without_tool_history_leaves_the_tools_out():
     assert_valid_converse(body)
 
 
-def test_tool_choice_none_with_tool_history_is_untranslatable():
-    # Bedrock rejects toolUse blocks without toolConfig, and declaring the tools lets the model call them.
+@pytest.mark.parametrize("tools, choice", [([WEATHER], "none"), ([], None), ([], "auto")])
+def test_a_tool_history_where_no_tool_may_be_called_declares_only_the_uncallable_tool(tools: list, choice: Any):
+    # Bedrock rejects toolUse blocks without toolConfig, and declaring the client's tools lets the model call them.
+    body = BEDROCK_CONVERSE.write_request(request(*TOOL_HISTORY, tools=tools, tool_choice=choice))
+    assert_valid_converse(body)
+    assert body["toolConfig"] == {"tools": [UNCALLABLE_TOOL_SPEC]}
+
+
+def test_a_call_of_the_uncallable_tool_is_refused_in_answers_and_streams():
     with pytest.raises(Untranslatable) as caught:
-        BEDROCK_CONVERSE.write_request(request(*TOOL_HISTORY, tools=[WEATHER], tool_choice="none"))
-    assert caught.value.field == "tool_choice"
+        BEDROCK_CONVERSE.read_answer(wire.converse([wire.tool_use(UNCALLABLE_TOOL, {})], stop="tool_use"))
+    assert caught.value.field == "output.message.content[0].toolUse.name"
+    reader = BEDROCK_CONVERSE.stream_reader()
+    with pytest.raises(Untranslatable) as caught:
+        for frame in wire.tool_stream(UNCALLABLE_TOOL, ["{}"]):
+            reader.feed(frame)
+    assert caught.value.field == "contentBlockStart.start.toolUse.name"
+
+
+def test_an_empty_tool_result_is_not_a_blank_text_block():
+    body = BEDROCK_CONVERSE.write_request(request(*TOOL_HISTORY[:2], user(ToolResultPart("call_1", [Text("")])),
+                                                  tools=[WEATHER]))
+    assert_valid_converse(body)
+    assert body["messages"][2]["content"][0]["toolResult"]["content"] == [{"text": EMPTY_RESULT}]
 
 
 def test_unsigned_reasoning_is_dropped_and_listed():
@@ -190,11 +211,13 @@ def test_ids_outside_converse_pattern_are_replaced_consistently():
     (request(user(ToolResultPart("c", [Image(url="https://example.com/a.png")]))), "messages[0].parts[0].content"),
     (request(user(Text("x")), response_format={"type": "json_object"}), "response_format"),
     (request(user(Text("x")), tools=[ToolSpec("mcp.search")]), "tools[0].name"),
+    (request(user(Text("x")), tools=[ToolSpec(UNCALLABLE_TOOL)]), "tools[0].name"),
     (request(user(Text("x")), tools=[WEATHER], tool_choice="other"), "tool_choice"),
     (request(user(Text("x")), tool_choice="required"), "tool_choice"),
     (request(user(ToolCallPart("c", "get_weather", "{}"))), "messages[0].parts[0]"),
 ], ids=["image-url", "image-bmp", "arguments-not-json", "arguments-not-object", "result-image-url",
-        "json-object", "tool-name", "unknown-tool-choice", "required-without-tools", "call-in-user-turn"])
+        "json-object", "tool-name", "reserved-tool-name", "unknown-tool-choice", "required-without-tools",
+        "call-in-user-turn"])
 def test_untranslatable_requests(req: ChatRequest, field: str):
     with pytest.raises(Untranslatable) as caught:
         BEDROCK_CONVERSE.write_request(req)

@@ -4,11 +4,10 @@
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
-from .bedrock_converse_answer import read_answer
+from .bedrock_converse_answer import error_message, read_answer
 from .bedrock_converse_request import DROPPED_FIELDS, write_request
 from .bedrock_converse_stream import ConverseStreamReader
 from .neutral import ChatAnswer, ChatRequest, UpstreamError
@@ -19,17 +18,6 @@ __all__ = ["BEDROCK_CONVERSE", "BedrockConverse", "DROPPED_FIELDS"]
 #: ModelErrorException are the model failing, not the caller: ``api_error``.
 ERROR_KINDS = {400: "invalid_request", 401: "authentication", 403: "permission", 404: "not_found",
                429: "rate_limit", 503: "overloaded"}
-
-
-def _error_message(body: bytes) -> str | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    message = data.get("message") or data.get("Message")
-    return message if isinstance(message, str) else None
 
 
 class BedrockConverse:
@@ -50,7 +38,7 @@ class BedrockConverse:
         return ConverseStreamReader()
 
     def read_error(self, status: int, body: bytes) -> UpstreamError:
-        message = _error_message(body)
+        message = error_message(body)
         if message is None:
             text = body.decode("utf-8", "replace").strip()[:500]
             message = text or f"Bedrock answered HTTP {status}"

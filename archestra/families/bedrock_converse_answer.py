@@ -1,5 +1,6 @@
 """A Bedrock Converse answer (``ConverseResponse`` in botocore's service-2.json) read into neutral terms, and the
-pieces the stream reader shares with it: the stop reasons, the usage, the answer id.
+pieces the stream reader and the error reader share with it: the stop reasons, the usage, the answer id, the
+tool calls a client may receive, the message of an error.
 
 Fail closed: a content block other than text, a client tool's call or reasoning (citations, images, documents,
 guardrail content, a tool the provider ran itself, anything new) raises Untranslatable naming it.
@@ -22,6 +23,12 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
+#: Bedrock requires ``toolConfig`` whenever the history holds toolUse / toolResult blocks, and Converse has no
+#: ``none`` tool choice: a request that lets the model call no tool but has tool blocks in its history declares
+#: this tool alone (bedrock_converse_request), and the readers refuse an answer that calls it.
+UNCALLABLE_TOOL = "archestra_no_tool_available"
+
+
 def finish_reason(stop_reason: Any) -> FinishReason:
     if stop_reason not in FINISH_REASONS:
         raise Untranslatable("stopReason", f"unknown stop reason {stop_reason!r}")
@@ -41,6 +48,16 @@ def answer_id() -> str:
     return f"msg_bdrk_{uuid.uuid4().hex}"
 
 
+def error_message(payload: bytes) -> str | None:
+    """The ``message`` (``Message`` in some services' casing) of a Bedrock error body or exception frame."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    message = (data.get("message") or data.get("Message")) if isinstance(data, dict) else None
+    return message if isinstance(message, str) else None
+
+
 def only_member(union: Any, where: str) -> tuple[str, Any]:
     """The one member of a Converse union (ContentBlock, delta...); anything else is not understood."""
     if not isinstance(union, dict) or len(union) != 1:
@@ -56,6 +73,8 @@ def client_tool_use(use: Any, where: str) -> tuple[str, str]:
         raise Untranslatable(where, "a toolUse without toolUseId and name")
     if use.get("type") is not None:
         raise Untranslatable(f"{where}.type", f"a tool the provider runs itself ({use['type']!r})")
+    if use["name"] == UNCALLABLE_TOOL:
+        raise Untranslatable(f"{where}.name", "the model called a tool although the request allowed none")
     return use["toolUseId"], use["name"]
 
 

@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from .bedrock_converse_answer import UNCALLABLE_TOOL
 from .neutral import (ChatRequest, Image, Message, Part, Reasoning, Text, ToolCallPart, ToolResultPart, ToolSpec,
                       Untranslatable)
 
@@ -34,6 +35,12 @@ TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
 #: A tool without parameters still needs an ``inputSchema`` (required in ToolSpecification).
 NO_PARAMETERS = {"type": "object", "properties": {}}
+#: Declared in place of the client's tools when the model may call none (see UNCALLABLE_TOOL).
+UNCALLABLE_TOOL_SPEC = {"toolSpec": {"name": UNCALLABLE_TOOL, "inputSchema": {"json": NO_PARAMETERS},
+                                     "description": "No tool can be called in this turn. Never call this one: "
+                                                    "answer in text."}}
+#: Bedrock rejects blank text blocks, in tool results too; a tool that printed nothing still has a result.
+EMPTY_RESULT = "(no output)"
 
 
 def tool_use_id(call_id: str) -> str:
@@ -67,8 +74,8 @@ def _tool_input(call: ToolCallPart, where: str) -> dict[str, Any]:
 
 def _result(result: ToolResultPart, where: str) -> dict[str, Any]:
     content = [{"text": item.text} if isinstance(item, Text) else _image(item, f"{where}.content")
-               for item in result.content]
-    block: dict[str, Any] = {"toolUseId": tool_use_id(result.call_id), "content": content}
+               for item in result.content if not isinstance(item, Text) or item.text.strip()]
+    block: dict[str, Any] = {"toolUseId": tool_use_id(result.call_id), "content": content or [{"text": EMPTY_RESULT}]}
     if result.is_error:  # "success" is the default; models without status support reject the field
         block["status"] = "error"
     return {"toolResult": block}
@@ -115,6 +122,8 @@ def write_messages(messages: list[Message]) -> list[dict[str, Any]]:
 def _tool_spec(tool: ToolSpec, i: int) -> dict[str, Any]:
     if not TOOL_NAME.fullmatch(tool.name):
         raise Untranslatable(f"tools[{i}].name", "Converse tool names are 1-64 of [a-zA-Z0-9_-]")
+    if tool.name == UNCALLABLE_TOOL:
+        raise Untranslatable(f"tools[{i}].name", "a name this codec keeps for itself")
     spec: dict[str, Any] = {"name": tool.name,
                             "inputSchema": {"json": tool.parameters if tool.parameters else NO_PARAMETERS}}
     if tool.description:  # NonEmptyString
@@ -127,27 +136,22 @@ def _uses_tools(messages: list[dict[str, Any]]) -> bool:
 
 
 def write_tool_config(request: ChatRequest, messages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """``toolConfig``, or None. Converse has no ``none`` choice: without tool blocks in the history the tools are
-    left out (the model then cannot call any: exactly ``none``). With them, Bedrock requires ``toolConfig``, and
-    declaring the tools would let the model call them, so the request is refused rather than changed."""
+    """``toolConfig``, or None. Converse has no ``none`` tool choice: the client's tools are then left out, so
+    the model cannot call any. Bedrock requires ``toolConfig`` when the history holds tool blocks, so a request
+    that lets the model call no tool (``none``, or no tools at all) but has them declares UNCALLABLE_TOOL alone,
+    and an answer that calls it anyway is refused by the readers, never handed to the client."""
     choice = request.tool_choice
-    if choice == "none":
-        if _uses_tools(messages) and request.tools:
-            raise Untranslatable("tool_choice", "Converse has no 'none' tool choice, and a history with tool calls "
-                                                "requires the tools to be declared (the model could call them)")
-        return None
-    names = [tool.name for tool in request.tools]
-    if not request.tools:
-        if choice not in (None, "auto"):
+    if choice == "none" or not request.tools:
+        if choice not in (None, "auto", "none"):
             raise Untranslatable("tool_choice", f"{choice!r} without any tools")
-        return None
+        return {"tools": [UNCALLABLE_TOOL_SPEC]} if _uses_tools(messages) else None
     config: dict[str, Any] = {"tools": [_tool_spec(tool, i) for i, tool in enumerate(request.tools)]}
     if choice == "auto":
         config["toolChoice"] = {"auto": {}}
     elif choice == "required":
         config["toolChoice"] = {"any": {}}
     elif choice is not None:
-        if choice not in names:
+        if choice not in [tool.name for tool in request.tools]:
             raise Untranslatable("tool_choice", f"{choice!r} is not one of the declared tools")
         config["toolChoice"] = {"tool": {"name": choice}}
     return config

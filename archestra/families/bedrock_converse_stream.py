@@ -13,7 +13,8 @@ import json
 from typing import Any, Callable
 
 from ..streaming.eventstream import EventMessage, EventStreamDecoder, EventStreamError
-from .bedrock_converse_answer import answer_id, client_tool_use, finish_reason, only_member, read_usage
+from .bedrock_converse_answer import (answer_id, client_tool_use, error_message, finish_reason, only_member,
+                                      read_usage)
 from .neutral import (FinishReason, ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, TextDelta,
                       ToolCallDelta, ToolCallStart, Untranslatable)
 
@@ -33,12 +34,7 @@ def _exception(message: EventMessage) -> StreamError:
     ``:error-code`` / ``:error-message`` headers."""
     if message.message_type == "error":
         return StreamError(f"{message.headers.get(':error-code')}: {message.headers.get(':error-message')}")
-    try:
-        payload = json.loads(message.payload) if message.payload else {}
-        text = payload.get("message") or payload.get("Message") if isinstance(payload, dict) else None
-    except ValueError:
-        text = None
-    text = text or message.payload.decode("utf-8", "replace")
+    text = error_message(message.payload) or message.payload.decode("utf-8", "replace")
     return StreamError(f"{message.headers.get(':exception-type')}: {text}")
 
 
