@@ -254,6 +254,24 @@ def test_read_answer_text_tool_calls_usage():
     assert answer.id and answer.id != BEDROCK_CONVERSE.read_answer(body).id
 
 
+def test_read_answer_gives_what_boto3_reads_from_the_same_body():
+    body = wire.converse([{"text": "Checking."}, wire.tool_use("get_weather", {"city": "Paris", "days": [1, 2]}),
+                          wire.tool_use("get_weather", {"city": "Z\u00fcrich"}, call_id="tooluse_2")],
+                         stop="tool_use")
+    theirs = boto3_client(body=json.dumps(body).encode()).converse(modelId="m", messages=[])
+    ours = BEDROCK_CONVERSE.read_answer(json.loads(json.dumps(body)))
+    expected: list[Any] = []
+    for block in theirs["output"]["message"]["content"]:
+        if "text" in block:
+            expected.append(("text", block["text"]))
+        else:
+            expected.append((block["toolUse"]["toolUseId"], block["toolUse"]["name"], block["toolUse"]["input"]))
+    assert [("text", p.text) if isinstance(p, Text) else (p.id, p.name, json.loads(p.arguments))
+            for p in ours.parts] == expected
+    assert (ours.usage.input_tokens, ours.usage.output_tokens) == (theirs["usage"]["inputTokens"],
+                                                                   theirs["usage"]["outputTokens"])
+
+
 def test_read_answer_reasoning():
     body = wire.converse([{"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "s1"}}},
                           {"reasoningContent": {"redactedContent": "cmVkYWN0ZWQ="}}, {"text": "42"}])
@@ -353,7 +371,7 @@ def test_stream_split_at_every_byte_boundary():
 def test_stream_matches_what_boto3_reads_from_the_same_frames():
     data = b"".join(TWO_CALLS)
     ours = gather(read_stream([data]))
-    text, calls, usage, order = "", {}, None, []
+    text, reasoning, signature, calls, usage, order = "", "", None, {}, None, []
     for event in boto3_client(body=data).converse_stream(modelId="m", messages=[])["stream"]:
         if "contentBlockStart" in event:
             use = event["contentBlockStart"]["start"]["toolUse"]
@@ -363,11 +381,13 @@ def test_stream_matches_what_boto3_reads_from_the_same_frames():
         elif "contentBlockDelta" in event:
             delta = event["contentBlockDelta"]["delta"]
             text += delta.get("text", "")
+            reasoning += delta.get("reasoningContent", {}).get("text", "")
+            signature = delta.get("reasoningContent", {}).get("signature", signature)
             if "toolUse" in delta:
                 calls[event["contentBlockDelta"]["contentBlockIndex"]]["arguments"] += delta["toolUse"]["input"]
         elif "metadata" in event:
             usage = event["metadata"]["usage"]
-    assert ours["text"] == text
+    assert (ours["text"], ours["reasoning"], ours["signature"]) == (text, reasoning, signature)
     assert ours["calls"] == [calls[i] for i in order]
     assert (ours["end"].usage.input_tokens, ours["end"].usage.output_tokens) == (usage["inputTokens"],
                                                                                   usage["outputTokens"])
@@ -376,7 +396,10 @@ def test_stream_matches_what_boto3_reads_from_the_same_frames():
 def test_stream_without_metadata_ends_at_finish_and_without_message_stop_is_an_error():
     frames = wire.text_stream(["Hi"])
     no_metadata = read_stream(frames[:-1])
+    assert isinstance(no_metadata[0], StreamStart)
     assert no_metadata[-1] == StreamEnd("stop") and gather(no_metadata)["text"] == "Hi"
+    no_message_start = read_stream(frames[1:])
+    assert isinstance(no_message_start[0], StreamStart) and gather(no_message_start)["text"] == "Hi"
     cut_off = read_stream(frames[:-2])
     assert isinstance(cut_off[-1], StreamError) and not any(isinstance(e, StreamEnd) for e in cut_off)
     half_frame = read_stream([b"".join(frames)[:-5]])
@@ -389,6 +412,7 @@ def test_exception_frames_are_stream_errors(kind: str):
     frames = wire.text_stream(["Hi"])
     events = read_stream([*frames[:2], wire.exception(kind, "boom"), *frames[2:]])
     assert events[-1] == StreamError(f"{kind}: boom")
+    assert gather(events)["text"] == "Hi"  # what came before the error, and nothing after it
     assert not any(isinstance(e, StreamEnd) for e in events)
 
 

@@ -3,7 +3,9 @@ pieces the stream reader and the error reader share with it: the stop reasons, t
 tool calls a client may receive, the message of an error.
 
 Fail closed: a content block other than text, a client tool's call or reasoning (citations, images, documents,
-guardrail content, a tool the provider ran itself, anything new) raises Untranslatable naming it.
+guardrail content, a tool the provider ran itself, anything new) raises Untranslatable naming it. Fields beside
+the message (``metrics``, ``trace``, ``additionalModelResponseFields``: only returned for the paths a request
+names, and the router names none) are no part of the answer a client reads.
 """
 from __future__ import annotations
 
@@ -100,7 +102,8 @@ def _part(block: Any, where: str) -> Text | ToolCallPart | Reasoning:
 
 
 def read_answer(body: dict[str, Any]) -> ChatAnswer:
-    message = (body.get("output") or {}).get("message") if isinstance(body.get("output"), dict) else None
+    output = body.get("output")
+    message = output.get("message") if isinstance(output, dict) else None
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise Untranslatable("output", "no output.message with content")
     if message.get("role") != "assistant":

@@ -19,7 +19,7 @@ from .neutral import (ChatRequest, Image, Message, Part, Reasoning, Text, ToolCa
 DROPPED_FIELDS = {
     # Reasoning is only meaningful to the provider that produced it; Bedrock checks a reasoning block by its
     # signature, so an unsigned one (another provider's summary, an OpenAI encrypted item) cannot be sent back.
-    # The router never turns thinking on, so Bedrock does not need it either.
+    # ChatRequest has no setting that turns thinking on, so Bedrock does not need it back either.
     "messages[].parts[Reasoning without signature]": "unsigned reasoning cannot be replayed to Bedrock",
     # Converse has no switch for it; every call the model makes still goes through the front's tool policies.
     "parallel_tool_calls": "Converse has no parallel tool call setting",

@@ -138,8 +138,6 @@ class ConverseStreamReader:
         return [] if self._started else self._message_start({"role": "assistant"})
 
     def _message_stop(self, payload: dict[str, Any]) -> list[StreamEvent]:
-        if payload.get("additionalModelResponseFields"):  # only sent when asked for, and the router never asks
-            raise Untranslatable("messageStop.additionalModelResponseFields", "model-specific output")
         if self._finish is not None:
             raise Untranslatable("messageStop", "a second messageStop")
         self._finish = finish_reason(payload.get("stopReason"))
