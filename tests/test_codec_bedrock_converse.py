@@ -215,9 +215,11 @@ def test_ids_outside_converse_pattern_are_replaced_consistently():
     (request(user(Text("x")), tools=[WEATHER], tool_choice="other"), "tool_choice"),
     (request(user(Text("x")), tool_choice="required"), "tool_choice"),
     (request(user(ToolCallPart("c", "get_weather", "{}"))), "messages[0].parts[0]"),
+    (request(user(Text("x")), temperature=1.5), "temperature"),
+    (request(user(Text("x")), top_p=-0.1), "top_p"),
 ], ids=["image-url", "image-bmp", "arguments-not-json", "arguments-not-object", "result-image-url",
         "json-object", "tool-name", "reserved-tool-name", "unknown-tool-choice", "required-without-tools",
-        "call-in-user-turn"])
+        "call-in-user-turn", "temperature-above-1", "top-p-below-0"])
 def test_untranslatable_requests(req: ChatRequest, field: str):
     with pytest.raises(Untranslatable) as caught:
         BEDROCK_CONVERSE.write_request(req)

@@ -174,15 +174,20 @@ def write_output_config(response_format: dict[str, Any] | None) -> dict[str, Any
 
 
 def write_inference_config(request: ChatRequest) -> dict[str, Any] | None:
+    """``inferenceConfig``. Converse's temperature and topP run from 0 to 1 (chat completions' temperature to 2):
+    a value outside is refused here, with the field named, rather than by Bedrock."""
     config: dict[str, Any] = {}
     if request.max_tokens is not None:
         config["maxTokens"] = request.max_tokens
-    if request.temperature is not None:
-        config["temperature"] = request.temperature
-    if request.top_p is not None:
-        config["topP"] = request.top_p
-    if request.stop:
-        config["stopSequences"] = list(request.stop)
+    for field_name, key, value in (("temperature", "temperature", request.temperature),
+                                   ("top_p", "topP", request.top_p)):
+        if value is not None:
+            if not 0 <= value <= 1:
+                raise Untranslatable(field_name, f"Converse takes 0 to 1, not {value}")
+            config[key] = value
+    stops = [stop for stop in request.stop if stop]  # an empty stop sequence stops nothing (NonEmptyString)
+    if stops:
+        config["stopSequences"] = stops
     return config or None
 
 
