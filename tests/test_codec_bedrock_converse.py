@@ -274,6 +274,13 @@ def test_read_answer_gives_what_boto3_reads_from_the_same_body():
                                                                    theirs["usage"]["outputTokens"])
 
 
+def test_a_prompt_router_names_the_model_it_chose():
+    body = wire.converse([{"text": "x"}])
+    body["trace"] = {"promptRouter": {"invokedModelId": "arn:aws:bedrock:us-east-1::foundation-model/a.b-v1:0"}}
+    assert BEDROCK_CONVERSE.read_answer(body).model == "arn:aws:bedrock:us-east-1::foundation-model/a.b-v1:0"
+    assert BEDROCK_CONVERSE.read_answer(wire.converse([{"text": "x"}])).model == ""  # the router knows it
+
+
 def test_read_answer_reasoning():
     body = wire.converse([{"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "s1"}}},
                           {"reasoningContent": {"redactedContent": "cmVkYWN0ZWQ="}}, {"text": "42"}])

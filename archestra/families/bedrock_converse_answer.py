@@ -80,7 +80,7 @@ def client_tool_use(use: Any, where: str) -> tuple[str, str]:
     return use["toolUseId"], use["name"]
 
 
-def reasoning_part(block: Any, where: str) -> Reasoning:
+def _reasoning(block: Any, where: str) -> Reasoning:
     kind, value = only_member(block, where)
     if kind == "reasoningText" and isinstance(value, dict) and isinstance(value.get("text"), str):
         return Reasoning(text=value["text"], signature=value.get("signature"))
@@ -97,7 +97,7 @@ def _part(block: Any, where: str) -> Text | ToolCallPart | Reasoning:
         call_id, name = client_tool_use(value, f"{where}.toolUse")
         return ToolCallPart(call_id, name, json.dumps(value.get("input", {}), ensure_ascii=False))
     if kind == "reasoningContent":
-        return reasoning_part(value, f"{where}.reasoningContent")
+        return _reasoning(value, f"{where}.reasoningContent")
     raise Untranslatable(f"{where}.{kind}", "a content block the neutral form has no place for")
 
 
@@ -110,6 +110,7 @@ def read_answer(body: dict[str, Any]) -> ChatAnswer:
         raise Untranslatable("output.message.role", f"{message.get('role')!r} instead of 'assistant'")
     parts = [_part(block, f"output.message.content[{i}]") for i, block in enumerate(message["content"])]
     # A prompt router names the model it chose; otherwise the model is the one in the path (the router's).
-    model = ((body.get("trace") or {}).get("promptRouter") or {}).get("invokedModelId") or ""
-    return ChatAnswer(id=answer_id(), model=model, parts=parts, finish_reason=finish_reason(body.get("stopReason")),
-                      usage=read_usage(body.get("usage")))
+    router = body.get("trace", {}).get("promptRouter") if isinstance(body.get("trace"), dict) else None
+    model = router.get("invokedModelId") if isinstance(router, dict) else None
+    return ChatAnswer(id=answer_id(), model=model if isinstance(model, str) else "", parts=parts,
+                      finish_reason=finish_reason(body.get("stopReason")), usage=read_usage(body.get("usage")))
