@@ -120,6 +120,9 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 
 @dataclass
 class Usage:
+    """Tokens as OpenAI counts them: ``input_tokens`` is every prompt token, cached ones included;
+    ``cache_read_tokens`` / ``cache_write_tokens`` say which part was read from / written to a cache."""
+
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None

@@ -2,11 +2,24 @@
 providers (upstreams). A family missing here is refused by the router with a clear 400, never half-served."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from .bedrock_converse import BEDROCK_CONVERSE
 from .cohere_chat import COHERE
+from .openai_chat import OPENAI_CHAT
 
 #: Front codecs by the front's name (``openai_chat``, ``anthropic_messages``, ``responses``).
-FRONTS: dict[str, Any] = {}
+FRONTS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT,)}
 #: Upstream codecs by the upstream family's name (see ``router/targets.upstream_family``).
-UPSTREAMS: dict[str, Any] = {codec.name: codec for codec in (COHERE,)}
+UPSTREAMS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT, COHERE, BEDROCK_CONVERSE)}
+#: Chat completions as OpenAI-compatible servers other than OpenAI take it: ``max_tokens`` (OpenAI's own
+#: ``max_completion_tokens`` is what its reasoning models need, and what Mistral and older servers reject).
+OPENAI_COMPATIBLE_CHAT = replace(OPENAI_CHAT, max_tokens_field="max_tokens")
+
+
+def upstream_codec(family: str, provider: str) -> Any:
+    """The codec that writes ``family`` for ``provider`` (None: the router cannot send that family yet)."""
+    if family == "openai_chat" and provider != "openai":
+        return OPENAI_COMPATIBLE_CHAT
+    return UPSTREAMS.get(family)

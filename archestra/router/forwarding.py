@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from typing import Any, Callable
+from urllib.parse import unquote
 
 from flask import Response, request
 
@@ -20,7 +21,7 @@ from ..credentials import BEARER, HELD_KEY_HEADERS, Caller
 from ..exchange import Exchange, ProfileInfo
 from ..families.events import answer_events, conversation
 from ..families.neutral import ChatAnswer, ChatRequest, Message, Text, Untranslatable
-from ..families.registry import FRONTS, UPSTREAMS
+from ..families.registry import FRONTS, upstream_codec
 from ..metering.interactions import Trace
 from ..providers.base import Provider, ProxyError, Route
 from ..proxy import Forwarding, decide_answer, read_upstream, relay_upstream, send_upstream
@@ -103,7 +104,7 @@ class RouterForwarding(Forwarding):
             if not target.provider.enabled(runtime.settings):
                 raise ProxyError(400, f"{target.label}: the {target.provider.name} provider is not enabled on this "
                                       "proxy.", code="provider_not_enabled", param="model")
-            if not native(self.front, target) and (target.family not in UPSTREAMS or self.front.name not in FRONTS):
+            if not native(self.front, target) and (upstream_codec(target.family, target.provider.name) is None or self.front.name not in FRONTS):
                 raise ProxyError(400, f"{target.label}: the Model Router cannot yet translate {self.front.name} "
                                       f"requests to {target.family}.", code="untranslatable", param="model")
         exchange.provider = self.targets[0].provider.name
@@ -113,7 +114,7 @@ class RouterForwarding(Forwarding):
             question = ChatRequest(model="", messages=[Message("user", [Text(prompt)])],
                                    system=[Text(system)] if system else [], max_tokens=1024)
             for target in self.targets:
-                codec = UPSTREAMS.get(target.family)
+                codec = upstream_codec(target.family, target.provider.name)
                 if codec is None:
                     continue
                 upstream = self._send(target, codec, replace(question, model=target.model), trace)
@@ -140,8 +141,9 @@ class RouterForwarding(Forwarding):
                 if native(self.front, target):
                     upstream, codec = self._send_native(target, body, exchange, trace), None
                 else:
-                    codec = UPSTREAMS[target.family]
-                    upstream = self._send(target, codec, replace(self._neutral(body), model=target.model), trace)
+                    codec = upstream_codec(target.family, target.provider.name)
+                    neutral = replace(self._neutral(body), model=target.model, include_usage=True)
+                    upstream = self._send(target, codec, neutral, trace)
             except ProxyError as error:
                 attempts.append({"provider": target.prefix, "model": target.model, "status": error.status,
                                  "error": error.message})
@@ -154,7 +156,7 @@ class RouterForwarding(Forwarding):
                 continue
             if codec is None:
                 return relay_upstream(runtime, family, exchange, upstream, trace)
-            return self._translated(codec, family, exchange, upstream, trace)
+            return self._translated(codec, family, exchange, upstream, trace, target.model)
         raise AssertionError("unreachable: the last target returns or raises")
 
     def _neutral(self, body: dict[str, Any]) -> ChatRequest:
@@ -190,7 +192,8 @@ class RouterForwarding(Forwarding):
     def _post(self, target: Target, path: str, query: str, body: dict[str, Any], headers: dict[str, str],
               exchange: Exchange | None, trace: Trace) -> Any:
         provider, settings = target.provider, self.runtime.settings
-        route = provider.route("POST", path, dict(part.partition("=")[::2] for part in query.split("&") if part))
+        # The path as the proxy's own routes see it: percent-decoded (as Flask hands it to them).
+        route = provider.route("POST", unquote(path), dict(part.partition("=")[::2] for part in query.split("&") if part))
         if route is None or route.kind != "chat":
             raise ProxyError(500, f"{provider.name} has no chat route for {path}.", kind="api_error")
         provider.check_access(settings, route, self.profile, self.caller, headers)
@@ -201,7 +204,8 @@ class RouterForwarding(Forwarding):
         return send_upstream(self.runtime, provider, trace, "POST", url, payload, headers, query)
 
     # -- answers -----------------------------------------------------------------------------------------------
-    def _translated(self, codec: Any, family: Any, exchange: Exchange, upstream: Any, trace: Trace) -> Response:
+    def _translated(self, codec: Any, family: Any, exchange: Exchange, upstream: Any, trace: Trace,
+                    model: str) -> Response:
         runtime, front = self.runtime, FRONTS[self.front.name]
         neutral = self._neutral({})
         if upstream.status_code >= 400:
@@ -216,12 +220,13 @@ class RouterForwarding(Forwarding):
         streamed = "event-stream" in (upstream.headers.get("Content-Type") or "") or \
             "eventstream" in (upstream.headers.get("Content-Type") or "")
         if exchange.stream:
-            writer = front.stream_writer(neutral)
+            # Usage always comes (every exchange is metered); the front's relay strips what the client did not ask.
+            writer = front.stream_writer(replace(neutral, include_usage=True))
             if streamed:
                 reader = codec.stream_reader()
-                events: Callable[[], Any] = lambda: stream_events(upstream, reader)  # noqa: E731
+                events: Callable[[], Any] = lambda: stream_events(upstream, reader, model)  # noqa: E731
             else:
-                answer = self._read_answer(codec, read_upstream(runtime, upstream, trace), upstream)
+                answer = self._read_answer(codec, read_upstream(runtime, upstream, trace), upstream, model)
                 events = lambda: iter([answer_events(answer)])  # noqa: E731
             translated = TranslatedStream(upstream, events, writer, front.stream_content_type,
                                           on_end=lambda collected: self._answered(exchange, collected.answer()))
@@ -231,7 +236,7 @@ class RouterForwarding(Forwarding):
             raise ProxyError(502, "The upstream provider answered a non-streamed request with a stream "
                                   f"(upstream: {host_of(upstream.url)}).", kind="upstream_error",
                              code="upstream_unexpected_stream")
-        answer = self._read_answer(codec, read_upstream(runtime, upstream, trace), upstream)
+        answer = self._read_answer(codec, read_upstream(runtime, upstream, trace), upstream, model)
         rendered = front.render_answer(answer, neutral) if self.front.name == "responses" else \
             front.render_answer(answer)
         response = decide_answer(runtime, family, exchange, json.dumps(rendered, ensure_ascii=False).encode(), 200,
@@ -239,12 +244,14 @@ class RouterForwarding(Forwarding):
         self._answered(exchange, answer)
         return response
 
-    def _read_answer(self, codec: Any, content: bytes, upstream: Any) -> ChatAnswer:
+    def _read_answer(self, codec: Any, content: bytes, upstream: Any, model: str) -> ChatAnswer:
+        """The upstream's answer in neutral form; its model is the one asked when the answer names none."""
         try:
             data = loads_strict(content)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
-            return codec.read_answer(data)
+            answer = codec.read_answer(data)
+            return answer if answer.model else replace(answer, model=model)
         except Untranslatable as exc:
             raise ProxyError(502, f"The upstream answer holds what the Model Router cannot translate ({exc}); it "
                                   "is refused rather than passed on unread.", kind="upstream_error",

@@ -44,11 +44,13 @@ class Target:
 def upstream_family(prefix: str, provider: Provider, model: str) -> str:
     if prefix in PSEUDO:
         return PSEUDO[prefix][1]
-    if isinstance(provider, OpenAICompatible):
-        return "openai_chat"
     if provider.name == "bedrock":
         return "anthropic_bedrock" if BEDROCK_ANTHROPIC.match(model) else "bedrock_converse"
-    return {"anthropic": "anthropic_messages", "gemini": "gemini_generate", "cohere": "cohere_chat"}[provider.name]
+    own = {"anthropic": "anthropic_messages", "gemini": "gemini_generate", "cohere": "cohere_chat"}
+    if provider.name in own:
+        return own[provider.name]
+    assert isinstance(provider, OpenAICompatible), provider.name
+    return "openai_chat"
 
 
 def prefixes() -> list[str]:

@@ -3,11 +3,13 @@ format, and handed to the pipeline as if the upstream had streamed that (so the 
 and decides every call on exactly the bytes the client parses)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
 from requests.structures import CaseInsensitiveDict
 
 from ..families.events import AnswerCollector
+from ..families.neutral import StreamStart
 
 
 class TranslatedStream:
@@ -42,8 +44,14 @@ class TranslatedStream:
         self._upstream.close()
 
 
-def stream_events(upstream: Any, reader: Any) -> Iterator[list[Any]]:
-    """The neutral events of an upstream stream, batch by upstream chunk, then what is left at its end."""
+def stream_events(upstream: Any, reader: Any, model: str) -> Iterator[list[Any]]:
+    """The neutral events of an upstream stream, batch by upstream chunk, then what is left at its end; the
+    stream's model is the one asked when the upstream names none."""
     for chunk in upstream.iter_content(chunk_size=None):
-        yield reader.feed(chunk)
-    yield reader.finish()
+        yield _named(reader.feed(chunk), model)
+    yield _named(reader.finish(), model)
+
+
+def _named(events: list[Any], model: str) -> list[Any]:
+    return [replace(event, model=model) if isinstance(event, StreamStart) and not event.model else event
+            for event in events]
