@@ -1,0 +1,221 @@
+"""The Anthropic Messages codec (archestra/families/anthropic_messages*.py), differential against the real SDKs:
+what it renders is parsed by the anthropic SDK (answers by ``Message.model_validate``, streams by
+``messages.stream`` over a mock transport), what it reads is what the anthropic SDK and Claude Code really send
+and what the fakes of the upstream wire formats answer, and its Bedrock / Vertex paths are the ones botocore and
+``AnthropicVertex`` call and the providers route.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import unquote
+
+import anthropic
+import boto3
+import httpx2
+import pytest
+from anthropic.types import Message
+
+from archestra.families.anthropic_messages import (ANTHROPIC_BEDROCK, ANTHROPIC_MESSAGES, ANTHROPIC_VERTEX,
+                                                   DEFAULT_MAX_TOKENS)
+from archestra.families.neutral import (ChatAnswer, ChatRequest, Image, Message as Turn, Reasoning,
+                                        ReasoningDelta, StreamEnd, StreamError, StreamStart, Text, TextDelta,
+                                        ToolCallDelta, ToolCallPart, ToolCallStart, ToolResultPart, ToolSpec,
+                                        Untranslatable, Usage)
+from archestra.providers.anthropic import Anthropic as AnthropicProvider
+from archestra.providers.bedrock import Bedrock
+from archestra.streaming.eventstream import encode_event, encode_exception
+from tests.fakes import anthropic_wire as wire
+from tests.fakes import claude_code_wire, invoke_wire
+from tests.fakes.server import sse_reply
+from tests.test_claude_code import AT_FILE, claude_cli, run_claude, workdir  # noqa: F401 (fixtures)
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake").decode()
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+# -- helpers: the real SDK on both ends ---------------------------------------------------------------------
+def _client(handler) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key="k", max_retries=0,
+                               http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+
+
+def sdk_sends(**kwargs: Any) -> dict[str, Any]:
+    """The JSON body the anthropic SDK sends for ``messages.create(**kwargs)``."""
+    sent: list[bytes] = []
+
+    def handler(request):
+        sent.append(request.content)
+        return httpx2.Response(200, json=wire.message([wire.text("ok")]))
+    _client(handler).messages.create(**kwargs)
+    return json.loads(sent[0])
+
+
+def sdk_streams(body: bytes) -> tuple[Message, str]:
+    """What ``messages.stream`` makes of an SSE body: the final message and the text it streamed."""
+    client = _client(lambda request: httpx2.Response(200, headers={"content-type": "text/event-stream"},
+                                                     content=body))
+    with client.messages.stream(model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}]) as stream:
+        text = "".join(stream.text_stream)
+        return stream.get_final_message(), text
+
+
+def written(events: list, request: ChatRequest | None = None) -> bytes:
+    writer = ANTHROPIC_MESSAGES.stream_writer(request or ChatRequest(model="m", messages=[]))
+    return b"".join(writer.write(event) for event in events) + writer.finish()
+
+
+def read_all(reader, chunks: list[bytes]) -> list:
+    return [event for chunk in chunks for event in reader.feed(chunk)] + reader.finish()
+
+
+def user(*blocks: dict) -> dict:
+    return {"role": "user", "content": list(blocks)}
+
+
+def body(*messages: dict, **fields: Any) -> dict[str, Any]:
+    return {"model": "claude-x", "max_tokens": 100, "messages": list(messages) or [user(wire.text("hi"))], **fields}
+
+
+# -- front: requests as the SDK and Claude Code send them ---------------------------------------------------
+def test_a_full_sdk_request_reads_into_the_neutral_form():
+    sent = sdk_sends(
+        model="claude-x", max_tokens=300, stop_sequences=["END"], metadata={"user_id": "u1"},
+        system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        thinking={"type": "enabled", "budget_tokens": 1024}, service_tier="auto",
+        tools=[{"name": "get_weather", "description": "Weather", "input_schema": WEATHER,
+                "cache_control": {"type": "ephemeral"}}],
+        tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+        output_config={"effort": "high", "format": {"type": "json_schema", "schema": WEATHER}},
+        extra_body={"temperature": 0.5, "top_p": 0.9, "top_k": 5},
+        messages=[
+            {"role": "user", "content": [wire.text("Look:"), {"type": "image", "source": {
+                "type": "base64", "media_type": "image/png", "data": PNG}},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Paris?", "signature": "sig1"},
+                {"type": "redacted_thinking", "data": "ENC"}, wire.text("Checking."),
+                wire.tool_use("get_weather", {"city": "Paris"}, "toolu_1")]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True, "content": [
+                    wire.text("timeout"), {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                                       "data": PNG}}]},
+                wire.text("Again?")]},
+            {"role": "assistant", "content": "Sure."},
+        ])
+    request = ANTHROPIC_MESSAGES.read_request(sent)
+    assert request == ChatRequest(
+        model="claude-x", max_tokens=300, temperature=0.5, top_p=0.9, stop=["END"], system=[Text("Be brief.")],
+        tools=[ToolSpec("get_weather", "Weather", WEATHER)], tool_choice="get_weather", parallel_tool_calls=False,
+        response_format={"type": "json_schema", "name": "output", "schema": WEATHER, "strict": True},
+        messages=[
+            Turn("user", [Text("Look:"), Image("image/png", PNG), Image(url="https://example.com/a.png")]),
+            Turn("assistant", [Reasoning("Paris?", signature="sig1"), Reasoning(encrypted="ENC"), Text("Checking."),
+                               ToolCallPart("toolu_1", "get_weather", '{"city": "Paris"}')]),
+            Turn("user", [ToolResultPart("toolu_1", [Text("timeout"), Image("image/png", PNG)], is_error=True,
+                                         name="get_weather"), Text("Again?")]),
+            Turn("assistant", [Text("Sure.")])])
+
+
+@pytest.mark.parametrize("choice, neutral", [({"type": "auto"}, ("auto", None)), ({"type": "any"}, ("required", None)),
+                                             ({"type": "none"}, ("none", None)),
+                                             ({"type": "auto", "disable_parallel_tool_use": False}, ("auto", True))])
+def test_tool_choices(choice, neutral):
+    request = ANTHROPIC_MESSAGES.read_request(sdk_sends(**body(tool_choice=choice, tools=[
+        {"name": "f", "input_schema": {"type": "object"}}])))
+    assert (request.tool_choice, request.parallel_tool_calls) == neutral
+
+
+def test_claude_code_bodies_from_the_fakes_read():
+    sent = json.loads(claude_code_wire.request("unused", model="claude-sonnet-4-5", stream=True))
+    del sent["anthropic_version"]  # the cloud routes' field: the front reads direct Messages bodies
+    request = ANTHROPIC_MESSAGES.read_request(sent)
+    assert [text.text for text in request.system] == [
+        "x-anthropic-billing-header: cc_version=2.1.332;",
+        "You are Claude Code, Anthropic's official CLI for Claude.", "Available agents: general-purpose"]
+    assert [turn.role for turn in request.messages] == ["user"] and request.stream and request.max_tokens == 32000
+    assert request.tools[0].name == "Bash" and request.tools[0].parameters["required"] == ["command"]
+    at_file = ANTHROPIC_MESSAGES.read_request(body(*AT_FILE))
+    assert [turn.role for turn in at_file.messages] == ["user", "user"]
+    assert at_file.system == [Text("# Environment\nPrimary working directory: /w")]
+    assert "top secret 42" in at_file.messages[1].parts[0].text
+
+
+def test_the_real_claude_code_cli_requests_read(claude_cli, workdir, upstream):  # noqa: F811
+    """Claude Code 2.1.332's own bodies (adaptive thinking, context_management, output_config.effort, deferred
+    tools, system messages, a Read call and its result) read without error."""
+    def handler(received):
+        if received.method != "POST":
+            return sse_reply([])
+        if "toolu_R" in json.dumps(received.json["messages"]):
+            return sse_reply(wire.text_stream(["Done."]))
+        return sse_reply(wire.tool_stream("Read", [json.dumps({"file_path": str(workdir / "secret.txt")})],
+                                          "toolu_R", ["Reading."]))
+    upstream.reply_with(handler)
+    result = run_claude(claude_cli, upstream.url, workdir, "Look at secret.txt")
+    assert result["result"] == "Done."
+    bodies = [r.json for r in upstream.received if r.method == "POST" and r.path.startswith("/v1/messages")]
+    requests = [ANTHROPIC_MESSAGES.read_request(sent) for sent in bodies]
+    assert requests[-1].stream and len(requests[-1].tools) >= 5
+    result_part = next(part for turn in requests[-1].messages for part in turn.parts
+                       if isinstance(part, ToolResultPart))
+    assert result_part.call_id == "toolu_R" and result_part.name == "Read"
+    assert "top secret value 42" in "".join(item.text for item in result_part.content if isinstance(item, Text))
+
+
+@pytest.mark.parametrize("fields, where", [
+    (body(user({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}})),
+     "messages.0.content.0"),
+    (body(user({"type": "search_result", "source": "s", "title": "t", "content": [wire.text("x")]})),
+     "messages.0.content.0"),
+    (body(user(wire.text("q")), {"role": "assistant", "content": [wire.server_tool_use("web_search", {"q": 1})]}),
+     "messages.1.content.0"),
+    (body(user(wire.text("q")), {"role": "assistant", "content": [wire.web_search_result("srvtoolu_01", "T")]}),
+     "messages.1.content.0"),
+    (body(user({"type": "container_upload", "file_id": "file_1"})), "messages.0.content.0"),
+    (body(user(wire.text("q")), {"role": "assistant", "content": [wire.mcp_tool_use("crm", "find", {})]}),
+     "messages.1.content.0"),
+    (body(user(wire.mcp_tool_result("mcptoolu_01", "x"))), "messages.0.content.0"),
+    (body(user({"type": "image", "source": {"type": "file", "file_id": "file_1"}})), "messages.0.content.0.source"),
+    (body(user(wire.text("q")), {"role": "assistant", "content": [
+        {**wire.tool_use("f", {}), "caller": {"type": "code_execution_20250825", "tool_id": "srvtoolu_1"}}]}),
+     "messages.1.content.0.caller"),
+    (body(user(wire.tool_use("f", {}))), "messages.0.content.0"),
+    (body(user({**wire.text("x"), "citations": [{"type": "char_location"}]})), "messages.0.content.0.citations"),
+    (body(user({**wire.text("x"), "surprise": 1})), "messages.0.content.0.surprise"),
+    (body(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "tools.0"),
+    (body(tools=[{"type": "bash_20250124", "name": "bash"}]), "tools.0"),
+    (body(tools=[{"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}]), "tools.0"),
+    (body(tools=[{"type": "computer_20250124", "name": "computer", "display_width_px": 1, "display_height_px": 1}]),
+     "tools.0"),
+    (body(tools=[{"type": "code_execution_20250825", "name": "code_execution"}]), "tools.0"),
+    (body(tools=[wire.web_fetch_tool()]), "tools.0"),
+    (body(tools=[{"type": "memory_20250818", "name": "memory"}]), "tools.0"),
+    (body(tools=[{"name": "f", "input_schema": {}, "input_examples": [{}]}]), "tools.0.input_examples"),
+    (body(mcp_servers=[wire.mcp_server("crm", "https://crm.example/mcp")]), "mcp_servers"),
+    (body(container="container_1"), "container"),
+    (body(speed="fast"), "speed"),
+    (body(output_config={"format": {"type": "json_schema", "schema": {}, "name": "x"}}), "output_config.format"),
+    (body(tool_choice={"type": "sometimes"}), "tool_choice"),
+    (body({"role": "developer", "content": "x"}), "messages.0.role"),
+], ids=["document", "search_result", "server_tool_use", "web_search_tool_result", "container_upload",
+        "mcp_tool_use", "mcp_tool_result", "file image", "code-execution caller", "tool_use from the user",
+        "citations", "unknown block key", "web_search tool", "bash tool", "text_editor tool", "computer tool",
+        "code_execution tool", "web_fetch tool", "memory tool", "input_examples", "mcp_servers", "container",
+        "speed", "format with a name", "unknown tool_choice", "unknown role"])
+def test_what_other_families_cannot_take_is_untranslatable(fields, where):
+    with pytest.raises(Untranslatable) as raised:
+        ANTHROPIC_MESSAGES.read_request(fields)
+    assert raised.value.field == where
+
+
+def test_server_tools_are_named():
+    with pytest.raises(Untranslatable, match="'web_search'.*web_search_20250305"):
+        ANTHROPIC_MESSAGES.read_request(body(tools=[{"type": "web_search_20250305", "name": "web_search"}]))
+
+
+def test_count_tokens_bodies_read():
+    request = ANTHROPIC_MESSAGES.read_count_tokens({"model": "claude-x", "messages": [user(wire.text("hi"))],
+                                                    "system": "Be brief.", "thinking": {"type": "adaptive"}})
+    assert request.max_tokens is None and request.system == [Text("Be brief.")]
