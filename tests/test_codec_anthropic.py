@@ -219,3 +219,115 @@ def test_count_tokens_bodies_read():
     request = ANTHROPIC_MESSAGES.read_count_tokens({"model": "claude-x", "messages": [user(wire.text("hi"))],
                                                     "system": "Be brief.", "thinking": {"type": "adaptive"}})
     assert request.max_tokens is None and request.system == [Text("Be brief.")]
+
+
+# -- front: answers and streams the SDK parses --------------------------------------------------------------
+CALL = ToolCallPart("call_1", "get_weather", '{"city": "Paris", "days": [1, 2]}')
+USAGE = Usage(input_tokens=12, output_tokens=7, cache_read_tokens=3, cache_write_tokens=2)
+ANSWERS = {
+    "text": ChatAnswer("chatcmpl-1", "gpt-x", [Text("Hello "), Text("there")], "stop", USAGE),
+    "tool calls": ChatAnswer("msg_2", "gpt-x", [Reasoning("Hmm.", signature="sig"), Text("Checking."), CALL,
+                                                ToolCallPart("call_2", "now", "")], "tool_calls", USAGE),
+    "unsigned reasoning": ChatAnswer("r3", "gpt-x", [Reasoning("hidden"), Text("Hi")], "length", Usage(5, 9)),
+    "refusal": ChatAnswer("r4", "gpt-x", [Text("No.")], "content_filter", Usage()),
+}
+
+
+def events_of(answer: ChatAnswer, pieces: int = 3) -> list:
+    """The stream an upstream would give for ``answer``: texts and arguments in fragments."""
+    events: list = [StreamStart(answer.id, answer.model)]
+    calls = 0
+    for part in answer.parts:
+        if isinstance(part, Text):
+            step = max(1, len(part.text) // pieces)
+            events += [TextDelta(part.text[i:i + step]) for i in range(0, len(part.text), step)]
+        elif isinstance(part, Reasoning):
+            events += [ReasoningDelta(part.text), *([ReasoningDelta(signature=part.signature)]
+                                                    if part.signature else [])]
+        else:
+            events.append(ToolCallStart(calls, part.id, part.name))
+            step = max(1, len(part.arguments) // pieces)
+            events += [ToolCallDelta(calls, part.arguments[i:i + step]) for i in range(0, len(part.arguments), step)]
+            calls += 1
+    return [*events, StreamEnd(answer.finish_reason, answer.usage)]
+
+
+def expected_content(answer: ChatAnswer) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in answer.parts:
+        if isinstance(part, Text):
+            if out and out[-1]["type"] == "text":
+                out[-1]["text"] += part.text  # adjacent text is one block once streamed
+            else:
+                out.append({"type": "text", "text": part.text})
+        elif isinstance(part, ToolCallPart):
+            out.append({"type": "tool_use", "id": part.id, "name": part.name,
+                        "input": json.loads(part.arguments or "{}")})
+        elif part.signature:
+            out.append({"type": "thinking", "thinking": part.text, "signature": part.signature})
+    return out
+
+
+def content_of(message: Message) -> list[dict[str, Any]]:
+    keep = {"text": ("type", "text"), "tool_use": ("type", "id", "name", "input"),
+            "thinking": ("type", "thinking", "signature")}
+    return [{key: block.to_dict()[key] for key in keep[block.type]} for block in message.content]
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_rendered_answers_parse_in_the_sdk(name):
+    answer = ANSWERS[name]
+    message = Message.model_validate(ANTHROPIC_MESSAGES.render_answer(answer))
+    assert [b for b in content_of(message) if b["type"] != "text"] == \
+        [b for b in expected_content(answer) if b["type"] != "text"]
+    assert "".join(b.text for b in message.content if b.type == "text") == \
+        "".join(p.text for p in answer.parts if isinstance(p, Text))
+    assert message.id.startswith("msg_") and message.model == "gpt-x"
+    assert message.stop_reason == {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens",
+                                   "content_filter": "refusal"}[answer.finish_reason]
+    assert (message.usage.input_tokens, message.usage.output_tokens) == \
+        (answer.usage.input_tokens or 0, answer.usage.output_tokens or 0)
+    assert message.usage.cache_read_input_tokens == answer.usage.cache_read_tokens
+    assert message.usage.cache_creation_input_tokens == answer.usage.cache_write_tokens
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_written_streams_give_the_sdk_the_same_message(name):
+    """The SDK's final message from the written stream equals the rendered answer (same content, stop, usage)."""
+    answer = ANSWERS[name]
+    final, text = sdk_streams(written(events_of(answer)))
+    assert content_of(final) == expected_content(answer)
+    assert text == "".join(p.text for p in answer.parts if isinstance(p, Text))
+    rendered = Message.model_validate(ANTHROPIC_MESSAGES.render_answer(answer))
+    assert (final.stop_reason, final.usage.input_tokens, final.usage.output_tokens) == \
+        (rendered.stop_reason, rendered.usage.input_tokens, rendered.usage.output_tokens)
+    assert final.usage.cache_read_input_tokens == rendered.usage.cache_read_input_tokens
+
+
+def test_a_written_stream_has_consecutive_block_indexes_and_starts_itself():
+    events = [TextDelta("a"), ReasoningDelta("r", "s"), TextDelta("b"), ToolCallStart(0, "c1", "f"),
+              ToolCallStart(1, "c2", "g"), ToolCallDelta(1, "{}"), StreamEnd("tool_calls", Usage(1, 2))]
+    out = written(events, ChatRequest(model="asked-model", messages=[]))
+    lines = [json.loads(line[6:]) for line in out.decode().split("\n") if line.startswith("data: ")]
+    assert lines[0]["message"]["model"] == "asked-model"
+    assert [e["index"] for e in lines if e["type"] == "content_block_start"] == [0, 1, 2, 3, 4]
+    final, _ = sdk_streams(out)
+    assert [b.type for b in final.content] == ["text", "thinking", "text", "tool_use", "tool_use"]
+
+
+def test_a_stream_error_is_raised_by_the_sdk():
+    out = written([StreamStart("x", "m"), TextDelta("partial"), StreamError("upstream overloaded")])
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        sdk_streams(out)
+    assert raised.value.body["error"] == {"type": "api_error", "message": "upstream overloaded"}
+
+
+def test_untranslatable_answers():
+    with pytest.raises(Untranslatable, match="not JSON"):
+        ANTHROPIC_MESSAGES.render_answer(ChatAnswer("a", "m", [ToolCallPart("c", "f", "{oops")], "tool_calls"))
+    with pytest.raises(Untranslatable, match="not a JSON object"):
+        ANTHROPIC_MESSAGES.render_answer(ChatAnswer("a", "m", [ToolCallPart("c", "f", "[1]")], "tool_calls"))
+    with pytest.raises(Untranslatable, match="finish_reason"):
+        ANTHROPIC_MESSAGES.render_answer(ChatAnswer("a", "m", [Text("x")], "error"))
+    with pytest.raises(Untranslatable, match="after its block ended"):
+        written([ToolCallStart(0, "a", "f"), ToolCallStart(1, "b", "g"), ToolCallDelta(0, "{}")])
