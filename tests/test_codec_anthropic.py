@@ -52,6 +52,13 @@ def sdk_sends(**kwargs: Any) -> dict[str, Any]:
     return json.loads(sent[0])
 
 
+def sdk_kwargs(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as ``messages.create`` arguments: anthropic 2.x (API version 2026-10-21) no longer declares
+    ``temperature`` / ``top_p``, which older API versions (and other families' clients) still use."""
+    knobs = {key: body[key] for key in ("temperature", "top_p") if key in body}
+    return {**{k: v for k, v in body.items() if k not in knobs}, **({"extra_body": knobs} if knobs else {})}
+
+
 def sdk_streams(body: bytes) -> tuple[Message, str]:
     """What ``messages.stream`` makes of an SSE body: the final message and the text it streamed."""
     client = _client(lambda request: httpx2.Response(200, headers={"content-type": "text/event-stream"},
@@ -331,3 +338,138 @@ def test_untranslatable_answers():
         ANTHROPIC_MESSAGES.render_answer(ChatAnswer("a", "m", [Text("x")], "error"))
     with pytest.raises(Untranslatable, match="after its block ended"):
         written([ToolCallStart(0, "a", "f"), ToolCallStart(1, "b", "g"), ToolCallDelta(0, "{}")])
+
+
+# -- upstream: requests written for the direct API, Bedrock and Vertex -------------------------------------
+FULL = ChatRequest(
+    model="claude-x", system=[Text("Be brief."), Text("Use tools.")], max_tokens=200, temperature=0.3, top_p=0.8,
+    stop=["END"], tools=[ToolSpec("get_weather", "Weather", WEATHER), ToolSpec("now")], tool_choice="required",
+    parallel_tool_calls=False, stream=True,
+    messages=[Turn("user", [Text("Look:"), Image("image/png", PNG), Image(url="https://example.com/a.png")]),
+              Turn("assistant", [Reasoning("Paris?", signature="sig1"), Reasoning(encrypted="ENC"),
+                                 Text("Checking."), ToolCallPart("toolu_1", "get_weather", '{"city": "Paris"}'),
+                                 ToolCallPart("toolu_2", "now", "")]),
+              Turn("user", [ToolResultPart("toolu_1", [Text("21C")], name="get_weather")]),
+              Turn("user", [ToolResultPart("toolu_2", [Text("noon"), Image("image/png", PNG)], is_error=True,
+                                           name="now")]),
+              Turn("user", [Text("Thanks")])])
+
+
+def test_a_written_request_is_what_the_sdk_sends_and_reads_back():
+    written_body = ANTHROPIC_MESSAGES.write_request(FULL)
+    assert sdk_sends(**sdk_kwargs(written_body)) == written_body  # every field is a parameter of messages.create
+    assert written_body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    assert [m["role"] for m in written_body["messages"]] == ["user", "assistant", "user"]
+    assert [b["type"] for b in written_body["messages"][2]["content"]] == ["tool_result", "tool_result", "text"]
+    back = ANTHROPIC_MESSAGES.read_request(written_body)
+    assert back.messages[2] == Turn("user", [*FULL.messages[2].parts, *FULL.messages[3].parts,
+                                             *FULL.messages[4].parts])
+    assert back.messages[1].parts[4] == ToolCallPart("toolu_2", "now", "{}")
+    assert (back.system, back.tools[0], back.tool_choice, back.parallel_tool_calls, back.stop, back.stream) == \
+        (FULL.system, FULL.tools[0], "required", False, ["END"], True)
+    assert back.tools[1].parameters == {"type": "object", "properties": {}}
+
+
+def test_write_defaults_and_knobs():
+    plain = ANTHROPIC_MESSAGES.write_request(ChatRequest(model="m", messages=[Turn("user", [Text("x")])],
+                                                         temperature=1.7))
+    assert plain == {"model": "m", "max_tokens": DEFAULT_MAX_TOKENS, "temperature": 1.0,
+                     "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}
+    unsigned = ANTHROPIC_MESSAGES.write_request(ChatRequest(model="m", messages=[
+        Turn("user", [Text("x")]), Turn("assistant", [Reasoning("thought"), Text("y")])]))
+    assert unsigned["messages"][1]["content"] == [{"type": "text", "text": "y"}]  # unverifiable thinking left out
+    schema = ANTHROPIC_MESSAGES.write_request(ChatRequest(model="m", messages=[], response_format={
+        "type": "json_schema", "name": "w", "schema": WEATHER, "strict": True}))
+    assert schema["output_config"] == {"format": {"type": "json_schema", "schema": WEATHER}}
+    assert sdk_sends(**schema)["output_config"] == schema["output_config"]
+
+
+@pytest.mark.parametrize("codec, request_, where", [
+    (ANTHROPIC_MESSAGES, ChatRequest(model="m", messages=[], response_format={"type": "json_object"}),
+     "response_format"),
+    (ANTHROPIC_BEDROCK, ChatRequest(model="m", messages=[], response_format={
+        "type": "json_schema", "name": "w", "schema": WEATHER}), "response_format"),
+    (ANTHROPIC_VERTEX, ChatRequest(model="m", messages=[], response_format={
+        "type": "json_schema", "name": "w", "schema": WEATHER}), "response_format"),
+    (ANTHROPIC_MESSAGES, ChatRequest(model="m", messages=[Turn("user", [Image(data=PNG)])]),
+     "messages.0.parts.0"),
+    (ANTHROPIC_MESSAGES, ChatRequest(model="m", messages=[Turn("assistant", [ToolCallPart("c", "f", "{x")])]),
+     "messages.0.parts.0"),
+    (ANTHROPIC_MESSAGES, ChatRequest(model="m", messages=[], tool_choice="required"), "tool_choice"),
+], ids=["json_object", "schema on bedrock", "schema on vertex", "image without type", "bad arguments",
+        "required without tools"])
+def test_unwritable_requests(codec, request_, where):
+    with pytest.raises(Untranslatable) as raised:
+        codec.write_request(request_)
+    assert raised.value.field == where
+
+
+def same_but_version(sdk_sent: dict[str, Any], ours: dict[str, Any], version: str) -> bool:
+    """anthropic 2.x writes its own API version (2026-10-21) as ``anthropic_version`` on both clouds; the
+    codec writes the platform versions the providers document (provider-wire-formats.md, Claude Code)."""
+    assert ours["anthropic_version"] == version
+    return {**sdk_sent, "anthropic_version": version} == ours
+
+
+def test_vertex_body_and_path_are_what_anthropic_vertex_sends_and_the_provider_routes():
+    sent = []
+
+    def handler(request):
+        sent.append(request)
+        return httpx2.Response(200, json=wire.message([wire.text("ok")]))
+    client = anthropic.AnthropicVertex(region="us-east5", project_id="p1", access_token="t",
+                                       http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    for stream in (False, True):
+        request = ChatRequest(model="claude-sonnet-4-5@20250929", messages=FULL.messages, stream=stream)
+        if stream:
+            with client.messages.stream(**{k: v for k, v in sdk_kwargs(ANTHROPIC_MESSAGES.write_request(request)).items()
+                                           if k != "stream"}):
+                pass
+        else:
+            client.messages.create(**sdk_kwargs(ANTHROPIC_MESSAGES.write_request(request)))
+        assert same_but_version(json.loads(sent[-1].content), ANTHROPIC_VERTEX.write_request(request),
+                                "vertex-2023-10-16")
+        path, query = ANTHROPIC_VERTEX.path(request.model, stream)
+        assert query == ""
+        assert sent[-1].url.raw_path.decode().split("/publishers/")[1] == path.split("/publishers/")[1]
+        route = AnthropicProvider().route("POST", path, {})
+        assert (route.model, route.stream) == (request.model, stream)
+
+
+def test_bedrock_body_and_path_are_what_the_sdks_send_and_the_provider_routes():
+    sent = []
+
+    def handler(request):
+        sent.append(request)
+        return httpx2.Response(200, json=wire.message([wire.text("ok")]))
+    client = anthropic.AnthropicBedrock(aws_access_key="a", aws_secret_key="b", aws_region="us-east-1",
+                                        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    model = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc"
+    request = ChatRequest(model=model, messages=FULL.messages, tools=FULL.tools)
+    client.messages.create(**sdk_kwargs(ANTHROPIC_MESSAGES.write_request(request)))
+    assert same_but_version(json.loads(sent[-1].content), ANTHROPIC_BEDROCK.write_request(request),
+                            "bedrock-2023-05-31")
+    assert "model" not in ANTHROPIC_BEDROCK.write_request(FULL) and "stream" not in ANTHROPIC_BEDROCK.write_request(FULL)
+    path, _ = ANTHROPIC_BEDROCK.path(model, False)
+    assert unquote(sent[-1].url.raw_path.decode()) == "/" + unquote(path)
+
+    urls = []
+
+    class Sent(Exception):
+        pass
+
+    def capture(request, **kwargs):
+        urls.append(request.url)
+        raise Sent
+    boto = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url="https://bedrock.test",
+                        aws_access_key_id="a", aws_secret_access_key="b")
+    boto.meta.events.register("before-send.bedrock-runtime.*", capture)
+    for stream, call in ((False, boto.invoke_model), (True, boto.invoke_model_with_response_stream)):
+        with pytest.raises(Sent):
+            call(modelId=model, body=b"{}")
+        path, query = ANTHROPIC_BEDROCK.path(model, stream)
+        assert (urls[-1], query) == (f"https://bedrock.test/{path}", "")
+        route = Bedrock().route("POST", unquote(path), {})  # Flask hands the provider the decoded path
+        assert (route.model, route.stream) == (model, stream)
+    assert ANTHROPIC_MESSAGES.path("claude-x", True) == ("v1/messages", "")
+    assert AnthropicProvider().route("POST", "v1/messages", {}) is not None
