@@ -473,3 +473,153 @@ def test_bedrock_body_and_path_are_what_the_sdks_send_and_the_provider_routes():
         assert (route.model, route.stream) == (model, stream)
     assert ANTHROPIC_MESSAGES.path("claude-x", True) == ("v1/messages", "")
     assert AnthropicProvider().route("POST", "v1/messages", {}) is not None
+
+
+# -- upstream: answers, streams and errors read back --------------------------------------------------------
+def test_answers_from_the_fakes_read():
+    answer = ANTHROPIC_MESSAGES.read_answer(wire.message([
+        {"type": "thinking", "thinking": "Hmm", "signature": "sig"}, {"type": "redacted_thinking", "data": "ENC"},
+        wire.text("Checking."), wire.tool_use("get_weather", {"city": "Paris"})], "tool_use"))
+    assert answer == ChatAnswer("msg_01", wire.MODEL, [
+        Reasoning("Hmm", signature="sig"), Reasoning(encrypted="ENC"), Text("Checking."),
+        ToolCallPart("toolu_01A", "get_weather", '{"city": "Paris"}')], "tool_calls", Usage(377, 65, 0, 0))
+    cached = wire.message([wire.text("x")])
+    cached["usage"].update(cache_read_input_tokens=100, cache_creation_input_tokens=20)
+    assert ANTHROPIC_MESSAGES.read_answer(cached).usage == Usage(377, 65, 100, 20)
+
+
+@pytest.mark.parametrize("stop, finish", [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"),
+                                          ("tool_use", "tool_calls"), ("refusal", "content_filter"),
+                                          ("model_context_window_exceeded", "length")])
+def test_stop_reasons(stop, finish):
+    assert ANTHROPIC_MESSAGES.read_answer(wire.message([wire.text("x")], stop)).finish_reason == finish
+
+
+@pytest.mark.parametrize("content, stop, where", [
+    ([wire.server_tool_use("web_search", {"query": "x"})], "end_turn", "content.0"),
+    ([wire.text("a"), wire.web_search_result("srvtoolu_01", "T")], "end_turn", "content.1"),
+    ([wire.mcp_tool_use("crm", "find", {})], "end_turn", "content.0"),
+    ([{**wire.text("cited"), "citations": [{"type": "web_search_result_location"}]}], "end_turn", "content.0"),
+    ([{"type": "mystery"}], "end_turn", "content.0"),
+    ([wire.text("x")], "pause_turn", "stop_reason"),
+    ([wire.text("x")], "something_new", "stop_reason"),
+], ids=["server_tool_use", "web_search_tool_result", "mcp_tool_use", "citations", "unknown block", "pause_turn",
+        "unknown stop"])
+def test_unreadable_answers(content, stop, where):
+    with pytest.raises(Untranslatable) as raised:
+        ANTHROPIC_MESSAGES.read_answer(wire.message(content, stop))
+    assert raised.value.field == where
+
+
+FAKE_STREAMS = {
+    "text": wire.text_stream(["Hel", "lo ", "wörld"]),
+    "tool": wire.tool_stream("get_weather", ['{"locati', 'on": "P', 'ar', 'is"}']),
+    "thinking": claude_code_wire.answer(),
+    "input in start": wire.answer_stream([wire.text("Two calls."), wire.tool_use("a", {"x": [1, {"y": None}]}),
+                                          wire.tool_use("b", {}, "toolu_02")], input_in_start=True),
+    "fragments": wire.answer_stream([wire.tool_use("a", {"x": "é" * 20}), wire.tool_use("b", {}, "toolu_02")],
+                                    fragments=5),
+}
+
+
+@pytest.mark.parametrize("name", FAKE_STREAMS)
+def test_upstream_streams_read_back_into_the_same_message(name):
+    """Upstream SSE -> neutral events -> the front's SSE: the SDK makes the same message of both."""
+    events = read_all(ANTHROPIC_MESSAGES.stream_reader(), FAKE_STREAMS[name])
+    original, original_text = sdk_streams(b"".join(FAKE_STREAMS[name]))
+    again, again_text = sdk_streams(written(events))
+    assert content_of(again) == content_of(original) and again_text == original_text
+    assert (again.id, again.model, again.stop_reason) == (original.id, original.model, original.stop_reason)
+    assert again.usage.to_dict() == {key: value for key, value in original.usage.to_dict().items()
+                                     if key not in ("service_tier",)}
+
+
+@pytest.mark.parametrize("name", FAKE_STREAMS)
+def test_streams_split_anywhere_read_the_same(name):
+    whole = b"".join(FAKE_STREAMS[name])
+    expected = read_all(ANTHROPIC_MESSAGES.stream_reader(), [whole])
+    assert merged(read_all(ANTHROPIC_MESSAGES.stream_reader(), [whole[i:i + 1] for i in range(len(whole))])) == \
+        merged(expected)
+    assert isinstance(expected[-1], StreamEnd)
+
+
+def merged(events: list) -> list:
+    """Events with adjacent text deltas joined (how finely text is cut depends on where the chunks end)."""
+    out: list = []
+    for event in events:
+        if out and type(event) is type(out[-1]) is TextDelta:
+            out[-1] = TextDelta(out[-1].text + event.text)
+        else:
+            out.append(event)
+    return out
+
+
+@pytest.mark.parametrize("name", FAKE_STREAMS)
+def test_bedrock_event_streams_read_like_the_sse_they_carry(name):
+    frames = invoke_wire.from_sse(FAKE_STREAMS[name])
+    bedrock = read_all(ANTHROPIC_BEDROCK.stream_reader(), frames)
+    assert ANTHROPIC_BEDROCK.stream_reader().framing == "eventstream"
+    assert bedrock == read_all(ANTHROPIC_MESSAGES.stream_reader(), FAKE_STREAMS[name])
+    whole = b"".join(frames)
+    assert read_all(ANTHROPIC_BEDROCK.stream_reader(), [whole[i:i + 7] for i in range(0, len(whole), 7)]) == bedrock
+
+
+def test_stream_ends_and_errors():
+    reader = ANTHROPIC_MESSAGES.stream_reader()
+    cut = wire.text_stream(["Hi"])[:-1]  # no message_stop
+    assert read_all(reader, cut)[-1] == StreamError("the upstream stream ended before message_stop")
+    errored = [*wire.text_stream(["Hi"])[:3], wire.event("error", wire.error("overloaded_error", "Overloaded"))]
+    assert read_all(ANTHROPIC_MESSAGES.stream_reader(), errored)[-1] == StreamError("Overloaded")
+    bedrock_cut = invoke_wire.from_sse(wire.text_stream(["Hi"]))[:-1]
+    assert read_all(ANTHROPIC_BEDROCK.stream_reader(), bedrock_cut)[-1] == \
+        StreamError("the upstream stream ended before message_stop")
+    thrown = [*invoke_wire.from_sse(wire.text_stream(["Hi"]))[:2],
+              encode_exception("modelStreamErrorException", "model failed")]
+    assert read_all(ANTHROPIC_BEDROCK.stream_reader(), thrown)[-1] == \
+        StreamError("modelStreamErrorException: model failed")
+
+
+@pytest.mark.parametrize("bad, where", [
+    (wire.event("mystery_event", {"type": "mystery_event"}), "stream.mystery_event"),
+    (wire.event("content_block_start", {"type": "content_block_start", "index": 1, "content_block":
+                                        wire.server_tool_use("web_search", {})}),
+     "stream.content_block_start.server_tool_use"),
+    (wire.event("content_block_start", {"type": "content_block_start", "index": 1, "content_block":
+                                        {"type": "text", "text": "", "citations": [{"type": "x"}]}}),
+     "stream.content_block_start.citations"),
+    (wire.event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta":
+                                        {"type": "citations_delta", "citation": {}}}),
+     "stream.content_block_delta.citations_delta"),
+    (wire.event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta":
+                                        {"type": "input_json_delta", "partial_json": "{}"}}),
+     "stream.content_block_delta.input_json_delta"),
+], ids=["unknown event", "server tool block", "citations", "citations delta", "delta of another block type"])
+def test_unreadable_stream_events(bad, where):
+    start, block_start, *_ = wire.text_stream(["Hi"])
+    with pytest.raises(Untranslatable) as raised:
+        read_all(ANTHROPIC_MESSAGES.stream_reader(), [start, block_start, bad])
+    assert raised.value.field == where
+
+
+def test_unknown_bedrock_frames_are_unreadable():
+    start = invoke_wire.from_sse(wire.text_stream(["Hi"]))[0]
+    with pytest.raises(Untranslatable, match="unknown Bedrock stream event"):
+        read_all(ANTHROPIC_BEDROCK.stream_reader(), [start, encode_event("metadata", b"{}")])
+    with pytest.raises(Untranslatable, match="stream.chunk"):
+        read_all(ANTHROPIC_BEDROCK.stream_reader(), [encode_event("chunk", b'{"bytes": "not base64!"}')])
+
+
+@pytest.mark.parametrize("status, body_, expected", [
+    (429, json.dumps(wire.error("rate_limit_error", "Slow down")).encode(), ("Slow down", "rate_limit")),
+    (529, json.dumps(wire.error("overloaded_error", "Overloaded")).encode(), ("Overloaded", "overloaded")),
+    (400, json.dumps(wire.error("invalid_request_error", "max_tokens: required")).encode(),
+     ("max_tokens: required", "invalid_request")),
+    (403, b'{"message": "You don\'t have access to the model"}', ("You don't have access to the model", "permission")),
+    (404, b'{"error": {"code": 404, "message": "Publisher model not found", "status": "NOT_FOUND"}}',
+     ("Publisher model not found", "not_found")),
+    (502, b"<html>Bad gateway</html>", ("<html>Bad gateway</html>", "api_error")),
+    (500, b"", ("the upstream answered HTTP 500", "api_error")),
+], ids=["anthropic rate limit", "anthropic overloaded", "anthropic invalid", "bedrock", "vertex", "html", "empty"])
+def test_upstream_errors(status, body_, expected):
+    error = ANTHROPIC_MESSAGES.read_error(status, body_)
+    assert (error.status, error.message, error.kind) == (status, *expected)
