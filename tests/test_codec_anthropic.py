@@ -149,22 +149,29 @@ def test_claude_code_bodies_from_the_fakes_read():
     assert "top secret 42" in at_file.messages[1].parts[0].text
 
 
-def test_the_real_claude_code_cli_requests_read(claude_cli, workdir, upstream):  # noqa: F811
-    """Claude Code 2.1.332's own bodies (adaptive thinking, context_management, output_config.effort, deferred
-    tools, system messages, a Read call and its result) read without error."""
+def test_the_real_claude_code_cli_on_written_streams(claude_cli, workdir, upstream):  # noqa: F811
+    """Claude Code 2.1.332 against streams the writer made from neutral events (as from another family's model):
+    it runs the Read call and sends back the signed thinking, the call and its result; its own bodies (adaptive
+    thinking, context_management, output_config.effort, deferred tools, system messages) read without error."""
+    path = json.dumps({"file_path": str(workdir / "secret.txt")})
+    first = [StreamStart("resp_1", "gpt-x"), ReasoningDelta("I should read it."), ReasoningDelta(signature="sig-R"),
+             TextDelta("Reading."), ToolCallStart(0, "toolu_R", "Read"), ToolCallDelta(0, path[:9]),
+             ToolCallDelta(0, path[9:]), StreamEnd("tool_calls", Usage(100, 20))]
+    second = [StreamStart("resp_2", "gpt-x"), TextDelta("Do"), TextDelta("ne."), StreamEnd("stop", Usage(150, 5))]
+
     def handler(received):
         if received.method != "POST":
             return sse_reply([])
-        if "toolu_R" in json.dumps(received.json["messages"]):
-            return sse_reply(wire.text_stream(["Done."]))
-        return sse_reply(wire.tool_stream("Read", [json.dumps({"file_path": str(workdir / "secret.txt")})],
-                                          "toolu_R", ["Reading."]))
+        return sse_reply([written(second if "toolu_R" in json.dumps(received.json["messages"]) else first)])
     upstream.reply_with(handler)
     result = run_claude(claude_cli, upstream.url, workdir, "Look at secret.txt")
     assert result["result"] == "Done."
     bodies = [r.json for r in upstream.received if r.method == "POST" and r.path.startswith("/v1/messages")]
     requests = [ANTHROPIC_MESSAGES.read_request(sent) for sent in bodies]
     assert requests[-1].stream and len(requests[-1].tools) >= 5
+    replayed = next(turn for turn in requests[-1].messages if turn.role == "assistant")
+    assert replayed.parts == [Reasoning("I should read it.", signature="sig-R"), Text("Reading."),
+                              ToolCallPart("toolu_R", "Read", path)]
     result_part = next(part for turn in requests[-1].messages for part in turn.parts
                        if isinstance(part, ToolResultPart))
     assert result_part.call_id == "toolu_R" and result_part.name == "Read"
@@ -421,12 +428,12 @@ def test_vertex_body_and_path_are_what_anthropic_vertex_sends_and_the_provider_r
                                        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
     for stream in (False, True):
         request = ChatRequest(model="claude-sonnet-4-5@20250929", messages=FULL.messages, stream=stream)
+        kwargs = sdk_kwargs(ANTHROPIC_MESSAGES.write_request(request))
         if stream:
-            with client.messages.stream(**{k: v for k, v in sdk_kwargs(ANTHROPIC_MESSAGES.write_request(request)).items()
-                                           if k != "stream"}):
+            with client.messages.stream(**{k: v for k, v in kwargs.items() if k != "stream"}):
                 pass
         else:
-            client.messages.create(**sdk_kwargs(ANTHROPIC_MESSAGES.write_request(request)))
+            client.messages.create(**kwargs)
         assert same_but_version(json.loads(sent[-1].content), ANTHROPIC_VERTEX.write_request(request),
                                 "vertex-2023-10-16")
         path, query = ANTHROPIC_VERTEX.path(request.model, stream)
@@ -449,7 +456,7 @@ def test_bedrock_body_and_path_are_what_the_sdks_send_and_the_provider_routes():
     client.messages.create(**sdk_kwargs(ANTHROPIC_MESSAGES.write_request(request)))
     assert same_but_version(json.loads(sent[-1].content), ANTHROPIC_BEDROCK.write_request(request),
                             "bedrock-2023-05-31")
-    assert "model" not in ANTHROPIC_BEDROCK.write_request(FULL) and "stream" not in ANTHROPIC_BEDROCK.write_request(FULL)
+    assert not {"model", "stream"} & set(ANTHROPIC_BEDROCK.write_request(FULL))
     path, _ = ANTHROPIC_BEDROCK.path(model, False)
     assert unquote(sent[-1].url.raw_path.decode()) == "/" + unquote(path)
 

@@ -29,7 +29,8 @@ DROPPED_FIELDS = {
 _SAMPLING = ("max_tokens", "temperature", "top_p")
 _BODY = {"model", "messages", "system", "tools", "tool_choice", "stop_sequences", "stream", "output_config",
          *_SAMPLING, *(name.split(".")[0] for name in DROPPED_FIELDS if "[" not in name)}
-#: Tool types that are Anthropic-defined (server-run, or client-run with a schema only Anthropic knows).
+#: The keys of a custom tool (``type`` absent or ``custom``); any other tool type is Anthropic's own: run by
+#: Anthropic, or run by the client with a schema only Anthropic's models know (bash, text_editor, computer...).
 _SCHEMA_KEYS = {"type", "name", "description", "input_schema", "cache_control", "defer_loading",
                 "eager_input_streaming", "strict", "allowed_callers"}
 _NOT_TRANSLATED = {
@@ -66,7 +67,7 @@ def _image(block: dict[str, Any], where: str) -> Image:
 
 def _result(block: dict[str, Any], names: dict[str, str], where: str) -> ToolResultPart:
     _keys(block, {"tool_use_id", "content", "is_error"}, where)
-    content = block.get("content", [])
+    content = block.get("content") or []
     parts: list[Text | Image] = []
     for i, item in enumerate([{"type": "text", "text": content}] if isinstance(content, str) else content):
         kind = item.get("type") if isinstance(item, dict) else None
@@ -164,7 +165,10 @@ def read_request(body: dict[str, Any]) -> ChatRequest:
                           [_text(b, f"system.{i}") for i, b in enumerate(system or [])])
     names: dict[str, str] = {}
     for i, message in enumerate(body.get("messages") or []):
-        role, where = message.get("role"), f"messages.{i}"
+        where = f"messages.{i}"
+        if not isinstance(message, dict):
+            raise Untranslatable(where, "a message must be an object")
+        role = message.get("role")
         blocks = _blocks(message.get("content"), f"{where}.content")
         if role == "system":
             request.system += [_text(b, f"{where}.content.{j}") for j, b in enumerate(blocks)]
