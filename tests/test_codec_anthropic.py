@@ -16,6 +16,8 @@ import boto3
 import httpx2
 import pytest
 from anthropic.types import Message
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archestra.families.anthropic_messages import (ANTHROPIC_BEDROCK, ANTHROPIC_MESSAGES, ANTHROPIC_VERTEX,
                                                    DEFAULT_MAX_TOKENS)
@@ -266,11 +268,13 @@ def events_of(answer: ChatAnswer, pieces: int = 3) -> list:
     return [*events, StreamEnd(answer.finish_reason, answer.usage)]
 
 
-def expected_content(answer: ChatAnswer) -> list[dict[str, Any]]:
+def expected_content(answer: ChatAnswer, join_text: bool = True) -> list[dict[str, Any]]:
+    """The content blocks an Anthropic client gets for ``answer``: unsigned reasoning left out and, streamed,
+    adjacent texts in one block."""
     out: list[dict[str, Any]] = []
     for part in answer.parts:
         if isinstance(part, Text):
-            if out and out[-1]["type"] == "text":
+            if join_text and out and out[-1]["type"] == "text":
                 out[-1]["text"] += part.text  # adjacent text is one block once streamed
             else:
                 out.append({"type": "text", "text": part.text})
@@ -316,6 +320,27 @@ def test_written_streams_give_the_sdk_the_same_message(name):
     assert (final.stop_reason, final.usage.input_tokens, final.usage.output_tokens) == \
         (rendered.stop_reason, rendered.usage.input_tokens, rendered.usage.output_tokens)
     assert final.usage.cache_read_input_tokens == rendered.usage.cache_read_input_tokens
+
+
+PARTS = st.one_of(
+    st.builds(Text, st.text(min_size=1, max_size=12)),
+    st.builds(lambda i, args: ToolCallPart(f"call_{i}", f"tool_{i % 3}", json.dumps(args) if args else ""),
+              st.integers(0, 99), st.dictionaries(st.sampled_from(["a", "b", "ü"]),
+                                                  st.one_of(st.integers(), st.text(max_size=5), st.none()))),
+    st.builds(Reasoning, st.text(max_size=8), st.one_of(st.none(), st.text(min_size=1, max_size=8))))
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(parts=st.lists(PARTS, max_size=6).filter(lambda parts: not any(  # a stream has no reasoning part boundary
+           isinstance(a, Reasoning) and isinstance(b, Reasoning) for a, b in zip(parts, parts[1:]))), pieces=st.integers(1, 4),
+       finish=st.sampled_from(["stop", "length", "tool_calls", "content_filter"]))
+def test_any_neutral_stream_gives_the_sdk_the_answer_it_carries(parts, pieces, finish):
+    answer = ChatAnswer("x", "m", parts, finish, Usage(3, 4))
+    final, text = sdk_streams(written(events_of(answer, pieces)))
+    assert content_of(final) == expected_content(answer)
+    assert text == "".join(p.text for p in parts if isinstance(p, Text))
+    assert content_of(Message.model_validate(ANTHROPIC_MESSAGES.render_answer(answer))) == \
+        expected_content(answer, join_text=False)
 
 
 def test_a_written_stream_has_consecutive_block_indexes_and_starts_itself():
@@ -539,6 +564,39 @@ def test_upstream_streams_read_back_into_the_same_message(name):
     assert (again.id, again.model, again.stop_reason) == (original.id, original.model, original.stop_reason)
     assert again.usage.to_dict() == {key: value for key, value in original.usage.to_dict().items()
                                      if key not in ("service_tier",)}
+
+
+BLOCKS = st.one_of(st.builds(wire.text, st.text(min_size=1, max_size=10)),
+                   st.builds(lambda i, args: wire.tool_use(f"tool_{i % 3}", args, f"toolu_{i}"), st.integers(0, 99),
+                             st.dictionaries(st.sampled_from(["q", "n", "ä"]),
+                                             st.one_of(st.integers(), st.text(max_size=6), st.none()))))
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(content=st.lists(BLOCKS, max_size=5), stop=st.sampled_from(["end_turn", "tool_use", "max_tokens"]),
+       input_in_start=st.booleans(), fragments=st.integers(1, 4), cuts=st.lists(st.integers(0, 4000), max_size=6),
+       bedrock=st.booleans())
+def test_any_upstream_stream_reads_back_into_the_same_message(content, stop, input_in_start, fragments, cuts,
+                                                               bedrock):
+    sse = wire.answer_stream(content, stop, input_in_start=input_in_start, fragments=fragments)
+    whole = b"".join(invoke_wire.from_sse(sse) if bedrock else sse)
+    cuts = sorted({cut % (len(whole) + 1) for cut in cuts})
+    chunks = [whole[a:b] for a, b in zip([0, *cuts], [*cuts, len(whole)])]
+    events = read_all((ANTHROPIC_BEDROCK if bedrock else ANTHROPIC_MESSAGES).stream_reader(), chunks)
+    original, _ = sdk_streams(b"".join(sse))
+    again, _ = sdk_streams(written(events))
+    assert content_of(again) == joined(content_of(original)) and again.stop_reason == original.stop_reason
+
+
+def joined(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adjacent text blocks as one: neutral stream events carry no boundary between them."""
+    out: list[dict[str, Any]] = []
+    for block in content:
+        if out and block["type"] == out[-1]["type"] == "text":
+            out[-1] = {**out[-1], "text": out[-1]["text"] + block["text"]}
+        else:
+            out.append(block)
+    return out
 
 
 @pytest.mark.parametrize("name", FAKE_STREAMS)
