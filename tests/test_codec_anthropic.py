@@ -332,8 +332,8 @@ PARTS = st.one_of(
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(parts=st.lists(PARTS, max_size=6).filter(lambda parts: not any(  # a stream has no reasoning part boundary
-           isinstance(a, Reasoning) and isinstance(b, Reasoning) for a, b in zip(parts, parts[1:]))), pieces=st.integers(1, 4),
-       finish=st.sampled_from(["stop", "length", "tool_calls", "content_filter"]))
+           isinstance(a, Reasoning) and isinstance(b, Reasoning) for a, b in zip(parts, parts[1:]))),
+       pieces=st.integers(1, 4), finish=st.sampled_from(["stop", "length", "tool_calls", "content_filter"]))
 def test_any_neutral_stream_gives_the_sdk_the_answer_it_carries(parts, pieces, finish):
     answer = ChatAnswer("x", "m", parts, finish, Usage(3, 4))
     final, text = sdk_streams(written(events_of(answer, pieces)))

@@ -77,6 +77,7 @@ class AnthropicOnBedrock(AnthropicMessages):
     Bedrock's InvokeModel takes ``output_config`` is not established."""
 
     name = "anthropic_bedrock"
+    stream_content_type = "application/vnd.amazon.eventstream"
 
     def write_request(self, request: ChatRequest) -> dict[str, Any]:
         return {"anthropic_version": BEDROCK_VERSION, **write_body(request, structured_output=False)}

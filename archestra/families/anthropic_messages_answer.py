@@ -86,11 +86,17 @@ def render_answer(answer: ChatAnswer) -> dict[str, Any]:
             "usage": usage_fields(answer.usage)}
 
 
+def direct_call(block: dict[str, Any]) -> bool:
+    """Whether a ``tool_use`` block is the model's own call (``caller`` absent or ``direct``), not one made by
+    code running in Anthropic's code execution (programmatic tool calling), which other families cannot take."""
+    return block.get("caller", {"type": "direct"}) == {"type": "direct"}
+
+
 def read_block(block: Any, where: str) -> Text | ToolCallPart | Reasoning:
     kind = block.get("type") if isinstance(block, dict) else None
     if kind == "text" and not block.get("citations"):
         return Text(block["text"])
-    if kind == "tool_use" and block.get("caller", {"type": "direct"}) == {"type": "direct"}:
+    if kind == "tool_use" and direct_call(block):
         return ToolCallPart(block["id"], block["name"], json.dumps(block.get("input") or {}, ensure_ascii=False))
     if kind == "thinking":
         return Reasoning(block.get("thinking") or "", signature=block.get("signature") or None)

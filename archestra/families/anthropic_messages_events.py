@@ -4,6 +4,10 @@ Bedrock's event stream (InvokeModelWithResponseStream: each ``chunk`` frame hold
 Fail closed: an event, block or delta type not listed here raises :class:`Untranslatable` (a newer API's
 event may carry content); ``ping`` is the one event skipped. A stream that ends without ``message_stop`` ends in
 a :class:`StreamError`, never a quiet StreamEnd.
+
+One thing is left out: a ``redacted_thinking`` block (reasoning Anthropic encrypted for safety reasons). Neutral
+stream events have no encrypted reasoning, and it holds nothing any client can read or execute; a non-streamed
+answer keeps it (``Reasoning.encrypted``).
 """
 from __future__ import annotations
 
@@ -14,11 +18,11 @@ from typing import Any
 
 from ..streaming.eventstream import EventMessage, EventStreamDecoder
 from ..streaming.sse import SSEDecoder, SSEEvent
-from .anthropic_messages_answer import finish_reason, read_usage
+from .anthropic_messages_answer import direct_call, finish_reason, read_usage
 from .neutral import (FinishReason, ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, TextDelta,
                       ToolCallDelta, ToolCallStart, Untranslatable, Usage)
 
-#: Deltas each block type takes, and the neutral event they become.
+#: The block types read, and the delta types each takes.
 _DELTAS = {"text": {"text_delta"}, "tool_use": {"input_json_delta"},
            "thinking": {"thinking_delta", "signature_delta"}, "redacted_thinking": set()}
 
@@ -66,7 +70,7 @@ class AnthropicEvents:
                 raise Untranslatable("stream.content_block_start.citations", "citations")
             return [TextDelta(block["text"])] if block.get("text") else []
         if kind == "tool_use":
-            if block.get("caller", {"type": "direct"}) != {"type": "direct"}:
+            if not direct_call(block):
                 raise Untranslatable("stream.content_block_start.caller", "a call from Anthropic's code execution")
             self._calls[index] = len(self._calls)
             out: list[StreamEvent] = [ToolCallStart(self._calls[index], block["id"], block["name"])]
@@ -76,7 +80,7 @@ class AnthropicEvents:
         if kind == "thinking":
             return [ReasoningDelta(block.get("thinking") or "", block.get("signature") or None)] \
                 if block.get("thinking") or block.get("signature") else []
-        return []  # redacted_thinking: encrypted reasoning the neutral stream cannot carry (see the report)
+        return []  # redacted_thinking: see the module docstring
 
     def _block_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
         index, delta = data.get("index"), data.get("delta") or {}
@@ -123,13 +127,13 @@ _HANDLERS = {"message_start": AnthropicEvents._message_start, "content_block_sta
              "error": AnthropicEvents._error, "ping": lambda self, data: []}
 
 
-class AnthropicSSEReader:
-    """The direct API's and Vertex's stream: SSE events named by ``event:`` (as the SDK dispatches them)."""
+class _Reader:
+    """Feed bytes to the framing's decoder, read what it completes; at the end, what is left."""
 
-    framing = "sse"
+    framing = ""
 
-    def __init__(self) -> None:
-        self._decoder = SSEDecoder()
+    def __init__(self, decoder: Any) -> None:
+        self._decoder = decoder
         self._events = AnthropicEvents()
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
@@ -138,9 +142,21 @@ class AnthropicSSEReader:
     def finish(self) -> list[StreamEvent]:
         return self._read(self._decoder.flush()) + self._events.unfinished()
 
-    def _read(self, events: list[SSEEvent]) -> list[StreamEvent]:
+    def _read(self, frames: list[Any]) -> list[StreamEvent]:
+        raise NotImplementedError
+
+
+class AnthropicSSEReader(_Reader):
+    """The direct API's and Vertex's stream: SSE events named by ``event:`` (as the SDK dispatches them)."""
+
+    framing = "sse"
+
+    def __init__(self) -> None:
+        super().__init__(SSEDecoder())
+
+    def _read(self, frames: list[SSEEvent]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        for event in events:
+        for event in frames:
             if event.data is None and event.event is None:
                 continue  # a comment or stray blank lines
             try:
@@ -151,25 +167,18 @@ class AnthropicSSEReader:
         return out
 
 
-class AnthropicEventStreamReader:
+class AnthropicEventStreamReader(_Reader):
     """Bedrock InvokeModelWithResponseStream: ``chunk`` frames whose ``bytes`` is one Anthropic event's JSON; an
     exception frame is the stream's error."""
 
     framing = "eventstream"
 
     def __init__(self) -> None:
-        self._decoder = EventStreamDecoder()
-        self._events = AnthropicEvents()
+        super().__init__(EventStreamDecoder())
 
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._read(self._decoder.feed(chunk))
-
-    def finish(self) -> list[StreamEvent]:
-        return self._read(self._decoder.flush()) + self._events.unfinished()
-
-    def _read(self, messages: list[EventMessage]) -> list[StreamEvent]:
+    def _read(self, frames: list[EventMessage]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        for message in messages:
+        for message in frames:
             if self._events.done:
                 raise Untranslatable("stream", "a frame after the answer ended")
             if message.is_exception:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .anthropic_messages_answer import direct_call
 from .neutral import (ChatRequest, Image, Message, Part, Reasoning, Text, ToolCallPart, ToolResultPart,
                       ToolSpec, Untranslatable)
 
@@ -89,7 +90,7 @@ def _part(block: Any, role: str, names: dict[str, str], where: str) -> Part:
         return _result(block, names, where)
     if kind == "tool_use" and role == "assistant":
         _keys(block, {"id", "name", "input", "caller"}, where)
-        if block.get("caller", {"type": "direct"}) != {"type": "direct"}:
+        if not direct_call(block):
             raise Untranslatable(f"{where}.caller", "a call made from Anthropic's code execution")
         if not isinstance(block.get("input"), dict) or not all(isinstance(block.get(k), str) for k in ("id", "name")):
             raise Untranslatable(where, "tool_use needs a string id and name and an object input")
