@@ -688,3 +688,24 @@ def test_unknown_bedrock_frames_are_unreadable():
 def test_upstream_errors(status, body_, expected):
     error = ANTHROPIC_MESSAGES.read_error(status, body_)
     assert (error.status, error.message, error.kind) == (status, *expected)
+
+
+def test_dropped_fields_read_and_change_nothing():
+    plain = ANTHROPIC_MESSAGES.read_request(body(tools=[{"name": "f", "input_schema": WEATHER}]))
+    dropped = ANTHROPIC_MESSAGES.read_request(body(
+        tools=[{"name": "f", "input_schema": WEATHER, "defer_loading": True, "eager_input_streaming": True,
+                "strict": True, "cache_control": {"type": "ephemeral"}, "allowed_callers": ["direct"]}],
+        cache_control={"type": "ephemeral"}, context_management={"edits": [{"type": "clear_thinking_20251015"}]},
+        metadata={"user_id": "u"}, top_k=3, thinking={"type": "adaptive"}, service_tier="auto",
+        output_config={"effort": "low"}))
+    assert dropped == plain
+
+
+def test_redacted_thinking_in_a_stream_is_left_out():
+    start, *rest = wire.text_stream(["Hi"])
+    redacted = [wire.event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
+                    "type": "redacted_thinking", "data": "ENC"}}),
+                wire.event("content_block_stop", {"type": "content_block_stop", "index": 0})]
+    events = read_all(ANTHROPIC_MESSAGES.stream_reader(),
+                      [start, *redacted, *[e.replace(b'"index":0', b'"index":1') for e in rest]])
+    assert [type(e) for e in events] == [StreamStart, TextDelta, StreamEnd]
