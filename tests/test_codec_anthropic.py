@@ -709,3 +709,14 @@ def test_redacted_thinking_in_a_stream_is_left_out():
     events = read_all(ANTHROPIC_MESSAGES.stream_reader(),
                       [start, *redacted, *[e.replace(b'"index":0', b'"index":1') for e in rest]])
     assert [type(e) for e in events] == [StreamStart, TextDelta, StreamEnd]
+
+
+def test_empty_texts_are_not_written():
+    """Other families put "" beside tool calls; the Messages API refuses empty text blocks."""
+    written_body = ANTHROPIC_MESSAGES.write_request(ChatRequest(model="m", messages=[
+        Turn("user", [Text("x")]), Turn("assistant", [Text(""), ToolCallPart("c", "f", "{}")]),
+        Turn("user", [ToolResultPart("c", [Text("")])]), Turn("user", [Text("  ")])]))
+    assert written_body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "x"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "c", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c", "content": []}]}]

@@ -36,10 +36,10 @@ class AnthropicStreamWriter:
     def write(self, event: StreamEvent) -> bytes:
         if self._ended:
             return b""
-        out = b"" if self._started or isinstance(event, StreamStart) else self._start(message_id(None), self._model)
         if isinstance(event, StreamStart):
-            out += self._start(message_id(event.id), event.model or self._model)
-        elif isinstance(event, TextDelta) and event.text:
+            return b"" if self._started else self._start(message_id(event.id), event.model or self._model)
+        out = b"" if self._started else self._start(message_id(None), self._model)
+        if isinstance(event, TextDelta) and event.text:
             self._thinking = ""  # the reasoning before was never signed: not shown
             out += self._block("text", {"type": "text", "text": ""})
             out += self._delta({"type": "text_delta", "text": event.text})

@@ -48,8 +48,8 @@ def reasoning_block(reasoning: Reasoning) -> dict[str, Any] | None:
 
 
 def _block(part: Any, where: str) -> dict[str, Any] | None:
-    if isinstance(part, Text):
-        return {"type": "text", "text": part.text}
+    if isinstance(part, Text):  # the API refuses empty text blocks (other families write "" beside tool calls)
+        return {"type": "text", "text": part.text} if part.text.strip() else None
     if isinstance(part, Image):
         return _image(part, where)
     if isinstance(part, ToolCallPart):
@@ -58,7 +58,7 @@ def _block(part: Any, where: str) -> dict[str, Any] | None:
         return reasoning_block(part)
     if isinstance(part, ToolResultPart):
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id, "content": [
-            _block(item, f"{where}.content.{i}") for i, item in enumerate(part.content)]}
+            b for i, item in enumerate(part.content) if (b := _block(item, f"{where}.content.{i}"))]}
         if part.is_error:
             block["is_error"] = True
         return block
