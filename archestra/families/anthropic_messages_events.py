@@ -184,7 +184,10 @@ class AnthropicEventStreamReader(_Reader):
             if message.is_exception:
                 self._events.done = True
                 kind = message.headers.get(":exception-type") or message.headers.get(":error-code") or "error"
-                text = _json(message.payload, "exception").get("message") if message.payload else None
+                try:
+                    text = json.loads(message.payload).get("message") if message.payload else None
+                except (ValueError, AttributeError):
+                    text = message.payload.decode("utf-8", "replace")
                 out.append(StreamError(f"{kind}: {text or message.headers.get(':error-message') or ''}".rstrip()))
                 continue
             if message.event_type != "chunk":
