@@ -57,9 +57,10 @@ def answer_from_sdk(response: types.GenerateContentResponse) -> dict:
 
 
 def conversation() -> ChatRequest:
-    """A user question with an image, a Gemini 3 call with its signature, its result, a follow-up."""
+    """A user question with an image, a Gemini 3 call with its id and signature, its result, a follow-up."""
     call_id = GEMINI.read_answer(wire.response([wire.candidate(
-        [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": SIGNATURE}],
+        [{"functionCall": {"id": "7fq2", "name": "get_weather", "args": {"city": "Paris"}},
+          "thoughtSignature": SIGNATURE}],
         "STOP")])).parts[0].id
     return ChatRequest(
         model=wire.MODEL, system=[Text("be brief")],
@@ -79,10 +80,11 @@ def test_request_is_what_google_genai_sends_for_the_same_conversation(fake):
                                           types.Part(inline_data=types.Blob(mime_type="image/png",
                                                                             data=base64.b64decode(PNG)))]),
         types.Content(role="model", parts=[types.Part(
-            function_call=types.FunctionCall(name="get_weather", args={"city": "Paris"}),
+            function_call=types.FunctionCall(id="7fq2", name="get_weather", args={"city": "Paris"}),
             thought_signature=base64.b64decode(SIGNATURE))]),
         types.Content(role="user", parts=[
-            types.Part(function_response=types.FunctionResponse(name="get_weather", response={"output": "21C"})),
+            types.Part(function_response=types.FunctionResponse(id="7fq2", name="get_weather",
+                                                                response={"output": "21C"})),
             types.Part(text="and tomorrow?")])],
         types.GenerateContentConfig(
             system_instruction="be brief",
@@ -120,7 +122,7 @@ def test_the_proxy_gemini_adapter_reads_the_request_whole():
     assert _unseen_context(body) == []
     calls = function_calls(body["contents"][1]["parts"])
     assert [(call.name, call.arguments) for call in calls] == [("get_weather", {"city": "Paris"})]
-    assert body["contents"][2]["parts"][0]["functionResponse"] == {"name": "get_weather",
+    assert body["contents"][2]["parts"][0]["functionResponse"] == {"id": "7fq2", "name": "get_weather",
                                                                    "response": {"output": "21C"}}
 
 
@@ -229,8 +231,7 @@ def test_answer_with_calls_agrees_with_google_genai():
     assert [(c.name, json.loads(c.arguments)) for c in calls] == [(c.name, c.args) for c in sdk.function_calls]
     assert "".join(p.text for p in answer.parts if isinstance(p, Text)) == sdk.text
     assert answer.finish_reason == "tool_calls"
-    assert calls[1].id == "fc-7" and calls[0].id != calls[1].id
-    assert calls[0].id.startswith("call_") and "_gts_" in calls[0].id
+    assert calls[1].id == "gfc-fc-7" and calls[0].id.startswith("call_") and "_gts_" in calls[0].id
 
 
 def test_answer_built_by_google_genai_types():
@@ -250,7 +251,7 @@ def test_answer_built_by_google_genai_types():
     reasoning, text, call = answer.parts
     assert decoded(reasoning.signature.removeprefix("gemini:")) == b"\x01\xfe\xff" and reasoning.text == "plan"
     assert text == Text("Answer")
-    assert (call.name, json.loads(call.arguments)) == ("f", {"x": [1]}) and call.id.startswith("abc_gts_")
+    assert (call.name, json.loads(call.arguments)) == ("f", {"x": [1]}) and call.id.startswith("gfc-abc_gts_")
 
 
 def test_a_blocked_prompt_is_a_content_filter_answer():
@@ -280,6 +281,28 @@ def test_thought_signature_survives_a_client_of_another_family():
     model_parts = body["contents"][1]["parts"]
     assert [part["thoughtSignature"] for part in model_parts] == ["CikBcsjaU2ln", SIGNATURE]
     assert [part["functionResponse"]["name"] for part in body["contents"][2]["parts"]] == ["get_time", "get_weather"]
+
+
+def test_gemini_call_ids_go_back_and_others_do_not():
+    """Gemini 3 wants its call ids back on the call and its result; ids it did not make go back without one."""
+    answer = GEMINI.read_answer(wire.chunk([{"functionCall": {"id": "a_b/\u00e9", "name": "f", "args": {}}},
+                                            {"functionCall": {"id": "q1", "name": "g", "args": {}}}], "STOP"))
+    odd, plain = answer.parts
+    assert odd.id.startswith("gfx-") and plain.id == "gfc-q1"
+    foreign = ToolCallPart("toolu_01A", "h", "{}")
+    body = GEMINI.write_request(ChatRequest("m", [
+        Message("assistant", [odd, plain, foreign]),
+        Message("user", [ToolResultPart(plain.id, [Text("1")]), ToolResultPart(odd.id, [Text("2")]),
+                         ToolResultPart(foreign.id, [Text("3")])])]))
+    assert [part["functionCall"].get("id") for part in body["contents"][0]["parts"]] == ["a_b/\u00e9", "q1", None]
+    assert [(part["functionResponse"]["name"], part["functionResponse"].get("id"))
+            for part in body["contents"][1]["parts"]] == [("g", "q1"), ("f", "a_b/\u00e9"), ("h", None)]
+
+
+def test_two_calls_with_one_gemini_id_are_untranslatable():
+    with pytest.raises(Untranslatable, match="functionCall.id"):
+        GEMINI.read_answer(wire.chunk([{"functionCall": {"id": "x", "name": "f"}},
+                                       {"functionCall": {"id": "x", "name": "g"}}], "STOP"))
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -1,15 +1,17 @@
 """A neutral ChatRequest written as a Gemini generateContent body (camelCase, as Google's REST docs spell it).
 
-Function calls and results go without ``id``: Gemini's request side rejects it ("Unknown name "id" at
-'contents[n].parts[m].function_call'", reported by several gateways) and pairs results with calls by name and
-order. What a call needs back is its ``thoughtSignature``, which its id carries (``gemini_generate_ids``).
+A call goes back with the ``id`` and ``thoughtSignature`` Gemini gave it, both carried in the id the client kept
+(``gemini_generate_ids``), and its result with that ``id``. Calls Gemini gave no id (Gemini 2) or that another
+provider made go back without one: Gemini then pairs results with calls by name and order, and some of its
+endpoints reject an ``id`` it did not make ("Unknown name "id" at 'contents[n].parts[m].function_call'", reported
+by several gateways).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .gemini_generate_ids import call_signature, own_signature
+from .gemini_generate_ids import gemini_call, own_signature
 from .neutral import (ChatRequest, Image, Message, Reasoning, Text, ToolCallPart, ToolResultPart, ToolSpec,
                       Untranslatable)
 
@@ -73,8 +75,11 @@ def _assistant_parts(message: Message) -> list[dict[str, Any]]:
         if isinstance(part, Text):
             written: dict[str, Any] = {"text": part.text}
         elif isinstance(part, ToolCallPart):
-            written = {"functionCall": {"name": part.name, "args": _arguments(part)}}
-            signature = call_signature(part.id)
+            gemini_id, signature = gemini_call(part.id)
+            call: dict[str, Any] = {"name": part.name, "args": _arguments(part)}
+            if gemini_id is not None:
+                call["id"] = gemini_id
+            written = {"functionCall": call}
             if signature is not None:
                 written["thoughtSignature"] = signature
         else:
@@ -105,6 +110,9 @@ def _function_response(result: ToolResultPart, names: dict[str, str]) -> dict[st
         raise Untranslatable("tool_result", f"no call {result.call_id!r} in the conversation names its function")
     text = "\n".join(part.text for part in result.content if isinstance(part, Text))
     written: dict[str, Any] = {"name": name, "response": {"error" if result.is_error else "output": text}}
+    gemini_id, _ = gemini_call(result.call_id)
+    if gemini_id is not None:
+        written["id"] = gemini_id
     images = [{"inlineData": _blob(part, "tool_result image")} for part in result.content if isinstance(part, Image)]
     if images:
         written["parts"] = images
