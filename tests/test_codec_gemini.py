@@ -396,6 +396,48 @@ def test_stream_agrees_with_google_genai_and_read_answer():
     assert calls == [(c.name, c.args) for r in sdk for c in r.function_calls or ()]
 
 
+def assembled(events: list) -> list:
+    """Stream events put together as an answer's parts (text and reasoning runs joined)."""
+    parts: list = []
+    for event in events:
+        if isinstance(event, TextDelta):
+            if parts and isinstance(parts[-1], Text):
+                parts[-1] = Text(parts[-1].text + event.text)
+            else:
+                parts.append(Text(event.text))
+        elif isinstance(event, ReasoningDelta):
+            parts.append(Reasoning(event.text, event.signature))
+        elif isinstance(event, ToolCallStart):
+            parts.append(ToolCallPart(event.id.partition("_gts_")[2], event.name, ""))
+        elif isinstance(event, ToolCallDelta):
+            parts[-1].arguments += event.arguments
+    return parts
+
+
+def test_stream_of_sdk_built_chunks_matches_the_whole_answer():
+    """The same content streamed (chunks google-genai's types built) or whole gives the same parts, finish
+    and usage."""
+    def response(parts, finish=None, output=0):
+        return types.GenerateContentResponse(
+            response_id="r9", model_version="gemini-3-flash",
+            candidates=[types.Candidate(content=types.Content(role="model", parts=parts), finish_reason=finish)],
+            usage_metadata=types.GenerateContentResponseUsageMetadata(prompt_token_count=11,
+                                                                      candidates_token_count=output))
+    thought = types.Part(text="first, the city", thought=True, thought_signature=b"\x0f\xf0")
+    call = types.Part(function_call=types.FunctionCall(id="k1", name="get_weather", args={"city": "Oslo"}),
+                      thought_signature=b"\xff\xfe\xfd")
+    chunks = [response([thought], output=2), response([types.Part(text="Look"), types.Part(text="ing.")], output=4),
+              response([call], types.FinishReason.STOP, output=9)]
+    events = read_stream(wire.sse([answer_from_sdk(c) for c in chunks]))
+    whole = GEMINI.read_answer(answer_from_sdk(response([thought, types.Part(text="Looking."), call],
+                                                        types.FinishReason.STOP, output=9)))
+    assert events[0] == StreamStart("r9", "gemini-3-flash")
+    assert assembled(events) == [ToolCallPart(p.id.partition("_gts_")[2], p.name, p.arguments)
+                                 if isinstance(p, ToolCallPart) else p for p in whole.parts]
+    assert events[-1] == StreamEnd(whole.finish_reason, whole.usage) == StreamEnd("tool_calls", Usage(11, 9))
+    assert [e.id for e in events if isinstance(e, ToolCallStart)] == [whole.parts[-1].id]  # Gemini's id: stable
+
+
 def test_stream_usage_after_the_finish():
     """Vertex AI may give usage only on a chunk after the one that finishes: the end waits for it (or for the
     end of the body)."""
