@@ -15,8 +15,11 @@ import httpx
 import pytest
 from google import genai
 from google.genai import _api_client, models, types
+from hypothesis import given
+from hypothesis import strategies as st
 
 from archestra.families.gemini_generate import DROPPED_FIELDS, GEMINI
+from archestra.families.gemini_generate_ids import call_id, gemini_call
 from archestra.families.neutral import (ChatAnswer, ChatRequest, Image, Message, Reasoning, ReasoningDelta,
                                         StreamEnd, StreamError, StreamStart, Text, TextDelta, ToolCallDelta,
                                         ToolCallPart, ToolCallStart, ToolResultPart, ToolSpec, Untranslatable,
@@ -305,6 +308,18 @@ def test_two_calls_with_one_gemini_id_are_untranslatable():
                                        {"functionCall": {"id": "x", "name": "g"}}], "STOP"))
 
 
+@given(gemini_id=st.one_of(st.none(), st.text(min_size=1)), signature=st.one_of(st.none(), st.binary(min_size=1)),
+       url_safe=st.booleans())
+def test_any_gemini_id_and_signature_survive_the_client_id(gemini_id, signature, url_safe):
+    encode = base64.urlsafe_b64encode if url_safe else base64.b64encode
+    sent = None if signature is None else encode(signature).decode()
+    client_id = call_id(gemini_id, sent, set())
+    assert client_id and set(client_id) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+    back_id, back_signature = gemini_call(client_id)
+    assert back_id == gemini_id
+    assert (None if back_signature is None else base64.b64decode(back_signature, validate=True)) == signature
+
+
 @pytest.mark.parametrize(("body", "field"), [
     (wire.chunk(wire.code_execution("print(1)", "1"), "STOP"), "part.executableCode"),
     (wire.chunk([{"inlineData": {"mimeType": "image/png", "data": PNG}}], "STOP"), "part.inlineData"),
@@ -458,6 +473,13 @@ def test_stream_reasoning_and_signed_text():
     events = read_stream(wire.sse(chunks))
     assert events[1:] == [ReasoningDelta("hmm"), TextDelta("Yes."), ReasoningDelta("", "gemini:" + SIGNATURE),
                           StreamEnd("stop", Usage(52, 5))]
+
+
+def test_a_last_event_without_its_blank_line_is_read_at_the_end():
+    body = sse_body([wire.chunk([{"text": "done"}], "STOP")]).rstrip(b"\r\n")
+    reader = GEMINI.stream_reader()
+    assert reader.feed(body) == []
+    assert reader.finish()[1:] == [TextDelta("done"), StreamEnd("stop", Usage(52, 5))]
 
 
 def test_stream_errors():
