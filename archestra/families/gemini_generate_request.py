@@ -75,19 +75,22 @@ def _assistant_parts(message: Message) -> list[dict[str, Any]]:
         if isinstance(part, Text):
             written: dict[str, Any] = {"text": part.text}
         elif isinstance(part, ToolCallPart):
-            gemini_id, signature = gemini_call(part.id)
-            call: dict[str, Any] = {"name": part.name, "args": _arguments(part)}
-            if gemini_id is not None:
-                call["id"] = gemini_id
-            written = {"functionCall": call}
-            if signature is not None:
-                written["thoughtSignature"] = signature
+            written = _function_call(part)
         else:
             raise Untranslatable("assistant message", f"a {type(part).__name__} part in an assistant turn")
         if pending is not None and "thoughtSignature" not in written and "text" in written:
             written["thoughtSignature"], pending = pending, None
         parts.append(written)
     return parts
+
+
+def _function_call(part: ToolCallPart) -> dict[str, Any]:
+    """The call with the id and signature Gemini gave it (carried in the client's id)."""
+    gemini_id, signature = gemini_call(part.id)
+    call: dict[str, Any] = {"name": part.name, "args": _arguments(part)}
+    if gemini_id is not None:
+        call["id"] = gemini_id
+    return {"functionCall": call} if signature is None else {"functionCall": call, "thoughtSignature": signature}
 
 
 def _arguments(call: ToolCallPart) -> dict[str, Any]:

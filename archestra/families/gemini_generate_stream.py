@@ -61,10 +61,10 @@ class GeminiStreamReader:
             self._ended = True
             return [StreamError(message)]
         check_response(body)
+        found = candidate(body)
+        if self._finish is not None and found is not None and (found.get("content") or {}).get("parts"):
+            raise Untranslatable("stream", "content after the chunk that finished the answer")
         if self._ended:
-            found = candidate(body)
-            if found is not None and (found.get("content") or {}).get("parts"):
-                raise Untranslatable("stream", "content after the chunk that finished the answer")
             return []  # a repeat of the final usage
         events: list[StreamEvent] = []
         if not self._started:
@@ -72,13 +72,10 @@ class GeminiStreamReader:
             events.append(StreamStart(str(body.get("responseId") or ""), str(body.get("modelVersion") or "")))
         if "usageMetadata" in body:
             self._usage = usage(body)
-        found = candidate(body)
         if found is None:
             if blocked(body):
                 self._finish = self._finish or "content_filter"
             return events + self._end_if_known(body)
-        if self._finish is not None and (found.get("content") or {}).get("parts"):
-            raise Untranslatable("stream", "content after the chunk that finished the answer")
         for part in candidate_parts(found, self._ids):
             events += self._deltas(part)
         reason = finish_reason(found, self._calls > 0)
