@@ -47,11 +47,14 @@ def fake():
     server.close()
 
 
-def sdk_request(fake: FakeUpstream, contents: list[types.Content], config: types.GenerateContentConfig) -> dict:
-    """The body google-genai sends (AI Studio, v1beta) for ``contents`` and ``config``."""
+def sdk_request(fake: FakeUpstream, vertex: bool, contents: list[types.Content],
+                config: types.GenerateContentConfig) -> dict:
+    """The body google-genai sends (AI Studio v1beta, or Vertex AI) for ``contents`` and ``config``."""
     fake.reply_with(json_reply(wire.chunk([{"text": "ok"}], "STOP")))
-    client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=fake.url, api_version="v1beta"))
+    options = types.HttpOptions(base_url=fake.url, api_version="v1beta1" if vertex else "v1beta")
+    client = genai.Client(vertexai=vertex, api_key="k", http_options=options)
     client.models.generate_content(model=wire.MODEL, contents=contents, config=config)
+    assert fake.received[-1].path.startswith("/v1beta1/publishers/google/models/" if vertex else "/v1beta/models/")
     return fake.received[-1].json
 
 
@@ -69,16 +72,18 @@ def conversation() -> ChatRequest:
         model=wire.MODEL, system=[Text("be brief")],
         messages=[Message("user", [Text("weather in Paris?"), Image("image/png", PNG)]),
                   Message("assistant", [ToolCallPart(call_id, "get_weather", '{"city": "Paris"}')]),
-                  Message("user", [ToolResultPart(call_id, [Text("21C")]), Text("and tomorrow?")])],
+                  Message("user", [ToolResultPart(call_id, [Text("21C"), Image("image/png", PNG)]),
+                                   Text("and tomorrow?")])],
         tools=[ToolSpec("get_weather", "the weather", SCHEMA)], tool_choice="get_weather", max_tokens=100,
         temperature=0.2, top_p=0.9, stop=["END"],
         response_format={"type": "json_schema", "name": "w", "schema": SCHEMA, "strict": True})
 
 
 # -- write_request --------------------------------------------------------------------------------------
-def test_request_is_what_google_genai_sends_for_the_same_conversation(fake):
+@pytest.mark.parametrize("vertex", [False, True], ids=["AI Studio", "Vertex AI"])
+def test_request_is_what_google_genai_sends_for_the_same_conversation(fake, vertex):
     written = GEMINI.write_request(conversation())
-    sent = sdk_request(fake, [
+    sent = sdk_request(fake, vertex, [
         types.Content(role="user", parts=[types.Part(text="weather in Paris?"),
                                           types.Part(inline_data=types.Blob(mime_type="image/png",
                                                                             data=base64.b64decode(PNG)))]),
@@ -86,8 +91,10 @@ def test_request_is_what_google_genai_sends_for_the_same_conversation(fake):
             function_call=types.FunctionCall(id="7fq2", name="get_weather", args={"city": "Paris"}),
             thought_signature=base64.b64decode(SIGNATURE))]),
         types.Content(role="user", parts=[
-            types.Part(function_response=types.FunctionResponse(id="7fq2", name="get_weather",
-                                                                response={"output": "21C"})),
+            types.Part(function_response=types.FunctionResponse(
+                id="7fq2", name="get_weather", response={"output": "21C"},
+                parts=[types.FunctionResponsePart(inline_data=types.FunctionResponseBlob(
+                    mime_type="image/png", data=base64.b64decode(PNG)))])),
             types.Part(text="and tomorrow?")])],
         types.GenerateContentConfig(
             system_instruction="be brief",
@@ -125,8 +132,8 @@ def test_the_proxy_gemini_adapter_reads_the_request_whole():
     assert _unseen_context(body) == []
     calls = function_calls(body["contents"][1]["parts"])
     assert [(call.name, call.arguments) for call in calls] == [("get_weather", {"city": "Paris"})]
-    assert body["contents"][2]["parts"][0]["functionResponse"] == {"id": "7fq2", "name": "get_weather",
-                                                                   "response": {"output": "21C"}}
+    response = body["contents"][2]["parts"][0]["functionResponse"]
+    assert (response["id"], response["name"], response["response"]) == ("7fq2", "get_weather", {"output": "21C"})
 
 
 def test_tool_results_errors_images_and_names_from_the_result():
