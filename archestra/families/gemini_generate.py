@@ -2,8 +2,8 @@
 Studio or Vertex AI (the gemini provider maps the path to the real URL), and their answers read back.
 
 Parts: ``gemini_generate_request`` (the body), ``gemini_generate_parts`` (an answer or chunk read),
-``gemini_generate_stream`` (``alt=sse``), ``gemini_generate_errors``, ``gemini_generate_ids`` (thought signatures
-carried in tool call ids).
+``gemini_generate_stream`` (``alt=sse``), ``gemini_generate_errors``, ``gemini_generate_ids`` (Gemini's call ids
+and thought signatures carried in the ids the client keeps).
 """
 from __future__ import annotations
 
@@ -15,20 +15,19 @@ from .gemini_generate_request import write_request
 from .gemini_generate_stream import GeminiStreamReader
 from .neutral import ChatAnswer, ChatRequest, ToolCallPart, Untranslatable, UpstreamError
 
-#: Neutral request fields Gemini has no place for, left out because they change nothing the model reads:
+#: What a generateContent body leaves out of a neutral request, and why that is safe.
 DROPPED_FIELDS = {
-    # Gemini has no switch against several calls in one turn. Every front renders several calls validly, and
-    # each call still goes through the front's own decisions; refusing would fail every client that sends the
-    # flag by habit.
-    "parallel_tool_calls",
-    # Gemini always reports usage, streamed or not.
-    "include_usage",
-    # Gemini's response schema has no name, and it is always enforced (as strict: true asks).
-    "response_format.name",
-    "response_format.strict",
+    # Refusing would fail every client that sends the flag by habit; every front renders several calls validly
+    # and each call still goes through the front's own decisions.
+    "parallel_tool_calls": "Gemini has no switch against several calls in one turn",
+    "include_usage": "Gemini always reports usage, streamed or not",
+    "response_format.name": "Gemini's response schema has no name; the model never reads it",
+    "response_format.strict": "Gemini always constrains the output to responseJsonSchema (as strict: true asks)",
+    "stream": "in the path (streamGenerateContent?alt=sse)",
+    # Gemini checks a thought by its signature; another provider's reasoning, or a Gemini 2 thought summary
+    # without a signature, is nothing Gemini reads back (see gemini_generate_request._assistant_parts).
+    "messages[].parts[Reasoning without a gemini: signature]": "only Gemini's own signed thoughts go back",
 }
-# Also left out: Reasoning parts of the history without a Gemini signature (another provider's, or an unsigned
-# thought summary): Gemini reads back only its own signed thoughts (gemini_generate_request._assistant_parts).
 
 
 class GeminiGenerate:
