@@ -197,7 +197,8 @@ class RouterForwarding(Forwarding):
         if route is None or route.kind != "chat":
             raise ProxyError(500, f"{provider.name} has no chat route for {path}.", kind="api_error")
         provider.check_access(settings, route, self.profile, self.caller, headers)
-        (route.family or provider).prepare_upstream_body(body)
+        if target.family == "openai_chat":  # the server's own quirks (Mistral refuses stream_options...)
+            provider.prepare_upstream_body(body)
         payload = json.dumps(body, ensure_ascii=False).encode()
         url, headers, query = provider.upstream_request(settings, route, exchange, headers, query)
         trace.sent = payload
