@@ -303,8 +303,9 @@ def test_rendered_answers_parse_in_the_sdk(name):
     assert message.id.startswith("msg_") and message.model == "gpt-x"
     assert message.stop_reason == {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens",
                                    "content_filter": "refusal"}[answer.finish_reason]
+    cached = (answer.usage.cache_read_tokens or 0) + (answer.usage.cache_write_tokens or 0)
     assert (message.usage.input_tokens, message.usage.output_tokens) == \
-        (answer.usage.input_tokens or 0, answer.usage.output_tokens or 0)
+        (max((answer.usage.input_tokens or 0) - cached, 0), answer.usage.output_tokens or 0)
     assert message.usage.cache_read_input_tokens == answer.usage.cache_read_tokens
     assert message.usage.cache_creation_input_tokens == answer.usage.cache_write_tokens
 
@@ -517,7 +518,7 @@ def test_answers_from_the_fakes_read():
         ToolCallPart("toolu_01A", "get_weather", '{"city": "Paris"}')], "tool_calls", Usage(377, 65, 0, 0))
     cached = wire.message([wire.text("x")])
     cached["usage"].update(cache_read_input_tokens=100, cache_creation_input_tokens=20)
-    assert ANTHROPIC_MESSAGES.read_answer(cached).usage == Usage(377, 65, 100, 20)
+    assert ANTHROPIC_MESSAGES.read_answer(cached).usage == Usage(497, 65, 100, 20)  # the neutral count: cached included
 
 
 @pytest.mark.parametrize("stop, finish", [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"),

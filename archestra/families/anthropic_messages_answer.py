@@ -48,8 +48,10 @@ def finish_reason(stop: Any) -> FinishReason:
 
 
 def usage_fields(usage: Usage) -> dict[str, int]:
-    """The usage object's counts (``input_tokens`` / ``output_tokens`` are required: 0 when unknown)."""
-    fields = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
+    """The usage object's counts (``input_tokens`` / ``output_tokens`` are required: 0 when unknown). Anthropic's
+    ``input_tokens`` leaves out the cached ones, which the neutral count includes."""
+    cached = (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+    fields = {"input_tokens": max((usage.input_tokens or 0) - cached, 0), "output_tokens": usage.output_tokens or 0}
     if usage.cache_write_tokens is not None:
         fields["cache_creation_input_tokens"] = usage.cache_write_tokens
     if usage.cache_read_tokens is not None:
@@ -57,8 +59,17 @@ def usage_fields(usage: Usage) -> dict[str, int]:
     return fields
 
 
+def neutral_usage(usage: Usage) -> Usage:
+    """Anthropic's counts (``read_usage``) as the neutral form counts: cached prompt tokens in ``input_tokens``."""
+    if usage.input_tokens is None:
+        return usage
+    cached = (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+    return Usage(usage.input_tokens + cached, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+
+
 def read_usage(usage: dict[str, Any], into: Usage | None = None) -> Usage:
-    """Anthropic usage counts (a later event's counts replace the earlier ones: they are cumulative)."""
+    """Anthropic usage counts as Anthropic counts them (a later event's counts replace the earlier ones: they are
+    cumulative); ``neutral_usage`` turns them into the neutral count."""
     into = into or Usage()
     for name, attr in (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
                        ("cache_read_input_tokens", "cache_read_tokens"),
@@ -114,7 +125,7 @@ def read_answer(body: dict[str, Any]) -> ChatAnswer:
         raise Untranslatable("content", "a block lacks a field its type must have") from None
     return ChatAnswer(id=body.get("id") or "", model=body.get("model") or "", parts=parts,
                       finish_reason=finish_reason(body.get("stop_reason")),
-                      usage=read_usage(body.get("usage") or {}))
+                      usage=neutral_usage(read_usage(body.get("usage") or {})))
 
 
 def read_error(status: int, body: bytes) -> UpstreamError:

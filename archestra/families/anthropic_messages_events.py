@@ -18,7 +18,7 @@ from typing import Any
 
 from ..streaming.eventstream import EventMessage, EventStreamDecoder
 from ..streaming.sse import SSEDecoder, SSEEvent
-from .anthropic_messages_answer import direct_call, finish_reason, read_usage
+from .anthropic_messages_answer import direct_call, finish_reason, neutral_usage, read_usage
 from .neutral import (FinishReason, ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, TextDelta,
                       ToolCallDelta, ToolCallStart, Untranslatable, Usage)
 
@@ -110,7 +110,7 @@ class AnthropicEvents:
         if self._finish is None:
             raise Untranslatable("stream.message_stop", "no message_delta said why the model stopped")
         self.done = True
-        return [StreamEnd(self._finish, self._usage)]
+        return [StreamEnd(self._finish, neutral_usage(self._usage))]
 
     def _error(self, data: dict[str, Any]) -> list[StreamEvent]:
         self.done = True

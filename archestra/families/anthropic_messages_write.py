@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .neutral import ChatRequest, Image, Message, Reasoning, Text, ToolCallPart, ToolResultPart, Untranslatable
+from .neutral import (ChatRequest, Image, Message, Reasoning, Text, ToolCallPart, ToolResultPart, Untranslatable,
+                      signed_for_others)
 
 #: ``max_tokens`` is required by the Messages API, and clients of other families often leave it out (meaning
 #: "as much as the model may"). 4096 is the smallest output limit of the Claude models still served (Claude 3
@@ -40,7 +41,7 @@ def tool_use_block(call: ToolCallPart, where: str) -> dict[str, Any]:
 def reasoning_block(reasoning: Reasoning) -> dict[str, Any] | None:
     """Signed thinking, or redacted thinking; None for reasoning Anthropic cannot verify (no signature), which
     the API would refuse and the model does not need to continue."""
-    if reasoning.signature:
+    if signed_for_others(reasoning):
         return {"type": "thinking", "thinking": reasoning.text, "signature": reasoning.signature}
     if reasoning.encrypted:
         return {"type": "redacted_thinking", "data": reasoning.encrypted}

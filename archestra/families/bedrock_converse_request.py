@@ -13,7 +13,7 @@ from typing import Any
 
 from .bedrock_converse_answer import UNCALLABLE_TOOL
 from .neutral import (ChatRequest, Image, Message, Part, Reasoning, Text, ToolCallPart, ToolResultPart, ToolSpec,
-                      Untranslatable)
+                      Untranslatable, signed_for_others)
 
 #: What a Converse body leaves out of a neutral request, and why that is safe.
 DROPPED_FIELDS = {
@@ -97,7 +97,7 @@ def _block(part: Part, role: str, where: str) -> dict[str, Any] | None:
             raise Untranslatable(where, "a tool result belongs in a user message")
         return _result(part, where)
     if isinstance(part, Reasoning):
-        if part.signature is None or role != "assistant":
+        if not signed_for_others(part) or role != "assistant":
             return None  # DROPPED_FIELDS
         return {"reasoningContent": {"reasoningText": {"text": part.text, "signature": part.signature}}}
     raise Untranslatable(where, f"unknown part {type(part).__name__}")

@@ -38,6 +38,11 @@ class AnswerCollector:
                 self.parts[-1].text += event.text
             else:
                 self.parts.append(Text(event.text))
+        elif isinstance(event, ReasoningDelta):
+            if not (self.parts and isinstance(self.parts[-1], Reasoning)):
+                self.parts.append(Reasoning())
+            self.parts[-1].text += event.text
+            self.parts[-1].signature = event.signature or self.parts[-1].signature
         elif isinstance(event, ToolCallStart):
             self._calls[event.index] = ToolCallPart(event.id, event.name, "")
             self.parts.append(self._calls[event.index])

@@ -26,11 +26,11 @@ from __future__ import annotations
 import re
 import uuid
 
-from .neutral import Untranslatable
+from .neutral import GEMINI_SIGNATURE, Untranslatable
 
 _MARK = "_gts_"
 _PLAIN, _HEX = "gfc-", "gfx-"
-_REASONING_MARK = "gemini:"
+_REASONING_MARK = GEMINI_SIGNATURE
 _PLAIN_ID = re.compile(r"[A-Za-z0-9-]+")
 _HEX_ID = re.compile(r"(?:[0-9a-f]{2})+")
 _STANDARD = re.compile(r"[A-Za-z0-9+/]*={0,2}")

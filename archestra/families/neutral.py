@@ -73,6 +73,15 @@ class Reasoning:
     encrypted: str | None = None
 
 
+#: The prefix of a signature only Gemini can check (``gemini_generate``): other families never send it back.
+GEMINI_SIGNATURE = "gemini:"
+
+
+def signed_for_others(reasoning: Reasoning) -> bool:
+    """Whether the reasoning carries a signature Anthropic-style verifiers (Anthropic, Bedrock) may check."""
+    return bool(reasoning.signature) and not reasoning.signature.startswith(GEMINI_SIGNATURE)
+
+
 Part = Union[Text, Image, ToolCallPart, ToolResultPart, Reasoning]
 
 
