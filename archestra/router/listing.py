@@ -18,13 +18,12 @@ from ..metering.interactions import Trace, record
 from ..metering.optimization import CHARS_PER_TOKEN
 from ..metering.passthrough import passthrough_usage
 from ..providers.base import Provider, ProxyError
-from ..providers.openai_compat import OpenAICompatible
 from ..proxy import read_upstream, send_upstream
 from ..runtime import Runtime
 from ..strict_json import loads_strict
 from ..upstream import join_url
 from .forwarding import held_key_headers, reachable
-from .targets import BY_NAME, Target, resolve
+from .targets import BY_NAME, Target, resolve, speaks_openai_chat
 
 log = logging.getLogger("archestra.router")
 #: An image counts as about 1,600 tokens in an estimate (Anthropic's figure for a 1.15-megapixel image).
@@ -58,7 +57,7 @@ def _provider_models(runtime: Runtime, profile: ProfileInfo, name: str, trace: T
         return []
     if name in MODEL_LISTS:
         listing = MODEL_LISTS[name]
-    elif isinstance(provider, OpenAICompatible):
+    elif speaks_openai_chat(provider):
         listing = ("models", "data", "id", "")
     else:
         return []  # Bedrock lists its models on its control-plane API, which the proxy does not reach
@@ -109,7 +108,7 @@ def embeddings(runtime: Runtime, profile: ProfileInfo, caller: Any, trace: Trace
     translated."""
     raw, body = _body(runtime)
     target = _first(runtime, profile, body)
-    if isinstance(target.provider, OpenAICompatible) and target.provider.name != "cohere":
+    if target.family == "openai_chat":
         return _forward_json(runtime, profile, caller, trace, target, "embeddings", {**body, "model": target.model},
                              raw)
     if target.provider.name not in EMBEDDINGS:

@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterable
 
 from ..providers import PROVIDERS
 from ..providers.base import Provider, ProxyError
-from ..providers.openai_compat import OpenAICompatible
 
 BY_NAME: dict[str, Provider] = {provider.name: provider for provider in PROVIDERS}
 #: Router-only prefixes: the provider that serves them and the upstream family it speaks.
@@ -49,8 +48,16 @@ def upstream_family(prefix: str, provider: Provider, model: str) -> str:
     own = {"anthropic": "anthropic_messages", "gemini": "gemini_generate", "cohere": "cohere_chat"}
     if provider.name in own:
         return own[provider.name]
-    assert isinstance(provider, OpenAICompatible), provider.name
+    if not speaks_openai_chat(provider):
+        raise ProxyError(400, f"The Model Router does not reach {provider.name}.", code="model_not_found",
+                         param="model")
     return "openai_chat"
+
+
+def speaks_openai_chat(provider: Provider) -> bool:
+    """An OpenAI-compatible provider: its own route table serves chat completions."""
+    route = provider.route("POST", "chat/completions", {})
+    return route is not None and route.kind == "chat"
 
 
 def prefixes() -> list[str]:
