@@ -9,7 +9,8 @@ from typing import Any, Iterator
 import httpx
 import openai
 import pytest
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
 
 from archestra.families.neutral import (ChatAnswer, Image, Message, Reasoning, ReasoningDelta, StreamEnd,
                                         StreamError, StreamStart, Text, TextDelta, ToolCallDelta, ToolCallPart,
@@ -307,3 +308,50 @@ def test_every_sdk_input_item_type_is_read_or_refused_by_name():
         with pytest.raises(Untranslatable) as raised:
             RESPONSES_FRONT.read_request({"model": "m", "input": [{"type": kind, "id": "x"}]})
         assert raised.value.field == "input[0].type" and repr(kind) in raised.value.reason
+
+
+def _events(data: bytes) -> list[dict]:
+    lines = data.decode().splitlines()
+    events = [json.loads(line[len("data: "):]) for line in lines if line.startswith("data: ")]
+    assert [line[len("event: "):] for line in lines if line.startswith("event: ")] == [e["type"] for e in events]
+    return events
+
+
+@pytest.mark.parametrize("events", [
+    EVENTS,
+    [StreamStart("x", "m"), ReasoningDelta(signature="only-a-signature"), ReasoningDelta("second block"),
+     TextDelta(""), TextDelta("done"), StreamEnd("stop", Usage(3, 4))],
+    [StreamStart("x", "m"), TextDelta("partial"), StreamEnd("error")],
+    [StreamError("upstream refused")],
+])
+def test_every_event_validates_against_the_sdks_stream_event_union(events):
+    """Strict validation (not the SDK's lenient construct): every field the SDK's types require is there."""
+    adapter = TypeAdapter(ResponseStreamEvent)
+    parsed = [adapter.validate_python(event) for event in _events(_stream_bytes(events))]
+    assert parsed[0].type == "response.created"
+    assert [event.sequence_number for event in parsed] == list(range(len(parsed)))
+
+
+def test_reasoning_blocks_end_at_their_signature():
+    data = _stream_bytes([StreamStart("x", "m"), ReasoningDelta("one"), ReasoningDelta(signature="s1"),
+                          ReasoningDelta("two"), ReasoningDelta(signature="s2"), TextDelta("answer"),
+                          StreamEnd("stop")])
+    final = _events(data)[-1]["response"]
+    request = RESPONSES_FRONT.read_request({"model": "m", "input": [{"role": "user", "content": "q"},
+                                                                   *final["output"]]})
+    assert request.messages[1] == Message("assistant", [Reasoning("one", signature="s1"),
+                                                        Reasoning("two", signature="s2"), Text("answer")])
+
+
+def test_a_failed_answer_is_a_failed_response():
+    last = list(_serving([_stream_bytes([StreamStart("x", "m"), TextDelta("par"), StreamEnd("error")])])
+                .responses.create(model="m", input="q", stream=True))[-1]
+    assert last.type == "response.failed" and last.response.error.code == "server_error"
+    rendered = Response.model_validate(RESPONSES_FRONT.render_answer(ChatAnswer("x", "m", [], "error")))
+    assert rendered.status == "failed" and rendered.output == []
+
+
+def test_arguments_of_a_call_already_closed_end_the_stream_with_an_error():
+    events = _events(_stream_bytes([StreamStart("x", "m"), ToolCallStart(0, "c1", "f"), TextDelta("then"),
+                                    ToolCallDelta(0, "{}"), StreamEnd("stop")]))
+    assert events[-1]["type"] == "error" and "tool call 0" in events[-1]["message"]

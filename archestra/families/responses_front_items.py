@@ -10,6 +10,7 @@ choice, turning them into user turns, would hand the developer's text to the mod
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from .neutral import Image, Message, Part, Reasoning, Text, ToolCallPart, ToolResultPart, Untranslatable
@@ -38,8 +39,8 @@ def only(obj: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
 
 
 def read_input(items: Any) -> tuple[list[Message], list[Text]]:
-    """``input`` (a string or a list of items) as (turns, system texts). Consecutive items of one role form
-    one turn (an assistant's reasoning, text and calls; the outputs of several calls)."""
+    """``input`` (a string or a list of items) as (messages, system texts): one message per item, to be
+    merged into turns (:func:`merge_turns`)."""
     if isinstance(items, str):
         return [Message("user", [Text(items)])], []
     if not isinstance(items, list):
@@ -62,22 +63,30 @@ def read_input(items: Any) -> tuple[list[Message], list[Text]]:
             role, parts = "assistant", _reasoning(item, where)
         else:
             raise Untranslatable(f"{where}.type", f"{kind!r} items exist only on OpenAI's servers")
-        if not parts:
-            continue
-        if messages and messages[-1].role == role:
-            messages[-1].parts += parts
-        else:
+        if parts:
             messages.append(Message(role, parts))  # type: ignore[arg-type]
     return messages, system
 
 
+def merge_turns(messages: list[Message]) -> list[Message]:
+    """Consecutive messages of one role as one turn (new Message objects; the given ones are left as they are)."""
+    merged: list[Message] = []
+    for message in messages:
+        if merged and merged[-1].role == message.role:
+            merged[-1] = Message(message.role, [*merged[-1].parts, *message.parts])
+        else:
+            merged.append(Message(message.role, list(message.parts)))
+    return merged
+
+
 def name_results(messages: list[Message]) -> None:
-    """Give each tool result the name of the call it answers, where the history has the call."""
+    """Give each tool result the name of the call it answers, where the history has the call (the results are
+    replaced, not changed: the kept conversation's parts may be shared)."""
     names = {part.id: part.name for m in messages for part in m.parts if isinstance(part, ToolCallPart)}
     for message in messages:
-        for part in message.parts:
-            if isinstance(part, ToolResultPart) and part.name is None:
-                part.name = names.get(part.call_id)
+        message.parts = [replace(part, name=names.get(part.call_id))
+                         if isinstance(part, ToolResultPart) and part.name is None else part
+                         for part in message.parts]
 
 
 def _message(item: dict[str, Any], where: str) -> tuple[str, list[Part]]:

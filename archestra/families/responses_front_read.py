@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .neutral import ChatRequest, Message, Text, ToolSpec, Untranslatable
-from .responses_front_items import name_results, only, read_input
+from .responses_front_items import merge_turns, name_results, only, read_input
 
 #: Fields left out of the neutral request, and why that changes nothing the model reads or the client executes.
 DROPPED_FIELDS: dict[str, str] = {
@@ -58,7 +58,9 @@ def read_request(body: dict[str, Any], previous: list[Message] | None = None) ->
     if not isinstance(model, str):
         raise Untranslatable("model", "missing or not a string")
     messages, system = read_input(body.get("input", []))
-    messages = [*(previous or []), *messages]
+    # Consecutive items of one role are one turn (an assistant's reasoning, text and calls; the outputs of
+    # several calls), across the boundary with the kept conversation too.
+    messages = merge_turns([*(previous or []), *messages])
     name_results(messages)
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
