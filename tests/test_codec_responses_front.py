@@ -12,10 +12,12 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from archestra.exchange import Exchange, ProfileInfo
 from archestra.families.neutral import (ChatAnswer, Image, Message, Reasoning, ReasoningDelta, StreamEnd,
                                         StreamError, StreamStart, Text, TextDelta, ToolCallDelta, ToolCallPart,
                                         ToolCallStart, ToolResultPart, ToolSpec, Untranslatable, Usage)
 from archestra.families.responses_front import RESPONSES_FRONT, response_id
+from archestra.providers.responses_stream import ResponsesStreamRelay
 from tests.fakes import responses_wire
 from tests.test_sdk_types_responses import sdk_types
 
@@ -355,3 +357,26 @@ def test_arguments_of_a_call_already_closed_end_the_stream_with_an_error():
     events = _events(_stream_bytes([StreamStart("x", "m"), ToolCallStart(0, "c1", "f"), TextDelta("then"),
                                     ToolCallDelta(0, "{}"), StreamEnd("stop")]))
     assert events[-1]["type"] == "error" and "tool call 0" in events[-1]["message"]
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_the_proxys_own_responses_relay_decides_the_calls_of_the_written_stream(refuse):
+    """The router judges the bytes the client will parse with the Responses family's relay: it finds every call
+    of the written stream, passes the stream unchanged when they are allowed and replaces them when refused."""
+    decided = []
+
+    def decide(calls, results):
+        decided.extend((call.id, call.name, call.arguments) for call in calls)
+        return "refused by the test" if refuse else None
+
+    relay = ResponsesStreamRelay(Exchange("openai", ProfileInfo("p", "p"), "m", stream=True), decide)
+    data = _stream_bytes(EVENTS)
+    out = b"".join(relay.feed_bytes(chunk) for chunk in _split(data, 11)) + relay.finish_bytes()
+    assert decided == [
+        (call_id, name, json.loads(arguments)) for call_id, name, arguments in EXPECTED_CALLS]
+    with _serving([out]).responses.stream(model="m", input="q") as stream:
+        final = stream.get_final_response()
+    if refuse:
+        assert _calls(final) == [] and "refused by the test" in final.output_text
+    else:
+        assert out == data and _calls(final) == EXPECTED_CALLS

@@ -3,6 +3,7 @@ SQLite and on the real PostgreSQL, and the migration that creates its table upgr
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 import flask_migrate
@@ -15,6 +16,7 @@ from archestra import create_app
 from archestra.extensions import db
 from archestra.families.neutral import (ChatAnswer, ChatRequest, Image, Message, Reasoning, Text, ToolCallPart,
                                         ToolResultPart, Usage)
+from archestra.metering.retention import delete_in_batches
 from archestra.router import response_store
 from archestra.upgrade import upgrade_database
 
@@ -109,3 +111,17 @@ def test_migration_upgrades_and_downgrades(database, tmp_path, request):
         assert response_store.load("p", "resp_1") is None
         db.session.remove()
         db.engine.dispose()
+
+
+def test_rows_older_than_the_retention_go_with_the_retention_purges_batched_delete(app):
+    """What retention.purge_older_than is to add: the same batched delete, on ``created_at``."""
+    with app.app_context():
+        response_store.save("p", "resp_old", REQUEST.messages, "m")
+        response_store.save("p", "resp_new", REQUEST.messages, "m")
+        db.session.get(response_store.RouterResponse, "resp_old").created_at = datetime.now(timezone.utc) - \
+            timedelta(days=31)
+        db.session.commit()
+        cutoff = datetime.now(timezone.utc) - timedelta(days=30)
+        assert delete_in_batches(response_store.RouterResponse,
+                                 [response_store.RouterResponse.created_at < cutoff], batch=1) == 1
+        assert response_store.load("p", "resp_old") is None and response_store.load("p", "resp_new")
