@@ -24,17 +24,18 @@ from tests.test_sdk_types_responses import sdk_types
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather of a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+TEXT = "Let me look that up. Un instant… ✓"  # cut inside its UTF-8 characters by _split
 USAGE = Usage(input_tokens=120, output_tokens=42, cache_read_tokens=100, cache_write_tokens=7)
 
 ANSWER = ChatAnswer("msg_01XFDUDYJgAACzvnptvVoYEL", "claude-sonnet-4-5", [
     Reasoning("The user wants the weather.", signature="EqQBCkYIBxgCKkD"),
-    Text("Let me look that up. "), Text("One moment."),
+    Text("Let me look that up. "), Text("Un instant… ✓"),
     ToolCallPart("toolu_01A09q90qw90lq917835lq9", "get_weather", '{"city":"Paris"}'),
     ToolCallPart("toolu_01B", "get_weather", '{"city":"Lyon"}'),
 ], finish_reason="tool_calls", usage=USAGE)
 
 EVENTS = [StreamStart(ANSWER.id, ANSWER.model), ReasoningDelta("The user wants "), ReasoningDelta("the weather."),
-          ReasoningDelta(signature="EqQBCkYIBxgCKkD"), TextDelta("Let me look "), TextDelta("that up. One moment."),
+          ReasoningDelta(signature="EqQBCkYIBxgCKkD"), TextDelta("Let me look "), TextDelta("that up. Un instant… ✓"),
           ToolCallStart(0, "toolu_01A09q90qw90lq917835lq9", "get_weather"), ToolCallDelta(0, '{"city"'),
           ToolCallStart(1, "toolu_01B", "get_weather"), ToolCallDelta(0, ':"Paris"}'),
           ToolCallDelta(1, '{"city":"Lyon"}'), StreamEnd("tool_calls", USAGE)]
@@ -94,7 +95,7 @@ def test_rendered_answer_parses_as_the_sdk_response_with_the_same_text_calls_and
     response = Response.model_validate(body)
     assert response.id == body["id"] == response_id(ANSWER.id) and response.id.startswith("resp_")
     assert response.status == "completed" and response.model == "claude-sonnet-4-5"
-    assert response.output_text == "Let me look that up. One moment."
+    assert response.output_text == TEXT
     assert _calls(response) == EXPECTED_CALLS
     assert [item.type for item in response.output] == ["reasoning", "message", "function_call", "function_call"]
     assert response.output[0].summary[0].text == "The user wants the weather."
@@ -133,7 +134,7 @@ def test_rendered_output_sent_back_by_the_sdk_reads_as_the_same_conversation():
     request = RESPONSES_FRONT.read_request(sent[1])
     assert request.messages == [
         Message("user", [Text("Weather in Paris and Lyon?")]),
-        Message("assistant", [*ANSWER.parts[:1], Text("Let me look that up. One moment."), *ANSWER.parts[3:]]),
+        Message("assistant", [*ANSWER.parts[:1], Text(TEXT), *ANSWER.parts[3:]]),
         Message("user", [ToolResultPart("toolu_01A09q90qw90lq917835lq9", [Text("18C sunny")], name="get_weather"),
                          ToolResultPart("toolu_01B", [Text("radar:"), Image("image/png", PNG)], name="get_weather")]),
     ]
@@ -154,7 +155,7 @@ def test_stream_read_by_the_sdk_gives_the_same_text_calls_and_usage(size):
             arguments[event.item_id] = arguments.get(event.item_id, "") + event.delta
         elif event.type == "response.completed":
             final = event.response
-    assert text == "Let me look that up. One moment." == final.output_text
+    assert text == TEXT == final.output_text
     assert sorted(arguments.values()) == ['{"city":"Lyon"}', '{"city":"Paris"}']
     assert _calls(final) == EXPECTED_CALLS
     _assert_usage(final.usage)
@@ -190,11 +191,18 @@ def test_event_order_matches_the_apis_for_a_message_then_a_call():
     assert [event["sequence_number"] for event in data] == list(range(len(data)))
 
 
-def test_stream_cut_by_max_tokens_ends_incomplete():
-    client = _serving([_stream_bytes([StreamStart("x", "m"), TextDelta("Once upon"), StreamEnd("length")])])
-    last = list(client.responses.create(model="m", input="story", stream=True))[-1]
+def test_stream_cut_by_max_tokens_ends_incomplete_and_so_does_the_call_it_cut():
+    client = _serving([_stream_bytes([StreamStart("x", "m"), TextDelta("Once upon"), ToolCallStart(0, "c", "f"),
+                                      ToolCallDelta(0, '{"a": '), StreamEnd("length")])])
+    events = list(client.responses.create(model="m", input="story", stream=True))
+    last = events[-1]
     assert last.type == "response.incomplete" and last.response.incomplete_details.reason == "max_output_tokens"
     assert last.response.output_text == "Once upon"
+    assert [item.status for item in last.response.output] == ["completed", "incomplete"]
+    assert [e.item.status for e in events if e.type == "response.output_item.done"] == ["completed", "incomplete"]
+    rendered = RESPONSES_FRONT.render_answer(ChatAnswer("x", "m", [Text("Once upon"), ToolCallPart("c", "f", '{"a": ')],
+                                                        finish_reason="length"))
+    assert [item["status"] for item in rendered["output"]] == ["completed", "incomplete"]
 
 
 def test_upstream_error_mid_call_ends_with_an_error_event_and_the_call_never_completes():

@@ -39,8 +39,9 @@ class ResponsesFront:
     def render_answer(self, answer: ChatAnswer, request: ChatRequest | None = None) -> dict[str, Any]:
         """The Response body; without ``request`` the echoed settings are the API's defaults."""
         rid = response_id(answer.id)
-        return response_body(rid, int(time.time()), answer.model, request, output_items(rid, answer.parts),
-                             answer.finish_reason, answer.usage)
+        output = output_items(rid, answer.parts, cut=answer.finish_reason == "length")
+        return response_body(rid, int(time.time()), answer.model, request, output, answer.finish_reason,
+                             answer.usage)
 
     def stream_writer(self, request: ChatRequest) -> ResponsesStreamWriter:
         return ResponsesStreamWriter(request)

@@ -61,8 +61,11 @@ def call_item(response: str, index: int, call: ToolCallPart, status: str = "comp
             "arguments": call.arguments if status != "in_progress" else "", "status": status}
 
 
-def output_items(response: str, parts: list[Text | ToolCallPart | Reasoning]) -> list[dict[str, Any]]:
-    """The answer's parts as output items in order; a run of texts is one message, empty texts none."""
+def output_items(response: str, parts: list[Text | ToolCallPart | Reasoning],
+                 cut: bool = False) -> list[dict[str, Any]]:
+    """The answer's parts as output items in order; a run of texts is one message, empty texts none. ``cut``:
+    the answer was cut short (max tokens) in its last item, whose status is then ``incomplete`` as OpenAI marks
+    it (a call's arguments may be unfinished JSON)."""
     items: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Text):
@@ -76,6 +79,8 @@ def output_items(response: str, parts: list[Text | ToolCallPart | Reasoning]) ->
             items.append(reasoning_item(response, len(items), part))
         else:
             items.append(call_item(response, len(items), part))
+    if cut and items and items[-1]["type"] != "reasoning":
+        items[-1]["status"] = "incomplete"
     return items
 
 

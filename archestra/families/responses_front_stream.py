@@ -63,6 +63,8 @@ class ResponsesStreamWriter:
             out += self._end(event)
         elif isinstance(event, StreamError):
             out += self._error(event.message)
+        elif not isinstance(event, StreamStart):  # a repeated start changes nothing the client reads
+            raise TypeError(f"not a neutral stream event: {event!r}")
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -72,11 +74,11 @@ class ResponsesStreamWriter:
     def _emit(self, kind: str, **fields: Any) -> bytes:
         data = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
-        return encode_event(json.dumps(data, separators=(",", ":")), kind)
+        return encode_event(json.dumps(data, ensure_ascii=False, separators=(",", ":")), kind)
 
     def _response(self, finish: Any = None, usage: Any = None) -> dict[str, Any]:
         assert self.response_id is not None
-        output = output_items(self.response_id, self._parts) if finish is not None else []
+        output = output_items(self.response_id, self._parts, cut=finish == "length") if finish is not None else []
         return response_body(self.response_id, self._created, self.model, self._request, output, finish, usage)
 
     def _start(self, start: StreamStart) -> list[bytes]:
@@ -162,17 +164,18 @@ class ResponsesStreamWriter:
         call.arguments += delta.arguments
         return [self._emit("response.function_call_arguments.delta", **self._where(index), delta=delta.arguments)]
 
-    def _close_all(self) -> list[bytes]:
+    def _close_all(self, cut: bool = False) -> list[bytes]:
+        """Close the open items; ``cut``: the answer was cut short in the last one (its status: incomplete)."""
         out: list[bytes] = []
         for index in self._open:
-            out += self._close(index)
+            out += self._close(index, "incomplete" if cut and index == len(self._parts) - 1 else "completed")
         self._open = []
         self._signed = False
         return out
 
-    def _close(self, index: int) -> list[bytes]:
+    def _close(self, index: int, status: str) -> list[bytes]:
         part, where = self._parts[index], self._where(index)
-        item = self._item(index)
+        item = self._item(index, status)
         out: list[bytes] = []
         if isinstance(part, Text):
             content = item["content"][0]
@@ -188,7 +191,7 @@ class ResponsesStreamWriter:
         return out + [self._emit("response.output_item.done", output_index=index, item=item)]
 
     def _end(self, end: StreamEnd) -> list[bytes]:
-        out = self._close_all()
+        out = self._close_all(cut=end.finish_reason == "length")
         self._ended = True
         body = self._response(end.finish_reason, end.usage)
         return out + [self._emit(TERMINAL_EVENTS[body["status"]], response=body)]
