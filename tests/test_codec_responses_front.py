@@ -3,9 +3,11 @@
 stream=True)`` and ``client.responses.stream(...)``), and what it reads is what the SDK really sends."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Iterator
 
+import agents
 import httpx
 import openai
 import pytest
@@ -388,3 +390,69 @@ def test_the_proxys_own_responses_relay_decides_the_calls_of_the_written_stream(
         assert _calls(final) == [] and "refused by the test" in final.output_text
     else:
         assert out == data and _calls(final) == EXPECTED_CALLS
+
+
+# -- a real agent loop --------------------------------------------------------------------------------------
+def _as_events(answer: ChatAnswer) -> list:
+    """The neutral events of a streamed ``answer`` (texts and reasoning in pieces, calls in two fragments)."""
+    events: list = [StreamStart(answer.id, answer.model)]
+    calls = 0
+    for part in answer.parts:
+        if isinstance(part, Text):
+            events += [TextDelta(part.text[i:i + 4]) for i in range(0, len(part.text), 4)]
+        elif isinstance(part, Reasoning):
+            events += [ReasoningDelta(part.text), ReasoningDelta(signature=part.signature)]
+        else:
+            half = len(part.arguments) // 2
+            events += [ToolCallStart(calls, part.id, part.name), ToolCallDelta(calls, part.arguments[:half]),
+                       ToolCallDelta(calls, part.arguments[half:])]
+            calls += 1
+    return events + [StreamEnd(answer.finish_reason, answer.usage)]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_openai_agents_tool_loop_runs_on_answers_from_another_provider(streamed):
+    """openai-agents (Responses API by default) calls a tool the answer asked for and sends its output back;
+    each request it sends is read, each answer rendered (or streamed) by the codec."""
+    answers = [ChatAnswer("msg_1", "claude-sonnet-4-5", [Reasoning("Need weather.", signature="sig1"),
+                                                         Text("Checking."), ToolCallPart("toolu_1", "get_weather",
+                                                                                         '{"city":"Paris"}')],
+                          "tool_calls", Usage(50, 10)),
+               ChatAnswer("msg_2", "claude-sonnet-4-5", [Text("Sunny, 18C in Paris.")], "stop", Usage(80, 6))]
+    requests = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        request = RESPONSES_FRONT.read_request(json.loads(http_request.content))
+        answer = answers[len(requests)]
+        requests.append(request)
+        if not request.stream:
+            return httpx.Response(200, json=RESPONSES_FRONT.render_answer(answer, request))
+        return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                              content=_stream_bytes(_as_events(answer), request))
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """Weather of a city."""
+        return f"18C in {city}"
+
+    client = openai.AsyncOpenAI(api_key="k", base_url="http://router.test/v1", max_retries=0,
+                                http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    agent = agents.Agent(name="weather", instructions="Be brief.", tools=[get_weather],
+                         model=agents.OpenAIResponsesModel("claude-sonnet-4-5", client))
+
+    untraced = agents.RunConfig(tracing_disabled=True)
+
+    async def run() -> str:
+        if not streamed:
+            return (await agents.Runner.run(agent, "Weather in Paris?", run_config=untraced)).final_output
+        result = agents.Runner.run_streamed(agent, "Weather in Paris?", run_config=untraced)
+        async for _ in result.stream_events():
+            pass
+        return result.final_output
+
+    assert asyncio.run(run()) == "Sunny, 18C in Paris."
+    assert [request.stream for request in requests] == [streamed, streamed]
+    assert requests[1].system == [Text("Be brief.")]
+    assert requests[1].messages == [
+        Message("user", [Text("Weather in Paris?")]), Message("assistant", answers[0].parts),
+        Message("user", [ToolResultPart("toolu_1", [Text("18C in Paris")], name="get_weather")])]
