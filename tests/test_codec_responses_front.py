@@ -313,6 +313,14 @@ def test_untranslatable_fields_are_named(fields, named):
     assert raised.value.field == named
 
 
+@pytest.mark.parametrize("extra, named", [({"id": "resp_1"}, "request.id"), ({"future_knob": 1}, "request.future_knob"),
+                                          ({"text": {"format": {"type": "text"}, "id": 1}}, "text.id")])
+def test_unknown_fields_are_untranslatable_even_where_items_ignore_such_keys(extra, named):
+    with pytest.raises(Untranslatable) as raised:
+        RESPONSES_FRONT.read_request(_sent(model="m", input="hi", extra_body=extra))
+    assert raised.value.field == named
+
+
 def test_every_sdk_input_item_type_is_read_or_refused_by_name():
     readable = {"message", "function_call", "function_call_output", "reasoning"}
     for kind in sdk_types(__import__("openai.types.responses.response_input_item_param",

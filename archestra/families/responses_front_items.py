@@ -28,12 +28,12 @@ _TEXT_PARTS = {"user": ("input_text", "input_image"), "system": ("input_text",),
                "assistant": ("output_text", "refusal")}
 
 
-def only(obj: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
-    """``obj`` as a dict whose keys (with a value) are all ``allowed`` or ignorable; Untranslatable otherwise."""
+def only(obj: Any, allowed: tuple[str, ...], where: str, ignored: frozenset[str] = IGNORED_KEYS) -> dict[str, Any]:
+    """``obj`` as a dict whose keys (with a value) are all ``allowed`` or ``ignored``; Untranslatable otherwise."""
     if not isinstance(obj, dict):
         raise Untranslatable(where, "not a JSON object")
     for key, value in obj.items():
-        if value is not None and key not in allowed and key not in IGNORED_KEYS:
+        if value is not None and key not in allowed and key not in ignored:
             raise Untranslatable(f"{where}.{key}", "not translatable to another provider")
     return obj
 

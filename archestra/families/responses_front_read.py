@@ -26,7 +26,7 @@ DROPPED_FIELDS: dict[str, str] = {
     "text.verbosity": "a GPT-5 length knob other providers lack",
     "input[].content[].detail": "the resolution OpenAI reads an image at",
     "input[].content[].prompt_cache_breakpoint": "an OpenAI prompt-cache hint",
-    "tools[].strict": "OpenAI's constrained decoding of the arguments; the router's relay checks calls anyway",
+    "tools[].strict": "OpenAI's decoding constrained to the schema; the schema itself still goes with the tool",
 }
 
 #: Fields the router itself acts on (chaining and keeping conversations), not part of the neutral request.
@@ -34,6 +34,7 @@ ROUTER_FIELDS = ("store", "previous_response_id")
 
 _SAMPLING = {"max_output_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p"}
 _ACCEPTED = {"truncation": ("disabled",), "background": (False,), "top_logprobs": (0,)}
+_NOTHING: frozenset[str] = frozenset()  # outside items no key is ignored
 _INCLUDABLE = ("reasoning.encrypted_content",)
 _DROPPED = ("reasoning", "metadata", "user", "safety_identifier", "service_tier", "prompt_cache_key",
             "prompt_cache_retention", "stream_options")
@@ -44,7 +45,7 @@ _READ = ("model", "input", "instructions", "tools", "tool_choice", "parallel_too
 def read_request(body: dict[str, Any], previous: list[Message] | None = None) -> ChatRequest:
     """``body`` in neutral form; ``previous``: the conversation the router kept for ``previous_response_id``
     (prepended; OpenAI's ``instructions`` are not carried over a chain either, only this request's count)."""
-    only(body, _READ, "request")
+    only(body, _READ, "request", _NOTHING)
     for field, values in _ACCEPTED.items():
         if body.get(field) is not None and body[field] not in values:
             raise Untranslatable(field, f"{body[field]!r} cannot be translated (only {values[0]!r})")
@@ -82,7 +83,8 @@ def _tool(tool: Any, where: str) -> ToolSpec:
     kind = tool.get("type") if isinstance(tool, dict) else None
     if kind != "function":
         raise Untranslatable(f"{where}.type", f"{kind!r}: a tool OpenAI hosts")
-    only(tool, ("type", "name", "description", "parameters", "strict", "defer_loading", "allowed_callers"), where)
+    only(tool, ("type", "name", "description", "parameters", "strict", "defer_loading", "allowed_callers"), where,
+         _NOTHING)
     if tool.get("defer_loading"):
         raise Untranslatable(f"{where}.defer_loading", "OpenAI's tool search")
     if tool.get("allowed_callers") not in (None, ["direct"]):
@@ -97,26 +99,26 @@ def _tool_choice(choice: Any) -> str | None:
     if choice is None or choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
-        only(choice, ("type", "name"), "tool_choice")
+        only(choice, ("type", "name"), "tool_choice", _NOTHING)
         return choice["name"]
     kind = choice.get("type") if isinstance(choice, dict) else choice
     raise Untranslatable("tool_choice", f"{kind!r} cannot be translated")
 
 
 def _format(text: Any) -> dict[str, Any] | None:
-    only(text, ("format", "verbosity"), "text")
+    only(text, ("format", "verbosity"), "text", _NOTHING)
     spec = text.get("format")
     if spec is None:
         return None
     kind = spec.get("type") if isinstance(spec, dict) else None
     if kind == "text":
-        only(spec, ("type",), "text.format")
+        only(spec, ("type",), "text.format", _NOTHING)
         return None
     if kind == "json_object":
-        only(spec, ("type",), "text.format")
+        only(spec, ("type",), "text.format", _NOTHING)
         return {"type": "json_object"}
     if kind == "json_schema":
-        only(spec, ("type", "name", "schema", "strict"), "text.format")
+        only(spec, ("type", "name", "schema", "strict"), "text.format", _NOTHING)
         return {"type": "json_schema", "name": spec.get("name"), "schema": spec.get("schema"),
                 "strict": spec.get("strict")}
     raise Untranslatable("text.format.type", f"{kind!r} cannot be translated")

@@ -4,8 +4,8 @@ both readings of a streamed answer (its events and its terminal ``response.outpu
 
 Ids are derived, never random: the response id from the upstream's answer id (:func:`response_id`, which the
 router uses to keep the conversation for ``previous_response_id``), each item's id from the response id and its
-``output_index``. The upstream's answer ids must therefore be unique (provider ids are; a codec whose provider
-gives none mints a random one).
+``output_index``. The upstream answers' ids must therefore be unique: provider ids are; where a provider gives
+none, its codec (or the router) must mint a random one, never a constant.
 """
 from __future__ import annotations
 
