@@ -371,10 +371,16 @@ def test_a_failed_answer_is_a_failed_response():
     assert rendered.status == "failed" and rendered.output == []
 
 
-def test_arguments_of_a_call_already_closed_end_the_stream_with_an_error():
-    events = _events(_stream_bytes([StreamStart("x", "m"), ToolCallStart(0, "c1", "f"), TextDelta("then"),
-                                    ToolCallDelta(0, "{}"), StreamEnd("stop")]))
-    assert events[-1]["type"] == "error" and "tool call 0" in events[-1]["message"]
+@pytest.mark.parametrize("events, said", [
+    ([ToolCallStart(0, "c1", "f"), TextDelta("then"), ToolCallDelta(0, "{}")], "tool call 0, which is not open"),
+    ([ToolCallDelta(3, "{}")], "tool call 3, which is not open"),
+    ([ToolCallStart(0, "c1", "f"), ToolCallStart(0, "c2", "g")], "started tool call 0 twice"),
+])
+def test_inconsistent_call_events_end_the_stream_with_an_error(events, said):
+    data = _stream_bytes([StreamStart("x", "m"), *events, StreamEnd("stop")])
+    written = _events(data)
+    assert written[-1]["type"] == "error" and said in written[-1]["message"]
+    assert "response.completed" not in [e["type"] for e in written]
 
 
 @pytest.mark.parametrize("refuse", [False, True])

@@ -39,25 +39,30 @@ def response_id(upstream_id: str) -> str:
     return upstream_id if upstream_id.startswith("resp_") else f"resp_{_digest(upstream_id)}"
 
 
-def item_id(prefix: str, response: str, index: int) -> str:
-    return f"{prefix}_{_digest(f'{response}:{index}')}"
+#: The id prefix of the output item each kind of part becomes (as OpenAI's ids look).
+_PREFIXES: dict[type, str] = {Text: "msg", Reasoning: "rs", ToolCallPart: "fc"}
+
+
+def item_id(kind: type, response: str, index: int) -> str:
+    """The id of output item ``index`` of ``response``, made of a part of type ``kind``."""
+    return f"{_PREFIXES[kind]}_{_digest(f'{response}:{index}')}"
 
 
 def message_item(response: str, index: int, text: str, status: str = "completed") -> dict[str, Any]:
     content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status != "in_progress" \
         else []
-    return {"id": item_id("msg", response, index), "type": "message", "role": "assistant", "status": status,
+    return {"id": item_id(Text, response, index), "type": "message", "role": "assistant", "status": status,
             "content": content}
 
 
 def reasoning_item(response: str, index: int, reasoning: Reasoning) -> dict[str, Any]:
     summary = [{"type": "summary_text", "text": reasoning.text}] if reasoning.text else []
-    return {"id": item_id("rs", response, index), "type": "reasoning", "summary": summary,
+    return {"id": item_id(Reasoning, response, index), "type": "reasoning", "summary": summary,
             "encrypted_content": seal(reasoning)}
 
 
 def call_item(response: str, index: int, call: ToolCallPart, status: str = "completed") -> dict[str, Any]:
-    return {"id": item_id("fc", response, index), "type": "function_call", "call_id": call.id, "name": call.name,
+    return {"id": item_id(ToolCallPart, response, index), "type": "function_call", "call_id": call.id, "name": call.name,
             "arguments": call.arguments if status != "in_progress" else "", "status": status}
 
 

@@ -23,8 +23,8 @@ from typing import Any
 from ..streaming.sse import encode_event
 from .neutral import (ChatRequest, Reasoning, ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, Text,
                       TextDelta, ToolCallDelta, ToolCallPart, ToolCallStart)
-from .responses_front_render import (TERMINAL_EVENTS, call_item, message_item, output_items, reasoning_item,
-                                     response_body, response_id)
+from .responses_front_render import (TERMINAL_EVENTS, call_item, item_id, message_item, output_items,
+                                     reasoning_item, response_body, response_id)
 
 
 class ResponsesStreamWriter:
@@ -88,7 +88,8 @@ class ResponsesStreamWriter:
                 self._emit("response.in_progress", response=self._response())]
 
     def _where(self, index: int) -> dict[str, Any]:
-        return {"item_id": self._item(index)["id"], "output_index": index}
+        assert self.response_id is not None
+        return {"item_id": item_id(type(self._parts[index]), self.response_id, index), "output_index": index}
 
     def _item(self, index: int, status: str = "completed") -> dict[str, Any]:
         """Output item ``index`` as far as the stream carried it."""
@@ -112,10 +113,9 @@ class ResponsesStreamWriter:
         out: list[bytes] = []
         last = self._parts[-1] if self._parts else None
         if not (isinstance(last, Text) and len(self._parts) - 1 in self._open):
-            out += self._close_all()
-            out += self._open_item(Text(""), "in_progress")
-            index = len(self._parts) - 1
-            out.append(self._emit("response.content_part.added", **self._where(index), content_index=0,
+            out += self._close_all() + self._open_item(Text(""), "in_progress")
+            out.append(self._emit("response.content_part.added", **self._where(len(self._parts) - 1),
+                                  content_index=0,
                                   part={"type": "output_text", "text": "", "annotations": [], "logprobs": []}))
         index = len(self._parts) - 1
         self._parts[index].text += text  # type: ignore[union-attr]
@@ -128,8 +128,7 @@ class ResponsesStreamWriter:
         last = self._parts[-1] if self._parts else None
         continues = isinstance(last, Reasoning) and len(self._parts) - 1 in self._open and not self._signed
         if not continues:
-            out += self._close_all()
-            out += self._open_item(Reasoning(), "in_progress")
+            out += self._close_all() + self._open_item(Reasoning(), "in_progress")
         index = len(self._parts) - 1
         reasoning = self._parts[index]
         assert isinstance(reasoning, Reasoning)
@@ -146,12 +145,11 @@ class ResponsesStreamWriter:
         return out
 
     def _call_start(self, start: ToolCallStart) -> list[bytes]:
-        out: list[bytes] = []
-        last = self._parts[-1] if self._parts else None
-        if not isinstance(last, ToolCallPart):
-            out += self._close_all()
         if start.index in self._calls:
             return self._error(f"the upstream started tool call {start.index} twice")
+        out: list[bytes] = []
+        if not isinstance(self._parts[-1] if self._parts else None, ToolCallPart):
+            out += self._close_all()
         self._calls[start.index] = len(self._parts)
         return out + self._open_item(ToolCallPart(start.id, start.name, ""), "in_progress")
 
