@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import agents
 import httpx
 import openai
+import pydantic
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
@@ -470,3 +471,25 @@ def test_an_openai_agents_tool_loop_runs_on_answers_from_another_provider(stream
     assert requests[1].messages == [
         Message("user", [Text("Weather in Paris?")]), Message("assistant", answers[0].parts),
         Message("user", [ToolResultPart("toolu_1", [Text("18C in Paris")], name="get_weather")])]
+
+
+def test_structured_output_through_responses_parse():
+    """``client.responses.parse(text_format=Model)``: the schema is read as the neutral response format, and the
+    SDK parses the rendered answer's text into the model."""
+    class Weather(pydantic.BaseModel):
+        city: str
+        celsius: int
+
+    seen = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        request = RESPONSES_FRONT.read_request(json.loads(http_request.content))
+        seen.append(request.response_format)
+        answer = ChatAnswer("msg_1", "gemini-2.5-pro", [Text('{"city":"Paris","celsius":18}')])
+        return httpx.Response(200, json=RESPONSES_FRONT.render_answer(answer, request))
+
+    parsed = _client(handler).responses.parse(model="gemini-2.5-pro", input="Weather?", text_format=Weather)
+    assert parsed.output_parsed == Weather(city="Paris", celsius=18)
+    assert seen[0]["type"] == "json_schema" and seen[0]["name"] == "Weather" and seen[0]["strict"] is True
+    assert seen[0]["schema"]["properties"] == {"city": {"title": "City", "type": "string"},
+                                              "celsius": {"title": "Celsius", "type": "integer"}}
