@@ -382,3 +382,18 @@ class ModelAlias(db.Model):
     targets: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class RouterResponse(db.Model):
+    """The Model Router's memory of a Responses API answer it served from a provider that keeps none: the whole
+    neutral conversation up to and including the answer (``messages``, see ``router/response_store.py``), so that
+    ``previous_response_id`` continues it, from the same profile only. No foreign key: like the response chain,
+    rows go with the retention purge."""
+
+    __tablename__ = "router_responses"
+
+    id: Mapped[str] = mapped_column(String(256), primary_key=True)  # the Response id the client got
+    profile_id: Mapped[str] = mapped_column(String(36), index=True)
+    model: Mapped[str] = mapped_column(String(256))  # as the client named it
+    messages: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)

@@ -9,8 +9,8 @@ from typing import Any
 import anthropic
 import openai
 
-from tests.fakes import anthropic_wire, invoke_wire
-from tests.fakes.server import Reply, json_reply
+from tests.fakes import anthropic_wire, invoke_wire, responses_wire
+from tests.fakes.server import Reply, json_reply, sse_reply
 from tests.security_drivers import (PAGE, SCHEMA, AnthropicDriver, BedrockDriver, CohereDriver, GeminiDriver,
                                     MistralDriver, OpenAIDriver, Outcome, _split)
 
@@ -83,6 +83,20 @@ class InvokeAnthropicUpstream(AnthropicDriver):
             events = anthropic_wire.tool_stream("send_email", _split(args), preamble=["Ok. "])
             return Reply(200, {"Content-Type": "application/vnd.amazon.eventstream"}, invoke_wire.from_sse(events))
         return json_reply(anthropic_wire.message([anthropic_wire.tool_use("send_email", args)], "tool_use"))
+
+
+class ResponsesUpstream:
+    """OpenAI's own Responses API: what a Responses-front client's request to an OpenAI model goes to, as it is."""
+
+    def reply(self, stream: bool, args: dict) -> Reply:
+        output = [responses_wire.function_call("send_email", args, call_id="call_e")]
+        return sse_reply(responses_wire.stream(output)) if stream else json_reply(responses_wire.response(output))
+
+
+def upstream_for(front: str, model: str):
+    """The upstream driver answering ``model`` for a client of ``front`` (the Responses API goes to OpenAI's own
+    Responses API, every other pair to the provider's chat API)."""
+    return ResponsesUpstream() if front == "responses" and model.startswith("openai:") else UPSTREAMS[model]
 
 
 #: model id -> the upstream driver whose answers (``reply``, ``text_reply``) the fake gives for it.

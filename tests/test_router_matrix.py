@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.router_fronts import FRONTS, UPSTREAMS
+from tests.router_fronts import FRONTS, UPSTREAMS, upstream_for
 from tests.router_support import routed  # noqa: F401  (fixture)
 from tests.security_drivers import PAGE
 
@@ -13,16 +13,11 @@ EVIL = {"to": "evil@attacker.io"}
 PAIRS = [(front, model) for front in FRONTS for model in UPSTREAMS]
 
 
-@pytest.fixture(scope="module")
-def router_env():
-    return {}
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 @pytest.mark.parametrize(("front", "model"), PAIRS)
 def test_a_call_after_untrusted_data_is_refused_and_a_trusted_one_passes(routed, upstream, front, model, stream):
     r = routed()
-    driver = UPSTREAMS[model]
+    driver = upstream_for(front, model)
     upstream.reply_with(lambda request: driver.reply(stream, EVIL))
     refused = FRONTS[front](r, model, stream, with_result=True)
     assert refused.calls == [] and "send_email" in refused.text, refused

@@ -21,7 +21,7 @@ from archestra.router import response_store
 from archestra.upgrade import upgrade_database
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-BEFORE = "0013_response_chain_context"
+BEFORE = "0014_model_router"
 
 REQUEST = ChatRequest(model="claude-sonnet-4-5", system=[Text("Be brief.")], messages=[
     Message("user", [Text("What is in this picture? Ünïcödé ✓"), Image("image/png", PNG),

@@ -10,9 +10,10 @@ from .bedrock_converse import BEDROCK_CONVERSE
 from .cohere_chat import COHERE
 from .gemini_generate import GEMINI
 from .openai_chat import OPENAI_CHAT
+from .responses_front import RESPONSES_FRONT
 
 #: Front codecs by the front's name (``openai_chat``, ``anthropic_messages``, ``responses``).
-FRONTS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT, ANTHROPIC_MESSAGES)}
+FRONTS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT, ANTHROPIC_MESSAGES, RESPONSES_FRONT)}
 #: Upstream codecs by the upstream family's name (see ``router/targets.upstream_family``).
 UPSTREAMS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT, ANTHROPIC_MESSAGES, ANTHROPIC_BEDROCK,
                                                                 ANTHROPIC_VERTEX, COHERE, BEDROCK_CONVERSE, GEMINI)}

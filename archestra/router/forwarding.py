@@ -11,6 +11,7 @@ its calls, so the decision is made on exactly what the client's SDK will parse.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -19,7 +20,7 @@ from flask import Response, request
 
 from ..credentials import BEARER, HELD_KEY_HEADERS, Caller
 from ..exchange import Exchange, ProfileInfo
-from ..families.events import answer_events, conversation
+from ..families.events import answer_events
 from ..families.neutral import ChatAnswer, ChatRequest, Message, Text, Untranslatable
 from ..families.registry import FRONTS, upstream_codec
 from ..metering.interactions import Trace
@@ -29,6 +30,7 @@ from ..runtime import Runtime
 from ..secretbox import SecretKeyMissing, UndecryptableKey
 from ..strict_json import loads_strict
 from ..upstream import host_of
+from . import memory
 from .targets import BY_NAME, Target, resolve
 from .translated import TranslatedStream, stream_events
 
@@ -91,6 +93,7 @@ class RouterForwarding(Forwarding):
         self.runtime, self.front, self.profile, self.caller = runtime, front, profile, caller
         self.targets: list[Target] = []
         self.neutral: ChatRequest | None = None
+        self.body: dict[str, Any] = {}
 
     # -- before hooks ------------------------------------------------------------------------------------------
     def prepare(self, exchange: Exchange, body: dict[str, Any]) -> None:
@@ -160,10 +163,16 @@ class RouterForwarding(Forwarding):
         raise AssertionError("unreachable: the last target returns or raises")
 
     def _neutral(self, body: dict[str, Any]) -> ChatRequest:
-        """The client's request in neutral form (read once); what cannot be translated is the client's 400."""
+        """The client's request in neutral form (read once); what cannot be translated is the client's 400. A
+        Responses request continuing a conversation gets the conversation the router kept for it."""
         if self.neutral is None:
+            self.body = body
             try:
-                self.neutral = FRONTS[self.front.name].read_request(body)
+                if self.front.name == "responses":
+                    earlier = memory.previous(self.runtime, self.profile.id, body)
+                    self.neutral = FRONTS["responses"].read_request(body, earlier)
+                else:
+                    self.neutral = FRONTS[self.front.name].read_request(body)
             except Untranslatable as exc:
                 raise ProxyError(400, f"The Model Router cannot translate this request: {exc}.",
                                  code="untranslatable", param=exc.field) from None
@@ -225,12 +234,12 @@ class RouterForwarding(Forwarding):
             writer = front.stream_writer(replace(neutral, include_usage=True))
             if streamed:
                 reader = codec.stream_reader()
-                events: Callable[[], Any] = lambda: stream_events(upstream, reader, model)  # noqa: E731
+                events: Callable[[], Any] = lambda: stream_events(upstream, reader, model, self._answer_id())  # noqa: E731
             else:
                 answer = self._read_answer(codec, read_upstream(runtime, upstream, trace), upstream, model)
                 events = lambda: iter([answer_events(answer)])  # noqa: E731
-            translated = TranslatedStream(upstream, events, writer, front.stream_content_type,
-                                          on_end=lambda collected: self._answered(exchange, collected.answer()))
+            translated = TranslatedStream(upstream, events, writer, front.stream_content_type, on_end=lambda collected:
+                                          self._answered(exchange, collected.answer(), writer))
             return relay_upstream(runtime, family, exchange, translated, trace)
         if streamed:
             upstream.close()
@@ -242,7 +251,7 @@ class RouterForwarding(Forwarding):
             front.render_answer(answer)
         response = decide_answer(runtime, family, exchange, json.dumps(rendered, ensure_ascii=False).encode(), 200,
                                  [("Content-Type", "application/json")], host_of(upstream.url), trace)
-        self._answered(exchange, answer)
+        self._answered(exchange, answer, rendered)
         return response
 
     def _read_answer(self, codec: Any, content: bytes, upstream: Any, model: str) -> ChatAnswer:
@@ -252,7 +261,7 @@ class RouterForwarding(Forwarding):
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             answer = codec.read_answer(data)
-            return answer if answer.model else replace(answer, model=model)
+            return replace(answer, model=answer.model or model, id=self._answer_id() or answer.id)
         except Untranslatable as exc:
             raise ProxyError(502, f"The upstream answer holds what the Model Router cannot translate ({exc}); it "
                                   "is refused rather than passed on unread.", kind="upstream_error",
@@ -262,12 +271,18 @@ class RouterForwarding(Forwarding):
                                   f"({exc.__class__.__name__}; upstream: {host_of(upstream.url)}).",
                              kind="upstream_error", code="upstream_invalid_response") from None
 
-    def _answered(self, exchange: Exchange, answer: ChatAnswer | None) -> None:
-        """A translated answer reached the client: what continues it later is kept (Responses front)."""
-        if answer is not None and self.on_answer is not None:
-            self.on_answer(exchange, conversation(self._neutral({}), answer), answer)
+    def _answer_id(self) -> str | None:
+        """A fresh id for a Responses answer (the router keeps conversations under it: it must never repeat,
+        whatever ids the upstream gives); None for the other fronts (the upstream's id is kept)."""
+        return uuid.uuid4().hex if self.front.name == "responses" else None
 
-    on_answer: Callable[[Exchange, list[Message], ChatAnswer], None] | None = None
+    def _answered(self, exchange: Exchange, answer: ChatAnswer | None, sent: Any) -> None:
+        """A translated answer reached the client, decided: a Responses client may continue it later (``sent``:
+        the rendered answer, or the stream's writer, which know the id the client got)."""
+        if answer is None or self.front.name != "responses":
+            return
+        response_id = sent.get("id") if isinstance(sent, dict) else sent.response_id
+        memory.remember(self.runtime, self.profile.id, self.body, self._neutral({}), answer, exchange, response_id)
 
 
 def reachable(runtime: Runtime, profile: ProfileInfo) -> list[str]:

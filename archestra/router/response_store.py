@@ -11,35 +11,16 @@ are never saved (the router's decision).
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime, timezone
 from typing import Any
-
-from sqlalchemy import JSON, DateTime, String
-from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from ..families.neutral import ChatAnswer, ChatRequest, Image, Message, Reasoning, Text, ToolCallPart, ToolResultPart
+from ..models import RouterResponse
 
 #: The ``kind`` tag of each part in the stored JSON.
 _KINDS: dict[str, type] = {"text": Text, "image": Image, "tool_call": ToolCallPart, "tool_result": ToolResultPart,
                            "reasoning": Reasoning}
 _TAGS = {cls: kind for kind, cls in _KINDS.items()}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class RouterResponse(db.Model):
-    """One answer's conversation (``messages``: neutral messages as JSON, see :func:`dump_messages`)."""
-
-    __tablename__ = "router_responses"
-
-    id: Mapped[str] = mapped_column(String(256), primary_key=True)  # the Response id the client got
-    profile_id: Mapped[str] = mapped_column(String(36), index=True)
-    model: Mapped[str] = mapped_column(String(256))  # as the client named it
-    messages: Mapped[Any] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
 
 
 def save(profile_id: str, response_id: str, messages: list[Message], model: str) -> None:

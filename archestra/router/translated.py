@@ -44,14 +44,14 @@ class TranslatedStream:
         self._upstream.close()
 
 
-def stream_events(upstream: Any, reader: Any, model: str) -> Iterator[list[Any]]:
+def stream_events(upstream: Any, reader: Any, model: str, answer_id: str | None = None) -> Iterator[list[Any]]:
     """The neutral events of an upstream stream, batch by upstream chunk, then what is left at its end; the
-    stream's model is the one asked when the upstream names none."""
+    stream's model is the one asked when the upstream names none, its id ``answer_id`` when given."""
     for chunk in upstream.iter_content(chunk_size=None):
-        yield _named(reader.feed(chunk), model)
-    yield _named(reader.finish(), model)
+        yield _named(reader.feed(chunk), model, answer_id)
+    yield _named(reader.finish(), model, answer_id)
 
 
-def _named(events: list[Any], model: str) -> list[Any]:
-    return [replace(event, model=model) if isinstance(event, StreamStart) and not event.model else event
-            for event in events]
+def _named(events: list[Any], model: str, answer_id: str | None) -> list[Any]:
+    return [replace(event, model=event.model or model, id=answer_id or event.id) if isinstance(event, StreamStart)
+            else event for event in events]
