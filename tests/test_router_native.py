@@ -145,3 +145,62 @@ def test_aliases_on_postgresql(routed, postgres_url, upstream):
     upstream.reply_with(json_reply(wire.completion("ok")))
     assert client(r).chat.completions.create(model="fast", messages=HELLO).choices[0].message.content == "ok"
     assert upstream.received[-1].json["model"] == "a"
+
+
+def test_a_translated_429_keeps_its_retry_after_and_errors_come_in_the_clients_format(routed, upstream):
+    r = routed()
+    upstream.reply_with(json_reply(anthropic_wire.error("rate_limit_error", "Number of requests exceeded"),
+                                   status=429, headers={"Retry-After": "12"}))
+    with pytest.raises(openai.RateLimitError) as raised:
+        client(r).chat.completions.create(model="anthropic:claude-sonnet-4-5", messages=HELLO)
+    assert raised.value.response.headers["Retry-After"] == "12"
+    assert "Number of requests exceeded" in raised.value.message
+    row = r.interactions(1)[0]
+    assert (row["status_code"], row["refusal"]) == (429, None)  # the upstream's, not a refusal of the proxy's
+
+
+def test_fallback_when_the_first_upstream_cannot_be_reached(routed, upstream):
+    from tests.test_deployment import free_port
+
+    r = routed(base_urls={"cerebras": f"http://127.0.0.1:{free_port()}"})
+    r.proxy.api("POST", "/model-aliases", json={"name": "sturdy", "targets": ["cerebras:llama", "openai:gpt-4o"]})
+    upstream.reply_with(json_reply(wire.completion("second target")))
+    assert client(r).chat.completions.create(model="sturdy", messages=HELLO).choices[0].message.content == \
+        "second target"
+    attempts = r.interaction(r.interactions(1)[0]["id"])["router"]["attempts"]
+    assert [a["provider"] for a in attempts] == ["cerebras", "openai"] and attempts[0]["status"] == 502
+
+
+def test_what_cannot_be_translated_is_a_400_naming_the_field(routed, upstream):
+    r = routed()
+    audio = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklGRg==",
+                                                                                  "format": "wav"}}]}]
+    with pytest.raises(openai.BadRequestError) as raised:
+        client(r).chat.completions.create(model="anthropic:claude-sonnet-4-5", messages=audio)
+    assert "input_audio" in raised.value.message
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        anthropic.Anthropic(api_key=r.key, base_url=r.base, max_retries=0).messages.create(
+            model="gemini:gemini-2.5-pro", max_tokens=100, messages=HELLO,
+            tools=[{"type": "web_search_20250305", "name": "web_search"}])
+    assert "web_search" in refused.value.message
+    assert upstream.received == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_part_the_router_cannot_read_refuses_the_answer(routed, upstream, stream):
+    r = routed()
+    hosted = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}}
+    if stream:
+        events = [anthropic_wire.event("message_start", {"type": "message_start", "message": {
+                      "id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": [],
+                      "stop_reason": None, "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+                  anthropic_wire.event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                               "content_block": {**hosted, "input": {}}})]
+        upstream.reply_with(sse_reply(events))
+        with pytest.raises(openai.APIError):
+            list(client(r).chat.completions.create(model="anthropic:claude-x", messages=HELLO, stream=True))
+    else:
+        upstream.reply_with(json_reply(anthropic_wire.message([hosted], "tool_use")))
+        with pytest.raises(openai.InternalServerError) as raised:
+            client(r).chat.completions.create(model="anthropic:claude-x", messages=HELLO)
+        assert raised.value.status_code == 502 and "server_tool_use" in raised.value.message
