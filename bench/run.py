@@ -3,15 +3,17 @@
     python -m bench.run [--seconds 10] [--leak-requests 50000] [--idle-streams 1000] [--no-postgres]
                         [--litellm PATH_TO_litellm | --no-litellm] [--write bench/RESULTS.md]
 
-Starts the fake upstream, the proxy under gunicorn exactly as deployed (gunicorn.conf.py, gevent, one worker,
+Starts the fake upstream (OpenAI and Anthropic Messages), the proxy under gunicorn exactly as deployed (gunicorn.conf.py, gevent, one worker,
 built-in security hooks and interaction recording on) on SQLite and then on PostgreSQL, and LiteLLM's proxy
 when it is installed; wrk generates the load from its own process. Chat completions and the Responses API
-(direct, stack floor, archestra) are measured side by side in the same run. The proxy is pinned to one core and the
+(direct, stack floor, archestra) are measured side by side in the same run, and so is the Model Router (the same chat
+request for an Anthropic model, translated to Anthropic Messages) next to the native chat route. The proxy is pinned to one core and the
 load generator and upstream to the other, so "per worker" means one core.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -21,12 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import consistency, measure
-from .report import COMPACTION, FLOOR, RESPONSES_API, Report
+from .report import COMPACTION, DIRECT_MESSAGES, FLOOR, RESPONSES_API, ROUTER, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -35,6 +39,9 @@ CHAT = "/v1/chat/completions"
 PROXY_CHAT = "/v1/openai/chat/completions"
 RESPONSES = "/v1/responses"
 PROXY_RESPONSES = "/v1/openai/responses"
+MESSAGES = "/v1/messages"
+#: The Model Router's chat completions for the default profile (no profile segment).
+PROXY_ROUTER = "/v1/model-router/chat/completions"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/archestra_bench")
 LITELLM_KEY = "sk-bench-litellm-master-key-0123456789"
 
@@ -72,6 +79,9 @@ def proxy_env(database_url: str, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHESTRA_")}
     env.update({
         "ARCHESTRA_DATABASE_URL": database_url, "ARCHESTRA_OPENAI_BASE_URL": f"http://{HOST}:{UPSTREAM_PORT}/v1",
+        # The Model Router's Anthropic upstream: the fake's /v1/messages, with the key the proxy holds.
+        "ARCHESTRA_ANTHROPIC_BASE_URL": f"http://{HOST}:{UPSTREAM_PORT}",
+        "ARCHESTRA_CHAT_ANTHROPIC_API_KEY": "sk-ant-bench-held-key",
         "ARCHESTRA_BIND": f"{HOST}:{PROXY_PORT}", "ARCHESTRA_WORKERS": "1", "ARCHESTRA_ADMIN_TOKEN": "bench-admin",
         # 1,000 idle streams plus the load generator's connections: above gunicorn's default of 1,000.
         "ARCHESTRA_WORKER_CONNECTIONS": "4000", "ARCHESTRA_LOG_LEVEL": "warning",
@@ -108,37 +118,71 @@ def worker_pid(master: int) -> int:
 
 
 def load_rows(report: Report, name: str, port: int, path: str, seconds: float, pid: int | None = None,
-              key: str | None = None, responses: str | None = None, compact: bool = False) -> None:
+              key: str | None = None, responses: str | None = None, compact: bool = False,
+              router: str | None = None, messages: str | None = None) -> None:
     """Latency at concurrency 1, 10, 100; throughput and CPU per request. With ``responses`` (its path), the
     Responses API request is measured too, right after the chat request at each concurrency, so the two see
-    the same machine; with ``compact`` also its compaction pass (``{responses}/compact``)."""
-    targets = [("chat", path, measure.BODY)] + ([(RESPONSES_API, responses, measure.RESPONSES_BODY)]
-                                                if responses else [])
+    the same machine; with ``compact`` also its compaction pass (``{responses}/compact``). With ``router`` (a
+    virtual key), the Model Router's chat request for an Anthropic model is measured right after the chat request
+    (the ``ROUTER`` rows); with ``messages`` (its path), the Anthropic Messages request (``DIRECT_MESSAGES``)."""
+    targets = [(name, "chat", path, measure.BODY, key)]
+    if router:
+        targets.append((ROUTER, "chat", PROXY_ROUTER, measure.ROUTER_BODY, router))
+    if messages:
+        targets.append((DIRECT_MESSAGES, "chat", messages, measure.MESSAGES_BODY, key))
+    if responses:
+        targets.append((name, RESPONSES_API, responses, measure.RESPONSES_BODY, key))
     if responses and compact:
-        targets.append((COMPACTION, f"{responses}/compact", measure.COMPACT_BODY))
-    if key:
-        os.environ["BENCH_KEY"] = key
-    try:
-        for _, url_path, body in targets:  # warm-up
-            measure.wrk(f"http://{HOST}:{port}{url_path}", 10, 2, cpu=LOAD_CPU, body=body)
-        for connections in (1, 10, 100):
-            for api, url_path, body in targets:
-                before = measure.cpu_seconds(pid) if pid else None
-                load = measure.wrk(f"http://{HOST}:{port}{url_path}", connections, seconds, cpu=LOAD_CPU, body=body)
-                cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
-                report.load(name, connections, load, cpu_ms, api)
-    finally:
-        os.environ.pop("BENCH_KEY", None)
+        targets.append((name, COMPACTION, f"{responses}/compact", measure.COMPACT_BODY, key))
+    for *_, url_path, body, target_key in targets:  # warm-up
+        measure.wrk(f"http://{HOST}:{port}{url_path}", 10, 2, cpu=LOAD_CPU, body=body, key=target_key)
+    for connections in (1, 10, 100):
+        for target, api, url_path, body, target_key in targets:
+            before = measure.cpu_seconds(pid) if pid else None
+            load = measure.wrk(f"http://{HOST}:{port}{url_path}", connections, seconds, cpu=LOAD_CPU, body=body,
+                               key=target_key)
+            cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
+            report.load(target, connections, load, cpu_ms, api)
 
 
-def stream_rows(report: Report, name: str, port: int, path: str, runs: int, responses: str | None = None) -> None:
+def stream_rows(report: Report, name: str, port: int, path: str, runs: int, responses: str | None = None,
+                key: str | None = None, router: str | None = None, messages: str | None = None) -> None:
+    """Fast and paced streams, each target right after the other (``router``, ``messages``: as in load_rows)."""
+    targets = [(name, "chat", path, measure.BODY, measure.DONE, key)]
+    if router:
+        targets.append((ROUTER, "chat", PROXY_ROUTER, measure.ROUTER_BODY, measure.DONE, router))
+    if messages:
+        targets.append((DIRECT_MESSAGES, "chat", messages, measure.MESSAGES_BODY, measure.MESSAGE_STOP, key))
+    if responses:
+        targets.append((name, RESPONSES_API, responses, measure.RESPONSES_BODY, measure.RESPONSE_COMPLETED, key))
     for mode in ("", "paced"):
-        first, last = measure.stream_times(HOST, port, path, runs, mode)
-        report.stream(name, mode or "fast", first, last)
-        if responses:
-            first, last = measure.stream_times(HOST, port, responses, runs, mode, measure.RESPONSES_BODY,
-                                               measure.RESPONSE_COMPLETED)
-            report.stream(name, mode or "fast", first, last, RESPONSES_API)
+        for target, api, url_path, body, end, target_key in targets:
+            first, last = measure.stream_times(HOST, port, url_path, runs, mode, body, end, target_key)
+            report.stream(target, mode or "fast", first, last, api)
+
+
+def api_call(method: str, path: str, admin_token: str, body: dict | None = None, key: str | None = None) -> dict:
+    """One call to the proxy (its admin API, or with ``key`` as the bearer token); the JSON answer. An HTTP error
+    raises with the answer's text."""
+    request = urllib.request.Request(
+        f"http://{HOST}:{PROXY_PORT}{path}", method=method, data=json.dumps(body).encode() if body else None,
+        headers={"Authorization": f"Bearer {key or admin_token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"{method} {path}: {error.code} {error.read().decode(errors='replace')[:1000]}") from None
+
+
+def router_key(admin_token: str) -> str:
+    """A virtual key of the default profile (what the Model Router requires), checked with one router request."""
+    default = next(p for p in api_call("GET", "/api/profiles", admin_token)["data"] if p["is_default"])
+    key = api_call("POST", "/api/virtual-keys", admin_token, {"profile_id": default["id"], "name": "bench"})["key"]
+    answer = api_call("POST", PROXY_ROUTER, admin_token, measure.ROUTER_BODY, key)
+    calls = answer["choices"][0]["message"].get("tool_calls") or []
+    if [call["function"]["name"] for call in calls] != ["get_weather"]:
+        raise RuntimeError(f"the Model Router answered without the get_weather call: {answer}")
+    return key
 
 
 def idle_rows(report: Report, name: str, port: int, path: str, pid: int, count: int) -> None:
@@ -176,24 +220,25 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
     with process(command, env, workdir / f"proxy-{label}.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
         pid = worker_pid(proc.pid)
         name = f"archestra ({label})"
+        key = None
+        if full:  # the Model Router rows: on the first database only (their name has none)
+            try:
+                key = router_key(env["ARCHESTRA_ADMIN_TOKEN"])
+            except Exception as exc:  # noqa: BLE001 - reported; the native rows are measured all the same
+                report.note(f"The Model Router rows were not measured: {exc.__class__.__name__}: {exc}")
+                print(f"Model Router setup failed: {exc}", file=sys.stderr)
         load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid, responses=PROXY_RESPONSES,
-                  compact=True)
+                  compact=True, router=key)
         if not full:
             return
-        stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs, PROXY_RESPONSES)
+        stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs, PROXY_RESPONSES, router=key)
         idle_rows(report, name, PROXY_PORT, PROXY_CHAT, pid, options.idle_streams)
         leak_rows(report, name, pid, options.leak_requests, env["ARCHESTRA_ADMIN_TOKEN"])
 
 
 def _count_interactions(admin_token: str) -> int:
-    import json
-    import urllib.request
-
     time.sleep(2)  # the background writer's last batch
-    request = urllib.request.Request(f"http://{HOST}:{PROXY_PORT}/api/interactions?limit=1",
-                                     headers={"Authorization": f"Bearer {admin_token}"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.load(answer)["total"]
+    return api_call("GET", "/api/interactions?limit=1", admin_token)["total"]
 
 
 def bench_floor(report: Report, options, workdir: Path) -> None:
@@ -222,8 +267,8 @@ def bench_litellm(report: Report, options, workdir: Path) -> None:
     with process(command, env, workdir / "litellm.log", (LITELLM_PORT, "/health/liveliness"), SERVER_CPU) as proc:
         name = "LiteLLM proxy"
         load_rows(report, name, LITELLM_PORT, CHAT, options.seconds, proc.pid, key=LITELLM_KEY)
-        os.environ["BENCH_KEY"] = LITELLM_KEY
-        stream_rows(report, name, LITELLM_PORT, CHAT, options.stream_runs)
+        stream_rows(report, name, LITELLM_PORT, CHAT, options.stream_runs, key=LITELLM_KEY)
+        os.environ["BENCH_KEY"] = LITELLM_KEY  # the idle streams
         idle_rows(report, name, LITELLM_PORT, CHAT, proc.pid, options.idle_streams)
 
 
@@ -258,8 +303,9 @@ def main(argv: list[str] | None = None) -> None:
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
         with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
             name = "direct to upstream"
-            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds, responses=RESPONSES, compact=True)
-            stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs, RESPONSES)
+            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds, responses=RESPONSES, compact=True,
+                      messages=MESSAGES)
+            stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs, RESPONSES, messages=MESSAGES)
             _noting(report, "stack floor", bench_floor, report, options, workdir)
             bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
             if not options.no_postgres and reset_postgres():
