@@ -195,7 +195,8 @@ class Report:
                 "proxy holds), and translates the `tool_use` answer (or the Anthropic SSE stream, 200 text deltas) "
                 "back. Each router run follows the native route's run at the same concurrency. "
                 f"`{DIRECT_MESSAGES}` is the fake's Anthropic side called directly (its stream's last event is "
-                "`message_stop`, not `[DONE]`): next to `{DIRECT}` it shows whether the fake's two formats cost the same; "
+                f"`message_stop`, not `[DONE]`): next to `{DIRECT}` it shows whether the fake's two formats cost the "
+                "same; "
                 f"both routes' added figures are over `{DIRECT}`. Ratio: router / native (issue 26: at most {ROUTER_LIMIT:.2f}).", "",
                 "| measure | native | router | router / native |", "|---|---:|---:|---:|"]
 

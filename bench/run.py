@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     report = Report(machine=f"{platform.node()}: {os.cpu_count()} cores, {platform.processor() or platform.machine()},"
                             f" Python {platform.python_version()}, {platform.platform()}",
                     date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), pinned=SERVER_CPU is not None)
+    started_load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="archestra-bench-") as tmp:
         workdir = Path(tmp)
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
@@ -315,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
                 _noting(report, "LiteLLM", bench_litellm, report, options, workdir)
             else:
                 report.note("LiteLLM was not measured (pass --litellm PATH, or let bench/run.sh install it).")
+    report.note("Load average (1, 5, 15 min) at the start: {:.1f}, {:.1f}, {:.1f}; at the end: {:.1f}, {:.1f}, {:.1f} "
+                "(above the core count, other processes competed with the benchmark).".format(
+                    *started_load, *os.getloadavg()))
     report.note(consistency.summary(consistency.measure()))
     text = report.markdown()
     print(text)
