@@ -196,8 +196,8 @@ class Report:
                 "back. Each router run follows the native route's run at the same concurrency. "
                 f"`{DIRECT_MESSAGES}` is the fake's Anthropic side called directly (its stream's last event is "
                 f"`message_stop`, not `[DONE]`): next to `{DIRECT}` it shows whether the fake's two formats cost the "
-                "same; "
-                f"both routes' added figures are over `{DIRECT}`. Ratio: router / native (issue 26: at most {ROUTER_LIMIT:.2f}).", "",
+                f"same; both routes' added figures are over `{DIRECT}`. Ratio: router / native (issue 26: at most "
+                f"{ROUTER_LIMIT:.2f}).", "",
                 "| measure | native | router | router / native |", "|---|---:|---:|---:|"]
 
         def row(what: str, native: float | None, router: float | None, digits: int = 3) -> None:

@@ -3,12 +3,13 @@
     python -m bench.run [--seconds 10] [--leak-requests 50000] [--idle-streams 1000] [--no-postgres]
                         [--litellm PATH_TO_litellm | --no-litellm] [--write bench/RESULTS.md]
 
-Starts the fake upstream (OpenAI and Anthropic Messages), the proxy under gunicorn exactly as deployed (gunicorn.conf.py, gevent, one worker,
-built-in security hooks and interaction recording on) on SQLite and then on PostgreSQL, and LiteLLM's proxy
-when it is installed; wrk generates the load from its own process. Chat completions and the Responses API
-(direct, stack floor, archestra) are measured side by side in the same run, and so is the Model Router (the same chat
-request for an Anthropic model, translated to Anthropic Messages) next to the native chat route. The proxy is pinned to one core and the
-load generator and upstream to the other, so "per worker" means one core.
+Starts the fake upstream (OpenAI and Anthropic Messages), the proxy under gunicorn exactly as deployed
+(gunicorn.conf.py, gevent, one worker, built-in security hooks and interaction recording on) on SQLite and then on
+PostgreSQL, and LiteLLM's proxy when it is installed; wrk generates the load from its own process. Chat completions
+and the Responses API (direct, stack floor, archestra) are measured side by side in the same run, and so is the Model
+Router (the same chat request for an Anthropic model, translated to Anthropic Messages) next to the native chat
+route. The proxy is pinned to one core and the load generator and upstream to the other, so "per worker" means one
+core.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -117,48 +119,58 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
-def load_rows(report: Report, name: str, port: int, path: str, seconds: float, pid: int | None = None,
-              key: str | None = None, responses: str | None = None, compact: bool = False,
-              router: str | None = None, messages: str | None = None) -> None:
-    """Latency at concurrency 1, 10, 100; throughput and CPU per request. With ``responses`` (its path), the
-    Responses API request is measured too, right after the chat request at each concurrency, so the two see
-    the same machine; with ``compact`` also its compaction pass (``{responses}/compact``). With ``router`` (a
-    virtual key), the Model Router's chat request for an Anthropic model is measured right after the chat request
-    (the ``ROUTER`` rows); with ``messages`` (its path), the Anthropic Messages request (``DIRECT_MESSAGES``)."""
-    targets = [(name, "chat", path, measure.BODY, key)]
+@dataclass(frozen=True)
+class Target:
+    """One request measured: the row's name and API table, where it goes, what it sends, how its stream ends
+    (None: not streamed) and the bearer key (None: ``BENCH_KEY`` or a fake provider key)."""
+
+    name: str
+    api: str
+    path: str
+    body: dict
+    end: bytes | None
+    key: str | None
+
+
+def targets(name: str, path: str, key: str | None = None, responses: str | None = None, compact: bool = False,
+            router: str | None = None, messages: str | None = None) -> list[Target]:
+    """The chat request at ``path``, then, each right after it so that they see the same machine: with ``router``
+    (a virtual key) the Model Router's chat request for an Anthropic model (the ``ROUTER`` rows); with ``messages``
+    (its path) the Anthropic Messages request (``DIRECT_MESSAGES``); with ``responses`` (its path) the Responses
+    API request, and with ``compact`` its compaction pass (``{responses}/compact``, not streamed)."""
+    found = [Target(name, "chat", path, measure.BODY, measure.DONE, key)]
     if router:
-        targets.append((ROUTER, "chat", PROXY_ROUTER, measure.ROUTER_BODY, router))
+        found.append(Target(ROUTER, "chat", PROXY_ROUTER, measure.ROUTER_BODY, measure.DONE, router))
     if messages:
-        targets.append((DIRECT_MESSAGES, "chat", messages, measure.MESSAGES_BODY, key))
+        found.append(Target(DIRECT_MESSAGES, "chat", messages, measure.MESSAGES_BODY, measure.MESSAGE_STOP, key))
     if responses:
-        targets.append((name, RESPONSES_API, responses, measure.RESPONSES_BODY, key))
+        found.append(Target(name, RESPONSES_API, responses, measure.RESPONSES_BODY, measure.RESPONSE_COMPLETED, key))
     if responses and compact:
-        targets.append((name, COMPACTION, f"{responses}/compact", measure.COMPACT_BODY, key))
-    for *_, url_path, body, target_key in targets:  # warm-up
-        measure.wrk(f"http://{HOST}:{port}{url_path}", 10, 2, cpu=LOAD_CPU, body=body, key=target_key)
+        found.append(Target(name, COMPACTION, f"{responses}/compact", measure.COMPACT_BODY, None, key))
+    return found
+
+
+def load_rows(report: Report, port: int, measured: list[Target], seconds: float, pid: int | None = None) -> None:
+    """Latency at concurrency 1, 10, 100; throughput and CPU per request; the targets in turn at each."""
+    for target in measured:  # warm-up
+        measure.wrk(f"http://{HOST}:{port}{target.path}", 10, 2, cpu=LOAD_CPU, body=target.body, key=target.key)
     for connections in (1, 10, 100):
-        for target, api, url_path, body, target_key in targets:
+        for target in measured:
             before = measure.cpu_seconds(pid) if pid else None
-            load = measure.wrk(f"http://{HOST}:{port}{url_path}", connections, seconds, cpu=LOAD_CPU, body=body,
-                               key=target_key)
+            load = measure.wrk(f"http://{HOST}:{port}{target.path}", connections, seconds, cpu=LOAD_CPU,
+                               body=target.body, key=target.key)
             cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
-            report.load(target, connections, load, cpu_ms, api)
+            report.load(target.name, connections, load, cpu_ms, target.api)
 
 
-def stream_rows(report: Report, name: str, port: int, path: str, runs: int, responses: str | None = None,
-                key: str | None = None, router: str | None = None, messages: str | None = None) -> None:
-    """Fast and paced streams, each target right after the other (``router``, ``messages``: as in load_rows)."""
-    targets = [(name, "chat", path, measure.BODY, measure.DONE, key)]
-    if router:
-        targets.append((ROUTER, "chat", PROXY_ROUTER, measure.ROUTER_BODY, measure.DONE, router))
-    if messages:
-        targets.append((DIRECT_MESSAGES, "chat", messages, measure.MESSAGES_BODY, measure.MESSAGE_STOP, key))
-    if responses:
-        targets.append((name, RESPONSES_API, responses, measure.RESPONSES_BODY, measure.RESPONSE_COMPLETED, key))
+def stream_rows(report: Report, port: int, measured: list[Target], runs: int) -> None:
+    """Fast and paced streams of the streamed targets, in turn in each mode."""
     for mode in ("", "paced"):
-        for target, api, url_path, body, end, target_key in targets:
-            first, last = measure.stream_times(HOST, port, url_path, runs, mode, body, end, target_key)
-            report.stream(target, mode or "fast", first, last, api)
+        for target in measured:
+            if target.end is not None:
+                first, last = measure.stream_times(HOST, port, target.path, runs, mode, target.body, target.end,
+                                                   target.key)
+                report.stream(target.name, mode or "fast", first, last, target.api)
 
 
 def api_call(method: str, path: str, admin_token: str, body: dict | None = None, key: str | None = None) -> dict:
@@ -227,11 +239,11 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
             except Exception as exc:  # noqa: BLE001 - reported; the native rows are measured all the same
                 report.note(f"The Model Router rows were not measured: {exc.__class__.__name__}: {exc}")
                 print(f"Model Router setup failed: {exc}", file=sys.stderr)
-        load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid, responses=PROXY_RESPONSES,
-                  compact=True, router=key)
+        measured = targets(name, PROXY_CHAT, responses=PROXY_RESPONSES, compact=True, router=key)
+        load_rows(report, PROXY_PORT, measured, options.seconds, pid)
         if not full:
             return
-        stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs, PROXY_RESPONSES, router=key)
+        stream_rows(report, PROXY_PORT, measured, options.stream_runs)
         idle_rows(report, name, PROXY_PORT, PROXY_CHAT, pid, options.idle_streams)
         leak_rows(report, name, pid, options.leak_requests, env["ARCHESTRA_ADMIN_TOKEN"])
 
@@ -248,8 +260,9 @@ def bench_floor(report: Report, options, workdir: Path) -> None:
                "--log-level", "warning", app]
     with process(command, dict(os.environ), workdir / "floor.log", None, SERVER_CPU) as proc:
         measure.wait_port(HOST, FLOOR_PORT)
-        load_rows(report, FLOOR, FLOOR_PORT, CHAT, options.seconds, worker_pid(proc.pid), responses=RESPONSES)
-        stream_rows(report, FLOOR, FLOOR_PORT, CHAT, options.stream_runs, RESPONSES)
+        measured = targets(FLOOR, CHAT, responses=RESPONSES)
+        load_rows(report, FLOOR_PORT, measured, options.seconds, worker_pid(proc.pid))
+        stream_rows(report, FLOOR_PORT, measured, options.stream_runs)
 
 
 def bench_litellm(report: Report, options, workdir: Path) -> None:
@@ -266,8 +279,9 @@ def bench_litellm(report: Report, options, workdir: Path) -> None:
                "--num_workers", "1"]
     with process(command, env, workdir / "litellm.log", (LITELLM_PORT, "/health/liveliness"), SERVER_CPU) as proc:
         name = "LiteLLM proxy"
-        load_rows(report, name, LITELLM_PORT, CHAT, options.seconds, proc.pid, key=LITELLM_KEY)
-        stream_rows(report, name, LITELLM_PORT, CHAT, options.stream_runs, key=LITELLM_KEY)
+        measured = targets(name, CHAT, key=LITELLM_KEY)
+        load_rows(report, LITELLM_PORT, measured, options.seconds, proc.pid)
+        stream_rows(report, LITELLM_PORT, measured, options.stream_runs)
         os.environ["BENCH_KEY"] = LITELLM_KEY  # the idle streams
         idle_rows(report, name, LITELLM_PORT, CHAT, proc.pid, options.idle_streams)
 
@@ -304,9 +318,9 @@ def main(argv: list[str] | None = None) -> None:
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
         with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
             name = "direct to upstream"
-            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds, responses=RESPONSES, compact=True,
-                      messages=MESSAGES)
-            stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs, RESPONSES, messages=MESSAGES)
+            measured = targets(name, CHAT, responses=RESPONSES, compact=True, messages=MESSAGES)
+            load_rows(report, UPSTREAM_PORT, measured, options.seconds)
+            stream_rows(report, UPSTREAM_PORT, measured, options.stream_runs)
             _noting(report, "stack floor", bench_floor, report, options, workdir)
             bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
             if not options.no_postgres and reset_postgres():
