@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from .anthropic_messages import ANTHROPIC_BEDROCK, ANTHROPIC_MESSAGES, ANTHROPIC_VERTEX
 from .bedrock_converse import BEDROCK_CONVERSE
 from .cohere_chat import COHERE
 from .openai_chat import OPENAI_CHAT
 
 #: Front codecs by the front's name (``openai_chat``, ``anthropic_messages``, ``responses``).
-FRONTS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT,)}
+FRONTS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT, ANTHROPIC_MESSAGES)}
 #: Upstream codecs by the upstream family's name (see ``router/targets.upstream_family``).
-UPSTREAMS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT, COHERE, BEDROCK_CONVERSE)}
+UPSTREAMS: dict[str, Any] = {codec.name: codec for codec in (OPENAI_CHAT, ANTHROPIC_MESSAGES, ANTHROPIC_BEDROCK,
+                                                                ANTHROPIC_VERTEX, COHERE, BEDROCK_CONVERSE)}
 #: Chat completions as OpenAI-compatible servers other than OpenAI take it: ``max_tokens`` (OpenAI's own
 #: ``max_completion_tokens`` is what its reasoning models need, and what Mistral and older servers reject).
 OPENAI_COMPATIBLE_CHAT = replace(OPENAI_CHAT, max_tokens_field="max_tokens")

@@ -11,16 +11,18 @@ from flask import Response
 from ..client_body import read_body
 from ..exchange import Exchange, ProfileInfo
 from ..exchange import Response as ExchangeResponse
+from ..families import embeddings as embeddings_codec
 from ..families.neutral import Image, Text, ToolCallPart, ToolResultPart, Untranslatable
 from ..families.registry import FRONTS
 from ..metering.interactions import Trace, record
 from ..metering.optimization import CHARS_PER_TOKEN
 from ..metering.passthrough import passthrough_usage
-from ..providers.base import Provider, ProxyError, Route
+from ..providers.base import Provider, ProxyError
 from ..providers.openai_compat import OpenAICompatible
 from ..proxy import read_upstream, send_upstream
 from ..runtime import Runtime
 from ..strict_json import loads_strict
+from ..upstream import join_url
 from .forwarding import held_key_headers, reachable
 from .targets import BY_NAME, Target, resolve
 
@@ -37,11 +39,12 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def _get(runtime: Runtime, profile: ProfileInfo, provider: Provider, path: str, trace: Trace) -> Any:
-    route = Route("passthrough", path, stream=False)
+    base = runtime.settings.base_url(provider.name)
+    if base is None:  # reached with cloud credentials (Vertex AI): its model catalogue is not this API
+        return {}
     headers = {**held_key_headers(runtime, profile, provider),
                **({"anthropic-version": "2023-06-01"} if provider.name == "anthropic" else {})}
-    url, headers, query = provider.upstream_request(runtime.settings, route, None, headers, "")
-    upstream = send_upstream(runtime, provider, trace, "GET", url, None, headers, query)
+    upstream = send_upstream(runtime, provider, trace, "GET", join_url(base, path), None, headers, "")
     content = read_upstream(runtime, upstream, trace)
     if upstream.status_code >= 400:
         raise ProxyError(upstream.status_code, f"{provider.name} answered HTTP {upstream.status_code}",
@@ -53,10 +56,10 @@ def _provider_models(runtime: Runtime, profile: ProfileInfo, name: str, trace: T
     provider = BY_NAME.get(name)
     if provider is None:
         return []
-    if isinstance(provider, OpenAICompatible):
-        listing = ("models", "data", "id", "")
-    elif name in MODEL_LISTS:
+    if name in MODEL_LISTS:
         listing = MODEL_LISTS[name]
+    elif isinstance(provider, OpenAICompatible):
+        listing = ("models", "data", "id", "")
     else:
         return []  # Bedrock lists its models on its control-plane API, which the proxy does not reach
     path, key, field, strip = listing
@@ -95,14 +98,39 @@ def _first(runtime: Runtime, profile: ProfileInfo, body: dict[str, Any]) -> Targ
                    lambda: reachable(runtime, profile))[0]
 
 
+#: Providers whose own embeddings API the router translates OpenAI's into: the request's (path, body) and the
+#: answer's (vectors, input tokens).
+EMBEDDINGS = {"gemini": (embeddings_codec.gemini_request, embeddings_codec.gemini_vectors),
+              "cohere": (embeddings_codec.cohere_request, embeddings_codec.cohere_vectors)}
+
+
 def embeddings(runtime: Runtime, profile: ProfileInfo, caller: Any, trace: Trace) -> Response:
-    """OpenAI's embeddings format, served by an OpenAI-compatible provider's own embeddings endpoint."""
+    """OpenAI's embeddings format: an OpenAI-compatible provider's own endpoint, or Gemini's / Cohere's
+    translated."""
     raw, body = _body(runtime)
     target = _first(runtime, profile, body)
-    if not isinstance(target.provider, OpenAICompatible):
+    if isinstance(target.provider, OpenAICompatible) and target.provider.name != "cohere":
+        return _forward_json(runtime, profile, caller, trace, target, "embeddings", {**body, "model": target.model},
+                             raw)
+    if target.provider.name not in EMBEDDINGS:
         raise ProxyError(400, f"{target.label}: the Model Router serves embeddings from OpenAI-compatible "
-                              "providers only.", code="untranslatable", param="model")
-    return _forward_json(runtime, profile, caller, trace, target, "embeddings", {**body, "model": target.model}, raw)
+                              "providers, Gemini and Cohere.", code="untranslatable", param="model")
+    try:
+        asked = embeddings_codec.read_request({**body, "model": target.model})
+    except Untranslatable as exc:
+        raise ProxyError(400, f"The Model Router cannot translate this request: {exc}.", code="untranslatable",
+                         param=exc.field) from None
+    write, read = EMBEDDINGS[target.provider.name]
+    path, sent = write(asked)
+    answer = _forward_json(runtime, profile, caller, trace, target, path, sent, raw)
+    if answer.status_code >= 400:
+        return answer
+    try:
+        vectors, tokens = read(loads_strict(answer.get_data()), len(asked.texts))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ProxyError(502, f"The upstream's embeddings could not be read ({exc}).", kind="upstream_error",
+                         code="upstream_invalid_response") from None
+    return _json(embeddings_codec.render(asked, vectors, tokens))
 
 
 def count_tokens(runtime: Runtime, profile: ProfileInfo, caller: Any, trace: Trace) -> Response:
@@ -143,7 +171,10 @@ def _forward_json(runtime: Runtime, profile: ProfileInfo, caller: Any, trace: Tr
     trace.router = {"front": "anthropic_messages" if path.startswith("v1/") else "openai_chat", "attempts": []}
     headers = {"Content-Type": "application/json", **held_key_headers(runtime, profile, provider),
                **({"anthropic-version": "2023-06-01"} if provider.name == "anthropic" else {})}
-    route = Route("passthrough", path, stream=False)
+    route = provider.route("POST", path, {})
+    if route is None:
+        raise ProxyError(500, f"{provider.name} has no route for {path}.", kind="api_error")
+    provider.check_access(runtime.settings, route, profile, caller, headers)
     url, headers, query = provider.upstream_request(runtime.settings, route, None, headers, "")
     payload = json.dumps(body).encode()
     upstream = send_upstream(runtime, provider, trace, "POST", url, payload, headers, query)
