@@ -34,6 +34,8 @@ class Report:
     responses_loads: dict[tuple[str, int], tuple[Load, float | None]] = field(default_factory=dict)
     responses_streams: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     compaction_loads: dict[tuple[str, int], tuple[Load, float | None]] = field(default_factory=dict)
+    #: The server's CPU ms per chat stream, by (target, mode), where its worker is known.
+    stream_cpu: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def load(self, name: str, connections: int, load: Load, cpu_ms: float | None, api: str = "chat") -> None:
         tables = {"chat": self.loads, RESPONSES_API: self.responses_loads, COMPACTION: self.compaction_loads}
@@ -42,10 +44,14 @@ class Report:
         print(f"{label:24} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:8.3f} ms  "
               f"p99 {load.p99_ms:8.3f} ms  errors {load.errors}", flush=True)
 
-    def stream(self, name: str, mode: str, first_ms: float, last_ms: float, api: str = "chat") -> None:
+    def stream(self, name: str, mode: str, first_ms: float, last_ms: float, api: str = "chat",
+               cpu_ms: float | None = None) -> None:
         (self.streams if api == "chat" else self.responses_streams)[(name, mode)] = (first_ms, last_ms)
+        if api == "chat" and cpu_ms is not None:
+            self.stream_cpu[(name, mode)] = cpu_ms
         label, end = (name, "[DONE]") if api == "chat" else (f"{name} [{api}]", "response.completed")
-        print(f"{label:24} {mode} stream: first event {first_ms:.3f} ms, {end} {last_ms:.3f} ms", flush=True)
+        cpu = f", CPU {cpu_ms:.3f} ms" if cpu_ms is not None else ""
+        print(f"{label:24} {mode} stream: first event {first_ms:.3f} ms, {end} {last_ms:.3f} ms{cpu}", flush=True)
 
     def idle(self, name: str, count: int, before: float, after: float) -> None:
         self.idles[name] = (count, before, after)
@@ -217,6 +223,8 @@ class Report:
             row(f"req/s at concurrency {connections}", native[0].rps, router[0].rps, 0)
         for mode in ("fast", "paced"):
             native, router, direct = (self.streams.get((name, mode)) for name in (OURS, ROUTER, DIRECT))
+            row(f"{mode} stream: CPU ms per stream", self.stream_cpu.get((OURS, mode)),
+                self.stream_cpu.get((ROUTER, mode)))
             if native and router:
                 row(f"{mode} stream: first event ms", native[0], router[0])
                 row(f"{mode} stream: [DONE] ms", native[1], router[1])
@@ -286,6 +294,12 @@ class Report:
             ratio = router10[1] / ours10[1]
             row(f"Model Router: CPU per request at most {ROUTER_LIMIT - 1:.0%} above the native route's (concurrency "
                 "10)", 1, f"{ratio:.2f}x ({router10[1]:.3f} vs {ours10[1]:.3f} ms)", ratio <= ROUTER_LIMIT)
+        native_stream, router_stream = self.stream_cpu.get((OURS, "fast")), self.stream_cpu.get((ROUTER, "fast"))
+        if native_stream and router_stream is not None:
+            ratio = router_stream / native_stream
+            row(f"Model Router: CPU per stream at most {ROUTER_LIMIT - 1:.0%} above the native route's (fast, "
+                f"{CHUNKS} chunks)", 1, f"{ratio:.2f}x ({router_stream:.3f} vs {native_stream:.3f} ms)",
+                ratio <= ROUTER_LIMIT)
         router_p50 = self._added(ROUTER, 1, "p50_ms")
         if p50 and router_p50 is not None:
             row(f"Model Router: added p50 at most {ROUTER_LIMIT - 1:.0%} above the native route's (concurrency 1)", 1,

@@ -163,14 +163,16 @@ def load_rows(report: Report, port: int, measured: list[Target], seconds: float,
             report.load(target.name, connections, load, cpu_ms, target.api)
 
 
-def stream_rows(report: Report, port: int, measured: list[Target], runs: int) -> None:
-    """Fast and paced streams of the streamed targets, in turn in each mode."""
+def stream_rows(report: Report, port: int, measured: list[Target], runs: int, pid: int | None = None) -> None:
+    """Fast and paced streams of the streamed targets, in turn in each mode; with ``pid``, its CPU per stream."""
     for mode in ("", "paced"):
         for target in measured:
             if target.end is not None:
+                before = measure.cpu_seconds(pid) if pid else None
                 first, last = measure.stream_times(HOST, port, target.path, runs, mode, target.body, target.end,
                                                    target.key)
-                report.stream(target.name, mode or "fast", first, last, target.api)
+                cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / runs if pid else None
+                report.stream(target.name, mode or "fast", first, last, target.api, cpu_ms)
 
 
 def api_call(method: str, path: str, admin_token: str, body: dict | None = None, key: str | None = None) -> dict:
@@ -243,7 +245,7 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
         load_rows(report, PROXY_PORT, measured, options.seconds, pid)
         if not full:
             return
-        stream_rows(report, PROXY_PORT, measured, options.stream_runs)
+        stream_rows(report, PROXY_PORT, measured, options.stream_runs, pid)
         idle_rows(report, name, PROXY_PORT, PROXY_CHAT, pid, options.idle_streams)
         leak_rows(report, name, pid, options.leak_requests, env["ARCHESTRA_ADMIN_TOKEN"])
 
