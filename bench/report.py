@@ -233,8 +233,8 @@ class Report:
                 row(f"{mode} stream: added [DONE] ms", native[1] - direct[1], router[1] - direct[1])
         errors = sum(load.errors for (name, _), (load, _) in self.loads.items() if name == ROUTER)
         return rows + ["", f"Router errors over its load runs: {errors}. Latency ratios move more between runs than "
-                           "the CPU per request or stream (the steadier measure of the router's own cost), and far more "
-                           "when other processes load the machine (the load average is in the notes).", ""]
+                           "the CPU per request or stream (the steadier measure of the router's own cost), and far "
+                           "more when other processes load the machine (the load average is in the notes).", ""]
 
     def _idle_table(self) -> list[str]:
         rows = ["## Memory per open idle stream", "",
