@@ -332,9 +332,11 @@ def main(argv: list[str] | None = None) -> None:
                 _noting(report, "LiteLLM", bench_litellm, report, options, workdir)
             else:
                 report.note("LiteLLM was not measured (pass --litellm PATH, or let bench/run.sh install it).")
-    report.note("Load average (1, 5, 15 min) at the start: {:.1f}, {:.1f}, {:.1f}; at the end: {:.1f}, {:.1f}, {:.1f} "
-                "(above the core count, other processes competed with the benchmark).".format(
-                    *started_load, *os.getloadavg()))
+    loads = (*started_load, *os.getloadavg())
+    busy = max(loads) > (os.cpu_count() or 1)
+    report.note("Load average (1, 5, 15 min) at the start: {:.1f}, {:.1f}, {:.1f}; at the end: {:.1f}, {:.1f}, {:.1f}"
+                .format(*loads) + (" (above the core count: other processes competed with the benchmark)." if busy
+                                   else "."))
     report.note(consistency.summary(consistency.measure()))
     text = report.markdown()
     print(text)
