@@ -42,6 +42,16 @@ class ChatStreamWriter:
         self._started = False
         self._ended = False
         self._failed = False
+        self._text: tuple[bytes, bytes] | None = None  # a text chunk's bytes before and after its text
+
+    def _text_chunk(self, text: str) -> bytes:
+        """A text delta's chunk, byte for byte what ``_chunk({"content": text})`` writes, from bytes made once
+        per stream: a stream is mostly text deltas, and only the text changes."""
+        if self._text is None:
+            head, _, tail = self._chunk({"content": "\x00"}).rpartition(b'"\\u0000"')
+            self._text = head, tail
+        head, tail = self._text
+        return head + json.dumps(text, ensure_ascii=False).encode() + tail
 
     def _chunk(self, delta: dict[str, Any] | None, finish_reason: str | None = None,
                usage: Usage | None = None) -> bytes:
@@ -71,6 +81,7 @@ class ChatStreamWriter:
             return b""
         if isinstance(event, StreamStart):
             self._id, self._model = event.id or self._id, event.model or self._model
+            self._text = None
             return b""
         if isinstance(event, StreamError):
             self._failed = True
@@ -83,7 +94,7 @@ class ChatStreamWriter:
             out = self._start() + self._chunk({}, finish_rendered(event.finish_reason))
             return out + (self._chunk(None, usage=event.usage) if self._usage else b"")
         if isinstance(event, TextDelta):
-            return self._start() + self._chunk({"content": event.text}) if event.text else b""
+            return self._start() + self._text_chunk(event.text) if event.text else b""
         if isinstance(event, ReasoningDelta):
             # A signature only means something to the provider that made it: nothing to stream.
             return self._start() + self._chunk({"reasoning_content": event.text}) if event.text else b""
