@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .providers.base import ProxyError
+from .proxy_error import ProxyError
 
 if TYPE_CHECKING:
     from .config import Settings

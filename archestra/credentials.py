@@ -28,16 +28,13 @@ from flask import request
 
 from . import profile_tokens
 from .exchange import ProfileInfo
-from .providers.base import Provider, ProxyError
+from .providers.base import Provider
 from .providers.key_formats import KEY_HEADERS
+from .proxy_error import ProxyError
 from .secretbox import SecretKeyMissing, UndecryptableKey
 from .upstream import request_headers
 from .virtual_keys import PREFIX, VirtualKeyInfo, carries_virtual_key, is_virtual_key
 
-#: How each provider takes a key held by the proxy: (header, value prefix). A provider class may declare its own
-#: ``api_key_header``; the default is ``Authorization: Bearer``.
-HELD_KEY_HEADERS = {"anthropic": ("x-api-key", ""), "gemini": ("x-goog-api-key", "")}
-BEARER = ("Authorization", "Bearer ")
 _KEY_SLOTS = (KEY_HEADERS - {"authorization"}) | {profile_tokens.HEADER.lower()}
 log = logging.getLogger("archestra.credentials")
 
@@ -127,7 +124,7 @@ def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, 
             parts = [part for part in parts if unquote_plus(part.partition("=")[0]).strip().lower() != "key"]
         query = "&".join(parts)
     if held is not None:
-        name, prefix = getattr(provider, "api_key_header", None) or HELD_KEY_HEADERS.get(provider.name, BEARER)
+        name, prefix = provider.key_header
         headers[name] = prefix + held
     return headers, query
 

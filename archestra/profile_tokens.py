@@ -15,7 +15,7 @@ import secrets
 from urllib.parse import unquote_plus
 
 from .exchange import ProfileInfo
-from .providers.base import ProxyError
+from .proxy_error import ProxyError
 
 HEADER = "X-Archestra-Token"
 PREFIX = "archestra_"

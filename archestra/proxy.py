@@ -24,15 +24,20 @@ from .exchange import Response as ExchangeResponse
 from .hooks import Block
 from .logs import interaction_id
 from .metering.interactions import INTERACTION_ID, Trace, record
-from .metering.metrics import OVERHEAD, UPSTREAM_DURATION
+from .metering.metrics import OVERHEAD
 from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
 from .profiles import SLUG_RE, UUID_RE
-from .providers.base import Provider, ProxyError, Route, StreamRelay
+from .providers.base import Provider
+from .providers.family import Family
+from .providers.relay import StreamRelay
+from .proxy_error import ProxyError
+from .routing import Route
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
 from .strict_json import loads_strict
 from .toolcalls import decide_tool_calls, gate_server_tools, judge_result, would_refuse
 from .upstream import host_of, response_headers
+from .upstream_calls import read_upstream, send_upstream
 
 log = logging.getLogger("archestra.proxy")
 
@@ -138,10 +143,10 @@ def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
 
 
 # -- chat -------------------------------------------------------------------------------------------
-def _read_json(family: Any) -> tuple[bytes, Any]:
+def _read_json(family: Family) -> tuple[bytes, Any]:
     content_type = (request.mimetype or "").lower()
     # boto3's invoke_model may send no Content-Type at all: such a family reads the body as JSON regardless.
-    untyped = not content_type and getattr(family, "json_without_content_type", False)
+    untyped = not content_type and family.json_without_content_type
     if content_type != "application/json" and not content_type.endswith("+json") and not untyped:
         raise ProxyError(415, f"Content-Type must be application/json, got {request.mimetype or 'none'!r}.",
                          code="unsupported_media_type")
@@ -211,10 +216,9 @@ def chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInf
     own provider unless given) and decide the answer."""
     # The API family speaks the wire format (chat completions, Responses, Messages...); the provider says where
     # it goes and how it authenticates. Most routes' family is their provider's own.
-    family = route.family or provider
+    family = route.family
     raw, body = _read_json(family)
-    if hasattr(family, "for_body"):  # a route whose wire format is the model's own (Bedrock InvokeModel)
-        family = family.for_body(body)
+    family = family.for_body(body)  # a route whose wire format is the model's own (Bedrock InvokeModel)
     trace.raw_request = raw
     try:
         exchange = family.parse_request(body, route, profile, _client_info(caller))
@@ -242,8 +246,7 @@ def chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInf
         changed = family.prepare_upstream_body(body) or changed
         payload = json.dumps(body, ensure_ascii=False).encode() if changed else raw
         trace.sent = payload
-        if hasattr(family, "metered_payload"):  # what the family adds to meter the exchange (not recorded)
-            payload = family.metered_payload(payload, body)
+        payload = family.metered_payload(payload, body)  # what the family adds to meter it (not recorded)
         return forwarding.forward(runtime, family, route, exchange, body, payload, trace)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
@@ -299,40 +302,6 @@ def relay_upstream(runtime: Runtime, family: Any, exchange: Exchange, upstream: 
                               f"(upstream: {host_of(upstream.url)}).",
                          kind="upstream_error", code="upstream_unexpected_stream")
     return _answer(runtime, family, exchange, upstream, trace)
-
-
-def send_upstream(runtime: Runtime, provider: Provider, trace: Trace, method: str, url: str, body: bytes | None,
-                  headers: dict[str, str], query: str) -> requests.Response:
-    """Sign and send (its trace context added first: a signature may cover every header); the time waited is the
-    upstream's, not the proxy's."""
-    headers = runtime.tracing.start_upstream(trace, method, url, headers)
-    headers = provider.sign_request(runtime.settings, method, f"{url}?{query}" if query else url, headers, body)
-    started = time.monotonic()
-    try:
-        return runtime.upstream.send(method, url, body, headers, query)
-    except ProxyError as error:
-        runtime.tracing.end_upstream(trace, error=error)
-        raise
-    finally:
-        waited = time.monotonic() - started
-        trace.upstream_seconds += waited
-        UPSTREAM_DURATION.labels(provider.name).observe(waited)
-
-
-def read_upstream(runtime: Runtime, upstream: requests.Response, trace: Trace) -> bytes:
-    """A non-streamed upstream body, read to its end (waiting time is the upstream's); the upstream call's span
-    ends with it."""
-    started = time.monotonic()
-    try:
-        content = runtime.upstream.read_body(upstream)
-    except ProxyError as error:
-        runtime.tracing.end_upstream(trace, error=error)
-        raise
-    finally:
-        upstream.close()
-        trace.upstream_seconds += time.monotonic() - started
-    runtime.tracing.end_upstream(trace, upstream.status_code)
-    return content
 
 
 def _failed(runtime: Runtime, exchange: Exchange, trace: Trace, error: ProxyError) -> None:

@@ -18,13 +18,13 @@ import threading
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from .providers import PROVIDERS
 from .upstream import host_of
 
 log = logging.getLogger("archestra.tracing")
 
-#: ``gen_ai.provider.name`` of each provider (the semantic conventions' values where they name one).
-GENAI_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini", "cohere": "cohere",
-                   "mistral": "mistral_ai", "bedrock": "aws.bedrock", "mantle": "aws.bedrock"}
+#: ``gen_ai.provider.name`` of each provider, as each declares it (``Provider.tracing_name``).
+GENAI_PROVIDERS = {provider.name: provider.genai_name for provider in PROVIDERS}
 _TRACE_HEADERS = ("traceparent", "tracestate")
 _NO_SPAN = contextlib.nullcontext()
 

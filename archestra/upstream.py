@@ -7,7 +7,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from .providers.base import ProxyError
+from .proxy_error import ProxyError
 
 # RFC 9110 hop-by-hop headers, plus those the proxy recomputes itself.
 HOP_BY_HOP = frozenset({

@@ -12,8 +12,8 @@ import anthropic
 import pytest
 
 from archestra.exchange import ClientInfo, ProfileInfo
-from archestra.providers import Anthropic
-from archestra.providers.base import Route
+from archestra.providers.anthropic_messages import AnthropicMessages
+from archestra.routing import Route
 from archestra.security.hooks import UNTRUSTED_CONTEXT
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.server import Reply, json_reply, sse_reply
@@ -338,8 +338,9 @@ def test_a_client_tool_of_the_same_name_does_not_shield_a_removed_server_tool():
     custom = {"name": "web_fetch", "description": "mine", "input_schema": SCHEMA}
     body = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}],
             "tools": [custom, wire.web_fetch_tool()], "tool_choice": {"type": "any"}}
-    provider = Anthropic()
-    exchange = provider.parse_request(body, Route("chat", "v1/messages"), ProfileInfo("p", "p"), ClientInfo())
+    provider = AnthropicMessages()
+    route = Route("chat", "v1/messages", family=provider)
+    exchange = provider.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo())
     assert [(t.name, t.server) for t in exchange.tools] == [("web_fetch", False), ("web_fetch", True)]
     exchange.tools = [t for t in exchange.tools if not t.server]  # what the gate does to a refused server tool
     provider.write_request(body, exchange)

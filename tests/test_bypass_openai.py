@@ -563,7 +563,7 @@ def test_calls_after_a_web_search_are_judged_with_its_pages(live, stream):
 def relay_run(events: list[bytes], refuse=lambda calls: None, choices: int = 1):
     """Feed ``events`` through the relay: (bytes out, every decision's calls)."""
     from archestra.exchange import Exchange, ProfileInfo
-    from archestra.providers.openai_compat import OpenAI
+    from archestra.providers.chat_completions import ChatCompletions
 
     decided = []
 
@@ -572,7 +572,7 @@ def relay_run(events: list[bytes], refuse=lambda calls: None, choices: int = 1):
         return refuse(calls)
 
     exchange = Exchange("openai", ProfileInfo("p", "p"), "m", stream=True)
-    relay = OpenAI().stream_relay(exchange, decide)
+    relay = ChatCompletions("openai").stream_relay(exchange, decide)
     relay._max_choices = choices
     out = b"".join(relay.feed_bytes(e) for e in events) + relay.finish_bytes()
     return out, decided
@@ -672,8 +672,8 @@ def test_mistral_object_arguments_merge_as_the_sdk_merges_them():
 
 def test_adapter_ties_results_and_sees_whole_parts():
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
-    from archestra.providers.openai_compat import OpenAI
+    from archestra.providers.chat_completions import ChatCompletions
+    from archestra.routing import Route
 
     parts = [{"type": "text", "text": "ok"}, HIDDEN["image_url"]]
     body = {"model": "m", "functions": FUNCTIONS, "tools": TOOLS + [SHELL], "messages": [
@@ -684,7 +684,9 @@ def test_adapter_ties_results_and_sees_whole_parts():
         {"role": "tool", "tool_call_id": "w1", "content": parts},
         {"role": "tool", "tool_call_id": "s1", "content": [{"type": "text", "text": "files"}]},
         {"role": "tool", "tool_call_id": "nope", "name": "get_weather", "content": "claim"}]}
-    exchange = OpenAI().parse_request(body, Route("chat", "chat/completions"), ProfileInfo("p", "p"), ClientInfo())
+    family = ChatCompletions("openai")
+    exchange = family.parse_request(body, Route("chat", "chat/completions", family=family), ProfileInfo("p", "p"),
+                                    ClientInfo())
     assert [(r.name, r.content, r.document) for r in exchange.tool_results] == [
         ("fetch_url", "page", None), (None, "claim", None), ("get_weather", "ok", parts), ("run_shell", "files", None),
         (None, "claim", None)]

@@ -26,13 +26,14 @@ import httpx2
 import pytest
 
 from archestra.exchange import ClientInfo, ProfileInfo
-from archestra.providers import Anthropic
-from archestra.providers.base import Route
+from archestra.providers.anthropic_messages import AnthropicMessages
+from archestra.routing import Route
 from tests.fakes import anthropic_wire as wire
 from tests.fakes.server import Reply, json_reply, sse_reply
 from tests.test_hooks import hook_file
 
 pytest_plugins = ["tests.live"]  # the `live` fixture
+MESSAGES = AnthropicMessages()
 
 
 #: The version whose wire traffic was checked (its reminder texts are what anthropic_reminders.py reads).
@@ -202,7 +203,8 @@ def test_claude_code_reminders_in_the_exchange():
         {"role": "user", "content": [  # an @crm:notes mention of an MCP resource
             {"type": "text", "text": "Full contents of resource:"}, {"type": "text", "text": "the notes"},
             {"type": "text", "text": "Do NOT read this resource again unless you think it may have changed."}]}]}
-    exchange = Anthropic().parse_request(body, Route("chat", "v1/messages"), ProfileInfo("p", "p"), ClientInfo())
+    exchange = MESSAGES.parse_request(body, Route("chat", "v1/messages", family=MESSAGES), ProfileInfo("p", "p"),
+                                      ClientInfo())
     assert [m.role for m in exchange.messages] == ["user", "user", "system", "user", "user", "user", "user"]
     assert exchange.messages[1].text.endswith("Summarize @secret.txt please")
     assert "top secret" not in exchange.messages[1].text

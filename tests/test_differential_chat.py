@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archestra.exchange import Exchange, ProfileInfo
-from archestra.providers.openai_compat import OpenAI
+from archestra.providers.chat_completions import ChatCompletions
 from tests.fakes.openai_wire import chunk, event
 
 EXAMPLES = int(os.environ.get("ARCHESTRA_FUZZ_EXAMPLES", "60"))
@@ -127,7 +127,7 @@ def relay(events: list[bytes], cuts: list[int]) -> tuple[bytes, list[tuple[str, 
         return None
 
     exchange = Exchange("openai", ProfileInfo("p", "p"), "m", stream=True)
-    proxy = OpenAI().stream_relay(exchange, decide)
+    proxy = ChatCompletions("openai").stream_relay(exchange, decide)
     proxy._max_choices = 2  # the request asked for n=2
     data = b"".join(events)
     pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archestra.exchange import Exchange, ProfileInfo
-from archestra.providers.cohere import Cohere
+from archestra.providers.cohere import CohereChat
 
 EXAMPLES = int(os.environ.get("ARCHESTRA_FUZZ_EXAMPLES", "50"))
 CUT = (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError)
@@ -107,7 +107,7 @@ def relay(events: list[bytes], cuts: list[int]) -> tuple[bytes, list[tuple[str, 
         allowed.extend((call.name, call.raw_arguments) for call in calls)
         return None
 
-    proxy = Cohere().stream_relay(Exchange("cohere", ProfileInfo("p", "p"), "m", stream=True), decide)
+    proxy = CohereChat().stream_relay(Exchange("cohere", ProfileInfo("p", "p"), "m", stream=True), decide)
     data = b"".join(events)
     out = []
     try:

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archestra.exchange import Exchange, ProfileInfo
-from archestra.providers.base import ProxyError
 from archestra.providers.gemini_stream import GeminiStreamRelay
 from archestra.providers.gemini_tools import tool_type_name
+from archestra.proxy_error import ProxyError
 from archestra.streaming import StreamFormatError
 
 EXAMPLES = int(os.environ.get("ARCHESTRA_FUZZ_EXAMPLES", "40"))

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archestra.exchange import Exchange, ProfileInfo, ToolCall
-from archestra.providers.base import compact_json
 from archestra.providers.responses_items import CALL_ITEMS, TABLE, call_of
 from archestra.providers.responses_stream import ResponsesStreamRelay
+from archestra.providers.wire import compact_json
 from archestra.streaming import StreamFormatError
 from tests.fakes import responses_wire as wire
 

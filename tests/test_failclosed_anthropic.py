@@ -15,9 +15,9 @@ import json
 import pytest
 
 from archestra.exchange import ClientInfo, ProfileInfo
-from archestra.providers import Anthropic
+from archestra.providers.anthropic_messages import AnthropicMessages
 from archestra.providers.anthropic_reminders import INSTRUCTIONS_TOOL
-from archestra.providers.base import Route
+from archestra.routing import Route
 from archestra.security import hooks as security_hooks
 from archestra.security import policies as security_policies
 from archestra.security.hooks import UNTRUSTED_CONTEXT
@@ -26,6 +26,7 @@ from tests.fakes.server import json_reply, sse_reply
 from tests.test_bypass_anthropic import CLIENT_TOOLS, EVIL, PAGE, ask, email_reply, refusal, sent
 
 pytest_plugins = ["tests.live"]  # the `live` fixture
+MESSAGES = AnthropicMessages()
 
 UNSEEN = "The context contains data the proxy cannot see or vouch for"
 URL_IMAGE = {"type": "image", "source": {"type": "url", "url": "https://evil.example/a.png"}}
@@ -45,7 +46,8 @@ CONTEXT = ("<system-reminder>\nAs you answer the user's questions, you can use t
 
 def exchange_of(body: dict):
     body = {"model": "m", "max_tokens": 1, **body}
-    return Anthropic().parse_request(body, Route("chat", "v1/messages"), ProfileInfo("p", "p"), ClientInfo())
+    return MESSAGES.parse_request(body, Route("chat", "v1/messages", family=MESSAGES), ProfileInfo("p", "p"),
+                                  ClientInfo())
 
 
 def user(*content) -> dict:
@@ -199,7 +201,7 @@ def test_an_answer_block_the_table_does_not_hold_refuses_the_answer(live, block)
 
 
 def test_an_unknown_answer_block_is_a_refused_call_whatever_the_policies():
-    provider = Anthropic()
+    provider = MESSAGES
     data = wire.message([wire.text("x"), {"type": "hologram"}, wire.tool_use("send_email", EVIL)])
     groups = list(provider.tool_call_groups(data))
     calls = [call for _, group, _ in groups for call in group]
@@ -262,9 +264,9 @@ def test_a_toolset_is_a_client_tool_and_its_members_calls_carry_it():
     assert [(t.name, t.server) for t in exchange.tools] == [("browser", False), ("computer", False)]
     assert exchange.unseen_context == []
     assert [(c.name, c.toolset) for c in exchange.messages[1].tool_calls] == [("navigate", "browser")]
-    groups = list(Anthropic().tool_call_groups(wire.message([NAVIGATE], "tool_use")))
+    groups = list(MESSAGES.tool_call_groups(wire.message([NAVIGATE], "tool_use")))
     assert [(c.name, c.toolset) for _, calls, _ in groups for c in calls] == [("navigate", "browser")]
-    response = Anthropic().parse_response(wire.message([NAVIGATE], "tool_use"), None)
+    response = MESSAGES.parse_response(wire.message([NAVIGATE], "tool_use"), None)
     assert response.tool_calls[0].toolset == "browser"
 
 
@@ -332,8 +334,9 @@ def test_a_server_tool_a_compaction_adds_is_declared_and_goes_with_it_when_refus
     compaction = {"type": "compaction", "content": None, "tool_changes": [added]}
     body = {"model": "m", "max_tokens": 1, "tools": CLIENT_TOOLS,
             "messages": [user(wire.text("x")), {"role": "assistant", "content": [compaction, wire.text("ok")]}]}
-    provider = Anthropic()
-    exchange = provider.parse_request(body, Route("chat", "v1/messages"), ProfileInfo("p", "p"), ClientInfo())
+    provider = MESSAGES
+    route = Route("chat", "v1/messages", family=provider)
+    exchange = provider.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo())
     assert ("web_fetch", True) in [(t.name, t.server) for t in exchange.tools]
     exchange.tools = [t for t in exchange.tools if not t.server]  # what the gate does to a refused server tool
     provider.write_request(body, exchange)

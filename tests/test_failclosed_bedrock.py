@@ -234,12 +234,12 @@ def test_a_repeated_header_is_an_error_as_in_botocore():
 
 def unseen_of(body: dict, model: str = "amazon.nova-pro-v1:0") -> list[str]:
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
-    from archestra.providers.bedrock import Bedrock
+    from archestra.providers.bedrock_converse import CONVERSE
+    from archestra.routing import Route
 
-    route = Route("chat", f"model/{model}/converse", stream=False, model=model, action="converse")
-    Bedrock().validate_request(body)
-    return Bedrock().parse_request(body, route, ProfileInfo("p", "p"), ClientInfo()).unseen_context
+    route = Route("chat", f"model/{model}/converse", stream=False, model=model, action="converse", family=CONVERSE)
+    CONVERSE.validate_request(body)
+    return CONVERSE.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo()).unseen_context
 
 
 S3 = {"s3Location": {"uri": "s3://bucket/x"}}

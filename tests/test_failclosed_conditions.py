@@ -12,7 +12,7 @@ import pytest
 from archestra.exchange import Exchange, ProfileInfo, ToolResult
 from archestra.hooks import Block
 from archestra.lenient_json import loads_lenient
-from archestra.providers.base import parse_arguments
+from archestra.providers.wire import parse_arguments
 from archestra.security.conditions import UNREADABLE, condition_holds, parse_result
 from archestra.security.hooks import SNAPSHOT, ResultTrust
 from archestra.security.policies import ProfilePolicies, Rule

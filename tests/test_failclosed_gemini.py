@@ -198,9 +198,9 @@ def test_fields_inside_calls_and_results_are_declared_too():
     """In process: a field the table does not hold inside a call refuses it; inside a function response or
     the generation config it is unseen context."""
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
-    from archestra.providers.gemini import Gemini
+    from archestra.providers.gemini import GenerateContent
     from archestra.providers.gemini_answer import answer_groups
+    from archestra.routing import Route
 
     odd_call = {"functionCall": {"name": "send_email", "args": EVIL, "argsJson": "{\"to\": \"x\"}"}}
     odd_piece = {"functionCall": {"name": "send_email", "partialArgs": [{"jsonPath": "$.to", "bytesValue": "eA=="}]}}
@@ -210,8 +210,9 @@ def test_fields_inside_calls_and_results_are_declared_too():
 
     def parse(**extra):
         body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], **extra}
-        return Gemini().parse_request(body, Route("chat", "v1beta/models/m:generateContent", model="m"),
-                                      ProfileInfo("p", "p"), ClientInfo())
+        family = GenerateContent()
+        route = Route("chat", "v1beta/models/m:generateContent", model="m", family=family)
+        return family.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo())
 
     def unseen(**extra) -> list[str]:
         return parse(**extra).unseen_context

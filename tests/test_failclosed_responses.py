@@ -8,9 +8,9 @@ import json
 import pytest
 
 from archestra.exchange import ClientInfo, ProfileInfo
-from archestra.providers.base import Route
 from archestra.providers.responses import family_for
 from archestra.providers.responses_items import answer_calls
+from archestra.routing import Route
 from tests.fakes import responses_wire as wire
 from tests.fakes.server import json_reply, sse_reply
 from tests.test_responses import EMAIL, HISTORY, TOOLS, ask, kinds, streamed
@@ -187,6 +187,6 @@ def test_a_function_of_a_namespace_carries_the_namespace_as_its_toolset():
     body = {"model": "m", "input": "go", "tools": [{"type": "namespace", "name": "browser", "description": "b",
                                                     "tools": [{"type": "function", "name": "open_page"}]}]}
     family = family_for("openai")
-    exchange = family.parse_request(json.loads(json.dumps(body)), Route("chat", "responses"),
+    exchange = family.parse_request(json.loads(json.dumps(body)), Route("chat", "responses", family=family),
                                     ProfileInfo("p", "p"), ClientInfo())
     assert [tool.name for tool in exchange.tools] == ["browser.open_page"] and not exchange.unseen_context

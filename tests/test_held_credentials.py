@@ -328,11 +328,12 @@ def test_a_valid_virtual_key_in_an_odd_slot_is_neither_proof_nor_forwarded(cloud
 # -- the declared key formats ----------------------------------------------------------------------------------
 def test_every_provider_declares_its_key_format():
     """A new provider must say whether its keys have a recognisable format (an empty declaration recognises
-    nothing, so no decision can rest on its keys)."""
-    from archestra.providers import PROVIDERS
-    from archestra.providers.key_formats import FORMATS
+    nothing, so no decision can rest on its keys): ``Provider.key_format`` has no default."""
+    from archestra.providers import PROVIDERS, Provider
+    from archestra.providers.key_formats import KeyFormat
 
-    assert {provider.name for provider in PROVIDERS} <= set(FORMATS)
+    assert all(isinstance(provider.key_format, KeyFormat) for provider in PROVIDERS)
+    assert not hasattr(Provider, "key_format")
 
 
 @pytest.mark.parametrize("provider, headers, query, expected", [
@@ -355,6 +356,8 @@ def test_every_provider_declares_its_key_format():
 def test_own_key_recognises_only_the_providers_format(provider, headers, query, expected):
     from werkzeug.datastructures import MultiDict
 
+    from archestra.providers import PROVIDERS
     from archestra.providers.key_formats import own_key
 
-    assert own_key(provider, headers, MultiDict(query)) == expected
+    key_format = next(found.key_format for found in PROVIDERS if found.name == provider)
+    assert own_key(key_format, headers, MultiDict(query)) == expected

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from archestra.lenient_json import loads_lenient
-from archestra.providers.base import parse_arguments
+from archestra.providers.wire import parse_arguments
 from archestra.security.conditions import condition_holds
 
 

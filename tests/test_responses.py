@@ -495,12 +495,13 @@ def test_agents_sdk_tool_loop_and_exfiltration_refused(live):
 # -- the family's view and write-back, without a server -----------------------------------------------------
 def _exchange(body: dict):
     from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.base import Route
     from archestra.providers.responses import family_for
+    from archestra.routing import Route
 
     family = family_for("openai")
     family.validate_request(body)
-    return family, family.parse_request(body, Route("chat", "responses"), ProfileInfo("p", "p"), ClientInfo())
+    route = Route("chat", "responses", family=family)
+    return family, family.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo())
 
 
 def test_view_of_every_item_kind():

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from ..extensions import db
 from ..generation import ConfigCache, ConfigGeneration
 from ..models import Limit
-from ..providers.base import ProxyError
+from ..proxy_error import ProxyError
 
 PERIODS = ("total", "day", "month")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

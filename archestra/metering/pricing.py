@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from ..generation import ConfigCache, ConfigGeneration
 from ..models import TokenPrice
+from ..providers.bedrock import GEOGRAPHY_PREFIXES
 
-GEOGRAPHY = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+#: Bedrock's cross-region inference profile prefixes: a price is the foundation model's, wherever it runs.
+GEOGRAPHY = GEOGRAPHY_PREFIXES
 MILLION = Decimal(1_000_000)
 
 

@@ -31,9 +31,9 @@ from typing import Any, Iterable
 
 from ..exchange import Tool, ToolCall, ToolResult
 from .anthropic_table import FAMILY, TABLE
-from .base import CallNames, compact_json
 from .content import content_text, set_content_text
 from .shapes import Reading, refused_reason, unseen_reason
+from .wire import CallNames, compact_json
 
 TABLES = [TABLE]
 CALL_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")

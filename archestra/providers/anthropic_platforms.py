@@ -11,26 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..streaming.sse import SSEEvent
-from .anthropic import Anthropic
-from .anthropic_stream import AnthropicStreamRelay
-from .base import ProxyError, Route, StreamRelay
+from .anthropic_messages import AnthropicMessages
 from .invoke_stream import ChunkEnvelope
+from .relay import StreamRelay
 
 
-class PathModelAnthropic:
-    """Anthropic Messages whose model is named in the path. Unlisted methods are the Anthropic family's."""
-
-    name = "anthropic"
-    stream_content_type = "text/event-stream"
+class PathModelAnthropic(AnthropicMessages):
+    """Anthropic Messages whose model is named in the path."""
 
     def __init__(self, provider: str, stream_in_body: bool) -> None:
-        self.provider = provider  # recorded as the exchange's provider
+        super().__init__(provider)  # recorded as the exchange's provider
+        self.name = "anthropic"
         self._stream_in_body = stream_in_body  # Vertex keeps ``stream``; Bedrock refuses it (the path says)
-        self._family = Anthropic()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._family, name)
 
     def validate_request(self, body: Any) -> None:
         if not isinstance(body, dict):
@@ -45,16 +40,14 @@ class PathModelAnthropic:
         if "anthropic_beta" in body and (not isinstance(body["anthropic_beta"], list)
                                          or not all(isinstance(beta, str) for beta in body["anthropic_beta"])):
             raise ProxyError(400, "anthropic_beta: must be an array of strings.")
-        self._family.validate_request({**body, "model": "named-in-path"})
+        super().validate_request({**body, "model": "named-in-path"})
 
     def parse_request(self, body: dict[str, Any], route: Route, profile: ProfileInfo,
                       client: ClientInfo) -> Exchange:
-        exchange = self._family.parse_request({**body, "model": route.model or ""}, route, profile, client)
-        exchange.provider = self.provider
-        return exchange
+        return super().parse_request({**body, "model": route.model or ""}, route, profile, client)
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
-        self._family.write_request(body, exchange)
+        super().write_request(body, exchange)
         body.pop("model", None)  # the (possibly swapped) model goes in the path: exchange.model
 
 
@@ -67,10 +60,30 @@ class AnthropicOnBedrock(PathModelAnthropic):
         super().__init__("bedrock", stream_in_body=False)
 
     def stream_relay(self, exchange: Exchange, decide: Any) -> StreamRelay:
-        return ChunkEnvelope(exchange, AnthropicStreamRelay(exchange, decide),
+        return ChunkEnvelope(exchange, super().stream_relay(exchange, decide),
                              lambda raw, data, text: SSEEvent(raw, str(data.get("type") or ""), text),
                              lambda message: SSEEvent(message.raw, "error", None))
 
 
+class AnthropicOnVertex(PathModelAnthropic):
+    """``rawPredict`` / ``streamRawPredict`` at Vertex AI: Anthropic's own events."""
+
+    #: How Vertex AI names the operations (the path's ``:action``); a model is asked at any project and location:
+    #: the provider puts its own in (anthropic_vertex.py).
+    PATH = "projects/-/locations/-/publishers/anthropic/models/{model}:{action}"
+
+    def __init__(self) -> None:
+        super().__init__("anthropic", stream_in_body=True)
+
+    def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
+        """A proxy-made question (the dual LLM) to the exchange's model on Vertex AI: the model moves to the path."""
+        body = self.question(model, system, prompt)
+        del body["model"]
+        body["anthropic_version"] = "vertex-2023-10-16"
+        path = self.PATH.format(model=model, action="rawPredict")
+        return Route("chat", path, stream=False, model=model, action="rawPredict", family=self,
+                     platform=route.platform), body
+
+
 ANTHROPIC_ON_BEDROCK = AnthropicOnBedrock()
-ANTHROPIC_ON_VERTEX = PathModelAnthropic("anthropic", stream_in_body=True)
+ANTHROPIC_ON_VERTEX = AnthropicOnVertex()

@@ -35,12 +35,11 @@ from ..streaming import StreamFormatError
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .anthropic_blocks import CALL_TYPES, Names, call_name, is_server_result, server_result, toolset_of
-from .anthropic_table import TABLE
-from .shapes import Reading
 from .anthropic_events import reading
-from .base import compact_json
+from .anthropic_table import TABLE
 from .held import Decide, HoldingRelay
 from .shapes import Reading
+from .wire import compact_json
 
 #: Call blocks whose ``input_json_delta`` fragments every client accumulates (not ``mcp_tool_use``: only the
 #: beta message streams do).

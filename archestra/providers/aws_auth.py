@@ -12,7 +12,7 @@ import threading
 from typing import Any, Mapping
 from urllib.parse import unquote_plus
 
-from .base import ProxyError
+from ..proxy_error import ProxyError
 
 SIGV4 = "AWS4-HMAC-SHA256"
 SERVICE = "bedrock"

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..exchange import Tool, ToolCall, ToolResult
 from .anthropic_blocks import declared_tools
-from .base import CallNames
 from .shapes import FamilyTable, Reading, refused_reason, unseen_reason
+from .wire import CallNames
 
 SERVER_TOOL_USE = "server_tool_use"
 FAMILY = "Bedrock Converse"

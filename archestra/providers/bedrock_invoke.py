@@ -18,15 +18,21 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Usage
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..streaming.eventstream import EventMessage
 from ..streaming.sse import SSEEvent
+from ..strict_json import loads_strict
 from .anthropic_platforms import ANTHROPIC_ON_BEDROCK
-from .base import ProxyError, Route, StreamRelay, compact_json
-from .bedrock import Bedrock
 from .bedrock_content import TABLE as CONVERSE
+from .bedrock_converse import CONVERSE as CONVERSE_FAMILY
+from .bedrock_converse import BedrockFamily, Converse
 from .bedrock_stream import BedrockStreamRelay
+from .family import Family
 from .invoke_stream import EVENTS, METRICS, ChunkEnvelope
+from .relay import StreamRelay
 from .shapes import FamilyTable, Reading, refused_reason, unseen_reason
+from .wire import compact_json
 
 _I, _O = Reading.INERT, Reading.OPAQUE
 #: Amazon Nova's body and answer are Converse's shapes (read by the Converse family); its stream is Converse's
@@ -55,7 +61,7 @@ SUPPORTED = ("Anthropic Messages (anthropic_version), Amazon Nova (messages-v1),
              "(Meta Llama, Mistral, DeepSeek)")
 
 
-class NovaInvoke(Bedrock):
+class NovaInvoke(Converse):
     """Amazon Nova's InvokeModel body and answer are Converse-shaped: the Converse family reads them."""
 
     table = NOVA_TABLE
@@ -95,8 +101,6 @@ def prompt_answer(data: Any) -> Response:
     """A text completion: Llama ``generation``, Mistral ``outputs[].text``, DeepSeek ``choices[].text``, legacy
     Claude ``completion``. Structured tool calls in it are never passed undecided (ValueError)."""
     if isinstance(data, str):
-        from ..strict_json import loads_strict
-
         data = loads_strict(data)
     if not isinstance(data, dict):
         raise ValueError("a text completion that is not a JSON object")
@@ -115,11 +119,8 @@ def prompt_answer(data: Any) -> Response:
                     usage=Usage(data.get("prompt_token_count"), data.get("generation_token_count")))
 
 
-class PromptInvoke:
+class PromptInvoke(BedrockFamily):
     """Meta Llama and Mistral text completions: the prompt is the request's one readable message."""
-
-    name = "bedrock"
-    stream_content_type = "application/vnd.amazon.eventstream"
 
     def validate_request(self, body: Any) -> None:
         if not isinstance(body.get("prompt"), str):
@@ -134,17 +135,11 @@ class PromptInvoke:
         prompt = body["prompt"]
         unseen = [f"{key}: {unseen_reason(PROMPT_FAMILY, 'body field', key)}" for key in body
                   if PROMPT_TABLE.in_request("body", key) is Reading.UNSEEN]
-        return Exchange("bedrock", profile, route.model or "", stream=bool(route.stream), client=client,
+        return Exchange(self.provider, profile, route.model or "", stream=bool(route.stream), client=client,
                         messages=[Message("user", prompt, _ref="prompt", _original=prompt)], unseen_context=unseen)
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
         body["prompt"] = "\n\n".join(m.text for m in exchange.messages if m.text)
-
-    def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
-        return False
-
-    def prepare_answer(self, data: Any, exchange: Exchange) -> None:
-        """Nothing to fill."""
 
     def parse_response(self, data: Any, exchange: Exchange) -> Response:
         answer = prompt_answer(data)
@@ -165,14 +160,16 @@ class PromptInvoke:
 NOVA, PROMPT = NovaInvoke(), PromptInvoke()
 
 
-class BedrockInvoke:
-    """The InvokeModel routes' family: the one the body's format names."""
+class BedrockInvoke(BedrockFamily):
+    """The InvokeModel routes' family: the one the body's format names (``for_body``). Errors and proxy-made
+    questions (the dual LLM, asked through Converse) are Bedrock's own."""
 
-    name = "bedrock"
     json_without_content_type = True  # boto3's invoke_model may be called without contentType
 
-    @staticmethod
-    def for_body(body: Any) -> Any:
+    def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
+        return CONVERSE_FAMILY.completion_request(model, system, prompt, route)
+
+    def for_body(self, body: Any) -> Family:
         if isinstance(body, dict):
             if "anthropic_version" in body:
                 return ANTHROPIC_ON_BEDROCK

@@ -22,11 +22,11 @@ from typing import Any, Iterable
 from ..exchange import Exchange, Usage
 from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_event, encode_exception
 from ..strict_json import loads_strict
-from .base import CallNames, compact_json
 from .bedrock_content import (FAMILY, SERVER_TOOL_USE, TABLE, citation_refusal, cited_result, member, tool_result,
                               web_citations)
 from .held import HoldingRelay
 from .shapes import Reading, refused_reason
+from .wire import CallNames, compact_json
 
 
 def _payload(value: Any) -> bytes:

@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from ..exchange import ToolResult
-from .base import compact_json
 from .shapes import FamilyTable, Reading, unseen_reason
+from .wire import compact_json
 
 #: The pseudo-tool whose results are a request's grounding documents (an operator may trust it by policy).
 DOCUMENTS = "documents"

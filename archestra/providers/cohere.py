@@ -14,14 +14,18 @@ import uuid
 from typing import Any, Iterable
 
 from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall, Usage
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..streaming.sse import SSEEvent, encode_event
-from .base import CallNames, ProxyError, Route, compact_json
+from .chat_completions import ChatCompletions
 from .chat_context import empty
 from .content import content_text
 from .held import HoldingRelay
+from .key_formats import UNDOCUMENTED
 from .openai_calls import answer_calls, message_calls
-from .openai_compat import OpenAICompatible
+from .openai_compat import OpenAICompatibleProvider
 from .shapes import FamilyTable, Reading, refused_reason
+from .wire import CallNames, compact_json
 
 _I, _C, _R, _U, _O = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.UNSEEN, Reading.OPAQUE
 _FIELDS = {"field:role": _O, "field:content": _I, "field:tool_plan": _I, "field:tool_calls": _C,
@@ -69,16 +73,16 @@ def _usage(usage: Any) -> Usage:
     return Usage(tokens.get("input_tokens"), tokens.get("output_tokens"))
 
 
-class Cohere(OpenAICompatible):
-    name = "cohere"
-    table = TABLE
-    chat_path = "v2/chat"
-    usage_on_request = False  # its own wire format: usage always comes in message-end
-    passthrough_post = ("v2/embed", "v1/embed")
-    passthrough_get = ("v1/models",)
+def cohere_error(error: ProxyError) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "message": error.message}
 
-    def error_body(self, error: ProxyError) -> dict[str, Any]:
-        return {"id": str(uuid.uuid4()), "message": error.message}
+
+class CohereChat(ChatCompletions):
+    """Cohere v2 chat: chat completions' request side read by Cohere's table; its own answers and streams."""
+
+    def __init__(self, provider: str = "cohere") -> None:
+        # usage always comes in message-end: never asked for
+        super().__init__(provider, chat_path="v2/chat", usage_on_request=False, table=TABLE, errors=cohere_error)
 
     def documents_written(self, content: str) -> list[Any]:
         return [content]  # a document may be a plain string
@@ -247,3 +251,8 @@ class CohereStreamRelay(HoldingRelay):
             out.append(encode_event(compact_json({**end, "delta": {**(end.get("delta") or {}),
                                                                    "finish_reason": "COMPLETE"}}), "message-end"))
         return out
+
+
+#: Cohere's routes are shaped like the OpenAI-compatible ones (one chat path, endpoints passed through).
+COHERE = OpenAICompatibleProvider("cohere", key_format=UNDOCUMENTED, tracing_name="cohere", family=CohereChat(),
+                                  passthrough_post=("v2/embed", "v1/embed"), passthrough_get=("v1/models",))

@@ -10,15 +10,22 @@ import re
 from typing import Any, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolResult
-from .base import CallNames, Provider, ProxyError, Route, proves_profile
+from ..proxy_error import ProxyError
+from ..routing import Route
+from ..upstream import join_url
+from .base import Provider, proves_profile
 from .content import parts_text, set_parts_text
+from .family import Family
 from .gemini_answer import answer_groups
 from .gemini_format import (FAMILY, TABLE, ambiguous_field, camel, field, fields, function_calls, key_of,
                             refuse_candidate, response_view)
 from .gemini_stream import GeminiStreamRelay
 from .gemini_tools import (computer_members, field_result, keep_server_tools, server_tools, stored_reads,
                            write_result)
+from .key_formats import GEMINI, without_client_keys
 from .shapes import Reading, unseen_reason
+from .vertex import vertex_headers
+from .wire import CallNames
 
 PATH = re.compile(r"(?P<version>v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/locations/[^/]+/)?"
                   r"(?:publishers/google/)?models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)")
@@ -28,50 +35,11 @@ _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DEN
            500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
 
-class Gemini(Provider):
-    name = "gemini"
+class GenerateContent(Family):
+    """``models/{model}:generateContent`` / ``:streamGenerateContent``: ``contents`` of parts, function calls."""
 
-    def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
-        match = PATH.fullmatch(path)
-        if match is None:
-            return None
-        action = match["action"]
-        if action in GENERATE:
-            stream = GENERATE[action]
-            return Route("chat", path, stream=stream, model=match["model"], action=action)
-        if action in ("countTokens", "embedContent", "batchEmbedContents") and method == "POST":
-            return Route("passthrough", path, stream=False, model=match["model"], action=action)
-        return None
-
-    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
-        """In Vertex AI mode the proxy calls Google with its own credentials: only for callers that proved the
-        profile (its access token or one of its virtual keys), as for every cloud credential it holds."""
-        if settings.gemini_vertex_ai_enabled and not proves_profile(profile, caller) and not settings.cloud_auth_open:
-            raise ProxyError(401, "This proxy calls Vertex AI with its own Google credentials only for callers with "
-                                  "the profile's access token or one of its virtual keys: send either in "
-                                  "X-Archestra-Token.", kind="authentication_error", code="profile_token_required")
-
-    def enabled(self, settings: Any) -> bool:
-        return settings.gemini_vertex_ai_enabled or settings.base_url(self.name) is not None
-
-    def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
-                         headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
-        from ..upstream import join_url
-        from .key_formats import without_client_keys
-        from .vertex import vertex_headers
-
-        model = exchange.model if exchange is not None else route.model
-        version = PATH.fullmatch(route.upstream_path)["version"]  # type: ignore[index]
-        if not settings.gemini_vertex_ai_enabled:
-            path = f"{version}/models/{model}:{route.action}"
-            return join_url(settings.base_url(self.name), path), headers, query
-        # Vertex AI: the proxy's own project, location and OAuth2 token; the client's key goes nowhere.
-        version = "v1" if version == "v1" else "v1beta1"
-        path = (f"{version}/projects/{settings.gemini_vertex_ai_project}/locations/"
-                f"{settings.gemini_vertex_ai_location}/publishers/google/models/{model}:{route.action}")
-        headers, query = without_client_keys(headers, query)
-        headers.update(vertex_headers(settings.gemini_vertex_ai_credentials_file))
-        return join_url(settings.vertex_base_url(), path), headers, query
+    def __init__(self, provider: str = "gemini") -> None:
+        super().__init__(provider)
 
     def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
         version = PATH.fullmatch(route.upstream_path)["version"]  # type: ignore[index]
@@ -79,7 +47,7 @@ class Gemini(Provider):
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         return Route("chat", f"{version}/models/{model}:generateContent", stream=False, model=model,
-                     action="generateContent"), body
+                     action="generateContent", family=self), body
 
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         status = _STATUS.get(error.status, "UNAVAILABLE" if error.status >= 500 else "INVALID_ARGUMENT")
@@ -135,7 +103,7 @@ class Gemini(Provider):
                     schema = field(declaration, "parametersJsonSchema") or declaration.get("parameters")
                     tools.append(Tool(str(declaration["name"]), declaration.get("description"), schema))
         tools += server_tools(body.get("tools")) + computer_members(body.get("tools"))
-        return Exchange(self.name, profile, route.model or "", stream=bool(route.stream), messages=messages,
+        return Exchange(self.provider, profile, route.model or "", stream=bool(route.stream), messages=messages,
                         tools=tools, client=client, unseen_context=_unseen_context(body))
 
     def write_request(self, body: dict[str, Any], exchange: Exchange) -> None:
@@ -205,6 +173,54 @@ class Gemini(Provider):
         from flask import request
 
         return GeminiStreamRelay(exchange, decide, sse=request.args.get("alt") == "sse")
+
+
+class Gemini(Provider):
+    """Google AI Studio at its base URL, or Vertex AI (the proxy's project, location and token) when enabled."""
+
+    name = "gemini"
+    family = GenerateContent()
+    key_format = GEMINI
+    key_header = ("x-goog-api-key", "")
+    tracing_name = "gcp.gemini"
+
+    def route(self, method: str, path: str, query: Mapping[str, str]) -> Route | None:
+        match = PATH.fullmatch(path)
+        if match is None:
+            return None
+        action = match["action"]
+        if action in GENERATE:
+            stream = GENERATE[action]
+            return Route("chat", path, stream=stream, model=match["model"], action=action, family=self.family)
+        if action in ("countTokens", "embedContent", "batchEmbedContents") and method == "POST":
+            return Route("passthrough", path, stream=False, model=match["model"], action=action, family=self.family)
+        return None
+
+    def check_access(self, settings: Any, route: Route, profile: Any, caller: Any, headers: Any) -> None:
+        """In Vertex AI mode the proxy calls Google with its own credentials: only for callers that proved the
+        profile (its access token or one of its virtual keys), as for every cloud credential it holds."""
+        if settings.gemini_vertex_ai_enabled and not proves_profile(profile, caller) and not settings.cloud_auth_open:
+            raise ProxyError(401, "This proxy calls Vertex AI with its own Google credentials only for callers with "
+                                  "the profile's access token or one of its virtual keys: send either in "
+                                  "X-Archestra-Token.", kind="authentication_error", code="profile_token_required")
+
+    def enabled(self, settings: Any) -> bool:
+        return settings.gemini_vertex_ai_enabled or settings.base_url(self.name) is not None
+
+    def upstream_request(self, settings: Any, route: Route, exchange: Exchange | None,
+                         headers: dict[str, str], query: str) -> tuple[str, dict[str, str], str]:
+        model = exchange.model if exchange is not None else route.model
+        version = PATH.fullmatch(route.upstream_path)["version"]  # type: ignore[index]
+        if not settings.gemini_vertex_ai_enabled:
+            path = f"{version}/models/{model}:{route.action}"
+            return join_url(settings.base_url(self.name), path), headers, query
+        # Vertex AI: the proxy's own project, location and OAuth2 token; the client's key goes nowhere.
+        version = "v1" if version == "v1" else "v1beta1"
+        path = (f"{version}/projects/{settings.gemini_vertex_ai_project}/locations/"
+                f"{settings.gemini_vertex_ai_location}/publishers/google/models/{model}:{route.action}")
+        headers, query = without_client_keys(headers, query)
+        headers.update(vertex_headers(settings.gemini_vertex_ai_credentials_file))
+        return join_url(settings.vertex_base_url(), path), headers, query
 
 
 def _function_result(response: dict[str, Any], names: CallNames, position: int) -> ToolResult:

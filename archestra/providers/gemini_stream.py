@@ -19,10 +19,11 @@ from typing import Any, Iterable
 from ..exchange import Exchange
 from ..streaming.jsonarray import JSONArrayDecoder
 from ..streaming.sse import encode_event
-from .base import StreamRelay, compact_json
 from .content import parts_text
 from .gemini_answer import CandidateReader, check_response, is_call_part
 from .gemini_format import field, key_of, refuse_candidate, response_view
+from .relay import StreamRelay
+from .wire import compact_json
 
 _Held = tuple[Any, "dict[str, Any] | None"]
 

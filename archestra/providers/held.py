@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, ToolCall, ToolResult
-from .base import StreamRelay, parse_arguments
+from .relay import StreamRelay
+from .wire import parse_arguments
 
 #: ``decide(calls)`` or ``decide(calls, results)``: the refusal text, or None when the calls may pass.
 Decide = Callable[..., "str | None"]

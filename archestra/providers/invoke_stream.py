@@ -22,8 +22,9 @@ from ..exchange import Exchange, Usage
 from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_event, encode_exception
 from ..streaming.sse import SSEDecoder
 from ..strict_json import loads_strict
-from .base import StreamRelay, compact_json
+from .relay import StreamRelay
 from .shapes import FamilyTable, Reading
+from .wire import compact_json
 
 METRICS = "amazon-bedrock-invocationMetrics"
 #: The envelope's events (botocore's ``ResponseStream`` members): every body kind's table holds them.

@@ -45,17 +45,12 @@ class KeyFormat:
         return any(pattern.fullmatch(value) for pattern in self.patterns)
 
 
-_BEDROCK = KeyFormat(("authorization",), (re.compile("ABSK" + _BASE64), re.compile("bedrock-api-key-" + _BASE64)))
-_UNDOCUMENTED = KeyFormat(("authorization",))
-FORMATS: dict[str, KeyFormat] = {
-    "bedrock": _BEDROCK,
-    "mantle": _BEDROCK,
-    "anthropic": KeyFormat(("x-api-key", "authorization"), (re.compile(r"sk-ant-(?:api|oat)[0-9A-Za-z_-]+"),)),
-    "openai": KeyFormat(("authorization",), (re.compile(r"sk-[0-9A-Za-z_-]+"),)),
-    "gemini": KeyFormat(("x-goog-api-key",), (re.compile(r"AIza[0-9A-Za-z_-]{35}"),), query=("key",)),
-    "cohere": _UNDOCUMENTED, "mistral": _UNDOCUMENTED, "cerebras": _UNDOCUMENTED, "vllm": _UNDOCUMENTED,
-    "ollama": _UNDOCUMENTED, "zhipuai": _UNDOCUMENTED,
-}
+# Each provider declares its own (``Provider.key_format``).
+BEDROCK = KeyFormat(("authorization",), (re.compile("ABSK" + _BASE64), re.compile("bedrock-api-key-" + _BASE64)))
+ANTHROPIC = KeyFormat(("x-api-key", "authorization"), (re.compile(r"sk-ant-(?:api|oat)[0-9A-Za-z_-]+"),))
+OPENAI = KeyFormat(("authorization",), (re.compile(r"sk-[0-9A-Za-z_-]+"),))
+GEMINI = KeyFormat(("x-goog-api-key",), (re.compile(r"AIza[0-9A-Za-z_-]{35}"),), query=("key",))
+UNDOCUMENTED = KeyFormat(("authorization",))
 
 
 def _bearer(value: str) -> str | None:
@@ -63,13 +58,12 @@ def _bearer(value: str) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def own_key(provider: str, headers: Any, args: Any = None) -> str | None:
+def own_key(found: KeyFormat, headers: Any, args: Any = None) -> str | None:
     """The provider key the caller brings, when exactly one slot holds one value the proxy recognises as the
     provider's own format; else None (no key, an unrecognised value, or two different values: ambiguous).
 
     ``headers``: the request's headers (any mapping of name to value, read case-insensitively; a repeated header
     arrives joined with commas, which no format matches); ``args``: its query parameters (``getlist``)."""
-    found = FORMATS.get(provider, _UNDOCUMENTED)
     if not found.patterns:
         return None
     values: list[str | None] = []

@@ -17,10 +17,10 @@ import json
 from typing import Any
 
 from ..exchange import Tool, ToolCall, ToolResult
-from .base import CallNames, compact_json, parse_arguments
 from .chat_context import empty
 from .content import content_text
 from .shapes import FamilyTable, Reading, refused_reason
+from .wire import CallNames, compact_json, parse_arguments
 
 FAMILY = "OpenAI chat completions"
 _I, _C, _R, _U, _O, _S = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.UNSEEN, Reading.OPAQUE, \

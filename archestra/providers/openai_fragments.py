@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..exchange import ToolCall
-from .base import compact_json, parse_arguments
 from .chat_context import empty
 from .openai_calls import TABLE
 from .shapes import Reading, refused_reason
+from .wire import compact_json, parse_arguments
 
 #: The fragment keys read as call parts.
 _PARTS = ("function", "custom")

@@ -19,13 +19,15 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, ToolCall, ToolResult, Usage
+from ..proxy_error import ProxyError
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
-from .base import ProxyError, StreamRelay, compact_json
 from .chat_context import empty
 from .openai_calls import CALL_FIELDS, TABLE, citations
 from .openai_fragments import StreamedCall
+from .relay import StreamRelay
 from .shapes import Reading, refused_reason
+from .wire import compact_json
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 USAGE_NULL = b',"usage":null'

@@ -50,8 +50,11 @@ from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, Tool, ToolCall, ToolResult, Usage
-from .base import ProxyError, Route
+from ..proxy_error import ProxyError
+from ..routing import Route
+from .chat_completions import openai_error
 from .content import content_text, set_content_text
+from .family import Family
 from .instructions import INSTRUCTIONS_TOOL, codex_instructions, instructions_tool
 from .responses_items import (
     COMPACTED,
@@ -104,7 +107,7 @@ def companion_route(method: str, path: str, query: Mapping[str, str], provider: 
     if parts[0] != PATH or len(parts) not in (2, 3):
         return None
     if parts[1] == "input_tokens" and len(parts) == 2:
-        return Route("passthrough", path, stream=False) if method == "POST" else None
+        return Route("passthrough", path, stream=False, family=family_for(provider)) if method == "POST" else None
     if parts[1] == "compact" and len(parts) == 2:  # a compaction pass: an exchange like any other
         return Route("chat", path, family=family_for(provider)) if method == "POST" else None
     if not _RESPONSE_ID.fullmatch(parts[1]):
@@ -114,7 +117,7 @@ def companion_route(method: str, path: str, query: Mapping[str, str], provider: 
         stream = method == "GET" and str(query.get("stream", "")).lower() == "true"
         return Route("retrieve", path, stream=stream, model=parts[1], family=family_for(provider))
     if operation is None and method == "DELETE" or operation == "input_items" and method == "GET":
-        return Route("passthrough", path, stream=False)
+        return Route("passthrough", path, stream=False, family=family_for(provider))
     return None
 
 
@@ -129,17 +132,17 @@ def family_for(provider: str) -> Responses:
     return Responses(provider)
 
 
-class Responses:
-    stream_content_type = "text/event-stream"
-
+class Responses(Family):
     def __init__(self, provider: str) -> None:
-        self.provider = provider
+        super().__init__(provider)
         self.name = f"{provider} Responses API"
+
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        return openai_error(error)
 
     # -- request --------------------------------------------------------------------------------
     def validate_request(self, body: Any) -> None:
-        if not isinstance(body, dict):
-            raise ProxyError(400, "The request body must be a JSON object.")
+        super().validate_request(body)
         if "model" in body and (not isinstance(body["model"], str) or not body["model"]):
             raise ProxyError(400, "'model' must be a non-empty string.", param="model")
         items = body.get("input")

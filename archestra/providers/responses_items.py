@@ -31,10 +31,10 @@ import uuid
 from typing import Any, Iterable
 
 from ..exchange import Tool, ToolCall, ToolResult
-from .base import CallNames, compact_json, parse_arguments
 from .content import content_text
 from .responses_table import FAMILY, ITEMS, TABLE
 from .shapes import Reading, refused_reason, unseen_reason
+from .wire import CallNames, compact_json, parse_arguments
 
 _INERT, _CALL, _RESULT, _SERVER = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.SERVER_TOOL
 _UNSEEN, _OPAQUE = Reading.UNSEEN, Reading.OPAQUE

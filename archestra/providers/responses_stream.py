@@ -29,10 +29,11 @@ from typing import Any, Callable, Iterable
 from ..exchange import Exchange, ToolCall, ToolResult, Usage
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
-from .base import StreamRelay, compact_json
+from .relay import StreamRelay
 from .responses_items import COMPACTED, answer_calls, answer_segments, compaction_of, kind_of, refusal_item
 from .responses_table import TABLE
 from .shapes import Reading
+from .wire import compact_json
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .base import ProxyError
+from ..proxy_error import ProxyError
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 _lock = threading.Lock()

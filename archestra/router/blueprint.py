@@ -15,7 +15,8 @@ from ..credentials import authenticate
 from ..exchange import ProfileInfo
 from ..metering.interactions import Trace
 from ..profiles import SLUG_RE, UUID_RE
-from ..providers.base import ProxyError, proves_profile
+from ..providers.base import proves_profile
+from ..proxy_error import ProxyError
 from ..proxy import chat, database_down, error_response, run_exchange
 from ..runtime import Runtime
 from .forwarding import FRONT_PATHS, Front, RouterForwarding

@@ -18,14 +18,16 @@ from urllib.parse import unquote
 
 from flask import Response, request
 
-from ..credentials import BEARER, HELD_KEY_HEADERS, Caller
+from ..credentials import Caller
 from ..exchange import Exchange, ProfileInfo
 from ..families.events import answer_events
 from ..families.neutral import ChatAnswer, ChatRequest, Message, Text, Untranslatable
 from ..families.registry import FRONTS, upstream_codec
 from ..metering.interactions import Trace
-from ..providers.base import Provider, ProxyError, Route
+from ..providers.base import Provider
 from ..proxy import Forwarding, decide_answer, read_upstream, relay_upstream, send_upstream
+from ..proxy_error import ProxyError
+from ..routing import Route
 from ..runtime import Runtime
 from ..secretbox import SecretKeyMissing, UndecryptableKey
 from ..strict_json import loads_strict
@@ -84,7 +86,7 @@ def held_key_headers(runtime: Runtime, profile: ProfileInfo, provider: Provider)
                          kind="api_error", code="provider_key_unavailable") from None
     if key is None:
         return {}
-    name, prefix = getattr(provider, "api_key_header", None) or HELD_KEY_HEADERS.get(provider.name, BEARER)
+    name, prefix = provider.key_header
     return {name: prefix + key}
 
 
@@ -207,7 +209,7 @@ class RouterForwarding(Forwarding):
             raise ProxyError(500, f"{provider.name} has no chat route for {path}.", kind="api_error")
         provider.check_access(settings, route, self.profile, self.caller, headers)
         if target.family == "openai_chat":  # the server's own quirks (Mistral refuses stream_options...)
-            provider.prepare_upstream_body(body)
+            route.family.prepare_upstream_body(body)
         payload = json.dumps(body, ensure_ascii=False).encode()
         url, headers, query = provider.upstream_request(settings, route, exchange, headers, query)
         trace.sent = payload

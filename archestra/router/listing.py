@@ -17,8 +17,9 @@ from ..families.registry import FRONTS
 from ..metering.interactions import Trace, record
 from ..metering.optimization import CHARS_PER_TOKEN
 from ..metering.passthrough import passthrough_usage
-from ..providers.base import Provider, ProxyError
+from ..providers.base import Provider
 from ..proxy import read_upstream, send_upstream
+from ..proxy_error import ProxyError
 from ..runtime import Runtime
 from ..strict_json import loads_strict
 from ..upstream import join_url

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..exchange import Exchange
 from ..families.neutral import ChatAnswer, ChatRequest, Message, Reasoning, Text, ToolCallPart
-from ..providers.base import ProxyError
+from ..proxy_error import ProxyError
 from ..runtime import Runtime
 from . import response_store
 

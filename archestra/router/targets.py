@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..providers import PROVIDERS
-from ..providers.base import Provider, ProxyError
+from ..providers.base import Provider
+from ..proxy_error import ProxyError
 
 BY_NAME: dict[str, Provider] = {provider.name: provider for provider in PROVIDERS}
 #: Router-only prefixes: the provider that serves them and the upstream family it speaks.

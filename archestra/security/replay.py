@@ -23,7 +23,7 @@ from typing import Any, Callable
 from ..exchange import ClientInfo, Exchange, ProfileInfo, ToolCall, ToolResult
 from ..hooks import Block
 from ..providers import PROVIDERS
-from ..providers.base import Route
+from ..routing import Route
 from .hooks import SNAPSHOT, CallPolicy, ResultTrust
 from .names import normalize_tool_name
 from .policies import ProfilePolicies, Rule

@@ -53,9 +53,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..exchange import Exchange, Message, ToolResult
 from ..extensions import db
 from ..models import ResponseLink
-from ..providers.base import compact_json
 from ..providers.responses import PREVIOUS, REMEMBERED  # the family fills one, never writes the other back
 from ..providers.responses_items import COMPACTED, COMPACTIONS
+from ..providers.wire import compact_json
 
 _TABLE = ResponseLink.__table__
 _INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
