@@ -55,9 +55,14 @@ def test_real_provider_defaults():
     assert settings.base_url("vllm") is None and settings.base_url("bedrock") is None
     assert settings.base_url("mantle") is None  # its URL names a region: disabled until set
     assert set(DEFAULT_BASE_URLS) == {"openai", "anthropic", "gemini", "cohere", "mistral", "cerebras", "vllm",
-                                      "ollama", "zhipuai", "bedrock", "mantle"}
+                                      "ollama", "zhipuai", "bedrock", "mantle", "ollama-native"}
     assert load_settings(env={"ARCHESTRA_VLLM_BASE_URL": "http://gpu:8000/v1/"}).base_url("vllm") == \
         "http://gpu:8000/v1"
+    # A "-" in a provider's name is "_" in its variables.
+    native = load_settings(env={"ARCHESTRA_OLLAMA_NATIVE_BASE_URL": "http://gpu:11434",
+                                "ARCHESTRA_CHAT_OLLAMA_NATIVE_API_KEY": "ollama-com-key"})
+    assert native.base_url("ollama-native") == "http://gpu:11434"
+    assert native.provider_keys["ollama-native"] == "ollama-com-key"
 
 
 @pytest.mark.parametrize("env", [
