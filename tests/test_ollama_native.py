@@ -313,3 +313,15 @@ def test_tool_loop_lethal_trifecta_refused(proxy, upstream, stream):
     proxy.flush()
     blocked = proxy.api("GET", "/blocked-tool-calls").json()["data"]
     assert [(b["tool"], b["arguments"]) for b in blocked] == [("send_email", {"to": "evil@attacker.io"})]
+
+
+def test_framing_other_than_asked_is_read_as_what_it_is(proxy, upstream):
+    """A plain request answered with NDJSON is refused (502, in Ollama's format); a stream answered with one JSON
+    object is decided as that answer."""
+    upstream.reply_with(wire.ndjson_reply(wire.chat_lines(["x"])))
+    with pytest.raises(ollama.ResponseError) as caught:
+        client(proxy).chat(model="llama3.2", messages=ASK, stream=False)
+    assert caught.value.status_code == 502 and "stream" in caught.value.error
+    upstream.reply_with(json_reply(wire.chat(calls=[wire.tool_call("send_email", {"to": "e@x.io"})])))
+    parts = list(client(proxy).chat(model="llama3.2", messages=ASK, tools=TOOLS, stream=True))
+    assert [c.function.name for p in parts for c in p.message.tool_calls or ()] == ["send_email"]
