@@ -33,7 +33,7 @@ from ..secretbox import SecretKeyMissing, UndecryptableKey
 from ..strict_json import loads_strict
 from ..upstream import host_of
 from . import memory
-from .targets import BY_NAME, Target, resolve
+from .targets import BY_NAME, Target, addressable, resolve
 from .translated import TranslatedStream, stream_events
 
 #: Failures that move on to the next target (before anything reached the client).
@@ -293,7 +293,9 @@ def reachable(runtime: Runtime, profile: ProfileInfo) -> list[str]:
     settings, found = runtime.settings, []
     cloud = {"bedrock": settings.bedrock_aws_auth, "gemini": settings.gemini_vertex_ai_enabled}
     for name, provider in BY_NAME.items():
-        if provider.enabled(settings) and (cloud.get(name) or runtime.keys.held_key(profile.id, name) is not None):
+        if not addressable(provider) or not provider.enabled(settings):
+            continue
+        if cloud.get(name) or runtime.keys.held_key(profile.id, name) is not None:
             found.append(name)
     if settings.anthropic_vertex_ai_enabled:
         found.append("anthropic-vertex")

@@ -41,14 +41,23 @@ class Target:
         return f"{self.prefix}:{self.model}"
 
 
+#: The providers the router speaks to in their own family (every other one: chat completions, if it serves them).
+OWN_FAMILIES = {"anthropic": "anthropic_messages", "gemini": "gemini_generate", "cohere": "cohere_chat"}
+
+
+def addressable(provider: Provider) -> bool:
+    """Whether the router can send requests to ``provider`` (Ollama's native API, say, it cannot: its models are
+    reached as ``ollama:`` through Ollama's OpenAI-compatible API)."""
+    return provider.name in OWN_FAMILIES or provider.name == "bedrock" or speaks_openai_chat(provider)
+
+
 def upstream_family(prefix: str, provider: Provider, model: str) -> str:
     if prefix in PSEUDO:
         return PSEUDO[prefix][1]
     if provider.name == "bedrock":
         return "anthropic_bedrock" if BEDROCK_ANTHROPIC.match(model) else "bedrock_converse"
-    own = {"anthropic": "anthropic_messages", "gemini": "gemini_generate", "cohere": "cohere_chat"}
-    if provider.name in own:
-        return own[provider.name]
+    if provider.name in OWN_FAMILIES:
+        return OWN_FAMILIES[provider.name]
     if not speaks_openai_chat(provider):
         raise ProxyError(400, f"The Model Router does not reach {provider.name}.", code="model_not_found",
                          param="model")
@@ -63,7 +72,7 @@ def speaks_openai_chat(provider: Provider) -> bool:
 
 def prefixes() -> list[str]:
     """Every provider prefix a model id may start with."""
-    return [*BY_NAME, *PSEUDO]
+    return [*(name for name, provider in BY_NAME.items() if addressable(provider)), *PSEUDO]
 
 
 def parse_target(text: str) -> Target | None:
@@ -72,7 +81,7 @@ def parse_target(text: str) -> Target | None:
     if not colon or not model:
         return None
     provider = BY_NAME.get(PSEUDO.get(prefix, (prefix,))[0])
-    if provider is None:
+    if provider is None or not addressable(provider):
         return None
     return Target(prefix, provider, model, upstream_family(prefix, provider, model))
 
