@@ -71,6 +71,11 @@ def candidate(current: ProfilePolicies, changes: dict[str, Any]) -> ProfilePolic
                    result_templates=templates(current.result_templates), monitor=False)
 
 
+#: The Model Router's fronts: the provider whose route (path) decided each client's exchanges.
+ROUTER_FRONTS = {"openai_chat": ("openai", "chat/completions"), "responses": ("openai", "responses"),
+                 "anthropic_messages": ("anthropic", "v1/messages")}
+
+
 # -- one interaction --------------------------------------------------------------------------------
 def recorded_route(provider: Any, body: dict[str, Any], model: str | None, path: str | None) -> tuple[Any, Route]:
     """The family and route the request came through: from its recorded path, else inferred from its provider
@@ -78,10 +83,7 @@ def recorded_route(provider: Any, body: dict[str, Any], model: str | None, path:
     route = provider.route("POST", path or _inferred_path(provider, body, model), {})
     if route is None or route.kind != "chat":
         raise NotReplayable(f"no chat route for {provider.name}")
-    family = route.family or provider
-    if hasattr(family, "for_body"):
-        family = family.for_body(body)
-    return family, route
+    return route.family.for_body(body), route
 
 
 def _inferred_path(provider: Any, body: dict[str, Any], model: str | None) -> str:
@@ -136,12 +138,14 @@ class Replayer:
         return {"refused": None, "removed": removed}
 
     def _parse(self, row: dict[str, Any]) -> tuple[Exchange, list[tuple[list[ToolResult], list[ToolCall]]]]:
-        provider = _PROVIDERS.get(row["provider"])
+        # A Model Router exchange was decided by its client's family (its front), whatever provider answered.
+        front = ROUTER_FRONTS.get(((row.get("router") or {}).get("front")) or "")
+        provider = _PROVIDERS.get(front[0] if front else row["provider"])
         profile = self._profiles.get(row["profile_id"])
         if provider is None or profile is None:
             raise NotReplayable("its provider or profile is gone")
         body = _stored(row["request"])
-        family, route = recorded_route(provider, body, row["model"], row.get("path"))
+        family, route = recorded_route(provider, body, row["model"], front[1] if front else row.get("path"))
         try:
             exchange = family.parse_request(json.loads(json.dumps(body)), route, profile, ClientInfo())
             if self._chain is not None:

@@ -27,7 +27,7 @@ from .response_chain import ResponseChain
 
 log = logging.getLogger("archestra.replay")
 COLUMNS = ("id", "profile_id", "provider", "model", "stream", "path", "request", "response", "blocked", "flags",
-           "created_at")
+           "router", "created_at")
 MAX_INTERACTIONS = 100_000
 HEARTBEAT_SECONDS = 1.0
 STALE_SECONDS = 10.0
