@@ -21,7 +21,7 @@ from archestra.families.cohere_chat import COHERE, DROPPED_FIELDS
 from archestra.families.neutral import (ChatRequest, Image, Message, Reasoning, ReasoningDelta, StreamEnd,
                                         StreamError, StreamStart, Text, TextDelta, ToolCallDelta, ToolCallPart,
                                         ToolCallStart, ToolResultPart, ToolSpec, Untranslatable, Usage)
-from archestra.providers.cohere import Cohere
+from archestra.providers.cohere import COHERE as COHERE_PROVIDER
 from tests.fakes import cohere_wire as wire
 
 #: What a user of each family expects Cohere's finish reasons to mean (independent of the codec's table).
@@ -195,7 +195,7 @@ def test_path_is_the_route_the_cohere_provider_serves_as_chat():
     for stream in (False, True):
         path, query = COHERE.path("command-a-03-2025", stream)
         assert query == ""
-        assert Cohere().route("POST", path, {}).kind == "chat"
+        assert COHERE_PROVIDER.route("POST", path, {}).kind == "chat"
 
 
 # -- read_answer ---------------------------------------------------------------------------------------------

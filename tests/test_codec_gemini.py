@@ -129,7 +129,7 @@ def test_the_proxy_gemini_adapter_reads_the_request_whole():
     """What the router sends is what the proxy's own Gemini adapter would judge: nothing unseen, the call and its
     result tied to the same function."""
     body = GEMINI.write_request(conversation())
-    Gemini().validate_request(body)
+    Gemini().family.validate_request(body)
     assert _unseen_context(body) == []
     calls = function_calls(body["contents"][1]["parts"])
     assert [(call.name, call.arguments) for call in calls] == [("get_weather", {"city": "Paris"})]
