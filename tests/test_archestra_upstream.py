@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 import anthropic
@@ -17,10 +18,13 @@ import pytest
 import requests
 from botocore import UNSIGNED
 
+from archestra.config import load_settings
+from archestra.exchange import Exchange, ProfileInfo
+from archestra.providers import PROVIDERS
 from archestra.providers.archestra import Archestra, _with_model
 from archestra.providers.hops import MAX_HOPS
 from archestra.routing import Route
-from tests.fakes import anthropic_wire, openai_wire
+from tests.fakes import anthropic_wire, bedrock_wire, openai_wire
 from tests.fakes.server import json_reply, sse_reply
 from tests.security_drivers import DRIVERS, PAGE, explained
 from tests.test_security import EVIL, refusal
@@ -203,9 +207,7 @@ def test_bedrock_through_a_hop_is_never_signed_here(make_proxy, upstream, monkey
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     team = make_proxy(base_urls={"archestra": upstream.url}, bedrock_aws_auth=True, cloud_auth_open=True)
-    upstream.reply_with(json_reply({"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
-                                    "stopReason": "end_turn", "usage": {"inputTokens": 1, "outputTokens": 1,
-                                                                        "totalTokens": 2}, "metrics": {"latencyMs": 1}}))
+    upstream.reply_with(json_reply(bedrock_wire.converse([{"text": "hi"}])))
     unsigned = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=ViaTeam(team.url).base("bedrock"),
                             config=botocore.config.Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
     answer = unsigned.converse(modelId="anthropic.claude-3", messages=[{"role": "user", "content": [{"text": "x"}]}])
@@ -242,8 +244,9 @@ def test_each_instance_decides_with_its_own_policies(pair, upstream, stream):
 
     def ask(name: str) -> tuple[list[str], str]:
         args = {"to": "boss@company.com"}
+        call = openai_wire.tool_call(name, args, "call_1")
         upstream.reply_with(sse_reply(openai_wire.tool_stream([("call_1", name, [json.dumps(args)])])) if stream
-                            else json_reply(openai_wire.completion(None, [openai_wire.tool_call(name, args, "call_1")])))
+                            else json_reply(openai_wire.completion(None, [call])))
         client = openai_client(team)
         if stream:
             with client.chat.completions.stream(model="m", messages=HELLO, tools=TOOLS) as events:
@@ -351,15 +354,59 @@ def test_a_model_chosen_by_a_hook_goes_in_the_path():
     assert _with_model(bedrock, "us.cheaper") == "model/us.cheaper/converse"
 
 
+ARCHESTRA = next(provider for provider in PROVIDERS if isinstance(provider, Archestra))
+
+
+def test_dual_llm_questions_and_swapped_models_go_through_the_hop():
+    """A proxy-made question (the dual LLM) is asked as the served provider asks it, at the other instance; a
+    model a hook chose goes in the path where the path names the model."""
+    settings = load_settings({"base_urls": {"archestra": "https://central:9000"}, "archestra_profile": "team-a",
+                              "instance_id": "team1"}, env={})
+    route = ARCHESTRA.route("POST", "gemini/v1beta/models/gemini-a:streamGenerateContent", {})
+    question, body = ARCHESTRA.completion_request("gemini-b", "be brief", "why?", route)
+    url, headers, _ = ARCHESTRA.upstream_request(settings, question, None, {"Content-Type": "application/json"}, "")
+    assert url == "https://central:9000/v1/gemini/team-a/v1beta/models/gemini-b:generateContent"
+    assert headers == {"Content-Type": "application/json", "Via": "1.1 archestra-team1"}
+    assert question.family.provider == "archestra" and body["contents"][0]["parts"][0]["text"] == "why?"
+
+    exchange = Exchange("archestra", ProfileInfo("p", "p"), "gemini-cheaper")
+    url, _, query = ARCHESTRA.upstream_request(settings, route, exchange, {}, "alt=sse")
+    assert url == "https://central:9000/v1/gemini/team-a/v1beta/models/gemini-cheaper:streamGenerateContent"
+    assert query == "alt=sse"
+
+
 def test_every_family_is_served_and_recorded_here():
-    archestra = next(p for p in __import__("archestra.providers", fromlist=["PROVIDERS"]).PROVIDERS
-                     if isinstance(p, Archestra))
+    archestra = ARCHESTRA
     paths = {"openai/chat/completions": "openai", "openai/responses": "openai Responses API",
              "anthropic/v1/messages": "anthropic", "gemini/v1beta/models/m:streamGenerateContent": "gemini",
-             "cohere/v2/chat": "cohere", "mistral/v1/chat/completions": "mistral", "bedrock/model/m/converse": "bedrock",
+             "cohere/v2/chat": "cohere", "mistral/v1/chat/completions": "mistral",
+             "bedrock/model/m/converse": "bedrock",
              "bedrock/model/m/invoke": "bedrock", "mantle/chat/completions": "mantle"}
     for path, family in paths.items():
         route = archestra.route("POST", path, {})
         assert route is not None and route.family.name == family and route.family.provider == "archestra", path
     invoke = archestra.route("POST", "bedrock/model/m/invoke", {}).family
     assert invoke.for_body({"anthropic_version": "bedrock-2023-05-31", "messages": []}).provider == "archestra"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "cohere"])
+def test_policy_replay_reads_the_teams_records(pair, upstream, provider):
+    """The team's records (provider ``archestra``, path ``{provider}/...``) are read back through the archestra
+    route table: a refusal the team made is replayed under a candidate policy like any other."""
+    team, central = pair
+    profile = central.api("GET", "/profiles").json()["data"][0]["id"]
+    assert central.api("PATCH", f"/profiles/{profile}", json={"global_policy": "permissive"}).status_code == 200
+    driver = next(d for d in DRIVERS if d.provider == provider)
+    upstream.reply_with(driver.reply(False, EVIL))
+    assert driver.ask(ViaTeam(team.url), False, True, PAGE).calls == []  # the team refuses; the central did not
+    team.flush()
+    started = team.api("POST", "/policy-replays", json={"global_policy": "permissive"})
+    assert started.status_code == 202, started.text
+    for _ in range(600):
+        job = team.api("GET", f"/policy-replays/{started.json()['id']}").json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert job["status"] == "done", job
+    assert job["report"]["totals"]["newly_allowed"] == 1 and job["report"]["totals"]["skipped"] == 0
+    assert [entry["provider"] for entry in job["report"]["interactions"]] == ["archestra"]
