@@ -4,6 +4,7 @@ Import-light on purpose: the gevent worker monkey-patches after fork, so nothing
 requests or ssl. Settings come from ARCHESTRA_* environment variables (deployment config).
 """
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,9 @@ def on_starting(server):
         path = os.path.join(tempfile.gettempdir(), f"archestra-generation-{os.getpid()}")
         os.environ["ARCHESTRA_GENERATION_FILE"] = path
         _owned.append(path)
+    # How this instance names itself to other archestra instances (loop prevention, providers/hops.py): one id
+    # for all its workers, made here unless the deployment gives one (its replicas may share it).
+    os.environ.setdefault("ARCHESTRA_INSTANCE_ID", secrets.token_hex(8))
     # Configuration checks, migrations and the startup summary: in a child process, the master stays app-free.
     command = [sys.executable, "-m", "archestra.startup", "--workers", str(server.cfg.workers),
                *(arg for address in server.cfg.bind for arg in ("--bind", address))]

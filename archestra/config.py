@@ -5,6 +5,8 @@ Feature code reads the resulting :class:`Settings`; nothing else reads ``os.envi
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -23,10 +25,13 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "bedrock": None,
     "mantle": None,  # Bedrock's OpenAI-compatible endpoint, https://bedrock-mantle.{region}.api.aws/v1
     "ollama-native": "http://localhost:11434",  # Ollama's own API (/api/chat...): the server's root
+    "archestra": None,  # another archestra instance (its root, e.g. https://central:9000): providers/archestra.py
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
              "interaction_metadata_only", "trace_content"}
 LOG_FORMATS = ("text", "json")
+#: A profile id or slug, or an instance id: one path segment, one ``Via`` pseudonym.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 #: Settings that are whole numbers within bounds.
 _WHOLE_NUMBERS = {"dual_llm_max_rounds": (0, 10), "otel_export_batch_size": (1, 2048)}
 
@@ -116,6 +121,12 @@ class Settings:
     console_session_hours: float = 12.0
     #: A token that signs in to the admin console read-only (sees everything, changes nothing); None: none.
     console_readonly_token: str | None = field(default=None, repr=False)
+    #: The profile (id or slug) of the other archestra instance that ``/v1/archestra/...`` requests are sent to
+    #: (``ARCHESTRA_ARCHESTRA_BASE_URL``); None: its default profile.
+    archestra_profile: str | None = None
+    #: How this instance names itself in the ``Via`` header of requests it forwards to another archestra instance
+    #: (loop prevention, providers/hops.py). gunicorn.conf.py makes one at startup that its workers share.
+    instance_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -174,6 +185,8 @@ ENV_VARS: dict[str, str] = {
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "otel_export_batch_size",
     "ARCHESTRA_CONSOLE_SESSION_HOURS": "console_session_hours",
     "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
+    "ARCHESTRA_ARCHESTRA_PROFILE": "archestra_profile",
+    "ARCHESTRA_INSTANCE_ID": "instance_id",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -310,6 +323,9 @@ def _coerce(name: str, value: Any) -> Any:
         return _valid_base_url(name.removesuffix("_base_url"), value)
     if name == "log_format":
         return str(value).strip().lower()
+    if name in {"archestra_profile", "instance_id"} and not _NAME_RE.fullmatch(str(value)):
+        raise ConfigError(f"{_variable(name)} must be letters, digits and '-' (a profile id or slug, an instance "
+                          f"name), got {value!r}")
     if name == "hooks":
         if isinstance(value, str):
             value = [part for part in value.split(",")]

@@ -74,6 +74,13 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE", "Application Default Credentials", "service-account JSON"),
         ("ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL", "the regional endpoint of the location",
          "override the Vertex AI host"),
+        ("ARCHESTRA_ARCHESTRA_PROFILE", "unset (its default profile)", "the profile (id or slug) of the other "
+         "archestra instance that `/v1/archestra/...` requests go to (`ARCHESTRA_ARCHESTRA_BASE_URL`, its root); the "
+         "key held for provider `archestra` is one of that profile's virtual keys ([providers](providers.md"
+         "#a-central-proxy-behind-team-proxies))"),
+        ("ARCHESTRA_INSTANCE_ID", "random, made at startup (gunicorn.conf.py: one for all the workers)",
+         "how this instance names itself in the `Via` header of requests it sends to another archestra instance "
+         "(a request that comes back is refused with 508); give the replicas of one deployment the same"),
         ("ARCHESTRA_CLOUD_AUTH_OPEN", None, "let callers without the profile's access token or a virtual key use "
          "the proxy's cloud credentials (Bedrock SigV4, Anthropic and Gemini on Vertex AI)"),
     ],

@@ -13,6 +13,7 @@ Adding a provider:
 from __future__ import annotations
 
 from .anthropic import Anthropic
+from .archestra import Archestra
 from .base import Provider
 from .bedrock import Bedrock
 from .cohere import COHERE
@@ -22,6 +23,8 @@ from .ollama_native import OllamaNative
 from .openai_compat import ENTRIES, OpenAICompatibleProvider
 from .relay import StreamRelay
 
-PROVIDERS: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock(), OllamaNative())
+_SERVED: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock(), OllamaNative())
+#: Every provider; ``archestra`` (another archestra instance) fronts all the others.
+PROVIDERS: tuple[Provider, ...] = (*_SERVED, Archestra(_SERVED))
 
 __all__ = ["PROVIDERS", "Family", "OpenAICompatibleProvider", "Provider", "StreamRelay"]
