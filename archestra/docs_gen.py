@@ -49,7 +49,8 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
     ],
     "Providers": [
         (f"ARCHESTRA_{P}_BASE_URL", "", "upstream base URL ([providers](providers.md)), e.g. Bedrock "
-         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`"),
+         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`, "
+         "Azure `https://{resource}.openai.azure.com`"),
         ("ARCHESTRA_GEMINI_VERTEX_AI_ENABLED", None, "send Gemini traffic to Vertex AI with the proxy's own Google "
          "credentials (clients need no provider key, theirs is never forwarded; they prove the profile with its "
          "access token or a virtual key, unless `ARCHESTRA_CLOUD_AUTH_OPEN`)"),
@@ -72,8 +73,12 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE", "Application Default Credentials", "service-account JSON"),
         ("ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL", "the regional endpoint of the location",
          "override the Vertex AI host"),
+        ("ARCHESTRA_AZURE_ENTRA_ID", None, "call Azure OpenAI with the proxy's own Microsoft Entra ID token "
+         "(azure-identity's `DefaultAzureCredential`: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, "
+         "workload or managed identity, `AZURE_AUTHORITY_HOST`) for callers that send no key and prove the profile "
+         "with its access token or a virtual key ([providers](providers.md#azure-openai))"),
         ("ARCHESTRA_CLOUD_AUTH_OPEN", None, "let callers without the profile's access token or a virtual key use "
-         "the proxy's cloud credentials (Bedrock SigV4, Anthropic and Gemini on Vertex AI)"),
+         "the proxy's cloud credentials (Bedrock SigV4, Anthropic and Gemini on Vertex AI, Azure Entra ID)"),
     ],
     "Keys": [
         (f"ARCHESTRA_CHAT_{P}_API_KEY", "unset", "default provider keys the proxy holds, used only for requests "

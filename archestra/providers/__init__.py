@@ -13,6 +13,7 @@ Adding a provider:
 from __future__ import annotations
 
 from .anthropic import Anthropic
+from .azure import AZURE
 from .base import Provider
 from .bedrock import Bedrock
 from .cohere import COHERE
@@ -21,6 +22,6 @@ from .gemini import Gemini
 from .openai_compat import ENTRIES, OpenAICompatibleProvider
 from .relay import StreamRelay
 
-PROVIDERS: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock())
+PROVIDERS: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock(), AZURE)
 
 __all__ = ["PROVIDERS", "Family", "OpenAICompatibleProvider", "Provider", "StreamRelay"]
