@@ -15,7 +15,8 @@ from archestra.providers import azure_entra
 from tests.fakes import azure_wire as wire
 from tests.fakes import openai_wire, responses_wire
 from tests.fakes.server import FakeUpstream, json_reply, sse_reply
-from tests.security_drivers import PAGE, SCHEMA, explained
+from archestra.providers.azure import AZURE, DEPLOYMENT_CHAT, V1_CHAT
+from tests.security_drivers import PAGE, SCHEMA, AzureDriver, explained
 from tests.test_security import refusal
 from tests.test_virtual_keys import new_key
 
@@ -176,8 +177,7 @@ def test_lethal_trifecta_refused_in_azures_format(proxy, upstream, stream):
     upstream.reply_with(sse_reply(wire.tool_stream([("call_e", "send_email", [args[:7], args[7:]])])) if stream
                         else json_reply(wire.completion(None, [openai_wire.tool_call("send_email", EVIL, "call_e")])))
     message = _ask_with_page(azure(proxy), stream)
-    assert message.tool_calls in (None, []) and message.content.endswith(refusal(EVIL, explained(
-        type("Driver", (), {"result_id": "call_f"}))))
+    assert message.tool_calls in (None, []) and message.content.endswith(refusal(EVIL, explained(AzureDriver())))
     assert upstream.received[-1].path == CHAT_PATH
 
     # Without the page the same call passes: Azure's filter annotations are never taken for content.
@@ -192,6 +192,19 @@ def test_lethal_trifecta_refused_in_azures_format(proxy, upstream, stream):
     else:
         message = client.chat.completions.create(model=DEPLOYMENT, messages=USER, tools=TOOLS).choices[0].message
     assert [(c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls] == [("send_email", EVIL)]
+
+
+def test_proxy_made_questions_go_to_the_exchanges_scheme():
+    """The dual LLM asks the exchange's own deployment (or, on the v1 scheme, its model) in chat completions."""
+    route = AZURE.route("POST", f"openai/deployments/{DEPLOYMENT}/chat/completions", {})
+    question, body = AZURE.completion_request(DEPLOYMENT, "sys", "q", route)
+    assert (question.upstream_path, question.family, body["model"]) == (
+        f"openai/deployments/{DEPLOYMENT}/chat/completions", DEPLOYMENT_CHAT, DEPLOYMENT)
+    for path in ("openai/v1/chat/completions", "openai/v1/responses"):
+        question, _ = AZURE.completion_request(DEPLOYMENT, "sys", "q", AZURE.route("POST", path, {}))
+        assert (question.upstream_path, question.family) == ("openai/v1/chat/completions", V1_CHAT)
+    question, _ = AZURE.completion_request(DEPLOYMENT, "sys", "q", AZURE.route("POST", "openai/responses", {}))
+    assert question.upstream_path == f"openai/deployments/{DEPLOYMENT}/chat/completions"
 
 
 # -- keys the proxy holds -----------------------------------------------------------------------------------
@@ -286,6 +299,14 @@ def test_entra_id_held_by_the_proxy_serves_only_callers_who_prove_the_profile(ma
         azure(proxy, api_key="not-an-azure-key").chat.completions.create(model=DEPLOYMENT, messages=USER)
     assert refused.value.code == "profile_token_required"
     assert requests.post(proxy.base("azure") + CHAT_PATH, json={"messages": USER}, timeout=10).status_code == 401
+    # A value shaped like an Entra token that carries one of the proxy's own secrets (which are never forwarded)
+    # is no credential of the caller's: the proxy's token would otherwise go in its place.
+    for smuggled in ("eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJ4In0.archestra-vk-" + "A" * 43,
+                     "eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJ4In0.archestra_" + "B" * 43):
+        answer = requests.post(proxy.base("azure") + CHAT_PATH, json={"messages": USER}, timeout=10,
+                               headers={"Authorization": f"Bearer {smuggled}"})
+        assert answer.status_code == 401 and answer.json()["error"]["code"] in (
+            "profile_token_required", "invalid_virtual_key"), answer.text
     assert upstream.received == [] and entra.tokens == []
 
     # A virtual key (no key held for Azure): the upstream sees the proxy's token, and nothing of the caller's.
