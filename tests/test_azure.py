@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import ssl
+from urllib.parse import parse_qs
 
 import openai
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
 from archestra.providers import azure_entra
+from archestra.providers.azure import AZURE, DEPLOYMENT_CHAT, V1_CHAT
 from tests.fakes import azure_wire as wire
 from tests.fakes import openai_wire, responses_wire
 from tests.fakes.server import FakeUpstream, json_reply, sse_reply
-from archestra.providers.azure import AZURE, DEPLOYMENT_CHAT, V1_CHAT
 from tests.security_drivers import PAGE, SCHEMA, AzureDriver, explained
 from tests.test_security import refusal
 from tests.test_virtual_keys import new_key
@@ -212,8 +214,6 @@ HELD = "fedcba9876543210fedcba9876543210"
 
 
 def test_held_key_for_virtual_key_callers(make_proxy, upstream):
-    from cryptography.fernet import Fernet
-
     proxy = make_proxy(provider_keys={"azure": HELD}, secret_key=Fernet.generate_key().decode())
     profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
     virtual = new_key(proxy, profile)["key"]
@@ -259,8 +259,6 @@ class FakeEntra:
             return json_reply({"token_endpoint": f"{base}/oauth2/v2.0/token", "issuer": f"{base}/v2.0",
                                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"})
         if request.path == f"/{tenant}/oauth2/v2.0/token" and request.method == "POST":
-            from urllib.parse import parse_qs
-
             self.tokens.append({k: v[0] for k, v in parse_qs(request.body.decode()).items()})
             return json_reply({"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600,
                                "access_token": self.token(len(self.tokens))})
@@ -339,11 +337,10 @@ def test_entra_id_held_by_the_proxy_serves_only_callers_who_prove_the_profile(ma
 def test_entra_id_with_the_clients_own_token_provider(make_proxy, upstream, entra):
     """The client's own Entra identity (azure-identity's token provider, as Microsoft documents it) passes
     through, proof or not: it is the caller's credential, not the proxy's."""
-    from azure.identity import ClientSecretCredential, get_bearer_token_provider
-
-    credential = ClientSecretCredential(TENANT, "client-app", "theirs", authority=entra.url,
-                                        disable_instance_discovery=True)
-    provider = get_bearer_token_provider(credential, azure_entra.SCOPE)
+    identity = pytest.importorskip("azure.identity")  # a requirement; skipped only where it is not installed yet
+    credential = identity.ClientSecretCredential(TENANT, "client-app", "theirs", authority=entra.url,
+                                                 disable_instance_discovery=True)
+    provider = identity.get_bearer_token_provider(credential, azure_entra.SCOPE)
     proxy = make_proxy(azure_entra_id=True)
     upstream.reply_with(json_reply(wire.completion("their token")))
     client = azure(proxy, azure_ad_token_provider=provider)
@@ -363,3 +360,29 @@ def test_entra_id_failure_is_a_502_not_a_pass(make_proxy, upstream, entra, monke
     answer = requests.post(proxy.base("azure") + CHAT_PATH, json={"messages": USER}, timeout=30)
     assert answer.status_code == 502 and answer.json()["error"]["code"] == "azure_credentials"
     assert upstream.received == []
+
+
+def test_the_proxys_token_is_kept_until_it_nears_its_expiry(monkeypatch):
+    """One token per lifetime: renewed once it is within the refresh margin of its expiry, not before."""
+    asked = []
+
+    class Credential:
+        def get_token(self, *scopes):
+            asked.append(scopes)
+            return type("AccessToken", (), {"token": f"t{len(asked)}", "expires_on": now[0] + 3600})()
+
+        def close(self):
+            pass
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(azure_entra.time, "time", lambda: now[0])
+    azure_entra.reset()
+    azure_entra._state["credential"] = Credential()
+    try:
+        assert [azure_entra.bearer_token() for _ in range(3)] == ["t1"] * 3
+        now[0] += 3600 - azure_entra.REFRESH_MARGIN - 1
+        assert azure_entra.bearer_token() == "t1"
+        now[0] += 2
+        assert azure_entra.bearer_token() == "t2" and asked == [(azure_entra.SCOPE,)] * 2
+    finally:
+        azure_entra.reset()

@@ -26,30 +26,33 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
 
-def _credential() -> Any:
-    # Imported when the mode is on only: azure-identity (and msal) are heavy and most proxies never need them.
-    from azure.identity import DefaultAzureCredential
-
-    credential = _state.get("credential")
-    if credential is None:
-        credential = _state["credential"] = DefaultAzureCredential(disable_instance_discovery=True)
-    return credential
-
-
 def bearer_token() -> str:
     """A valid Entra ID access token for Azure OpenAI, fetched again only when the one held nears its expiry."""
-    from azure.core.exceptions import AzureError
-
     with _lock:
         token = _state.get("token")
         if token is None or token.expires_on - REFRESH_MARGIN <= time.time():
-            try:
-                token = _state["token"] = _credential().get_token(SCOPE)
-            except (AzureError, OSError, ValueError) as exc:
-                raise ProxyError(502, f"Could not obtain a Microsoft Entra ID token for Azure OpenAI "
-                                      f"({exc.__class__.__name__}).", kind="upstream_error",
-                                 code="azure_credentials") from None
+            token = _state["token"] = _fetch()
         return str(token.token)
+
+
+def _fetch() -> Any:
+    credential = _state.get("credential")
+    if credential is None:
+        credential = _state["credential"] = _new_credential()
+    try:
+        return credential.get_token(SCOPE)
+    except Exception as exc:  # azure-core's AzureError, msal's and the transport's alike: no token, no request
+        raise ProxyError(502, f"Could not obtain a Microsoft Entra ID token for Azure OpenAI "
+                              f"({exc.__class__.__name__}).", kind="upstream_error", code="azure_credentials") from None
+
+
+def _new_credential() -> Any:
+    try:  # imported when the mode is on only: azure-identity (and msal) are heavy and most proxies never need them
+        from azure.identity import DefaultAzureCredential
+    except ImportError:
+        raise ProxyError(502, "ARCHESTRA_AZURE_ENTRA_ID is on but azure-identity is not installed.",
+                         kind="upstream_error", code="azure_credentials") from None
+    return DefaultAzureCredential(disable_instance_discovery=True)
 
 
 def reset() -> None:
