@@ -18,6 +18,8 @@ from archestra.providers.azure import AZURE, DEPLOYMENT_CHAT, V1_CHAT
 from tests.fakes import azure_wire as wire
 from tests.fakes import openai_wire, responses_wire
 from tests.fakes.server import FakeUpstream, json_reply, sse_reply
+from tests.router_support import HELD as ROUTER_HELD
+from tests.router_support import routed  # noqa: F401  (fixture)
 from tests.security_drivers import PAGE, SCHEMA, AzureDriver, explained
 from tests.test_security import refusal
 from tests.test_virtual_keys import new_key
@@ -105,6 +107,26 @@ def test_v1_scheme_chat_plain_and_streamed(proxy, upstream):
     assert [i["model"] for i in interactions(proxy)] == [DEPLOYMENT, DEPLOYMENT]
 
 
+def test_the_model_router_reaches_a_deployment_on_the_v1_scheme(routed, upstream):  # noqa: F811
+    r = routed()
+    upstream.reply_with(json_reply(wire.completion("routed to azure")))
+    client = openai.OpenAI(api_key=r.key, base_url=r.base, max_retries=0)
+    answer = client.chat.completions.create(model=f"azure:{DEPLOYMENT}", messages=USER)
+    assert answer.choices[0].message.content == "routed to azure"
+    sent = upstream.received[-1]
+    assert (sent.path, sent.json["model"], sent.headers["api-key"]) == (
+        "/openai/v1/chat/completions", DEPLOYMENT, ROUTER_HELD["azure"])
+    assert r.key not in str(sent.headers) and "authorization" not in sent.headers
+    # A plain OpenAI client at the provider's base reaches the v1 scheme the same way.
+    assert v1_alias(r.proxy).chat.completions.create(model=DEPLOYMENT, messages=USER).choices[0].message.content \
+        == "routed to azure"
+    assert upstream.received[-1].path == "/openai/v1/chat/completions"
+
+
+def v1_alias(proxy) -> openai.OpenAI:
+    return openai.OpenAI(api_key=KEY, base_url=proxy.base("azure"), max_retries=0)
+
+
 def test_stream_relays_azures_filter_chunks_byte_for_byte(proxy, upstream):
     """The prompt-filter chunk (empty id and model, no choices) and the asynchronous filter's annotation chunk
     (no delta) pass as Azure sent them; the client asked for usage itself, so nothing is stripped."""
@@ -153,7 +175,9 @@ def test_uninspected_generative_paths_are_refused(proxy, upstream):
                  "/openai/deployments/bad%20name/chat/completions"):
         answer = requests.post(proxy.base("azure") + path, json={"model": "m", "prompt": "x"},
                                headers={"api-key": KEY}, timeout=10)
-        assert answer.status_code == 404 and answer.json()["error"]["code"] == "unknown_route", path
+        # (``openai/chat/completions`` reads as a profile slug "openai" before the bare ``chat/completions``.)
+        assert answer.status_code == 404 and answer.json()["error"]["code"] in (
+            "unknown_route", "profile_not_found"), path
     assert upstream.received == []
 
 

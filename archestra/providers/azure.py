@@ -9,7 +9,8 @@ Both URL schemes are served, the query (``api-version``) forwarded as it came:
   path is the model asked (the answer's ``model`` names the real model, which prices the exchange); the Responses
   API is not deployment-scoped (``openai/responses``, the deployment in the body's ``model``);
 * v1: ``openai/v1/chat/completions``, ``openai/v1/responses``, ``openai/v1/embeddings`` (the deployment in the
-  body's ``model``).
+  body's ``model``); a bare ``chat/completions`` goes there too, so that OpenAI's own clients with the proxy's
+  ``/v1/azure`` as their base URL, and the Model Router (``azure:{deployment}``), reach it.
 
 Credentials, in this order: the key the proxy holds (``ARCHESTRA_CHAT_AZURE_API_KEY``, per-profile keys) as
 ``api-key`` for callers with a virtual key; else the caller's own ``api-key`` or ``Authorization: Bearer`` (an Entra
@@ -95,6 +96,8 @@ class Azure(Provider):
         rest = path[len(prefix):] if path.startswith(prefix) else None
         if rest == CHAT and prefix == V1:
             return Route("chat", path, family=V1_CHAT)
+        if path == CHAT:  # the v1 scheme speaks OpenAI's API: a plain OpenAI client (and the Model Router) too
+            return Route("chat", V1 + CHAT, family=V1_CHAT)
         if rest == "embeddings" and prefix == V1:
             return Route("passthrough", path, stream=False, family=V1_CHAT) if method == "POST" else None
         if rest == responses.PATH:
