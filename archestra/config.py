@@ -26,9 +26,10 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "mantle": None,  # Bedrock's OpenAI-compatible endpoint, https://bedrock-mantle.{region}.api.aws/v1
     "ollama-native": "http://localhost:11434",  # Ollama's own API (/api/chat...): the server's root
     "archestra": None,  # another archestra instance (its root, e.g. https://central:9000): providers/archestra.py
+    "azure": None,  # the resource endpoint, https://{resource}.openai.azure.com
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
-             "interaction_metadata_only", "trace_content"}
+             "interaction_metadata_only", "trace_content", "azure_entra_id"}
 LOG_FORMATS = ("text", "json")
 #: A profile id or slug, or an instance id: one path segment, one ``Via`` pseudonym.
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
@@ -82,6 +83,9 @@ class Settings:
     anthropic_vertex_ai_location: str = "us-east5"
     anthropic_vertex_ai_credentials_file: str | None = None
     anthropic_vertex_ai_base_url: str | None = None
+    #: Call Azure OpenAI with the proxy's own Microsoft Entra ID identity (azure-identity's DefaultAzureCredential)
+    #: for callers that proved the profile and send no key.
+    azure_entra_id: bool = False
     #: Let callers without a profile access token use the proxy's cloud credentials (AWS SigV4, Anthropic on
     #: Vertex AI). Off: only profiles with a token (``X-Archestra-Token``) may.
     cloud_auth_open: bool = False
@@ -171,6 +175,7 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_ANTHROPIC_VERTEX_AI_LOCATION": "anthropic_vertex_ai_location",
     "ARCHESTRA_ANTHROPIC_VERTEX_AI_CREDENTIALS_FILE": "anthropic_vertex_ai_credentials_file",
     "ARCHESTRA_ANTHROPIC_VERTEX_AI_BASE_URL": "anthropic_vertex_ai_base_url",
+    "ARCHESTRA_AZURE_ENTRA_ID": "azure_entra_id",
     "ARCHESTRA_CLOUD_AUTH_OPEN": "cloud_auth_open",
     "ARCHESTRA_DUAL_LLM_MAX_ROUNDS": "dual_llm_max_rounds",
     "ARCHESTRA_INTERACTION_RETENTION_DAYS": "interaction_retention_days",

@@ -49,7 +49,8 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
     ],
     "Providers": [
         (f"ARCHESTRA_{P}_BASE_URL", "", "upstream base URL ([providers](providers.md)), e.g. Bedrock "
-         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`; "
+         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`, "
+         "Azure `https://{resource}.openai.azure.com`; "
          "`ARCHESTRA_OLLAMA_NATIVE_BASE_URL` is the Ollama server's root (its native `/api/...`), "
          "`ARCHESTRA_OLLAMA_BASE_URL` its OpenAI-compatible `/v1`"),
         ("ARCHESTRA_GEMINI_VERTEX_AI_ENABLED", None, "send Gemini traffic to Vertex AI with the proxy's own Google "
@@ -81,8 +82,12 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_INSTANCE_ID", "random, made at startup (gunicorn.conf.py: one for all the workers)",
          "how this instance names itself in the `Via` header of requests it sends to another archestra instance "
          "(a request that comes back is refused with 508); give the replicas of one deployment the same"),
+        ("ARCHESTRA_AZURE_ENTRA_ID", None, "call Azure OpenAI with the proxy's own Microsoft Entra ID token "
+         "(azure-identity's `DefaultAzureCredential`: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, "
+         "workload or managed identity, `AZURE_AUTHORITY_HOST`) for callers that send no key and prove the profile "
+         "with its access token or a virtual key ([providers](providers.md#azure-openai))"),
         ("ARCHESTRA_CLOUD_AUTH_OPEN", None, "let callers without the profile's access token or a virtual key use "
-         "the proxy's cloud credentials (Bedrock SigV4, Anthropic and Gemini on Vertex AI)"),
+         "the proxy's cloud credentials (Bedrock SigV4, Anthropic and Gemini on Vertex AI, Azure Entra ID)"),
     ],
     "Keys": [
         (f"ARCHESTRA_CHAT_{P}_API_KEY", "unset", "default provider keys the proxy holds, used only for requests "

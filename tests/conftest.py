@@ -28,7 +28,7 @@ if os.environ.get("CI"):
 ADMIN_TOKEN = "test-admin-token"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai")
-FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere", "bedrock", "mantle", "ollama-native")
+FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere", "bedrock", "mantle", "ollama-native", "azure")
 
 
 class ProxyClient:

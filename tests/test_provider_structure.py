@@ -17,7 +17,8 @@ PROXY = Path(__file__).resolve().parent.parent / "archestra" / "proxy.py"
 #: One chat path of each provider, as its clients send it.
 CHAT_PATHS = {"anthropic": "v1/messages", "cohere": "v2/chat", "gemini": "v1beta/models/m:generateContent",
               "bedrock": "model/m/converse", "ollama-native": "api/chat",
-              "archestra": "openai/chat/completions"}
+              "archestra": "openai/chat/completions",
+              "azure": "openai/deployments/m/chat/completions"}
 
 
 def _subclasses(cls: type) -> set[type]:

@@ -31,7 +31,7 @@ ENV_KEYS = {name: f"env-{name}-HELDKEY-0001" for name in PROVIDERS}
 HELLO = [{"role": "user", "content": "hi"}]
 #: Where each provider takes the key the proxy holds.
 HELD_HEADER = {name: ("Authorization", "Bearer ") for name in PROVIDERS} | {
-    "anthropic": ("x-api-key", ""), "gemini": ("x-goog-api-key", "")}
+    "anthropic": ("x-api-key", ""), "gemini": ("x-goog-api-key", ""), "azure": ("api-key", "")}
 
 
 def replies(request: Received):
@@ -75,7 +75,10 @@ def ask(proxy, provider: str, key: str, profile: str | None = None) -> str:
                               config=botocore.config.Config(retries={"max_attempts": 1}))
         answer = client.converse(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])
         return answer["output"]["message"]["content"][0]["text"]
-    client = openai.OpenAI(api_key=key, base_url=base, max_retries=0)
+    if provider == "azure":
+        client = openai.AzureOpenAI(api_key=key, azure_endpoint=base, api_version="2024-10-21", max_retries=0)
+    else:
+        client = openai.OpenAI(api_key=key, base_url=base, max_retries=0)
     return client.chat.completions.create(model="m", messages=HELLO).choices[0].message.content
 
 
@@ -89,7 +92,7 @@ def assert_only(request: Received, provider: str, held: str, virtual: str) -> No
     """The upstream got ``held`` where the provider takes keys, and the virtual key nowhere."""
     assert held_key_seen(request, provider) == held
     assert virtual not in f"{request.path} {dict(request.headers)} {request.body!r}"
-    others = {"authorization", "x-api-key", "x-goog-api-key"} - {HELD_HEADER[provider][0].lower()}
+    others = {"authorization", "x-api-key", "x-goog-api-key", "api-key"} - {HELD_HEADER[provider][0].lower()}
     assert not any(name.lower() in others for name in request.headers), dict(request.headers)
 
 

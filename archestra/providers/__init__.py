@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .anthropic import Anthropic
 from .archestra import Archestra
+from .azure import AZURE
 from .base import Provider
 from .bedrock import Bedrock
 from .cohere import COHERE
@@ -23,7 +24,7 @@ from .ollama_native import OllamaNative
 from .openai_compat import ENTRIES, OpenAICompatibleProvider
 from .relay import StreamRelay
 
-_SERVED: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock(), OllamaNative())
+_SERVED: tuple[Provider, ...] = (*ENTRIES, Anthropic(), COHERE, Gemini(), Bedrock(), OllamaNative(), AZURE)
 #: Every provider; ``archestra`` (another archestra instance) fronts all the others.
 PROVIDERS: tuple[Provider, ...] = (*_SERVED, Archestra(_SERVED))
 

@@ -18,6 +18,8 @@ Formats, from provider-wire-formats.md and the providers' own tooling:
   OAuth tokens, Bearer) (section 12.1).
 * OpenAI: ``sk-…`` (``sk-proj-``, ``sk-svcacct-``, ``sk-admin-``), Bearer (section 12.2).
 * Gemini (AI Studio): Google API keys, ``AIza`` + 35 characters, in ``x-goog-api-key`` or ``?key=``.
+* Azure OpenAI: resource keys in ``api-key`` (32 hexadecimal digits; the newer 84-character keys are letters and
+  digits [3p, unverified]), or a Microsoft Entra ID access token (a JWT) as ``Authorization: Bearer``.
 * Cohere, Mistral, Cerebras, vLLM, Ollama, Z.AI: no documented format (vLLM and Ollama take any value).
 """
 from __future__ import annotations
@@ -50,6 +52,8 @@ BEDROCK = KeyFormat(("authorization",), (re.compile("ABSK" + _BASE64), re.compil
 ANTHROPIC = KeyFormat(("x-api-key", "authorization"), (re.compile(r"sk-ant-(?:api|oat)[0-9A-Za-z_-]+"),))
 OPENAI = KeyFormat(("authorization",), (re.compile(r"sk-[0-9A-Za-z_-]+"),))
 GEMINI = KeyFormat(("x-goog-api-key",), (re.compile(r"AIza[0-9A-Za-z_-]{35}"),), query=("key",))
+AZURE = KeyFormat(("api-key", "authorization"), (re.compile(r"[0-9a-fA-F]{32}"), re.compile(r"[0-9A-Za-z]{84}"),
+                                                 re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")))
 UNDOCUMENTED = KeyFormat(("authorization",))
 
 

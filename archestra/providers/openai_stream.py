@@ -126,7 +126,8 @@ class OpenAIStreamRelay(StreamRelay):
         chunk = loads_strict(event.data)
         if not isinstance(chunk, dict):
             raise ValueError("a stream chunk that is not a JSON object")
-        if isinstance(chunk.get("model"), str):
+        if isinstance(chunk.get("model"), str) and chunk["model"]:
+            # Azure's prompt-filter and annotation chunks name no model (``""``): the answer's model stays.
             self.response.model = chunk["model"]
         usage = chunk.get("usage")
         if isinstance(usage, dict):
