@@ -22,6 +22,13 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "zhipuai": "https://api.z.ai/api/paas/v4",
     "bedrock": None,
     "mantle": None,  # Bedrock's OpenAI-compatible endpoint, https://bedrock-mantle.{region}.api.aws/v1
+    "openrouter": "https://openrouter.ai/api/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "deepseek": "https://api.deepseek.com",
+    "xai": "https://api.x.ai/v1",
+    "perplexity": "https://api.perplexity.ai",
+    "kimi": "https://api.moonshot.ai/v1",  # China: https://api.moonshot.cn/v1
+    "minimax": "https://api.minimax.io/v1",  # China: https://api.minimaxi.com/v1
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
              "interaction_metadata_only", "trace_content"}

@@ -49,7 +49,9 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
     ],
     "Providers": [
         (f"ARCHESTRA_{P}_BASE_URL", "", "upstream base URL ([providers](providers.md)), e.g. Bedrock "
-         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`"),
+         "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`; "
+         "Kimi (Moonshot) in China `https://api.moonshot.cn/v1` (a key works only on the platform that issued it), "
+         "MiniMax in China `https://api.minimaxi.com/v1`"),
         ("ARCHESTRA_GEMINI_VERTEX_AI_ENABLED", None, "send Gemini traffic to Vertex AI with the proxy's own Google "
          "credentials (clients need no provider key, theirs is never forwarded; they prove the profile with its "
          "access token or a virtual key, unless `ARCHESTRA_CLOUD_AUTH_OPEN`)"),

@@ -55,7 +55,8 @@ def test_real_provider_defaults():
     assert settings.base_url("vllm") is None and settings.base_url("bedrock") is None
     assert settings.base_url("mantle") is None  # its URL names a region: disabled until set
     assert set(DEFAULT_BASE_URLS) == {"openai", "anthropic", "gemini", "cohere", "mistral", "cerebras", "vllm",
-                                      "ollama", "zhipuai", "bedrock", "mantle"}
+                                      "ollama", "zhipuai", "bedrock", "mantle", "openrouter", "groq", "deepseek",
+                                      "xai", "perplexity", "kimi", "minimax"}
     assert load_settings(env={"ARCHESTRA_VLLM_BASE_URL": "http://gpu:8000/v1/"}).base_url("vllm") == \
         "http://gpu:8000/v1"
 
