@@ -79,6 +79,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from .metering.metrics import metrics
     from .providers import PROVIDERS
     from .providers.blueprints import make_blueprint
+    from .router.blueprint import blueprint as model_router
 
     register_error_handlers(app)
     app.before_request(forget_interaction)  # a keep-alive connection's next request is another interaction
@@ -87,6 +88,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics)
     app.register_blueprint(console)
     app.register_blueprint(entry)
+    app.register_blueprint(model_router)
     for provider in PROVIDERS:
         app.register_blueprint(make_blueprint(provider))
     return app

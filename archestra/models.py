@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import false as sa_false
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -215,6 +217,9 @@ class Interaction(db.Model):
     #: The virtual key that authenticated the request (kept when the key is revoked), None without one.
     virtual_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     virtual_key_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Model Router exchanges: ``{"front": the client's API family, "attempts": [{"provider", "model", "status",
+    #: "error"}...]}`` (every upstream tried, fallbacks included); None for the providers' own routes.
+    router: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
 
 
@@ -355,3 +360,40 @@ class SpendDaily(db.Model):
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     interactions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ModelAlias(db.Model):
+    """A Model Router model name (``fast``) standing for an ordered list of ``provider:model`` targets: the first is
+    asked, the next ones only when the one before fails before its answer began (429, 5xx, no connection). With a
+    ``profile_id`` it applies to that profile only, and wins over a global alias of the same name."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (
+        UniqueConstraint("name", "profile_id", name="uq_model_aliases_name_profile"),
+        # NULLs are distinct in a unique constraint: one global alias per name needs an index of its own.
+        Index("uq_model_aliases_global_name", "name", unique=True, sqlite_where=text("profile_id IS NULL"),
+              postgresql_where=text("profile_id IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    name: Mapped[str] = mapped_column(String(256), index=True)
+    profile_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("profiles.id", ondelete="CASCADE"),
+                                                   nullable=True, index=True)
+    targets: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class RouterResponse(db.Model):
+    """The Model Router's memory of a Responses API answer it served from a provider that keeps none: the whole
+    neutral conversation up to and including the answer (``messages``, see ``router/response_store.py``), so that
+    ``previous_response_id`` continues it, from the same profile only. No foreign key: like the response chain,
+    rows go with the retention purge."""
+
+    __tablename__ = "router_responses"
+
+    id: Mapped[str] = mapped_column(String(256), primary_key=True)  # the Response id the client got
+    profile_id: Mapped[str] = mapped_column(String(36), index=True)
+    model: Mapped[str] = mapped_column(String(256))  # as the client named it
+    messages: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)

@@ -57,15 +57,21 @@ def error_response(provider: Provider, error: ProxyError) -> Response:
 # -- entry point ------------------------------------------------------------------------------------
 def dispatch(provider: Provider, rest: str) -> Response:
     """Serve ``/v1/{provider}/{rest}``; every failure is answered in the provider's own error format."""
+    return run_exchange(provider.name, partial(_serve, provider=provider, rest=rest))
+
+
+def run_exchange(name: str, serve: Any) -> Response:
+    """Run ``serve(runtime, trace)`` as one traced exchange of ``name`` (a provider, or the Model Router), with
+    the proxy's overhead measured and reported in a header."""
     runtime = current_runtime()
     trace = Trace()
     interaction_id.set(trace.id)
-    runtime.tracing.start_exchange(trace, provider.name, request.method, request.path, request.headers)
-    response = _serve(runtime, provider, rest, trace)
+    runtime.tracing.start_exchange(trace, name, request.method, request.path, request.headers)
+    response = serve(runtime, trace=trace)
     overhead = time.monotonic() - trace.started - trace.upstream_seconds
     response.headers[OVERHEAD_HEADER] = f"{overhead * 1000:.3f}"
     if trace.stream_overhead is None:
-        OVERHEAD.labels(provider.name, trace.kind if trace.upstream_seconds else "refused").observe(overhead)
+        OVERHEAD.labels(name, trace.kind if trace.upstream_seconds else "refused").observe(overhead)
     else:
         trace.stream_overhead = overhead  # the stream's own work adds up, observed when it ends
     if not trace.recorded and trace.stream_overhead is None:
@@ -73,41 +79,49 @@ def dispatch(provider: Provider, rest: str) -> Response:
     return response
 
 
-def _serve(runtime: Runtime, provider: Provider, rest: str, trace: Trace) -> Response:
+def _serve(runtime: Runtime, *, provider: Provider, rest: str, trace: Trace) -> Response:
     try:
-        if not provider.enabled(runtime.settings):
-            raise ProxyError(404, f"The {provider.name} provider is not enabled on this proxy "
-                                  f"(set ARCHESTRA_{provider.name.upper()}_BASE_URL).",
-                             kind="not_found_error", code="provider_not_enabled")
-        profile_id, path = split_profile(provider, rest)
-        route = provider.route(request.method, path, request.args)
-        if route is None:
-            raise ProxyError(404, f"{request.method} /{path} is not a route this proxy serves for "
-                                  f"{provider.name}.", kind="not_found_error", code="unknown_route")
-        if route.kind == "chat" and request.method != "POST":
-            raise ProxyError(405, f"Use POST for /{path}.", code="method_not_allowed")
-        profile = runtime.profiles.resolve(profile_id)
-        if profile is None:
-            raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
-                             code="profile_not_found")
-        caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args)
-        provider.check_access(runtime.settings, route, profile, caller, request.headers)
-        if route.kind == "passthrough":
-            trace.kind, trace.path = "passthrough", path[:512]
-            return _passthrough(runtime, provider, route, profile, caller, trace)
-        trace.path = path[:512]
-        if route.kind == "retrieve":
-            return _retrieve(runtime, provider, route, profile, caller, trace)
-        return _chat(runtime, provider, route, profile, caller, trace)
+        return serve_route(runtime, provider, rest, trace)
     except SQLAlchemyError as exc:
-        # Fail closed: without its database the proxy cannot check profiles, policies or limits.
-        log.error("database unavailable, refusing %s %s: %s", provider.name, request.path, exc.__class__.__name__)
-        return error_response(provider, ProxyError(
-            503, "The proxy cannot reach its database; requests are refused until it is back.",
-            kind="api_error", code="database_unavailable"))
+        return database_down(provider, exc)
     except ProxyError as error:
         log.info("%s %s -> %s %s", provider.name, request.path, error.status, error.code or error.kind)
         return error_response(provider, error)
+
+
+def serve_route(runtime: Runtime, provider: Provider, rest: str, trace: Trace) -> Response:
+    if not provider.enabled(runtime.settings):
+        raise ProxyError(404, f"The {provider.name} provider is not enabled on this proxy "
+                              f"(set ARCHESTRA_{provider.name.upper()}_BASE_URL).",
+                         kind="not_found_error", code="provider_not_enabled")
+    profile_id, path = split_profile(provider, rest)
+    route = provider.route(request.method, path, request.args)
+    if route is None:
+        raise ProxyError(404, f"{request.method} /{path} is not a route this proxy serves for "
+                              f"{provider.name}.", kind="not_found_error", code="unknown_route")
+    if route.kind == "chat" and request.method != "POST":
+        raise ProxyError(405, f"Use POST for /{path}.", code="method_not_allowed")
+    profile = runtime.profiles.resolve(profile_id)
+    if profile is None:
+        raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
+                         code="profile_not_found")
+    caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args)
+    provider.check_access(runtime.settings, route, profile, caller, request.headers)
+    if route.kind == "passthrough":
+        trace.kind, trace.path = "passthrough", path[:512]
+        return _passthrough(runtime, provider, route, profile, caller, trace)
+    trace.path = path[:512]
+    if route.kind == "retrieve":
+        return _retrieve(runtime, provider, route, profile, caller, trace)
+    return chat(runtime, provider, route, profile, caller, trace)
+
+
+def database_down(provider: Provider, exc: Exception) -> Response:
+    # Fail closed: without its database the proxy cannot check profiles, policies or limits.
+    log.error("database unavailable, refusing %s %s: %s", provider.name, request.path, exc.__class__.__name__)
+    return error_response(provider, ProxyError(
+        503, "The proxy cannot reach its database; requests are refused until it is back.",
+        kind="api_error", code="database_unavailable"))
 
 
 def split_profile(provider: Provider, rest: str) -> tuple[str | None, str]:
@@ -172,8 +186,34 @@ def _apply_request_hooks(runtime: Runtime, exchange: Exchange, trace: Trace) -> 
         gate_server_tools(runtime, exchange)
 
 
-def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, caller: Caller,
-          trace: Trace) -> Response:
+class Forwarding:
+    """How a parsed and decided request reaches its upstream: by default, the route's own provider with the
+    client's headers (a held key where the caller may use one). The Model Router forwards its own way
+    (router/forwarding.py): it picks the upstream from the model id and translates between API families."""
+
+    def __init__(self, provider: Provider, caller: Caller) -> None:
+        self.provider, self.caller = provider, caller
+        self.headers, self.query = outgoing(caller, provider)  # the held key, when the caller may use it
+
+    def prepare(self, exchange: Exchange, body: dict[str, Any]) -> None:
+        """After parsing, before limits and hooks (the router resolves the model id here)."""
+
+    def completer(self, runtime: Runtime, route: Route, exchange: Exchange, trace: Trace) -> Any:
+        """What ``exchange.complete`` asks (the dual LLM): the request's own model, with the same credentials."""
+        return partial(complete, runtime, self.provider, route, exchange.model, self.headers,
+                       "&".join(p for p in self.query.split("&") if not p.startswith("alt=")),
+                       calls=trace.extra_calls, trace=trace)
+
+    def forward(self, runtime: Runtime, family: Any, route: Route, exchange: Exchange, body: dict[str, Any],
+                payload: bytes, trace: Trace) -> Response:
+        return _forward(runtime, self.provider, family, route, exchange, "POST", payload,
+                        {**self.headers, "Content-Type": "application/json"}, self.query, trace)
+
+
+def chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInfo, caller: Caller,
+         trace: Trace, forwarding: Forwarding | None = None) -> Response:
+    """A generative exchange: parse, limits, request hooks and trust, then forward (``forwarding``: the route's
+    own provider unless given) and decide the answer."""
     # The API family speaks the wire format (chat completions, Responses, Messages...); the provider says where
     # it goes and how it authenticates. Most routes' family is their provider's own.
     family = route.family
@@ -190,15 +230,14 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
     exchange.state[INTERACTION_ID] = trace.id
     if route.stream is not None:
         exchange.stream = route.stream
+    forwarding = forwarding or Forwarding(provider, caller)
     try:  # before any hook: a refused request costs nothing upstream (the dual LLM asks the model too)
+        forwarding.prepare(exchange, body)
         trace.limited = runtime.limits.check(profile.id, exchange.client.virtual_key_id)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
         raise
-    client_headers, query = outgoing(caller, provider)  # the held key, when the caller may use it
-    exchange._completer = partial(complete, runtime, provider, route, exchange.model, client_headers,
-                                  "&".join(p for p in query.split("&") if not p.startswith("alt=")),
-                                  calls=trace.extra_calls, trace=trace)
+    exchange._completer = forwarding.completer(runtime, route, exchange, trace)
     try:
         _apply_request_hooks(runtime, exchange, trace)
         changed = exchange.edited()
@@ -208,8 +247,7 @@ def _chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileIn
         payload = json.dumps(body, ensure_ascii=False).encode() if changed else raw
         trace.sent = payload
         payload = family.metered_payload(payload, body)  # what the family adds to meter it (not recorded)
-        return _forward(runtime, provider, family, route, exchange, "POST", payload,
-                        {**client_headers, "Content-Type": "application/json"}, query, trace)
+        return forwarding.forward(runtime, family, route, exchange, body, payload, trace)
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
         raise
@@ -240,6 +278,13 @@ def _forward(runtime: Runtime, provider: Provider, family: Any, route: Route, ex
     """Send the exchange upstream and answer the client: the upstream's error, the decided stream or answer."""
     url, headers, query = provider.upstream_request(runtime.settings, route, exchange, headers, query)
     upstream = send_upstream(runtime, provider, trace, method, url, payload, headers, query)
+    return relay_upstream(runtime, family, exchange, upstream, trace)
+
+
+def relay_upstream(runtime: Runtime, family: Any, exchange: Exchange, upstream: requests.Response,
+                   trace: Trace) -> Response:
+    """The upstream's answer to the client, in ``family``'s format: its error as it is, or the stream or answer
+    with every call decided."""
     if upstream.status_code >= 400:
         return _relay_error(runtime, exchange, upstream, trace)
     framing = _framing(upstream)
@@ -283,6 +328,14 @@ def _relay_error(runtime: Runtime, exchange: Exchange, upstream: requests.Respon
 def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: requests.Response,
             trace: Trace) -> Response:
     content = read_upstream(runtime, upstream, trace)
+    return decide_answer(runtime, family, exchange, content, upstream.status_code,
+                         response_headers(upstream.headers), host_of(upstream.url), trace)
+
+
+def decide_answer(runtime: Runtime, family: Any, exchange: Exchange, content: bytes, status: int,
+                  headers: list[tuple[str, str]], host: str, trace: Trace) -> Response:
+    """A complete non-streamed answer in ``family``'s format: its calls decided (refused ones rewritten), the
+    ``on_response`` hooks run, recorded, and answered with ``status`` and ``headers``."""
     trace.first_byte = time.monotonic()
     try:
         data = loads_strict(content)  # what the proxy decides on must be what every client reads
@@ -290,7 +343,7 @@ def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: request
             raise ValueError("not an object")
     except ValueError:
         raise ProxyError(502, "The upstream provider returned a response that is not a JSON object "
-                              f"(upstream: {host_of(upstream.url)}).",
+                              f"(upstream: {host}).",
                          kind="upstream_error", code="upstream_invalid_json") from None
     changed = False
     decide = runtime.tracing.decisions(trace, exchange, partial(decide_tool_calls, runtime, exchange))
@@ -306,13 +359,13 @@ def _answer(runtime: Runtime, family: Any, exchange: Exchange, upstream: request
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         # Never pass on an answer that could not be inspected: its tool calls would go unchecked.
         raise ProxyError(502, f"The upstream answer does not have the shape {family.name} answers have "
-                              f"({exc.__class__.__name__}; upstream: {host_of(upstream.url)}).", kind="upstream_error",
+                              f"({exc.__class__.__name__}; upstream: {host}).", kind="upstream_error",
                          code="upstream_invalid_response") from None
     run_refusing_stage(runtime, exchange, "on_response")
     out = json.dumps(data, ensure_ascii=False).encode() if changed else content
-    trace.status, trace.response_body = upstream.status_code, out
+    trace.status, trace.response_body = status, out
     record(runtime, exchange, trace)
-    return Response(out, status=upstream.status_code, headers=response_headers(upstream.headers))
+    return Response(out, status=status, headers=headers)
 
 
 def _framing(upstream: requests.Response) -> str:

@@ -14,6 +14,7 @@ from .metering.pricing import PriceBook
 from .metering.retention import RetentionPurger
 from .profiles import ProfileDirectory
 from .recorder import Recorder
+from .router.aliases import AliasDirectory
 from .security.policies import PolicyDirectory
 from .tracing import Tracing
 from .upstream import Upstream
@@ -35,16 +36,19 @@ class Runtime:
     keys: KeyDirectory
     retention: RetentionPurger | None = None
     tracing: Tracing = None  # type: ignore[assignment]  # set by create_app
+    aliases: AliasDirectory = None  # type: ignore[assignment]  # Model Router aliases (built from the generation)
 
     def __post_init__(self) -> None:
         if self.tracing is None:
             self.tracing = Tracing(self.settings)
+        if self.aliases is None:
+            self.aliases = AliasDirectory(self.generation, self.settings.profile_cache_seconds)
 
     def invalidate_caches(self) -> None:
         """After a committed configuration change: every worker of this instance drops its caches before its
         next lookup (other instances follow through the database's generation, see archestra/generation.py)."""
         self.generation.changed()
-        for cache in (self.profiles, self.policies, self.limits, self.prices, self.optimizer, self.keys):
+        for cache in (self.profiles, self.policies, self.limits, self.prices, self.optimizer, self.keys, self.aliases):
             cache.invalidate()
 
 

@@ -5,11 +5,14 @@ bodies only (what requests and wrk send). ``"stream": true`` in the body gets a 
 ``POST /v1/responses`` speaks the Responses API (``tests/fakes/responses_wire.py``, compact JSON like the live
 API): a ``function_call`` answer, or streamed, ``response.created`` ... 200 ``response.output_text.delta`` events
 ... ``response.completed`` with dense ``sequence_number``s. Every Responses answer has its own ``resp_`` id
-(the proxy remembers each response it relays, as it would with a real upstream). Run it from the repository
-root: it builds the Responses bytes once, at start, with the tests' wire builders.
-The model name picks how a stream goes (proxies forward it as it is): ``gpt-4o-paced`` spaces the chunks by
-``--chunk-delay-ms``; ``gpt-4o-idle`` sends the first chunk and then holds the stream open until the client
-goes.
+(the proxy remembers each response it relays, as it would with a real upstream). ``POST /v1/messages`` speaks
+Anthropic Messages (``tests/fakes/anthropic_wire.py``, compact JSON): the same ``get_weather`` call as a
+``tool_use`` block, or streamed, ``message_start`` ... 200 ``text_delta`` events ... ``message_stop`` (the Model
+Router's Anthropic upstream). Run it from the repository root: it builds the Responses and Anthropic bytes once,
+at start, with the tests' wire builders.
+The model name's ending picks how a stream goes (proxies forward it as it is, whatever the API): ``-paced``
+(``gpt-4o-paced``, ``claude-bench-paced``) spaces the chunks by ``--chunk-delay-ms``; ``-idle`` sends the first
+chunk and then holds the stream open until the client goes.
 
     python -m bench.fake_upstream --port 9101 [--chunks 200] [--chunk-delay-ms 1]
 """
@@ -18,6 +21,7 @@ import asyncio
 import itertools
 import json
 
+from tests.fakes import anthropic_wire
 from tests.fakes import responses_wire as wire
 
 ANSWER = json.dumps({
@@ -82,6 +86,37 @@ def responses_stream_parts(chunks):
     return encode(head + deltas[:1]), [encode([d]) for d in deltas[1:]], encode(tail) + b"0\r\n\r\n"
 
 
+# -- Anthropic Messages ------------------------------------------------------------------------------------
+CLAUDE = "claude-bench"
+MESSAGES_ANSWER = json.dumps({
+    **anthropic_wire.message([anthropic_wire.tool_use("get_weather", {"city": "Paris"}, "toolu_01Bench")],
+                             stop_reason="tool_use", usage=(44, 16)),
+    "model": CLAUDE}, separators=(",", ":")).encode()
+MESSAGES_REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                  % len(MESSAGES_ANSWER) + MESSAGES_ANSWER)
+
+
+def messages_stream_parts(chunks):
+    """(head events, one per text delta after the first, tail events) of a streamed Anthropic text answer, each
+    event its own HTTP chunk; every delta a distinct token, as in the chat stream."""
+    event = anthropic_wire.event
+    start = {**anthropic_wire.message([], stop_reason=None, usage=(44, 1)), "model": CLAUDE}
+    head = [event("message_start", {"type": "message_start", "message": start}),
+            event("content_block_start", {"type": "content_block_start", "index": 0,
+                                          "content_block": anthropic_wire.text("")}),
+            event("ping", '{"type": "ping"}')]  # as the live API sends it, with its space
+    deltas = [event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                            "delta": {"type": "text_delta", "text": f"token{index} "}})
+              for index in range(chunks)]
+    tail = [event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                                        "stop_sequence": None},
+                                    "usage": {"output_tokens": chunks}}),
+            event("message_stop", {"type": "message_stop"})]
+    return (b"".join(map(chunked, head + deltas[:1])), [chunked(d) for d in deltas[1:]],
+            b"".join(map(chunked, tail)) + b"0\r\n\r\n")
+
+
 def chunked(data):
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -123,10 +158,16 @@ class Upstream(asyncio.Protocol):
                                  % len(answer) + answer)
             return
         responses = head.startswith(b"post /v1/responses ")
+        messages = head.startswith(b"post /v1/messages ")
         if b'"stream":true' in body.replace(b" ", b""):
             self.streaming = True
-            mode = b"idle" if b"gpt-4o-idle" in body else b"paced" if b"gpt-4o-paced" in body else b""
-            asyncio.ensure_future(self.stream_responses(mode) if responses else self.stream(mode))
+            mode = b"idle" if b'-idle"' in body else b"paced" if b'-paced"' in body else b""
+            if responses:
+                asyncio.ensure_future(self.stream_responses(mode))
+            else:
+                asyncio.ensure_future(self.stream(mode, self.options.messages_stream if messages else None))
+        elif messages:
+            self.transport.write(MESSAGES_REPLY)
         elif responses:
             answer = self.options.responses_answer.replace(self.options.id_slot, self.options.new_id())
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
@@ -149,18 +190,19 @@ class Upstream(asyncio.Protocol):
         self.transport.write(tail.replace(self.options.id_slot, response_id))
         self.streaming = False
 
-    async def stream(self, mode):
-        tokens = self.options.tokens
-        self.transport.write(STREAM_HEAD + tokens[0])
+    async def stream(self, mode, parts=None):
+        """A chat completions stream, or with ``parts`` (head, deltas, tail), that stream."""
+        head, deltas, tail = parts or self.options.chat_stream
+        self.transport.write(STREAM_HEAD + head)
         if mode == b"idle":
             return  # held open until the client goes
-        for index in range(1, len(tokens)):
+        for delta in deltas:
             if mode == b"paced":
                 await asyncio.sleep(self.options.chunk_delay_ms / 1000)
             if self.transport.is_closing():
                 return
-            self.transport.write(tokens[index])
-        self.transport.write(chunked(END) + b"0\r\n\r\n")
+            self.transport.write(delta)
+        self.transport.write(tail)
         self.streaming = False
 
 
@@ -171,7 +213,9 @@ def main(argv=None):
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--chunk-delay-ms", type=float, default=1)
     options = parser.parse_args(argv)
-    options.tokens = [chunked(token_event(index)) for index in range(options.chunks)]
+    tokens = [chunked(token_event(index)) for index in range(options.chunks)]
+    options.chat_stream = tokens[0], tokens[1:], chunked(END) + b"0\r\n\r\n"
+    options.messages_stream = messages_stream_parts(options.chunks)
     options.id_slot = ID_SLOT.encode()
     options.responses_answer = RESPONSES_ANSWER
     options.responses_stream = responses_stream_parts(options.chunks)

@@ -39,9 +39,20 @@ COMPACT_BODY = {
               {"type": "function_call_output", "call_id": "call_bench1", "output": "Sunny, 21 C"},
               {"role": "assistant", "content": "It is sunny and 21 C in Paris."}],
 }
+#: The same chat request to the Model Router, for an Anthropic model (``provider:model``): the router reads it as
+#: chat completions and asks the upstream in Anthropic Messages.
+ROUTER_BODY = {**BODY, "model": "anthropic:claude-bench"}
+#: The same conversation and tool as an Anthropic Messages request (straight to the fake upstream's Anthropic side).
+MESSAGES_BODY = {
+    "model": "claude-bench", "max_tokens": 1024, "system": "You are a helpful assistant.",
+    "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+    "tools": [{"name": "get_weather", "description": "Get the weather for a city",
+               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+}
 #: What ends a stream, by API: chat completions' ``data: [DONE]``, the Responses API's terminal event.
 DONE = b"[DONE]"
 RESPONSE_COMPLETED = b"event: response.completed\n"
+MESSAGE_STOP = b"event: message_stop\n"
 KEY = "sk-bench-not-a-real-key"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -56,9 +67,11 @@ class Load:
     errors: int
 
 
-def wrk(url: str, connections: int, seconds: int, cpu: str | None = None, body: dict | None = None) -> Load:
-    """One wrk run against ``url`` (wrk only knows durations: a thread that stops early still waits them out)."""
-    env = {**os.environ, "BENCH_BODY": json.dumps(body or BODY)}
+def wrk(url: str, connections: int, seconds: int, cpu: str | None = None, body: dict | None = None,
+        key: str | None = None) -> Load:
+    """One wrk run against ``url`` (wrk only knows durations: a thread that stops early still waits them out);
+    ``key`` is sent as the bearer token (else ``BENCH_KEY``, else a fake provider key: see post.lua)."""
+    env = {**os.environ, "BENCH_BODY": json.dumps(body or BODY), **({"BENCH_KEY": key} if key else {})}
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s",
                "-s", str(HERE / "post.lua"), url]
     done = subprocess.run(pinned(command, cpu), env=env, capture_output=True, text=True)
@@ -84,24 +97,27 @@ def _ms(text: str) -> float:
 
 
 # -- streams ------------------------------------------------------------------------------------------
-def _stream_request(host: str, port: int, path: str, mode: str = "", body: dict | None = None) -> bytes:
+def _stream_request(host: str, port: int, path: str, mode: str = "", body: dict | None = None,
+                    key: str | None = None) -> bytes:
     """A streamed request (chat unless ``body`` says otherwise); the fake upstream reads the mode from the model
-    name (``gpt-4o-idle``)."""
-    body = json.dumps({**(body or BODY), "stream": True, "model": f"gpt-4o-{mode}" if mode else "gpt-4o"}).encode()
-    key = os.environ.get("BENCH_KEY", KEY)
+    name's ending (``gpt-4o-idle``, ``anthropic:claude-bench-paced``)."""
+    body = body or BODY
+    body = json.dumps({**body, "stream": True, "model": f"{body['model']}-{mode}" if mode else body["model"]}).encode()
+    key = key or os.environ.get("BENCH_KEY", KEY)
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 def stream_times(host: str, port: int, path: str, runs: int, mode: str = "", body: dict | None = None,
-                 end: bytes = DONE) -> tuple[float, float]:
+                 end: bytes = DONE, key: str | None = None) -> tuple[float, float]:
     """Median time to the first SSE event and to the last one, in ms, over ``runs`` fresh streams.
 
-    The last event is ``end``: ``[DONE]`` (chat completions), or for the Responses API the terminal event
-    (``RESPONSE_COMPLETED``), complete: its blank line received, HTTP chunk framing taken off.
+    The last event is ``end``: ``[DONE]`` (chat completions), or for the Responses API and Anthropic Messages the
+    terminal event (``RESPONSE_COMPLETED``, ``MESSAGE_STOP``), complete: its blank line received, HTTP chunk
+    framing taken off.
     """
     first, last = [], []
-    request = _stream_request(host, port, path, mode, body)
+    request = _stream_request(host, port, path, mode, body, key)
     for _ in range(runs):
         with socket.create_connection((host, port)) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

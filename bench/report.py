@@ -11,6 +11,11 @@ PEER = "LiteLLM proxy"
 FLOOR = "stack floor (Flask + gevent + requests only)"
 CHUNKS = 200
 RESPONSES_API = "Responses API"
+#: The Model Router, measured right after the native chat route (OURS) in the same run, same worker.
+ROUTER = "archestra router (OpenAI front -> Anthropic)"
+DIRECT_MESSAGES = "direct to upstream (Anthropic Messages)"
+#: Issue 26: the router's own cost at most this much above the native route's.
+ROUTER_LIMIT = 1.2
 COMPACTION = "Responses compaction"
 
 
@@ -29,6 +34,8 @@ class Report:
     responses_loads: dict[tuple[str, int], tuple[Load, float | None]] = field(default_factory=dict)
     responses_streams: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     compaction_loads: dict[tuple[str, int], tuple[Load, float | None]] = field(default_factory=dict)
+    #: The server's CPU ms per chat stream, by (target, mode), where its worker is known.
+    stream_cpu: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def load(self, name: str, connections: int, load: Load, cpu_ms: float | None, api: str = "chat") -> None:
         tables = {"chat": self.loads, RESPONSES_API: self.responses_loads, COMPACTION: self.compaction_loads}
@@ -37,10 +44,14 @@ class Report:
         print(f"{label:24} c={connections:<3} {load.rps:9.1f} req/s  p50 {load.p50_ms:8.3f} ms  "
               f"p99 {load.p99_ms:8.3f} ms  errors {load.errors}", flush=True)
 
-    def stream(self, name: str, mode: str, first_ms: float, last_ms: float, api: str = "chat") -> None:
+    def stream(self, name: str, mode: str, first_ms: float, last_ms: float, api: str = "chat",
+               cpu_ms: float | None = None) -> None:
         (self.streams if api == "chat" else self.responses_streams)[(name, mode)] = (first_ms, last_ms)
+        if api == "chat" and cpu_ms is not None:
+            self.stream_cpu[(name, mode)] = cpu_ms
         label, end = (name, "[DONE]") if api == "chat" else (f"{name} [{api}]", "response.completed")
-        print(f"{label:24} {mode} stream: first event {first_ms:.3f} ms, {end} {last_ms:.3f} ms", flush=True)
+        cpu = f", CPU {cpu_ms:.3f} ms" if cpu_ms is not None else ""
+        print(f"{label:24} {mode} stream: first event {first_ms:.3f} ms, {end} {last_ms:.3f} ms{cpu}", flush=True)
 
     def idle(self, name: str, count: int, before: float, after: float) -> None:
         self.idles[name] = (count, before, after)
@@ -65,7 +76,7 @@ class Report:
                  "No core pinning (taskset missing or one core).", ""]
         lines += self._load_table() + self._stream_table() + self._responses() + self._idle_table()
         lines += self._leak_table()
-        lines += self._ratios() + self._targets() + self._floor()
+        lines += self._router() + self._ratios() + self._targets() + self._floor()
         notes = self.notes + [
             "The PostgreSQL server runs on the same two cores, unpinned: under load it competes with the proxy and "
             "the load generator, which shows in the PostgreSQL rows' tail latency.",
@@ -179,6 +190,52 @@ class Report:
                            "API. Differences of a few tenths of a millisecond, or about 10% in req/s, are within this "
                            "machine's run-to-run noise.", ""]
 
+    def _router(self) -> list[str]:
+        """The Model Router against the native chat route, figure by figure: the router's as a ratio of native's."""
+        if not any(name == ROUTER for name, _ in self.loads):
+            return []
+        rows = ["## Model Router vs the native chat route (same run, same worker)", "",
+                f"`{ROUTER}`: `POST /v1/model-router/chat/completions` (default profile, a virtual key as the API key) "
+                "with the same chat body as the native rows, model `anthropic:claude-bench`: the router reads it as "
+                "chat completions, writes it as Anthropic Messages to the fake upstream's `/v1/messages` (the key the "
+                "proxy holds), and translates the `tool_use` answer (or the Anthropic SSE stream, 200 text deltas) "
+                "back. Each router run follows the native route's run at the same concurrency. "
+                f"`{DIRECT_MESSAGES}` is the fake's Anthropic side called directly (its stream's last event is "
+                f"`message_stop`, not `[DONE]`): next to `{DIRECT}` it shows whether the fake's two formats cost the "
+                f"same; both routes' added figures are over `{DIRECT}`. Ratio: router / native (issue 26: at most "
+                f"{ROUTER_LIMIT:.2f}).", "",
+                "| measure | native | router | router / native |", "|---|---:|---:|---:|"]
+
+        def row(what: str, native: float | None, router: float | None, digits: int = 3) -> None:
+            if native is not None and router is not None:
+                ratio = f"{router / native:.2f}" if native > 0 else "-"
+                rows.append(f"| {what} | {native:.{digits}f} | {router:.{digits}f} | {ratio} |")
+
+        for connections in (1, 10, 100):
+            native, router = self.loads.get((OURS, connections)), self.loads.get((ROUTER, connections))
+            if not (native and router):
+                continue
+            row(f"CPU ms/req at concurrency {connections}", native[1], router[1])
+            row(f"p50 ms at concurrency {connections}", native[0].p50_ms, router[0].p50_ms)
+            row(f"added p50 ms at concurrency {connections}", self._added(OURS, connections, "p50_ms"),
+                self._added(ROUTER, connections, "p50_ms"))
+            row(f"p99 ms at concurrency {connections}", native[0].p99_ms, router[0].p99_ms)
+            row(f"req/s at concurrency {connections}", native[0].rps, router[0].rps, 0)
+        for mode in ("fast", "paced"):
+            native, router, direct = (self.streams.get((name, mode)) for name in (OURS, ROUTER, DIRECT))
+            row(f"{mode} stream: CPU ms per stream", self.stream_cpu.get((OURS, mode)),
+                self.stream_cpu.get((ROUTER, mode)))
+            if native and router:
+                row(f"{mode} stream: first event ms", native[0], router[0])
+                row(f"{mode} stream: [DONE] ms", native[1], router[1])
+            if native and router and direct:
+                row(f"{mode} stream: added first event ms", native[0] - direct[0], router[0] - direct[0])
+                row(f"{mode} stream: added [DONE] ms", native[1] - direct[1], router[1] - direct[1])
+        errors = sum(load.errors for (name, _), (load, _) in self.loads.items() if name == ROUTER)
+        return rows + ["", f"Router errors over its load runs: {errors}. Latency ratios move more between runs than "
+                           "the CPU per request or stream (the steadier measure of the router's own cost), and far "
+                           "more when other processes load the machine (the load average is in the notes).", ""]
+
     def _idle_table(self) -> list[str]:
         rows = ["## Memory per open idle stream", "",
                 "| target | streams | RSS before MiB | RSS with streams MiB | KiB per stream |",
@@ -232,6 +289,21 @@ class Report:
             # carries the end-of-stream bookkeeping (response hooks, record) spread over every chunk.
             row("streaming: no measurable delay per chunk (paced 1 ms apart)", 1,
                 f"at most {per_chunk:.1f} µs per chunk", per_chunk < 50)
+        router10 = self.loads.get((ROUTER, 10))
+        if ours10 and router10 and ours10[1] and router10[1] is not None:
+            ratio = router10[1] / ours10[1]
+            row(f"Model Router: CPU per request at most {ROUTER_LIMIT - 1:.0%} above the native route's (concurrency "
+                "10)", 1, f"{ratio:.2f}x ({router10[1]:.3f} vs {ours10[1]:.3f} ms)", ratio <= ROUTER_LIMIT)
+        native_stream, router_stream = self.stream_cpu.get((OURS, "fast")), self.stream_cpu.get((ROUTER, "fast"))
+        if native_stream and router_stream is not None:
+            ratio = router_stream / native_stream
+            row(f"Model Router: CPU per stream at most {ROUTER_LIMIT - 1:.0%} above the native route's (fast, "
+                f"{CHUNKS} chunks)", 1, f"{ratio:.2f}x ({router_stream:.3f} vs {native_stream:.3f} ms)",
+                ratio <= ROUTER_LIMIT)
+        router_p50 = self._added(ROUTER, 1, "p50_ms")
+        if p50 and router_p50 is not None:
+            row(f"Model Router: added p50 at most {ROUTER_LIMIT - 1:.0%} above the native route's (concurrency 1)", 1,
+                f"{router_p50 / p50:.2f}x ({router_p50:.3f} vs {p50:.3f} ms)", router_p50 / p50 <= ROUTER_LIMIT)
         peer10 = self.loads.get((PEER, 10))
         if ours10 and peer10:
             ratio = ours10[0].rps / peer10[0].rps

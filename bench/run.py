@@ -3,15 +3,18 @@
     python -m bench.run [--seconds 10] [--leak-requests 50000] [--idle-streams 1000] [--no-postgres]
                         [--litellm PATH_TO_litellm | --no-litellm] [--write bench/RESULTS.md]
 
-Starts the fake upstream, the proxy under gunicorn exactly as deployed (gunicorn.conf.py, gevent, one worker,
-built-in security hooks and interaction recording on) on SQLite and then on PostgreSQL, and LiteLLM's proxy
-when it is installed; wrk generates the load from its own process. Chat completions and the Responses API
-(direct, stack floor, archestra) are measured side by side in the same run. The proxy is pinned to one core and the
-load generator and upstream to the other, so "per worker" means one core.
+Starts the fake upstream (OpenAI and Anthropic Messages), the proxy under gunicorn exactly as deployed
+(gunicorn.conf.py, gevent, one worker, built-in security hooks and interaction recording on) on SQLite and then on
+PostgreSQL, and LiteLLM's proxy when it is installed; wrk generates the load from its own process. Chat completions
+and the Responses API (direct, stack floor, archestra) are measured side by side in the same run, and so is the Model
+Router (the same chat request for an Anthropic model, translated to Anthropic Messages) next to the native chat
+route. The proxy is pinned to one core and the load generator and upstream to the other, so "per worker" means one
+core.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -21,12 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import consistency, measure
-from .report import COMPACTION, FLOOR, RESPONSES_API, Report
+from .report import COMPACTION, DIRECT_MESSAGES, FLOOR, RESPONSES_API, ROUTER, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -35,6 +41,9 @@ CHAT = "/v1/chat/completions"
 PROXY_CHAT = "/v1/openai/chat/completions"
 RESPONSES = "/v1/responses"
 PROXY_RESPONSES = "/v1/openai/responses"
+MESSAGES = "/v1/messages"
+#: The Model Router's chat completions for the default profile (no profile segment).
+PROXY_ROUTER = "/v1/model-router/chat/completions"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/archestra_bench")
 LITELLM_KEY = "sk-bench-litellm-master-key-0123456789"
 
@@ -72,6 +81,9 @@ def proxy_env(database_url: str, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHESTRA_")}
     env.update({
         "ARCHESTRA_DATABASE_URL": database_url, "ARCHESTRA_OPENAI_BASE_URL": f"http://{HOST}:{UPSTREAM_PORT}/v1",
+        # The Model Router's Anthropic upstream: the fake's /v1/messages, with the key the proxy holds.
+        "ARCHESTRA_ANTHROPIC_BASE_URL": f"http://{HOST}:{UPSTREAM_PORT}",
+        "ARCHESTRA_CHAT_ANTHROPIC_API_KEY": "sk-ant-bench-held-key",
         "ARCHESTRA_BIND": f"{HOST}:{PROXY_PORT}", "ARCHESTRA_WORKERS": "1", "ARCHESTRA_ADMIN_TOKEN": "bench-admin",
         # 1,000 idle streams plus the load generator's connections: above gunicorn's default of 1,000.
         "ARCHESTRA_WORKER_CONNECTIONS": "4000", "ARCHESTRA_LOG_LEVEL": "warning",
@@ -107,38 +119,84 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
-def load_rows(report: Report, name: str, port: int, path: str, seconds: float, pid: int | None = None,
-              key: str | None = None, responses: str | None = None, compact: bool = False) -> None:
-    """Latency at concurrency 1, 10, 100; throughput and CPU per request. With ``responses`` (its path), the
-    Responses API request is measured too, right after the chat request at each concurrency, so the two see
-    the same machine; with ``compact`` also its compaction pass (``{responses}/compact``)."""
-    targets = [("chat", path, measure.BODY)] + ([(RESPONSES_API, responses, measure.RESPONSES_BODY)]
-                                                if responses else [])
+@dataclass(frozen=True)
+class Target:
+    """One request measured: the row's name and API table, where it goes, what it sends, how its stream ends
+    (None: not streamed) and the bearer key (None: ``BENCH_KEY`` or a fake provider key)."""
+
+    name: str
+    api: str
+    path: str
+    body: dict
+    end: bytes | None
+    key: str | None
+
+
+def targets(name: str, path: str, key: str | None = None, responses: str | None = None, compact: bool = False,
+            router: str | None = None, messages: str | None = None) -> list[Target]:
+    """The chat request at ``path``, then, each right after it so that they see the same machine: with ``router``
+    (a virtual key) the Model Router's chat request for an Anthropic model (the ``ROUTER`` rows); with ``messages``
+    (its path) the Anthropic Messages request (``DIRECT_MESSAGES``); with ``responses`` (its path) the Responses
+    API request, and with ``compact`` its compaction pass (``{responses}/compact``, not streamed)."""
+    found = [Target(name, "chat", path, measure.BODY, measure.DONE, key)]
+    if router:
+        found.append(Target(ROUTER, "chat", PROXY_ROUTER, measure.ROUTER_BODY, measure.DONE, router))
+    if messages:
+        found.append(Target(DIRECT_MESSAGES, "chat", messages, measure.MESSAGES_BODY, measure.MESSAGE_STOP, key))
+    if responses:
+        found.append(Target(name, RESPONSES_API, responses, measure.RESPONSES_BODY, measure.RESPONSE_COMPLETED, key))
     if responses and compact:
-        targets.append((COMPACTION, f"{responses}/compact", measure.COMPACT_BODY))
-    if key:
-        os.environ["BENCH_KEY"] = key
-    try:
-        for _, url_path, body in targets:  # warm-up
-            measure.wrk(f"http://{HOST}:{port}{url_path}", 10, 2, cpu=LOAD_CPU, body=body)
-        for connections in (1, 10, 100):
-            for api, url_path, body in targets:
-                before = measure.cpu_seconds(pid) if pid else None
-                load = measure.wrk(f"http://{HOST}:{port}{url_path}", connections, seconds, cpu=LOAD_CPU, body=body)
-                cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
-                report.load(name, connections, load, cpu_ms, api)
-    finally:
-        os.environ.pop("BENCH_KEY", None)
+        found.append(Target(name, COMPACTION, f"{responses}/compact", measure.COMPACT_BODY, None, key))
+    return found
 
 
-def stream_rows(report: Report, name: str, port: int, path: str, runs: int, responses: str | None = None) -> None:
+def load_rows(report: Report, port: int, measured: list[Target], seconds: float, pid: int | None = None) -> None:
+    """Latency at concurrency 1, 10, 100; throughput and CPU per request; the targets in turn at each."""
+    for target in measured:  # warm-up
+        measure.wrk(f"http://{HOST}:{port}{target.path}", 10, 2, cpu=LOAD_CPU, body=target.body, key=target.key)
+    for connections in (1, 10, 100):
+        for target in measured:
+            before = measure.cpu_seconds(pid) if pid else None
+            load = measure.wrk(f"http://{HOST}:{port}{target.path}", connections, seconds, cpu=LOAD_CPU,
+                               body=target.body, key=target.key)
+            cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1) if pid else None
+            report.load(target.name, connections, load, cpu_ms, target.api)
+
+
+def stream_rows(report: Report, port: int, measured: list[Target], runs: int, pid: int | None = None) -> None:
+    """Fast and paced streams of the streamed targets, in turn in each mode; with ``pid``, its CPU per stream."""
     for mode in ("", "paced"):
-        first, last = measure.stream_times(HOST, port, path, runs, mode)
-        report.stream(name, mode or "fast", first, last)
-        if responses:
-            first, last = measure.stream_times(HOST, port, responses, runs, mode, measure.RESPONSES_BODY,
-                                               measure.RESPONSE_COMPLETED)
-            report.stream(name, mode or "fast", first, last, RESPONSES_API)
+        for target in measured:
+            if target.end is not None:
+                before = measure.cpu_seconds(pid) if pid else None
+                first, last = measure.stream_times(HOST, port, target.path, runs, mode, target.body, target.end,
+                                                   target.key)
+                cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / runs if pid else None
+                report.stream(target.name, mode or "fast", first, last, target.api, cpu_ms)
+
+
+def api_call(method: str, path: str, admin_token: str, body: dict | None = None, key: str | None = None) -> dict:
+    """One call to the proxy (its admin API, or with ``key`` as the bearer token); the JSON answer. An HTTP error
+    raises with the answer's text."""
+    request = urllib.request.Request(
+        f"http://{HOST}:{PROXY_PORT}{path}", method=method, data=json.dumps(body).encode() if body else None,
+        headers={"Authorization": f"Bearer {key or admin_token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"{method} {path}: {error.code} {error.read().decode(errors='replace')[:1000]}") from None
+
+
+def router_key(admin_token: str) -> str:
+    """A virtual key of the default profile (what the Model Router requires), checked with one router request."""
+    default = next(p for p in api_call("GET", "/api/profiles", admin_token)["data"] if p["is_default"])
+    key = api_call("POST", "/api/virtual-keys", admin_token, {"profile_id": default["id"], "name": "bench"})["key"]
+    answer = api_call("POST", PROXY_ROUTER, admin_token, measure.ROUTER_BODY, key)
+    calls = answer["choices"][0]["message"].get("tool_calls") or []
+    if [call["function"]["name"] for call in calls] != ["get_weather"]:
+        raise RuntimeError(f"the Model Router answered without the get_weather call: {answer}")
+    return key
 
 
 def idle_rows(report: Report, name: str, port: int, path: str, pid: int, count: int) -> None:
@@ -176,24 +234,25 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
     with process(command, env, workdir / f"proxy-{label}.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
         pid = worker_pid(proc.pid)
         name = f"archestra ({label})"
-        load_rows(report, name, PROXY_PORT, PROXY_CHAT, options.seconds, pid, responses=PROXY_RESPONSES,
-                  compact=True)
+        key = None
+        if full:  # the Model Router rows: on the first database only (their name has none)
+            try:
+                key = router_key(env["ARCHESTRA_ADMIN_TOKEN"])
+            except Exception as exc:  # noqa: BLE001 - reported; the native rows are measured all the same
+                report.note(f"The Model Router rows were not measured: {exc.__class__.__name__}: {exc}")
+                print(f"Model Router setup failed: {exc}", file=sys.stderr)
+        measured = targets(name, PROXY_CHAT, responses=PROXY_RESPONSES, compact=True, router=key)
+        load_rows(report, PROXY_PORT, measured, options.seconds, pid)
         if not full:
             return
-        stream_rows(report, name, PROXY_PORT, PROXY_CHAT, options.stream_runs, PROXY_RESPONSES)
+        stream_rows(report, PROXY_PORT, measured, options.stream_runs, pid)
         idle_rows(report, name, PROXY_PORT, PROXY_CHAT, pid, options.idle_streams)
         leak_rows(report, name, pid, options.leak_requests, env["ARCHESTRA_ADMIN_TOKEN"])
 
 
 def _count_interactions(admin_token: str) -> int:
-    import json
-    import urllib.request
-
     time.sleep(2)  # the background writer's last batch
-    request = urllib.request.Request(f"http://{HOST}:{PROXY_PORT}/api/interactions?limit=1",
-                                     headers={"Authorization": f"Bearer {admin_token}"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.load(answer)["total"]
+    return api_call("GET", "/api/interactions?limit=1", admin_token)["total"]
 
 
 def bench_floor(report: Report, options, workdir: Path) -> None:
@@ -203,8 +262,9 @@ def bench_floor(report: Report, options, workdir: Path) -> None:
                "--log-level", "warning", app]
     with process(command, dict(os.environ), workdir / "floor.log", None, SERVER_CPU) as proc:
         measure.wait_port(HOST, FLOOR_PORT)
-        load_rows(report, FLOOR, FLOOR_PORT, CHAT, options.seconds, worker_pid(proc.pid), responses=RESPONSES)
-        stream_rows(report, FLOOR, FLOOR_PORT, CHAT, options.stream_runs, RESPONSES)
+        measured = targets(FLOOR, CHAT, responses=RESPONSES)
+        load_rows(report, FLOOR_PORT, measured, options.seconds, worker_pid(proc.pid))
+        stream_rows(report, FLOOR_PORT, measured, options.stream_runs)
 
 
 def bench_litellm(report: Report, options, workdir: Path) -> None:
@@ -221,9 +281,10 @@ def bench_litellm(report: Report, options, workdir: Path) -> None:
                "--num_workers", "1"]
     with process(command, env, workdir / "litellm.log", (LITELLM_PORT, "/health/liveliness"), SERVER_CPU) as proc:
         name = "LiteLLM proxy"
-        load_rows(report, name, LITELLM_PORT, CHAT, options.seconds, proc.pid, key=LITELLM_KEY)
-        os.environ["BENCH_KEY"] = LITELLM_KEY
-        stream_rows(report, name, LITELLM_PORT, CHAT, options.stream_runs)
+        measured = targets(name, CHAT, key=LITELLM_KEY)
+        load_rows(report, LITELLM_PORT, measured, options.seconds, proc.pid)
+        stream_rows(report, LITELLM_PORT, measured, options.stream_runs)
+        os.environ["BENCH_KEY"] = LITELLM_KEY  # the idle streams
         idle_rows(report, name, LITELLM_PORT, CHAT, proc.pid, options.idle_streams)
 
 
@@ -253,13 +314,15 @@ def main(argv: list[str] | None = None) -> None:
     report = Report(machine=f"{platform.node()}: {os.cpu_count()} cores, {platform.processor() or platform.machine()},"
                             f" Python {platform.python_version()}, {platform.platform()}",
                     date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), pinned=SERVER_CPU is not None)
+    started_load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="archestra-bench-") as tmp:
         workdir = Path(tmp)
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
         with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
             name = "direct to upstream"
-            load_rows(report, name, UPSTREAM_PORT, CHAT, options.seconds, responses=RESPONSES, compact=True)
-            stream_rows(report, name, UPSTREAM_PORT, CHAT, options.stream_runs, RESPONSES)
+            measured = targets(name, CHAT, responses=RESPONSES, compact=True, messages=MESSAGES)
+            load_rows(report, UPSTREAM_PORT, measured, options.seconds)
+            stream_rows(report, UPSTREAM_PORT, measured, options.stream_runs)
             _noting(report, "stack floor", bench_floor, report, options, workdir)
             bench_proxy(report, options, workdir, "SQLite", f"sqlite:///{workdir / 'bench.db'}", full=True)
             if not options.no_postgres and reset_postgres():
@@ -269,6 +332,11 @@ def main(argv: list[str] | None = None) -> None:
                 _noting(report, "LiteLLM", bench_litellm, report, options, workdir)
             else:
                 report.note("LiteLLM was not measured (pass --litellm PATH, or let bench/run.sh install it).")
+    loads = (*started_load, *os.getloadavg())
+    busy = max(loads) > (os.cpu_count() or 1)
+    report.note("Load average (1, 5, 15 min) at the start: {:.1f}, {:.1f}, {:.1f}; at the end: {:.1f}, {:.1f}, {:.1f}"
+                .format(*loads) + (" (above the core count: other processes competed with the benchmark)." if busy
+                                   else "."))
     report.note(consistency.summary(consistency.measure()))
     text = report.markdown()
     print(text)

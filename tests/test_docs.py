@@ -67,6 +67,10 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("docs/claude-code.md", "# Vertex AI: ARCHESTRA_ANTHROPIC_VERTEX_AI_ENABLED=true and _PROJECT on the proxy"):
         "starts the interactive Claude Code CLI and needs Google credentials (tests/test_claude_code_cloud.py)",
     ("docs/codex.md", "ARCHESTRA_VIRTUAL_KEY=archestra-vk-... codex"): "starts the interactive Codex CLI",
+    ("docs/model-router.md", "ANTHROPIC_BASE_URL=http://HOST:9000/v1/model-router/$PROFILE ANTHROPIC_API_KEY="
+                             "archestra-vk-... ANTHROPIC_MODEL=openai:gpt-4o ANTHROPIC_SMALL_FAST_MODEL=openai:gpt-4o-mini "
+                             "claude"): "starts the interactive Claude Code CLI (tests/test_claude_code_router.py runs it "
+                                        "through the router)",
     ("docs/chat-frontends.md", "OPENAI_API_BASE_URL=http://HOST:9000/v1/openai/$PROFILE OPENAI_API_KEY="
                                "archestra-vk-... open-webui serve"): "Open WebUI is not installed here",
     ("docs/benchmarks.md", "bash bench/run.sh            # installs wrk and LiteLLM (own venv) if missing; about "

@@ -17,6 +17,7 @@ from .schemas import (
     BlockedToolCallSchema,
     InteractionSchema,
     LimitSchema,
+    ModelAliasSchema,
     NewVirtualKeySchema,
     OptimizationRuleSchema,
     PolicyReplaySchema,
@@ -70,6 +71,7 @@ CRUD = [
     ("/limits", LimitSchema, "Limit", []),
     ("/optimization-rules", OptimizationRuleSchema, "OptimizationRule", []),
     ("/policy-templates", PolicyTemplateSchema, "PolicyTemplate", []),
+    ("/model-aliases", ModelAliasSchema, "ModelAlias", ["profile_id"]),
 ]
 PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0,
                                                                                      "maximum": 10_000_000})]

@@ -288,6 +288,9 @@ class InteractionSchema(Schema):
     agent_id = fields.String(dump_only=True, allow_none=True)
     virtual_key_id = fields.String(dump_only=True, allow_none=True)
     virtual_key_name = fields.String(dump_only=True, allow_none=True)
+    router = fields.Raw(dump_only=True, allow_none=True, metadata={
+        "description": "Model Router exchanges: front (the client's API family) and attempts (every upstream "
+                       "tried, in order: provider, model, status, error)."})
     created_at = UTCDateTime(dump_only=True)
     request = fields.Raw(dump_only=True, allow_none=True)
     upstream_request = fields.Function(
@@ -326,5 +329,22 @@ class OptimizationRuleSchema(Schema):
     has_tools = fields.Boolean(allow_none=True, load_default=None)
     target_model = fields.String(required=True, validate=validate.Length(min=1, max=256))
     enabled = fields.Boolean(load_default=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+
+
+class ModelAliasSchema(Schema):
+    """A Model Router model name standing for ordered ``provider:model`` targets (the next tried when one fails
+    before its answer began)."""
+
+    id = fields.String(dump_only=True)
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=256), validate.Regexp(
+        r"^[^:\s]+$", error="An alias has no colon or space (provider:model ids are not aliases).")])
+    profile_id = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "The profile (id or slug) the alias is for; none: every profile (a profile's own alias of "
+                       "the same name wins)."})
+    targets = fields.List(fields.String(validate=validate.Length(min=3, max=300)), required=True,
+                          validate=validate.Length(min=1, max=10), metadata={
+                              "description": "provider:model ids, tried in this order."})
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)

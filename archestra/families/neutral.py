@@ -73,6 +73,15 @@ class Reasoning:
     encrypted: str | None = None
 
 
+#: The prefix of a signature only Gemini can check (``gemini_generate``): other families never send it back.
+GEMINI_SIGNATURE = "gemini:"
+
+
+def signed_for_others(reasoning: Reasoning) -> bool:
+    """Whether the reasoning carries a signature Anthropic-style verifiers (Anthropic, Bedrock) may check."""
+    return bool(reasoning.signature) and not reasoning.signature.startswith(GEMINI_SIGNATURE)
+
+
 Part = Union[Text, Image, ToolCallPart, ToolResultPart, Reasoning]
 
 
@@ -120,6 +129,9 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 
 @dataclass
 class Usage:
+    """Tokens as OpenAI counts them: ``input_tokens`` is every prompt token, cached ones included;
+    ``cache_read_tokens`` / ``cache_write_tokens`` say which part was read from / written to a cache."""
+
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None

@@ -56,6 +56,8 @@ class Trace:
     stream_overhead: float | None = None
     span: Any = None           # the exchange's OpenTelemetry span, while open (tracing.py)
     upstream_span: Any = None  # the upstream call's span, while open
+    #: Model Router exchanges: the client's family and every upstream attempt (see ``Interaction.router``).
+    router: dict[str, Any] | None = None
 
 
 def _json(data: bytes | None) -> Any:
@@ -112,6 +114,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
         "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
         "virtual_key_id": exchange.client.virtual_key_id, "virtual_key_name": exchange.client.virtual_key_name,
+        "router": trace.router,
     }
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
     rebuilt = asdict(response) if response is not None and trace.response_body is None and trace.kind == "chat" \

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import CursorResult, delete, select
 
 from ..extensions import db
-from ..models import BlockedToolCall, Interaction
+from ..models import BlockedToolCall, Interaction, RouterResponse
 
 BATCH = 1000
 log = logging.getLogger("archestra.retention")
@@ -36,10 +36,12 @@ def delete_in_batches(model: Any, conditions: Iterable[Any], batch: int = BATCH)
 
 
 def purge_older_than(days: float, now: datetime | None = None) -> int:
-    """Interactions and blocked tool calls created more than ``days`` ago; how many rows went."""
+    """Interactions, blocked tool calls and the Model Router's stored conversations created more than ``days``
+    ago; how many rows went."""
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
     return (delete_in_batches(Interaction, [Interaction.created_at < cutoff])
-            + delete_in_batches(BlockedToolCall, [BlockedToolCall.created_at < cutoff]))
+            + delete_in_batches(BlockedToolCall, [BlockedToolCall.created_at < cutoff])
+            + delete_in_batches(RouterResponse, [RouterResponse.created_at < cutoff]))
 
 
 class RetentionPurger:

@@ -101,6 +101,8 @@ class AnthropicStreamRelay(HoldingRelay):
             usage = data.get("usage") or {}
             if usage.get("output_tokens") is not None:
                 self.response.usage.output_tokens = usage["output_tokens"]
+            if usage.get("input_tokens"):  # cumulative, as the SDK reads it (the Model Router's streams say it here)
+                self.response.usage.input_tokens = usage["input_tokens"]
             if self.held.holding:
                 return self.settle(event.raw, data)
         elif kind == "message_stop":
