@@ -44,7 +44,7 @@ TABLE = FamilyTable(
         "content:image_embeds": _I, "content:thinking": _I, "content:resource": _I,
         "content:reference": _U, "content:resource_link": _U, "content:tool_reference": _U,
         **_REFERENCES,
-        "tool:function": _I, "tool:custom": _I,
+        "tool:function": _I, "tool:custom": _I, "tool:openrouter:web_search": _S,
         "request:documents": _R, "request:web_search_options": _S, "request:plugins": _S,
         "request:search_parameters": _S,
     },
@@ -98,6 +98,8 @@ TABLE = FamilyTable(
                                 "`type`; in a request (sent back) unseen",
         "request:plugins": "OpenRouter: each plugin a server tool, `{\"id\": \"web\"}` named `web_search` (as is a "
                            "model with the `:online` suffix), others `openrouter:<id>`",
+        "tool:openrouter:web_search": "OpenRouter's web search server tool: decided before the request leaves, its "
+                                      "citations are results of `web_search`",
         "request:search_parameters": "xAI Live Search (unless `mode` is `off`), a server tool named `web_search`",
         "response:citations": "Perplexity, xAI: URLs the provider's search read, results of `web_search`; other "
                               "response-level fields (ids, `usage`, `x_groq`, `provider`) are metadata, unread",
@@ -228,9 +230,11 @@ def tool_name(raw: Any) -> str | None:
 
 
 def hosted(raw: Any, table: FamilyTable = TABLE) -> str | None:
-    """The type of a ``tools`` entry the table does not hold (a tool the provider may run itself), else None."""
+    """The type of a ``tools`` entry the provider runs itself (one the table declares a server tool, or does not
+    hold: the provider may run it), else None."""
     kind = raw.get("type") if isinstance(raw, dict) else None
-    return kind if isinstance(kind, str) and table.in_request("tool", kind) is Reading.UNSEEN else None
+    return kind if isinstance(kind, str) and table.in_request("tool", kind) in (Reading.UNSEEN,
+                                                                                Reading.SERVER_TOOL) else None
 
 
 def keep_tools(body: dict[str, Any], tools: list[Tool], table: FamilyTable = TABLE,

@@ -173,6 +173,9 @@ class OpenAIStreamRelay(StreamRelay):
             self.text.append(delta["content"])
         if choice.get("finish_reason") and state.out_index == 0:
             self.response.finish_reason = choice["finish_reason"]
+        usage = usage_of(choice.get("usage")) if state.out_index == 0 else None
+        if usage is not None:  # Kimi (Moonshot) puts a stream's usage in its last choice
+            self.response.usage = usage
         # Only call material, and the finish of a choice whose calls wait, wait for the decision.
         held = any(delta.get(field) not in (None, []) for field in CALL_FIELDS) \
             or (state.holding and bool(choice.get("finish_reason")))
