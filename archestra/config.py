@@ -27,6 +27,13 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "ollama-native": "http://localhost:11434",  # Ollama's own API (/api/chat...): the server's root
     "archestra": None,  # another archestra instance (its root, e.g. https://central:9000): providers/archestra.py
     "azure": None,  # the resource endpoint, https://{resource}.openai.azure.com
+    "openrouter": "https://openrouter.ai/api/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "deepseek": "https://api.deepseek.com",
+    "xai": "https://api.x.ai/v1",
+    "perplexity": "https://api.perplexity.ai",
+    "kimi": "https://api.moonshot.ai/v1",  # China: https://api.moonshot.cn/v1
+    "minimax": "https://api.minimax.io/v1",  # China: https://api.minimaxi.com/v1
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
              "interaction_metadata_only", "trace_content", "azure_entra_id"}

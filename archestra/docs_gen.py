@@ -50,7 +50,8 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
     "Providers": [
         (f"ARCHESTRA_{P}_BASE_URL", "", "upstream base URL ([providers](providers.md)), e.g. Bedrock "
          "`https://bedrock-runtime.us-east-1.amazonaws.com`, Mantle `https://bedrock-mantle.{region}.api.aws/v1`, "
-         "Azure `https://{resource}.openai.azure.com`; "
+         "Azure `https://{resource}.openai.azure.com`; Kimi (Moonshot) in China `https://api.moonshot.cn/v1` (a key works "
+         "only on the platform that issued it), MiniMax in China `https://api.minimaxi.com/v1`; "
          "`ARCHESTRA_OLLAMA_NATIVE_BASE_URL` is the Ollama server's root (its native `/api/...`), "
          "`ARCHESTRA_OLLAMA_BASE_URL` its OpenAI-compatible `/v1`"),
         ("ARCHESTRA_GEMINI_VERTEX_AI_ENABLED", None, "send Gemini traffic to Vertex AI with the proxy's own Google "

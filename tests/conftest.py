@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from archestra import create_app
 from archestra.extensions import db
 from archestra.upgrade import upgrade_database
+from tests.fakes.compat_wire import SERVICES
 from tests.fakes.server import FakeUpstream
 
 # CI runs the fuzz tests on fixed examples (a new random find must not block a landing); locally they roam.
@@ -28,7 +29,8 @@ if os.environ.get("CI"):
 ADMIN_TOKEN = "test-admin-token"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 OPENAI_COMPATIBLE = ("openai", "mistral", "cerebras", "vllm", "ollama", "zhipuai")
-FAKED = OPENAI_COMPATIBLE + ("anthropic", "gemini", "cohere", "bedrock", "mantle", "ollama-native", "azure")
+FAKED = OPENAI_COMPATIBLE + SERVICES + ("anthropic", "gemini", "cohere", "bedrock", "mantle", "ollama-native",
+                                        "azure")
 
 
 class ProxyClient:

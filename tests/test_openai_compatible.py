@@ -56,7 +56,8 @@ def test_real_provider_defaults():
     assert settings.base_url("mantle") is None  # its URL names a region: disabled until set
     assert settings.base_url("azure") is None  # its URL names the resource
     assert set(DEFAULT_BASE_URLS) == {"openai", "anthropic", "gemini", "cohere", "mistral", "cerebras", "vllm",
-                                      "ollama", "zhipuai", "bedrock", "mantle", "ollama-native", "archestra", "azure"}
+                                      "ollama", "zhipuai", "bedrock", "mantle", "ollama-native", "archestra", "azure", "openrouter", "groq",
+                                      "deepseek", "xai", "perplexity", "kimi", "minimax"}
     assert load_settings(env={"ARCHESTRA_VLLM_BASE_URL": "http://gpu:8000/v1/"}).base_url("vllm") == \
         "http://gpu:8000/v1"
     # A "-" in a provider's name is "_" in its variables.

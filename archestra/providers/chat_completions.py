@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall, Usage
+from ..exchange import ClientInfo, Exchange, Message, ProfileInfo, Response, ToolCall
 from ..proxy_error import ProxyError
 from ..routing import Route
 from .chat_context import DOCUMENTS, documents_result, unseen_context
+from .chat_search import message_results, response_results
+from .chat_usage import usage_of
 from .content import content_text, set_content_text
 from .family import Family
 from .openai_calls import (
     TABLE,
     ConversationCalls,
     answer_calls,
-    citations,
     declared_tools,
     keep_tools,
     message_calls,
@@ -60,7 +61,8 @@ class ChatCompletions(Family):
 
     def __init__(self, provider: str, *, chat_path: str = CHAT, drop_params: tuple[str, ...] = (),
                  usage_on_request: bool = True, table: FamilyTable = TABLE,
-                 errors: Callable[[ProxyError], dict[str, Any]] = openai_error) -> None:
+                 errors: Callable[[ProxyError], dict[str, Any]] = openai_error,
+                 search_suffix: str | None = None) -> None:
         super().__init__(provider)
         #: Where the upstream serves this family (``chat/completions``; Cohere's ``v2/chat``).
         self.chat_path = chat_path
@@ -70,6 +72,8 @@ class ChatCompletions(Family):
         self.usage_on_request = usage_on_request
         #: The family's declared table: how every part of a request is read (see providers/shapes.py).
         self.table = table
+        #: A model name suffix that turns the provider's web search on (OpenRouter's ``:online``): a server tool.
+        self.search_suffix = search_suffix
         self._errors = errors
 
     def completion_request(self, model: str, system: str, prompt: str, route: Route) -> tuple[Route, dict[str, Any]]:
@@ -131,7 +135,8 @@ class ChatCompletions(Family):
             calls = message_calls(raw) if role == "assistant" else []
             messages.append(Message(role, text, tool_calls=calls, _ref=index, _original=text))
         exchange = Exchange(self.provider, profile, body["model"], stream=bool(body.get("stream")),
-                            messages=messages, tools=declared_tools(body, self.table), client=client)
+                            messages=messages, tools=declared_tools(body, self.table, self.search_suffix),
+                            client=client)
         exchange.unseen_context += unseen_context(self.table, body)
         choices = body.get("n")
         exchange.state[CHOICES] = choices if isinstance(choices, int) and not isinstance(choices, bool) else 1
@@ -172,7 +177,7 @@ class ChatCompletions(Family):
                     raw["content"] = result.content
             rebuilt.append(raw)
         body["messages"] = rebuilt
-        keep_tools(body, exchange.tools, self.table)
+        keep_tools(body, exchange.tools, self.table, self.search_suffix)
 
     def prepare_upstream_body(self, body: dict[str, Any]) -> bool:
         dropped = [key for key in self.drop_params if key in body]
@@ -202,18 +207,18 @@ class ChatCompletions(Family):
                 response.text = content_text(message.get("content")) or ""
                 response.finish_reason = choice.get("finish_reason")
             response.tool_calls += _choice_calls(choice)
-        usage = data.get("usage")
-        if isinstance(usage, dict):
-            response.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        response.usage = usage_of(data.get("usage")) or response.usage
         return response
 
     def tool_call_groups(self, data: Any) -> list[tuple[Any, ...]]:
         groups: list[tuple[Any, ...]] = []
+        searched = response_results(data)
         for position, choice in enumerate(data.get("choices") or ()):
             calls = _choice_calls(choice)
             if calls:
-                # Pages the provider's web search read for this answer are in the context of its calls.
-                groups.append((position, calls, citations(choice.get("message")) + citations(choice.get("delta"))))
+                # What the provider's own search and tools read for this answer is in the context of its calls.
+                groups.append((position, calls, searched + message_results(choice.get("message"))
+                               + message_results(choice.get("delta"))))
         return groups
 
     def refuse_response(self, data: dict[str, Any], key: Any, text: str) -> None:

@@ -4,8 +4,8 @@ Calls: ``function`` tool calls, ``custom`` (free-form) tool calls, and the legac
 assistant message. Results: ``role: "tool"`` messages, tied to their call by id only, and legacy
 ``role: "function"`` messages, tied by the function name to a call made earlier in the conversation.
 Declared tools: ``function`` and ``custom`` entries of ``tools`` and the legacy ``functions`` list, and the
-provider-executed web search (``web_search_options``, a server tool named ``web_search``) whose citations in
-an answer are its results.
+provider-executed tools other request fields turn on (chat_search.py: ``web_search_options``, OpenRouter's
+``plugins``, xAI's ``search_parameters``), whose citations and results in an answer are their results.
 
 ``TABLE`` is the family's declared reading (providers/shapes.py): every role, message field, content part and
 tool-call type the parsers read. In a request what it does not hold is unseen context; in an answer, a refused
@@ -18,6 +18,7 @@ from typing import Any
 
 from ..exchange import Tool, ToolCall, ToolResult
 from .chat_context import empty
+from .chat_search import keep_server_tools, request_server_tools
 from .content import content_text
 from .shapes import FamilyTable, Reading, refused_reason
 from .wire import CallNames, compact_json, parse_arguments
@@ -29,7 +30,8 @@ _I, _C, _R, _U, _O, _S = Reading.INERT, Reading.CALL, Reading.RESULT, Reading.UN
 _REFERENCES = {"url:data": _I, "url:http": _U, "url:https": _U, "stored:file_id": _U}
 #: Message fields (request and answer share most): what each carries.
 _FIELDS = {"field:role": _O, "field:content": _I, "field:refusal": _I, "field:tool_calls": _C,
-           "field:function_call": _C, "field:reasoning": _I, "field:reasoning_content": _I}
+           "field:function_call": _C, "field:reasoning": _I, "field:reasoning_content": _I,
+           "field:reasoning_details": _I}
 
 TABLE = FamilyTable(
     FAMILY,
@@ -42,8 +44,9 @@ TABLE = FamilyTable(
         "content:image_embeds": _I, "content:thinking": _I, "content:resource": _I,
         "content:reference": _U, "content:resource_link": _U, "content:tool_reference": _U,
         **_REFERENCES,
-        "tool:function": _I, "tool:custom": _I,
-        "request:documents": _R, "request:web_search_options": _S,
+        "tool:function": _I, "tool:custom": _I, "tool:openrouter:web_search": _S,
+        "request:documents": _R, "request:web_search_options": _S, "request:plugins": _S,
+        "request:search_parameters": _S,
     },
     answer={
         **_FIELDS, "field:annotations": _R, "field:audio": _I, "field:prefix": _O,
@@ -55,7 +58,9 @@ TABLE = FamilyTable(
         "delta:role": _O, "delta:tool_call_id": _O, "delta:index": _O, "delta:metadata": _O,
         "delta:content": _I, "delta:refusal": _I, "delta:tool_calls": _C,
         "delta:function_call": _C, "delta:audio": _I, "delta:reasoning": _I, "delta:reasoning_content": _I,
-        "delta:annotations": _R,
+        "delta:annotations": _R, "delta:reasoning_details": _I, "field:executed_tools": _R,
+        "delta:executed_tools": _R, "response:citations": _R, "response:search_results": _R,
+        "stream_choice:message": _I,
     },
     events={"event:message": Reading.READ},
     unknown_event=Reading.READ,
@@ -86,14 +91,28 @@ TABLE = FamilyTable(
         "content:image_url": "in a request, its URL is read by the `url:` rows (Mistral sends it as a string); "
                              "in an answer: refused",
         "delta:metadata": "Mistral: metadata of a delta, no content",
+        "field:reasoning_content": "DeepSeek, xAI, Kimi: the model's reasoning, text (sent back in requests too)",
+        "field:reasoning_details": "OpenRouter, MiniMax: reasoning text, summaries or encrypted reasoning, sent back "
+                                   "unchanged in requests",
+        "field:executed_tools": "Groq: tools its compound models ran (search, browser, code), results named by their "
+                                "`type`; in a request (sent back) unseen",
+        "request:plugins": "OpenRouter: each plugin a server tool, `{\"id\": \"web\"}` named `web_search` (as is a "
+                           "model with the `:online` suffix), others `openrouter:<id>`",
+        "tool:openrouter:web_search": "OpenRouter's web search server tool: decided before the request leaves, its "
+                                      "citations are results of `web_search`",
+        "request:search_parameters": "xAI Live Search (unless `mode` is `off`), a server tool named `web_search`",
+        "response:citations": "Perplexity, xAI: URLs the provider's search read, results of `web_search`; other "
+                              "response-level fields (ids, `usage`, `x_groq`, `provider`) are metadata, unread",
+        "response:search_results": "Perplexity: the pages its search read (title, url, snippet), results of "
+                                   "`web_search`",
+        "stream_choice:message": "Perplexity: the message so far beside a chunk's delta; only its fields read as "
+                                 "text pass (calls must come as deltas, results are taken as the delta's)",
     },
 )
 TABLES = [TABLE]
 
 #: The message (or stream delta) fields that carry tool calls.
 CALL_FIELDS = ("tool_calls", "function_call")
-#: The server tool ``web_search_options`` turns on (search models search the web before they answer).
-WEB_SEARCH = "web_search"
 
 
 def function_call(function: Any, call_id: Any = None) -> ToolCall | None:
@@ -182,10 +201,11 @@ def refusable(key: str, where: str = "field", table: FamilyTable = TABLE) -> boo
 
 
 
-def declared_tools(body: dict[str, Any], table: FamilyTable = TABLE) -> list[Tool]:
-    """The tools a request declares: ``function`` and ``custom`` tools, legacy ``functions``, and each entry of
-    a type the table does not hold, as a server tool named by its type: the provider may run it before the
-    proxy sees the answer, so it is decided before the request leaves."""
+def declared_tools(body: dict[str, Any], table: FamilyTable = TABLE, search_suffix: str | None = None) -> list[Tool]:
+    """The tools a request declares: ``function`` and ``custom`` tools, legacy ``functions``, each entry of
+    a type the table does not hold, as a server tool named by its type (the provider may run it before the
+    proxy sees the answer, so it is decided before the request leaves), and the server tools other fields
+    turn on (chat_search.py; ``search_suffix``: the provider's model suffix that turns its web search on)."""
     tools = []
     for raw in body.get("tools") or ():
         kind = hosted(raw, table)
@@ -200,10 +220,7 @@ def declared_tools(body: dict[str, Any], table: FamilyTable = TABLE) -> list[Too
     for raw in body.get("functions") or ():
         if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"]:
             tools.append(Tool(raw["name"], raw.get("description"), raw.get("parameters")))
-    options = body.get("web_search_options")
-    if options is not None:
-        tools.append(Tool(WEB_SEARCH, None, options if isinstance(options, dict) else {}, server=True))
-    return tools
+    return tools + request_server_tools(body, search_suffix)
 
 
 def tool_name(raw: Any) -> str | None:
@@ -213,17 +230,19 @@ def tool_name(raw: Any) -> str | None:
 
 
 def hosted(raw: Any, table: FamilyTable = TABLE) -> str | None:
-    """The type of a ``tools`` entry the table does not hold (a tool the provider may run itself), else None."""
+    """The type of a ``tools`` entry the provider runs itself (one the table declares a server tool, or does not
+    hold: the provider may run it), else None."""
     kind = raw.get("type") if isinstance(raw, dict) else None
-    return kind if isinstance(kind, str) and table.in_request("tool", kind) is Reading.UNSEEN else None
+    return kind if isinstance(kind, str) and table.in_request("tool", kind) in (Reading.UNSEEN,
+                                                                                Reading.SERVER_TOOL) else None
 
 
-def keep_tools(body: dict[str, Any], tools: list[Tool], table: FamilyTable = TABLE) -> None:
+def keep_tools(body: dict[str, Any], tools: list[Tool], table: FamilyTable = TABLE,
+               search_suffix: str | None = None) -> None:
     """Remove from the native body the declared tools hooks removed (entries without a name stay), and the
-    server tools (web search, entries of types the table does not hold) that were refused."""
+    server tools (web search, plugins, entries of types the table does not hold) that were refused."""
     servers = {tool.name for tool in tools if tool.server}
-    if WEB_SEARCH not in servers:
-        body.pop("web_search_options", None)
+    keep_server_tools(body, servers, search_suffix)
     keep = {tool.name for tool in tools if not tool.server}
 
     def kept(raw: Any) -> bool:
@@ -280,16 +299,6 @@ class ConversationCalls:
             claimed = message.get("name")
             name = claimed if self._called_before("name", claimed, index) else None
         return ToolResult(call_id, name, content, document=document, _ref=index, _original=content)
-
-
-def citations(message: Any) -> list[ToolResult]:
-    """The web pages an answer cites (``annotations``): results of the provider's web search, judged before
-    the answer's calls are decided."""
-    annotations = message.get("annotations") if isinstance(message, dict) else None
-    if not isinstance(annotations, list) or not annotations:
-        return []
-    text = compact_json(annotations)
-    return [ToolResult(None, WEB_SEARCH, text, document=annotations, server=True, _original=text)]
 
 
 def result_text(content: Any) -> str:

@@ -13,6 +13,7 @@ from ..routing import Route
 from . import responses
 from .base import Provider
 from .chat_completions import ChatCompletions, mistral_error, openai_error
+from .chat_search import ONLINE
 from .key_formats import BEDROCK, OPENAI, UNDOCUMENTED, KeyFormat
 
 
@@ -24,11 +25,12 @@ class OpenAICompatibleProvider(Provider):
                  serves_responses: bool = False, passthrough_post: tuple[str, ...] = (),
                  passthrough_get: tuple[str, ...] = (), passes_any_get: bool = False,
                  drop_params: tuple[str, ...] = (), usage_on_request: bool = True,
-                 errors: Callable[[ProxyError], dict[str, Any]] = openai_error) -> None:
+                 errors: Callable[[ProxyError], dict[str, Any]] = openai_error,
+                 search_suffix: str | None = None) -> None:
         self.name, self.key_format, self.tracing_name = name, key_format, tracing_name
         #: The chat completions family with this upstream's quirks (see ChatCompletions), unless one is given.
         self.family = family or ChatCompletions(name, drop_params=drop_params, usage_on_request=usage_on_request,
-                                                errors=errors)
+                                                errors=errors, search_suffix=search_suffix)
         #: Paths (after the base) reached with a leading ``v1/`` too, as the mistralai SDK sends them.
         self.v1_prefix = v1_prefix
         #: The OpenAI Responses API (responses.py) is served too: only by the servers that implement it.
@@ -83,4 +85,19 @@ ENTRIES: tuple[OpenAICompatibleProvider, ...] = (
     # Amazon Bedrock's OpenAI-compatible endpoint (https://bedrock-mantle.{region}.api.aws/v1): chat completions,
     # with a Bedrock API key as the Bearer token.
     OpenAICompatibleProvider("mantle", key_format=BEDROCK, tracing_name="aws.bedrock"),
+    # The OpenAI-compatible services of provider-wire-formats.md section 10. Their answers' extras (reasoning,
+    # citations, provider-executed tools) are rows of the family's table (openai_calls.TABLE). None documents a
+    # key format of its own: their keys are forwarded untouched.
+    # OpenRouter: the Responses API is in beta at {base}/responses.
+    OpenAICompatibleProvider("openrouter", key_format=UNDOCUMENTED, serves_responses=True, search_suffix=ONLINE),
+    OpenAICompatibleProvider("groq", key_format=UNDOCUMENTED, tracing_name="groq", serves_responses=True),
+    OpenAICompatibleProvider("deepseek", key_format=UNDOCUMENTED, tracing_name="deepseek"),
+    OpenAICompatibleProvider("xai", key_format=UNDOCUMENTED, tracing_name="x_ai", serves_responses=True),
+    # Perplexity reports usage on its chunks unasked.
+    OpenAICompatibleProvider("perplexity", key_format=UNDOCUMENTED, tracing_name="perplexity",
+                             usage_on_request=False),
+    # Moonshot's Kimi: international https://api.moonshot.ai/v1, China https://api.moonshot.cn/v1 (a key works
+    # only on the platform that issued it): ARCHESTRA_KIMI_BASE_URL picks one.
+    OpenAICompatibleProvider("kimi", key_format=UNDOCUMENTED),
+    OpenAICompatibleProvider("minimax", key_format=UNDOCUMENTED),
 )

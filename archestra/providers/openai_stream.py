@@ -12,18 +12,22 @@ client builds the calls that were decided, choices and calls are numbered densel
 (a stream that numbers them otherwise is renumbered), a new ``id`` with a new name on an index already used
 starts a new call (Ollama reuses index 0 for parallel calls), and a stream with more choices than the
 request asked for is refused. Fragments that extend a call already replayed are decided with the whole call.
-Pages a web search cited in the choice (``annotations``) are judged before its calls are decided.
+What the provider's own search and tools read (a delta's ``annotations`` and ``executed_tools``, a chunk's
+``citations`` and ``search_results``: chat_search.py) is judged before the choice's calls are decided. A
+choice may carry the message so far beside its delta (Perplexity): only its fields read as text pass.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ..exchange import Exchange, ToolCall, ToolResult, Usage
+from ..exchange import Exchange, ToolCall, ToolResult
 from ..proxy_error import ProxyError
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .chat_context import empty
-from .openai_calls import CALL_FIELDS, TABLE, citations
+from .chat_search import message_results, response_results
+from .chat_usage import usage_of
+from .openai_calls import CALL_FIELDS, TABLE
 from .openai_fragments import StreamedCall
 from .relay import StreamRelay
 from .shapes import Reading, refused_reason
@@ -57,7 +61,7 @@ class _Choice:
         self.holding = False
         self.last: dict[str, Any] = {}  # the last held chunk (one choice), the refusal's envelope
         self.role_sent = self.role_held = self.refused = False
-        self.citations: list[Any] = []  # web pages the provider's search read, not yet judged
+        self.found: list[ToolResult] = []  # what the provider's search and tools read, not yet judged
 
 
 class OpenAIStreamRelay(StreamRelay):
@@ -69,6 +73,7 @@ class OpenAIStreamRelay(StreamRelay):
         self._error_body = error_body
         self._max_choices = max(choices, 1)
         self._choices: dict[int, _Choice] = {}
+        self._searched: list[ToolResult] = []  # the last chunk-level citations (repeated as they grow)
 
     # -- StreamRelay ---------------------------------------------------------------------------
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
@@ -129,9 +134,10 @@ class OpenAIStreamRelay(StreamRelay):
         if isinstance(chunk.get("model"), str) and chunk["model"]:
             # Azure's prompt-filter and annotation chunks name no model (``""``): the answer's model stays.
             self.response.model = chunk["model"]
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.response.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        usage = usage_of(chunk.get("usage"))
+        if usage is not None:
+            self.response.usage = usage
+        self._searched = response_results(chunk) or self._searched
         return chunk
 
     def _state(self, index: int) -> _Choice:
@@ -161,13 +167,16 @@ class OpenAIStreamRelay(StreamRelay):
         if not isinstance(delta, dict):
             raise ValueError("a stream delta that is not a JSON object")
         _read_delta(delta)
+        _read_message(choice.get("message"))
         renumbered = self._accumulate(state, delta)
-        if isinstance(delta.get("annotations"), list):
-            state.citations += delta["annotations"]
+        state.found += message_results(delta) + message_results(choice.get("message"))
         if state.out_index == 0 and isinstance(delta.get("content"), str):
             self.text.append(delta["content"])
         if choice.get("finish_reason") and state.out_index == 0:
             self.response.finish_reason = choice["finish_reason"]
+        usage = usage_of(choice.get("usage")) if state.out_index == 0 else None
+        if usage is not None:  # Kimi (Moonshot) puts a stream's usage in its last choice
+            self.response.usage = usage
         # Only call material, and the finish of a choice whose calls wait, wait for the decision.
         held = any(delta.get(field) not in (None, []) for field in CALL_FIELDS) \
             or (state.holding and bool(choice.get("finish_reason")))
@@ -253,9 +262,9 @@ class OpenAIStreamRelay(StreamRelay):
         calls = [tool_call for call in fresh for tool_call in call.calls()]
         for call in fresh:
             call.fresh = False
-        results = citations({"annotations": state.citations}) if calls else []
-        if results:
-            state.citations = []
+        results = [*self._searched, *state.found] if calls else []
+        if calls:
+            state.found = []
         refusal = self._decide(calls, results) if calls else None
         if refusal is None:
             self.response.tool_calls += calls
@@ -292,6 +301,21 @@ def _read_delta(delta: dict[str, Any]) -> None:
         kind = part.get("type") if isinstance(part, dict) else None
         if TABLE.in_answer("content", kind) is Reading.REFUSED:
             raise ValueError(refused_reason(TABLE.family, "content part", kind))
+
+
+def _read_message(message: Any) -> None:
+    """Cut the stream at a choice's message (beside its delta) holding anything but text and results: calls
+    there would reach a client that reads the message, undecided."""
+    if message is None:
+        return
+    if not isinstance(message, dict):
+        raise ValueError("a stream choice's message that is not a JSON object")
+    for key, value in message.items():
+        if not empty(value) and TABLE.in_answer("field", key) not in (Reading.INERT, Reading.OPAQUE, Reading.RESULT):
+            raise ValueError(refused_reason(TABLE.family, "stream message field", key))
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise ValueError("a stream message content that is not text")
 
 
 def _one(chunk: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
