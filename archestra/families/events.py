@@ -2,7 +2,7 @@
 streamed request with one JSON answer is still relayed as a stream, after translation)."""
 from __future__ import annotations
 
-from .neutral import (ChatAnswer, ChatRequest, Message, Reasoning, ReasoningDelta, StreamEnd, StreamEvent,
+from .neutral import (ChatAnswer, Reasoning, ReasoningDelta, StreamEnd, StreamEvent,
                       StreamStart, Text, TextDelta, ToolCallDelta, ToolCallPart, ToolCallStart, Usage)
 
 
@@ -56,8 +56,3 @@ class AnswerCollector:
         if self.finish is None:
             return None
         return ChatAnswer(self.id, self.model, self.parts, self.finish, self.usage)
-
-
-def conversation(request: ChatRequest, answer: ChatAnswer) -> list[Message]:
-    """The request's messages and the answer's assistant turn (reasoning, text and calls)."""
-    return [*request.messages, Message("assistant", list(answer.parts))]
