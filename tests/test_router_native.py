@@ -204,3 +204,14 @@ def test_an_answer_part_the_router_cannot_read_refuses_the_answer(routed, upstre
         with pytest.raises(openai.InternalServerError) as raised:
             client(r).chat.completions.create(model="anthropic:claude-x", messages=HELLO)
         assert raised.value.status_code == 502 and "server_tool_use" in raised.value.message
+
+
+@pytest.mark.parametrize("model", ["groq:llama-3.3-70b-versatile", "openrouter:anthropic/claude-sonnet-4.5",
+                                   "azure:my-gpt-4o-deployment"])
+def test_the_newer_openai_compatible_providers_through_the_router(routed, upstream, model):
+    r = routed()
+    upstream.reply_with(json_reply(wire.completion("hi there")))
+    assert client(r).chat.completions.create(model=model, messages=HELLO).choices[0].message.content == "hi there"
+    provider, _, name = model.partition(":")
+    sent = upstream.received[-1]
+    assert sent.json["model"] == name and HELD[provider] in str(sent.headers) and r.key not in str(sent.headers)
