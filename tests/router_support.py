@@ -8,11 +8,26 @@ from typing import Callable
 import pytest
 from cryptography.fernet import Fernet
 
+from archestra.config import provider_variable
 from tests.conftest import FAKED, RunningProxy
+from tests.live import _start
+from tests.test_deployment import stop_gunicorn
 from tests.fakes.server import Received, Reply
 
 SECRET = Fernet.generate_key().decode()
 HELD = {name: f"held-{name}-KEY-0001" for name in FAKED}
+#: The settings of a deployed proxy holding ``HELD`` for every provider.
+HELD_ENV = {**{provider_variable(name, "CHAT_API_KEY"): key for name, key in HELD.items()},
+            "ARCHESTRA_SECRET_KEY": SECRET}
+
+
+@pytest.fixture(scope="module")
+def live_router(tmp_path_factory):
+    """The two-worker gunicorn (tests/live.py) holding a key for every provider."""
+    upstream, process, log, proxy = _start(tmp_path_factory, None, HELD_ENV)
+    yield proxy
+    stop_gunicorn(process, log)
+    upstream.close()
 
 
 @dataclass

@@ -12,10 +12,8 @@ import pytest
 from tests.fakes import bedrock_wire, cohere_wire, gemini_wire
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import Reply, sse_reply
-from tests.live import _start
-from tests.router_support import HELD, SECRET
+from tests.router_support import HELD, live_router
 from tests.test_claude_code import REFUSED, claude_cli, run_claude, workdir  # noqa: F401  (fixtures)
-from tests.test_deployment import stop_gunicorn
 
 
 def _tool_results(body: dict) -> int:
@@ -47,13 +45,7 @@ SCRIPTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    env = {f"ARCHESTRA_CHAT_{name.upper()}_API_KEY": key for name, key in HELD.items()}
-    upstream, process, log, proxy = _start(tmp_path_factory, None, {**env, "ARCHESTRA_SECRET_KEY": SECRET})
-    yield proxy
-    stop_gunicorn(process, log)
-    upstream.close()
+live = live_router  # the two-worker gunicorn holding a key for every provider
 
 
 def tool_loop(workdir: Path, model: str):

@@ -7,20 +7,12 @@ import pytest
 
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import json_reply
-from tests.live import _start
-from tests.router_support import HELD, SECRET
-from tests.test_deployment import stop_gunicorn
+from tests.router_support import live_router
 
 REQUESTS = 24  # enough to reach both workers many times over
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    env = {f"ARCHESTRA_CHAT_{name.upper()}_API_KEY": key for name, key in HELD.items()}
-    upstream, process, log, proxy = _start(tmp_path_factory, None, {**env, "ARCHESTRA_SECRET_KEY": SECRET})
-    yield proxy
-    stop_gunicorn(process, log)
-    upstream.close()
+live = live_router  # the two-worker gunicorn holding a key for every provider
 
 
 def test_an_alias_change_holds_on_every_worker_from_the_next_request(live):
