@@ -5,6 +5,7 @@ import hmac
 
 from flask import request
 
+from ..actor import ADMIN, Actor, set_actor
 from ..runtime import current_runtime
 from . import api
 from .errors import error_json
@@ -23,4 +24,5 @@ def _require_admin_token():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         return error_json(401, "unauthorized", "A valid admin token is required (Authorization: Bearer ...).")
+    set_actor(Actor("admin_token", "admin token", ADMIN))
     return None

@@ -10,6 +10,7 @@ from flask import abort, g, make_response, redirect, render_template, request, u
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from ..actor import Actor, set_actor
 from ..api.errors import ApiError
 from ..extensions import db
 from ..runtime import current_runtime
@@ -49,6 +50,9 @@ def _guard():
             return redirect(url_for("console.sign_in", next=request.full_path.rstrip("?")))
         abort(401, "Sign in first.")
     g.console = user
+    read_only = not user.can_edit
+    set_actor(Actor("readonly_token" if read_only else "admin_token",
+                    "read-only token" if read_only else "admin token", user.role))
     if request.method == "POST":
         if not _same_origin() or not _equal(request.form.get("csrf_token", ""), user.csrf):
             abort(403, "This form is stale or was not sent from the console (CSRF check failed). Reload the page "
