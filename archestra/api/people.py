@@ -6,6 +6,7 @@ the identity provider's (``source: idp``) follow its tokens.
 """
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import request
@@ -56,12 +57,14 @@ def _dump_person(person: Person) -> dict[str, Any]:
 def _set_teams(person: Person, team_ids: list[str] | None) -> None:
     if team_ids is None:
         return
-    wanted = {_find(Team, team_id, Team.name, "team") for team_id in team_ids}
-    db.session.execute(delete(PersonTeam).where(PersonTeam.person_id == person.id, PersonTeam.source == "api",
-                                                PersonTeam.team_id.not_in(wanted)))
-    held = set(db.session.execute(select(PersonTeam.team_id).where(PersonTeam.person_id == person.id)).scalars())
-    for team_id in wanted - held:
-        db.session.add(PersonTeam(person_id=person.id, team_id=team_id, source="api"))
+    with db.session.no_autoflush:  # the person's own write waits for commit(), which reports its conflicts
+        wanted = {_find(Team, team_id, Team.name, "team") for team_id in team_ids}
+        db.session.execute(delete(PersonTeam).where(PersonTeam.person_id == person.id, PersonTeam.source == "api",
+                                                    PersonTeam.team_id.not_in(wanted)))
+        held = set(db.session.execute(select(PersonTeam.team_id).where(
+            PersonTeam.person_id == person.id)).scalars())
+        for team_id in wanted - held:
+            db.session.add(PersonTeam(person_id=person.id, team_id=team_id, source="api"))
 
 
 def _person(item_id: str) -> Person:
@@ -90,9 +93,8 @@ def request_arg(name: str) -> str:
 def create_person():
     values = person_schema.load(json_body())
     team_ids = values.pop("team_ids", None)
-    person = Person(**values)
+    person = Person(id=str(uuid.uuid4()), **values)  # its id before the flush: commit() reports conflicts
     db.session.add(person)
-    db.session.flush()
     _set_teams(person, team_ids)
     commit("A person with this e-mail address already exists.")
     return _dump_person(person), 201
