@@ -50,6 +50,8 @@ class Caller:
     virtual_key: VirtualKeyInfo | None = None
     held_key: str | None = field(default=None, repr=False)
     who: Who = field(default_factory=Who)
+    #: The identity provider token that signed the caller in: never forwarded, in whatever header it also came.
+    identity_token: str | None = field(default=None, repr=False)
 
     @property
     def uses_held_keys(self) -> bool:
@@ -115,14 +117,15 @@ def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, a
                                                   f"a passthrough identity key in {IDENTITY_HEADER}.")
     if token is not None:
         who = identify(identity, token, headers)  # type: ignore[arg-type]
-        return Caller(None, _held(keys, profile, provider), who)
+        return Caller(None, _held(keys, profile, provider), who, token)
     if presented:
         key = _usable_key(keys, presented.pop(), profile)
         if key.identity_only:
             raise _refused("identity_key_only", f"This virtual key only says who is calling: send it in the "
                                                 f"{IDENTITY_HEADER} header, next to your own provider key.")
         keys.touch(key)
-        who = identity.key_owner(key, "virtual_key", headers) if identity is not None else Who(proof="virtual_key")
+        who = identity.key_owner(key, "virtual_key", provider, headers) if identity is not None else \
+            Who(proof="virtual_key")
         return Caller(key, _held(keys, profile, provider), who)
     if profile.require_virtual_key:
         raise _refused("virtual_key_required", "This profile requires a virtual key issued by the proxy, sent "
@@ -133,10 +136,10 @@ def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, a
             raise _refused("invalid_virtual_key", f"{IDENTITY_HEADER} must hold a virtual key issued by the proxy.")
         key = _usable_key(keys, passthrough, profile)
         keys.touch(key)
-        who = identity.key_owner(key, "identity_key", headers) if identity is not None else \
+        who = identity.key_owner(key, "identity_key", provider, headers) if identity is not None else \
             Who(proof="identity_key")
         return Caller(key, None, who)
-    return Caller(who=identity.anonymous(headers) if identity is not None else Who())
+    return Caller(who=identity.anonymous(provider, headers) if identity is not None else Who())
 
 
 def _proxy_secret(text: str) -> bool:
@@ -161,11 +164,13 @@ def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, 
     replace = held is not None or caller.who.proof == "identity_token"
     if not replace and not _may_carry_secret(headers, query):
         return headers, query  # the common case, decided in one pass over the request's text
+    token = caller.identity_token
     headers = {name: value for name, value in headers.items()
                if not _proxy_secret(name) and not _proxy_secret(value)
-               and (not replace or name.lower() not in KEY_HEADERS)}
+               and (not replace or name.lower() not in KEY_HEADERS) and (token is None or token not in value)}
     if query:
-        parts = [part for part in query.split("&") if part and not _proxy_secret(part)]
+        parts = [part for part in query.split("&") if part and not _proxy_secret(part)
+                 and (token is None or token not in unquote_plus(part))]
         if replace:  # the held key replaces the client's ``?key=`` too
             parts = [part for part in parts if unquote_plus(part.partition("=")[0]).strip().lower() != "key"]
         query = "&".join(parts)

@@ -51,7 +51,7 @@ def test_openai_sdk_with_an_identity_token_uses_the_held_key(proxy, upstream, id
     token = idp.token("u-ada", email="ada@example.com", groups=["eng", "ml"])
     upstream.reply_with(json_reply(openai_wire.completion("hi")))
     client = openai.OpenAI(api_key=token, base_url=proxy.base("openai"), max_retries=0,
-                           default_headers={"X-Archestra-Team": "ml"})
+                           default_headers={"X-Archestra-Team": "ml", "X-Id-Token": token})
     assert client.chat.completions.create(model="gpt-4o", messages=ASK).choices[0].message.content == "hi"
     sent = upstream.received[-1]
     assert sent.headers["Authorization"] == f"Bearer {HELD['openai']}"
@@ -237,6 +237,22 @@ def test_codex_chatgpt_sign_in_is_subscription_covered(proxy, upstream):
     [row] = interactions(proxy)
     assert row["subscription"] == "chatgpt" and row["billed_cost_usd"] == 0
     assert interactions(proxy, covered="true") == [row] and interactions(proxy, covered="false") == []
+
+
+def test_look_alike_credentials_stay_metered(proxy, upstream):
+    """A JWT of another issuer with chatgpt-account-id, or a subscription-shaped token on another provider, is no
+    subscription: no header takes a metered request out of its budget."""
+    other = FakeIdP()
+    try:
+        entra = other.token("x")
+    finally:
+        other.close()
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+    for key in (entra, "sk-ant-oat01-" + "x" * 40):
+        openai.OpenAI(api_key=key, base_url=proxy.base("openai"), max_retries=0,
+                      default_headers={"chatgpt-account-id": "a", "anthropic-beta": "oauth-2025-04-20"}
+                      ).chat.completions.create(model="gpt-4o", messages=ASK)
+    assert [row["subscription"] for row in interactions(proxy)] == [None, None]
 
 
 def test_subscription_detection_can_be_turned_off(make_proxy, upstream):

@@ -98,14 +98,14 @@ class IdentityKeys:
         return Who(proof, person.id if person else None, person.email if person else None,
                    team.id if team else None, team.name if team else None, subscription)
 
-    def _subscription(self, headers: Any) -> str | None:
-        return subscription_of(headers) if self.detect_subscriptions else None
+    def _subscription(self, provider: str, headers: Any) -> str | None:
+        return subscription_of(provider, headers) if self.detect_subscriptions else None
 
-    def anonymous(self, headers: Any) -> Who:
+    def anonymous(self, provider: str, headers: Any) -> Who:
         """A caller with its own provider key (or a profile token): nobody known, perhaps a subscription."""
-        return Who(subscription=self._subscription(headers))
+        return Who(subscription=self._subscription(provider, headers))
 
-    def key_owner(self, key: Any, proof: str, headers: Any) -> Who:
+    def key_owner(self, key: Any, proof: str, provider: str, headers: Any) -> Who:
         """The person or team a virtual key belongs to."""
         person = self.people.person(key.person_id) if key.person_id else None
         if key.person_id and person is None:
@@ -113,7 +113,8 @@ class IdentityKeys:
         team = self.people.team(key.team_id) if key.team_id else self._team(person, headers)
         if key.team_id and team is None:
             raise _refused("invalid_virtual_key", "The virtual key's team no longer exists.")
-        return self._who(proof, person, team, self._subscription(headers) if proof == "identity_key" else None)
+        return self._who(proof, person, team,
+                         self._subscription(provider, headers) if proof == "identity_key" else None)
 
     def identify(self, token: str, headers: Any) -> Who:
         """The person an identity provider token proves (created on first sight), or a 401 saying why not."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .oidc import looks_like_jwt
+from .oidc import unverified_issuer
 
 CLAUDE, CHATGPT = "claude", "chatgpt"
 _CLAUDE_TOKEN = re.compile(r"sk-ant-oat[0-9A-Za-z_-]+")
+#: The issuer of ChatGPT sign-in tokens (Codex's ``auth.json``).
+CHATGPT_ISSUER = "https://auth.openai.com"
 
 
 def _bearer(headers: Any) -> str | None:
@@ -25,14 +27,18 @@ def _bearer(headers: Any) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def subscription_of(headers: Any) -> str | None:
-    """``claude``, ``chatgpt`` or None: which subscription the request's own credential signs in with."""
+def subscription_of(provider: str, headers: Any) -> str | None:
+    """``claude``, ``chatgpt`` or None: which subscription the request's own credential signs in with. Only on
+    the provider that subscription is for: another provider's credential that happens to look alike (an Azure
+    Entra ID token is a JWT too) is metered, so no header can take a metered request out of its budget."""
     token = _bearer(headers)
     if not token:
         return None
-    beta = (headers.get("anthropic-beta") or "").lower()
-    if _CLAUDE_TOKEN.fullmatch(token) and any(flag.strip().startswith("oauth-") for flag in beta.split(",")):
-        return CLAUDE
-    if looks_like_jwt(token) and (headers.get("chatgpt-account-id") or "").strip():
+    if provider == "anthropic" and _CLAUDE_TOKEN.fullmatch(token):
+        beta = (headers.get("anthropic-beta") or "").lower()
+        if any(flag.strip().startswith("oauth-") for flag in beta.split(",")):
+            return CLAUDE
+    if provider == "openai" and (headers.get("chatgpt-account-id") or "").strip() and \
+            unverified_issuer(token) == CHATGPT_ISSUER:
         return CHATGPT
     return None
