@@ -263,3 +263,18 @@ def test_subscription_detection_can_be_turned_off(make_proxy, upstream):
         model="claude-sonnet-4-20250514", max_tokens=5, messages=ASK)
     [row] = interactions(proxy)
     assert row["subscription"] is None and row["billed_cost_usd"] == row["cost_usd"] > 0
+
+
+def test_console_spend_page_groups_by_person_and_team(proxy, upstream, idp):
+    from tests.test_console import signed_in
+
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+    openai.OpenAI(api_key=idp.token("u-gil", email="gil@example.com", groups=["data"]),
+                  base_url=proxy.base("openai"), max_retries=0).chat.completions.create(model="gpt-4o", messages=ASK)
+    proxy.api("POST", "/limits", json={"scope": "person", "max_cost_usd": 5, "period": "rolling",
+                                       "window_seconds": 3600})
+    proxy.flush()
+    page = signed_in(proxy.url).get("/console/spend").text
+    section = page[page.index('id="people-spend"'):page.index('id="limits"')]
+    assert "gil@example.com" in section and ">data<" in section
+    assert "each person (default)" in page and "(3600 s)" in page

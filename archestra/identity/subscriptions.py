@@ -18,8 +18,8 @@ from .oidc import unverified_issuer
 
 CLAUDE, CHATGPT = "claude", "chatgpt"
 _CLAUDE_TOKEN = re.compile(r"sk-ant-oat[0-9A-Za-z_-]+")
-#: The issuer of ChatGPT sign-in tokens (Codex's ``auth.json``).
-CHATGPT_ISSUER = "https://auth.openai.com"
+#: The issuers of ChatGPT sign-in tokens (Codex's ``auth.json``; older ChatGPT tokens name auth0.openai.com).
+CHATGPT_ISSUERS = frozenset({"https://auth.openai.com", "https://auth.openai.com/", "https://auth0.openai.com/"})
 
 
 def _bearer(headers: Any) -> str | None:
@@ -39,6 +39,6 @@ def subscription_of(provider: str, headers: Any) -> str | None:
         if any(flag.strip().startswith("oauth-") for flag in beta.split(",")):
             return CLAUDE
     if provider == "openai" and (headers.get("chatgpt-account-id") or "").strip() and \
-            unverified_issuer(token) == CHATGPT_ISSUER:
+            unverified_issuer(token) in CHATGPT_ISSUERS:
         return CHATGPT
     return None
