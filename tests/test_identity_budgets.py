@@ -129,10 +129,12 @@ def test_calendar_windows():
 
 
 # -- two workers ------------------------------------------------------------------------------------------
-@pytest.fixture
-def gunicorn(tmp_path, upstream, idp):
+@pytest.fixture(params=["postgresql", "sqlite"])
+def gunicorn(request, tmp_path, upstream, idp):
+    database = request.getfixturevalue("postgres_url") if request.param == "postgresql" else \
+        f"sqlite:///{tmp_path}/deploy.db"
     process, log, url = start_gunicorn(tmp_path, {
-        "ARCHESTRA_OPENAI_BASE_URL": upstream.url, "ARCHESTRA_WORKERS": "2",
+        "ARCHESTRA_DATABASE_URL": database, "ARCHESTRA_OPENAI_BASE_URL": upstream.url, "ARCHESTRA_WORKERS": "2",
         "ARCHESTRA_CHAT_OPENAI_API_KEY": "sk-held", "ARCHESTRA_OIDC_ISSUER": idp.issuer,
         "ARCHESTRA_OIDC_AUDIENCE": idp.audience, "GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_FORMAT}'"})
     yield Instance(url, tmp_path / "gunicorn.log")
