@@ -278,3 +278,17 @@ def test_console_spend_page_groups_by_person_and_team(proxy, upstream, idp):
     section = page[page.index('id="people-spend"'):page.index('id="limits"')]
     assert "gil@example.com" in section and ">data<" in section
     assert "each person (default)" in page and "(3600 s)" in page
+
+
+def test_console_traffic_shows_and_filters_who(proxy, upstream, idp):
+    from tests.test_console import signed_in
+
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+    for sub in ("hal", "ivy"):
+        openai.OpenAI(api_key=idp.token(sub, email=f"{sub}@example.com", groups=["ops"]),
+                      base_url=proxy.base("openai"), max_retries=0).chat.completions.create(model="gpt-4o",
+                                                                                          messages=ASK)
+    proxy.flush()
+    console = signed_in(proxy.url)
+    page = console.get("/console/traffic", params={"person_email": "ivy@example.com"}).text
+    assert "ivy@example.com (ops)" in page and "hal@example.com" not in page and "1 interaction<" in page
