@@ -209,7 +209,8 @@ def test_groups_follow_the_token(proxy, upstream, idp):
     upstream.reply_with(json_reply(openai_wire.completion("hi")))
     for groups in (["eng", "ml"], ["eng"]):
         openai.OpenAI(api_key=idp.token("u-fay", email="fay@example.com", groups=groups),
-                      base_url=proxy.base("openai"), max_retries=0).chat.completions.create(model="gpt-4o", messages=ASK)
+                      base_url=proxy.base("openai"), max_retries=0).chat.completions.create(
+            model="gpt-4o", messages=ASK)
     [person] = proxy.api("GET", "/people", params={"email": "fay@example.com"}).json()["data"]
     assert [t["name"] for t in person["teams"]] == ["eng"]
     other = proxy.api("POST", "/teams", json={"name": "oncall"}).json()

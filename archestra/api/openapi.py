@@ -82,7 +82,8 @@ PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset",
                                                                                      "maximum": 10_000_000})]
 INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id",
                        "kind", "refusal", "person_id", "person_email", "team_id", "team_name", "subscription",
-                       ("covered", {"type": "boolean", "description": "Paid for by a provider subscription"}), ("status", {"type": "integer", "minimum": 100, "maximum": 599}),
+                       ("covered", {"type": "boolean", "description": "Paid for by a provider subscription"}),
+                       ("status", {"type": "integer", "minimum": 100, "maximum": 599}),
                        ("since", {"type": "string", "format": "date-time"}),
                        ("until", {"type": "string", "format": "date-time"}),
                        ("blocked", {"type": "boolean", "description": "Refused tool calls or refused requests"}),
@@ -236,7 +237,7 @@ def _key_paths(spec: APISpec, item_id: dict[str, Any]) -> None:
                                                                name="Reencrypted"), "How many")}, 409)}})
     tag = ["VirtualKey"]
     spec.path(path="/virtual-keys", operations={
-        "get": {"tags": tag, "parameters": _query(["profile_id"]),
+        "get": {"tags": tag, "parameters": _query(["profile_id", "person_id", "team_id"]),
                 "responses": _responses({"200": _json(_list_of("VirtualKeyList", VirtualKeySchema), "The keys")})},
         "post": {"tags": tag, "summary": "Issue a virtual key (the key is in this answer only)",
                  "requestBody": {"required": True, "content": {"application/json": {"schema": "VirtualKey"}}},

@@ -398,6 +398,8 @@ class PersonSchema(Schema):
     team_ids = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_only=True,
                            validate=validate.Length(max=500), metadata={
         "description": "Teams (ids or names) the person belongs to, as an operator sets them (source api)."})
+    teams = fields.List(fields.Dict(), dump_only=True, metadata={
+        "description": "Memberships: id, name and source (api: set here; idp: from the identity provider's groups)."})
     last_seen_at = UTCDateTime(dump_only=True, allow_none=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
@@ -414,6 +416,7 @@ class TeamSchema(Schema):
     idp_group = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=256),
                               metadata={"description": "The identity provider group whose members belong to the "
                                                        "team."})
+    members = fields.Integer(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
