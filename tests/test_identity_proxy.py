@@ -293,3 +293,15 @@ def test_console_traffic_shows_and_filters_who(proxy, upstream, idp):
     console = signed_in(proxy.url)
     page = console.get("/console/traffic", params={"person_email": "ivy@example.com"}).text
     assert "ivy@example.com (ops)" in page and "hal@example.com" not in page and "1 interaction<" in page
+
+
+def test_model_router_takes_an_identity_token(proxy, upstream, idp):
+    token = idp.token("u-jo", email="jo@example.com")
+    upstream.reply_with(json_reply(openai_wire.completion("routed")))
+    client = openai.OpenAI(api_key=token, base_url=f"{proxy.url}/v1/model-router", max_retries=0)
+    answer = client.chat.completions.create(model="openai:gpt-4o", messages=ASK)
+    assert answer.choices[0].message.content == "routed"
+    sent = upstream.received[-1]
+    assert sent.headers["Authorization"] == f"Bearer {HELD['openai']}"
+    nothing_of(token, sent)
+    assert interactions(proxy)[0]["person_email"] == "jo@example.com"
