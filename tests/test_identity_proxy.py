@@ -305,3 +305,23 @@ def test_model_router_takes_an_identity_token(proxy, upstream, idp):
     assert sent.headers["Authorization"] == f"Bearer {HELD['openai']}"
     nothing_of(token, sent)
     assert interactions(proxy)[0]["person_email"] == "jo@example.com"
+
+
+def test_passthrough_identity_key_rules(proxy, upstream, idp):
+    key = _person_key(proxy, True)
+    full = _person_key(proxy, False)
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+
+    def post(**headers: str) -> requests.Response:
+        return requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
+                             json={"model": "gpt-4o", "messages": ASK}, headers=headers)
+
+    both = post(**{"Authorization": f"Bearer {full}", "X-Archestra-Virtual-Key": key})
+    assert (both.status_code, both.json()["error"]["code"]) == (401, "conflicting_credentials")
+    token_too = post(**{"Authorization": f"Bearer {idp.token('u')}", "X-Archestra-Virtual-Key": key})
+    assert (token_too.status_code, token_too.json()["error"]["code"]) == (401, "conflicting_credentials")
+    profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
+    proxy.api("PATCH", f"/profiles/{profile}", json={"require_virtual_key": True})
+    strict = post(**{"Authorization": "Bearer sk-own", "X-Archestra-Virtual-Key": key})
+    assert (strict.status_code, strict.json()["error"]["code"]) == (401, "virtual_key_required")
+    assert upstream.received == []
