@@ -325,3 +325,17 @@ def test_passthrough_identity_key_rules(proxy, upstream, idp):
     strict = post(**{"Authorization": "Bearer sk-own", "X-Archestra-Virtual-Key": key})
     assert (strict.status_code, strict.json()["error"]["code"]) == (401, "virtual_key_required")
     assert upstream.received == []
+
+
+def test_a_profile_access_token_still_applies_to_identity_tokens(proxy, upstream, idp):
+    profile = proxy.api("POST", "/profiles", json={"name": "restricted"}).json()["id"]
+    access = proxy.api("POST", f"/profiles/{profile}/token").json()["token"]
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+    client = openai.OpenAI(api_key=idp.token("u-kim"), base_url=proxy.base("openai", profile), max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as raised:
+        client.chat.completions.create(model="gpt-4o", messages=ASK)
+    assert raised.value.code == "profile_token_required" and upstream.received == []
+    client = openai.OpenAI(api_key=idp.token("u-kim"), base_url=proxy.base("openai", profile), max_retries=0,
+                           default_headers={"X-Archestra-Token": access})
+    client.chat.completions.create(model="gpt-4o", messages=ASK)
+    assert upstream.received[-1].headers["Authorization"] == f"Bearer {HELD['openai']}"
