@@ -36,7 +36,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
     "minimax": "https://api.minimax.io/v1",  # China: https://api.minimaxi.com/v1
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
-             "interaction_metadata_only", "trace_content", "azure_entra_id"}
+             "interaction_metadata_only", "trace_content", "azure_entra_id", "subscription_detection"}
 LOG_FORMATS = ("text", "json")
 #: A profile id or slug, or an instance id: one path segment, one ``Via`` pseudonym.
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
@@ -138,6 +138,24 @@ class Settings:
     #: How this instance names itself in the ``Via`` header of requests it forwards to another archestra instance
     #: (loop prevention, providers/hops.py). gunicorn.conf.py makes one at startup that its workers share.
     instance_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    #: The company's identity provider (OIDC): its issuer URL (``{issuer}/.well-known/openid-configuration``);
+    #: None: identity provider tokens are not accepted (archestra/identity/oidc.py).
+    oidc_issuer: str | None = None
+    #: The audience (``aud``) the identity provider's tokens must name.
+    oidc_audience: str | None = None
+    #: The claim holding a person's e-mail address, and the one holding their groups (a dotted path reaches
+    #: into objects, e.g. ``realm_access.roles`` for Keycloak).
+    oidc_email_claim: str = "email"
+    oidc_groups_claim: str = "groups"
+    #: Identity provider groups whose members get each management role (comma-separated).
+    oidc_admin_groups: tuple[str, ...] = ()
+    oidc_operator_groups: tuple[str, ...] = ()
+    oidc_viewer_groups: tuple[str, ...] = ()
+    #: The least time between two fetches of the identity provider's keys prompted by an unknown key id.
+    oidc_jwks_refresh_seconds: float = 60.0
+    #: Record requests signed in with a provider subscription (Claude Pro/Max, ChatGPT) as covered by it: billed
+    #: spend $0, never counted against limits.
+    subscription_detection: bool = True
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -199,6 +217,15 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
     "ARCHESTRA_ARCHESTRA_PROFILE": "archestra_profile",
     "ARCHESTRA_INSTANCE_ID": "instance_id",
+    "ARCHESTRA_OIDC_ISSUER": "oidc_issuer",
+    "ARCHESTRA_OIDC_AUDIENCE": "oidc_audience",
+    "ARCHESTRA_OIDC_EMAIL_CLAIM": "oidc_email_claim",
+    "ARCHESTRA_OIDC_GROUPS_CLAIM": "oidc_groups_claim",
+    "ARCHESTRA_OIDC_ADMIN_GROUPS": "oidc_admin_groups",
+    "ARCHESTRA_OIDC_OPERATOR_GROUPS": "oidc_operator_groups",
+    "ARCHESTRA_OIDC_VIEWER_GROUPS": "oidc_viewer_groups",
+    "ARCHESTRA_OIDC_JWKS_REFRESH_SECONDS": "oidc_jwks_refresh_seconds",
+    "ARCHESTRA_SUBSCRIPTION_DETECTION": "subscription_detection",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -314,7 +341,14 @@ def _coerce(name: str, value: Any) -> Any:
         if number is not None and number <= 0:
             raise ConfigError(f"{_variable(name)} must be positive, got {number}")
         return number
-    if name in {"upstream_connect_timeout", "upstream_read_timeout", "client_body_timeout", "profile_cache_seconds"}:
+    if name in {"oidc_admin_groups", "oidc_operator_groups", "oidc_viewer_groups"}:
+        parts = value.split(",") if isinstance(value, str) else list(value or ())
+        return tuple(part.strip() for part in parts if part and part.strip())
+    if name == "oidc_issuer" and value:
+        _valid_base_url("oidc", value, "ARCHESTRA_OIDC_ISSUER")
+        return value  # as it is: the tokens' ``iss`` must equal it exactly (a trailing "/" included)
+    if name in {"upstream_connect_timeout", "upstream_read_timeout", "client_body_timeout", "profile_cache_seconds",
+                "oidc_jwks_refresh_seconds"}:
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -410,6 +444,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"ARCHESTRA_LOG_FORMAT must be text or json, got {settings.log_format!r}")
     if settings.otel_traces_endpoint is not None:
         _valid_base_url("otel_traces", settings.otel_traces_endpoint, "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT")
+    if settings.oidc_issuer and not settings.oidc_audience:
+        raise ConfigError("ARCHESTRA_OIDC_AUDIENCE is required when ARCHESTRA_OIDC_ISSUER is set (tokens issued "
+                          "for other applications must not be accepted)")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings

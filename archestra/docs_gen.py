@@ -106,6 +106,25 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_INTERACTION_METADATA_ONLY", None, "record interactions without their bodies (no prompts, no "
          "answers: tokens, cost, timings, refusals only); a profile's `metadata_only` (true/false) overrides it"),
     ],
+    "Identity": [
+        ("ARCHESTRA_OIDC_ISSUER", "unset (identity provider tokens not accepted)", "the company identity provider's "
+         "issuer URL, exactly as its tokens' `iss` spell it; its keys come from "
+         "`{issuer}/.well-known/openid-configuration` ([identity](identity.md))"),
+        ("ARCHESTRA_OIDC_AUDIENCE", "unset (required with the issuer)", "the `aud` its tokens must name"),
+        ("ARCHESTRA_OIDC_EMAIL_CLAIM", None, "the claim holding a person's e-mail address"),
+        ("ARCHESTRA_OIDC_GROUPS_CLAIM", None, "the claim holding a person's groups (they become teams); a dotted "
+         "path reaches into objects, e.g. `realm_access.roles`"),
+        ("ARCHESTRA_OIDC_ADMIN_GROUPS", "none", "comma-separated groups whose members are admins of the "
+         "management API and the console"),
+        ("ARCHESTRA_OIDC_OPERATOR_GROUPS", "none", "comma-separated groups whose members are operators (policies, "
+         "tools, templates, monitor mode, replays)"),
+        ("ARCHESTRA_OIDC_VIEWER_GROUPS", "none", "comma-separated groups whose members may read everything"),
+        ("ARCHESTRA_OIDC_JWKS_REFRESH_SECONDS", None, "the least time between two fetches of the identity "
+         "provider's keys prompted by a token with an unknown key id (key rotation)"),
+        ("ARCHESTRA_SUBSCRIPTION_DETECTION", None, "record requests signed in with a provider subscription "
+         "(Claude Pro/Max, ChatGPT) as covered: billed $0, never counted against limits; `false` meters them at "
+         "API prices"),
+    ],
     "Admin console": [
         ("ARCHESTRA_CONSOLE_SESSION_HOURS", None, "how long an admin console sign-in lasts (at most 720)"),
         ("ARCHESTRA_CONSOLE_READONLY_TOKEN", "unset",
