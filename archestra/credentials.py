@@ -28,6 +28,7 @@ from flask import request
 
 from . import profile_tokens
 from .exchange import ProfileInfo
+from .identity.callers import IdentityKeys, Who, identify
 from .providers.base import Provider
 from .providers.key_formats import KEY_HEADERS
 from .proxy_error import ProxyError
@@ -35,16 +36,28 @@ from .secretbox import SecretKeyMissing, UndecryptableKey
 from .upstream import request_headers
 from .virtual_keys import PREFIX, VirtualKeyInfo, carries_virtual_key, is_virtual_key
 
+#: The passthrough identity key's header: a virtual key that says who calls, next to the caller's own provider key.
+IDENTITY_HEADER = "X-Archestra-Virtual-Key"
 _KEY_SLOTS = (KEY_HEADERS - {"authorization"}) | {profile_tokens.HEADER.lower()}
 log = logging.getLogger("archestra.credentials")
 
 
 @dataclass(frozen=True)
 class Caller:
-    """The request's credentials: the virtual key that authenticated it and the provider key it may use."""
+    """The request's credentials: the virtual key that authenticated it and the provider key it may use, and who
+    is calling (identity/callers.py)."""
 
     virtual_key: VirtualKeyInfo | None = None
     held_key: str | None = field(default=None, repr=False)
+    who: Who = field(default_factory=Who)
+    #: The identity provider token that signed the caller in: never forwarded, in whatever header it also came.
+    identity_token: str | None = field(default=None, repr=False)
+
+    @property
+    def uses_held_keys(self) -> bool:
+        """A virtual key (not a passthrough identity key) or an identity provider token: the proxy's keys serve
+        the request and no client key goes upstream."""
+        return self.who.proof in ("virtual_key", "identity_token")
 
 
 def _presented(headers: Any, args: Any) -> set[str]:
@@ -70,29 +83,63 @@ def _refused(code: str, message: str) -> ProxyError:
     return ProxyError(401, message, kind="authentication_error", code=code)
 
 
-def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, args: Any) -> Caller:
-    """Check the request's credentials for ``profile``; raise a 401 in the caller's format when they fail."""
+def _held(keys: Any, profile: ProfileInfo, provider: str) -> str | None:
+    try:
+        return keys.held_key(profile.id, provider)
+    except (SecretKeyMissing, UndecryptableKey) as exc:
+        log.error("the %s key held for profile %s cannot be used: %s", provider, profile.id, exc)
+        raise ProxyError(500, "The proxy cannot decrypt the provider key it holds for this profile (see its "
+                              "log).", kind="api_error", code="provider_key_unavailable") from None
+
+
+def _usable_key(keys: Any, presented: str, profile: ProfileInfo) -> VirtualKeyInfo:
+    key = keys.virtual_key(presented)
+    if key is None or not key.usable(datetime.now(timezone.utc)):
+        raise _refused("invalid_virtual_key", "The virtual key is not valid (unknown, revoked or expired).")
+    if key.profile_id != profile.id:
+        raise _refused("invalid_virtual_key", "The virtual key is not valid for this profile.")
+    return key
+
+
+def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, args: Any,
+                 identity: IdentityKeys | None = None) -> Caller:
+    """Check the request's credentials for ``profile``; raise a 401 in the caller's format when they fail.
+
+    ``identity`` (the runtime's): identity provider tokens, passthrough identity keys and subscription detection;
+    None: virtual keys and profile tokens only."""
     presented = _presented(headers, args)
+    token = identity.token_in(headers, args) if identity is not None else None
+    passthrough = (headers.get(IDENTITY_HEADER) or "").strip() or None
     if len(presented) > 1:
         raise _refused("conflicting_virtual_keys", "The request carries more than one virtual key.")
+    if sum(map(bool, (presented, token, passthrough))) > 1:
+        raise _refused("conflicting_credentials", "Send one of: a virtual key, an identity provider token, or "
+                                                  f"a passthrough identity key in {IDENTITY_HEADER}.")
+    if token is not None:
+        who = identify(identity, token, headers)  # type: ignore[arg-type]
+        return Caller(None, _held(keys, profile, provider), who, token)
     if presented:
-        key = keys.virtual_key(presented.pop())
-        if key is None or not key.usable(datetime.now(timezone.utc)):
-            raise _refused("invalid_virtual_key", "The virtual key is not valid (unknown, revoked or expired).")
-        if key.profile_id != profile.id:
-            raise _refused("invalid_virtual_key", "The virtual key is not valid for this profile.")
+        key = _usable_key(keys, presented.pop(), profile)
+        if key.identity_only:
+            raise _refused("identity_key_only", f"This virtual key only says who is calling: send it in the "
+                                                f"{IDENTITY_HEADER} header, next to your own provider key.")
         keys.touch(key)
-        try:
-            return Caller(key, keys.held_key(profile.id, provider))
-        except (SecretKeyMissing, UndecryptableKey) as exc:
-            log.error("the %s key held for profile %s cannot be used: %s", provider, profile.id, exc)
-            raise ProxyError(500, "The proxy cannot decrypt the provider key it holds for this profile (see its "
-                                  "log).", kind="api_error", code="provider_key_unavailable") from None
+        who = identity.key_owner(key, "virtual_key", provider, headers) if identity is not None else \
+            Who(proof="virtual_key")
+        return Caller(key, _held(keys, profile, provider), who)
     if profile.require_virtual_key:
         raise _refused("virtual_key_required", "This profile requires a virtual key issued by the proxy, sent "
                                                "as the provider API key or in X-Archestra-Token.")
     profile_tokens.check(profile, headers.get(profile_tokens.HEADER))
-    return Caller()
+    if passthrough is not None:
+        if not is_virtual_key(passthrough):
+            raise _refused("invalid_virtual_key", f"{IDENTITY_HEADER} must hold a virtual key issued by the proxy.")
+        key = _usable_key(keys, passthrough, profile)
+        keys.touch(key)
+        who = identity.key_owner(key, "identity_key", provider, headers) if identity is not None else \
+            Who(proof="identity_key")
+        return Caller(key, None, who)
+    return Caller(who=identity.anonymous(provider, headers) if identity is not None else Who())
 
 
 def _proxy_secret(text: str) -> bool:
@@ -112,15 +159,19 @@ def upstream_credentials(caller: Caller, provider: Provider, headers: dict[str, 
     """The headers and query string that go upstream: a virtual key (or a profile's access token) never does,
     whoever sends it and wherever (any header or query parameter, see ``carries_virtual_key``); the held key replaces every client key when the
     caller may use it; other requests keep theirs."""
-    held = caller.held_key if caller.virtual_key is not None else None
-    if held is None and not _may_carry_secret(headers, query):
+    held = caller.held_key if caller.uses_held_keys else None
+    # An identity provider token is never forwarded, whether or not a key is held for the provider.
+    replace = held is not None or caller.who.proof == "identity_token"
+    if not replace and not _may_carry_secret(headers, query):
         return headers, query  # the common case, decided in one pass over the request's text
+    token = caller.identity_token
     headers = {name: value for name, value in headers.items()
                if not _proxy_secret(name) and not _proxy_secret(value)
-               and (held is None or name.lower() not in KEY_HEADERS)}
+               and (not replace or name.lower() not in KEY_HEADERS) and (token is None or token not in value)}
     if query:
-        parts = [part for part in query.split("&") if part and not _proxy_secret(part)]
-        if held is not None:  # the held key replaces the client's ``?key=`` too
+        parts = [part for part in query.split("&") if part and not _proxy_secret(part)
+                 and (token is None or token not in unquote_plus(part))]
+        if replace:  # the held key replaces the client's ``?key=`` too
             parts = [part for part in parts if unquote_plus(part.partition("=")[0]).strip().lower() != "key"]
         query = "&".join(parts)
     if held is not None:

@@ -152,6 +152,13 @@ class ClientInfo:
     #: The virtual key (id and name) that authenticated the request, if one did (credentials.py).
     virtual_key_id: str | None = None
     virtual_key_name: str | None = None
+    #: Who called (identity/callers.py): the person and the team the request counts for, if known.
+    person_id: str | None = None
+    person_email: str | None = None
+    team_id: str | None = None
+    team_name: str | None = None
+    #: The provider subscription that pays for the request (``claude``, ``chatgpt``), if one does.
+    subscription: str | None = None
 
 
 @dataclass

@@ -93,6 +93,12 @@ class VirtualKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    #: The person or team the key belongs to (its requests are theirs); None: the profile's alone.
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=True,
+                                                  index=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), nullable=True, index=True)
+    #: A passthrough identity key: it says who calls (``X-Archestra-Virtual-Key``), never unlocks a held key.
+    identity_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Tool(db.Model):
@@ -221,6 +227,14 @@ class Interaction(db.Model):
     #: "error"}...]}`` (every upstream tried, fallbacks included); None for the providers' own routes.
     router: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    #: Who called (identity provider token, or a person's or team's virtual key); no foreign keys, like the
+    #: profile's: the record outlives them.
+    person_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    person_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    team_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    team_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The provider subscription that covered it (``claude``, ``chatgpt``): billed $0, never counted by limits.
+    subscription: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class TokenPrice(db.Model):
@@ -253,6 +267,15 @@ class Limit(db.Model):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    #: scope "person" / "team": whose spend; a "person" limit without person_id is the default for each person
+    #: who has no limit of their own.
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=True,
+                                                  index=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), nullable=True, index=True)
+    #: Only exchanges of this model (asked or sent) count and are refused; None: every model.
+    model: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: period "rolling": the window's length in seconds (the spend of the last ``window_seconds``).
+    window_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class OptimizationRule(db.Model):
@@ -433,3 +456,63 @@ class ChangeLog(db.Model):
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     #: Why it happened when not asked for directly (``deleted with profile Support agent``).
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# -- people and teams (issue 28): archestra/identity/ -----------------------------------------------------------
+class Person(db.Model):
+    """Someone who calls models through the proxy: created through ``/api/people`` or on first sight of an
+    identity provider token (its issuer and ``sub`` name them; the e-mail address is kept up to date)."""
+
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_people_issuer_subject"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True, unique=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The identity provider's ``iss`` and ``sub``; None for people created through the API until they sign in.
+    issuer: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: A disabled person's tokens and keys are refused.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class Team(db.Model):
+    """A group of people; an identity provider group of the same ``idp_group`` maps its members to it."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: The identity provider group whose members belong to this team (their tokens' groups claim).
+    idp_group: Mapped[str | None] = mapped_column(String(256), nullable=True, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class PersonTeam(db.Model):
+    """Membership: ``source`` is ``api`` (set by an operator) or ``idp`` (from the token's groups, kept in step
+    with them at each sign-in)."""
+
+    __tablename__ = "person_teams"
+
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True, index=True)
+    source: Mapped[str] = mapped_column(String(8), default="api")
+
+
+class LimitCharge(db.Model):
+    """A cost counted against a limit whose usage is not one running total: rolling windows (the sum of the
+    window's charges) and the default per-person limit (one sum per person, ``subject``)."""
+
+    __tablename__ = "limit_charges"
+    __table_args__ = (Index("ix_limit_charges_limit_subject_at", "limit_id", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    limit_id: Mapped[str] = mapped_column(ForeignKey("limits.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(36), default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    cost_usd: Mapped[float] = mapped_column(Numeric(18, 8))

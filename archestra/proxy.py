@@ -24,7 +24,7 @@ from .exchange import ClientInfo, Exchange, ProfileInfo
 from .exchange import Response as ExchangeResponse
 from .hooks import Block
 from .logs import interaction_id
-from .metering.interactions import INTERACTION_ID, Trace, record
+from .metering.interactions import INTERACTION_ID, Trace, charged, record
 from .metering.metrics import OVERHEAD
 from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
 from .profiles import SLUG_RE, UUID_RE
@@ -106,7 +106,7 @@ def serve_route(runtime: Runtime, provider: Provider, rest: str, trace: Trace) -
     if profile is None:
         raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
                          code="profile_not_found")
-    caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args)
+    caller = authenticate(runtime.keys, provider.name, profile, request.headers, request.args, runtime.identity)
     provider.check_access(runtime.settings, route, profile, caller, request.headers)
     if route.kind == "passthrough":
         trace.kind, trace.path = "passthrough", path[:512]
@@ -161,10 +161,11 @@ def _read_json(family: Family) -> tuple[bytes, Any]:
 
 
 def _client_info(caller: Caller) -> ClientInfo:
-    headers, key = request.headers, caller.virtual_key
+    headers, key, who = request.headers, caller.virtual_key, caller.who
     session = headers.get("X-Archestra-Session-Id") or headers.get("X-Claude-Code-Session-Id")
     return ClientInfo(session, headers.get("X-Archestra-User-Id"),
-                      headers.get("X-Archestra-Agent-Id"), key.id if key else None, key.name if key else None)
+                      headers.get("X-Archestra-Agent-Id"), key.id if key else None, key.name if key else None,
+                      who.person_id, who.person_email, who.team_id, who.team_name, who.subscription)
 
 
 def run_refusing_stage(runtime: Runtime, exchange: Exchange, stage: str) -> None:
@@ -234,7 +235,7 @@ def chat(runtime: Runtime, provider: Provider, route: Route, profile: ProfileInf
     forwarding = forwarding or Forwarding(provider, caller)
     try:  # before any hook: a refused request costs nothing upstream (the dual LLM asks the model too)
         forwarding.prepare(exchange, body)
-        trace.limited = runtime.limits.check(profile.id, exchange.client.virtual_key_id)
+        trace.limited = runtime.limits.check(charged(exchange, trace))
     except ProxyError as error:
         _failed(runtime, exchange, trace, error)
         raise
@@ -467,7 +468,7 @@ def _passthrough(runtime: Runtime, provider: Provider, route: Route, profile: Pr
     exchange = Exchange(provider.name, profile, passthrough_model(route.model, body), client=_client_info(caller))
     trace.model_asked = exchange.model or None
     try:
-        trace.limited = runtime.limits.check(profile.id, exchange.client.virtual_key_id)
+        trace.limited = runtime.limits.check(charged(exchange, trace))
         url, headers, query = provider.upstream_request(runtime.settings, route, None,
                                                         *outgoing(caller, provider))
         upstream = send_upstream(runtime, provider, trace, request.method, url, body, headers, query)

@@ -78,6 +78,10 @@ class VirtualKeyInfo:
     key_hash: str
     expires_at: datetime | None
     revoked: bool
+    #: The person or team the key belongs to; ``identity_only``: a passthrough identity key (who, not access).
+    person_id: str | None = None
+    team_id: str | None = None
+    identity_only: bool = False
 
     def usable(self, now: datetime) -> bool:
         return not self.revoked and (self.expires_at is None or now < self.expires_at)
@@ -89,7 +93,7 @@ def _load_virtual(digest: str) -> VirtualKeyInfo | None:
         if row is None:
             return None
         return VirtualKeyInfo(row.id, row.profile_id, row.name, row.key_hash, _aware(row.expires_at),
-                              row.revoked_at is not None)
+                              row.revoked_at is not None, row.person_id, row.team_id, bool(row.identity_only))
     finally:
         db.session.remove()
 

@@ -73,6 +73,11 @@ NOT_RUN: dict[tuple[str, str], str] = {
                                         "through the router)",
     ("docs/chat-frontends.md", "OPENAI_API_BASE_URL=http://HOST:9000/v1/openai/$PROFILE OPENAI_API_KEY="
                                "archestra-vk-... open-webui serve"): "Open WebUI is not installed here",
+    ("docs/identity.md", "import openai, anthropic"):
+        "needs a token of a real identity provider (tests/test_identity_proxy.py sends the fake IdP's with the SDKs)",
+    ("docs/identity.md", "ANTHROPIC_BASE_URL=http://HOST:9000/v1/anthropic/$PROFILE ANTHROPIC_CUSTOM_HEADERS="
+                         "\"X-Archestra-Virtual-Key: archestra-vk-...\" claude"):
+        "starts the interactive Claude Code CLI (tests/test_identity_proxy.py sends the same headers)",
     ("docs/benchmarks.md", "bash bench/run.sh            # installs wrk and LiteLLM (own venv) if missing; about "
                            "10 minutes"): "installs wrk and LiteLLM from the network and runs for ten minutes",
 }

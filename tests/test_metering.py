@@ -171,7 +171,7 @@ def test_global_limit_and_validation(proxy, upstream):
         "unknown_profile"
     assert proxy.api("POST", "/limits", json={"scope": "global", "max_cost_usd": 0}).status_code == 400
     assert proxy.api("POST", "/limits", json={"scope": "global", "max_cost_usd": 1,
-                                              "period": "week"}).status_code == 400
+                                              "period": "fortnight"}).status_code == 400
     proxy.api("POST", "/limits", json={"scope": "global", "max_cost_usd": 0.0002, "period": "day"})
     upstream.reply_with(json_reply(openai_wire.completion("x")))
     openai_client(proxy).chat.completions.create(model="gpt-4o", messages=ASK)

@@ -13,7 +13,7 @@ from .errors import ApiError
 
 PAGING = ("limit", "offset")
 EQUALITY = ("profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id", "kind",
-            "refusal")
+            "refusal", "person_id", "person_email", "team_id", "team_name", "subscription")
 TRUE, FALSE = {"1", "true", "yes"}, {"0", "false", "no"}
 
 
@@ -51,6 +51,8 @@ def _equal(column: str) -> Callable[[str, str], Any]:
     def where(name: str, value: str) -> Any:
         if not value or len(value) > 256:
             raise ApiError(400, "invalid_query", f"{name} must be a non-empty value of at most 256 characters.")
+        if column == "person_email":
+            value = value.strip().lower()
         return getattr(Interaction, column) == (profile_filter_id(value) if column == "profile_id" else value)
     return where
 
@@ -58,6 +60,7 @@ def _equal(column: str) -> Callable[[str, str], Any]:
 FILTERS: dict[str, Callable[[str, str], Any]] = {
     **{name: _equal(name) for name in EQUALITY},
     "status": _status, "status_code": _status, "blocked": _blocked, "would_block": _would_block,
+    "covered": _boolean(Interaction.subscription.is_not(None)),
     "since": lambda name, value: Interaction.created_at >= _when(name, value),
     "until": lambda name, value: Interaction.created_at < _when(name, value),
 }

@@ -21,6 +21,7 @@ from ..virtual_keys import new_virtual_key
 from . import api
 from .common import commit, get_or_404, json_body
 from .errors import ApiError
+from .people import owner_ids
 from .schemas import (
     NewVirtualKeySchema,
     ProviderKeyInputSchema,
@@ -122,6 +123,9 @@ def list_virtual_keys():
     query = select(VirtualKey).order_by(VirtualKey.created_at, VirtualKey.name)
     if request.args.get("profile_id"):
         query = query.where(VirtualKey.profile_id == request.args["profile_id"].lower())
+    for name in ("person_id", "team_id"):
+        if request.args.get(name):
+            query = query.where(getattr(VirtualKey, name) == request.args[name].lower())
     return {"data": virtual_key_schema.dump(db.session.execute(query).scalars().all(), many=True)}
 
 
@@ -129,9 +133,13 @@ def issue_virtual_key(body: Any) -> tuple[VirtualKey, str]:
     """A new virtual key for a profile: the row, and the key itself (to be shown once; only its hash is kept)."""
     values = virtual_key_schema.load(body)
     profile = get_or_404(Profile, values["profile_id"], "Profile")
+    owner = owner_ids({"person_id": values.get("person_id"), "team_id": values.get("team_id")})
+    if owner["person_id"] and owner["team_id"]:
+        raise ApiError(400, "validation_error", "A virtual key belongs to a person or to a team, not both.")
     key, digest = new_virtual_key()
     row = VirtualKey(profile_id=profile.id, name=values["name"], expires_at=values["expires_at"],
-                     key_hash=digest, last4=key[-4:])
+                     key_hash=digest, last4=key[-4:], person_id=owner["person_id"], team_id=owner["team_id"],
+                     identity_only=values.get("identity_only", False))
     db.session.add(row)
     commit("This profile already has a virtual key with this name.")
     return row, key

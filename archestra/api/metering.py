@@ -14,6 +14,7 @@ from . import api
 from .common import crud_routes, get_or_404, page_args
 from .errors import ApiError
 from .interaction_filters import interaction_filters
+from .people import owner_ids
 from .schemas import InteractionSchema, LimitSchema, OptimizationRuleSchema, TokenPriceSchema
 
 SUMMARY_EXCLUDES = ("request", "upstream_request", "response")
@@ -48,6 +49,17 @@ def get_interaction(item_id: str):
 def limit_scope(values: dict[str, Any]) -> dict[str, Any]:
     if values["scope"] != "virtual_key" and values.get("virtual_key_id"):
         raise ApiError(400, "validation_error", "Only a virtual_key limit has a virtual_key_id.")
+    for scope, column in (("person", "person_id"), ("team", "team_id")):
+        if values["scope"] != scope and values.get(column):
+            raise ApiError(400, "validation_error", f"Only a {scope} limit has a {column}.")
+    if (values.get("period") == "rolling") != (values.get("window_seconds") is not None):
+        raise ApiError(400, "validation_error", "A rolling limit needs window_seconds (and only a rolling one "
+                                                "has it).")
+    if values["scope"] in ("person", "team"):
+        if values.get("profile_id"):
+            raise ApiError(400, "validation_error", f"A {values['scope']} limit has no profile_id.")
+        values["profile_id"] = None
+        return owner_ids(values)
     if values["scope"] == "global":
         if values.get("profile_id"):
             raise ApiError(400, "validation_error", "A global limit has no profile_id.")

@@ -21,6 +21,7 @@ from .schemas import (
     ModelAliasSchema,
     NewVirtualKeySchema,
     OptimizationRuleSchema,
+    PersonSchema,
     PolicyReplaySchema,
     PolicyTemplateSchema,
     ProfileSchema,
@@ -28,6 +29,8 @@ from .schemas import (
     ProviderKeyInputSchema,
     ProviderKeySchema,
     SettingsSchema,
+    SpendRowSchema,
+    TeamSchema,
     TokenPriceSchema,
     ToolCallPolicySchema,
     ToolRegistrationSchema,
@@ -73,11 +76,15 @@ CRUD = [
     ("/optimization-rules", OptimizationRuleSchema, "OptimizationRule", []),
     ("/policy-templates", PolicyTemplateSchema, "PolicyTemplate", []),
     ("/model-aliases", ModelAliasSchema, "ModelAlias", ["profile_id"]),
+    ("/people", PersonSchema, "Person", ["team_id", "email"]),
+    ("/teams", TeamSchema, "Team", []),
 ]
 PAGE = [("limit", {"type": "integer", "minimum": 1, "maximum": 500}), ("offset", {"type": "integer", "minimum": 0,
                                                                                      "maximum": 10_000_000})]
 INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id",
-                       "kind", "refusal", ("status", {"type": "integer", "minimum": 100, "maximum": 599}),
+                       "kind", "refusal", "person_id", "person_email", "team_id", "team_name", "subscription",
+                       ("covered", {"type": "boolean", "description": "Paid for by a provider subscription"}),
+                       ("status", {"type": "integer", "minimum": 100, "maximum": 599}),
                        ("since", {"type": "string", "format": "date-time"}),
                        ("until", {"type": "string", "format": "date-time"}),
                        ("blocked", {"type": "boolean", "description": "Refused tool calls or refused requests"}),
@@ -197,6 +204,13 @@ def build_spec() -> dict[str, Any]:
     })
     _key_paths(spec, item_id)
     _change_log_paths(spec)
+    spec.components.schema("SpendRow", schema=SpendRowSchema)
+    spec.path(path="/spend", operations={"get": {
+        "tags": ["Interaction"], "summary": "Spend grouped by person, team, profile, model or virtual key (the "
+                                            "interaction filters apply)",
+        "parameters": _query([("group_by", {"type": "string", "enum": ["person", "team", "profile", "model",
+                                                                        "virtual_key"]})] + INTERACTION_FILTERS),
+        "responses": _responses({"200": _json(_list_of("SpendList", SpendRowSchema), "One row per group")}, 400)}})
     document = spec.to_dict()
     document["servers"] = [{"url": "/api"}]
     return document
@@ -225,7 +239,7 @@ def _key_paths(spec: APISpec, item_id: dict[str, Any]) -> None:
                                                                name="Reencrypted"), "How many")}, 409)}})
     tag = ["VirtualKey"]
     spec.path(path="/virtual-keys", operations={
-        "get": {"tags": tag, "parameters": _query(["profile_id"]),
+        "get": {"tags": tag, "parameters": _query(["profile_id", "person_id", "team_id"]),
                 "responses": _responses({"200": _json(_list_of("VirtualKeyList", VirtualKeySchema), "The keys")})},
         "post": {"tags": tag, "summary": "Issue a virtual key (the key is in this answer only)",
                  "requestBody": {"required": True, "content": {"application/json": {"schema": "VirtualKey"}}},

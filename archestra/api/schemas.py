@@ -81,6 +81,13 @@ class VirtualKeySchema(Schema):
     last_used_at = UTCDateTime(dump_only=True, allow_none=True, metadata={
         "description": "Written off the request path, at most every 30 s per worker."})
     created_at = UTCDateTime(dump_only=True)
+    person_id = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "The person the key belongs to: its requests are theirs (attribution, person limits)."})
+    team_id = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "The team the key belongs to (its requests count for the team)."})
+    identity_only = fields.Boolean(load_default=False, metadata={
+        "description": "A passthrough identity key: sent in X-Archestra-Virtual-Key next to the caller's own "
+                       "provider key, it only says who calls and never unlocks a key the proxy holds."})
 
 
 class VirtualKeyUpdateSchema(Schema):
@@ -292,6 +299,19 @@ class InteractionSchema(Schema):
         "description": "Model Router exchanges: front (the client's API family) and attempts (every upstream "
                        "tried, in order: provider, model, status, error)."})
     created_at = UTCDateTime(dump_only=True)
+    person_id = fields.String(dump_only=True, allow_none=True)
+    person_email = fields.String(dump_only=True, allow_none=True)
+    team_id = fields.String(dump_only=True, allow_none=True)
+    team_name = fields.String(dump_only=True, allow_none=True)
+    subscription = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "The provider subscription that paid (claude, chatgpt): cost_usd is what it would have "
+                       "cost at API prices, covered by it; billed_cost_usd is 0."})
+    billed_cost_usd = fields.Method("_billed", dump_only=True, allow_none=True)
+
+    def _billed(self, row):
+        if row.cost_usd is None:
+            return None
+        return 0.0 if row.subscription else float(row.cost_usd)
     request = fields.Raw(dump_only=True, allow_none=True)
     upstream_request = fields.Function(
         lambda row: row.request if row.upstream_request is None else row.upstream_request, dump_only=True,
@@ -310,11 +330,24 @@ class TokenPriceSchema(Schema):
 
 class LimitSchema(Schema):
     id = fields.String(dump_only=True)
-    scope = fields.String(required=True, validate=validate.OneOf(("profile", "virtual_key", "global")))
+    scope = fields.String(required=True, validate=validate.OneOf(("profile", "virtual_key", "global", "person",
+                                                                  "team")))
     profile_id = fields.String(allow_none=True, load_default=None)
     virtual_key_id = fields.String(allow_none=True, load_default=None)
+    person_id = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "scope person: the person (id or e-mail address); none: the default limit of every person "
+                       "without a limit of their own, counted for each person separately."})
+    team_id = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "scope team: the team (id or name)."})
+    model = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=256), metadata={
+        "description": "Only exchanges of this model (as asked or as sent) count and are refused."})
     max_cost_usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False, max=MAX_USD))
-    period = fields.String(load_default="total", validate=validate.OneOf(("total", "day", "month")))
+    period = fields.String(load_default="total", validate=validate.OneOf(("total", "day", "week", "month",
+                                                                          "rolling")), metadata={
+        "description": "total (never resets: 402), day / week (from Monday) / month (UTC calendar windows), or "
+                       "rolling (the last window_seconds)."})
+    window_seconds = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(
+        min=60, max=366 * 86400), metadata={"description": "period rolling: the window's length in seconds."})
     used_usd = fields.Float(dump_only=True)
     period_start = UTCDateTime(dump_only=True)
     created_at = UTCDateTime(dump_only=True)
@@ -373,3 +406,55 @@ class ChangeLogSchema(Schema):
     def _changed(self, row):
         before, after = row.before or {}, row.after or {}
         return sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
+
+
+class PersonSchema(Schema):
+    """A person who calls models through the proxy (created here or on first sight of an identity provider
+    token). ``teams`` lists their memberships with their source (api or idp)."""
+
+    id = fields.String(dump_only=True)
+    email = fields.Email(allow_none=True, load_default=None, validate=validate.Length(max=320))
+    name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
+    disabled = fields.Boolean(load_default=False, metadata={
+        "description": "A disabled person's identity provider tokens and keys are refused."})
+    issuer = fields.String(dump_only=True, allow_none=True)
+    subject = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "The identity provider's sub claim, set at the person's first sign-in."})
+    team_ids = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_only=True,
+                           validate=validate.Length(max=500), metadata={
+        "description": "Teams (ids or names) the person belongs to, as an operator sets them (source api)."})
+    teams = fields.List(fields.Dict(), dump_only=True, metadata={
+        "description": "Memberships: id, name and source (api: set here; idp: from the identity provider's groups)."})
+    last_seen_at = UTCDateTime(dump_only=True, allow_none=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+
+    @validates_schema
+    def _lowercase(self, data, **kwargs):
+        if data.get("email"):
+            data["email"] = data["email"].strip().lower()
+
+
+class TeamSchema(Schema):
+    id = fields.String(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    idp_group = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=256),
+                              metadata={"description": "The identity provider group whose members belong to the "
+                                                       "team."})
+    members = fields.Integer(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+
+
+class SpendRowSchema(Schema):
+    """One group of ``GET /api/spend``: ``cost_usd`` at API prices, ``covered_usd`` the part provider
+    subscriptions paid for, ``billed_usd`` the rest."""
+
+    key = fields.String(allow_none=True, metadata={"description": "The group's id (none: no person / team...)."})
+    name = fields.String(allow_none=True)
+    interactions = fields.Integer()
+    input_tokens = fields.Integer()
+    output_tokens = fields.Integer()
+    cost_usd = fields.Float()
+    covered_usd = fields.Float()
+    billed_usd = fields.Float()

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from ..api.common import create_item, delete_item, get_or_404
 from ..api.schemas import TokenPriceSchema
 from ..extensions import db
-from ..models import Limit, Profile, SpendDaily, TokenPrice, VirtualKey
+from ..metering.spend_groups import spend_by
+from ..models import Interaction, Limit, Person, Profile, SpendDaily, Team, TokenPrice, VirtualKey
 from . import console
 from .chart import stacked
 from .forms import attempt, text
@@ -53,8 +54,15 @@ def spend(errors: dict | None = None, status: int = 200):
     limits = db.session.execute(select(Limit).order_by(Limit.scope, Limit.created_at)).scalars().all()
     keys = dict(db.session.execute(select(VirtualKey.id, VirtualKey.name)).all())
     prices = db.session.execute(select(TokenPrice).order_by(TokenPrice.model)).scalars().all()
+    since = [Interaction.created_at >= datetime.combine(first, datetime.min.time(), timezone.utc)]
+    if profile_id:
+        since.append(Interaction.profile_id == profile_id)
+    by_person, by_team = spend_by(db.session, "person", since), spend_by(db.session, "team", since)
+    people = dict(db.session.execute(select(Person.id, Person.email)).all())
+    teams = dict(db.session.execute(select(Team.id, Team.name)).all())
     return page("spend.html", status, days=days, ranges=RANGES, profile_id=profile_id, by_profile=by_profile,
                 by_model=by_model, limits=limits, names=names, keys=keys, prices=prices, errors=errors or {},
+                by_person=by_person, by_team=by_team, people=people, teams=teams,
                 profiles=sorted(names.items(), key=lambda item: item[1]))
 
 

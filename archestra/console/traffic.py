@@ -18,7 +18,7 @@ from .conversation import conversation
 from .pages import PAGE_SIZE, page, page_number
 
 FILTERS = ("profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id", "blocked",
-           "status", "refusal", "since", "until")
+           "status", "refusal", "since", "until", "person_email", "team_name", "person_id", "team_id")
 BODIES = (defer(Interaction.request), defer(Interaction.upstream_request), defer(Interaction.response))
 
 

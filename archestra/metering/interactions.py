@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from ..exchange import Exchange, Usage
 from ..models import Interaction
-from .limits import add_usage
+from .limits import Charged, add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
@@ -71,6 +71,14 @@ def _json(data: bytes | None) -> Any:
         return {"raw": data[:65536].decode("utf-8", "replace")}
 
 
+def charged(exchange: Exchange, trace: Trace) -> Charged:
+    """Whom the exchange's cost counts for (limits.py)."""
+    client = exchange.client
+    return Charged(exchange.profile.id, client.virtual_key_id, client.person_id, client.team_id,
+                   tuple(model for model in (trace.model_asked, exchange.model) if model),
+                   client.subscription is not None)
+
+
 def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     """Count the exchange in the metrics and queue its interaction row (and its cost against limits)."""
     now = time.monotonic()
@@ -114,13 +122,16 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
         "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
         "virtual_key_id": exchange.client.virtual_key_id, "virtual_key_name": exchange.client.virtual_key_name,
-        "router": trace.router,
+        "router": trace.router, "person_id": exchange.client.person_id,
+        "person_email": exchange.client.person_email, "team_id": exchange.client.team_id,
+        "team_name": exchange.client.team_name, "subscription": exchange.client.subscription,
     }
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
     rebuilt = asdict(response) if response is not None and trace.response_body is None and trace.kind == "chat" \
         else None
     priced_model = (response.model if response is not None else None) or exchange.model
-    usage_counter = _UsageCounter(runtime.prices, values, priced_model, tags, trace.limited)
+    usage_counter = _UsageCounter(runtime.prices, values, priced_model, tags, trace.limited,
+                                  charged(exchange, trace))
     if trace.limited:
         # Limits must see this cost before the client can send its next request: count it now.
         try:
@@ -193,9 +204,9 @@ class _UsageCounter:
     """
 
     def __init__(self, prices: PriceBook, values: dict[str, Any], priced_model: str | None, tags: dict[str, str],
-                 limited: bool):
+                 limited: bool, who: Charged):
         self.prices, self.values, self.priced_model, self.tags = prices, values, priced_model, tags
-        self.limited = limited
+        self.limited, self.who = limited, who
         self.done, self.cost = False, cast("Decimal | None", None)
 
     def __call__(self, session: Any) -> None:
@@ -211,8 +222,8 @@ class _UsageCounter:
             if call_cost is not None:
                 cost = (cost or Decimal(0)) + call_cost
         if cost and self.limited:
-            add_usage(session, values["profile_id"], cost, values["virtual_key_id"])
-        if cost:
+            add_usage(session, self.who, cost)
+        if cost and not self.who.covered:
             COST.labels(**self.tags).inc(float(cost))
         self.done, self.cost = True, cost
 

@@ -72,7 +72,9 @@ def spend_row(values: dict[str, Any], cost: Decimal | None) -> tuple[_Rollup, di
     """The recorder row adding an interaction (the ``interactions`` row's ``values``) to its day's spend."""
     return SPEND, {"day": utc_day(values["created_at"]), "profile_id": values["profile_id"],
                    "model": values.get("model_used") or values.get("model") or "",
-                   "profile_name": values.get("profile_name"), "cost_usd": cost or Decimal(0),
+                   "profile_name": values.get("profile_name"),
+                   # A subscription pays for it: nothing billed (the interaction keeps its API-price cost).
+                   "cost_usd": Decimal(0) if values.get("subscription") else cost or Decimal(0),
                    "input_tokens": values.get("input_tokens") or 0, "output_tokens": values.get("output_tokens") or 0,
                    "interactions": 1}
 

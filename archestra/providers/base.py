@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def proves_profile(profile: Any, caller: Any) -> bool:
     """Whether the caller proved it belongs to the profile (its access token or one of its virtual keys were
     checked), as opposed to merely knowing the profile's id."""
-    return profile.token_hash is not None or getattr(caller, "virtual_key", None) is not None
+    return profile.token_hash is not None or bool(getattr(caller, "uses_held_keys", False))
 
 
 class Provider:

@@ -49,7 +49,7 @@ def _profile(runtime: Runtime, profile_id: str | None) -> tuple[ProfileInfo, obj
     if profile is None:
         raise ProxyError(404, f"Profile {profile_id} does not exist.", kind="not_found_error",
                          code="profile_not_found")
-    caller = authenticate(runtime.keys, NAME, profile, request.headers, request.args)
+    caller = authenticate(runtime.keys, NAME, profile, request.headers, request.args, runtime.identity)
     if not proves_profile(profile, caller):
         raise ProxyError(401, "The Model Router sends requests with the provider keys this proxy holds: send a "
                               "virtual key of the profile as your API key (or the profile's access token in "

@@ -2,14 +2,14 @@
 updates and deletes); console sessions of people signed in through the identity provider (name, person, kind)
 
 Revision ID: 0018_change_log
-Revises: 0016_provider_prices
+Revises: 0017_identity
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_change_log"
-down_revision = "0016_provider_prices"
+down_revision = "0017_identity"
 branch_labels = None
 depends_on = None
 
