@@ -28,10 +28,13 @@ from .models import (
     Limit,
     ModelAlias,
     OptimizationRule,
+    Person,
+    PersonTeam,
     PolicyTemplate,
     Profile,
     ProviderKey,
     Setting,
+    Team,
     TokenPrice,
     Tool,
     ToolCallPolicy,
@@ -80,6 +83,16 @@ def _limit_name(row: Row, _: Any) -> str:
     return f"{row.get('scope')} limit ${row.get('max_cost_usd')} per {row.get('period')}"
 
 
+def _membership_name(row: Row, lookup: Callable[[Any, Any], Row | None]) -> str:
+    person, team = lookup(Person, row.get("person_id")) or {}, lookup(Team, row.get("team_id")) or {}
+    return f"{person.get('email') or person.get('name') or row.get('person_id')} in " \
+           f"{team.get('name') or row.get('team_id')}"
+
+
+def _none(_row: Row, _lookup: Any) -> None:
+    return None
+
+
 TRACKED: dict[type, Tracked] = {
     Profile: Tracked("profile", lambda row, _: row["name"], masked={"token_hash": _fingerprint},
                      profile=lambda row, _: row["id"]),
@@ -102,6 +115,12 @@ TRACKED: dict[type, Tracked] = {
                               profile=lambda row, _: None),
     ModelAlias: Tracked("model_alias", lambda row, _: row["name"]),
     Setting: Tracked("setting", lambda row, _: row["key"], profile=lambda row, _: None),
+    # People and teams: created through the API (logged) or on first sight of an identity provider token and kept
+    # in step with its groups (the identity provider's facts, not someone's change: not logged).
+    Person: Tracked("person", lambda row, _: row.get("email") or row.get("name") or row["id"],
+                    hidden=frozenset({"last_seen_at"}), profile=_none, discovered=True),
+    Team: Tracked("team", lambda row, _: row["name"], profile=_none, discovered=True),
+    PersonTeam: Tracked("team_membership", _membership_name, profile=_none, discovered=True),
 }
 #: What a deleted row takes with it through the database's ``ON DELETE CASCADE`` (no ORM relationship knows).
 CASCADES: dict[type, list[tuple[type, str]]] = {
@@ -109,6 +128,8 @@ CASCADES: dict[type, list[tuple[type, str]]] = {
               (Limit, "profile_id"), (ModelAlias, "profile_id")],
     Tool: [(ToolCallPolicy, "tool_id"), (ToolResultPolicy, "tool_id")],
     VirtualKey: [(Limit, "virtual_key_id")],
+    Person: [(PersonTeam, "person_id"), (VirtualKey, "person_id"), (Limit, "person_id")],
+    Team: [(PersonTeam, "team_id"), (VirtualKey, "team_id"), (Limit, "team_id")],
 }
 
 
@@ -146,9 +167,22 @@ def _columns(model: type) -> list[str]:
     return [attr.key for attr in inspect(model).column_attrs]
 
 
-def _primary_key(obj: Any) -> Any:
+def _key_names(model: type) -> list[str]:
+    return [column.key for column in inspect(model).primary_key]
+
+
+def _primary_key(obj: Any) -> tuple[Any, ...]:
     identity = inspect(obj).identity
-    return identity[0] if identity else getattr(obj, inspect(type(obj)).primary_key[0].key)
+    return tuple(identity) if identity else tuple(getattr(obj, name) for name in _key_names(type(obj)))
+
+
+def _row_key(model: type, row: Row) -> tuple[Any, ...]:
+    return tuple(row[name] for name in _key_names(model))
+
+
+def _object_id(key: tuple[Any, ...]) -> str:
+    """The id an entry names: the primary key, its parts joined by ``/`` when it has several (a membership)."""
+    return "/".join(str(part) for part in key)
 
 
 class _Lookup:
@@ -159,12 +193,14 @@ class _Lookup:
         self._cache: dict[tuple[type, Any], Row | None] = {}
 
     def __call__(self, model: Any, key: Any) -> Row | None:
+        """The row of ``model`` whose primary key is ``key`` (a value, or a tuple for a composite key)."""
         if key is None:
             return None
+        key = key if isinstance(key, tuple) else (key,)
         if (model, key) not in self._cache:
             table = model.__table__
-            pk = table.primary_key.columns.values()[0]
-            found = self._session.connection().execute(select(table).where(pk == key)).mappings().first()
+            where = [column == part for column, part in zip(table.primary_key.columns.values(), key)]
+            found = self._session.connection().execute(select(table).where(*where)).mappings().first()
             self._cache[(model, key)] = self._row(model, found) if found is not None else None
         return self._cache[(model, key)]
 
@@ -239,8 +275,10 @@ def _cascade(model: type, row: Row, lookup: _Lookup, pending: list[_Pending], ac
     for child, column in CASCADES.get(model, []):
         if child not in TRACKED:
             continue
-        for found in lookup.children(child, column, row[inspect(model).primary_key[0].key]):
-            entry = _deleted(child, found[inspect(child).primary_key[0].key], found, lookup)
+        if column not in child.__table__.c:
+            continue
+        for found in lookup.children(child, column, _row_key(model, row)[0]):
+            entry = _deleted(child, _row_key(child, found), found, lookup)
             entry.note = f"deleted with {TRACKED[model].object_type} {name}"
             pending.append(entry)
             _cascade(child, found, lookup, pending, actor)
@@ -279,7 +317,7 @@ def _after_flush(session: Session, _context: Any) -> None:
         entries.append({
             "created_at": datetime.now(timezone.utc), "actor_kind": actor.kind, "actor_name": actor.name,
             "actor_role": actor.role, "person_id": actor.person_id, "via": via, "action": item.action,
-            "object_type": tracked.object_type, "object_id": str(item.key),
+            "object_type": tracked.object_type, "object_id": _object_id(item.key),
             "object_name": str(item.name)[:512], "profile_id": item.profile_id,
             "before": before, "after": after, "note": item.note,
         })

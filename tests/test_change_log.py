@@ -222,3 +222,21 @@ def test_changes_through_the_console_are_logged_and_shown(proxy):
     bad = console.get("/console/changes", params={"since": "soon"})
     assert bad.status_code == 400 and "since must be an ISO 8601 date-time" in bad.text
     assert "/console/changes" in console.get("/console/").text  # in the navigation
+
+
+def test_people_and_teams_changed_by_someone_are_logged(keyed):
+    proxy = keyed
+    team = created(proxy.api("POST", "/teams", json={"name": "Platform", "idp_group": "platform"}))
+    person = created(proxy.api("POST", "/people", json={"email": "ada@example.com", "team_ids": [team["id"]]}))
+    created(proxy.api("PATCH", f"/people/{person['id']}", json={"disabled": True}))
+    assert proxy.api("DELETE", f"/people/{person['id']}").status_code == 204
+    entries = changes(proxy)["data"]
+    assert [(e["action"], e["object_type"], e["object_name"], e["note"]) for e in entries] == [
+        ("delete", "team_membership", "ada@example.com in Platform", "deleted with person ada@example.com"),
+        ("delete", "person", "ada@example.com", None),
+        ("update", "person", "ada@example.com", None),
+        ("create", "team_membership", "ada@example.com in Platform", None),
+        ("create", "person", "ada@example.com", None),
+        ("create", "team", "Platform", None)]
+    assert entries[2]["changed"] == ["disabled"] and entries[0]["object_id"] == f"{person['id']}/{team['id']}"
+    assert all(e["actor"]["name"] == "admin token" for e in entries)

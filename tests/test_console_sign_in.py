@@ -79,7 +79,10 @@ def test_an_admin_signs_in_and_is_recorded_by_name(proxy):
     assert "ada@example.com" in done.text and "read-only" not in done.text
     assert console.post("/console/profiles", {"name": "By Ada"}).status_code == 302
     entry = proxy.api("GET", "/change-log").json()["data"][0]
-    assert entry["actor"] == {"kind": "person", "name": "ada@example.com", "role": "admin", "person_id": None}
+    people = proxy.api("GET", "/people").json()["data"]
+    assert [p["email"] for p in people] == ["ada@example.com"]  # made on first sight, teams from the groups
+    assert entry["actor"] == {"kind": "person", "name": "ada@example.com", "role": "admin",
+                              "person_id": people[0]["id"]}
     assert (entry["via"], entry["action"], entry["object_name"]) == ("console", "create", "By Ada")
     page = console.get("/console/changes")
     assert "ada@example.com" in page.text and "By Ada" in page.text
@@ -95,17 +98,20 @@ def test_an_operator_changes_policies_and_monitor_mode_and_nothing_else(proxy):
                                                                        "cond_key": "", "cond_operator": "",
                                                                        "cond_value": ""}).status_code == 302
     policy = proxy.api("GET", "/tool-call-policies", params={"tool_id": tool["id"]}).json()["data"][0]
-    assert console.post(f"/console/profiles/{profile['id']}", {"mode": "monitor", "global_policy": "",
+    assert console.post(f"/console/profiles/{profile['id']}", {"mode": "monitor", "global_policy": "permissive",
                                                                "name": "Renamed", "slug": "renamed"}).status_code == 302
     after = proxy.api("GET", f"/profiles/{profile['id']}").json()
-    assert after["mode"] == "monitor" and (after["name"], after["slug"]) == ("Guarded", "guarded")  # only policy
+    assert after["mode"] == "monitor" and (after["name"], after["slug"], after["global_policy"]) == (
+        "Guarded", "guarded", None)  # only the mode
     assert console.post(f"/console/policies/call/{policy['id']}/delete").status_code == 302
-    # Keys, limits, prices, settings, profiles, tokens: no (the server refuses, whatever the page shows).
+    # Global monitor mode: yes, and only that of the settings.
+    assert console.post("/console/settings", {"mode": "monitor", "global_policy": "permissive"}).status_code == 302
+    assert proxy.api("GET", "/settings").json() == {"mode": "monitor", "global_policy": "restrictive"}
+    # Keys, limits, prices, profiles, tokens: no (the server refuses, whatever the page shows).
     for path, data in ((f"/console/profiles/{profile['id']}/virtual-keys", {"name": "k"}),
                        (f"/console/profiles/{profile['id']}/limits", {"max_cost_usd": "1"}),
                        (f"/console/profiles/{profile['id']}/token", {}), ("/console/token-prices", {"model": "m"}),
-                       ("/console/settings", {"global_policy": "permissive"}), ("/console/profiles", {"name": "x"}),
-                       (f"/console/profiles/{profile['id']}/delete", {})):
+                       ("/console/profiles", {"name": "x"}), (f"/console/profiles/{profile['id']}/delete", {})):
         refused = console.post(path, data)
         assert refused.status_code == 403 and "this takes an admin" in refused.text, path
     page = console.get(f"/console/profiles/{profile['id']}").text
@@ -114,7 +120,8 @@ def test_an_operator_changes_policies_and_monitor_mode_and_nothing_else(proxy):
     assert "Add a call policy" in console.get(f"/console/tools/{tool['id']}").text
     kinds = [(e["actor"]["name"], e["actor"]["role"], e["object_type"], e["action"])
              for e in proxy.api("GET", "/change-log", params={"via": "console"}).json()["data"]]
-    assert kinds == [("grace@example.com", "operator", "tool_call_policy", "delete"),
+    assert kinds == [("grace@example.com", "operator", "setting", "create"),  # the first time mode is set
+                     ("grace@example.com", "operator", "tool_call_policy", "delete"),
                      ("grace@example.com", "operator", "profile", "update"),
                      ("grace@example.com", "operator", "tool_call_policy", "create")]
 
@@ -173,6 +180,18 @@ def test_refusals(proxy, idp):
     wrong = console.http.post(login.url, data={"request": request, "email": "ada@example.com",
                                                "groups": "platform-admins"}, timeout=10)
     assert wrong.status_code == 401 and "nonce" in wrong.text
+
+
+def test_a_disabled_person_is_refused_and_signed_out(proxy):
+    signed, done = person(proxy, "eve@example.com", "platform-admins")
+    assert done.status_code == 200
+    eve = proxy.api("GET", "/people").json()["data"][0]
+    assert proxy.api("PATCH", f"/people/{eve['id']}", json={"disabled": True}).status_code == 200
+    ended = signed.http.get(f"{proxy.url}/console/", allow_redirects=False, timeout=10)
+    assert ended.status_code == 302 and "/console/sign-in" in ended.headers["Location"]
+    console, done = person(proxy, "eve@example.com", "platform-admins")
+    assert done.status_code == 403 and "eve@example.com is disabled" in done.text
+    assert "archestra_console" not in console.http.cookies
 
 
 def test_the_tokens_stay_as_break_glass_sign_in(proxy):

@@ -29,10 +29,10 @@ from .sessions import (
 
 SIGN_IN_COOKIE = "archestra_console_sign_in"  # double-submit CSRF token of the sign-in form (no session yet)
 PUBLIC = {"console.sign_in", "console.static", "console.oidc_start", "console.oidc_callback"}
-#: What an operator may change: policies, a profile's mode and global policy (profile_update keeps to those),
-#: policy replays. Everything else that changes something is an admin's.
-OPERATOR_POSTS = {"console.profile_update", "console.policy_create", "console.policy_update", "console.policy_delete",
-                  "console.replays"}
+#: What an operator may change, as through the API (api/auth.py): policies, monitor mode (profile_update and
+#: settings keep to ``mode``), policy replays. Everything else that changes something is an admin's.
+OPERATOR_POSTS = {"console.profile_update", "console.settings", "console.policy_create", "console.policy_update",
+                  "console.policy_delete", "console.replays"}
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
@@ -59,6 +59,8 @@ def _guard():
         return None
     settings = current_runtime().settings
     user = find_session(settings, request.cookies.get(COOKIE))
+    if user is not None and user.kind == OIDC and not _person_active(user.person_id):
+        user = None  # the person was disabled or deleted since signing in: the session ends with them
     if user is None:
         if request.method == "GET":
             return redirect(url_for("console.sign_in", next=request.full_path.rstrip("?")))
@@ -78,6 +80,11 @@ def _guard():
             abort(403, "This session is read-only." if not user.can_operate else
                   "Operators change policies, monitor mode and replays; this takes an admin.")
     return None
+
+
+def _person_active(person_id: str | None) -> bool:
+    person = current_runtime().identity.people.person(person_id) if person_id else None
+    return person is not None and not person.disabled
 
 
 def may_post(role: str, endpoint: str) -> bool:

@@ -6,7 +6,8 @@ of this path only. ``/console/sign-in/oidc/callback`` takes the code back (its `
 exchanges it at the token endpoint with the PKCE verifier (and the client's secret, when it has one), verifies
 the ID token (signature by the provider's JWKS, issuer, audience = the client id, expiry, the nonce) with the
 identity provider's verifier (archestra/identity/oidc.py), maps the person's groups to a console role
-(archestra/identity/roles.py) and opens a console session for that person and role. Nothing in the request
+(archestra/identity/roles.py), finds the person (archestra/identity/people.py: made on first sight, teams from
+the groups; a disabled person is refused) and opens a console session for that person and role. Nothing in the request
 chooses a host the proxy talks to: the endpoints come from the configured issuer's discovery document.
 """
 from __future__ import annotations
@@ -160,14 +161,13 @@ def oidc_callback():
         log.info("console sign-in refused: %s holds no console role", name)
         return _refused(403, f"{name} is in no group that may use the console (ARCHESTRA_OIDC_ADMIN_GROUPS, "
                              "ARCHESTRA_OIDC_OPERATOR_GROUPS, ARCHESTRA_OIDC_VIEWER_GROUPS).")
+    person = current_runtime().identity.people.for_identity(identity)  # found, or made on first sight
+    if person.disabled:
+        return _refused(403, f"{name} is disabled on this proxy.")
     response = make_response(redirect(flow.get("next") or url_for("console.home")))
-    response.set_cookie(COOKIE, open_session(settings, role, kind=OIDC, name=name, person_id=_person_id(identity)),
+    response.set_cookie(COOKIE, open_session(settings, role, kind=OIDC, name=name, person_id=person.id),
                         max_age=int(settings.console_session_hours * 3600), **cookie_args())
     response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
     log.info("console sign-in: %s as %s", name, role)
     return response
 
-
-def _person_id(identity: Any) -> str | None:
-    """The person record of this identity, when the identity module keeps people (archestra/identity)."""
-    return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from ..api.security import current_settings, save_settings
@@ -45,8 +45,10 @@ def page_number() -> int:
 def settings():
     errors: dict = {}
     if request.method == "POST":
-        outcome = attempt(lambda: save_settings({"global_policy": choice(request.form, "global_policy"),
-                                                 "mode": choice(request.form, "mode")}))
+        body = {"global_policy": choice(request.form, "global_policy"), "mode": choice(request.form, "mode")}
+        if not g.console.can_edit:
+            body = {"mode": body["mode"]}  # an operator switches monitor mode, as through the API (api/auth.py)
+        outcome = attempt(lambda: save_settings(body))
         if outcome.ok:
             return done("console.settings", "saved")
         errors = outcome.errors

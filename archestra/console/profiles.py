@@ -96,8 +96,8 @@ def _profile_page(profile: Any, status: int = 200, errors: dict | None = None, s
                 now=datetime.now(timezone.utc))
 
 
-#: What an operator may change on a profile (its security policy); the rest of the form is an admin's.
-OPERATOR_FIELDS = ("mode", "global_policy", "consider_context_untrusted")
+#: What an operator may change on a profile: monitor mode (as through the API, api/auth.py); the rest is an admin's.
+OPERATOR_FIELDS = ("mode",)
 
 
 @console.post("/profiles/<item_id>")
