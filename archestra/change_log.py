@@ -314,15 +314,54 @@ def _after_flush(session: Session, _context: Any) -> None:
         if item.action != DELETE:
             values = {**(item.before or {}), **_loaded(item.obj)}
             item.name, item.profile_id = tracked.name(values, lookup), tracked.profile(values, lookup)
-        entries.append({
-            "created_at": datetime.now(timezone.utc), "actor_kind": actor.kind, "actor_name": actor.name,
-            "actor_role": actor.role, "person_id": actor.person_id, "via": via, "action": item.action,
-            "object_type": tracked.object_type, "object_id": _object_id(item.key),
-            "object_name": str(item.name)[:512], "profile_id": item.profile_id,
-            "before": before, "after": after, "note": item.note,
-        })
+        entries.append(_entry(actor, via, item, before, after))
     if entries:
         session.connection().execute(insert(ChangeLog.__table__), entries)
+
+
+def _entry(actor: Actor, via: str, item: _Pending, before: Row | None, after: Row | None) -> Row:
+    return {"created_at": datetime.now(timezone.utc), "actor_kind": actor.kind, "actor_name": actor.name,
+            "actor_role": actor.role, "person_id": actor.person_id, "via": via, "action": item.action,
+            "object_type": TRACKED[item.model].object_type, "object_id": _object_id(item.key),
+            "object_name": str(item.name)[:512], "profile_id": item.profile_id, "before": before, "after": after,
+            "note": item.note}
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_statement(state: Any) -> Any:
+    """``session.execute(delete(Model).where(...))`` / ``update(...)`` on a tracked model, by someone: the rows it
+    touches, read before (and after) it runs, logged like the unit of work's changes. Without an actor such
+    statements are the proxy's own bookkeeping (last use, spend counters) and run untouched."""
+    if not (state.is_delete or state.is_update) or state.bind_mapper is None:
+        return None
+    model = state.bind_mapper.class_
+    actor, via = _who()
+    if model not in TRACKED or actor is None:
+        return None
+    session, table = state.session, model.__table__
+    where = state.statement.whereclause
+    query = select(table) if where is None else select(table).where(where)
+    lookup = _Lookup(session)
+    rows = [lookup._row(model, found) for found in session.connection().execute(query).mappings().all()]
+    pending = [_deleted(model, _row_key(model, row), row, lookup) for row in rows]
+    if state.is_delete:
+        for row in rows:
+            _cascade(model, row, lookup, pending, actor)
+    result = state.invoke_statement()
+    entries = []
+    for item in pending:
+        before = _shown(item.model, item.before or {})
+        after = None
+        if state.is_update:
+            item.action = UPDATE
+            fresh = _Lookup(session)(model, item.key)
+            after = _shown(model, fresh) if fresh is not None else None
+            if after == before:
+                continue
+        entries.append(_entry(actor, via, item, before, after))
+    if entries:
+        session.connection().execute(insert(ChangeLog.__table__), entries)
+    return result
 
 
 @event.listens_for(Session, "after_rollback")

@@ -240,3 +240,17 @@ def test_people_and_teams_changed_by_someone_are_logged(keyed):
         ("create", "team", "Platform", None)]
     assert entries[2]["changed"] == ["disabled"] and entries[0]["object_id"] == f"{person['id']}/{team['id']}"
     assert all(e["actor"]["name"] == "admin token" for e in entries)
+
+
+def test_statements_that_change_many_rows_are_logged_row_by_row(keyed):
+    """Writers that delete or update with one statement (a person's API team list drops a membership that way)
+    are logged like the others."""
+    proxy = keyed
+    teams = [created(proxy.api("POST", "/teams", json={"name": name})) for name in ("Red", "Blue")]
+    person = created(proxy.api("POST", "/people", json={"email": "bo@example.com",
+                                                        "team_ids": [team["id"] for team in teams]}))
+    created(proxy.api("PATCH", f"/people/{person['id']}", json={"team_ids": [teams[1]["id"]]}))
+    dropped = changes(proxy, object_type="team_membership", action="delete")["data"]
+    assert [(e["object_name"], e["before"]["source"], e["actor"]["name"]) for e in dropped] == [
+        ("bo@example.com in Red", "api", "admin token")]
+    assert [t["name"] for t in proxy.api("GET", f"/people/{person['id']}").json()["teams"]] == ["Blue"]
