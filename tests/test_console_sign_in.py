@@ -196,9 +196,21 @@ def test_a_disabled_person_is_refused_and_signed_out(proxy):
 
 def test_the_tokens_stay_as_break_glass_sign_in(proxy):
     admin = signed_in(proxy.url)
+    before = admin.http.cookies["archestra_console"]
     assert admin.post("/console/profiles", {"name": "break glass"}).status_code == 302
     entry = proxy.api("GET", "/change-log").json()["data"][0]
     assert entry["actor"]["kind"] == "admin_token" and entry["object_name"] == "break glass"
+    # Signing in through the identity provider in the same browser ends the token session it had.
+    console, answer = start(proxy)
+    console.http.cookies.set("archestra_console", before, path="/console")
+    login = console.http.get(answer.headers["Location"], timeout=10)
+    request = html.unescape(re.search(r'name="request" value="([^"]+)"', login.text).group(1))
+    done = console.http.post(login.url, data={"request": request, "email": "ada@example.com",
+                                              "groups": "platform-admins"}, timeout=10)
+    assert "ada@example.com" in done.text
+    old = requests.get(f"{proxy.url}/console/", cookies={"archestra_console": before}, timeout=10,
+                       allow_redirects=False)
+    assert old.status_code == 302 and "/console/sign-in" in old.headers["Location"]
 
 
 def test_without_an_identity_provider_there_is_no_such_sign_in(make_proxy):

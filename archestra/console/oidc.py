@@ -32,7 +32,7 @@ from ..identity.roles import role_for_groups
 from ..runtime import current_runtime
 from . import console
 from .auth import cookie_args, next_page
-from .sessions import COOKIE, OIDC, oidc_enabled, open_session
+from .sessions import COOKIE, OIDC, close_session, oidc_enabled, open_session
 
 log = logging.getLogger("archestra.console")
 FLOW_COOKIE = "archestra_console_oidc"
@@ -164,6 +164,7 @@ def oidc_callback():
     person = current_runtime().identity.people.for_identity(identity)  # found, or made on first sight
     if person.disabled:
         return _refused(403, f"{name} is disabled on this proxy.")
+    close_session(request.cookies.get(COOKIE))  # a session this browser had before ends: one at a time
     response = make_response(redirect(flow.get("next") or url_for("console.home")))
     response.set_cookie(COOKIE, open_session(settings, role, kind=OIDC, name=name, person_id=person.id),
                         max_age=int(settings.console_session_hours * 3600), **cookie_args())
