@@ -33,6 +33,7 @@ def test_every_destructive_form_asks_first_and_the_script_is_allowed_by_the_csp(
         question = re.search(r'data-confirm="([^"]+)"', form)
         assert question and "?" in question.group(1), form
     assert "Revoke the virtual key ci?" in pages[0].text
+    assert "over 0 interactions, 0 tokens" in pages[0].text  # no spend yet: 0, not "None"
     assert "Quote &#34; agent" in pages[0].text and 'Quote " agent' not in pages[0].text  # escaped in attributes
     for page in pages:
         assert "<script>" not in page.text and "onclick" not in page.text and "onsubmit" not in page.text
