@@ -30,3 +30,10 @@ def test_axis_labels_are_fixed_point_and_fit(cost, top):
 def test_bar_titles_show_small_costs():
     chart = stacked([("2026-12-05", "a", 0.0000123), ("2026-12-05", "b", 2.0)], FIRST, 7)
     assert sorted(bar["title"] for bar in chart.bars) == ["2026-12-05 a: $0.000012", "2026-12-05 b: $2.0000"]
+
+
+def test_costs_in_words_are_never_rounded_to_nothing():
+    from archestra.console.chart import cost_text
+
+    assert [cost_text(v) for v in (0, 0.000075, 0.00012, 2, 1234.5)] == [
+        "$0.0000", "$0.000075", "$0.0001", "$2.0000", "$1,234.5000"]

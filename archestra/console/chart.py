@@ -50,8 +50,6 @@ def _decimals(step: float) -> int:
 
 def money(value: float, decimals: int) -> str:
     """``$1,250`` or ``$0.00025``: fixed-point, never scientific notation."""
-    if value == 0:
-        return "$0"
     return f"${value:,.{decimals}f}"
 
 
@@ -84,7 +82,7 @@ def stacked(rows: list[tuple[str, str, float]], first: date, days: int) -> Chart
     plot_height = chart.baseline - TOP
     fractions = (0, 0.25, 0.5, 0.75, 1)
     decimals = _decimals(top / 4)
-    labels = [money(top * f, decimals) for f in fractions]
+    labels = [money(top * f, decimals) if f else "$0" for f in fractions]
     # The axis labels are right-aligned against the plot: leave room for the longest of them.
     chart.left = max(LEFT, CHAR_WIDTH * max(len(label) for label in labels) + 12)
     chart.ticks = [(round(chart.baseline - plot_height * f, 2), label) for f, label in zip(fractions, labels)]

@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models import BlockedToolCall
 from ..security.conditions import OPERATORS
 from . import console
+from .chart import cost_text
 from .forms import attempt, choice, row_errors
 
 NOTICES = {
@@ -21,6 +22,8 @@ PAGE_SIZE = 50
 
 console.add_app_template_global(row_errors, "row_errors")
 console.add_app_template_global(OPERATORS, "OPERATORS")
+#: Dollars to four decimals, smaller amounts to two significant digits (never $0.0000 for a real cost).
+console.add_app_template_global(cost_text, "usd_text")
 
 
 def page(template: str, status: int = 200, **context: Any):
