@@ -47,7 +47,8 @@ def test_every_kind_of_change_through_the_api_with_who_and_before_and_after(keye
     tool = created(proxy.api("POST", "/tools", json={"profile_id": profile["id"], "name": "send_email"}))
     policy = created(proxy.api("POST", "/tool-call-policies", json={
         "tool_id": tool["id"], "action": "block_when_context_is_untrusted", "conditions": []}))
-    created(proxy.api("PATCH", f"/tool-call-policies/{policy['id']}", json={"action": "allow_when_context_is_untrusted"}))
+    created(proxy.api("PATCH", f"/tool-call-policies/{policy['id']}",
+                      json={"action": "allow_when_context_is_untrusted"}))
     token = created(proxy.api("POST", f"/profiles/{profile['id']}/token"))["token"]
     created(proxy.api("PUT", f"/profiles/{profile['id']}/provider-keys/openai", json={"api_key": PROVIDER_KEY}))
     key = created(proxy.api("POST", "/virtual-keys", json={"profile_id": profile["id"], "name": "ci"}))
@@ -79,7 +80,8 @@ def test_every_kind_of_change_through_the_api_with_who_and_before_and_after(keye
     assert len(loosened) == 1 and loosened[0]["object_id"] == policy["id"]
     assert loosened[0]["before"]["action"] == "block_when_context_is_untrusted"
     assert loosened[0]["after"]["action"] == "allow_when_context_is_untrusted"
-    assert loosened[0]["changed"] == ["action"] and loosened[0]["object_name"] == "send_email: allow_when_context_is_untrusted"
+    assert loosened[0]["changed"] == ["action"]
+    assert loosened[0]["object_name"] == "send_email: allow_when_context_is_untrusted"
     assert loosened[0]["profile_id"] == profile["id"]
     token_entry, mode = changes(proxy, object_type="profile", action="update")["data"]  # newest first
     assert mode["changed"] == ["mode"] and (mode["before"]["mode"], mode["after"]["mode"]) == (None, "monitor")

@@ -26,8 +26,9 @@ def test_every_destructive_form_asks_first_and_the_script_is_allowed_by_the_csp(
     forms = [form for page in pages for form in re.findall(r"<form\b[^>]*>.*?</form>", page.text, re.S)]
     dangerous = [form for form in forms if 'class="danger' in form]
     kinds = {re.sub(r"[0-9a-f-]{36}", "ID", re.search(r'action="([^"]+)"', form).group(1)) for form in dangerous}
-    assert kinds == {"/console/profiles/ID/delete", "/console/profiles/ID/token/delete", "/console/virtual-keys/ID/revoke",
-                     "/console/limits/ID/delete", "/console/policies/call/ID/delete", "/console/token-prices/ID/delete"}
+    assert kinds == {"/console/profiles/ID/delete", "/console/profiles/ID/token/delete",
+                     "/console/virtual-keys/ID/revoke", "/console/limits/ID/delete",
+                     "/console/policies/call/ID/delete", "/console/token-prices/ID/delete"}
     assert 'data-confirm="Rotate the access token' in pages[0].text
     for form in dangerous:
         question = re.search(r'data-confirm="([^"]+)"', form)
