@@ -256,3 +256,39 @@ def test_statements_that_change_many_rows_are_logged_row_by_row(keyed):
     assert [(e["object_name"], e["before"]["source"], e["actor"]["name"]) for e in dropped] == [
         ("bo@example.com in Red", "api", "admin token")]
     assert [t["name"] for t in proxy.api("GET", f"/people/{person['id']}").json()["teams"]] == ["Blue"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_migration_upgrades_and_downgrades(database, tmp_path, request):
+    """Console sessions opened before the upgrade stay token sessions; the log and its triggers come and go."""
+    import flask_migrate
+    import sqlalchemy as sa
+
+    from archestra.extensions import db
+
+    url = f"sqlite:///{tmp_path}/fresh.db" if database == "sqlite" else request.getfixturevalue("postgres_url")
+    app = create_app({"database_url": url, "admin_token": "t"})
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision="0017_identity")
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO console_sessions (id, token_hash, role, credential_hash, created_at, expires_at) "
+                "VALUES ('s1', 'h', 'admin', 'c', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        flask_migrate.upgrade(directory=directory)
+        with db.engine.begin() as connection:
+            assert connection.execute(sa.text("SELECT kind, name FROM console_sessions")).all() == [("token", None)]
+        assert "change_log" in sa.inspect(db.engine).get_table_names()
+        flask_migrate.downgrade(directory=directory, revision="0017_identity")
+        assert "change_log" not in sa.inspect(db.engine).get_table_names()
+        assert "kind" not in {c["name"] for c in sa.inspect(db.engine).get_columns("console_sessions")}
+        flask_migrate.upgrade(directory=directory)
+        db.session.remove()
+        db.engine.dispose()
+    client = app.test_client()
+    assert client.post("/api/token-prices", json={"model": "z", "input_per_million": 1, "output_per_million": 1},
+                       headers={"Authorization": "Bearer t"}).status_code == 201
+    with app.app_context():
+        with db.engine.begin() as connection, pytest.raises(DBAPIError, match="append-only"):
+            connection.execute(sa.text("DELETE FROM change_log"))
+        db.engine.dispose()
