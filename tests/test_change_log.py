@@ -292,3 +292,28 @@ def test_migration_upgrades_and_downgrades(database, tmp_path, request):
         with db.engine.begin() as connection, pytest.raises(DBAPIError, match="append-only"):
             connection.execute(sa.text("DELETE FROM change_log"))
         db.engine.dispose()
+
+
+def test_a_person_with_an_identity_provider_token_is_recorded_by_name_and_role(make_proxy):
+    from tests.fakes.idp import FakeIdP
+
+    idp = FakeIdP()
+    try:
+        proxy = make_proxy(oidc_issuer=idp.issuer, oidc_audience=idp.audience, oidc_admin_groups="admins",
+                           oidc_operator_groups="secops")
+        operator = {"Authorization": "Bearer " + idp.token("u-7", email="grace@example.com", groups=["secops"])}
+        profile = created(proxy.api("POST", "/profiles", json={"name": "p"}))
+        assert proxy.api("PATCH", f"/profiles/{profile['id']}", json={"mode": "monitor"},
+                         headers=operator).status_code == 200
+        assert proxy.api("POST", "/token-prices", json={"model": "x", "input_per_million": 1,
+                                                        "output_per_million": 1}, headers=operator).status_code == 403
+        entry = changes(proxy, actor="grace@example.com")
+        assert entry["total"] == 1
+        person = proxy.api("GET", "/people").json()["data"][0]
+        assert entry["data"][0]["actor"] == {"kind": "person", "name": "grace@example.com", "role": "operator",
+                                             "person_id": person["id"]}
+        assert (entry["data"][0]["before"]["mode"], entry["data"][0]["after"]["mode"]) == (None, "monitor")
+        # The token itself is in no entry.
+        assert operator["Authorization"][7:] not in json.dumps(changes(proxy)["data"])
+    finally:
+        idp.close()
