@@ -17,7 +17,7 @@ from tests.fakes import openai_wire as wire
 from tests.fakes.idp_login import LoginIdP
 from tests.fakes.server import json_reply
 from tests.live import _start
-from tests.test_console_browser import fill, text_of, wait_for
+from tests.test_console_browser import WIDER, fill, text_of, wait_for
 from tests.test_deployment import stop_gunicorn
 
 browser = browser_fixture
@@ -111,6 +111,11 @@ def test_each_role_signs_in_through_the_identity_provider(live, idp, browser):
     assert "grace@example.com operator" in rows[1] and "delete" in rows[1]
     assert not any("linus@example.com" in row for row in rows)
     screenshot(driver, "oidc-change-log")
+    driver.set_window_size(390, 844)  # a phone: nothing wider than the screen but the table's scrolling box
+    driver.refresh()
+    assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), \
+        driver.execute_script(WIDER)
+    driver.set_window_size(1280, 1000)
 
     # The spend chart at a small amount ($0.000075: gpt-4o, 10 tokens in, 5 out): fixed-point labels, all
     # inside the chart.
