@@ -117,6 +117,8 @@ def authenticate(keys: Any, provider: str, profile: ProfileInfo, headers: Any, a
                                                   f"a passthrough identity key in {IDENTITY_HEADER}.")
     if token is not None:
         who = identify(identity, token, headers)  # type: ignore[arg-type]
+        # A token is not issued for one profile (a virtual key is): a profile's access token still applies.
+        profile_tokens.check(profile, headers.get(profile_tokens.HEADER))
         return Caller(None, _held(keys, profile, provider), who, token)
     if presented:
         key = _usable_key(keys, presented.pop(), profile)

@@ -305,3 +305,37 @@ def test_model_router_takes_an_identity_token(proxy, upstream, idp):
     assert sent.headers["Authorization"] == f"Bearer {HELD['openai']}"
     nothing_of(token, sent)
     assert interactions(proxy)[0]["person_email"] == "jo@example.com"
+
+
+def test_passthrough_identity_key_rules(proxy, upstream, idp):
+    key = _person_key(proxy, True)
+    full = _person_key(proxy, False)
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+
+    def post(**headers: str) -> requests.Response:
+        return requests.post(proxy.base("openai") + "/chat/completions", timeout=10,
+                             json={"model": "gpt-4o", "messages": ASK}, headers=headers)
+
+    both = post(**{"Authorization": f"Bearer {full}", "X-Archestra-Virtual-Key": key})
+    assert (both.status_code, both.json()["error"]["code"]) == (401, "conflicting_credentials")
+    token_too = post(**{"Authorization": f"Bearer {idp.token('u')}", "X-Archestra-Virtual-Key": key})
+    assert (token_too.status_code, token_too.json()["error"]["code"]) == (401, "conflicting_credentials")
+    profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
+    proxy.api("PATCH", f"/profiles/{profile}", json={"require_virtual_key": True})
+    strict = post(**{"Authorization": "Bearer sk-own", "X-Archestra-Virtual-Key": key})
+    assert (strict.status_code, strict.json()["error"]["code"]) == (401, "virtual_key_required")
+    assert upstream.received == []
+
+
+def test_a_profile_access_token_still_applies_to_identity_tokens(proxy, upstream, idp):
+    profile = proxy.api("POST", "/profiles", json={"name": "restricted"}).json()["id"]
+    access = proxy.api("POST", f"/profiles/{profile}/token").json()["token"]
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+    client = openai.OpenAI(api_key=idp.token("u-kim"), base_url=proxy.base("openai", profile), max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as raised:
+        client.chat.completions.create(model="gpt-4o", messages=ASK)
+    assert raised.value.code == "profile_token_required" and upstream.received == []
+    client = openai.OpenAI(api_key=idp.token("u-kim"), base_url=proxy.base("openai", profile), max_retries=0,
+                           default_headers={"X-Archestra-Token": access})
+    client.chat.completions.create(model="gpt-4o", messages=ASK)
+    assert upstream.received[-1].headers["Authorization"] == f"Bearer {HELD['openai']}"
