@@ -224,6 +224,13 @@ def test_changes_through_the_console_are_logged_and_shown(proxy):
     bad = console.get("/console/changes", params={"since": "soon"})
     assert bad.status_code == 400 and "since must be an ISO 8601 date-time" in bad.text
     assert "/console/changes" in console.get("/console/").text  # in the navigation
+    # A policy's entry leads to its tool's page while the tool exists; a profile's to the profile's.
+    kept = proxy.api("POST", "/profiles", json={"name": "Kept"}).json()
+    tool = proxy.api("POST", "/tools", json={"profile_id": kept["id"], "name": "send_email"}).json()
+    proxy.api("POST", "/tool-call-policies", json={"tool_id": tool["id"], "action": "block_always"})
+    page = console.get("/console/changes", params={"profile_id": kept["id"]}).text
+    assert page.count(f'href="/console/tools/{tool["id"]}"') == 2 and f'href="/console/profiles/{kept["id"]}"' in page
+    assert f'/console/changes?profile_id={kept["id"]}' in console.get(f"/console/profiles/{kept['id']}").text
 
 
 def test_people_and_teams_changed_by_someone_are_logged(keyed):
