@@ -2,7 +2,7 @@
 the fake IdP with its sign-in page: one person per role (admin, operator, viewer) signs in, sees what the role
 may do and nothing more, and the change log names them. The admin's part also answers the confirmation a
 destructive button asks (dismissed: nothing happens; accepted: done), and checks the spend chart's axis labels
-lie inside the chart at a small amount."""
+lie inside the chart at a small amount. The change log's screenshot is written over docs/console-changes.png."""
 from __future__ import annotations
 
 import openai
@@ -17,7 +17,7 @@ from tests.fakes import openai_wire as wire
 from tests.fakes.idp_login import LoginIdP
 from tests.fakes.server import json_reply
 from tests.live import _start
-from tests.test_console_browser import WIDER, fill, text_of, wait_for
+from tests.test_console_browser import WIDER, documented, fill, text_of, wait_for
 from tests.test_deployment import stop_gunicorn
 
 browser = browser_fixture
@@ -110,7 +110,7 @@ def test_each_role_signs_in_through_the_identity_provider(live, idp, browser):
     assert "ada@example.com admin" in rows[0] and "virtual key ci" in rows[0] and "revoked_at" in rows[0]
     assert "grace@example.com operator" in rows[1] and "delete" in rows[1]
     assert not any("linus@example.com" in row for row in rows)
-    screenshot(driver, "oidc-change-log")
+    documented(screenshot(driver, "oidc-change-log"), "changes")
     driver.set_window_size(390, 844)  # a phone: nothing wider than the screen but the table's scrolling box
     driver.refresh()
     assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), \
