@@ -232,3 +232,46 @@ def test_a_session_ends_when_its_role_mapping_or_identity_provider_changes(proxy
         assert find_session(replace(settings, oidc_client_id="another-client"), token) is None
         assert find_session(replace(settings, oidc_client_id=None), token) is None
         db.session.remove()
+
+
+def test_the_callback_url_behind_a_reverse_proxy_and_bad_settings(make_proxy, idp):
+    from archestra.config import ConfigError, load_settings
+
+    public = "https://archestra.example.com/console/sign-in/oidc/callback"
+    proxy = make_proxy(oidc_issuer=idp.issuer, oidc_audience=idp.audience, oidc_client_id=idp.client_id,
+                       oidc_redirect_url=public, **GROUPS)
+    _, answer = start(proxy)
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["redirect_uri"] == [public]
+    for bad, message in (({"oidc_client_id": "c"}, "ARCHESTRA_OIDC_ISSUER is required"),
+                         ({"oidc_issuer": idp.issuer, "oidc_audience": "a", "oidc_client_id": "c",
+                           "oidc_redirect_url": "ftp://x/cb"}, "ARCHESTRA_OIDC_REDIRECT_URL")):
+        with pytest.raises(ConfigError, match=message):
+            load_settings(bad, env={})
+    assert "console-secret" not in repr(load_settings({"oidc_client_secret": "console-secret"}, env={}))
+
+
+def test_a_public_client_signs_in_with_pkce_alone(make_proxy):
+    public = LoginIdP(client_secret=None)  # the fake then takes no secret, and still checks the PKCE verifier
+    try:
+        proxy = make_proxy(oidc_issuer=public.issuer, oidc_audience=public.audience, oidc_client_id=public.client_id,
+                           **GROUPS)
+        console, done = person(proxy, "ada@example.com", "engineering")
+        assert done.status_code == 200 and "ada@example.com" in done.text and "read-only" in done.text
+    finally:
+        public.close()
+
+
+def test_a_code_without_its_pkce_verifier_is_worthless(proxy):
+    """A code taken on its way back to the console is no use with another verifier: the exchange fails."""
+    console, answer = start(proxy)
+    flow = json.loads(base64.urlsafe_b64decode(console.http.cookies["archestra_console_oidc"]))
+    console.http.cookies.clear()
+    console.http.cookies.set("archestra_console_oidc", base64.urlsafe_b64encode(json.dumps(
+        {**flow, "verifier": "x" * 64}).encode()).decode(), path="/console/sign-in/oidc")
+    login = console.http.get(answer.headers["Location"], timeout=10)
+    request = html.unescape(re.search(r'name="request" value="([^"]+)"', login.text).group(1))
+    done = console.http.post(login.url, data={"request": request, "email": "ada@example.com",
+                                              "groups": "platform-admins"}, timeout=10)
+    assert done.status_code == 502 and "refused to exchange the sign-in code" in done.text
+    assert "archestra_console" not in console.http.cookies
