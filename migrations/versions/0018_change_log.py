@@ -23,6 +23,8 @@ POSTGRES_TRIGGER = [
     "$$ BEGIN RAISE EXCEPTION 'change_log is append-only'; END $$",
     "CREATE TRIGGER change_log_append_only BEFORE UPDATE OR DELETE ON change_log "
     "FOR EACH ROW EXECUTE FUNCTION change_log_append_only()",
+    "CREATE TRIGGER change_log_no_truncate BEFORE TRUNCATE ON change_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION change_log_append_only()",
 ]
 
 
@@ -61,6 +63,7 @@ def downgrade():
         batch.drop_column("name")
         batch.drop_column("kind")
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS change_log_no_truncate ON change_log")
         op.execute("DROP TRIGGER IF EXISTS change_log_append_only ON change_log")
         op.execute("DROP FUNCTION IF EXISTS change_log_append_only()")
     op.drop_table("change_log")
