@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
+from . import change_log as _change_log  # noqa: F401  (session hooks: every configuration change is logged)
 from .config import load_settings
 from .extensions import db, migrate
 from .generation import ConfigGeneration, SharedCounter

@@ -132,6 +132,12 @@ class Settings:
     console_session_hours: float = 12.0
     #: A token that signs in to the admin console read-only (sees everything, changes nothing); None: none.
     console_readonly_token: str | None = field(default=None, repr=False)
+    #: Console sign-in through the identity provider (authorization code with PKCE, archestra/console/oidc.py):
+    #: the client the IdP registered for the console, its secret (None: a public client, PKCE alone), and the
+    #: callback URL registered there (None: ``/console/sign-in/oidc/callback`` on the host the browser used).
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_redirect_url: str | None = None
     #: The profile (id or slug) of the other archestra instance that ``/v1/archestra/...`` requests are sent to
     #: (``ARCHESTRA_ARCHESTRA_BASE_URL``); None: its default profile.
     archestra_profile: str | None = None
@@ -215,6 +221,9 @@ ENV_VARS: dict[str, str] = {
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "otel_export_batch_size",
     "ARCHESTRA_CONSOLE_SESSION_HOURS": "console_session_hours",
     "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
+    "ARCHESTRA_OIDC_CLIENT_ID": "oidc_client_id",
+    "ARCHESTRA_OIDC_CLIENT_SECRET": "oidc_client_secret",
+    "ARCHESTRA_OIDC_REDIRECT_URL": "oidc_redirect_url",
     "ARCHESTRA_ARCHESTRA_PROFILE": "archestra_profile",
     "ARCHESTRA_INSTANCE_ID": "instance_id",
     "ARCHESTRA_OIDC_ISSUER": "oidc_issuer",
@@ -447,6 +456,11 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     if settings.oidc_issuer and not settings.oidc_audience:
         raise ConfigError("ARCHESTRA_OIDC_AUDIENCE is required when ARCHESTRA_OIDC_ISSUER is set (tokens issued "
                           "for other applications must not be accepted)")
+    if settings.oidc_client_id and not settings.oidc_issuer:
+        raise ConfigError("ARCHESTRA_OIDC_ISSUER is required when ARCHESTRA_OIDC_CLIENT_ID is set (console sign-in "
+                          "through the identity provider)")
+    if settings.oidc_redirect_url:
+        _valid_base_url("oidc_redirect", settings.oidc_redirect_url, "ARCHESTRA_OIDC_REDIRECT_URL")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings

@@ -129,6 +129,12 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_CONSOLE_SESSION_HOURS", None, "how long an admin console sign-in lasts (at most 720)"),
         ("ARCHESTRA_CONSOLE_READONLY_TOKEN", "unset",
          "a token that signs in to the console read-only (must differ from the admin token)"),
+        ("ARCHESTRA_OIDC_CLIENT_ID", "unset (no identity provider sign-in)", "the console's client at the identity "
+         "provider (`ARCHESTRA_OIDC_ISSUER`): the console offers sign-in through it, authorization code with PKCE "
+         "([console sign-in](console-sign-in.md))"),
+        ("ARCHESTRA_OIDC_CLIENT_SECRET", "unset (a public client: PKCE alone)", "that client's secret"),
+        ("ARCHESTRA_OIDC_REDIRECT_URL", "unset (`/console/sign-in/oidc/callback` on the host the browser used)",
+         "the callback URL registered at the identity provider (behind a reverse proxy: its public URL)"),
     ],
     "Observability": [
         ("ARCHESTRA_METRICS_TOKEN", "unset (`/metrics` open)", "bearer token `/metrics` requires"),

@@ -360,10 +360,15 @@ class ConsoleSession(db.Model):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    #: "admin" (may change things) or "viewer" (read-only).
+    #: "admin" (may change everything), "operator" (policies, monitor mode, replay) or "viewer" (read-only).
     role: Mapped[str] = mapped_column(String(16))
     #: The SHA-256 of the credential signed in with: the session ends when that credential is changed.
     credential_hash: Mapped[str] = mapped_column(String(64))
+    #: "token" (the admin or read-only token) or "oidc" (signed in through the identity provider).
+    kind: Mapped[str] = mapped_column(String(16), default="token", server_default="token")
+    #: Who: an e-mail address for "oidc" sessions (None for token sessions), and the person's record if any.
+    name: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    person_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
@@ -420,6 +425,37 @@ class RouterResponse(db.Model):
     model: Mapped[str] = mapped_column(String(256))  # as the client named it
     messages: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class ChangeLog(db.Model):
+    """One configuration change (a profile, policy, key, limit, price, setting... created, updated or deleted),
+    with who made it, through what, and the object's value before and after (secrets never: a fingerprint or
+    the last four characters at most). Append-only: written by change_log.py's session hooks, never updated or
+    deleted (database triggers refuse both); no foreign key, so entries outlive the objects they describe."""
+
+    __tablename__ = "change_log"
+    __table_args__ = (Index("ix_change_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    #: archestra.actor.Actor: how it signed in (``admin_token``, ``person``...), who, with which role.
+    actor_kind: Mapped[str] = mapped_column(String(32))
+    actor_name: Mapped[str] = mapped_column(String(320), index=True)
+    actor_role: Mapped[str] = mapped_column(String(16))
+    person_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: ``api``, ``console``, or the actor's kind outside a request (``config_file``, ``system``).
+    via: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(8))  # create | update | delete
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(256))
+    object_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    #: The profile the object belongs to (None for global objects), kept as an id when the profile is gone.
+    profile_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: Why it happened when not asked for directly (``deleted with profile Support agent``).
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 # -- people and teams (issue 28): archestra/identity/ -----------------------------------------------------------

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields
 from . import api
 from .schemas import (
     BlockedToolCallSchema,
+    ChangeLogSchema,
     InteractionSchema,
     LimitSchema,
     ModelAliasSchema,
@@ -202,6 +203,7 @@ def build_spec() -> dict[str, Any]:
             "schema": "Settings"}}}, "responses": _responses({"200": _json("Settings", "Updated")}, 400)},
     })
     _key_paths(spec, item_id)
+    _change_log_paths(spec)
     spec.components.schema("SpendRow", schema=SpendRowSchema)
     spec.path(path="/spend", operations={"get": {
         "tags": ["Interaction"], "summary": "Spend grouped by person, team, profile, model or virtual key (the "
@@ -249,6 +251,24 @@ def _key_paths(spec: APISpec, item_id: dict[str, Any]) -> None:
                                                                     400, 404, 409)},
         "delete": {"tags": tag, "summary": "Revoke (the record stays)",
                    "responses": _responses({"204": {"description": "Revoked"}}, 404)}})
+
+
+def _change_log_paths(spec: APISpec) -> None:
+    """The change log (api/change_log.py): read-only."""
+    spec.components.schema("ChangeLog", schema=ChangeLogSchema)
+    filters = ["object_type", "object_id", ("action", {"type": "string", "enum": ["create", "update", "delete"]}),
+               ("actor", {"type": "string", "description": "The actor's name (an e-mail address, admin token)"}),
+               "actor_kind", "person_id", "via", "profile_id", ("since", {"type": "string", "format": "date-time"}),
+               ("until", {"type": "string", "format": "date-time"})]
+    spec.path(path="/change-log", operations={"get": {
+        "tags": ["ChangeLog"], "summary": "Configuration changes, newest first (append-only: no write method)",
+        "parameters": _query(filters) + _query(PAGE),
+        "responses": _responses({"200": _json(_list_of("ChangeLogList", ChangeLogSchema, paged=True),
+                                              "A page of changes")}, 400)}})
+    spec.path(path="/change-log/{item_id}", parameters=[{"in": "path", "name": "item_id", "required": True,
+                                                         "schema": {"type": "integer"}}],
+              operations={"get": {"tags": ["ChangeLog"],
+                                  "responses": _responses({"200": _json("ChangeLog", "The change")}, 404)}})
 
 
 @api.get("/openapi.json")

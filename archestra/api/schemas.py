@@ -383,6 +383,31 @@ class ModelAliasSchema(Schema):
     updated_at = UTCDateTime(dump_only=True)
 
 
+class ChangeLogSchema(Schema):
+    """One configuration change: who, when, through what, on which object, its value before and after."""
+
+    id = fields.Integer(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
+    actor = fields.Function(lambda row: {"kind": row.actor_kind, "name": row.actor_name, "role": row.actor_role,
+                                         "person_id": row.person_id}, dump_only=True, metadata={
+        "description": "Who: kind (admin_token, readonly_token, person, config_file, system), name, role."})
+    via = fields.String(dump_only=True, metadata={"description": "api, console, config_file or system"})
+    action = fields.String(dump_only=True, metadata={"description": "create, update or delete"})
+    object_type = fields.String(dump_only=True)
+    object_id = fields.String(dump_only=True)
+    object_name = fields.String(dump_only=True, allow_none=True)
+    profile_id = fields.String(dump_only=True, allow_none=True)
+    before = fields.Raw(dump_only=True, allow_none=True, metadata={
+        "description": "The object before the change (null for a create); secrets never, fingerprints at most."})
+    after = fields.Raw(dump_only=True, allow_none=True, metadata={"description": "After (null for a delete)."})
+    changed = fields.Method("_changed", dump_only=True, metadata={"description": "The fields that differ."})
+    note = fields.String(dump_only=True, allow_none=True)
+
+    def _changed(self, row):
+        before, after = row.before or {}, row.after or {}
+        return sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
+
+
 class PersonSchema(Schema):
     """A person who calls models through the proxy (created here or on first sight of an identity provider
     token). ``teams`` lists their memberships with their source (api or idp)."""

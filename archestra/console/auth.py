@@ -15,15 +15,29 @@ from ..api.errors import ApiError
 from ..extensions import db
 from ..runtime import current_runtime
 from . import console
-from .sessions import COOKIE, close_session, find_session, open_session, role_for
+from .sessions import (
+    ADMIN,
+    COOKIE,
+    OIDC,
+    OPERATOR,
+    close_session,
+    find_session,
+    oidc_enabled,
+    open_session,
+    role_for,
+)
 
 SIGN_IN_COOKIE = "archestra_console_sign_in"  # double-submit CSRF token of the sign-in form (no session yet)
-PUBLIC = {"console.sign_in", "console.static"}
+PUBLIC = {"console.sign_in", "console.static", "console.oidc_start", "console.oidc_callback"}
+#: What an operator may change, as through the API (api/auth.py): policies, monitor mode (profile_update and
+#: settings keep to ``mode``), policy replays. Everything else that changes something is an admin's.
+OPERATOR_POSTS = {"console.profile_update", "console.settings", "console.policy_create", "console.policy_update",
+                  "console.policy_delete", "console.replays"}
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 
-def _cookie_args(path: str = "/console") -> dict:
+def cookie_args(path: str = "/console") -> dict:
     return {"path": path, "httponly": True, "samesite": "Lax", "secure": request.is_secure}
 
 
@@ -45,21 +59,37 @@ def _guard():
         return None
     settings = current_runtime().settings
     user = find_session(settings, request.cookies.get(COOKIE))
+    if user is not None and user.kind == OIDC and not _person_active(user.person_id):
+        user = None  # the person was disabled or deleted since signing in: the session ends with them
     if user is None:
         if request.method == "GET":
             return redirect(url_for("console.sign_in", next=request.full_path.rstrip("?")))
         abort(401, "Sign in first.")
     g.console = user
-    read_only = not user.can_edit
-    set_actor(Actor("readonly_token" if read_only else "admin_token",
-                    "read-only token" if read_only else "admin token", user.role))
+    if user.kind == OIDC:
+        set_actor(Actor("person", user.name or "", user.role, user.person_id))
+    else:
+        read_only = not user.can_edit
+        set_actor(Actor("readonly_token" if read_only else "admin_token",
+                        "read-only token" if read_only else "admin token", user.role))
     if request.method == "POST":
         if not _same_origin() or not _equal(request.form.get("csrf_token", ""), user.csrf):
             abort(403, "This form is stale or was not sent from the console (CSRF check failed). Reload the page "
                        "and try again.")
-        if not user.can_edit and request.endpoint != "console.sign_out":
-            abort(403, "This session is read-only.")
+        if not may_post(user.role, request.endpoint or ""):
+            abort(403, "This session is read-only." if not user.can_operate else
+                  "Operators change policies, monitor mode and replays; this takes an admin.")
     return None
+
+
+def _person_active(person_id: str | None) -> bool:
+    person = current_runtime().identity.people.person(person_id) if person_id else None
+    return person is not None and not person.disabled
+
+
+def may_post(role: str, endpoint: str) -> bool:
+    """Whether a session of ``role`` may send this form (viewers: only sign out)."""
+    return endpoint == "console.sign_out" or role == ADMIN or (role == OPERATOR and endpoint in OPERATOR_POSTS)
 
 
 @console.after_request
@@ -73,7 +103,7 @@ def _headers(response):
     return response
 
 
-def _next_page() -> str:
+def next_page() -> str:
     target = request.values.get("next") or ""
     # Only a page of the console: never an open redirect to another site.
     if target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
@@ -84,7 +114,7 @@ def _next_page() -> str:
 @console.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     settings = current_runtime().settings
-    if not settings.admin_token and not settings.console_readonly_token:
+    if not settings.admin_token and not settings.console_readonly_token and not oidc_enabled(settings):
         return render_template("console/error.html", status=503, message=(
             "The console is disabled: set ARCHESTRA_ADMIN_TOKEN to enable it.")), 503
     error, status = None, 200
@@ -97,15 +127,17 @@ def sign_in():
             if role is None:
                 error, status = "This is not an admin token.", 401
             else:
-                response = redirect(_next_page())
+                response = redirect(next_page())
                 response.set_cookie(COOKIE, open_session(settings, role),
-                                    max_age=int(settings.console_session_hours * 3600), **_cookie_args())
+                                    max_age=int(settings.console_session_hours * 3600), **cookie_args())
                 response.delete_cookie(SIGN_IN_COOKIE, path="/console/sign-in")
                 return response
     form_token = secrets.token_urlsafe(24)
     response = make_response(render_template("console/sign_in.html", error=error, form_token=form_token,
-                                             next=request.values.get("next", "")), status)
-    response.set_cookie(SIGN_IN_COOKIE, form_token, max_age=3600, **_cookie_args("/console/sign-in"))
+                                             next=request.values.get("next", ""), oidc=oidc_enabled(settings),
+                                             tokens=bool(settings.admin_token or settings.console_readonly_token)),
+                             status)
+    response.set_cookie(SIGN_IN_COOKIE, form_token, max_age=3600, **cookie_args("/console/sign-in"))
     return response
 
 

@@ -20,10 +20,12 @@ ACTIONS = {
 
 
 def condition_words(conditions: Any) -> str:
+    """`` when ...`` for a policy's conditions; nothing for an unconditional one (its action says it all:
+    "Calls are always blocked.", never "always blocked always")."""
     if not conditions:
-        return "always"
+        return ""
     parts = [f"{cond.get('key') or 'the whole value'} {cond['operator']} \"{cond['value']}\"" for cond in conditions]
-    return "when " + " and ".join(parts)
+    return " when " + " and ".join(parts)
 
 
 def explain(profile_id: str, tool: str) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def explain(profile_id: str, tool: str) -> dict[str, Any]:
         sentences = []
         for rule in found["policies"]:
             origin = f" (template {rule['template']})" if rule["source"] == "template" else ""
-            sentence = f"{noun} are {ACTIONS[kind].get(rule['action'], rule['action'])} " \
+            sentence = f"{noun} are {ACTIONS[kind].get(rule['action'], rule['action'])}" \
                        f"{condition_words(rule['conditions'])}{origin}."
             sentences.append(sentence[0].upper() + sentence[1:])
         if found["policies"]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from ..api.security import current_settings, save_settings
@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models import BlockedToolCall
 from ..security.conditions import OPERATORS
 from . import console
+from .chart import cost_text
 from .forms import attempt, choice, row_errors
 
 NOTICES = {
@@ -21,6 +22,8 @@ PAGE_SIZE = 50
 
 console.add_app_template_global(row_errors, "row_errors")
 console.add_app_template_global(OPERATORS, "OPERATORS")
+#: Dollars to four decimals, smaller amounts to two significant digits (never $0.0000 for a real cost).
+console.add_app_template_global(cost_text, "usd_text")
 
 
 def page(template: str, status: int = 200, **context: Any):
@@ -45,8 +48,10 @@ def page_number() -> int:
 def settings():
     errors: dict = {}
     if request.method == "POST":
-        outcome = attempt(lambda: save_settings({"global_policy": choice(request.form, "global_policy"),
-                                                 "mode": choice(request.form, "mode")}))
+        body = {"global_policy": choice(request.form, "global_policy"), "mode": choice(request.form, "mode")}
+        if not g.console.can_edit:
+            body = {"mode": body["mode"]}  # an operator switches monitor mode, as through the API (api/auth.py)
+        outcome = attempt(lambda: save_settings(body))
         if outcome.ok:
             return done("console.settings", "saved")
         errors = outcome.errors

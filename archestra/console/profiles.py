@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import request, url_for
+from flask import g, request, url_for
 from sqlalchemy import func, or_, select
 
 from ..api.common import create_item, delete_item, get_or_404
@@ -96,10 +96,17 @@ def _profile_page(profile: Any, status: int = 200, errors: dict | None = None, s
                 now=datetime.now(timezone.utc))
 
 
+#: What an operator may change on a profile: monitor mode (as through the API, api/auth.py); the rest is an admin's.
+OPERATOR_FIELDS = ("mode",)
+
+
 @console.post("/profiles/<item_id>")
 def profile_update(item_id: str):
     profile = find_profile(item_id)
-    outcome = attempt(lambda: update_profile(profile, _profile_form()))
+    values = _profile_form()
+    if not g.console.can_edit:
+        values = {name: values[name] for name in OPERATOR_FIELDS}
+    outcome = attempt(lambda: update_profile(profile, values))
     if not outcome.ok:
         return _profile_page(profile, 400, errors=outcome.errors)
     return done("console.profile", "saved", item_id=profile.id)
