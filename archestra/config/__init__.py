@@ -360,7 +360,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _secret_keys(name: str, value: Any) -> Any:
-    from .secretbox import valid_secret_key
+    from ..secretbox import valid_secret_key
 
     keys = tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else \
         tuple(value or ())
