@@ -46,6 +46,11 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_LOG_LEVEL", None, "`DEBUG`, `INFO`, `WARNING` or `ERROR`"),
         ("ARCHESTRA_LOG_FORMAT", None, "`json`: archestra's log lines as one JSON object each (`time`, `level`, "
          "`logger`, `message`, `interaction_id`)"),
+        ("ARCHESTRA_CONFIG_FILE", "unset", "a declarative configuration file applied at start, once per instance "
+         "before the workers fork; an invalid file stops the start ([configuration as code]"
+         "(configuration-as-code.md))"),
+        ("ARCHESTRA_CONFIG_FILE_ONLY", None, "`true`: the file is the only source of what it holds: API and console "
+         "writes to it are refused (409 `config_file_only`)"),
     ],
     "Providers": [
         (f"ARCHESTRA_{P}_BASE_URL", "", "upstream base URL ([providers](providers.md)), e.g. Bedrock "

@@ -131,8 +131,13 @@ def fenced_blocks(path: Path) -> list[Block]:
     return found
 
 
+#: A YAML block whose first line names a file (``# archestra.yaml``) is written there for the page's next blocks.
+NAMED_FILE = re.compile(r"# ([\w./-]+\.ya?ml)\n")
+
+
 def runnable_blocks(path: Path) -> list[Block]:
-    return [block for block in fenced_blocks(path) if block.lang in RUNNABLE]
+    return [block for block in fenced_blocks(path) if block.lang in RUNNABLE
+            or (block.lang in {"yaml", "yml"} and NAMED_FILE.match(block.text))]
 
 
 def listed(block: Block) -> bool:
@@ -234,6 +239,11 @@ class PageRun:
         if self.url == self.proxy.url:  # records are written off the request path: a reader is never this quick
             self.proxy.flush()
         text = self.substitute(block.text)
+        if block.lang in {"yaml", "yml"}:  # a configuration or scenario file the next blocks use
+            target = self.tmp / NAMED_FILE.match(text).group(1)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            return ""
         if block.lang in {"python", "py"}:
             return self.run_python(block, text)
         if SERVER in text:

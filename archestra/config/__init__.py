@@ -37,6 +37,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
              "interaction_metadata_only", "trace_content", "azure_entra_id"}
+_BOOLEANS |= {"config_file_only"}
 LOG_FORMATS = ("text", "json")
 #: A profile id or slug, or an instance id: one path segment, one ``Via`` pseudonym.
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
@@ -138,6 +139,11 @@ class Settings:
     #: How this instance names itself in the ``Via`` header of requests it forwards to another archestra instance
     #: (loop prevention, providers/hops.py). gunicorn.conf.py makes one at startup that its workers share.
     instance_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    #: A declarative configuration file (docs/configuration-as-code.md) applied at start, once per instance
+    #: before the workers fork; None: none.
+    config_file: str | None = None
+    #: The configuration file is the only source of what it holds: API and console writes to it are refused.
+    config_file_only: bool = False
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -199,6 +205,8 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
     "ARCHESTRA_ARCHESTRA_PROFILE": "archestra_profile",
     "ARCHESTRA_INSTANCE_ID": "instance_id",
+    "ARCHESTRA_CONFIG_FILE": "config_file",
+    "ARCHESTRA_CONFIG_FILE_ONLY": "config_file_only",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -410,6 +418,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"ARCHESTRA_LOG_FORMAT must be text or json, got {settings.log_format!r}")
     if settings.otel_traces_endpoint is not None:
         _valid_base_url("otel_traces", settings.otel_traces_endpoint, "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT")
+    if settings.config_file_only and not settings.config_file:
+        raise ConfigError("ARCHESTRA_CONFIG_FILE_ONLY needs ARCHESTRA_CONFIG_FILE (the file that is the only source)")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings

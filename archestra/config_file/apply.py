@@ -46,3 +46,26 @@ def apply_state(desired: dict[str, Any]) -> list[Change]:
         raise
     runtime.invalidate_caches()
     return visible(changes)
+
+
+def apply_file_at_start(app: Any, path: str, env: Any) -> str:
+    """``ARCHESTRA_CONFIG_FILE``: apply the file once per instance, before the workers fork (startup.py), then run
+    the kept policy tests. Raises ``FileError`` / ``PlanError`` (the start stops: nothing was changed)."""
+    import os
+
+    from ..actor import ADMIN, Actor, set_actor
+    from .file_format import load_file
+    from .kept_tests import run_kept
+
+    desired = load_file(path, env)[1]
+    with app.app_context():
+        try:
+            set_actor(Actor("config_file", os.path.abspath(path), ADMIN))
+            changes = apply_state(desired)
+            outcome = f"{len(changes)} changes applied" if changes else "the database already matched it"
+            if changes:
+                run = run_kept("apply")
+                outcome += f"; policy tests: {run.total - run.failed} of {run.total} passed"
+        finally:
+            db.session.remove()
+    return outcome

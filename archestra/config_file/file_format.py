@@ -108,11 +108,12 @@ def parse(source: Source) -> dict[str, Any]:
                        ("optimization_rules", _rules), ("model_aliases", _aliases)):
         if name in data:
             state[name] = read(source, data[name], (name,))
-    if state["profiles"] is not None:
-        known = {profile_key(p) for p in state["profiles"]} | {p["name"] for p in state["profiles"]}
+    if isinstance(data.get("profiles"), list):  # references are checked on every entry, valid or not
+        known = {str(p.get(key)) for p in data["profiles"] if isinstance(p, dict) for key in ("slug", "name")
+                 if p.get(key)}
         for section in ("limits", "model_aliases"):
-            for index, entry in enumerate(state[section] or ()):
-                if entry.get("profile") and entry["profile"] not in known:
+            for index, entry in enumerate(data.get(section) if isinstance(data.get(section), list) else ()):
+                if isinstance(entry, dict) and entry.get("profile") and str(entry["profile"]) not in known:
                     source.error((section, index, "profile"), f"no profile {entry['profile']!r} in profiles")
     return state
 
@@ -240,12 +241,13 @@ def _profiles(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:
         columns = {key: entry[key] for key in PROFILE_FIELDS if key in entry and key != "default"}
         columns.setdefault("name", entry.get("slug"))
         loaded = _validated(source, ProfileSchema(), columns, where)
+        packs = _packs(source, entry.get("packs"), where + ("packs",))
+        tools = _tools(source, entry.get("tools"), where + ("tools",))  # checked even when the columns are not
         if loaded is None:
             return None
         profile = {key: loaded.get(key) for key in PROFILE_FIELDS if key != "default"}
         profile["default"] = default is True
-        profile["packs"] = _packs(source, entry.get("packs"), where + ("packs",))
-        profile["tools"] = _tools(source, entry.get("tools"), where + ("tools",))
+        profile["packs"], profile["tools"] = packs, tools
         return profile
     profiles = _entries(source, value, path, read)
     _unique(source, [(profile_key(p), path + (i,)) for i, p in enumerate(profiles)], "profile")

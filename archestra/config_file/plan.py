@@ -60,7 +60,8 @@ class Change:
 
 def flow(value: Any) -> str:
     """A value as one line of YAML."""
-    return yaml.safe_dump(without_ids(value), default_flow_style=True, width=10_000, sort_keys=False).strip()
+    text = yaml.safe_dump(without_ids(value), default_flow_style=True, width=10_000, sort_keys=False).strip()
+    return text.removesuffix("...").strip()  # a lone scalar ends with YAML's document end marker
 
 
 def _set(row_of: Callable[[Context], Any], values: dict[str, Any]) -> Callable[[Context], None]:
