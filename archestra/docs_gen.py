@@ -1,5 +1,5 @@
 """Generates the reference pages that must not drift from the code: ``docs/configuration.md`` from the settings
-definitions (``config.py``, ``gunicorn.conf.py``) and ``docs/api.md`` from the OpenAPI document.
+definitions (``config/__init__.py``, ``gunicorn.conf.py``) and ``docs/api.md`` from the OpenAPI document.
 
     python -m archestra.docs_gen            write both pages
     python -m archestra.docs_gen --check    exit 1 if either page differs from what the code gives
@@ -210,7 +210,7 @@ def configuration_page() -> str:
     if missing or unknown:
         raise ValueError(f"archestra/docs_gen.py VARIABLES: undocumented {sorted(missing)}, "
                          f"not read by anything {sorted(unknown)}")
-    out = [GENERATED.format(source="archestra/config.py and gunicorn.conf.py"), "", "# Configuration", "",
+    out = [GENERATED.format(source="archestra/config/__init__.py and gunicorn.conf.py"), "", "# Configuration", "",
            "All settings are environment variables, read and validated once at startup; a value that cannot be "
            "used stops the start, naming the variable ([operations](operations.md#mistakes-are-named-at-startup)).",
            f"`{P}` stands for each provider: {', '.join(_upper(p) for p in DEFAULT_BASE_URLS)}."]

@@ -93,6 +93,13 @@ EXPECTED: dict[tuple[str, str], str] = {
                             'session_id=c0ffee-session" | jq .total'): "1",
     ("docs/codex.md", "from openai import OpenAI"): "Done.",
     ("docs/hooks.md", "import openai"): "403 Error code: 403 - Request blocked by policy: no passwords, please",
+    ("docs/configuration-as-code.md", "cat > broken.yaml <<'EOF'"):
+        "broken.yaml:4: profiles[0].mode: Must be one of: enforce, monitor\nbroken.yaml:7: profiles[0].tools[0]."
+        "call_policies[0].action: Must be one of",
+    ("docs/configuration-as-code.md", "python -m archestra.config plan archestra.yaml"):
+        "exported.yaml: no differences: the database matches the file.",
+    ("docs/configuration-as-code.md", "python -m archestra.config test policy-tests --config archestra.yaml"):
+        "1 scenarios (6 decisions): 1 passed, 0 failed",
 }
 #: Blocks of EXPECTED whose output is wrong because of a bug in the proxy, not in the page: the test fails when the
 #: bug is fixed, so that the entry goes.
