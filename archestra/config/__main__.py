@@ -5,6 +5,7 @@
     python -m archestra.config apply FILE [--tests DIR]     one transaction, one generation bump; then the tests
     python -m archestra.config export [-o FILE]
     python -m archestra.config test DIR... [--config FILE]  policy tests, offline
+    python -m archestra.config schema [--scenario]           the JSON Schema of the file (or of a scenario)
 
 The database is the one ``ARCHESTRA_DATABASE_URL`` names. Exit status: 0 done (plan: also with differences,
 unless --detailed-exitcode: 2 then); 1 an invalid file, a change the database refused, or a failed policy test.
@@ -129,6 +130,15 @@ def _test(args: argparse.Namespace) -> int:
     return 0 if all(result.passed for result in results) else 1
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from archestra.config_file.json_schema import config_schema, scenario_schema
+
+    print(json.dumps(scenario_schema() if args.scenario else config_schema(), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m archestra.config", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     test = commands.add_parser("test", help="run policy test scenarios offline")
     test.add_argument("dirs", nargs="+", metavar="DIR")
     test.add_argument("--config", help="the configuration file to test (default: the database's configuration)")
+    schema = commands.add_parser("schema", help="print the JSON Schema of the file (or of a scenario)")
+    schema.add_argument("--scenario", action="store_true", help="the schema of a policy test scenario")
     args = parser.parse_args(argv)
 
     from archestra.config import ConfigError
@@ -153,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"validate": _validate, "plan": _plan, "apply": _apply, "export": _export,
-                "test": _test}[args.command](args)
+                "test": _test, "schema": _schema}[args.command](args)
     except FileError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         print("The file is invalid: nothing was changed.", file=sys.stderr)

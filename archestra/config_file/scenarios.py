@@ -133,11 +133,11 @@ def _check_step(source: Source, step: Any, path: tuple) -> None:
                                    and isinstance(body.get("request"), dict)):
         source.error(path + ("exchange",), "an exchange is {provider, path, request, response}")
     if "expect" in step:
-        if kind not in ("call", "result"):
-            source.error(path + ("expect",), "only calls and results have an expected decision")
+        if kind not in ("call", "result", "exchange"):
+            source.error(path + ("expect",), "only calls, results and exchanges have an expected decision")
             return
         try:
-            expectation(kind, step["expect"])
+            expectation("call" if kind == "exchange" else kind, step["expect"])
         except ValueError as exc:
             source.error(path + ("expect",), str(exc))
 
@@ -291,8 +291,14 @@ def _neutral_steps(steps: list[dict[str, Any]]):
         if "exchange" in step:
             from .recorded import steps_from_exchange
 
-            for expanded in steps_from_exchange(step["exchange"])["steps"]:
-                yield index, expanded
+            expanded = [dict(item) for item in steps_from_exchange(step["exchange"])["steps"]]
+            calls = [item for item in expanded if "call" in item]
+            if "expect" in step and calls:  # an exchange's expectation is about its answer's (last) call
+                calls[-1]["expect"] = step["expect"]
+            elif "expect" in step:
+                raise ValueError(f"step {index + 1}: the exchange has no tool call for its expect")
+            for item in expanded:
+                yield index, item
         else:
             yield index, step
 
