@@ -552,3 +552,39 @@ def test_a_scenario_step_can_be_a_provider_family_s_own_exchange(tmp_path, capsy
     (folder / "body.yaml").write_text(yaml.safe_dump(scenario))
     assert main(["test", str(folder), "--config", str(config)]) == 1
     assert "step 4 (call Bash): expected allowed, got refused (No network" in capsys.readouterr().out
+
+
+def test_provider_keys_come_only_from_the_environment_and_are_never_shown(tmp_path, migrated_sqlite, monkeypatch,
+                                                                          capsys):
+    from cryptography.fernet import Fernet
+
+    url = database(tmp_path, migrated_sqlite, "keys")
+    monkeypatch.setenv("ARCHESTRA_SECRET_KEY", Fernet.generate_key().decode())
+    config = tmp_path / "archestra.yaml"
+    config.write_text("version: 1\nprofiles:\n  - {name: default, default: true}\n  - slug: agent-a\n"
+                      "    provider_keys: {openai: sk-literal-1234}\n")
+    code, _, err = run(capsys, url, monkeypatch, "validate", str(config))
+    assert code == 1 and f"{config}:5: profiles[1].provider_keys.openai: a key is written as ${{ENV_NAME}}" in err
+    assert "sk-literal" not in err
+    config.write_text("version: 1\nprofiles:\n  - {name: default, default: true}\n  - slug: agent-a\n"
+                      "    provider_keys: {openai: '${TEAM_OPENAI_KEY}'}\n")
+    monkeypatch.setenv("TEAM_OPENAI_KEY", "sk-first-secret-wxyz")
+    code, out, _ = run(capsys, url, monkeypatch, "apply", str(config))
+    assert code == 0 and "+ profile agent-a provider key openai: ...wxyz (fingerprint " in out
+    assert "sk-first" not in out
+    code, out, _ = run(capsys, url, monkeypatch, "plan", str(config))
+    assert "no differences" in out
+    code, out, _ = run(capsys, url, monkeypatch, "export")
+    assert "sk-first" not in out and "provider_keys" not in out
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT ciphertext, last4 FROM provider_keys")).one()
+    engine.dispose()
+    assert stored[1] == "wxyz" and "sk-first" not in stored[0]
+    monkeypatch.setenv("TEAM_OPENAI_KEY", "sk-rotated-secret-9876")
+    code, out, _ = run(capsys, url, monkeypatch, "plan", str(config))
+    assert "~ profile agent-a provider key openai: ...wxyz -> ...9876 (fingerprint" in out
+    monkeypatch.delenv("TEAM_OPENAI_KEY")
+    code, _, err = run(capsys, url, monkeypatch, "plan", str(config))
+    assert code == 1 and f"{config}:5: profiles[1].provider_keys.openai: the environment variable " \
+                         "TEAM_OPENAI_KEY is not set" in err

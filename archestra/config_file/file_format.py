@@ -228,10 +228,10 @@ def _templates(source: Source, value: Any, path: Path) -> dict[str, list[dict[st
 
 def _profiles(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:
     def read(entry: dict[str, Any], where: Path) -> dict[str, Any] | None:
-        unknown = set(entry) - set(PROFILE_FIELDS) - {"tools", "packs"}
+        unknown = set(entry) - set(PROFILE_FIELDS) - {"tools", "packs", "provider_keys"}
         for key in unknown:
-            source.error(where + (key,), "unknown field; a profile has " + ", ".join(PROFILE_FIELDS + ("packs",
-                                                                                                        "tools")))
+            source.error(where + (key,), "unknown field; a profile has " + ", ".join(PROFILE_FIELDS + (
+                "packs", "tools", "provider_keys")))
         default = entry.get("default", False)
         if not isinstance(default, bool):
             source.error(where + ("default",), "must be true or false")
@@ -248,12 +248,35 @@ def _profiles(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:
         profile = {key: loaded.get(key) for key in PROFILE_FIELDS if key != "default"}
         profile["default"] = default is True
         profile["packs"], profile["tools"] = packs, tools
+        if "provider_keys" in entry:  # absent: the profile's held keys are not managed by the file
+            profile["provider_keys"] = _provider_keys(source, entry["provider_keys"], where + ("provider_keys",))
         return profile
     profiles = _entries(source, value, path, read)
     _unique(source, [(profile_key(p), path + (i,)) for i, p in enumerate(profiles)], "profile")
     if sum(p["default"] for p in profiles) > 1:
         source.error(path, "only one profile is the default")
     return profiles
+
+
+def _provider_keys(source: Source, value: Any, path: Path) -> dict[str, str]:
+    """``{provider: "${ENV_NAME}"}``: the keys the proxy holds for the profile, each from the environment (a key
+    written in the file is refused: the file lives in Git)."""
+    from ..config import DEFAULT_BASE_URLS
+
+    keys = _mapping(source, value if value is not None else {}, path) or {}
+    out = {}
+    for provider, secret in keys.items():
+        where = path + (provider,)
+        if provider not in DEFAULT_BASE_URLS:
+            source.error(where, f"unknown provider; one of {', '.join(DEFAULT_BASE_URLS)}")
+        elif where not in source.from_env:
+            source.error(where, "a key is written as ${ENV_NAME} (the environment variable holding it), never "
+                                "in the file")
+        elif not isinstance(secret, str) or not secret.strip():
+            source.error(where, "the environment variable is empty")
+        else:
+            out[provider] = secret.strip()
+    return out
 
 
 def _tools(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:

@@ -48,7 +48,10 @@ def config_schema() -> dict[str, Any]:
         "call_policies": policies["call"], "result_policies": policies["result"]}}
     packs = _list({"type": "string", "minLength": 1})
     profile = _object(ProfileSchema(), {"default": {"type": "boolean", "default": False}, "packs": packs,
-                                        "tools": _list(tool)})
+                                        "tools": _list(tool), "provider_keys": {
+                                            "type": "object", "additionalProperties": {
+                                                "type": "string", "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"},
+                                            "description": "provider -> ${ENV_NAME} holding its key"}})
     profile.pop("required", None)  # a slug or a name
     profile["anyOf"] = [{"required": ["slug"]}, {"required": ["name"]}]
     limit = _object(LimitSchema(), {"profile": profile_ref}, drop=("profile_id", "virtual_key_id"))

@@ -14,6 +14,7 @@ from ..models import (
     OptimizationRule,
     PolicyTemplate,
     Profile,
+    ProviderKey,
     Setting,
     TokenPrice,
     Tool,
@@ -257,6 +258,8 @@ def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
                                   register(ctx, k, r["_id"], n)))
             current_tools = row["tools"]
         changes += _tools(key, profile["tools"], current_tools)
+        if "provider_keys" in profile:
+            changes += _provider_keys(key, profile["provider_keys"], row["provider_keys"] if row else {})
     for row in current:
         if row["_id"] not in matched:
             if row["default"]:
@@ -264,6 +267,40 @@ def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
             changes.append(Change(DELETE, f"profile {profile_key(row)}", "with its tools, policies, keys and limits",
                                   "delete", _delete(Profile, row["_id"])))
     return [c for c in changes if c.what or c.do]
+
+
+def _provider_keys(profile: str, desired: dict[str, str], current: dict[str, dict[str, Any]]) -> list[Change]:
+    """The keys the proxy holds for the profile: compared by fingerprint, shown by fingerprint and last four
+    characters, stored encrypted (never in clear, never printed)."""
+    from ..runtime import current_runtime
+    from ..secretbox import SecretKeyMissing, fingerprint
+
+    def store(ctx: Context, provider: str, secret: str) -> None:
+        try:
+            ciphertext = current_runtime().keys.box.encrypt(secret)
+        except SecretKeyMissing as exc:
+            raise PlanError(str(exc)) from None
+        row = ctx.session.get(ProviderKey, current[provider]["_id"]) if provider in current else None
+        if row is None:
+            row = ProviderKey(profile_id=ctx.profile_id(profile), provider=provider)
+            ctx.session.add(row)
+        row.ciphertext, row.fingerprint, row.last4 = ciphertext, fingerprint(secret), secret[-4:]
+
+    changes = []
+    for provider, secret in desired.items():
+        shown = f"...{secret[-4:]} (fingerprint {fingerprint(secret)})"
+        if provider not in current:
+            changes.append(Change(CREATE, f"profile {profile} provider key {provider}", shown,
+                                  do=lambda ctx, p=provider, s=secret: store(ctx, p, s)))
+        elif current[provider]["fingerprint"] != fingerprint(secret):
+            changes.append(Change(CHANGE, f"profile {profile} provider key {provider}",
+                                  f"...{current[provider]['last4']} -> {shown}",
+                                  do=lambda ctx, p=provider, s=secret: store(ctx, p, s)))
+    for provider, row in current.items():
+        if provider not in desired:
+            changes.append(Change(DELETE, f"profile {profile} provider key {provider}", f"...{row['last4']}",
+                                  "delete", _delete(ProviderKey, row["_id"])))
+    return changes
 
 
 def _tools(profile: str, desired: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[Change]:

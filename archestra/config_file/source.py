@@ -45,6 +45,8 @@ class Source:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: The values that are exactly one ``${NAME}`` reference (where a secret may come from).
+    from_env: set[Path] = field(default_factory=set)
 
     def line(self, path: Path) -> int:
         """The line of ``path``, or of its nearest enclosing value that has one."""
@@ -109,6 +111,8 @@ def _build(node: yaml.Node, path: Path, source: Source, env: Mapping[str, str] |
                 source.error(path, f"the environment variable {match.group(1)} is not set")
                 return ""
             return env[match.group(1)]
+        if ENV_REFERENCE.fullmatch(value):
+            source.from_env.add(path)
         value = ENV_REFERENCE.sub(expand, value)
     elif hasattr(value, "isoformat"):  # a bare date: keep the text, as JSON would
         value = value.isoformat()

@@ -13,6 +13,7 @@ from ..models import (
     OptimizationRule,
     PolicyTemplate,
     Profile,
+    ProviderKey,
     Setting,
     TokenPrice,
     Tool,
@@ -71,13 +72,17 @@ def read_state(session: Any) -> dict[str, Any]:
         tools.setdefault(tool.profile_id, []).append({
             "name": tool.name, "description": tool.description, "_id": tool.id,
             **{key: _sorted_policies(own[kind]) for kind, key in KINDS.items()}})
+    held: dict[str, dict[str, dict[str, Any]]] = {}
+    for key_row in session.execute(select(ProviderKey)).scalars():  # fingerprints only: never the keys
+        held.setdefault(key_row.profile_id, {})[key_row.provider] = {
+            "fingerprint": key_row.fingerprint, "last4": key_row.last4, "_id": key_row.id}
     profiles = []
     for row in sorted(profiles_rows, key=lambda r: (not r.is_default, keys[r.id])):
         profiles.append({"slug": row.slug, "name": row.name, "default": bool(row.is_default), "mode": row.mode,
                          "consider_context_untrusted": bool(row.consider_context_untrusted),
                          "global_policy": row.global_policy, "require_virtual_key": bool(row.require_virtual_key),
                          "metadata_only": row.metadata_only, "packs": [], "tools": tools.get(row.id, []),
-                         "_id": row.id})
+                         "provider_keys": held.get(row.id, {}), "_id": row.id})
 
     limits = [{"scope": row.scope, "profile": keys.get(row.profile_id) if row.profile_id else None,
                "period": row.period, "max_cost_usd": _number(row.max_cost_usd), "_id": row.id}

@@ -40,10 +40,11 @@ CONSOLE_SECTIONS = {"console.settings": "settings", "console.profile_create": "p
                     "console.policy_delete": "profiles", "console.limit_create": "limits",
                     "console.limit_delete": "limits", "console.price_create": "prices",
                     "console.price_delete": "prices"}
-ALL_SECTIONS = ("settings", "templates", "profiles", "limits", "prices", "optimization_rules", "model_aliases")
+ALL_SECTIONS = ("settings", "templates", "profiles", "limits", "prices", "optimization_rules", "model_aliases",
+                "provider_keys")
 NAMES = {"settings": "the settings", "templates": "the policy templates", "profiles": "the profiles and their "
          "tool policies", "limits": "the limits", "prices": "the token prices", "optimization_rules":
-         "the optimization rules", "model_aliases": "the model aliases"}
+         "the optimization rules", "model_aliases": "the model aliases", "provider_keys": "the provider keys"}
 
 _owned_lock = threading.Lock()
 _owned_cache: dict[str, Any] = {}
@@ -62,6 +63,8 @@ def owned_sections(path: str) -> tuple[str, ...]:
     try:
         state = load_file(path, os.environ)[1]  # the ${NAME} it names are this process's environment
         sections = tuple(name for name in ALL_SECTIONS if state.get(name) is not None)
+        if any("provider_keys" in profile for profile in state.get("profiles") or ()):
+            sections += ("provider_keys",)
     except FileError:
         sections = ALL_SECTIONS
     with _owned_lock:
@@ -75,9 +78,11 @@ def _api_section() -> str | None:
             if section == "limits" and _virtual_key_limit():
                 return None
             return section
-    parts = request.path.split("/")  # /api/profiles[/{id}]: not its token, provider keys or virtual keys
+    parts = request.path.split("/")  # /api/profiles[/{id}]: not its token or virtual keys
     if parts[:3] == ["", "api", "profiles"] and len(parts) <= 4:
         return "profiles"
+    if parts[:3] == ["", "api", "profiles"] and len(parts) >= 5 and parts[4] == "provider-keys":
+        return "provider_keys"
     return None
 
 
