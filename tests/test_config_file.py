@@ -588,3 +588,22 @@ def test_provider_keys_come_only_from_the_environment_and_are_never_shown(tmp_pa
     code, _, err = run(capsys, url, monkeypatch, "plan", str(config))
     assert code == 1 and f"{config}:5: profiles[1].provider_keys.openai: the environment variable " \
                          "TEAM_OPENAI_KEY is not set" in err
+
+
+def test_deleting_a_profile_takes_what_hangs_on_it_in_the_same_transaction(tmp_path, migrated_sqlite, monkeypatch,
+                                                                            capsys):
+    import warnings
+
+    url = database(tmp_path, migrated_sqlite, "delete")
+    config = tmp_path / "archestra.yaml"
+    config.write_text(FULL)
+    assert run(capsys, url, monkeypatch, "apply", str(config))[0] == 0
+    config.write_text("version: 1\nprofiles: [{name: default, default: true}]\nlimits: []\nmodel_aliases: []\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no delete of a row the database already removed
+        code, out, _ = run(capsys, url, monkeypatch, "apply", str(config))
+    assert code == 0
+    assert "- profile coding-agent: with its tools, policies, keys and limits" in out
+    assert "- limit profile coding-agent per day" in out and "- model alias smart of coding-agent" in out
+    code, out, _ = run(capsys, url, monkeypatch, "export")
+    assert "coding-agent" not in out and "limits: []" in out and "model_aliases: []" in out

@@ -24,7 +24,8 @@ from .state import POLICY_MODELS, without_ids
 
 CREATE, CHANGE, DELETE = "create", "change", "delete"
 SIGNS = {CREATE: "+", CHANGE: "~", DELETE: "-"}
-STAGES = ("delete", "profiles", "tools", "rest")
+#: Deletions first (a profile's last: the database deletes what hangs on it), then profiles, tools, the rest.
+STAGES = ("delete", "delete_profiles", "profiles", "tools", "rest")
 
 
 class PlanError(Exception):
@@ -265,7 +266,7 @@ def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
             if row["default"]:
                 continue  # the default profile is never deleted: left as it is when the file does not list it
             changes.append(Change(DELETE, f"profile {profile_key(row)}", "with its tools, policies, keys and limits",
-                                  "delete", _delete(Profile, row["_id"])))
+                                  "delete_profiles", _delete(Profile, row["_id"])))
     return [c for c in changes if c.what or c.do]
 
 
