@@ -260,6 +260,7 @@ def _property(schema: dict[str, Any]) -> str:
 def api_page(spec: dict[str, Any] | None = None) -> str:
     if spec is None:
         from .api.openapi import build_spec
+        from .config_file import views  # noqa: F401  (adds its paths to the document, as create_app does)
         spec = build_spec()
     out = [GENERATED.format(source="the OpenAPI document (archestra/api/openapi.py, archestra/api/schemas.py)"),
            "", "# Management API", "", API_INTRO]

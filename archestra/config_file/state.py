@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..api.security import SETTINGS
+
 from ..models import (
     Limit,
     ModelAlias,
@@ -22,7 +24,7 @@ from ..models import (
 )
 from .file_format import KINDS, RULE_FIELDS, canonical_policy, policy_key, profile_key
 
-SETTINGS_DEFAULTS = {"global_policy": "restrictive", "mode": "enforce"}
+SETTINGS_DEFAULTS = SETTINGS  # the /api/settings keys, with their defaults
 POLICY_MODELS = {"call": ToolCallPolicy, "result": ToolResultPolicy}
 
 
