@@ -197,14 +197,26 @@ limits:
     code, _, err = run(capsys, url, monkeypatch, "validate", str(twice))
     assert code == 1 and f"{twice}:3: settings: given twice" in err
 
-    # Valid as a file, refused by the database (the default profile cannot be deleted or renamed away): no change.
+    twins = tmp_path / "twins.yaml"
+    twins.write_text("version: 1\nprofiles:\n  - {slug: agent-a, name: same}\n  - {slug: agent-b, name: same}\n")
+    code, _, err = run(capsys, url, monkeypatch, "apply", str(twins))
+    assert code == 1 and f"{twins}:4: profiles[1].name: the profile name 'same' is listed twice" in err
+    # Valid as a file, wrong for this database: the line of the reference, and no change.
+    ghost = tmp_path / "ghost.yaml"
+    ghost.write_text("version: 1\nlimits:\n  - {scope: global, max_cost_usd: 5}\n"
+                     "  - {scope: profile, profile: ghost, max_cost_usd: 5}\n")
+    code, _, err = run(capsys, url, monkeypatch, "apply", str(ghost))
+    assert code == 1 and f"{ghost}:4: limits[1].profile: no profile 'ghost' (neither in the file nor in the " \
+                         "database)" in err
+    # A profile named like the default one (it has no slug) is that profile: the file must say so.
     clash = tmp_path / "clash.yaml"
-    clash.write_text("version: 1\nprofiles:\n  - {slug: agent-a, name: same}\n  - {slug: agent-b, name: same}\n")
+    clash.write_text("version: 1\nprices: []\nprofiles:\n  - {slug: agent-a, name: default}\n")
     code, _, err = run(capsys, url, monkeypatch, "apply", str(clash))
-    assert code == 1 and "nothing was changed" in err
+    assert code == 1 and err == f"archestra: {clash}:4: profiles[0]: profile agent-a is the database's default " \
+                                "profile: give it default: true in the file\nNothing was changed.\n"
     assert generation(url) == before
     code, out, _ = run(capsys, url, monkeypatch, "export")
-    assert "same" not in out
+    assert "agent-a" not in out and "gpt-4o" in out  # the prices the file would have deleted are all there
 
 
 def test_packs_and_secrets_from_the_environment_are_kept_in_the_parsed_file():

@@ -25,10 +25,14 @@ def _app() -> Any:
 
 
 def _load(path: str) -> dict[str, Any]:
+    return _read(path)[1]
+
+
+def _read(path: str) -> Any:
     from archestra.config_file.file_format import load_file
 
     # The file's ${NAME} references are expanded from the environment of this command, like ARCHESTRA_* settings.
-    return load_file(path, os.environ)[1]
+    return load_file(path, os.environ)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -36,10 +40,10 @@ def _plan(args: argparse.Namespace) -> int:
     from archestra.config_file.state import read_state
     from archestra.extensions import db
 
-    desired = _load(args.file)
+    source, desired = _read(args.file)
     with _app().app_context():
         try:
-            changes = diff(desired, read_state(db.session))
+            changes = diff(desired, read_state(db.session), source.where)
         finally:
             db.session.remove()
     print(render(changes, args.file))
@@ -53,14 +57,14 @@ def _apply(args: argparse.Namespace) -> int:
     from archestra.config_file.plan import render
     from archestra.config_file.scenarios import load_scenarios, run_all, state_resolver, summary
 
-    desired = _load(args.file)
+    source, desired = _read(args.file)
     scenarios, problems = load_scenarios(args.tests) if args.tests else ([], [])
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
     with _app().app_context():
         set_actor(Actor("config_file", os.path.abspath(args.file), ADMIN))
-        changes = apply_state(desired)
+        changes = apply_state(desired, source.where)
         print(render(changes, args.file).replace("to create", "created", 1).replace("to change", "changed", 1)
               .replace("to delete", "deleted", 1) if changes else f"{args.file}: nothing to change.")
         run = run_kept("apply")
@@ -172,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (PlanError, ConfigError) as exc:
         print(f"archestra: {exc}", file=sys.stderr)
+        if args.command == "apply" and "nothing was changed" not in str(exc):
+            print("Nothing was changed.", file=sys.stderr)
         return 1
 
 

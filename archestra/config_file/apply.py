@@ -18,14 +18,14 @@ from .plan import Change, Context, PlanError, apply_order, diff, visible
 from .state import read_state
 
 
-def apply_state(desired: dict[str, Any]) -> list[Change]:
+def apply_state(desired: dict[str, Any], where: Any = None) -> list[Change]:
     """Apply ``desired`` (in an app context); the changes made (none: nothing was written)."""
     runtime = current_runtime()
     session = db.session
     try:
         runtime.generation.bump_database(session)  # first: the lock that orders concurrent applies
         current = read_state(session)
-        changes = diff(desired, current)
+        changes = diff(desired, current, where)
         if not visible(changes):
             session.rollback()
             return []
@@ -57,11 +57,11 @@ def apply_file_at_start(app: Any, path: str, env: Any) -> str:
     from .file_format import load_file
     from .kept_tests import run_kept
 
-    desired = load_file(path, env)[1]
+    source, desired = load_file(path, env)
     with app.app_context():
         try:
             set_actor(Actor("config_file", os.path.abspath(path), ADMIN))
-            changes = apply_state(desired)
+            changes = apply_state(desired, source.where)
             outcome = f"{len(changes)} changes applied" if changes else "the database already matched it"
             if changes:
                 run = run_kept("apply")

@@ -253,6 +253,7 @@ def _profiles(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:
         return profile
     profiles = _entries(source, value, path, read)
     _unique(source, [(profile_key(p), path + (i,)) for i, p in enumerate(profiles)], "profile")
+    _unique(source, [(p["name"], path + (i, "name")) for i, p in enumerate(profiles)], "the profile name")
     if sum(p["default"] for p in profiles) > 1:
         source.error(path, "only one profile is the default")
     return profiles

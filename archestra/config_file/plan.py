@@ -20,6 +20,7 @@ from ..models import (
     Tool,
 )
 from .file_format import KINDS, PROFILE_FIELDS, policy_key, profile_key
+from .source import field_name
 from .state import POLICY_MODELS, without_ids
 
 CREATE, CHANGE, DELETE = "create", "change", "delete"
@@ -112,9 +113,11 @@ def _multiset(desired: list[dict[str, Any]], current: list[dict[str, Any]], key:
     return missing, [entry for entries in pool.values() for entry in entries]
 
 
-def diff(desired: dict[str, Any], current: dict[str, Any]) -> list[Change]:
+def diff(desired: dict[str, Any], current: dict[str, Any], where: Callable[[tuple], str] | None = None
+         ) -> list[Change]:
     """The changes that make ``current`` (read_state) match ``desired`` (a file's state), section by section
     (``apply_order`` gives the order apply makes them in)."""
+    where = where or (lambda path: field_name(path))
     changes: list[Change] = []
     known = {profile_key(p) for p in current["profiles"]}
     if desired["profiles"] is not None:
@@ -123,10 +126,10 @@ def diff(desired: dict[str, Any], current: dict[str, Any]) -> list[Change]:
     else:
         known |= {p["name"] for p in current["profiles"]}
     for section in ("limits", "model_aliases"):
-        for entry in desired[section] or ():
+        for index, entry in enumerate(desired[section] or ()):
             if entry.get("profile") and entry["profile"] not in known:
-                raise PlanError(f"{section}: no profile {entry['profile']!r} (neither in the file nor in the "
-                                "database)")
+                raise PlanError(f"{where((section, index, 'profile'))}: no profile {entry['profile']!r} (neither "
+                                "in the file nor in the database)")
 
     if desired["settings"] is not None:
         for key, value in desired["settings"].items():
@@ -152,7 +155,7 @@ def diff(desired: dict[str, Any], current: dict[str, Any]) -> list[Change]:
                                                                     tool_name=entry["tool"]))))
 
     if desired["profiles"] is not None:
-        changes += _profiles(desired["profiles"], current["profiles"])
+        changes += _profiles(desired["profiles"], current["profiles"], where)
 
     if desired["limits"] is not None:
         changes += _keyed(desired["limits"], current["limits"], lambda e: (e["scope"], e["profile"], e["period"]),
@@ -225,7 +228,8 @@ def _match(desired: dict[str, Any], current: list[dict[str, Any]]) -> dict[str, 
     return next((p for p in current if p["name"] == desired["name"]), None)
 
 
-def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[Change]:
+def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]], where: Callable[[tuple], str]
+              ) -> list[Change]:
     changes: list[Change] = []
     matched: set[str] = set()
     columns = [key for key in PROFILE_FIELDS if key != "default"]
@@ -233,11 +237,12 @@ def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]]) -> l
     def register(ctx: Context, key: str, profile_id: str, name: str) -> None:
         ctx.profile_ids[key] = ctx.profile_ids[name] = profile_id
 
-    for profile in desired:
+    for index, profile in enumerate(desired):
         key = profile_key(profile)
         row = _match(profile, current)
         if row is not None and row["default"] and not profile["default"]:
-            raise PlanError(f"profile {key} is the database's default profile: give it default: true in the file")
+            raise PlanError(f"{where(('profiles', index))}: profile {key} is the database's default profile: give it "
+                            "default: true in the file")
         if row is None:
             values = {k: profile[k] for k in columns}
 

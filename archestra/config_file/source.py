@@ -55,6 +55,10 @@ class Source:
             path = path[:-1]
         return self.lines.get(path, 1)
 
+    def where(self, path: Path) -> str:
+        """``file:line: field`` of ``path``, as every message starts."""
+        return f"{self.name}:{self.line(path)}: {field_name(path)}"
+
     def error(self, path: Path, message: str) -> None:
         self.problems.append(Problem(tuple(path), message))
 

@@ -142,7 +142,8 @@ def drift() -> dict[str, Any] | None:
         return _drift_cache["value"]
     value: dict[str, Any] = {"file": settings.config_file, "only": settings.config_file_only}
     try:
-        changes = visible(diff(load_file(settings.config_file, os.environ)[1], read_state(db.session)))
+        source, desired = load_file(settings.config_file, os.environ)
+        changes = visible(diff(desired, read_state(db.session), source.where))
         value.update(changes=[change.line().strip() for change in changes], error=None)
     except Exception as exc:  # noqa: BLE001 - an invalid file is shown, not raised on every page
         value.update(changes=[], error=str(exc).splitlines()[0])
