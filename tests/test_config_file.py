@@ -286,7 +286,7 @@ def test_drift_is_shown_in_the_api_and_the_console(make_proxy, tmp_path):
     drift = proxy.api("GET", "/config-file/drift").json()
     assert drift["changes"] == ["- profile by-hand: with its tools, policies, keys and limits"]
     page = signed_in(proxy.url).get("/console/").text
-    assert f"The configuration differs from {config} (1 differences)" in page
+    assert f"The configuration differs from {config} (1 difference)" in page
 
 
 # -- two instances on PostgreSQL -------------------------------------------------------------------

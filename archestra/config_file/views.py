@@ -164,8 +164,9 @@ def _config_file_notice() -> dict[str, Any]:
     if state["error"]:
         text = f"The configuration file {state['file']} cannot be read: {state['error']}"
     elif state["changes"]:
-        text = (f"The configuration differs from {state['file']} ({len(state['changes'])} differences): see "
-                f"python -m archestra.config plan {state['file']}.")
+        count = len(state["changes"])
+        text = (f"The configuration differs from {state['file']} ({count} difference{'s' if count > 1 else ''}): "
+                f"see python -m archestra.config plan {state['file']}.")
     elif state["only"]:
         text = f"The configuration is managed by {state['file']}: what it holds is read-only here."
     else:
