@@ -13,7 +13,6 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-import requests
 import yaml
 from sqlalchemy import create_engine, text
 
@@ -220,8 +219,8 @@ limits:
 
 
 def test_packs_and_secrets_from_the_environment_are_kept_in_the_parsed_file():
-    _source, state = load_text("p.yaml", "version: 1\npacks: [claude-code]\nprofiles:\n  - slug: agent-a\n    packs: [x]\n"
-                                         "    tools:\n      - name: T\n        call_policies:\n          - "
+    _source, state = load_text("p.yaml", "version: 1\npacks: [claude-code]\nprofiles:\n  - slug: agent-a\n"
+                                         "    packs: [x]\n    tools:\n      - name: T\n        call_policies:\n          - "
                                          "{action: block_always, reason: '${WHY}'}\n", {"WHY": "from env"})
     assert state["packs"] == ["claude-code"] and state["profiles"][0]["packs"] == ["x"]
     assert state["profiles"][0]["tools"][0]["call_policies"][0]["reason"] == "from env"
