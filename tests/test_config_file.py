@@ -623,3 +623,30 @@ def test_deleting_a_profile_takes_what_hangs_on_it_in_the_same_transaction(tmp_p
     assert "- limit profile coding-agent per day" in out and "- model alias smart of coding-agent" in out
     code, out, _ = run(capsys, url, monkeypatch, "export")
     assert "coding-agent" not in out and "limits: []" in out and "model_aliases: []" in out
+
+
+def test_apply_runs_the_scenarios_it_is_given_against_what_it_applied(tmp_path, migrated_sqlite, monkeypatch,
+                                                                      capsys):
+    url = database(tmp_path, migrated_sqlite, "apply-tests")
+    config = tmp_path / "archestra.yaml"
+    config.write_text(FULL)
+    folder = tmp_path / "policy-tests"
+    folder.mkdir()
+    (folder / "exfiltration.yaml").write_text(PASSING)
+    code, out, _ = run(capsys, url, monkeypatch, "apply", str(config), "--tests", str(folder))
+    assert code == 0 and out.strip().endswith("1 scenarios (8 decisions): 1 passed, 0 failed")
+    # Templates are not in this file: the database's (applied above) still count.
+    profiles_only = yaml.safe_load(FULL)
+    del profiles_only["templates"]
+    profiles_only["profiles"][1]["tools"][1]["call_policies"] = []
+    config.write_text(yaml.safe_dump(profiles_only))
+    code, out, _ = run(capsys, url, monkeypatch, "apply", str(config), "--tests", str(folder))
+    assert code == 1
+    # The curl policy is gone: still refused (untrusted context), but by the default, not the profile's reason.
+    assert "step 6 (call Bash): expected the reason from profile, got it from default" in out
+    assert "step 8 (call Bash)" not in out  # the template's rm -rf guard holds
+    (folder / "broken.yaml").write_text("steps: []\n")
+    generation_before = generation(url)
+    code, _, err = run(capsys, url, monkeypatch, "apply", str(config), "--tests", str(folder))
+    assert code == 1 and f"{folder}/broken.yaml:1: profile:" in err
+    assert generation(url) == generation_before  # a broken scenario stops the apply before it starts

@@ -53,9 +53,9 @@ def _plan(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from archestra.actor import ADMIN, Actor, set_actor
     from archestra.config_file.apply import apply_state
-    from archestra.config_file.kept_tests import run_kept
+    from archestra.config_file.kept_tests import current_resolver, run_kept
     from archestra.config_file.plan import render
-    from archestra.config_file.scenarios import load_scenarios, run_all, state_resolver, summary
+    from archestra.config_file.scenarios import load_scenarios, run_all, summary
 
     source, desired = _read(args.file)
     scenarios, problems = load_scenarios(args.tests) if args.tests else ([], [])
@@ -69,7 +69,8 @@ def _apply(args: argparse.Namespace) -> int:
               .replace("to delete", "deleted", 1) if changes else f"{args.file}: nothing to change.")
         run = run_kept("apply")
         failures = [line for result in run.results for line in _failures(result)]
-    results = run_all(scenarios, state_resolver(desired)) if scenarios else []
+        # The scenarios given run against what the database now holds (the file's sections and the others).
+        results = run_all(scenarios, current_resolver()) if scenarios else []
     print(f"kept policy tests: {run.total - run.failed} of {run.total} passed")
     for line in failures:
         print(line)
