@@ -74,6 +74,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
 
     from .api import api
+    from .config_file import views as _config_file_views  # noqa: F401  (the file-only guard, policy tests)
     from .console import console, entry
     from .errors import register_error_handlers
     from .health import health

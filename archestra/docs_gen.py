@@ -1,5 +1,5 @@
 """Generates the reference pages that must not drift from the code: ``docs/configuration.md`` from the settings
-definitions (``config.py``, ``gunicorn.conf.py``) and ``docs/api.md`` from the OpenAPI document.
+definitions (``config/__init__.py``, ``gunicorn.conf.py``) and ``docs/api.md`` from the OpenAPI document.
 
     python -m archestra.docs_gen            write both pages
     python -m archestra.docs_gen --check    exit 1 if either page differs from what the code gives
@@ -46,6 +46,11 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_LOG_LEVEL", None, "`DEBUG`, `INFO`, `WARNING` or `ERROR`"),
         ("ARCHESTRA_LOG_FORMAT", None, "`json`: archestra's log lines as one JSON object each (`time`, `level`, "
          "`logger`, `message`, `interaction_id`)"),
+        ("ARCHESTRA_CONFIG_FILE", "unset", "a declarative configuration file applied at start, once per instance "
+         "before the workers fork; an invalid file stops the start ([configuration as code]"
+         "(configuration-as-code.md))"),
+        ("ARCHESTRA_CONFIG_FILE_ONLY", None, "`true`: the file is the only source of what it holds: API and console "
+         "writes to it are refused (409 `config_file_only`)"),
     ],
     "Providers": [
         (f"ARCHESTRA_{P}_BASE_URL", "", "upstream base URL ([providers](providers.md)), e.g. Bedrock "
@@ -230,7 +235,7 @@ def configuration_page() -> str:
     if missing or unknown:
         raise ValueError(f"archestra/docs_gen.py VARIABLES: undocumented {sorted(missing)}, "
                          f"not read by anything {sorted(unknown)}")
-    out = [GENERATED.format(source="archestra/config.py and gunicorn.conf.py"), "", "# Configuration", "",
+    out = [GENERATED.format(source="archestra/config/__init__.py and gunicorn.conf.py"), "", "# Configuration", "",
            "All settings are environment variables, read and validated once at startup; a value that cannot be "
            "used stops the start, naming the variable ([operations](operations.md#mistakes-are-named-at-startup)).",
            f"`{P}` stands for each provider: {', '.join(_upper(p) for p in DEFAULT_BASE_URLS)}."]
@@ -280,6 +285,7 @@ def _property(schema: dict[str, Any]) -> str:
 def api_page(spec: dict[str, Any] | None = None) -> str:
     if spec is None:
         from .api.openapi import build_spec
+        from .config_file import views  # noqa: F401  (adds its paths to the document, as create_app does)
         spec = build_spec()
     out = [GENERATED.format(source="the OpenAPI document (archestra/api/openapi.py, archestra/api/schemas.py)"),
            "", "# Management API", "", API_INTRO]

@@ -516,3 +516,37 @@ class LimitCharge(db.Model):
     subject: Mapped[str] = mapped_column(String(36), default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     cost_usd: Mapped[float] = mapped_column(Numeric(18, 8))
+
+
+class PolicyTest(db.Model):
+    """A policy test kept by the proxy (made with "save as test" or sent to the API): a scenario in the format of
+    ``python -m archestra.config test`` (config_file/scenarios.py), run on demand and after every ``apply``."""
+
+    __tablename__ = "policy_tests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    scenario: Mapped[Any] = mapped_column(JSON)
+    #: The recorded interaction it was made from ("save as test"), if any (no foreign key: records are purged).
+    interaction_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class PolicyTestRun(db.Model):
+    """One run of the kept policy tests, with the configuration it ran against: the generation number and a
+    digest of the exported configuration (the same digest: the same policies)."""
+
+    __tablename__ = "policy_test_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    #: api | console | apply
+    trigger: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    config_digest: Mapped[str] = mapped_column(String(64))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    total: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    results: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)

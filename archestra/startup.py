@@ -77,6 +77,8 @@ def summary(app: Any, settings: Settings, schema: str, args: argparse.Namespace)
         "providers": ", ".join(enabled) + (f"; disabled: {', '.join(disabled)}" if disabled else ""),
         "logs": f"{settings.log_format}, level {settings.log_level.upper()}",
         "control socket": args.control_socket or "off",
+        "configuration file": (settings.config_file + (" (the only source)" if settings.config_file_only else ""))
+        if settings.config_file else "none (set ARCHESTRA_CONFIG_FILE)",
     }
 
 
@@ -126,6 +128,19 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             log.exception("database migration failed (%s)", database_location(settings.database_url))
             return 1
+    if settings.config_file:
+        from .config_file.apply import apply_file_at_start
+        from .config_file.plan import PlanError
+        from .config_file.source import FileError
+
+        try:
+            # Its ${NAME} references are read from this environment, like the ARCHESTRA_* variables.
+            outcome = apply_file_at_start(app, settings.config_file, os.environ)
+        except (FileError, PlanError) as exc:
+            print(f"archestra: configuration error: ARCHESTRA_CONFIG_FILE {settings.config_file}:\n{exc}",
+                  file=sys.stderr)
+            return 2
+        log.info("configuration file %s applied: %s", settings.config_file, outcome)
     facts = summary(app, settings, _schema(app), args)
     width = max(map(len, facts))
     log.info("archestra starting\n%s", "\n".join(f"  {key + ':':<{width + 1}} {value}" for key, value in facts.items()),

@@ -98,6 +98,13 @@ EXPECTED: dict[tuple[str, str], str] = {
                             'session_id=c0ffee-session" | jq .total'): "1",
     ("docs/codex.md", "from openai import OpenAI"): "Done.",
     ("docs/hooks.md", "import openai"): "403 Error code: 403 - Request blocked by policy: no passwords, please",
+    ("docs/configuration-as-code.md", "cat > broken.yaml <<'EOF'"):
+        "broken.yaml:4: profiles[0].mode: Must be one of: enforce, monitor\nbroken.yaml:7: profiles[0].tools[0]."
+        "call_policies[0].action: Must be one of",
+    ("docs/configuration-as-code.md", "python -m archestra.config plan archestra.yaml"):
+        "exported.yaml: no differences: the database matches the file.",
+    ("docs/configuration-as-code.md", "python -m archestra.config test policy-tests --config archestra.yaml"):
+        "1 scenarios (6 decisions): 1 passed, 0 failed",
 }
 #: Blocks of EXPECTED whose output is wrong because of a bug in the proxy, not in the page: the test fails when the
 #: bug is fixed, so that the entry goes.
@@ -136,8 +143,13 @@ def fenced_blocks(path: Path) -> list[Block]:
     return found
 
 
+#: A YAML block whose first line names a file (``# archestra.yaml``) is written there for the page's next blocks.
+NAMED_FILE = re.compile(r"# ([\w./-]+\.ya?ml)\n")
+
+
 def runnable_blocks(path: Path) -> list[Block]:
-    return [block for block in fenced_blocks(path) if block.lang in RUNNABLE]
+    return [block for block in fenced_blocks(path) if block.lang in RUNNABLE
+            or (block.lang in {"yaml", "yml"} and NAMED_FILE.match(block.text))]
 
 
 def listed(block: Block) -> bool:
@@ -239,6 +251,11 @@ class PageRun:
         if self.url == self.proxy.url:  # records are written off the request path: a reader is never this quick
             self.proxy.flush()
         text = self.substitute(block.text)
+        if block.lang in {"yaml", "yml"}:  # a configuration or scenario file the next blocks use
+            target = self.tmp / NAMED_FILE.match(text).group(1)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            return ""
         if block.lang in {"python", "py"}:
             return self.run_python(block, text)
         if SERVER in text:

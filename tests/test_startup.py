@@ -43,7 +43,8 @@ def test_startup_summary_typo_warnings_and_traces_from_gevent_workers(tmp_path, 
         body = body[:next(i for i, line in enumerate(body) if not line.startswith("  "))]
         lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in body}
         assert list(lines) == ["database", "listening", "TLS", "admin API", "console", "metrics", "tracing",
-                               "hooks", "providers", "logs", "control socket"]
+                               "hooks", "providers", "logs", "control socket", "configuration file"]
+        assert lines["configuration file"] == "none (set ARCHESTRA_CONFIG_FILE)"
         assert lines["database"].startswith(f"sqlite {tmp_path}/deploy.db (schema ")
         assert lines["database"].endswith(", up to date)")
         assert lines["listening"] == f"{url} (2 workers)"

@@ -115,6 +115,10 @@ def _json(schema: Any, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+#: Paths other modules describe, ``add(spec, item_id)`` each (config_file/views.py adds its own on import).
+EXTRA_PATHS: list[Any] = []
+
+
 @lru_cache(maxsize=1)
 def build_spec() -> dict[str, Any]:
     spec = APISpec(title="archestra management API", version="1.0.0", openapi_version="3.0.3",
@@ -211,6 +215,8 @@ def build_spec() -> dict[str, Any]:
         "parameters": _query([("group_by", {"type": "string", "enum": ["person", "team", "profile", "model",
                                                                         "virtual_key"]})] + INTERACTION_FILTERS),
         "responses": _responses({"200": _json(_list_of("SpendList", SpendRowSchema), "One row per group")}, 400)}})
+    for add in EXTRA_PATHS:
+        add(spec, item_id)
     document = spec.to_dict()
     document["servers"] = [{"url": "/api"}]
     return document

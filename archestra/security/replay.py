@@ -137,6 +137,11 @@ class Replayer:
                             "removed": removed}
         return {"refused": None, "removed": removed}
 
+    def parse(self, row: dict[str, Any]) -> tuple[Exchange, list[tuple[list[ToolResult], list[ToolCall]]]]:
+        """The recorded request as an exchange, and its answer's ``(results, calls)`` in order (policy tests make
+        scenarios of them); raises :class:`NotReplayable`."""
+        return self._parse(row)
+
     def _parse(self, row: dict[str, Any]) -> tuple[Exchange, list[tuple[list[ToolResult], list[ToolCall]]]]:
         # A Model Router exchange was decided by its client's family (its front), whatever provider answered.
         front = ROUTER_FRONTS.get(((row.get("router") or {}).get("front")) or "")

@@ -37,6 +37,7 @@ DEFAULT_BASE_URLS: dict[str, str | None] = {
 }
 _BOOLEANS = {"gemini_vertex_ai_enabled", "anthropic_vertex_ai_enabled", "bedrock_aws_auth", "cloud_auth_open",
              "interaction_metadata_only", "trace_content", "azure_entra_id", "subscription_detection"}
+_BOOLEANS |= {"config_file_only"}
 LOG_FORMATS = ("text", "json")
 #: A profile id or slug, or an instance id: one path segment, one ``Via`` pseudonym.
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
@@ -162,6 +163,11 @@ class Settings:
     #: Record requests signed in with a provider subscription (Claude Pro/Max, ChatGPT) as covered by it: billed
     #: spend $0, never counted against limits.
     subscription_detection: bool = True
+    #: A declarative configuration file (docs/configuration-as-code.md) applied at start, once per instance
+    #: before the workers fork; None: none.
+    config_file: str | None = None
+    #: The configuration file is the only source of what it holds: API and console writes to it are refused.
+    config_file_only: bool = False
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -235,6 +241,8 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_OIDC_VIEWER_GROUPS": "oidc_viewer_groups",
     "ARCHESTRA_OIDC_JWKS_REFRESH_SECONDS": "oidc_jwks_refresh_seconds",
     "ARCHESTRA_SUBSCRIPTION_DETECTION": "subscription_detection",
+    "ARCHESTRA_CONFIG_FILE": "config_file",
+    "ARCHESTRA_CONFIG_FILE_ONLY": "config_file_only",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -403,7 +411,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _secret_keys(name: str, value: Any) -> Any:
-    from .secretbox import valid_secret_key
+    from ..secretbox import valid_secret_key
 
     keys = tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else \
         tuple(value or ())
@@ -461,6 +469,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
                           "through the identity provider)")
     if settings.oidc_redirect_url:
         _valid_base_url("oidc_redirect", settings.oidc_redirect_url, "ARCHESTRA_OIDC_REDIRECT_URL")
+    if settings.config_file_only and not settings.config_file:
+        raise ConfigError("ARCHESTRA_CONFIG_FILE_ONLY needs ARCHESTRA_CONFIG_FILE (the file that is the only source)")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"ARCHESTRA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     return settings
