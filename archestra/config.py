@@ -138,6 +138,10 @@ class Settings:
     #: How this instance names itself in the ``Via`` header of requests it forwards to another archestra instance
     #: (loop prevention, providers/hops.py). gunicorn.conf.py makes one at startup that its workers share.
     instance_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    #: Where a new pending approval is announced (a JSON POST Slack-compatible receivers accept); None: nowhere.
+    approval_webhook_url: str | None = field(default=None, repr=False)  # Slack's carry their secret in the path
+    #: How long a pending approval may wait for a decision, and an approved call for its retry (seconds).
+    approval_window_seconds: float = 3600.0
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -199,6 +203,8 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
     "ARCHESTRA_ARCHESTRA_PROFILE": "archestra_profile",
     "ARCHESTRA_INSTANCE_ID": "instance_id",
+    "ARCHESTRA_APPROVAL_WEBHOOK_URL": "approval_webhook_url",
+    "ARCHESTRA_APPROVAL_WINDOW_SECONDS": "approval_window_seconds",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -306,6 +312,11 @@ def _coerce(name: str, value: Any) -> Any:
         if not 0 < hours <= 24 * 30:
             raise ConfigError("ARCHESTRA_CONSOLE_SESSION_HOURS must be above 0 and at most 720 (30 days)")
         return hours
+    if name == "approval_webhook_url" and value:
+        parts = urlsplit(str(value))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:  # never echo it: it may be a secret
+            raise ConfigError("ARCHESTRA_APPROVAL_WEBHOOK_URL must be an http(s) URL")
+        return str(value)
     if name in {"interaction_retention_days", "retention_purge_interval_seconds"}:
         try:
             number = float(value) if value is not None else None
@@ -314,6 +325,15 @@ def _coerce(name: str, value: Any) -> Any:
         if number is not None and number <= 0:
             raise ConfigError(f"{_variable(name)} must be positive, got {number}")
         return number
+    if name == "approval_window_seconds":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"ARCHESTRA_APPROVAL_WINDOW_SECONDS must be a number of seconds, got {value!r}") \
+                from None
+        if not 0 < seconds <= 30 * 86400:
+            raise ConfigError("ARCHESTRA_APPROVAL_WINDOW_SECONDS must be above 0 and at most 2592000 (30 days)")
+        return seconds
     if name in {"upstream_connect_timeout", "upstream_read_timeout", "client_body_timeout", "profile_cache_seconds"}:
         try:
             number = float(value)

@@ -106,6 +106,13 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_INTERACTION_METADATA_ONLY", None, "record interactions without their bodies (no prompts, no "
          "answers: tokens, cost, timings, refusals only); a profile's `metadata_only` (true/false) overrides it"),
     ],
+    "Approvals": [
+        ("ARCHESTRA_APPROVAL_WEBHOOK_URL", "unset (no notification)", "where each new pending approval is announced: "
+         "a JSON POST with a `text` field (Slack-compatible) and an `approval` object "
+         "([labels and approval](labels-and-approval.md)); sent off the request path, failures logged"),
+        ("ARCHESTRA_APPROVAL_WINDOW_SECONDS", None, "how long a pending approval waits for a decision, and an approved "
+         "call for the agent's retry (which then passes once)"),
+    ],
     "Admin console": [
         ("ARCHESTRA_CONSOLE_SESSION_HOURS", None, "how long an admin console sign-in lasts (at most 720)"),
         ("ARCHESTRA_CONSOLE_READONLY_TOKEN", "unset",

@@ -122,6 +122,7 @@ class ToolCallPolicy(db.Model):
     conditions: Mapped[Any] = mapped_column(JSON, default=list)
     action: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True, default=list)  # add_labels, block_*_has_labels
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -136,6 +137,7 @@ class ToolResultPolicy(db.Model):
     conditions: Mapped[Any] = mapped_column(JSON, default=list)
     action: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True, default=list)  # add_labels, block_*_has_labels
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -220,6 +222,8 @@ class Interaction(db.Model):
     #: Model Router exchanges: ``{"front": the client's API family, "attempts": [{"provider", "model", "status",
     #: "error"}...]}`` (every upstream tried, fallbacks included); None for the providers' own routes.
     router: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: The labels the context held (``untrusted`` included), once the policies decided the exchange.
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
 
 
@@ -303,6 +307,7 @@ class PolicyTemplate(db.Model):
     conditions: Mapped[Any] = mapped_column(JSON, default=list)
     action: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True, default=list)  # add_labels, block_*_has_labels
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -397,3 +402,40 @@ class RouterResponse(db.Model):
     model: Mapped[str] = mapped_column(String(256))  # as the client named it
     messages: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class Approval(db.Model):
+    """A tool call a ``require_approval`` policy held back, and what a person decided (security/approvals.py).
+
+    ``status``: pending, approved, rejected, used (an approved call passed, once) or expired (not decided, or not
+    used, before ``expires_at``). ``fingerprint`` names the call: profile, session, tool and arguments."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    profile_id: Mapped[str] = mapped_column(String(36), index=True)
+    profile_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    tool: Mapped[str] = mapped_column(String(256), index=True)
+    arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
+    context_labels: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: The reason of the policy that asked for approval.
+    policy_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    interaction_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: Who asked: the caller's virtual key and ``X-Archestra-User-Id`` / ``-Agent-Id`` headers.
+    virtual_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    virtual_key_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    decided_by_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    used_interaction_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

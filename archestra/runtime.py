@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 
@@ -37,6 +38,7 @@ class Runtime:
     retention: RetentionPurger | None = None
     tracing: Tracing = None  # type: ignore[assignment]  # set by create_app
     aliases: AliasDirectory = None  # type: ignore[assignment]  # Model Router aliases (built from the generation)
+    approvals: Any = None  # security.approvals.ApprovalGate: require_approval's store (None: refused as awaiting)
 
     def __post_init__(self) -> None:
         if self.tracing is None:

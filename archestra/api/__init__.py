@@ -5,4 +5,4 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
-from . import auth, errors, keys, metering, model_aliases, openapi, profiles, replays, security, templates  # noqa: E402,F401  (registers handlers and routes)
+from . import approvals, auth, errors, keys, metering, model_aliases, openapi, profiles, replays, security, templates  # noqa: E402,F401  (registers handlers and routes)

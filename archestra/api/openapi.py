@@ -14,6 +14,8 @@ from marshmallow import Schema, fields
 
 from . import api
 from .schemas import (
+    ApprovalDecisionSchema,
+    ApprovalSchema,
     BlockedToolCallSchema,
     InteractionSchema,
     LimitSchema,
@@ -195,6 +197,7 @@ def build_spec() -> dict[str, Any]:
             "schema": "Settings"}}}, "responses": _responses({"200": _json("Settings", "Updated")}, 400)},
     })
     _key_paths(spec, item_id)
+    _approval_paths(spec, item_id)
     document = spec.to_dict()
     document["servers"] = [{"url": "/api"}]
     return document
@@ -235,6 +238,26 @@ def _key_paths(spec: APISpec, item_id: dict[str, Any]) -> None:
                                                                     400, 404, 409)},
         "delete": {"tags": tag, "summary": "Revoke (the record stays)",
                    "responses": _responses({"204": {"description": "Revoked"}}, 404)}})
+
+
+def _approval_paths(spec: APISpec, item_id: dict[str, Any]) -> None:
+    """Tool calls held back by require_approval policies (api/approvals.py)."""
+    spec.components.schema("Approval", schema=ApprovalSchema)
+    spec.components.schema("ApprovalDecision", schema=ApprovalDecisionSchema)
+    tag = ["Approval"]
+    spec.path(path="/approvals", operations={"get": {
+        "tags": tag, "summary": "Held tool calls and their decisions, newest first",
+        "parameters": _query(["status", "profile_id", "session_id", "tool", "virtual_key_id", "user_id"]) +
+        _query(PAGE), "responses": _responses({"200": _json(_list_of("ApprovalList", ApprovalSchema, paged=True),
+                                                           "A page of approvals")}, 400)}})
+    spec.path(path="/approvals/{item_id}", parameters=[item_id], operations={"get": {
+        "tags": tag, "responses": _responses({"200": _json("Approval", "The approval")}, 404)}})
+    for action, summary in (("approve", "Approve: the same call passes once, within the approval window"),
+                            ("reject", "Reject: the call stays refused with this reason")):
+        spec.path(path=f"/approvals/{{item_id}}/{action}", parameters=[item_id], operations={"post": {
+            "tags": tag, "summary": f"{summary} (operator or admin role)",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": "ApprovalDecision"}}},
+            "responses": _responses({"200": _json("Approval", "Decided")}, 400, 403, 404, 409)}})
 
 
 @api.get("/openapi.json")

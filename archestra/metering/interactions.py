@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from ..exchange import Exchange, Usage
 from ..models import Interaction
+from ..security.labels import recorded_labels
 from .limits import add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
@@ -114,7 +115,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "session_id": exchange.client.session_id, "user_id": exchange.client.user_id,
         "agent_id": exchange.client.agent_id, "created_at": trace.created_at,
         "virtual_key_id": exchange.client.virtual_key_id, "virtual_key_name": exchange.client.virtual_key_name,
-        "router": trace.router,
+        "router": trace.router, "labels": recorded_labels(exchange),
     }
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
     rebuilt = asdict(response) if response is not None and trace.response_body is None and trace.kind == "chat" \
