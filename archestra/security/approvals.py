@@ -265,12 +265,13 @@ def decide(session: Any, approval_id: str, approve: bool, reason: str | None, wh
         row = session.get(Approval, approval_id)
         if row is None:
             raise DecisionError(404, "not_found", f"Approval {approval_id} does not exist.")
-        if row.status == PENDING:  # past its window: no longer decidable
+        if row.status in (PENDING, EXPIRED) and row.decided_at is None:  # past its window: no longer decidable
             session.execute(update(Approval).where(Approval.id == approval_id, Approval.status == PENDING)
                             .values(status=EXPIRED))
             session.commit()
             raise DecisionError(409, "approval_expired", f"Approval {approval_id} expired at "
-                                                         f"{_iso(row.expires_at)} before it was decided.")
+                                                         f"{_iso(row.expires_at)} before it was decided; the "
+                                                         "agent's next attempt asks for a new approval.")
         raise DecisionError(409, "approval_decided", f"Approval {approval_id} is {row.status} already"
                                                      + (f" (by {row.decided_by})." if row.decided_by else "."))
     session.commit()
