@@ -226,3 +226,24 @@ def test_an_expired_approval_stays_refused(brief):
     assert f"The earlier approval {fresh} of this call expired before it was used." in refusal
     statuses = {a["id"]: a["status"] for a in agent.approvals()}
     assert (statuses[pending], statuses[fresh], statuses[awaiting(refusal)]) == ("expired", "expired", "pending")
+
+
+def test_retention_purges_decided_approvals_and_keeps_pending_ones(make_proxy):
+    from datetime import datetime, timedelta, timezone
+
+    from archestra.extensions import db
+    from archestra.metering.retention import purge_older_than
+    from archestra.models import Approval
+
+    proxy = make_proxy()
+    old = datetime.now(timezone.utc) - timedelta(days=40)
+    with proxy.app.app_context():
+        for status in ("used", "rejected", "pending"):
+            db.session.add(Approval(fingerprint=status, status=status, profile_id="p", tool="send_payment",
+                                    created_at=old, expires_at=old))
+        db.session.add(Approval(fingerprint="recent", status="used", profile_id="p", tool="send_payment",
+                                expires_at=old))
+        db.session.commit()
+        purge_older_than(30)
+        kept = sorted(row.fingerprint for row in db.session.query(Approval).all())
+    assert kept == ["pending", "recent"]
