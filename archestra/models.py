@@ -411,6 +411,11 @@ class Approval(db.Model):
     used, before ``expires_at``). ``fingerprint`` names the call: profile, session, tool and arguments."""
 
     __tablename__ = "approvals"
+    __table_args__ = (
+        # One pending approval per call: two workers holding the same call back at once ask one question.
+        Index("uq_approvals_pending_fingerprint", "fingerprint", unique=True, sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)

@@ -247,3 +247,40 @@ def test_retention_purges_decided_approvals_and_keeps_pending_ones(make_proxy):
         purge_older_than(30)
         kept = sorted(row.fingerprint for row in db.session.query(Approval).all())
     assert kept == ["pending", "recent"]
+
+
+def test_on_postgresql_one_question_per_call_and_one_pass_per_approval(make_proxy, postgres_url, upstream):
+    """Racing requests on PostgreSQL: the same held call asked at once is one pending approval (its unique index),
+    and the approved retry passes once (the conditional UPDATE)."""
+    class Proxy:
+        def __init__(self, running):
+            self.running, self.upstream = running, upstream
+
+        def __getattr__(self, name):
+            return getattr(self.running, name)
+
+        def profile(self, **fields) -> str:
+            return self.running.api("POST", "/profiles", json={"name": f"p{time.monotonic_ns()}", **fields}).json()["id"]
+
+    proxy = Proxy(make_proxy(database_url=postgres_url))
+    agent = PayingAgent(proxy)
+
+    def race(count: int) -> list[str]:
+        outcomes: list[str] = []
+        barrier = threading.Barrier(count)
+
+        def one() -> None:
+            barrier.wait()
+            outcomes.append(agent.pay())
+        threads = [threading.Thread(target=one) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(outcomes) == count
+        return outcomes
+
+    asked = {awaiting(outcome) for outcome in race(6)}
+    assert len(asked) == 1 and [a["id"] for a in agent.approvals(status="pending")] == list(asked)
+    assert proxy.api("POST", f"/approvals/{asked.pop()}/approve").status_code == 200
+    assert race(6).count("called send_payment") == 1

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..exchange import Exchange, ToolCall
 from ..hooks import Block
@@ -118,8 +119,14 @@ class ApprovalGate:
                            virtual_key_name=exchange.client.virtual_key_name, user_id=exchange.client.user_id,
                            agent_id=exchange.client.agent_id, created_at=moment,
                            expires_at=moment + timedelta(seconds=self.window))
-            session.add(new)
-            session.flush()
+            try:
+                with session.begin_nested():  # another worker may be asking for the same call right now
+                    session.add(new)
+            except IntegrityError:
+                pending = session.execute(select(Approval.id).where(Approval.fingerprint == key,
+                                                                    Approval.status == PENDING)).scalar()
+                outcome.update(kind=PENDING, id=pending)
+                return
             outcome.update(kind="new", id=new.id, record=describe(new))
 
         self._run_now(job)

@@ -51,6 +51,8 @@ def upgrade() -> None:
     )
     for column in ("fingerprint", "status", "profile_id", "session_id", "tool", "created_at"):
         op.create_index(f"ix_approvals_{column}", "approvals", [column])
+    op.create_index("uq_approvals_pending_fingerprint", "approvals", ["fingerprint"], unique=True,
+                    sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
 
 
 def downgrade() -> None:
