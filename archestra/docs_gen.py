@@ -99,9 +99,9 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
          "older Fernet keys (comma-separated) that still decrypt, during a rotation"),
     ],
     "Records": [
-        ("ARCHESTRA_INTERACTION_RETENTION_DAYS", "unset (kept forever)", "interactions, blocked tool calls and decided approvals older "
-         "than this are purged in the background (every worker, hourly, 1000 rows per transaction; SQLite and "
-         "PostgreSQL)"),
+        ("ARCHESTRA_INTERACTION_RETENTION_DAYS", "unset (kept forever)", "interactions, blocked tool calls and "
+         "decided approvals older than this are purged in the background (every worker, hourly, 1000 rows per "
+         "transaction; SQLite and PostgreSQL)"),
         ("ARCHESTRA_RETENTION_PURGE_INTERVAL_SECONDS", None, "how often each worker runs that purge"),
         ("ARCHESTRA_INTERACTION_METADATA_ONLY", None, "record interactions without their bodies (no prompts, no "
          "answers: tokens, cost, timings, refusals only); a profile's `metadata_only` (true/false) overrides it"),

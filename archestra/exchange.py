@@ -8,7 +8,8 @@ What a hook may edit (and what is written back):
 * ``exchange.model``: the model asked of the upstream provider.
 * ``Message.text`` of a message whose text the adapter could read; ``exchange.messages`` itself
   (remove messages, or insert new :class:`Message` objects with a role and text).
-* ``ToolResult.content`` (e.g. to redact it), ``ToolResult.trusted``.
+* ``ToolResult.content`` (e.g. to redact it), ``ToolResult.trusted``, ``ToolResult.labels`` (data labels the
+  context then holds, see ``security/labels.py``).
 * ``exchange.tools`` (remove declared tools before they reach the model).
 
 Everything else is information.

@@ -260,7 +260,8 @@ def test_on_postgresql_one_question_per_call_and_one_pass_per_approval(make_prox
             return getattr(self.running, name)
 
         def profile(self, **fields) -> str:
-            return self.running.api("POST", "/profiles", json={"name": f"p{time.monotonic_ns()}", **fields}).json()["id"]
+            created = self.running.api("POST", "/profiles", json={"name": f"p{time.monotonic_ns()}", **fields})
+            return created.json()["id"]
 
     proxy = Proxy(make_proxy(database_url=postgres_url))
     agent = PayingAgent(proxy)

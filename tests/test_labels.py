@@ -145,7 +145,8 @@ def test_a_labelled_result_refuses_the_external_call_in_every_family(make_proxy,
     assert ask(evil, with_result=False).calls == [("send_email", evil)]  # declares the tools
     proxy.flush()
     profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
-    ids = {tool["name"]: tool["id"] for tool in proxy.api("GET", "/tools", params={"profile_id": profile}).json()["data"]}
+    tools = proxy.api("GET", "/tools", params={"profile_id": profile}).json()["data"]
+    ids = {tool["name"]: tool["id"] for tool in tools}
     for kind, body in (("result", {"tool_id": ids["fetch_url"], "action": "mark_as_trusted"}),
                        ("result", {"tool_id": ids["fetch_url"], "action": "add_labels", "labels": ["source:web"]}),
                        ("call", {"tool_id": ids["send_email"], "action": "block_when_context_has_labels",

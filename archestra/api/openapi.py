@@ -96,12 +96,14 @@ def _query(names: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+DESCRIPTIONS = {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
+
+
 def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": "Error"}}}
     out = {**ok, "401": {"description": "Missing or wrong admin token", **error}}
     for status in errors:
-        out[str(status)] = {"description": {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict"}[status],
-                            **error}
+        out[str(status)] = {"description": DESCRIPTIONS[status], **error}
     return out
 
 

@@ -12,7 +12,8 @@ from ..models import BlockedToolCall, Setting, Tool, ToolCallPolicy, ToolResultP
 from . import api
 from .common import commit, crud_routes, get_or_404, json_body, page_args, profile_filter_id
 from .errors import ApiError
-from .schemas import BlockedToolCallSchema, check_labels, SettingsSchema, ToolCallPolicySchema, ToolResultPolicySchema, ToolSchema
+from .schemas import (BlockedToolCallSchema, SettingsSchema, ToolCallPolicySchema, ToolResultPolicySchema, ToolSchema,
+                      check_labels)
 
 
 @api.get("/tools")

@@ -23,7 +23,8 @@ as ``[]``); an object counts as its compact JSON text (``{"a":1}``, non-ASCII ch
 casefolded: ``"STRASSE"`` equals ``"straße"``) and as its skeleton (``skeleton.py``: percent- and punycode-
 decoded, NFKC, IDNA UTS #46, UTS #39 confusables, a host's final dot dropped, casefolded), and so is the
 condition's value. ``equal``, ``notEqual``, ``contains``, ``notContains``, ``startsWith``, ``endsWith``,
-``notStartsWith`` and ``notEndsWith`` compare the two readings; ``regex`` is an RE2 pattern searched anywhere in the NFC text and in the skeleton
+``notStartsWith`` and ``notEndsWith`` compare the two readings; ``regex`` is an RE2 pattern searched anywhere in
+the NFC text and in the skeleton
 with case kept, case-sensitive unless the pattern says ``(?i)``; RE2 runs in time linear in the text, so it
 has no backreferences or lookaround (a policy using them is refused when saved).
 
