@@ -431,3 +431,29 @@ def test_labels_are_validated(live, body, message):
     # A partial update is checked as the policy will be.
     changed = live.api("PATCH", f"/tool-result-policies/{agent.label['id']}", json={"action": "mark_as_trusted"})
     assert changed.status_code == 400 and "takes no labels" in changed.text, changed.text
+
+
+def test_label_policies_through_the_console_forms(make_proxy):
+    from tests.test_console import signed_in
+
+    proxy = make_proxy(console_readonly_token="viewer-token")
+    profile = proxy.api("POST", "/profiles", json={"name": "finance"}).json()["id"]
+    tool = proxy.api("POST", "/tools", json={"profile_id": profile, "name": "crm_lookup"}).json()["id"]
+    console = signed_in(proxy.url)
+    console.get(f"/console/tools/{tool}")
+    missing = console.post(f"/console/tools/{tool}/policies/result", {"action": "add_labels", "labels": " "})
+    assert missing.status_code == 400 and "add_labels needs at least one label" in missing.text
+    created = console.post(f"/console/tools/{tool}/policies/result", {
+        "action": "add_labels", "labels": "confidential, customer-data", "cond_key": "source",
+        "cond_operator": "startsWith", "cond_value": "crm://"})
+    assert created.status_code == 302, created.text
+    [policy] = proxy.api("GET", "/tool-result-policies", params={"tool_id": tool}).json()["data"]
+    assert (policy["action"], policy["labels"]) == ("add_labels", ["confidential", "customer-data"])
+    page = console.get(f"/console/tools/{tool}").text
+    assert ('Results are labelled confidential and customer-data (the context holds these labels) when source '
+            'startsWith &#34;crm://&#34;.') in page
+    assert 'value="confidential, customer-data"' in page
+    # A read-only session sees the approvals and decides nothing.
+    viewer = signed_in(proxy.url, "viewer-token")
+    assert viewer.get("/console/approvals").status_code == 200
+    assert viewer.post("/console/approvals/00000000-0000-0000-0000-000000000000/approve").status_code == 403
