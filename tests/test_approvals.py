@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from tests.fakes import openai_wire as wire
-from tests.fakes.server import FakeUpstream, json_reply
+from tests.fakes.server import FakeUpstream, json_reply, sse_reply
 from tests.live import _start
 from tests.test_deployment import stop_gunicorn
 
@@ -65,20 +65,31 @@ class PayingAgent:
         assert created.status_code == 201, created.text
         return created.json()
 
-    def pay(self, arguments: dict = PAYMENT, session: str | None = None) -> str:
+    def pay(self, arguments: dict = PAYMENT, session: str | None = None, stream: bool = False) -> str:
         """The model asks to pay after a CRM lookup; what the application receives."""
-        self.live.upstream.reply_with(json_reply(wire.completion(None, [wire.tool_call("send_payment", arguments,
-                                                                                       "call_pay")])))
+        if stream:
+            text = json.dumps(arguments)
+            self.live.upstream.reply_with(sse_reply(wire.tool_stream([("call_pay", "send_payment",
+                                                                       [text[:6], text[6:]])])))
+        else:
+            self.live.upstream.reply_with(json_reply(wire.completion(None, [wire.tool_call(
+                "send_payment", arguments, "call_pay")])))
         client = openai.OpenAI(api_key="k", base_url=self.live.base("openai", self.pid), max_retries=0)
-        message = client.chat.completions.create(
-            model="gpt-4o", tools=[{"type": "function", "function": {"name": n, "description": n,
-                                                                      "parameters": SCHEMA}} for n in NAMES],
+        answer = client.chat.completions.create(
+            model="gpt-4o", stream=stream,
+            tools=[{"type": "function", "function": {"name": n, "description": n, "parameters": SCHEMA}}
+                   for n in NAMES],
             messages=[{"role": "user", "content": "Pay ACME's invoice"},
                       {"role": "assistant", "content": None,
                        "tool_calls": [wire.tool_call("crm_lookup", {"id": "7"}, "c_crm")]},
                       {"role": "tool", "tool_call_id": "c_crm", "content": json.dumps({"customer": "ACME"})}],
             extra_headers={"X-Archestra-Session-Id": session or self.session, "X-Archestra-User-Id": "alice",
-                           "X-Archestra-Agent-Id": "billing-bot"}).choices[0].message
+                           "X-Archestra-Agent-Id": "billing-bot"})
+        if stream:
+            chunks = [choice.delta for chunk in answer for choice in chunk.choices]
+            calls = [call for delta in chunks for call in delta.tool_calls or []]
+            return "called send_payment" if calls else "".join(delta.content or "" for delta in chunks)
+        message = answer.choices[0].message
         return "called send_payment" if message.tool_calls else message.content
 
     def approvals(self, **filters) -> list[dict]:
@@ -120,6 +131,9 @@ def test_a_held_call_waits_then_passes_once_after_approval(live):
     assert awaiting(again) != approval_id
     used = live.api("GET", f"/approvals/{approval_id}").json()
     assert used["status"] == "used" and used["used_at"] and used["decided_by"] == "admin token"
+    # The interaction that used it, and the one that asked, are on record.
+    passed = live.eventually(lambda: live.api("GET", f"/interactions/{used['used_interaction_id']}").json().get("id"))
+    assert passed == used["used_interaction_id"] and used["interaction_id"] != passed
     # A decided approval cannot be decided again; an unknown one does not exist.
     assert live.api("POST", f"/approvals/{approval_id}/reject", json={}).status_code == 409
     assert live.api("POST", "/approvals/00000000-0000-0000-0000-000000000000/approve").status_code == 404
@@ -146,6 +160,16 @@ def test_two_workers_racing_the_same_retry_pass_it_exactly_once(live):
     assert len(outcomes) == 6
     assert outcomes.count("called send_payment") == 1, outcomes
     assert all("approval" in outcome for outcome in outcomes if outcome != "called send_payment")
+
+
+def test_a_streamed_call_is_held_and_its_streamed_retry_passes_once(live):
+    agent = PayingAgent(live)
+    approval_id = awaiting(agent.pay(stream=True))
+    assert awaiting(agent.pay(stream=True)) == approval_id
+    assert live.api("POST", f"/approvals/{approval_id}/approve").status_code == 200
+    assert agent.pay(stream=True) == "called send_payment"
+    assert awaiting(agent.pay(stream=True)) != approval_id
+    assert live.api("GET", f"/approvals/{approval_id}").json()["status"] == "used"
 
 
 def test_a_rejected_call_stays_refused_with_the_approvers_reason(live):
