@@ -284,6 +284,8 @@ def test_a_confidential_result_then_an_external_mail_is_refused_an_internal_one_
     # The interactions record the context's labels; the refusals are recorded with the reason.
     rows = recorded(live, agent.pid, 6)
     assert sorted(json.dumps(r["labels"]) for r in rows) == sorted(['["confidential"]'] * 4 + ["[]"] * 2)
+    labelled = [r["flags"]["labelled_results"] for r in rows if r["labels"]]
+    assert labelled == [[{"tool": "crm_lookup", "tool_call_id": "c_crm", "labels": ["confidential"]}]] * 4
     blocked = live.blocked(agent.pid, 2)
     assert {b["tool"] for b in blocked} == {"send_email"} and all("label confidential" in b["reason"]
                                                                    for b in blocked)

@@ -322,7 +322,8 @@ class InteractionSchema(Schema):
         "description": "The request path below the profile (the route the request came by)."})
     flags = fields.Raw(dump_only=True, allow_none=True,
                        metadata={"description": "Observations that did not block: undeclared_tool_calls, "
-                                                "unseen_context; in monitor mode would_block, "
+                                                "unseen_context, labelled_results (which result gave the "
+                                                "context which labels); in monitor mode would_block, "
                                                 "would_block_results, would_refuse."})
     session_id = fields.String(dump_only=True, allow_none=True)
     user_id = fields.String(dump_only=True, allow_none=True)

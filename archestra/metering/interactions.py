@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from ..exchange import Exchange, Usage
 from ..models import Interaction
-from ..security.labels import recorded_labels
+from ..security.labels import labelled_results, recorded_labels
 from .limits import add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
@@ -167,6 +167,7 @@ def _flags(exchange: Exchange, metadata_only: bool) -> dict[str, Any] | None:
              "would_block": [asdict(b) for b in exchange.would_block] or None,
              "would_block_results": exchange.would_block_results or None,
              "would_refuse": exchange.would_refuse or None,
+             "labelled_results": labelled_results(exchange) or None,
              "answer_decisions": None if metadata_only else _answer_decisions(exchange)}
     return {key: value for key, value in flags.items() if value} or None
 

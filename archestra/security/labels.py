@@ -66,6 +66,12 @@ def _sources(exchange: Exchange, label: str) -> str:
     return "; ".join(listed) or "the context"
 
 
+def labelled_results(exchange: Exchange) -> list[dict[str, object]]:
+    """Which result gave the context which labels, as the interaction's ``flags.labelled_results`` records it."""
+    return [{"tool": result.name, "tool_call_id": result.tool_call_id, "labels": sorted(result.labels)}
+            for result in (*exchange.tool_results, *exchange.answer_results) if result.labels]
+
+
 def recorded_labels(exchange: Exchange) -> list[str] | None:
     """The context's labels as interactions record them (sorted); None when the policies never decided the exchange
     (refused before, by a limit or a bad request)."""
