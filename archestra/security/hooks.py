@@ -33,8 +33,8 @@ from ..exchange import Exchange, ToolCall, ToolResult
 from ..hooks import Block, HookRegistry
 from ..models import Tool
 from ..recorder import Recorder
-from .conditions import UNREADABLE, parse_result
 from .approvals import ApprovalGate
+from .conditions import UNREADABLE, parse_result
 from .explain import UNSEEN_CONTEXT, UNTRUSTED_BY_POLICY, UNTRUSTED_CONTEXT, untrusted_details, untrusted_reason
 from .labels import label_block
 from .names import normalize_tool_name
@@ -47,7 +47,6 @@ UNDECLARED_TOOL = ("The model called {tool}, a tool the request did not declare,
                    "untrusted data.")
 log = logging.getLogger("archestra.security")
 RESULT_RANK = {"block_always": 3, "sanitize_with_dual_llm": 2, "mark_as_untrusted": 1, "mark_as_trusted": 0}
-
 
 
 def policies_of(exchange: Exchange, directory: PolicyDirectory) -> ProfilePolicies:
