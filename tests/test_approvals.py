@@ -16,6 +16,7 @@ import pytest
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import FakeUpstream, json_reply, sse_reply
 from tests.live import _start
+from tests.test_labels import InProcess
 from tests.test_deployment import stop_gunicorn
 
 SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "amount": {"type": "number"},
@@ -276,18 +277,7 @@ def test_retention_purges_decided_approvals_and_keeps_pending_ones(make_proxy):
 def test_on_postgresql_one_question_per_call_and_one_pass_per_approval(make_proxy, postgres_url, upstream):
     """Racing requests on PostgreSQL: the same held call asked at once is one pending approval (its unique index),
     and the approved retry passes once (the conditional UPDATE)."""
-    class Proxy:
-        def __init__(self, running):
-            self.running, self.upstream = running, upstream
-
-        def __getattr__(self, name):
-            return getattr(self.running, name)
-
-        def profile(self, **fields) -> str:
-            created = self.running.api("POST", "/profiles", json={"name": f"p{time.monotonic_ns()}", **fields})
-            return created.json()["id"]
-
-    proxy = Proxy(make_proxy(database_url=postgres_url))
+    proxy = InProcess(make_proxy(database_url=postgres_url), upstream)
     agent = PayingAgent(proxy)
 
     def race(count: int) -> list[str]:

@@ -406,6 +406,8 @@ def test_templates_effective_policy_and_replay_understand_labels(live):
         assert agent.chat(INTERNAL) == "called send_email"
         rows = recorded(live, agent.pid, 1)
         assert rows[0]["labels"] == ["confidential", "customer-data"]
+        by_label = live.api("GET", "/interactions", params={"profile_id": agent.pid, "label": "customer-data"})
+        assert [row["id"] for row in by_label.json()["data"]] == [rows[0]["id"]]
         # Replay: a candidate that forbids any mail while the context holds customer-data would newly block it.
         job = live.api("POST", "/policy-replays", json={"profile_id": agent.pid, "add": [{
             "kind": "call", "tool": "send_email", "action": "block_when_context_has_labels",
@@ -433,6 +435,37 @@ def test_labels_are_validated(live, body, message):
     # A partial update is checked as the policy will be.
     changed = live.api("PATCH", f"/tool-result-policies/{agent.label['id']}", json={"action": "mark_as_trusted"})
     assert changed.status_code == 400 and "takes no labels" in changed.text, changed.text
+
+
+class InProcess:
+    """The in-process proxy (``make_proxy``) offering what the agents of these tests use of the ``live`` one."""
+
+    def __init__(self, running, upstream):
+        self.running, self.upstream = running, upstream
+
+    def __getattr__(self, name):
+        return getattr(self.running, name)
+
+    def profile(self, **fields) -> str:
+        created = self.running.api("POST", "/profiles", json={"name": f"p{time.monotonic_ns()}", **fields})
+        assert created.status_code == 201, created.text
+        return created.json()["id"]
+
+
+def test_interactions_are_found_by_label_on_postgresql(make_proxy, postgres_url, upstream):
+    proxy = InProcess(make_proxy(database_url=postgres_url), upstream)
+    agent = LabelledAgent(proxy)
+    assert agent.chat(INTERNAL) == "called send_email"
+    assert agent.chat(INTERNAL, history=False) == "called send_email"
+    proxy.flush()
+
+    def found(label: str) -> int:
+        answer = proxy.api("GET", "/interactions", params={"profile_id": agent.pid, "label": label})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["total"]
+    assert (found("confidential"), found("confidentia"), found("untrusted")) == (1, 0, 0)
+    refused = proxy.api("GET", "/interactions", params={"label": "Not A Label"})
+    assert refused.status_code == 400 and "must be a label" in refused.text
 
 
 def test_label_policies_through_the_console_forms(make_proxy):

@@ -83,7 +83,9 @@ INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id
                        ("until", {"type": "string", "format": "date-time"}),
                        ("blocked", {"type": "boolean", "description": "Refused tool calls or refused requests"}),
                        ("would_block", {"type": "boolean", "description": "Monitor mode: exchanges a decision "
-                                                                          "would have changed in enforce mode"})]
+                                                                          "would have changed in enforce mode"}),
+                       ("label", {"type": "string", "description": "The context held this label (untrusted "
+                                                                  "included)"})]
 
 
 def _query(names: list[Any]) -> list[dict[str, Any]]:
