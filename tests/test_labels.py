@@ -492,3 +492,38 @@ def test_label_policies_through_the_console_forms(make_proxy):
     viewer = signed_in(proxy.url, "viewer-token")
     assert viewer.get("/console/approvals").status_code == 200
     assert viewer.post("/console/approvals/00000000-0000-0000-0000-000000000000/approve").status_code == 403
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_migration_gives_existing_policies_no_labels_and_downgrades(database, tmp_path, request):
+    import flask_migrate
+    import sqlalchemy as sa
+
+    from archestra import create_app
+    from archestra.extensions import db
+
+    url = f"sqlite:///{tmp_path}/fresh.db" if database == "sqlite" else request.getfixturevalue("postgres_url")
+    app = create_app({"database_url": url})
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision="0016_provider_prices")
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO profiles (id, name, is_default, consider_context_untrusted, "
+                                       "require_virtual_key, created_at, updated_at) VALUES ('p1', 'old', false, "
+                                       "false, false, '2026-01-01', '2026-01-01')"))
+            connection.execute(sa.text("INSERT INTO tools (id, profile_id, name, first_seen_at, last_seen_at) "
+                                       "VALUES ('t1', 'p1', 'send_email', '2026-01-01', '2026-01-01')"))
+            connection.execute(sa.text("INSERT INTO tool_call_policies (id, tool_id, conditions, action, created_at, "
+                                       "updated_at) VALUES ('c1', 't1', '[]', 'block_always', '2026-01-01', "
+                                       "'2026-01-01')"))
+        flask_migrate.upgrade(directory=directory)
+        with db.engine.connect() as connection:
+            stored = connection.execute(sa.text("SELECT labels FROM tool_call_policies")).scalar()
+        assert (json.loads(stored) if isinstance(stored, str) else stored) == []
+        assert "approvals" in sa.inspect(db.engine).get_table_names()
+        flask_migrate.downgrade(directory=directory, revision="0016_provider_prices")
+        inspector = sa.inspect(db.engine)
+        assert "approvals" not in inspector.get_table_names()
+        assert "labels" not in {c["name"] for c in inspector.get_columns("interactions")}
+        db.session.remove()
+        db.engine.dispose()

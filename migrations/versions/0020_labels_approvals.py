@@ -19,6 +19,7 @@ def upgrade() -> None:
     for table in POLICY_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("labels", sa.JSON(), nullable=True))
+        op.execute(sa.text(f"UPDATE {table} SET labels = '[]'"))  # existing policies carry no labels
     with op.batch_alter_table("interactions") as batch:
         batch.add_column(sa.Column("labels", sa.JSON(), nullable=True))
     op.create_table(
