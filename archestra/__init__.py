@@ -21,6 +21,7 @@ from .profiles import ProfileDirectory
 from .recorder import Recorder
 from .runtime import Runtime
 from .secretbox import SecretBox
+from .security.approvals import ApprovalGate, Notifier
 from .security.dual_llm import DualLLM
 from .security.hooks import register_builtin_hooks
 from .security.policies import PolicyDirectory
@@ -50,7 +51,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     optimizer = ModelOptimizer(generation, ttl)
     hooks = HookRegistry()
     hooks.register("on_request", optimizer, "builtin:optimization-rules")
-    register_builtin_hooks(hooks, policies, recorder, sanitize=DualLLM(settings.dual_llm_max_rounds))
+    approvals = ApprovalGate(recorder.run_now, settings.approval_window_seconds,
+                             Notifier(settings.approval_webhook_url) if settings.approval_webhook_url else None)
+    register_builtin_hooks(hooks, policies, recorder, sanitize=DualLLM(settings.dual_llm_max_rounds),
+                           approvals=approvals)
     for path in settings.hooks:
         for stage, func, label in load_hook_file(path):
             hooks.register(stage, func, label)
@@ -71,6 +75,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                           settings.provider_keys, recorder),
         retention=RetentionPurger(app, settings.interaction_retention_days, settings.retention_purge_interval_seconds),
         tracing=Tracing(settings),
+        approvals=approvals,
     )
 
     from .api import api

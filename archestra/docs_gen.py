@@ -104,9 +104,9 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
          "older Fernet keys (comma-separated) that still decrypt, during a rotation"),
     ],
     "Records": [
-        ("ARCHESTRA_INTERACTION_RETENTION_DAYS", "unset (kept forever)", "interactions and blocked tool calls older "
-         "than this are purged in the background (every worker, hourly, 1000 rows per transaction; SQLite and "
-         "PostgreSQL)"),
+        ("ARCHESTRA_INTERACTION_RETENTION_DAYS", "unset (kept forever)", "interactions, blocked tool calls and "
+         "decided approvals older than this are purged in the background (every worker, hourly, 1000 rows per "
+         "transaction; SQLite and PostgreSQL)"),
         ("ARCHESTRA_RETENTION_PURGE_INTERVAL_SECONDS", None, "how often each worker runs that purge"),
         ("ARCHESTRA_INTERACTION_METADATA_ONLY", None, "record interactions without their bodies (no prompts, no "
          "answers: tokens, cost, timings, refusals only); a profile's `metadata_only` (true/false) overrides it"),
@@ -129,6 +129,13 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_SUBSCRIPTION_DETECTION", None, "record requests signed in with a provider subscription "
          "(Claude Pro/Max, ChatGPT) as covered: billed $0, never counted against limits; `false` meters them at "
          "API prices"),
+    ],
+    "Approvals": [
+        ("ARCHESTRA_APPROVAL_WEBHOOK_URL", "unset (no notification)", "where each new pending approval is announced: "
+         "a JSON POST with a `text` field (Slack-compatible) and an `approval` object "
+         "([labels and approval](labels-and-approval.md)); sent off the request path, failures logged"),
+        ("ARCHESTRA_APPROVAL_WINDOW_SECONDS", None, "how long a pending approval waits for a decision, and an approved "
+         "call for the agent's retry (which then passes once)"),
     ],
     "Admin console": [
         ("ARCHESTRA_CONSOLE_SESSION_HOURS", None, "how long an admin console sign-in lasts (at most 720)"),

@@ -8,7 +8,8 @@ What a hook may edit (and what is written back):
 * ``exchange.model``: the model asked of the upstream provider.
 * ``Message.text`` of a message whose text the adapter could read; ``exchange.messages`` itself
   (remove messages, or insert new :class:`Message` objects with a role and text).
-* ``ToolResult.content`` (e.g. to redact it), ``ToolResult.trusted``.
+* ``ToolResult.content`` (e.g. to redact it), ``ToolResult.trusted``, ``ToolResult.labels`` (data labels the
+  context then holds, see ``security/labels.py``).
 * ``exchange.tools`` (remove declared tools before they reach the model).
 
 Everything else is information.
@@ -17,6 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+#: The built-in label of a context holding data no policy trusts (tool results, unseen context); trust policies
+#: set and clear it, ``add_labels`` result policies add the others (``docs/labels-and-approval.md``).
+UNTRUSTED = "untrusted"
 
 
 @dataclass
@@ -72,6 +77,8 @@ class ToolResult:
     text); ``None`` means ``content`` parsed as JSON (or its text). ``name`` is ``None`` when the result
     cannot be tied to exactly one call (an unknown or duplicated call id): no tool's policy then applies.
     ``server`` marks the result of a provider-executed tool (web search, web fetch, MCP, code execution).
+    ``labels`` are the data labels ``on_tool_result`` hooks gave it (``add_labels`` policies): they join the
+    context's labels, decided again on every request like trust (never remembered as a verdict).
     """
 
     tool_call_id: str | None
@@ -82,6 +89,7 @@ class ToolResult:
     blocked_reason: str | None = None
     document: Any = None
     server: bool = False
+    labels: set[str] = field(default_factory=set)
     _ref: Any = field(default=None, repr=False, compare=False)
     _original: str | None = field(default=None, repr=False, compare=False)
 
@@ -241,6 +249,16 @@ class Exchange:
             return False
         return (all(result.trusted is True for result in self.tool_results)
                 and all(result.trusted is True for result in self.answer_results))
+
+    @property
+    def context_labels(self) -> set[str]:
+        """The labels the context holds: those of every tool result the model read (in the request, remembered
+        from earlier in a chain, or earlier in the same answer), and :data:`UNTRUSTED` when the context is not
+        trusted. Context the proxy cannot see may hold any label (``unseen_context``; see ``security/labels.py``)."""
+        labels = {label for result in (*self.tool_results, *self.answer_results) for label in result.labels}
+        if not self.context_trusted:
+            labels.add(UNTRUSTED)
+        return labels
 
     def edited(self) -> bool:
         """Whether a hook changed anything that must be written back into the native request."""

@@ -128,6 +128,7 @@ class ToolCallPolicy(db.Model):
     conditions: Mapped[Any] = mapped_column(JSON, default=list)
     action: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True, default=list)  # add_labels, block_*_has_labels
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -142,6 +143,7 @@ class ToolResultPolicy(db.Model):
     conditions: Mapped[Any] = mapped_column(JSON, default=list)
     action: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True, default=list)  # add_labels, block_*_has_labels
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -226,6 +228,8 @@ class Interaction(db.Model):
     #: Model Router exchanges: ``{"front": the client's API family, "attempts": [{"provider", "model", "status",
     #: "error"}...]}`` (every upstream tried, fallbacks included); None for the providers' own routes.
     router: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: The labels the context held (``untrusted`` included), once the policies decided the exchange.
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
     #: Who called (identity provider token, or a person's or team's virtual key); no foreign keys, like the
     #: profile's: the record outlives them.
@@ -326,6 +330,7 @@ class PolicyTemplate(db.Model):
     conditions: Mapped[Any] = mapped_column(JSON, default=list)
     action: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True, default=list)  # add_labels, block_*_has_labels
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
@@ -550,3 +555,45 @@ class PolicyTestRun(db.Model):
     failed: Mapped[int] = mapped_column(Integer)
     results: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class Approval(db.Model):
+    """A tool call a ``require_approval`` policy held back, and what a person decided (security/approvals.py).
+
+    ``status``: pending, approved, rejected, used (an approved call passed, once) or expired (not decided, or not
+    used, before ``expires_at``). ``fingerprint`` names the call: profile, session, tool and arguments."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        # One pending approval per call: two workers holding the same call back at once ask one question.
+        Index("uq_approvals_pending_fingerprint", "fingerprint", unique=True, sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    profile_id: Mapped[str] = mapped_column(String(36), index=True)
+    profile_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    tool: Mapped[str] = mapped_column(String(256), index=True)
+    arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
+    context_labels: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: The reason of the policy that asked for approval.
+    policy_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    interaction_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: Who asked: the caller's virtual key and ``X-Archestra-User-Id`` / ``-Agent-Id`` headers.
+    virtual_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    virtual_key_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    decided_by_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    used_interaction_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

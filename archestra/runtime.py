@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 
@@ -41,6 +42,7 @@ class Runtime:
     tracing: Tracing = None  # type: ignore[assignment]  # set by create_app
     aliases: AliasDirectory = None  # type: ignore[assignment]  # Model Router aliases (built from the generation)
     identity: IdentityKeys = None  # type: ignore[assignment]  # who calls: identity provider, people, teams
+    approvals: Any = None  # security.approvals.ApprovalGate: require_approval's store (None: refused as awaiting)
 
     def __post_init__(self) -> None:
         if self.tracing is None:

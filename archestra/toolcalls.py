@@ -10,6 +10,7 @@ from .exchange import BlockedCall, Exchange, ToolCall, ToolResult
 from .hooks import Block
 from .metering.interactions import INTERACTION_ID
 from .models import BlockedToolCall
+from .security.approvals import APPROVED_CALLS
 from .security.hooks import monitoring
 
 log = logging.getLogger("archestra.proxy")
@@ -50,6 +51,7 @@ def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
     """
     results = list(results)
     exchange.decided.append((results, list(calls)))
+    exchange.state.pop(APPROVED_CALLS, None)
     for result in results:
         judge_result(runtime, exchange, result)
         exchange.answer_results.append(result)
@@ -57,9 +59,23 @@ def decide_tool_calls(runtime: Any, exchange: Exchange, calls: list[ToolCall],
         try:
             runtime.hooks.run("on_tool_call", exchange, call)
         except Block as block:
+            exchange.state.pop(APPROVED_CALLS, None)  # refused with the others: their approvals stay unused
             _blocked(runtime, exchange, call, block.reason)
             return None if monitoring(exchange) else refusal_text(call, block.reason)
-    return None
+    lost = _use_approvals(runtime, exchange)
+    if lost is None:
+        return None
+    call, reason = lost
+    _blocked(runtime, exchange, call, reason)
+    return refusal_text(call, reason)
+
+
+def _use_approvals(runtime: Any, exchange: Exchange) -> tuple[ToolCall, str] | None:
+    """Every call of the answer passed: use the approvals that let some of them pass (each once, atomically).
+    The call whose approval another request used first, and why it is refused; None when all were used here."""
+    if runtime.approvals is None or not exchange.state.get(APPROVED_CALLS):
+        return None
+    return runtime.approvals.consume(exchange, exchange.state.get(INTERACTION_ID))
 
 
 def would_refuse(exchange: Exchange, stage: str, block: Block) -> bool:
@@ -80,8 +96,12 @@ def gate_server_tools(runtime: Any, exchange: Exchange) -> None:
     tool's configuration; a refused one is removed from the request and recorded."""
     for tool in [t for t in exchange.tools if t.server]:
         call = ToolCall(None, tool.name, tool.parameters or {}, server=True)
+        exchange.state.pop(APPROVED_CALLS, None)
         try:
             runtime.hooks.run("on_tool_call", exchange, call)
+            lost = _use_approvals(runtime, exchange)
+            if lost is not None:
+                raise Block(lost[1])
         except Block as block:
             if monitoring(exchange):
                 _blocked(runtime, exchange, call, f"{block.reason} (the provider-executed tool {tool.name} would "

@@ -105,6 +105,15 @@ EXPECTED: dict[tuple[str, str], str] = {
         "exported.yaml: no differences: the database matches the file.",
     ("docs/configuration-as-code.md", "python -m archestra.config test policy-tests --config archestra.yaml"):
         "1 scenarios (6 decisions): 1 passed, 0 failed",
+    ("docs/labels-and-approval.md", "import openai"): "However, I was denied by a tool invocation policy:\n\nThe "
+        "context holds the label confidential, from the result of crm_lookup (call c_crm): a "
+        "block_when_context_has_labels policy on send_email forbids this call while it does. Confidential data stays "
+        "inside corp.com.",
+    ("docs/labels-and-approval.md", 'PROFILE=$(curl -s -H "$T" localhost:9000/api/profiles/finance-agent | jq -r '
+                                    '.id)'): '"confidential"',
+    ("docs/labels-and-approval.md", "import re"): "This call awaits a person's approval (approval ",
+    ("docs/labels-and-approval.md", "print(pay())"): "the payment call went through\nThis call awaits a person's "
+                                                     "approval (approval ",
 }
 #: Blocks of EXPECTED whose output is wrong because of a bug in the proxy, not in the page: the test fails when the
 #: bug is fixed, so that the entry goes.

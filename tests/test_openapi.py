@@ -30,7 +30,10 @@ def test_schemas_come_from_the_marshmallow_schemas(proxy):
     document = requests.get(f"{proxy.url}/api/openapi.json", timeout=10).json()
     policy = document["components"]["schemas"]["ToolCallPolicy"]
     assert policy["properties"]["action"]["enum"] == ["allow_when_context_is_untrusted",
-                                                      "block_when_context_is_untrusted", "block_always"]
+                                                      "block_when_context_is_untrusted", "block_always",
+                                                      "block_when_context_has_labels",
+                                                      "block_unless_context_has_labels", "require_approval"]
+    assert policy["properties"]["labels"]["items"]["pattern"] == "^[a-z0-9][a-z0-9_.:/@-]{0,63}$"
     assert set(policy["required"]) == {"tool_id", "action"}
     condition = document["components"]["schemas"]["Condition"]
     assert "regex" in condition["properties"]["operator"]["enum"]

@@ -6,6 +6,7 @@ from flask import Blueprint
 api = Blueprint("api", __name__, url_prefix="/api")
 
 from . import (  # noqa: E402,F401  (registers handlers and routes)
+    approvals,
     auth,
     change_log,
     errors,

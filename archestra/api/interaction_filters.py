@@ -2,14 +2,16 @@
 misspelt filter is a 400, never a silent "everything"."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import or_
+from sqlalchemy import Text, cast, or_
 
 from ..models import Interaction
 from .common import profile_filter_id
 from .errors import ApiError
+from .schemas import LABEL_RE
 
 PAGING = ("limit", "offset")
 EQUALITY = ("profile_id", "provider", "model", "session_id", "user_id", "agent_id", "virtual_key_id", "kind",
@@ -57,9 +59,18 @@ def _equal(column: str) -> Callable[[str, str], Any]:
     return where
 
 
+def _label(name: str, value: str) -> Any:
+    """The context held this label (``untrusted`` included): a match on the recorded JSON list's text, which every
+    database keeps as written (``["confidential", "customer-data"]``)."""
+    if not re.fullmatch(LABEL_RE, value):
+        raise ApiError(400, "invalid_query", f"{name} must be a label (lower-case letters, digits and _ . : / @ -).")
+    escaped = value.replace("_", "\\_")  # the one LIKE wildcard a label may hold
+    return cast(Interaction.labels, Text).like(f'%"{escaped}"%', escape="\\")
+
+
 FILTERS: dict[str, Callable[[str, str], Any]] = {
     **{name: _equal(name) for name in EQUALITY},
-    "status": _status, "status_code": _status, "blocked": _blocked, "would_block": _would_block,
+    "status": _status, "status_code": _status, "blocked": _blocked, "would_block": _would_block, "label": _label,
     "covered": _boolean(Interaction.subscription.is_not(None)),
     "since": lambda name, value: Interaction.created_at >= _when(name, value),
     "until": lambda name, value: Interaction.created_at < _when(name, value),

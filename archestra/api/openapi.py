@@ -14,6 +14,8 @@ from marshmallow import Schema, fields
 
 from . import api
 from .schemas import (
+    ApprovalDecisionSchema,
+    ApprovalSchema,
     BlockedToolCallSchema,
     ChangeLogSchema,
     InteractionSchema,
@@ -89,7 +91,9 @@ INTERACTION_FILTERS = ["profile_id", "provider", "model", "session_id", "user_id
                        ("until", {"type": "string", "format": "date-time"}),
                        ("blocked", {"type": "boolean", "description": "Refused tool calls or refused requests"}),
                        ("would_block", {"type": "boolean", "description": "Monitor mode: exchanges a decision "
-                                                                          "would have changed in enforce mode"})]
+                                                                          "would have changed in enforce mode"}),
+                       ("label", {"type": "string", "description": "The context held this label (untrusted "
+                                                                  "included)"})]
 
 
 def _query(names: list[Any]) -> list[dict[str, Any]]:
@@ -102,12 +106,14 @@ def _query(names: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+DESCRIPTIONS = {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
+
+
 def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": "Error"}}}
     out = {**ok, "401": {"description": "Missing or wrong admin token", **error}}
     for status in errors:
-        out[str(status)] = {"description": {400: "Invalid request", 404: "Not found", 409: "Conflict"}[status],
-                            **error}
+        out[str(status)] = {"description": DESCRIPTIONS[status], **error}
     return out
 
 
@@ -217,6 +223,7 @@ def build_spec() -> dict[str, Any]:
         "responses": _responses({"200": _json(_list_of("SpendList", SpendRowSchema), "One row per group")}, 400)}})
     for add in EXTRA_PATHS:
         add(spec, item_id)
+    _approval_paths(spec, item_id)
     document = spec.to_dict()
     document["servers"] = [{"url": "/api"}]
     return document
@@ -275,6 +282,26 @@ def _change_log_paths(spec: APISpec) -> None:
                                                          "schema": {"type": "integer"}}],
               operations={"get": {"tags": ["ChangeLog"],
                                   "responses": _responses({"200": _json("ChangeLog", "The change")}, 404)}})
+
+
+def _approval_paths(spec: APISpec, item_id: dict[str, Any]) -> None:
+    """Tool calls held back by require_approval policies (api/approvals.py)."""
+    spec.components.schema("Approval", schema=ApprovalSchema)
+    spec.components.schema("ApprovalDecision", schema=ApprovalDecisionSchema)
+    tag = ["Approval"]
+    spec.path(path="/approvals", operations={"get": {
+        "tags": tag, "summary": "Held tool calls and their decisions, newest first",
+        "parameters": _query(["status", "profile_id", "session_id", "tool", "virtual_key_id", "user_id"]) +
+        _query(PAGE), "responses": _responses({"200": _json(_list_of("ApprovalList", ApprovalSchema, paged=True),
+                                                           "A page of approvals")}, 400)}})
+    spec.path(path="/approvals/{item_id}", parameters=[item_id], operations={"get": {
+        "tags": tag, "responses": _responses({"200": _json("Approval", "The approval")}, 404)}})
+    for action, summary in (("approve", "Approve: the same call passes once, within the approval window"),
+                            ("reject", "Reject: the call stays refused with this reason")):
+        spec.path(path=f"/approvals/{{item_id}}/{action}", parameters=[item_id], operations={"post": {
+            "tags": tag, "summary": f"{summary} (operator or admin role)",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": "ApprovalDecision"}}},
+            "responses": _responses({"200": _json("Approval", "Decided")}, 400, 403, 404, 409)}})
 
 
 @api.get("/openapi.json")

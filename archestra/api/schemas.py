@@ -130,15 +130,53 @@ class ConditionSchema(Schema):
             raise ValidationError(str(exc)) from None
 
 
-TOOL_CALL_ACTIONS = ("allow_when_context_is_untrusted", "block_when_context_is_untrusted", "block_always")
-TOOL_RESULT_ACTIONS = ("mark_as_trusted", "mark_as_untrusted", "block_always", "sanitize_with_dual_llm")
+TOOL_CALL_ACTIONS = ("allow_when_context_is_untrusted", "block_when_context_is_untrusted", "block_always",
+                     "block_when_context_has_labels", "block_unless_context_has_labels", "require_approval")
+TOOL_RESULT_ACTIONS = ("mark_as_trusted", "mark_as_untrusted", "block_always", "sanitize_with_dual_llm",
+                       "add_labels")
+#: Actions that take ``labels`` (at least one); every other action takes none.
+LABELLED_ACTIONS = ("add_labels", "block_when_context_has_labels", "block_unless_context_has_labels")
+LABEL_RE = r"^[a-z0-9][a-z0-9_.:/@-]{0,63}$"
 
 
-class _PolicySchema(Schema):
+def labels_field() -> fields.List:
+    return fields.List(fields.String(validate=validate.Regexp(LABEL_RE, error=(
+        "A label is 1 to 64 lower-case letters, digits and _ . : / @ - (e.g. confidential, source:web)."))),
+        load_default=list, validate=validate.Length(max=20), metadata={
+            "description": "add_labels: the labels the result gives the context; block_when_context_has_labels: "
+                           "refused while the context holds any of them; block_unless_context_has_labels: refused "
+                           "unless it holds all of them. untrusted is the built-in label of an untrusted context."})
+
+
+def check_labels(action: str | None, labels: list[str] | None) -> str | None:
+    """What is wrong with ``labels`` for ``action`` (None: nothing)."""
+    if action in LABELLED_ACTIONS and not labels:
+        return f"{action} needs at least one label (labels: [...])."
+    if action not in LABELLED_ACTIONS and labels:
+        return f"{action} takes no labels (only {', '.join(LABELLED_ACTIONS)} do)."
+    if action == "add_labels" and "untrusted" in labels:  # type: ignore[operator]
+        return "untrusted is the built-in label that trust policies set: use mark_as_untrusted."
+    return None
+
+
+class _LabelledSchema(Schema):
+    """A policy whose ``labels`` must fit its ``action`` (checked here when both are given, by the views'
+    checks on a partial update)."""
+
+    @validates_schema
+    def _labels_fit(self, data: dict, partial: bool | tuple = False, **_: object) -> None:
+        if "action" in data and ("labels" in data or not partial):
+            problem = check_labels(data["action"], data.get("labels"))
+            if problem:
+                raise ValidationError(problem, "labels")
+
+
+class _PolicySchema(_LabelledSchema):
     id = fields.String(dump_only=True)
     tool_id = fields.String(required=True)
     conditions = fields.List(fields.Nested(ConditionSchema), load_default=list, validate=validate.Length(max=50))
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+    labels = labels_field()
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
@@ -151,7 +189,7 @@ class ToolResultPolicySchema(_PolicySchema):
     action = fields.String(required=True, validate=validate.OneOf(TOOL_RESULT_ACTIONS))
 
 
-class PolicyTemplateSchema(Schema):
+class PolicyTemplateSchema(_LabelledSchema):
     """A tool-call or tool-result policy for every profile, on the tools whose name matches ``tool_name``."""
 
     id = fields.String(dump_only=True)
@@ -161,11 +199,12 @@ class PolicyTemplateSchema(Schema):
     conditions = fields.List(fields.Nested(ConditionSchema), load_default=list, validate=validate.Length(max=50))
     action = fields.String(required=True, validate=validate.OneOf(TOOL_CALL_ACTIONS + TOOL_RESULT_ACTIONS))
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+    labels = labels_field()
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
 
-class ReplayPolicySchema(Schema):
+class ReplayPolicySchema(_LabelledSchema):
     """A policy the candidate adds (to the profile's own policies on ``tool``)."""
 
     kind = fields.String(required=True, validate=validate.OneOf(("call", "result")))
@@ -173,6 +212,7 @@ class ReplayPolicySchema(Schema):
     conditions = fields.List(fields.Nested(ConditionSchema), load_default=list, validate=validate.Length(max=50))
     action = fields.String(required=True, validate=validate.OneOf(TOOL_CALL_ACTIONS + TOOL_RESULT_ACTIONS))
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+    labels = labels_field()
 
     @validates_schema
     def _action_of_its_kind(self, data: dict, **_: object) -> None:
@@ -188,6 +228,7 @@ class ReplayEditSchema(Schema):
     conditions = fields.List(fields.Nested(ConditionSchema), validate=validate.Length(max=50))
     action = fields.String(validate=validate.OneOf(TOOL_CALL_ACTIONS + TOOL_RESULT_ACTIONS))
     reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    labels = fields.List(fields.String(validate=validate.Regexp(LABEL_RE)), validate=validate.Length(max=20))
 
 
 class PolicyReplaySchema(Schema):
@@ -288,7 +329,8 @@ class InteractionSchema(Schema):
         "description": "The request path below the profile (the route the request came by)."})
     flags = fields.Raw(dump_only=True, allow_none=True,
                        metadata={"description": "Observations that did not block: undeclared_tool_calls, "
-                                                "unseen_context; in monitor mode would_block, "
+                                                "unseen_context, labelled_results (which result gave the "
+                                                "context which labels); in monitor mode would_block, "
                                                 "would_block_results, would_refuse."})
     session_id = fields.String(dump_only=True, allow_none=True)
     user_id = fields.String(dump_only=True, allow_none=True)
@@ -298,6 +340,9 @@ class InteractionSchema(Schema):
     router = fields.Raw(dump_only=True, allow_none=True, metadata={
         "description": "Model Router exchanges: front (the client's API family) and attempts (every upstream "
                        "tried, in order: provider, model, status, error)."})
+    labels = fields.List(fields.String(), dump_only=True, allow_none=True, metadata={
+        "description": "The labels the context held (untrusted included); null when no policy decided the "
+                       "exchange."})
     created_at = UTCDateTime(dump_only=True)
     person_id = fields.String(dump_only=True, allow_none=True)
     person_email = fields.String(dump_only=True, allow_none=True)
@@ -458,3 +503,39 @@ class SpendRowSchema(Schema):
     cost_usd = fields.Float()
     covered_usd = fields.Float()
     billed_usd = fields.Float()
+
+
+class ApprovalSchema(Schema):
+    """A tool call a require_approval policy held back, and what a person decided."""
+
+    id = fields.String(dump_only=True)
+    status = fields.String(dump_only=True, metadata={
+        "description": "pending, approved, rejected, used (the approved call passed, once) or expired"})
+    tool = fields.String(dump_only=True)
+    arguments = fields.Raw(dump_only=True, allow_none=True)
+    context_labels = fields.List(fields.String(), dump_only=True, allow_none=True)
+    policy_reason = fields.String(dump_only=True, allow_none=True)
+    profile_id = fields.String(dump_only=True)
+    profile_name = fields.String(dump_only=True, allow_none=True)
+    session_id = fields.String(dump_only=True, allow_none=True)
+    provider = fields.String(dump_only=True, allow_none=True)
+    model = fields.String(dump_only=True, allow_none=True)
+    interaction_id = fields.String(dump_only=True, allow_none=True)
+    virtual_key_id = fields.String(dump_only=True, allow_none=True, metadata={"description": "Who asked."})
+    virtual_key_name = fields.String(dump_only=True, allow_none=True)
+    user_id = fields.String(dump_only=True, allow_none=True)
+    agent_id = fields.String(dump_only=True, allow_none=True)
+    created_at = UTCDateTime(dump_only=True)
+    expires_at = UTCDateTime(dump_only=True, metadata={
+        "description": "Pending: the decision must come before; approved: the call must be made again before."})
+    decided_at = UTCDateTime(dump_only=True, allow_none=True)
+    decided_by = fields.String(dump_only=True, allow_none=True)
+    decided_by_kind = fields.String(dump_only=True, allow_none=True)
+    decision_reason = fields.String(dump_only=True, allow_none=True)
+    used_at = UTCDateTime(dump_only=True, allow_none=True)
+    used_interaction_id = fields.String(dump_only=True, allow_none=True)
+
+
+class ApprovalDecisionSchema(Schema):
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000), metadata={
+        "description": "Why (shown to the agent when rejected)."})

@@ -12,7 +12,8 @@ from ..models import BlockedToolCall, Setting, Tool, ToolCallPolicy, ToolResultP
 from . import api
 from .common import commit, crud_routes, get_or_404, json_body, page_args, profile_filter_id
 from .errors import ApiError
-from .schemas import BlockedToolCallSchema, SettingsSchema, ToolCallPolicySchema, ToolResultPolicySchema, ToolSchema
+from .schemas import (BlockedToolCallSchema, SettingsSchema, ToolCallPolicySchema, ToolResultPolicySchema, ToolSchema,
+                      check_labels)
 
 
 @api.get("/tools")
@@ -31,6 +32,9 @@ def get_tool(item_id: str):
 
 
 def known_tool(values: dict[str, Any]) -> dict[str, Any]:
+    problem = check_labels(values.get("action"), values.get("labels"))  # a partial update: the policy as it will be
+    if problem:
+        raise ApiError(400, "validation_error", problem)
     values["tool_id"] = values["tool_id"].lower()
     if db.session.get(Tool, values["tool_id"]) is None:
         raise ApiError(400, "unknown_tool", f"Tool {values['tool_id']} does not exist: tools appear in "

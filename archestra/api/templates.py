@@ -17,7 +17,8 @@ from ..security.policies import ProfilePolicies, Rule
 from . import api
 from .common import commit, crud_routes, json_body
 from .errors import ApiError
-from .schemas import TOOL_CALL_ACTIONS, TOOL_RESULT_ACTIONS, PolicyTemplateSchema, ToolRegistrationSchema, ToolSchema
+from .schemas import (TOOL_CALL_ACTIONS, TOOL_RESULT_ACTIONS, PolicyTemplateSchema, ToolRegistrationSchema, ToolSchema,
+                      check_labels)
 
 ACTIONS = {"call": TOOL_CALL_ACTIONS, "result": TOOL_RESULT_ACTIONS}
 DEFAULTS = {  # what applies to a tool without any policy
@@ -32,6 +33,9 @@ def _valid_action(values: dict[str, Any]) -> dict[str, Any]:
     if values["action"] not in ACTIONS[values["kind"]]:
         raise ApiError(400, "validation_error", f"A {values['kind']} template's action is one of "
                                                 f"{', '.join(ACTIONS[values['kind']])}.")
+    problem = check_labels(values["action"], values.get("labels"))
+    if problem:
+        raise ApiError(400, "validation_error", problem)
     return values
 
 
@@ -60,7 +64,8 @@ def register_tool():
 
 def _dump(rules: tuple[Rule, ...]) -> list[dict[str, Any]]:
     return [{"id": rule.id, "action": rule.action, "conditions": list(rule.conditions), "reason": rule.reason,
-             "source": "template" if rule.template is not None else "profile", "template": rule.template}
+             "labels": list(rule.labels), "source": "template" if rule.template is not None else "profile",
+             "template": rule.template}
             for rule in rules]
 
 

@@ -168,6 +168,10 @@ class Settings:
     config_file: str | None = None
     #: The configuration file is the only source of what it holds: API and console writes to it are refused.
     config_file_only: bool = False
+    #: Where a new pending approval is announced (a JSON POST Slack-compatible receivers accept); None: nowhere.
+    approval_webhook_url: str | None = field(default=None, repr=False)  # Slack's carry their secret in the path
+    #: How long a pending approval may wait for a decision, and an approved call for its retry (seconds).
+    approval_window_seconds: float = 3600.0
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -243,6 +247,8 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_SUBSCRIPTION_DETECTION": "subscription_detection",
     "ARCHESTRA_CONFIG_FILE": "config_file",
     "ARCHESTRA_CONFIG_FILE_ONLY": "config_file_only",
+    "ARCHESTRA_APPROVAL_WEBHOOK_URL": "approval_webhook_url",
+    "ARCHESTRA_APPROVAL_WINDOW_SECONDS": "approval_window_seconds",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -350,6 +356,11 @@ def _coerce(name: str, value: Any) -> Any:
         if not 0 < hours <= 24 * 30:
             raise ConfigError("ARCHESTRA_CONSOLE_SESSION_HOURS must be above 0 and at most 720 (30 days)")
         return hours
+    if name == "approval_webhook_url" and value:
+        parts = urlsplit(str(value))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:  # never echo it: it may be a secret
+            raise ConfigError("ARCHESTRA_APPROVAL_WEBHOOK_URL must be an http(s) URL")
+        return str(value)
     if name in {"interaction_retention_days", "retention_purge_interval_seconds"}:
         try:
             number = float(value) if value is not None else None
@@ -364,6 +375,15 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "oidc_issuer" and value:
         _valid_base_url("oidc", value, "ARCHESTRA_OIDC_ISSUER")
         return value  # as it is: the tokens' ``iss`` must equal it exactly (a trailing "/" included)
+    if name == "approval_window_seconds":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"ARCHESTRA_APPROVAL_WINDOW_SECONDS must be a number of seconds, got {value!r}") \
+                from None
+        if not 0 < seconds <= 30 * 86400:
+            raise ConfigError("ARCHESTRA_APPROVAL_WINDOW_SECONDS must be above 0 and at most 2592000 (30 days)")
+        return seconds
     if name in {"upstream_connect_timeout", "upstream_read_timeout", "client_body_timeout", "profile_cache_seconds",
                 "oidc_jwks_refresh_seconds"}:
         try:

@@ -11,11 +11,15 @@ from ..security.names import normalize_tool_name
 ACTIONS = {
     "call": {"allow_when_context_is_untrusted": "allowed even when the context is untrusted",
              "block_when_context_is_untrusted": "blocked when the context is untrusted",
-             "block_always": "always blocked"},
+             "block_always": "always blocked",
+             "block_when_context_has_labels": "blocked while the context holds the label {labels}",
+             "block_unless_context_has_labels": "blocked unless the context holds the labels {labels}",
+             "require_approval": "held back until a person approves them"},
     "result": {"mark_as_trusted": "trusted (the context stays trusted)",
                "mark_as_untrusted": "untrusted (the context becomes untrusted)",
                "block_always": "blocked (replaced by \"[Content blocked by policy: ...]\")",
-               "sanitize_with_dual_llm": "replaced by a dual-LLM summary"},
+               "sanitize_with_dual_llm": "replaced by a dual-LLM summary",
+               "add_labels": "labelled {labels} (the context holds these labels)"},
 }
 
 
@@ -39,8 +43,10 @@ def explain(profile_id: str, tool: str) -> dict[str, Any]:
         sentences = []
         for rule in found["policies"]:
             origin = f" (template {rule['template']})" if rule["source"] == "template" else ""
-            sentence = f"{noun} are {ACTIONS[kind].get(rule['action'], rule['action'])}" \
-                       f"{condition_words(rule['conditions'])}{origin}."
+            action = ACTIONS[kind].get(rule["action"], rule["action"]).format(
+                labels=" or ".join(rule.get("labels") or ()) if rule["action"] == "block_when_context_has_labels"
+                else " and ".join(rule.get("labels") or ()))
+            sentence = f"{noun} are {action}{condition_words(rule['conditions'])}{origin}."
             sentences.append(sentence[0].upper() + sentence[1:])
         if found["policies"]:
             sentences.append("When several policies match, the most restrictive wins. When none matches: "

@@ -38,6 +38,11 @@ def conditions(form: Any) -> list[dict[str, str]]:
             if operator or value.strip()]
 
 
+def labels(form: Mapping[str, str], name: str = "labels") -> list[str]:
+    """A comma-separated labels field (``confidential, customer-data``) as a list; blank: none."""
+    return [part.strip() for part in (form.get(name) or "").split(",") if part.strip()]
+
+
 @dataclass
 class Outcome:
     """What a change through the shared domain code gave: its value, or errors by field (``_form`` for errors

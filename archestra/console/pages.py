@@ -16,6 +16,8 @@ from .forms import attempt, choice, row_errors
 
 NOTICES = {
     "created": "Created.", "saved": "Saved.", "deleted": "Deleted.", "revoked": "Revoked.",
+    "approved": "Approved: the same call passes once if it is made again within the approval window.",
+    "rejected": "Rejected: the call stays refused, with your reason.",
     "token_removed": "The access token was removed: the profile is open to any client that knows its id.",
 }
 PAGE_SIZE = 50

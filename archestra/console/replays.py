@@ -13,7 +13,7 @@ from ..api.schemas import TOOL_CALL_ACTIONS, TOOL_RESULT_ACTIONS
 from ..extensions import db
 from ..models import PolicyReplay, Profile
 from . import console
-from .forms import attempt, choice, conditions, text
+from .forms import attempt, choice, conditions, labels, text
 from .pages import done, page
 
 RECENT = 20
@@ -28,7 +28,7 @@ def _form_body() -> dict[str, Any]:
         body[name] = (value + ":00+00:00" if len(value) == 16 else value) or None
     if text(form, "tool") or form.get("action"):
         body["add"] = [{"kind": form.get("kind", "call"), "tool": text(form, "tool"), "action": form.get("action"),
-                        "conditions": conditions(form), "reason": text(form, "reason")}]
+                        "conditions": conditions(form), "reason": text(form, "reason"), "labels": labels(form)}]
     return body
 
 

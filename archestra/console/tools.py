@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import BlockedToolCall, Profile, Tool, ToolCallPolicy, ToolResultPolicy
 from . import console
 from .explain import explain
-from .forms import attempt, conditions, text
+from .forms import attempt, conditions, labels, text
 from .pages import done, page
 
 KINDS = {
@@ -74,7 +74,7 @@ def _tool_page(item: Tool, status: int = 200, form: str | None = None, errors: d
 
 def _policy_body(tool_id: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"action": request.form.get("action", ""), "reason": text(request.form, "reason"),
-                            "conditions": conditions(request.form)}
+                            "conditions": conditions(request.form), "labels": labels(request.form)}
     if tool_id is not None:
         body["tool_id"] = tool_id
     return body

@@ -23,8 +23,9 @@ STAGES: dict[str, Stage] = {
               "tool results); raising Block refuses the request with an error in the provider's format."),
         Stage("on_tool_result", ("exchange", "result"),
               "Once for each tool result the client sends back, after on_request. Decides its trust "
-              "(result.trusted = True/False) and may redact result.content; raising Block replaces the "
-              "content sent upstream with '[Content blocked by policy: <reason>]'."),
+              "(result.trusted = True/False), may add data labels (result.labels) and may redact "
+              "result.content; raising Block replaces the content sent upstream with "
+              "'[Content blocked by policy: <reason>]'."),
         Stage("on_tool_call", ("exchange", "call"),
               "For each tool call the model makes, once the call is complete (streams included). Raising "
               "Block replaces every tool call of that answer with the refusal message."),

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from ..exchange import Exchange, Usage
 from ..models import Interaction
+from ..security.labels import labelled_results, recorded_labels
 from .limits import Charged, add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
@@ -125,6 +126,7 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
         "router": trace.router, "person_id": exchange.client.person_id,
         "person_email": exchange.client.person_email, "team_id": exchange.client.team_id,
         "team_name": exchange.client.team_name, "subscription": exchange.client.subscription,
+        "labels": recorded_labels(exchange),
     }
     # Streams have no native body to keep: the response is the one rebuilt from the stream.
     rebuilt = asdict(response) if response is not None and trace.response_body is None and trace.kind == "chat" \
@@ -177,6 +179,7 @@ def _flags(exchange: Exchange, metadata_only: bool) -> dict[str, Any] | None:
              "would_block": [asdict(b) for b in exchange.would_block] or None,
              "would_block_results": exchange.would_block_results or None,
              "would_refuse": exchange.would_refuse or None,
+             "labelled_results": labelled_results(exchange) or None,
              "answer_decisions": None if metadata_only else _answer_decisions(exchange)}
     return {key: value for key, value in flags.items() if value} or None
 

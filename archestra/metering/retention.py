@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import CursorResult, delete, select
 
 from ..extensions import db
-from ..models import BlockedToolCall, Interaction, RouterResponse
+from ..models import Approval, BlockedToolCall, Interaction, RouterResponse
 
 BATCH = 1000
 log = logging.getLogger("archestra.retention")
@@ -36,12 +36,13 @@ def delete_in_batches(model: Any, conditions: Iterable[Any], batch: int = BATCH)
 
 
 def purge_older_than(days: float, now: datetime | None = None) -> int:
-    """Interactions, blocked tool calls and the Model Router's stored conversations created more than ``days``
-    ago; how many rows went."""
+    """Interactions, blocked tool calls, the Model Router's stored conversations and approvals (those no longer
+    pending) created more than ``days`` ago; how many rows went."""
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
     return (delete_in_batches(Interaction, [Interaction.created_at < cutoff])
             + delete_in_batches(BlockedToolCall, [BlockedToolCall.created_at < cutoff])
-            + delete_in_batches(RouterResponse, [RouterResponse.created_at < cutoff]))
+            + delete_in_batches(RouterResponse, [RouterResponse.created_at < cutoff])
+            + delete_in_batches(Approval, [Approval.created_at < cutoff, Approval.status != "pending"]))
 
 
 class RetentionPurger:

@@ -22,8 +22,9 @@ as ``[]``); an object counts as its compact JSON text (``{"a":1}``, non-ASCII ch
 ``true``, ``false``, ``null`` and numbers as their JSON text. Each value is read two ways: as written (NFC,
 casefolded: ``"STRASSE"`` equals ``"straße"``) and as its skeleton (``skeleton.py``: percent- and punycode-
 decoded, NFKC, IDNA UTS #46, UTS #39 confusables, a host's final dot dropped, casefolded), and so is the
-condition's value. ``equal``, ``notEqual``, ``contains``, ``notContains``, ``startsWith`` and ``endsWith``
-compare the two readings; ``regex`` is an RE2 pattern searched anywhere in the NFC text and in the skeleton
+condition's value. ``equal``, ``notEqual``, ``contains``, ``notContains``, ``startsWith``, ``endsWith``,
+``notStartsWith`` and ``notEndsWith`` compare the two readings; ``regex`` is an RE2 pattern searched anywhere in
+the NFC text and in the skeleton
 with case kept, case-sensitive unless the pattern says ``(?i)``; RE2 runs in time linear in the text, so it
 has no backreferences or lookaround (a policy using them is refused when saved).
 
@@ -47,8 +48,9 @@ import re2
 from ..strict_json import AmbiguousJSON, loads_unique_keys
 from .skeleton import fold, mapped, skeleton
 
-OPERATORS = ("equal", "notEqual", "contains", "notContains", "startsWith", "endsWith", "regex")
-_POSITIVE = {"notEqual": "equal", "notContains": "contains"}
+OPERATORS = ("equal", "notEqual", "contains", "notContains", "startsWith", "endsWith", "regex", "notStartsWith",
+             "notEndsWith")
+_POSITIVE = {"notEqual": "equal", "notContains": "contains", "notStartsWith": "startsWith", "notEndsWith": "endsWith"}
 _NAME_ESCAPES = ".[]\\"
 _ALL = ("*",)  # the [*] segment; the others are ("key", name) and ("index", n)
 _MISSING = object()  # a branch of a path that found nothing

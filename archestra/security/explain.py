@@ -58,6 +58,11 @@ def _untrusted(exchange: Exchange) -> list[ToolResult]:
     return [result for result in (*exchange.tool_results, *exchange.answer_results) if result.trusted is not True]
 
 
+def describe_result(result: ToolResult, by_policy: bool = False) -> str:
+    """A result in a refusal's words: ``the result of crm_lookup (call c1)``, and how it was decided."""
+    return _describe(result, by_policy)
+
+
 def _describe(result: ToolResult, by_policy: bool) -> str:
     call = f" (call {result.tool_call_id})" if result.tool_call_id else ""
     if result.name is None:

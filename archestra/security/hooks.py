@@ -6,6 +6,10 @@
 * tool call policies (``on_tool_call``): in a trusted context calls pass unless ``block_always`` matches; in an
   untrusted context a call is blocked unless an ``allow_when_context_is_untrusted`` policy matches (permissive:
   unless a ``block_*`` policy matches).
+* data labels: ``add_labels`` result policies label results (the context holds their labels), and
+  ``block_when_context_has_labels`` / ``block_unless_context_has_labels`` call policies refuse calls by them;
+  ``require_approval`` holds a call back until a person approves it (``labels.py``, ``approvals.py``). These
+  apply whenever their conditions hold, beside the trust and allow decision (deny overrides).
 
 Tool names are compared after normalisation (case, surrounding whitespace, Unicode confusables); a call to a
 member of a toolset (``ToolCall.toolset``) is decided by the member's policies and the toolset's together.
@@ -29,10 +33,13 @@ from ..exchange import Exchange, ToolCall, ToolResult
 from ..hooks import Block, HookRegistry
 from ..models import Tool
 from ..recorder import Recorder
+from .approvals import ApprovalGate
 from .conditions import UNREADABLE, parse_result
 from .explain import UNSEEN_CONTEXT, UNTRUSTED_BY_POLICY, UNTRUSTED_CONTEXT, untrusted_details, untrusted_reason
+from .labels import label_block
 from .names import normalize_tool_name
-from .policies import BLOCK_ALWAYS, PERMISSIVE, PolicyDirectory, ProfilePolicies, Rule, matching
+from .policies import (ADD_LABELS, BLOCK_ALWAYS, PERMISSIVE, REQUIRE_APPROVAL, SNAPSHOT, PolicyDirectory,
+                       ProfilePolicies, Rule, matching, standalone)
 from .response_chain import ResponseChain
 
 __all__ = ["UNSEEN_CONTEXT", "UNTRUSTED_CONTEXT", "matching", "untrusted_reason", "register_builtin_hooks"]
@@ -40,9 +47,6 @@ UNDECLARED_TOOL = ("The model called {tool}, a tool the request did not declare,
                    "untrusted data.")
 log = logging.getLogger("archestra.security")
 RESULT_RANK = {"block_always": 3, "sanitize_with_dual_llm": 2, "mark_as_untrusted": 1, "mark_as_trusted": 0}
-
-
-SNAPSHOT = "archestra.policies"
 
 
 def policies_of(exchange: Exchange, directory: PolicyDirectory) -> ProfilePolicies:
@@ -117,6 +121,9 @@ class ResultTrust:
         # A result that cannot be tied to one call (name None) gets no tool's policy, only the default.
         own = policies.result_rules(normalize_tool_name(result.name)) if result.name else ()
         document = result.document if result.document is not None else parse_result(result.content)
+        for rule in standalone(own, document):
+            if rule.action == ADD_LABELS:  # first: a blocked or sanitised result keeps the labels of its data
+                result.labels.update(rule.labels)
         rules = matching(own, document)
         if not rules:
             result.trusted = permissive
@@ -138,23 +145,41 @@ class ResultTrust:
 
 
 class CallPolicy:
-    """``block_always`` always applies. In a trusted context everything else passes; in an untrusted one
-    ``block_when_context_is_untrusted`` applies, then (restrictive) a call passes only when an
-    ``allow_when_context_is_untrusted`` policy matches, (permissive) it passes by default. A call to a tool
-    the request never declared is flagged, and refused in an untrusted context."""
+    """``block_always`` always applies, and so do the label policies whose conditions hold. In a trusted context
+    everything else passes; in an untrusted one ``block_when_context_is_untrusted`` applies, then (restrictive) a
+    call passes only when an ``allow_when_context_is_untrusted`` policy matches, (permissive) it passes by default.
+    A call to a tool the request never declared is flagged, and refused in an untrusted context. A call that passes
+    all that and matches a ``require_approval`` policy is held back until a person approves it (``approvals``;
+    without one, as in policy replay, it is refused as awaiting approval)."""
 
-    def __init__(self, policies: PolicyDirectory):
+    def __init__(self, policies: PolicyDirectory, approvals: ApprovalGate | None = None):
         self._policies = policies
+        self._approvals = approvals
 
     def __call__(self, exchange: Exchange, call: ToolCall) -> None:
         if call.refuse:  # an answer part the proxy does not understand: no policy can allow it
             raise Block(call.refuse)
         policies = policies_of(exchange, self._policies)
         name = normalize_tool_name(call.name)
-        rules = _call_rules(policies, name, call)
+        rules, others = _call_rules(policies, name, call)
         for rule in rules:
             if rule.action == BLOCK_ALWAYS:
                 raise Block(rule.reason or f"calls of {call.name} are blocked")
+        held = exchange.context_labels
+        for rule in others:
+            refused = label_block(exchange, call, rule, held)
+            if refused is not None:
+                raise Block(refused)
+        self._trust(exchange, policies, name, call, rules)
+        approval = next((rule for rule in others if rule.action == REQUIRE_APPROVAL), None)
+        if approval is not None:
+            if self._approvals is None or monitoring(exchange):
+                raise Block(f"This call awaits a person's approval (a {REQUIRE_APPROVAL} policy on {call.name})."
+                            + (f" {approval.reason}" if approval.reason else ""))
+            self._approvals.check(exchange, call, approval.reason)
+
+    def _trust(self, exchange: Exchange, policies: ProfilePolicies, name: str, call: ToolCall,
+               rules: list[Rule]) -> None:
         trusted = exchange.context_trusted
         if not call.server and not _declared(exchange, name, call.toolset):
             exchange.undeclared_calls.append(call.name)
@@ -175,16 +200,20 @@ class CallPolicy:
         raise Block(untrusted_reason(exchange, call))
 
 
-def _call_rules(policies: ProfilePolicies, name: str, call: ToolCall) -> list[Rule]:
+def _call_rules(policies: ProfilePolicies, name: str, call: ToolCall) -> tuple[list[Rule], list[Rule]]:
     """The rules that decide ``call``: its tool's, and its toolset's (each set chooses its specific rules over
-    its defaults on its own; then the most restrictive of all wins). Arguments that could not be read even
-    leniently are :data:`UNREADABLE`: conditional restrictions hold on them, conditional grants do not."""
+    its defaults on its own; then the most restrictive of all wins); and apart, the label and approval rules
+    whose conditions hold. Arguments that could not be read even leniently are :data:`UNREADABLE`: conditional
+    restrictions hold on them, conditional grants do not."""
     document = UNREADABLE if call.unreadable else call.arguments
-    rules = matching(policies.call_rules(name), document)
+    own = policies.call_rules(name)
+    rules, others = matching(own, document), standalone(own, document)
     toolset = normalize_tool_name(call.toolset) if call.toolset else None
     if toolset and toolset != name:
-        rules += matching(policies.call_rules(toolset), document)
-    return rules
+        of_toolset = policies.call_rules(toolset)
+        rules += matching(of_toolset, document)
+        others += standalone(of_toolset, document)
+    return rules, others
 
 
 def _declared(exchange: Exchange, name: str, toolset: str | None) -> bool:
@@ -194,11 +223,11 @@ def _declared(exchange: Exchange, name: str, toolset: str | None) -> bool:
 
 
 def register_builtin_hooks(registry: HookRegistry, policies: PolicyDirectory, recorder: Recorder,
-                           sanitize: Any = None) -> None:
+                           sanitize: Any = None, approvals: ApprovalGate | None = None) -> None:
     registry.register("on_request", lambda exchange: policies_of(exchange, policies), "builtin:policy-snapshot")
     registry.register("on_request", ToolDiscovery(recorder), "builtin:tool-discovery")
     registry.register("on_tool_result", ResultTrust(policies, sanitize), "builtin:tool-result-policies")
-    registry.register("on_tool_call", CallPolicy(policies), "builtin:tool-call-policies")
+    registry.register("on_tool_call", CallPolicy(policies, approvals), "builtin:tool-call-policies")
     chain = ResponseChain(recorder)
     registry.register("on_request", chain.continue_context, "builtin:response-chain")
     registry.register("on_response", chain.remember, "builtin:response-chain")

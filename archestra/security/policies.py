@@ -26,12 +26,21 @@ from ..models import PolicyTemplate, Profile, Setting, Tool, ToolCallPolicy, Too
 from .conditions import all_hold
 from .names import normalize_tool_name
 
+#: ``Exchange.state`` key of the policies snapshot taken at ``on_request`` (``hooks.policies_of``).
+SNAPSHOT = "archestra.policies"
 RESTRICTIVE, PERMISSIVE = "restrictive", "permissive"
 ENFORCE, MONITOR = "enforce", "monitor"
 BLOCK_ALWAYS = "block_always"
 #: Actions that grant (trust a result, allow a call in an untrusted context): their conditions must hold for
 #: every value a path reaches, read every way it can be read. The others restrict: any value suffices.
 GRANTS = frozenset({"mark_as_trusted", "allow_when_context_is_untrusted"})
+ADD_LABELS = "add_labels"
+BLOCK_WHEN_LABELS, BLOCK_UNLESS_LABELS = "block_when_context_has_labels", "block_unless_context_has_labels"
+REQUIRE_APPROVAL = "require_approval"
+#: Actions that apply whenever their conditions hold, each on its own, beside the trust and allow decision: they
+#: never take part in the choice of specific rules over defaults (so adding one changes nothing else), and no
+#: allow or trust lifts them (deny overrides).
+STANDALONE = frozenset({ADD_LABELS, BLOCK_WHEN_LABELS, BLOCK_UNLESS_LABELS, REQUIRE_APPROVAL})
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,13 @@ class Rule:
     id: str | None = None
     #: The template's tool name (exact or glob) when the rule comes from a policy template, else None.
     template: str | None = None
+    #: The labels of an ``add_labels`` / ``block_*_context_has_labels`` rule.
+    labels: tuple[str, ...] = ()
+
+    @property
+    def standalone(self) -> bool:
+        """A label or approval rule: it applies whenever its conditions hold (see :data:`STANDALONE`)."""
+        return self.action in STANDALONE
 
     @property
     def grant(self) -> bool:
@@ -76,11 +92,19 @@ class ProfilePolicies:
 def matching(rules: tuple[Rule, ...], document: Any) -> list[Rule]:
     """The rules that decide on ``document``: those whose conditions hold, else the defaults (no conditions);
     and every ``block_always`` that holds, a default one included: a specific allow or trust refines a
-    default, it never lifts a block (deny overrides)."""
+    default, it never lifts a block (deny overrides). Label and approval rules are not among them
+    (:func:`standalone`)."""
+    rules = tuple(rule for rule in rules if not rule.standalone)
     specific = [rule for rule in rules if rule.conditions and rule.holds(document)]
     if not specific:
         return [rule for rule in rules if not rule.conditions]
     return specific + [rule for rule in rules if not rule.conditions and rule.action == BLOCK_ALWAYS]
+
+
+def standalone(rules: tuple[Rule, ...], document: Any) -> list[Rule]:
+    """The label and approval rules whose conditions hold on ``document`` (any value suffices: they restrict),
+    defaults included."""
+    return [rule for rule in rules if rule.standalone and rule.holds(document)]
 
 
 def _refined(own: tuple[Rule, ...], templates: tuple[tuple[str, Rule], ...], name: str) -> tuple[Rule, ...]:
@@ -91,13 +115,24 @@ def _refined(own: tuple[Rule, ...], templates: tuple[tuple[str, Rule], ...], nam
     restated: dict[frozenset[str], set[str]] = {}
     for rule in own:
         restated.setdefault(_conditions_key(rule.conditions), set()).add(rule.action)
+    same = {(rule.action, _conditions_key(rule.conditions), frozenset(rule.labels)) for rule in own if rule.standalone}
     return own + tuple(rule for pattern, rule in templates
-                       if fnmatchcase(name, pattern) and not _replaced(rule, restated))
+                       if fnmatchcase(name, pattern) and not _replaced(rule, restated, same))
 
 
-def _replaced(template: Rule, restated: dict[frozenset[str], set[str]]) -> bool:
-    actions = restated.get(_conditions_key(template.conditions), set())
-    return BLOCK_ALWAYS in actions if template.action == BLOCK_ALWAYS else bool(actions)
+def _replaced(template: Rule, restated: dict[frozenset[str], set[str]],
+              same: set[tuple[str, frozenset[str], frozenset[str]]]) -> bool:
+    """A template ``block_always`` is restated only by a profile ``block_always`` with the same conditions; a label
+    or approval rule only by the same rule (action, conditions and labels: labels add up, a profile never drops a
+    template's); a trust or allow by any trust, allow or block of the profile with the same conditions (label and
+    approval rules stand beside those and restate none of them)."""
+    conditions = _conditions_key(template.conditions)
+    if template.standalone:
+        return (template.action, conditions, frozenset(template.labels)) in same
+    actions = restated.get(conditions, set())
+    if template.action == BLOCK_ALWAYS:
+        return BLOCK_ALWAYS in actions
+    return bool(actions - STANDALONE)
 
 
 def _conditions_key(conditions: tuple[dict[str, Any], ...]) -> frozenset[str]:
@@ -108,9 +143,9 @@ def _conditions_key(conditions: tuple[dict[str, Any], ...]) -> frozenset[str]:
 def _rules(rows: Iterable[Any]) -> dict[str, tuple[Rule, ...]]:
     """Rules by normalised tool name: ``Run_Shell`` and ``run_shell`` (or a confusable spelling) are one tool."""
     by_tool: dict[str, list[Rule]] = {}
-    for name, conditions, action, reason, rule_id in rows:
+    for name, conditions, action, reason, rule_id, labels in rows:
         by_tool.setdefault(normalize_tool_name(name), []).append(Rule(tuple(conditions or ()), action, reason,
-                                                                      rule_id))
+                                                                      rule_id, labels=tuple(labels or ())))
     return {name: tuple(rules) for name, rules in by_tool.items()}
 
 
@@ -132,7 +167,8 @@ class PolicyDirectory:
                 select(Setting).where(Setting.key.in_(("global_policy", "mode")))).scalars()}
             own, own_mode = db.session.execute(select(Profile.global_policy, Profile.mode)
                                                .where(Profile.id == profile_id)).one_or_none() or (None, None)
-            columns = lambda model: (Tool.name, model.conditions, model.action, model.reason, model.id)  # noqa: E731
+            columns = lambda model: (Tool.name, model.conditions, model.action, model.reason, model.id,  # noqa: E731
+                                     model.labels)
             calls = db.session.execute(select(*columns(ToolCallPolicy)).join(Tool, ToolCallPolicy.tool_id == Tool.id)
                                        .where(Tool.profile_id == profile_id)
                                        .order_by(ToolCallPolicy.created_at)).all()
@@ -142,7 +178,7 @@ class PolicyDirectory:
                                          .order_by(ToolResultPolicy.created_at)).all()
             templates = db.session.execute(select(PolicyTemplate).order_by(PolicyTemplate.created_at)).scalars().all()
             patterns = {kind: tuple((normalize_tool_name(row.tool_name), Rule(
-                tuple(row.conditions or ()), row.action, row.reason, row.id, row.tool_name))
+                tuple(row.conditions or ()), row.action, row.reason, row.id, row.tool_name, tuple(row.labels or ())))
                 for row in templates if row.kind == kind) for kind in ("call", "result")}
         finally:
             db.session.remove()

@@ -10,8 +10,9 @@ the provider-executed tools the request declares (one refused is removed from th
 results and calls in the order they came, the first refused call refusing the answer.
 
 The candidate is a change to the current policies: ``global_policy``; ``add`` (profile policies: ``kind``,
-``tool``, ``conditions``, ``action``, ``reason``); ``edit`` (``id`` of a profile or template policy and the fields
-that change); ``remove`` (ids).
+``tool``, ``conditions``, ``action``, ``reason``, ``labels``); ``edit`` (``id`` of a profile or template policy and
+the fields that change); ``remove`` (ids). Labels are decided again like trust (``add_labels`` on the results, the
+label policies on the calls); a ``require_approval`` call counts as refused (awaiting approval): replay asks no one.
 """
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def candidate(current: ProfilePolicies, changes: dict[str, Any]) -> ProfilePolic
         if edit is None:
             return rule
         fields = {key: edit[key] for key in ("action", "reason") if key in edit}
-        if "conditions" in edit:
-            fields["conditions"] = tuple(edit["conditions"] or ())
+        for key in ("conditions", "labels"):
+            if key in edit:
+                fields[key] = tuple(edit[key] or ())
         return replace(rule, **fields)
 
     def by_tool(rules: dict[str, tuple[Rule, ...]], kind: str) -> dict[str, tuple[Rule, ...]]:
@@ -59,7 +61,8 @@ def candidate(current: ProfilePolicies, changes: dict[str, Any]) -> ProfilePolic
             if added["kind"] == kind:
                 name = normalize_tool_name(added["tool"])
                 out[name] = (*out.get(name, ()), Rule(tuple(added.get("conditions") or ()), added["action"],
-                                                      added.get("reason"), "candidate"))
+                                                      added.get("reason"), "candidate",
+                                                      labels=tuple(added.get("labels") or ())))
         return {name: own for name, own in out.items() if own}
 
     def templates(pairs: tuple[tuple[str, Rule], ...]) -> tuple[tuple[str, Rule], ...]:
