@@ -138,6 +138,9 @@ class Settings:
     #: How this instance names itself in the ``Via`` header of requests it forwards to another archestra instance
     #: (loop prevention, providers/hops.py). gunicorn.conf.py makes one at startup that its workers share.
     instance_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    #: A folder of the operator's own policy packs (``*.yaml``, the format of ``archestra/packs/``), offered
+    #: next to the shipped ones; None: the shipped packs only.
+    packs_dir: str | None = None
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -199,6 +202,7 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_CONSOLE_READONLY_TOKEN": "console_readonly_token",
     "ARCHESTRA_ARCHESTRA_PROFILE": "archestra_profile",
     "ARCHESTRA_INSTANCE_ID": "instance_id",
+    "ARCHESTRA_PACKS_DIR": "packs_dir",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -338,6 +342,8 @@ def _coerce(name: str, value: Any) -> Any:
     if name in {"archestra_profile", "instance_id"} and not _NAME_RE.fullmatch(str(value)):
         raise ConfigError(f"{_variable(name)} must be letters, digits and '-' (a profile id or slug, an instance "
                           f"name), got {value!r}")
+    if name == "packs_dir" and value is not None and not os.path.isdir(str(value)):
+        raise ConfigError(f"{_variable(name)} must be a folder of policy pack files, got {value!r}")
     if name == "hooks":
         if isinstance(value, str):
             value = [part for part in value.split(",")]

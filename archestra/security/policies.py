@@ -22,9 +22,10 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..generation import ConfigCache, ConfigGeneration
-from ..models import PolicyTemplate, Profile, Setting, Tool, ToolCallPolicy, ToolResultPolicy
+from ..models import AppliedPack, PolicyTemplate, Profile, Setting, Tool, ToolCallPolicy, ToolResultPolicy
 from .conditions import all_hold
 from .names import normalize_tool_name
+from .pack_rules import pack_patterns
 
 RESTRICTIVE, PERMISSIVE = "restrictive", "permissive"
 ENFORCE, MONITOR = "enforce", "monitor"
@@ -40,8 +41,10 @@ class Rule:
     action: str
     reason: str | None
     id: str | None = None
-    #: The template's tool name (exact or glob) when the rule comes from a policy template, else None.
+    #: The template's tool name (exact or glob) when the rule comes from a policy template or a pack, else None.
     template: str | None = None
+    #: ``name@version`` of the policy pack the rule comes from (``pack_rules.py``), else None.
+    pack: str | None = None
 
     @property
     def grant(self) -> bool:
@@ -144,6 +147,11 @@ class PolicyDirectory:
             patterns = {kind: tuple((normalize_tool_name(row.tool_name), Rule(
                 tuple(row.conditions or ()), row.action, row.reason, row.id, row.tool_name))
                 for row in templates if row.kind == kind) for kind in ("call", "result")}
+            applied = db.session.execute(select(AppliedPack.profile_id, AppliedPack.document).where(
+                (AppliedPack.profile_id == profile_id) | AppliedPack.profile_id.is_(None))
+                .order_by(AppliedPack.created_at)).all()
+            packs = pack_patterns(applied, Rule)
+            patterns = {kind: patterns[kind] + packs[kind] for kind in patterns}
         finally:
             db.session.remove()
         policy = own or settings.get("global_policy") or RESTRICTIVE
