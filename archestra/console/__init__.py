@@ -18,3 +18,4 @@ def _to_console():
 
 
 from . import auth, pages, profiles, replays, spend, tools, traffic  # noqa: E402,F401  (registers the views)
+from . import packs  # noqa: E402,F401  (policy packs' views)
