@@ -81,20 +81,29 @@ def scripted(script: Script):
     return handler
 
 
-def run_one(url: str, profile: str, script: Script, task: Task, family: str, attack: Any) -> Outcome:
+def http_sender(url: str, profile: str):
+    """Requests as the agent sends them, over plain HTTP: ``send(family, path, body) -> (status, JSON or None)``."""
+    def send(family: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json", "x-api-key": "k", "Authorization": "Bearer k",
+                   "anthropic-version": "2023-06-01"}
+        if family == "bedrock-invoke":
+            headers["Authorization"] = f"Bearer {BEDROCK_KEY}"
+        response = requests.post(f"{url}/v1/{PATHS[family]}/{profile}{path}", json=body, headers=headers,
+                                 timeout=30)
+        json_type = response.headers.get("Content-Type", "").startswith("application/json")
+        return response.status_code, response.json() if json_type else None
+    return send
+
+
+def run_one(send: Any, script: Script, task: Task, family: str, attack: Any) -> Outcome:
+    """One run: the agent's conversation until the model is done or a call is refused."""
     script.task, script.attack, script.family = task, attack, family
     subject = task.injected(attack) if attack else task
     client = Client(subject, family)
     outcome = Outcome(task.pack, task.name, family, "", attack.name if attack else None)
-    headers = {"Content-Type": "application/json", "x-api-key": "k", "Authorization": "Bearer k",
-               "anthropic-version": "2023-06-01"}
-    if family == "bedrock-invoke":
-        headers["Authorization"] = f"Bearer {BEDROCK_KEY}"
     for _ in range(len(subject.steps) + 3):
         path, body = client.request()
-        response = requests.post(f"{url}/v1/{PATHS[family]}/{profile}{path}", json=body, headers=headers, timeout=30)
-        answer = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else None
-        turn = client.read(response.status_code, answer)
+        turn = client.read(*send(family, path, body))
         if turn.status != 200:
             outcome.refused = ("(request)", f"HTTP {turn.status}: {turn.text}")
             return outcome
@@ -145,7 +154,7 @@ def run(url: str, upstream: FakeUpstream, only: set[str] | None = None) -> list[
                 profiles[key] = profile_for(url, config, task.packs)
             for family in task.families:
                 for attack in (None, *task.attacks):
-                    outcome = run_one(url, profiles[key], script, task, family, attack)
+                    outcome = run_one(http_sender(url, profiles[key]), script, task, family, attack)
                     outcome.config = config
                     outcomes.append(outcome)
     return outcomes
