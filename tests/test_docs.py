@@ -93,6 +93,9 @@ EXPECTED: dict[tuple[str, str], str] = {
                             'session_id=c0ffee-session" | jq .total'): "1",
     ("docs/codex.md", "from openai import OpenAI"): "Done.",
     ("docs/hooks.md", "import openai"): "403 Error code: 403 - Request blocked by policy: no passwords, please",
+    ("docs/packs.md", 'T="Authorization: Bearer change-me"'):
+        "claude-code\ncodex\nfetch\nclaude-code 1.0.0\ngithub 1.0.0\npack\nclaude-code@1.0.0\n204",
+    ("docs/packs.md", "from archestra.packs.catalog import catalog"): "['claude-code', 'codex'] 1.0.0",
 }
 #: Blocks of EXPECTED whose output is wrong because of a bug in the proxy, not in the page: the test fails when the
 #: bug is fixed, so that the entry goes.
