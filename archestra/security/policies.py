@@ -9,7 +9,7 @@ rule on ``to endsWith @corp.com`` replaces the template's rule on exactly that).
 the exception: only a profile ``block_always`` with the same conditions replaces it (its reason then shows), never
 an allow or a trust (deny overrides). So a template's specific guard keeps holding next to a profile's own rules,
 and the usual precedence decides between the rules that match (specific before defaults, ``block_always``
-always and first).
+always and first). Applied policy packs join the templates' layer with the same rules (``pack_rules.py``).
 """
 from __future__ import annotations
 
