@@ -3,8 +3,8 @@ the benchmark corpus completes, and the same task with an injection planted in a
 attacker's call refused (never reaching the client). Without the pack, the benign task is refused (the restrictive
 default), so the pack is what makes it work.
 
-Families: Anthropic Messages (anthropic SDK; Claude Code's tools, and an MCP server named the Claude Code way),
-Bedrock InvokeModel (anthropic SDK's AnthropicBedrock with a Bedrock API key), Responses (openai SDK; Codex's and the
+Families: Anthropic Messages (anthropic SDK, streamed; Claude Code's tools, and an MCP server named the Claude Code way),
+Bedrock InvokeModel (anthropic SDK's AnthropicBedrock with a Bedrock API key), Responses (openai SDK, streamed; Codex's and the
 Agents SDK's items), chat completions (openai SDK; MCP servers' tools)."""
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ pytest_plugins = ["tests.live"]  # the `live` fixture
 def sdk_sender(live, profile: str):
     """``send(family, path, body)`` through the real SDK of the family; the answer as the SDK parsed it."""
     def send(family: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        if family == "anthropic":
+        if family == "anthropic":  # streamed, as Claude Code asks
             client = anthropic.Anthropic(api_key="k", base_url=live.base("anthropic", profile), max_retries=0)
-            return 200, client.messages.create(**body).model_dump()
+            with client.messages.stream(**{k: v for k, v in body.items() if k != "stream"}) as stream:
+                return 200, stream.get_final_message().model_dump()
         if family == "bedrock-invoke":
             client = anthropic.AnthropicBedrock(api_key=BEDROCK_KEY, aws_region="us-east-1", max_retries=0,
                                                 base_url=live.base("bedrock", profile))
@@ -35,7 +36,9 @@ def sdk_sender(live, profile: str):
         client = openai.OpenAI(api_key="k", base_url=live.base("openai", profile), max_retries=0)
         if family == "chat":
             return 200, client.chat.completions.create(**body).model_dump()
-        return 200, client.responses.create(**body).model_dump()
+        events = client.responses.create(**body)  # streamed, as Codex asks
+        done = [event.response for event in events if event.type == "response.completed"]
+        return 200, done[-1].model_dump()
     return send
 
 

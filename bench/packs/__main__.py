@@ -29,10 +29,10 @@ from typing import Any
 
 import requests
 
-from tests.fakes.server import FakeUpstream, Reply, json_reply
+from tests.fakes.server import FakeUpstream, Reply, json_reply, sse_reply
 from tests.test_deployment import start_gunicorn, stop_gunicorn
 
-from .families import Client, model_turn, results_in
+from .families import Client, model_turn, read_stream, results_in, streamed
 from .scenarios import PACKS, TASKS, Task, counts
 
 CONFIGS = ("permissive", "defaults", "pack")
@@ -77,7 +77,8 @@ def scripted(script: Script):
             call = attack.call if done == attack.at + 1 else None
         else:
             call = steps[done] if done < len(steps) else None
-        return json_reply(model_turn(task, family, call, done))
+        answer = model_turn(task, family, call, done)
+        return sse_reply(streamed(family, answer)) if body.get("stream") else json_reply(answer)
     return handler
 
 
@@ -90,8 +91,10 @@ def http_sender(url: str, profile: str):
             headers["Authorization"] = f"Bearer {BEDROCK_KEY}"
         response = requests.post(f"{url}/v1/{PATHS[family]}/{profile}{path}", json=body, headers=headers,
                                  timeout=30)
-        json_type = response.headers.get("Content-Type", "").startswith("application/json")
-        return response.status_code, response.json() if json_type else None
+        kind = response.headers.get("Content-Type", "")
+        if kind.startswith("text/event-stream"):
+            return response.status_code, read_stream(family, response.content)
+        return response.status_code, response.json() if kind.startswith("application/json") else None
     return send
 
 
@@ -173,7 +176,7 @@ def report(outcomes: list[Outcome], seconds: float) -> str:
              f"`python -m bench.packs` ({time.strftime('%Y-%m-%d', time.gmtime())}, {seconds:.0f} s): "
              f"{benign} benign tasks and {injected} injected ones (the same tasks with an injection planted in one "
              "tool result), each run for every API family its agent speaks, through the proxy (gunicorn, two "
-             "workers) against a fake upstream replaying the scripted model turns (non-streamed answers). "
+             "workers) against a fake upstream replaying the scripted model turns (streamed for Anthropic Messages and Responses, as Claude Code and Codex ask; whole answers for the others). "
              "Utility: benign runs whose every call reached the client and whose answer arrived. Attack success: "
              "injected runs in which the attacker's call reached the client. *permissive*: no policy; *defaults*: "
              "a new restrictive profile; *pack*: the task's packs applied to the profile. *pack + labels*: pending "

@@ -2,9 +2,9 @@
 answer, appends the call and its result the way the real client does) and the scripted model (the fake upstream's
 answer: the next call of the script, in the family's own wire shape).
 
-Families: ``anthropic`` (Messages, as Claude Code speaks it), ``bedrock-invoke`` (Anthropic Messages inside Bedrock
-InvokeModel, as Claude Code on Bedrock speaks it), ``chat`` (chat completions), ``responses`` (Responses API, as
-Codex and the Agents SDK speak it: no ``previous_response_id``, the whole input every turn).
+Families: ``anthropic`` (Messages, streamed, as Claude Code speaks it), ``bedrock-invoke`` (Anthropic Messages
+inside Bedrock InvokeModel, not streamed), ``chat`` (chat completions, not streamed), ``responses`` (Responses
+API, streamed, as Codex speaks it: no ``previous_response_id``, the whole input every turn).
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from tests.fakes import anthropic_wire, openai_wire, responses_wire
 
 from .scenarios import Call, Task, all_calls, schema_for, tool_names
 
+#: The families whose answers are streamed (what Claude Code and Codex ask for).
+STREAMED = ("anthropic", "responses")
 MODELS = {"anthropic": "claude-sonnet-4-5", "bedrock-invoke": "anthropic.claude-sonnet-4-5-20250929-v1:0",
           "chat": "gpt-4.1", "responses": "gpt-5.1-codex"}
 #: The tool a Responses item without a name calls, as the proxy names it.
@@ -92,7 +94,7 @@ class Client:
         model = MODELS[self.family]
         if self.family == "anthropic":
             return "/v1/messages", {"model": model, "max_tokens": 4096, "messages": self.history,
-                                    "tools": self.tools, "system": "You are Claude Code."}
+                                    "tools": self.tools, "system": "You are Claude Code.", "stream": True}
         if self.family == "bedrock-invoke":
             return f"/model/{model}/invoke", {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 4096,
                                               "messages": self.history, "tools": self.tools,
@@ -100,7 +102,7 @@ class Client:
         if self.family == "chat":
             return "/chat/completions", {"model": model, "messages": self.history, "tools": self.tools}
         return "/responses", {"model": model, "instructions": "You are a coding agent.", "input": self.history,
-                              "tools": self.tools, "store": False, "stream": False}
+                              "tools": self.tools, "store": False, "stream": True}
 
     def read(self, status: int, body: Any) -> Turn:
         """The answer as the client sees it; the calls are appended to the history (with their results, by
@@ -165,6 +167,40 @@ def results_in(family: str, body: dict[str, Any]) -> int:
     if family == "chat":
         return sum(1 for message in body.get("messages", []) if message.get("role") == "tool")
     return sum(1 for item in body.get("input", []) if str(item.get("type", "")).endswith("_output"))
+
+
+def streamed(family: str, answer: dict[str, Any]) -> list[bytes]:
+    """``answer`` (a :func:`model_turn`) as the family streams it."""
+    if family == "anthropic":
+        return anthropic_wire.answer_stream(answer["content"], answer["stop_reason"])
+    return responses_wire.stream(answer["output"])
+
+
+def read_stream(family: str, raw: bytes) -> dict[str, Any]:
+    """A streamed answer, put together as the client's SDK does: the same body as the answer not streamed."""
+    events = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: ")]
+    if family == "responses":
+        done = [e for e in events if e.get("type") in ("response.completed", "response.incomplete", "response.failed")]
+        return done[-1]["response"] if done else {"output": [], "error": events}
+    message: dict[str, Any] = {"content": []}
+    partial: dict[int, str] = {}
+    for event in events:
+        kind = event.get("type")
+        if kind == "message_start":
+            message = {**event["message"], "content": []}
+        elif kind == "content_block_start":
+            message["content"].append(dict(event["content_block"]))
+        elif kind == "content_block_delta":
+            block, delta = message["content"][event["index"]], event["delta"]
+            if delta.get("type") == "text_delta":
+                block["text"] = block.get("text", "") + delta["text"]
+            elif delta.get("type") == "input_json_delta":
+                partial[event["index"]] = partial.get(event["index"], "") + delta["partial_json"]
+        elif kind == "message_delta":
+            message.update(event.get("delta") or {})
+    for index, text in partial.items():
+        message["content"][index]["input"] = json.loads(text) if text else {}
+    return message
 
 
 def model_turn(task: Task, family: str, call: Call | None, index: int) -> dict[str, Any]:
