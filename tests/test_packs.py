@@ -357,3 +357,27 @@ def test_shipped_files_are_the_catalog():
     assert {path.stem for path in SHIPPED.glob("*.yaml")} == SHIPPED_PACKS
     for path in SHIPPED.glob("*.yaml"):
         assert json.dumps(catalog()[path.stem].document())  # storable as JSON, as applied packs are
+
+
+def test_applying_again_takes_the_version_on_offer_and_the_stored_one_holds_meanwhile(make_proxy, tmp_path):
+    folder = tmp_path / "packs"
+    folder.mkdir()
+    pack = ("pack: crm\nversion: '{v}'\ntools:\n  - name: lookup_customer\n    call_policies:\n"
+            "      - {{action: {action}, conditions: [], reason: v{v}}}\n")
+    (folder / "crm.yaml").write_text(pack.format(v="1", action="allow_when_context_is_untrusted"))
+    catalog.cache_clear()
+    proxy = make_proxy(packs_dir=str(folder))
+    pid = proxy.api("POST", "/profiles", json={"name": "crm2"}).json()["id"]
+    proxy.api("POST", f"/profiles/{pid}/packs", json={"packs": ["crm"]})
+    (folder / "crm.yaml").write_text(pack.format(v="2", action="block_when_context_is_untrusted"))
+    catalog.cache_clear()  # what a restart does: the folder is read again
+
+    def effective() -> dict:
+        return proxy.api("GET", "/effective-policy", params={"profile_id": pid, "tool": "lookup_customer"}).json()
+    assert effective()["call_policies"]["policies"][0]["action"] == "allow_when_context_is_untrusted"  # as stored
+    again = proxy.api("POST", f"/profiles/{pid}/packs", json={"packs": ["crm"]}).json()["data"]
+    assert [(row["name"], row["version"]) for row in again] == [("crm", "2")]
+    assert effective()["call_policies"]["policies"][0] == {**effective()["call_policies"]["policies"][0],
+                                                           "action": "block_when_context_is_untrusted",
+                                                           "pack": "crm@2", "reason": "v2"}
+    catalog.cache_clear()
