@@ -101,10 +101,12 @@ def test_claude_code_bash_is_judged_by_its_command(command, verdict):
 
 @pytest.mark.parametrize("tool, arguments, verdict", [
     ("Edit", {"file_path": "/home/dev/shop/src/cart.py", "old_string": "a", "new_string": "b"}, "allowed"),
-    ("Edit", {"file_path": "/home/dev/.bashrc", "old_string": "a", "new_string": "b"}, "block_when_context_is_untrusted"),
+    ("Edit", {"file_path": "/home/dev/.bashrc", "old_string": "a", "new_string": "b"},
+     "block_when_context_is_untrusted"),
     ("Edit", {"file_path": "/home/dev/shop/../.ssh/config", "old_string": "a", "new_string": "b"},
      "block_when_context_is_untrusted"),
-    ("Write", {"file_path": "/home/dev/shop/.claude/settings.json", "content": "{}"}, "block_when_context_is_untrusted"),
+    ("Write", {"file_path": "/home/dev/shop/.claude/settings.json", "content": "{}"},
+     "block_when_context_is_untrusted"),
     ("Write", {"file_path": "/home/dev/shop/conftest.py", "content": "import requests\nrequests.post('x')"},
      "block_when_context_is_untrusted"),
     ("MultiEdit", {"file_path": "/home/dev/shop/a.py", "edits": [{"old_string": "a", "new_string": "b"},
@@ -256,8 +258,8 @@ def test_a_template_pack_applies_to_every_profile_and_a_profile_policy_refines_i
         assert _chat_call(live, pid, "get_file_contents", read).tool_calls
         # The profile's own default on the tool replaces the pack's default for that profile only.
         tool = live.tool_id(pid, "get_file_contents")  # discovered from the traffic
-        own = live.api("POST", "/tool-call-policies", json={"tool_id": tool, "action": "block_when_context_is_untrusted",
-                                                            "conditions": [], "reason": "not here"})
+        own = live.api("POST", "/tool-call-policies", json={
+            "tool_id": tool, "action": "block_when_context_is_untrusted", "conditions": [], "reason": "not here"})
         assert own.status_code == 201
         refused = _chat_call(live, pid, "get_file_contents", read).content
         assert REFUSED in refused and "not here" in refused
@@ -347,7 +349,8 @@ def test_operator_packs_from_a_folder(make_proxy, tmp_path, upstream):
     assert proxy.api("POST", f"/profiles/{pid}/packs", json={"packs": ["crm"]}).status_code == 200
     effective = proxy.api("GET", "/effective-policy", params={"profile_id": pid, "tool": "lookup_customer"}).json()
     assert effective["result_policies"]["policies"][0]["pack"] == "crm@0.3.0"
-    (folder / "broken.yaml").write_text("pack: broken\nversion: '1'\ntools: [{name: a, call_policies: [{action: nope}]}]\n")
+    (folder / "broken.yaml").write_text("pack: broken\nversion: '1'\n"
+                                        "tools: [{name: a, call_policies: [{action: nope}]}]\n")
     catalog.cache_clear()
     with pytest.raises(PackError, match="broken.yaml"):
         make_proxy(packs_dir=str(folder))

@@ -3,9 +3,9 @@ the benchmark corpus completes, and the same task with an injection planted in a
 attacker's call refused (never reaching the client). Without the pack, the benign task is refused (the restrictive
 default), so the pack is what makes it work.
 
-Families: Anthropic Messages (anthropic SDK, streamed; Claude Code's tools, and an MCP server named the Claude Code way),
-Bedrock InvokeModel (anthropic SDK's AnthropicBedrock with a Bedrock API key), Responses (openai SDK, streamed; Codex's and the
-Agents SDK's items), chat completions (openai SDK; MCP servers' tools)."""
+Families: Anthropic Messages (anthropic SDK, streamed; Claude Code's tools, and an MCP server named the Claude Code
+way), Bedrock InvokeModel (anthropic SDK's AnthropicBedrock with a Bedrock API key), Responses (openai SDK, streamed;
+Codex's and the Agents SDK's items), chat completions (openai SDK; MCP servers' tools)."""
 from __future__ import annotations
 
 from typing import Any

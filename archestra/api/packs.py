@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import AppliedPack
-from ..packs.apply import applied, apply_packs, packs_dir, remove_pack, resolve_profile
 from ..packs import catalog as pack_catalog  # the module: see packs/apply.py
+from ..packs.apply import applied, apply_packs, packs_dir, remove_pack, resolve_profile
 from . import api
 from .common import json_body
 from .errors import ApiError

@@ -79,7 +79,8 @@ def effective(policies: ProfilePolicies, kind: str, name: str) -> dict[str, Any]
 @api.get("/effective-policy")
 def effective_policy():
     """The policies the proxy applies to ``tool`` in ``profile_id`` (id or slug), exactly as it decides: the
-    profile's own, then the matching templates' and applied packs' (``pack``: name@version) that no profile policy restates (same kind and conditions; a
+    profile's own, then the matching templates' and applied packs' (``pack``: name@version) that no profile policy
+    restates (same kind and conditions; a
     template ``block_always`` is restated only by a profile ``block_always``), and the global policy's default
     where none matches (docs/policy-precedence.md)."""
     profile = profile_by_key(request.args.get("profile_id"))

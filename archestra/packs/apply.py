@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import AppliedPack, Profile
 from ..profiles import UUID_RE
 from ..runtime import current_runtime
+
 # The module, not its names: importing the catalog loads the API's schemas, whose package imports this module.
 from . import catalog
 

@@ -92,7 +92,8 @@ def pack_from_document(data: Any, where: str, origin: str = "shipped") -> Pack:
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"].strip():
             raise PackError(f"{place}: a mapping with a tool name")
         if set(tool) - _TOOL:
-            raise PackError(f"{place} ({tool['name']}): unknown key(s) {', '.join(sorted(map(str, set(tool) - _TOOL)))}")
+            unknown = ", ".join(sorted(map(str, set(tool) - _TOOL)))
+            raise PackError(f"{place} ({tool['name']}): unknown key(s) {unknown}")
         if tool["name"] in seen:
             raise PackError(f"{place}: {tool['name']} is listed twice")
         seen.add(tool["name"])
