@@ -384,3 +384,29 @@ def test_applying_again_takes_the_version_on_offer_and_the_stored_one_holds_mean
                                                            "action": "block_when_context_is_untrusted",
                                                            "pack": "crm@2", "reason": "v2"}
     catalog.cache_clear()
+
+
+def test_on_postgresql_a_pack_is_applied_once_per_place(make_proxy, postgres_url):
+    """The migration on PostgreSQL: one row per pack and profile, and one per pack for every profile (a partial
+    unique index: NULLs are distinct in a unique constraint)."""
+    from sqlalchemy import create_engine, text
+
+    proxy = make_proxy(database_url=postgres_url)
+    pid = proxy.api("POST", "/profiles", json={"name": "pg"}).json()["id"]
+    for _ in range(2):
+        assert proxy.api("POST", "/template-packs", json={"packs": ["fetch"]}).status_code == 200
+        assert proxy.api("POST", f"/profiles/{pid}/packs", json={"packs": ["fetch", "slack"]}).status_code == 200
+    engine = create_engine(postgres_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT name, profile_id IS NULL FROM applied_packs ORDER BY 1, 2")).all()
+        assert rows == [("fetch", False), ("fetch", True), ("slack", False)]
+        try:
+            connection.execute(text("INSERT INTO applied_packs (id, name, version, profile_id, document, created_at, "
+                                    "updated_at) VALUES ('x', 'fetch', '1', NULL, '{}', now(), now())"))
+            raise AssertionError("a second all-profiles row for fetch was accepted")
+        except Exception as exc:  # noqa: BLE001  (the database refuses it)
+            assert "uq_applied_packs_global_name" in str(exc)
+    engine.dispose()
+    effective = proxy.api("GET", "/effective-policy", params={"profile_id": pid, "tool": "fetch"}).json()
+    # Applied both to the profile and to every profile: its rules count once.
+    assert [p["pack"] for p in effective["call_policies"]["policies"]] == ["fetch@1.0.0"] * 2
