@@ -11,6 +11,7 @@ from .extensions import db, migrate
 from .generation import ConfigGeneration, SharedCounter
 from .hooks import HookRegistry
 from .hooks.loader import load_hook_file
+from .packs.catalog import catalog
 from .logs import configure as configure_logging
 from .logs import forget_interaction
 from .metering.limits import LimitGuard
@@ -58,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     for path in settings.hooks:
         for stage, func, label in load_hook_file(path):
             hooks.register(stage, func, label)
+    catalog(settings.packs_dir)  # a pack file that cannot be used is a startup error, not a surprise when applied
 
     app.extensions["archestra"] = Runtime(
         settings=settings,

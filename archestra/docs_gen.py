@@ -31,6 +31,8 @@ VARIABLES: dict[str, list[tuple[str, str | None, str]]] = {
         ("ARCHESTRA_ADMIN_TOKEN", "unset (management API and console disabled)",
          "Bearer token for `/api/...`, and the admin console's sign-in"),
         ("ARCHESTRA_HOOKS", "none", "comma-separated Python files with hook functions ([hooks](hooks.md))"),
+        ("ARCHESTRA_PACKS_DIR", "none", "a folder of your own policy packs (`*.yaml`), offered next to the shipped "
+         "ones ([policy packs](packs.md))"),
         ("ARCHESTRA_MAX_BODY_BYTES", None, "larger request bodies get a 413"),
         ("ARCHESTRA_MAX_RESPONSE_BYTES", None,
          "larger non-streamed upstream answers get a 502 (`upstream_response_too_large`)"),

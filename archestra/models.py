@@ -597,3 +597,27 @@ class Approval(db.Model):
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     used_interaction_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class AppliedPack(db.Model):
+    """A policy pack applied to one profile (``profile_id``) or to every profile as templates (None). The pack's
+    document (its file format, ``archestra/packs/``) is stored as it was when applied, so that every worker and
+    instance decides with the same rules whatever their pack folders hold; applying it again takes the current
+    version."""
+
+    __tablename__ = "applied_packs"
+    __table_args__ = (
+        UniqueConstraint("name", "profile_id", name="uq_applied_packs_name_profile"),
+        # NULLs are distinct in a unique constraint: one all-profiles application per pack needs its own index.
+        Index("uq_applied_packs_global_name", "name", unique=True, sqlite_where=text("profile_id IS NULL"),
+              postgresql_where=text("profile_id IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_new_id)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    profile_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("profiles.id", ondelete="CASCADE"),
+                                                   nullable=True, index=True)
+    document: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)

@@ -14,6 +14,7 @@ from . import (  # noqa: E402,F401  (registers handlers and routes)
     metering,
     model_aliases,
     openapi,
+    packs,
     people,
     profiles,
     replays,

@@ -12,7 +12,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from . import api
+from . import api, packs
 from .schemas import (
     ApprovalDecisionSchema,
     ApprovalSchema,
@@ -224,6 +224,7 @@ def build_spec() -> dict[str, Any]:
     for add in EXTRA_PATHS:
         add(spec, item_id)
     _approval_paths(spec, item_id)
+    packs.describe(spec, item_id, _responses, _json, _list_of)
     document = spec.to_dict()
     document["servers"] = [{"url": "/api"}]
     return document

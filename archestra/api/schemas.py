@@ -539,3 +539,21 @@ class ApprovalSchema(Schema):
 class ApprovalDecisionSchema(Schema):
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000), metadata={
         "description": "Why (shown to the agent when rejected)."})
+
+
+class AppliedPackSchema(Schema):
+    """A policy pack applied to a profile (or, ``profile_id`` null, to every profile as templates)."""
+
+    id = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    version = fields.String(dump_only=True, metadata={"description": "The pack's version when it was applied."})
+    profile_id = fields.String(dump_only=True, allow_none=True)
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+
+
+class PackApplySchema(Schema):
+    packs = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True,
+                        validate=validate.Length(min=1, max=100), metadata={
+                            "description": "Pack names (GET /api/packs); a pack already applied there is brought "
+                                           "to the version on offer."})

@@ -62,24 +62,29 @@ def register_tool():
     return ToolSchema().dump(tool), 201
 
 
+def source_of(rule: Rule) -> str:
+    """Where a rule comes from: "profile", "template" or "pack" (a policy pack applied to the profile or to all)."""
+    return "pack" if rule.pack else "template" if rule.template is not None else "profile"
+
+
 def _dump(rules: tuple[Rule, ...]) -> list[dict[str, Any]]:
     return [{"id": rule.id, "action": rule.action, "conditions": list(rule.conditions), "reason": rule.reason,
-             "labels": list(rule.labels), "source": "template" if rule.template is not None else "profile",
-             "template": rule.template}
+             "labels": list(rule.labels), "source": source_of(rule), "template": rule.template, "pack": rule.pack}
             for rule in rules]
 
 
 def effective(policies: ProfilePolicies, kind: str, name: str) -> dict[str, Any]:
     rules = policies.call_rules(name) if kind == "call" else policies.result_rules(name)
-    sources = dict.fromkeys("template" if rule.template is not None else "profile" for rule in rules)  # profile first
-    source = " and ".join(sources) or "default"  # "profile", "template", "profile and template" or "default"
+    sources = dict.fromkeys(source_of(rule) for rule in rules)  # profile first
+    source = " and ".join(sources) or "default"  # "profile", "template", "pack", "profile and pack"... or "default"
     return {"source": source, "policies": _dump(rules), "default": DEFAULTS[(policies.global_policy, kind)]}
 
 
 @api.get("/effective-policy")
 def effective_policy():
     """The policies the proxy applies to ``tool`` in ``profile_id`` (id or slug), exactly as it decides: the
-    profile's own, then the matching templates' that no profile policy restates (same kind and conditions; a
+    profile's own, then the matching templates' and applied packs' (``pack``: name@version) that no profile policy
+    restates (same kind and conditions; a
     template ``block_always`` is restated only by a profile ``block_always``), and the global policy's default
     where none matches (docs/policy-precedence.md)."""
     profile = profile_by_key(request.args.get("profile_id"))

@@ -172,6 +172,9 @@ class Settings:
     approval_webhook_url: str | None = field(default=None, repr=False)  # Slack's carry their secret in the path
     #: How long a pending approval may wait for a decision, and an approved call for its retry (seconds).
     approval_window_seconds: float = 3600.0
+    #: A folder of the operator's own policy packs (``*.yaml``, the format of ``archestra/packs/``), offered
+    #: next to the shipped ones; None: the shipped packs only.
+    packs_dir: str | None = None
 
     def base_url(self, provider: str) -> str | None:
         return self.base_urls.get(provider)
@@ -249,6 +252,7 @@ ENV_VARS: dict[str, str] = {
     "ARCHESTRA_CONFIG_FILE_ONLY": "config_file_only",
     "ARCHESTRA_APPROVAL_WEBHOOK_URL": "approval_webhook_url",
     "ARCHESTRA_APPROVAL_WINDOW_SECONDS": "approval_window_seconds",
+    "ARCHESTRA_PACKS_DIR": "packs_dir",
 }
 #: Read by gunicorn.conf.py (the deployment), not by the app.
 DEPLOYMENT_VARS = ("ARCHESTRA_BIND", "ARCHESTRA_WORKERS", "ARCHESTRA_WORKER_CONNECTIONS", "ARCHESTRA_WORKER_TIMEOUT",
@@ -409,6 +413,8 @@ def _coerce(name: str, value: Any) -> Any:
     if name in {"archestra_profile", "instance_id"} and not _NAME_RE.fullmatch(str(value)):
         raise ConfigError(f"{_variable(name)} must be letters, digits and '-' (a profile id or slug, an instance "
                           f"name), got {value!r}")
+    if name == "packs_dir" and value is not None and not os.path.isdir(str(value)):
+        raise ConfigError(f"{_variable(name)} must be a folder of policy pack files, got {value!r}")
     if name == "hooks":
         if isinstance(value, str):
             value = [part for part in value.split(",")]

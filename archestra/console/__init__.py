@@ -17,4 +17,4 @@ def _to_console():
     return redirect(url_for("console.home"))
 
 
-from . import approvals, auth, changes, oidc, pages, profiles, replays, spend, tools, traffic  # noqa: E402,F401  (registers the views)
+from . import approvals, auth, changes, oidc, packs, pages, profiles, replays, spend, tools, traffic  # noqa: E402,F401  (registers the views)

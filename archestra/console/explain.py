@@ -34,7 +34,7 @@ def condition_words(conditions: Any) -> str:
 
 def explain(profile_id: str, tool: str) -> dict[str, Any]:
     """Per kind (``call``, ``result``): the sentences that say what the proxy does with this tool, and where its
-    policies come from (``profile``, ``template``, ``default``)."""
+    policies come from (``profile``, ``template``, ``pack``, ``default``)."""
     policies = current_runtime().policies.get(profile_id)
     name = normalize_tool_name(tool)
     out: dict[str, Any] = {"monitor": policies.monitor, "global_policy": policies.global_policy}
@@ -42,7 +42,8 @@ def explain(profile_id: str, tool: str) -> dict[str, Any]:
         found = effective(policies, kind, name)
         sentences = []
         for rule in found["policies"]:
-            origin = f" (template {rule['template']})" if rule["source"] == "template" else ""
+            origin = {"template": f" (template {rule['template']})",
+                      "pack": f" (policy pack {rule['pack']}, on {rule['template']})"}.get(rule["source"], "")
             action = ACTIONS[kind].get(rule["action"], rule["action"]).format(
                 labels=" or ".join(rule.get("labels") or ()) if rule["action"] == "block_when_context_has_labels"
                 else " and ".join(rule.get("labels") or ()))

@@ -130,7 +130,7 @@ class ResultTrust:
             return
         rule = max(rules, key=lambda r: RESULT_RANK.get(r.action, 3))
         if rule.action == BLOCK_ALWAYS:
-            raise Block(rule.reason or f"results of {result.name} are blocked")
+            raise Block(reason_of(rule, f"results of {result.name} are blocked"))
         if rule.action == "sanitize_with_dual_llm" and self._sanitize is not None:
             if policies.monitor:  # the result is sent as it is: trusted as the summary would have been
                 exchange.would_block_results.append({"tool": result.name, "tool_call_id": result.tool_call_id,
@@ -164,7 +164,7 @@ class CallPolicy:
         rules, others = _call_rules(policies, name, call)
         for rule in rules:
             if rule.action == BLOCK_ALWAYS:
-                raise Block(rule.reason or f"calls of {call.name} are blocked")
+                raise Block(reason_of(rule, f"calls of {call.name} are blocked"))
         held = exchange.context_labels
         for rule in others:
             refused = label_block(exchange, call, rule, held)
@@ -192,12 +192,18 @@ class CallPolicy:
             return
         for rule in rules:
             if rule.action == "block_when_context_is_untrusted":
-                raise Block(rule.reason or untrusted_reason(exchange, call, allow_possible=False))
+                raise Block(reason_of(rule, untrusted_reason(exchange, call, allow_possible=False)))
         if policies.global_policy == PERMISSIVE:
             return
         if any(rule.action == "allow_when_context_is_untrusted" for rule in rules):
             return
         raise Block(untrusted_reason(exchange, call))
+
+
+def reason_of(rule: Rule, fallback: str) -> str:
+    """A refusal's reason: the policy's own (or ``fallback``), and the policy pack it comes from, if any."""
+    reason = rule.reason or fallback
+    return f"{reason} [policy pack {rule.pack}]" if rule.pack else reason
 
 
 def _call_rules(policies: ProfilePolicies, name: str, call: ToolCall) -> tuple[list[Rule], list[Rule]]:

@@ -9,7 +9,7 @@ rule on ``to endsWith @corp.com`` replaces the template's rule on exactly that).
 the exception: only a profile ``block_always`` with the same conditions replaces it (its reason then shows), never
 an allow or a trust (deny overrides). So a template's specific guard keeps holding next to a profile's own rules,
 and the usual precedence decides between the rules that match (specific before defaults, ``block_always``
-always and first).
+always and first). Applied policy packs join the templates' layer with the same rules (``pack_rules.py``).
 """
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..generation import ConfigCache, ConfigGeneration
-from ..models import PolicyTemplate, Profile, Setting, Tool, ToolCallPolicy, ToolResultPolicy
+from ..models import AppliedPack, PolicyTemplate, Profile, Setting, Tool, ToolCallPolicy, ToolResultPolicy
 from .conditions import all_hold
 from .names import normalize_tool_name
+from .pack_rules import pack_patterns
 
 #: ``Exchange.state`` key of the policies snapshot taken at ``on_request`` (``hooks.policies_of``).
 SNAPSHOT = "archestra.policies"
@@ -49,7 +50,7 @@ class Rule:
     action: str
     reason: str | None
     id: str | None = None
-    #: The template's tool name (exact or glob) when the rule comes from a policy template, else None.
+    #: The template's tool name (exact or glob) when the rule comes from a policy template or a pack, else None.
     template: str | None = None
     #: The labels of an ``add_labels`` / ``block_*_context_has_labels`` rule.
     labels: tuple[str, ...] = ()
@@ -58,6 +59,8 @@ class Rule:
     def standalone(self) -> bool:
         """A label or approval rule: it applies whenever its conditions hold (see :data:`STANDALONE`)."""
         return self.action in STANDALONE
+    #: ``name@version`` of the policy pack the rule comes from (``pack_rules.py``), else None.
+    pack: str | None = None
 
     @property
     def grant(self) -> bool:
@@ -180,6 +183,11 @@ class PolicyDirectory:
             patterns = {kind: tuple((normalize_tool_name(row.tool_name), Rule(
                 tuple(row.conditions or ()), row.action, row.reason, row.id, row.tool_name, tuple(row.labels or ())))
                 for row in templates if row.kind == kind) for kind in ("call", "result")}
+            applied = db.session.execute(select(AppliedPack.profile_id, AppliedPack.document).where(
+                (AppliedPack.profile_id == profile_id) | AppliedPack.profile_id.is_(None))
+                .order_by(AppliedPack.created_at)).all()
+            packs = pack_patterns(applied, Rule)
+            patterns = {kind: patterns[kind] + packs[kind] for kind in patterns}
         finally:
             db.session.remove()
         policy = own or settings.get("global_policy") or RESTRICTIVE
