@@ -1,14 +1,14 @@
 """policy tests kept by the proxy and their runs (configuration as code, issue 29)
 
 Revision ID: 0019_config_as_code
-Revises: 0016_provider_prices
+Revises: 0018_change_log
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_config_as_code"
-down_revision = "0016_provider_prices"
+down_revision = "0018_change_log"
 branch_labels = None
 depends_on = None
 

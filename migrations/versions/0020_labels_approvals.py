@@ -1,14 +1,14 @@
 """data labels (policies' labels, interactions' context labels) and approvals of held tool calls
 
 Revision ID: 0020_labels_approvals
-Revises: 0016_provider_prices
+Revises: 0019_config_as_code
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_labels_approvals"
-down_revision = "0016_provider_prices"
+down_revision = "0019_config_as_code"
 branch_labels = None
 depends_on = None
 

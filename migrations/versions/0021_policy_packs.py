@@ -1,14 +1,14 @@
 """policy packs: which packs are applied to which profile (or to every profile), with the pack as applied
 
 Revision ID: 0021_policy_packs
-Revises: 0016_provider_prices
+Revises: 0020_labels_approvals
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_policy_packs"
-down_revision = "0016_provider_prices"
+down_revision = "0020_labels_approvals"
 branch_labels = None
 depends_on = None
 
