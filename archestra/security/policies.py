@@ -54,13 +54,13 @@ class Rule:
     template: str | None = None
     #: The labels of an ``add_labels`` / ``block_*_context_has_labels`` rule.
     labels: tuple[str, ...] = ()
+    #: ``name@version`` of the policy pack the rule comes from (``pack_rules.py``), else None.
+    pack: str | None = None
 
     @property
     def standalone(self) -> bool:
         """A label or approval rule: it applies whenever its conditions hold (see :data:`STANDALONE`)."""
         return self.action in STANDALONE
-    #: ``name@version`` of the policy pack the rule comes from (``pack_rules.py``), else None.
-    pack: str | None = None
 
     @property
     def grant(self) -> bool:
