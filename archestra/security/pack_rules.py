@@ -30,5 +30,6 @@ def pack_patterns(applied: Iterable[tuple[str | None, dict[str, Any]]], rule: An
             for kind, key in KINDS.items():
                 for policy in tool.get(key) or ():
                     out[kind].append((pattern, rule(tuple(policy.get("conditions") or ()), policy["action"],
-                                                    policy.get("reason"), None, tool["name"], label)))
+                                                    policy.get("reason"), None, tool["name"],
+                                                    labels=tuple(policy.get("labels") or ()), pack=label)))
     return {kind: tuple(rules) for kind, rules in out.items()}
