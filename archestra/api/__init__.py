@@ -5,4 +5,4 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
-from . import auth, errors, keys, metering, model_aliases, openapi, people, profiles, replays, security, spend, templates  # noqa: E402,F401  (registers handlers and routes)
+from . import auth, errors, keys, limit_usage, metering, model_aliases, openapi, people, profiles, replays, security, spend, templates  # noqa: E402,F401  (registers handlers and routes)
