@@ -11,6 +11,7 @@ from . import (  # noqa: E402,F401  (registers handlers and routes)
     change_log,
     errors,
     keys,
+    limit_usage,
     metering,
     model_aliases,
     openapi,
