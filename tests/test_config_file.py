@@ -650,3 +650,26 @@ def test_apply_runs_the_scenarios_it_is_given_against_what_it_applied(tmp_path, 
     code, _, err = run(capsys, url, monkeypatch, "apply", str(config), "--tests", str(folder))
     assert code == 1 and f"{folder}/broken.yaml:1: profile:" in err
     assert generation(url) == generation_before  # a broken scenario stops the apply before it starts
+
+
+def test_kept_tests_are_checked_like_files_and_a_broken_one_fails_alone(proxy):
+    bad = proxy.api("POST", "/policy-tests", json={"name": "bad", "scenario": {"profile": "p", "steps": [
+        {"call": {"tool": "T"}, "expect": "maybe"}]}})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["details"] == ["steps[0].expect: decision is one of allowed, refused"]
+    good = proxy.api("POST", "/policy-tests", json={"name": "good", "scenario": {
+        "profile": {"tools": [{"name": "T", "call_policies": [{"action": "block_always", "reason": "never T"}]}]},
+        "steps": [{"call": {"tool": "T", "arguments": {}}, "expect": {"decision": "refused",
+                                                                       "reason_contains": "never T"}}]}})
+    assert good.status_code == 201, good.text
+    assert proxy.api("POST", "/policy-tests", json={"name": "good", "scenario": good.json()["scenario"]}
+                     ).status_code == 409
+    gone = proxy.api("POST", "/policy-tests", json={"name": "gone", "scenario": {"profile": "no-such-profile",
+                                                                                 "steps": [{"user": "hi"}]}})
+    assert gone.status_code == 201
+    run = proxy.api("POST", "/policy-test-runs").json()
+    assert (run["total"], run["failed"]) == (2, 1)
+    assert [(r["name"], r["passed"], r["error"]) for r in run["results"]] == [
+        ("gone", False, "no profile 'no-such-profile' in the configuration"), ("good", True, None)]
+    assert proxy.api("DELETE", f"/policy-tests/{gone.json()['id']}").status_code == 204
+    assert proxy.api("POST", "/policy-test-runs").json()["passed"] is True
