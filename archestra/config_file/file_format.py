@@ -23,6 +23,7 @@ from ..api.schemas import (
     ToolCallPolicySchema,
     ToolResultPolicySchema,
 )
+from ..models import PolicyTemplate
 from ..router.targets import validate_targets
 from .source import Path, Source, read_yaml
 
@@ -55,6 +56,13 @@ def canonical_policy(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
             value = [{"key": c.get("key", ""), "operator": c["operator"], "value": c["value"]} for c in value or ()]
         out[name] = value
     return out
+
+
+def field_default(kind: str, name: str) -> Any:
+    """The value the API's schema gives ``name`` when a policy leaves it out."""
+    default = getattr(policy_schema(kind).fields.get(name), "load_default", None)
+    default = default() if callable(default) else default
+    return None if default.__class__.__name__ == "_Missing" else default
 
 
 def policy_key(entry: Mapping[str, Any]) -> str:
@@ -221,6 +229,9 @@ def _templates(source: Source, value: Any, path: Path) -> dict[str, list[dict[st
             loaded = _validated(source, policy_schema(kind), entry, where)
             if loaded is None or tool is None:
                 return None
+            for name, value in loaded.items():  # a field of profile policies that templates do not have
+                if not hasattr(PolicyTemplate, name) and value != field_default(kind, name):
+                    source.error(where + (name,), "policy templates have no such field (profile policies do)")
             return {"tool": tool, **canonical_policy(kind, loaded)}
         out[kind] = _entries(source, data.get(key), path + (key,), read)
     return out
