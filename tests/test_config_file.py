@@ -284,8 +284,11 @@ def test_drift_is_shown_in_the_api_and_the_console(make_proxy, tmp_path):
     assert proxy.api("POST", "/profiles", json={"name": "made by hand", "slug": "by-hand"}).status_code == 201
     drift = proxy.api("GET", "/config-file/drift").json()
     assert drift["changes"] == ["- profile by-hand: with its tools, policies, keys and limits"]
-    page = signed_in(proxy.url).get("/console/").text
+    console = signed_in(proxy.url)
+    page = console.get("/console/").text
     assert f"The configuration differs from {config} (1 difference)" in page
+    listed = console.get("/console/config-file").text
+    assert "- profile by-hand: with its tools, policies, keys and limits" in listed
 
 
 # -- two instances on PostgreSQL -------------------------------------------------------------------

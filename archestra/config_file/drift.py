@@ -10,6 +10,7 @@ from flask import g, request
 from ..api import api
 from ..api.errors import ApiError
 from ..console import console
+from ..console.pages import page
 from ..extensions import db
 from ..runtime import current_runtime
 from .file_format import load_file
@@ -45,6 +46,7 @@ def drift() -> dict[str, Any] | None:
 
 @console.context_processor
 def _config_file_notice() -> dict[str, Any]:
+    """The notice on every console page (linking to the differences)."""
     if g.get("console") is None or not (request.endpoint or "").startswith("console."):
         return {}
     try:
@@ -73,3 +75,12 @@ def config_file_drift():
         raise ApiError(404, "no_config_file", "No configuration file is set (ARCHESTRA_CONFIG_FILE).")
     return state
 
+
+
+@console.get("/config-file")
+def config_file_page():
+    """The differences between the database and the configuration file, as ``plan`` prints them."""
+    state = drift()
+    if state is None:
+        raise ApiError(404, "no_config_file", "No configuration file is set (ARCHESTRA_CONFIG_FILE).")
+    return page("config_file.html", state=state)
