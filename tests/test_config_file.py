@@ -676,3 +676,24 @@ def test_kept_tests_are_checked_like_files_and_a_broken_one_fails_alone(proxy):
         ("gone", False, "no profile 'no-such-profile' in the configuration"), ("good", True, None)]
     assert proxy.api("DELETE", f"/policy-tests/{gone.json()['id']}").status_code == 204
     assert proxy.api("POST", "/policy-test-runs").json()["passed"] is True
+
+
+def test_held_keys_of_the_file_are_refused_to_the_api_in_file_only_mode(make_proxy, tmp_path):
+    from cryptography.fernet import Fernet
+
+    from archestra.config_file.apply import apply_file_at_start
+
+    config = tmp_path / "archestra.yaml"
+    config.write_text("version: 1\nprofiles:\n  - {name: default, default: true}\n  - slug: agent-a\n"
+                      "    provider_keys: {openai: '${AGENT_A_OPENAI_KEY}'}\n")
+    proxy = make_proxy(config_file=str(config), config_file_only=True, secret_key=Fernet.generate_key().decode())
+    assert "changes applied" in apply_file_at_start(proxy.app, str(config), {"AGENT_A_OPENAI_KEY": "sk-abcd"})
+    agent = proxy.api("GET", "/profiles/agent-a").json()["id"]
+    [held] = [k for k in proxy.api("GET", f"/profiles/{agent}/provider-keys").json()["data"]
+              if k["source"] == "profile"]
+    assert held["last4"] == "abcd"
+    answer = proxy.api("PUT", f"/profiles/{agent}/provider-keys/openai", json={"api_key": "sk-other"})
+    assert answer.status_code == 409 and answer.json()["error"]["message"].startswith(
+        f"The provider keys are managed by the configuration file {config}")
+    # The server never reads the key from its environment for the drift notice: nothing to report.
+    assert proxy.api("GET", "/config-file/drift").json()["changes"] == []

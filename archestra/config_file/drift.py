@@ -35,7 +35,9 @@ def drift() -> dict[str, Any] | None:
         return _drift_cache["value"]
     value: dict[str, Any] = {"file": settings.config_file, "only": settings.config_file_only}
     try:
-        source, desired = load_file(settings.config_file, os.environ)
+        # Without the environment (feature code reads settings, not os.environ): ${NAME} references compare as
+        # written, and held provider keys are compared by plan, which has the environment.
+        source, desired = load_file(settings.config_file, None)
         changes = visible(diff(desired, read_state(db.session), source.where))
         value.update(changes=[change.line().strip() for change in changes], error=None)
     except Exception as exc:  # noqa: BLE001 - an invalid file is shown, not raised on every page

@@ -76,7 +76,9 @@ def profile_key(profile: Mapping[str, Any]) -> str:
 
 
 def load_file(path: str, env: Mapping[str, str] | None) -> tuple[Source, dict[str, Any]]:
-    """Read and validate the file at ``path``: its :class:`Source` and its state. Raises ``FileError``."""
+    """Read and validate the file at ``path``: its :class:`Source` and its state. Raises ``FileError``.
+    ``env`` expands its ``${NAME}`` references (the command line's and the start's environment); None leaves
+    them as written and its provider keys out."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -259,7 +261,8 @@ def _profiles(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:
         profile = {key: loaded.get(key) for key in PROFILE_FIELDS if key != "default"}
         profile["default"] = default is True
         profile["packs"], profile["tools"] = packs, tools
-        if "provider_keys" in entry:  # absent: the profile's held keys are not managed by the file
+        # Absent, or the file read without the environment (the server's drift notice): keys are not compared.
+        if "provider_keys" in entry and source.expanded:
             profile["provider_keys"] = _provider_keys(source, entry["provider_keys"], where + ("provider_keys",))
         return profile
     profiles = _entries(source, value, path, read)

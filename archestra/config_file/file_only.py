@@ -52,9 +52,10 @@ def owned_sections(path: str) -> tuple[str, ...]:
         if _owned_cache.get("key") == (path, stamp):
             return _owned_cache["sections"]
     try:
-        state = load_file(path, os.environ)[1]  # the ${NAME} it names are this process's environment
+        source, state = load_file(path, None)  # which sections it holds, not its values: no environment read
         sections = tuple(name for name in ALL_SECTIONS if state.get(name) is not None)
-        if any("provider_keys" in profile for profile in state.get("profiles") or ()):
+        if any(isinstance(profile, dict) and "provider_keys" in profile for profile in source.data.get("profiles")
+               or ()):
             sections += ("provider_keys",)
     except FileError:
         sections = ALL_SECTIONS
