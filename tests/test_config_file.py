@@ -284,8 +284,11 @@ def test_drift_is_shown_in_the_api_and_the_console(make_proxy, tmp_path):
     assert proxy.api("POST", "/profiles", json={"name": "made by hand", "slug": "by-hand"}).status_code == 201
     drift = proxy.api("GET", "/config-file/drift").json()
     assert drift["changes"] == ["- profile by-hand: with its tools, policies, keys and limits"]
-    page = signed_in(proxy.url).get("/console/").text
+    console = signed_in(proxy.url)
+    page = console.get("/console/").text
     assert f"The configuration differs from {config} (1 difference)" in page
+    listed = console.get("/console/config-file").text
+    assert "- profile by-hand: with its tools, policies, keys and limits" in listed
 
 
 # -- two instances on PostgreSQL -------------------------------------------------------------------
@@ -650,3 +653,47 @@ def test_apply_runs_the_scenarios_it_is_given_against_what_it_applied(tmp_path, 
     code, _, err = run(capsys, url, monkeypatch, "apply", str(config), "--tests", str(folder))
     assert code == 1 and f"{folder}/broken.yaml:1: profile:" in err
     assert generation(url) == generation_before  # a broken scenario stops the apply before it starts
+
+
+def test_kept_tests_are_checked_like_files_and_a_broken_one_fails_alone(proxy):
+    bad = proxy.api("POST", "/policy-tests", json={"name": "bad", "scenario": {"profile": "p", "steps": [
+        {"call": {"tool": "T"}, "expect": "maybe"}]}})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["details"] == ["steps[0].expect: decision is one of allowed, refused"]
+    good = proxy.api("POST", "/policy-tests", json={"name": "good", "scenario": {
+        "profile": {"tools": [{"name": "T", "call_policies": [{"action": "block_always", "reason": "never T"}]}]},
+        "steps": [{"call": {"tool": "T", "arguments": {}}, "expect": {"decision": "refused",
+                                                                       "reason_contains": "never T"}}]}})
+    assert good.status_code == 201, good.text
+    assert proxy.api("POST", "/policy-tests", json={"name": "good", "scenario": good.json()["scenario"]}
+                     ).status_code == 409
+    gone = proxy.api("POST", "/policy-tests", json={"name": "gone", "scenario": {"profile": "no-such-profile",
+                                                                                 "steps": [{"user": "hi"}]}})
+    assert gone.status_code == 201
+    run = proxy.api("POST", "/policy-test-runs").json()
+    assert (run["total"], run["failed"]) == (2, 1)
+    assert [(r["name"], r["passed"], r["error"]) for r in run["results"]] == [
+        ("gone", False, "no profile 'no-such-profile' in the configuration"), ("good", True, None)]
+    assert proxy.api("DELETE", f"/policy-tests/{gone.json()['id']}").status_code == 204
+    assert proxy.api("POST", "/policy-test-runs").json()["passed"] is True
+
+
+def test_held_keys_of_the_file_are_refused_to_the_api_in_file_only_mode(make_proxy, tmp_path):
+    from cryptography.fernet import Fernet
+
+    from archestra.config_file.apply import apply_file_at_start
+
+    config = tmp_path / "archestra.yaml"
+    config.write_text("version: 1\nprofiles:\n  - {name: default, default: true}\n  - slug: agent-a\n"
+                      "    provider_keys: {openai: '${AGENT_A_OPENAI_KEY}'}\n")
+    proxy = make_proxy(config_file=str(config), config_file_only=True, secret_key=Fernet.generate_key().decode())
+    assert "changes applied" in apply_file_at_start(proxy.app, str(config), {"AGENT_A_OPENAI_KEY": "sk-abcd"})
+    agent = proxy.api("GET", "/profiles/agent-a").json()["id"]
+    [held] = [k for k in proxy.api("GET", f"/profiles/{agent}/provider-keys").json()["data"]
+              if k["source"] == "profile"]
+    assert held["last4"] == "abcd"
+    answer = proxy.api("PUT", f"/profiles/{agent}/provider-keys/openai", json={"api_key": "sk-other"})
+    assert answer.status_code == 409 and answer.json()["error"]["message"].startswith(
+        f"The provider keys are managed by the configuration file {config}")
+    # The server never reads the key from its environment for the drift notice: nothing to report.
+    assert proxy.api("GET", "/config-file/drift").json()["changes"] == []

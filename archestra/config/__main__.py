@@ -145,7 +145,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m archestra.config", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m archestra.config", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check a configuration file, without a database")
     validate.add_argument("file")
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_argument("--scenario", action="store_true", help="the schema of a policy test scenario")
     args = parser.parse_args(argv)
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from archestra.config import ConfigError
     from archestra.config_file.plan import PlanError
     from archestra.config_file.source import FileError
@@ -179,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"archestra: {exc}", file=sys.stderr)
         if args.command == "apply" and "nothing was changed" not in str(exc):
             print("Nothing was changed.", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # never the URL: it may hold a password
+        print(f"archestra: the database cannot be used ({exc.__class__.__name__}: "
+              f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]})", file=sys.stderr)
         return 1
 
 

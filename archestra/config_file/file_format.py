@@ -23,6 +23,7 @@ from ..api.schemas import (
     ToolCallPolicySchema,
     ToolResultPolicySchema,
 )
+from ..models import PolicyTemplate
 from ..router.targets import validate_targets
 from .source import Path, Source, read_yaml
 
@@ -57,6 +58,13 @@ def canonical_policy(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def field_default(kind: str, name: str) -> Any:
+    """The value the API's schema gives ``name`` when a policy leaves it out."""
+    default = getattr(policy_schema(kind).fields.get(name), "load_default", None)
+    default = default() if callable(default) else default
+    return None if default.__class__.__name__ == "_Missing" else default
+
+
 def policy_key(entry: Mapping[str, Any]) -> str:
     """Policies compare by their whole content (their order never matters to the engine)."""
     return json.dumps(entry, sort_keys=True, default=str)
@@ -68,7 +76,9 @@ def profile_key(profile: Mapping[str, Any]) -> str:
 
 
 def load_file(path: str, env: Mapping[str, str] | None) -> tuple[Source, dict[str, Any]]:
-    """Read and validate the file at ``path``: its :class:`Source` and its state. Raises ``FileError``."""
+    """Read and validate the file at ``path``: its :class:`Source` and its state. Raises ``FileError``.
+    ``env`` expands its ``${NAME}`` references (the command line's and the start's environment); None leaves
+    them as written and its provider keys out."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -221,6 +231,9 @@ def _templates(source: Source, value: Any, path: Path) -> dict[str, list[dict[st
             loaded = _validated(source, policy_schema(kind), entry, where)
             if loaded is None or tool is None:
                 return None
+            for name, value in loaded.items():  # a field of profile policies that templates do not have
+                if not hasattr(PolicyTemplate, name) and value != field_default(kind, name):
+                    source.error(where + (name,), "policy templates have no such field (profile policies do)")
             return {"tool": tool, **canonical_policy(kind, loaded)}
         out[kind] = _entries(source, data.get(key), path + (key,), read)
     return out
@@ -248,7 +261,8 @@ def _profiles(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:
         profile = {key: loaded.get(key) for key in PROFILE_FIELDS if key != "default"}
         profile["default"] = default is True
         profile["packs"], profile["tools"] = packs, tools
-        if "provider_keys" in entry:  # absent: the profile's held keys are not managed by the file
+        # Absent, or the file read without the environment (the server's drift notice): keys are not compared.
+        if "provider_keys" in entry and source.expanded:
             profile["provider_keys"] = _provider_keys(source, entry["provider_keys"], where + ("provider_keys",))
         return profile
     profiles = _entries(source, value, path, read)

@@ -38,9 +38,12 @@ def validated(name: str, scenario: Any) -> dict[str, Any]:
 
 
 def kept() -> list[tuple[Source, dict[str, Any]]]:
-    rows = db.session.execute(select(PolicyTest).order_by(PolicyTest.name)).scalars()
-    return [(Source(f"policy test {row.name}", row.scenario), parse_scenario(Source(row.name, row.scenario),
-                                                                              row.name)) for row in rows]
+    """Every kept test, parsed (a test that no longer parses keeps its problems on its source)."""
+    out = []
+    for row in db.session.execute(select(PolicyTest).order_by(PolicyTest.name)).scalars():
+        source = Source(f"policy test {row.name}", row.scenario)
+        out.append((source, parse_scenario(source, row.name)))
+    return out
 
 
 def current_resolver():
@@ -56,7 +59,13 @@ def run_kept(trigger: str) -> PolicyTestRun:
     state = read_state(db.session)
     generation = db.session.execute(text("SELECT generation FROM config_generation WHERE id = 1")).scalar()
     resolve = state_resolver(without_ids(state))
-    results: list[ScenarioResult] = [run_scenario(source, scenario, resolve) for source, scenario in kept()]
+    results: list[ScenarioResult] = []
+    for source, scenario in kept():
+        if source.problems:  # reported as a failed test, never a failed run
+            results.append(ScenarioResult(source.name, source.name, error="; ".join(
+                f"{field_name(p.path)}: {p.message}" for p in source.problems)))
+        else:
+            results.append(run_scenario(source, scenario, resolve))
     actor = current_actor()
     failed = sum(1 for result in results if not result.passed)
     run = PolicyTestRun(trigger=trigger, actor=actor.name if actor else None, generation=generation,

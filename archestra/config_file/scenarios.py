@@ -230,7 +230,7 @@ def run_scenario(source: Source, scenario: dict[str, Any], resolve: Resolver,
     try:
         effective = resolve(scenario["profile"])
         steps = list(_neutral_steps(scenario["steps"]))
-    except (LookupError, FileError, ValueError) as exc:
+    except (LookupError, FileError, ValueError, TypeError) as exc:
         result.error = str(exc)
         return result
     called = [step["call"]["tool"] for _, step in steps if "call" in step]

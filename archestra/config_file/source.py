@@ -47,6 +47,8 @@ class Source:
     problems: list[Problem] = field(default_factory=list)
     #: The values that are exactly one ``${NAME}`` reference (where a secret may come from).
     from_env: set[Path] = field(default_factory=set)
+    #: False when read without an environment: ``${NAME}`` references stay as written (nothing secret is read).
+    expanded: bool = True
 
     def line(self, path: Path) -> int:
         """The line of ``path``, or of its nearest enclosing value that has one."""
@@ -79,7 +81,7 @@ def read_yaml(name: str, text: str, env: Mapping[str, str] | None = None) -> Sou
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise FileError([f"{name}:{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
-    source = Source(name, None)
+    source = Source(name, None, expanded=env is not None)
     if node is None:
         return source
     source.data = _build(node, (), source, env)

@@ -40,11 +40,11 @@ def _sorted_policies(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _row_policy(kind: str, row: Any) -> dict[str, Any]:
     values = {name: getattr(row, name, None) for name in ("action", "conditions", "reason")}
-    from .file_format import policy_fields
+    from .file_format import field_default, policy_fields
 
     for name in policy_fields(kind):
-        if name not in values and hasattr(row, name):
-            values[name] = getattr(row, name)
+        if name not in values:  # a field other issues add: what a row without it means is the schema's default
+            values[name] = getattr(row, name) if hasattr(row, name) else field_default(kind, name)
     return canonical_policy(kind, values)
 
 
