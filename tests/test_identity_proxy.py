@@ -138,7 +138,8 @@ def test_another_issuers_jwt_is_the_callers_own_key(proxy, upstream):
 
 def _person_key(proxy, identity_only: bool, **owner) -> str:
     profile = proxy.api("GET", "/profiles").json()["data"][0]["id"]
-    created = proxy.api("POST", "/virtual-keys", json={"profile_id": profile, "name": f"k{len(owner)}{identity_only}",
+    name = f"k-{identity_only}-" + "-".join(f"{k}={v}" for k, v in owner.items())
+    created = proxy.api("POST", "/virtual-keys", json={"profile_id": profile, "name": name[:200],
                                                        "identity_only": identity_only, **owner})
     assert created.status_code == 201, created.text
     return created.json()["key"]
@@ -339,3 +340,26 @@ def test_a_profile_access_token_still_applies_to_identity_tokens(proxy, upstream
                            default_headers={"X-Archestra-Token": access})
     client.chat.completions.create(model="gpt-4o", messages=ASK)
     assert upstream.received[-1].headers["Authorization"] == f"Bearer {HELD['openai']}"
+
+
+def test_a_disabled_persons_keys_are_refused_and_deleted_teams_keys_go(proxy, upstream):
+    person = proxy.api("POST", "/people", json={"email": "lee@example.com"}).json()
+    key = _person_key(proxy, False, person_id=person["id"])
+    team = proxy.api("POST", "/teams", json={"name": "gone"}).json()
+    team_key = _person_key(proxy, False, team_id="gone")
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+
+    def send(api_key: str) -> str:
+        try:
+            openai.OpenAI(api_key=api_key, base_url=proxy.base("openai"), max_retries=0).chat.completions.create(
+                model="gpt-4o", messages=ASK)
+            return "ok"
+        except openai.AuthenticationError as error:
+            return error.code
+
+    assert (send(key), send(team_key)) == ("ok", "ok")
+    proxy.api("PATCH", f"/people/{person['id']}", json={"disabled": True})
+    proxy.api("DELETE", f"/teams/{team['id']}")
+    assert (send(key), send(team_key)) == ("person_disabled", "invalid_virtual_key")
+    proxy.api("PATCH", f"/people/{person['id']}", json={"disabled": False})
+    assert send(key) == "ok"
