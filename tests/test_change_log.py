@@ -325,3 +325,23 @@ def test_a_person_with_an_identity_provider_token_is_recorded_by_name_and_role(m
         assert operator["Authorization"][7:] not in json.dumps(changes(proxy)["data"])
     finally:
         idp.close()
+
+
+def test_the_log_exports_as_json_lines_for_an_archive(keyed, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    proxy = keyed
+    created(proxy.api("POST", "/token-prices", json={"model": "a", "input_per_million": 1, "output_per_million": 2}))
+    default = proxy.api("GET", "/profiles").json()["data"][0]["id"]
+    created(proxy.api("PUT", f"/profiles/{default}/provider-keys/openai", json={"api_key": PROVIDER_KEY}))
+    target = tmp_path / "changes.jsonl"
+    env = {**os.environ, "ARCHESTRA_DATABASE_URL": proxy.app.config["SQLALCHEMY_DATABASE_URI"]}
+    done = subprocess.run([sys.executable, "-m", "archestra.backup", "--change-log", str(target)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "2 change log entries exported" in done.stderr, done.stderr
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [(e["object_type"], e["action"], e["actor_name"]) for e in lines] == [
+        ("token_price", "create", "admin token"), ("provider_key", "create", "admin token")]
+    assert lines[0]["after"]["input_per_million"] == 1 and PROVIDER_KEY not in target.read_text()
