@@ -62,6 +62,9 @@ def test_person_limit_that_never_resets_answers_402(proxy, idp):
     person = proxy.api("GET", "/people", params={"email": "ada@example.com"}).json()["data"][0]
     limit(proxy, scope="person", person_id="ada@example.com", max_cost_usd=float(COST * 2))
     assert allowed(proxy, ada, 4) == ["ok", "ok", "402 -", "402 -"]  # counted from the limit's creation
+    own = proxy.api("GET", "/limits").json()["data"][0]
+    assert proxy.api("GET", f"/limits/{own['id']}/usage").json()["data"] == [
+        {"person_id": None, "person_email": None, "used_usd": float(COST * 2)}]
     assert allowed(proxy, bob, 3) == ["ok"] * 3  # someone else's spend is not ada's
     refused = proxy.api("GET", "/interactions", params={"person_id": person["id"],
                                                         "refusal": "token_cost_limit_exceeded"}).json()
@@ -92,13 +95,17 @@ def test_default_per_person_limit_counts_each_person_separately(proxy, idp):
 
 
 def test_rolling_window(proxy, idp):
-    limit(proxy, scope="person", max_cost_usd=float(COST * Decimal("1.5")), period="rolling", window_seconds=120)
+    created = limit(proxy, scope="person", max_cost_usd=float(COST * Decimal("1.5")), period="rolling",
+                    window_seconds=120)
     token = idp.token("roll", email="roll@example.com")
     results = allowed(proxy, token, 3)
     assert results[:2] == ["ok", "ok"]
     status, retry_after = results[2].split()
     # The first charge leaves the window 120 s after it was made: that is when usage drops under the limit.
     assert status == "429" and 100 < int(retry_after) <= 120
+    report = proxy.api("GET", f"/limits/{created['id']}/usage").json()
+    [row] = report["data"]
+    assert row["person_email"] == "roll@example.com" and Decimal(str(row["used_usd"])) == COST * 2
 
 
 def test_a_model_limit_counts_only_that_model(proxy, idp):

@@ -363,3 +363,19 @@ def test_a_disabled_persons_keys_are_refused_and_deleted_teams_keys_go(proxy, up
     assert (send(key), send(team_key)) == ("person_disabled", "invalid_virtual_key")
     proxy.api("PATCH", f"/people/{person['id']}", json={"disabled": False})
     assert send(key) == "ok"
+
+
+def test_identity_tokens_are_never_logged_or_stored(proxy, upstream, idp, caplog):
+    caplog.set_level("DEBUG")
+    good, bad = idp.token("u-mia", email="mia@example.com"), idp.token("u-mia", aud="elsewhere")
+    upstream.reply_with(json_reply(openai_wire.completion("hi")))
+    openai.OpenAI(api_key=good, base_url=proxy.base("openai"), max_retries=0).chat.completions.create(
+        model="gpt-4o", messages=ASK)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(api_key=bad, base_url=proxy.base("openai"), max_retries=0).chat.completions.create(
+            model="gpt-4o", messages=ASK)
+    [row] = interactions(proxy)
+    stored = json.dumps(proxy.api("GET", f"/interactions/{row['id']}").json())
+    for token in (good, bad):
+        for part in token.split("."):  # no piece of it either (the signature, the claims)
+            assert part not in caplog.text and part not in stored

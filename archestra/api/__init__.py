@@ -5,18 +5,4 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
-from . import (  # noqa: E402,F401  (registers handlers and routes)
-    auth,
-    change_log,
-    errors,
-    keys,
-    metering,
-    model_aliases,
-    openapi,
-    people,
-    profiles,
-    replays,
-    security,
-    spend,
-    templates,
-)
+from . import auth, change_log, errors, keys, limit_usage, metering, model_aliases, openapi, people, profiles, replays, security, spend, templates  # noqa: E402,F401  (registers handlers and routes)

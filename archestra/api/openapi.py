@@ -204,6 +204,11 @@ def build_spec() -> dict[str, Any]:
     })
     _key_paths(spec, item_id)
     _change_log_paths(spec)
+    spec.path(path="/limits/{item_id}/usage", parameters=[item_id], operations={"get": {
+        "tags": ["Limit"], "summary": "The limit's spend in its current window (per person for the default "
+                                      "per-person limit)",
+        "responses": _responses({"200": {"description": "window_start, max_cost_usd and data: person_id, "
+                                                        "person_email, used_usd"}}, 404)}})
     spec.components.schema("SpendRow", schema=SpendRowSchema)
     spec.path(path="/spend", operations={"get": {
         "tags": ["Interaction"], "summary": "Spend grouped by person, team, profile, model or virtual key (the "

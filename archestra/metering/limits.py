@@ -236,3 +236,16 @@ def add_usage(session: Any, who: Charged, cost: Decimal) -> None:
                                                       LimitCharge.subject == subject,
                                                       LimitCharge.at < _since(limit, now)),
                             execution_options=CORE_UPDATE)
+
+
+def usage(session: Any, limit: Limit, now: datetime | None = None) -> tuple[datetime, dict[str, Decimal]]:
+    """Where the limit's current window starts, and its usage there: by person (``person_id`` -> USD) for the
+    default per-person limit, else one entry under ``""``."""
+    now = now or datetime.now(timezone.utc)
+    since = _since(limit, now)
+    if not _charged_separately(limit):
+        fresh = _aware(limit.period_start) >= period_start(limit.period, now)
+        return since, {"": Decimal(str(limit.used_usd)) if fresh else Decimal(0)}
+    rows = session.execute(select(LimitCharge.subject, func.sum(LimitCharge.cost_usd)).where(
+        LimitCharge.limit_id == limit.id, LimitCharge.at >= since).group_by(LimitCharge.subject)).all()
+    return since, {subject: Decimal(str(total or 0)) for subject, total in rows}
