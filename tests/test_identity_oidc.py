@@ -161,3 +161,20 @@ def test_roles_from_groups():
     assert role_for_groups(["eng"], settings) == "viewer"
     assert role_for_groups(["sales"], settings) is None
     assert may("operator", "viewer") and not may("viewer", "operator") and not may(None, "viewer")
+
+
+def test_settings():
+    from archestra.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="ARCHESTRA_OIDC_AUDIENCE is required"):
+        load_settings(env={"ARCHESTRA_OIDC_ISSUER": "https://login.example.com/"})
+    with pytest.raises(ConfigError, match="ARCHESTRA_OIDC_ISSUER must be an http"):
+        load_settings(env={"ARCHESTRA_OIDC_ISSUER": "login.example.com", "ARCHESTRA_OIDC_AUDIENCE": "a"})
+    settings = load_settings(env={"ARCHESTRA_OIDC_ISSUER": "https://login.example.com/", "ARCHESTRA_OIDC_AUDIENCE": "a",
+                                  "ARCHESTRA_OIDC_ADMIN_GROUPS": " platform, sre ,", "ARCHESTRA_OIDC_GROUPS_CLAIM":
+                                  "realm_access.roles", "ARCHESTRA_SUBSCRIPTION_DETECTION": "false"})
+    assert settings.oidc_issuer == "https://login.example.com/"  # as the tokens spell it: no "/" stripped
+    assert settings.oidc_admin_groups == ("platform", "sre") and not settings.subscription_detection
+    verifier = OidcVerifier.from_settings(settings)
+    assert verifier is not None and verifier.groups_claim == "realm_access.roles"
+    assert OidcVerifier.from_settings(load_settings(env={})) is None

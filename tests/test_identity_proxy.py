@@ -280,6 +280,11 @@ def test_console_spend_page_groups_by_person_and_team(proxy, upstream, idp):
     section = page[page.index('id="people-spend"'):page.index('id="limits"')]
     assert "gil@example.com" in section and ">data<" in section
     assert "each person (default)" in page and "(3600 s)" in page
+    assert "(most: gil@example.com)" not in page  # the limit came after gil's request: nothing counted yet
+    openai.OpenAI(api_key=idp.token("u-gil", email="gil@example.com", groups=["data"]),
+                  base_url=proxy.base("openai"), max_retries=0).chat.completions.create(model="gpt-4o", messages=ASK)
+    proxy.flush()
+    assert "(most: gil@example.com)" in signed_in(proxy.url).get("/console/spend").text
 
 
 def test_console_traffic_shows_and_filters_who(proxy, upstream, idp):

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from ..api.common import create_item, delete_item, get_or_404
 from ..api.schemas import TokenPriceSchema
 from ..extensions import db
+from ..metering.limits import usage
 from ..metering.spend_groups import spend_by
 from ..models import Interaction, Limit, Person, Profile, SpendDaily, Team, TokenPrice, VirtualKey
 from . import console
@@ -59,10 +60,15 @@ def spend(errors: dict | None = None, status: int = 200):
         since.append(Interaction.profile_id == profile_id)
     by_person, by_team = spend_by(db.session, "person", since), spend_by(db.session, "team", since)
     people = dict(db.session.execute(select(Person.id, Person.email)).all())
+    used = {}  # limit id -> (USD in its window, whose: the most spent person of a default per-person limit)
+    for item in limits:
+        by_subject = usage(db.session, item)[1]
+        subject, total = max(by_subject.items(), key=lambda pair: pair[1], default=("", 0))
+        used[item.id] = (total, people.get(subject, subject) if subject else None)
     teams = dict(db.session.execute(select(Team.id, Team.name)).all())
     return page("spend.html", status, days=days, ranges=RANGES, profile_id=profile_id, by_profile=by_profile,
                 by_model=by_model, limits=limits, names=names, keys=keys, prices=prices, errors=errors or {},
-                by_person=by_person, by_team=by_team, people=people, teams=teams,
+                by_person=by_person, by_team=by_team, people=people, teams=teams, used=used,
                 profiles=sorted(names.items(), key=lambda item: item[1]))
 
 
