@@ -2,6 +2,7 @@
 
     python -m archestra.backup PATH                  SQLite online backup to PATH (consistent while serving)
     python -m archestra.backup --interactions FILE   every interaction as JSON lines (``-``: standard output)
+    python -m archestra.backup --change-log FILE     every change log entry as JSON lines (for an audit archive)
     python -m archestra.backup --checkpoint          fold the SQLite WAL into the database file
 
 On PostgreSQL, back up with ``pg_dump``; the JSON lines export works on both backends.
@@ -19,7 +20,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from .config import load_settings
-from .models import Interaction
+from .models import ChangeLog, Interaction
 
 EXPORT_BATCH = 500
 
@@ -50,13 +51,23 @@ def backup_sqlite(path: str, target: str) -> None:
 
 def export_interactions(database_url: str, out: IO[str]) -> int:
     """Every interaction, oldest first, one JSON object per line; how many."""
+    table = Interaction.__table__
+    return export_rows(database_url, out, select(table).order_by(table.c.created_at, table.c.id))
+
+
+def export_change_log(database_url: str, out: IO[str]) -> int:
+    """Every change log entry, oldest first, one JSON object per line; how many."""
+    table = ChangeLog.__table__
+    return export_rows(database_url, out, select(table).order_by(table.c.id))
+
+
+def export_rows(database_url: str, out: IO[str], query: Any) -> int:
+    """The rows of ``query`` as JSON lines, read in batches; how many."""
     engine = create_engine(database_url)
     count = 0
-    table = Interaction.__table__
     try:
         with engine.connect() as connection:
-            rows = connection.execution_options(yield_per=EXPORT_BATCH).execute(
-                select(table).order_by(table.c.created_at, table.c.id))
+            rows = connection.execution_options(yield_per=EXPORT_BATCH).execute(query)
             for row in rows.mappings():
                 out.write(json.dumps(dict(row), default=_plain, ensure_ascii=False) + "\n")
                 count += 1
@@ -73,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m archestra.backup", description=__doc__.split("\n\n")[0])
     parser.add_argument("path", nargs="?", help="SQLite: write an online backup of the database here")
     parser.add_argument("--interactions", metavar="FILE", help="export every interaction as JSON lines")
+    parser.add_argument("--change-log", metavar="FILE", help="export every change log entry as JSON lines")
     parser.add_argument("--checkpoint", action="store_true", help="SQLite: fold the WAL into the database file")
     args = parser.parse_args(argv)
-    if not (args.path or args.interactions or args.checkpoint):
-        parser.error("give a backup PATH, --interactions FILE or --checkpoint")
+    if not (args.path or args.interactions or args.change_log or args.checkpoint):
+        parser.error("give a backup PATH, --interactions FILE, --change-log FILE or --checkpoint")
     database_url = load_settings().database_url
     path = sqlite_path(database_url)
     if (args.path or args.checkpoint) and path is None:
@@ -94,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
               open(args.interactions, "w", encoding="utf-8")) as out:
             count = export_interactions(database_url, out)
         print(f"archestra.backup: {count} interactions exported", file=sys.stderr)
+    if args.change_log:
+        with (nullcontext(sys.stdout) if args.change_log == "-" else
+              open(args.change_log, "w", encoding="utf-8")) as out:
+            count = export_change_log(database_url, out)
+        print(f"archestra.backup: {count} change log entries exported", file=sys.stderr)
     return 0
 
 

@@ -246,13 +246,14 @@ def _skip(model: type, actor: Actor | None) -> bool:
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    session.info.pop("change_log", None)  # each flush afresh: a failed flush leaves nothing behind
     actor, _ = _who()
     tracked = [obj for obj in (*session.new, *session.dirty, *session.deleted) if not _skip(type(obj), actor)]
     if not tracked:
         return
     lookup = _Lookup(session)
     pending: list[_Pending] = []
-    session.info["change_log"] = pending  # each flush afresh: a failed flush leaves nothing behind
+    session.info["change_log"] = pending
     for obj in tracked:
         model, state = type(obj), inspect(obj)
         if obj in session.new:
@@ -263,13 +264,13 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             if before is None:
                 continue
             pending.append(_deleted(model, key, before, lookup))
-            _cascade(model, before, lookup, pending, actor)
+            _cascade(model, before, lookup, pending)
         elif state.persistent and session.is_modified(obj, include_collections=False):
             key = _primary_key(obj)
             pending.append(_Pending(model, UPDATE, key, lookup(model, key), obj))
 
 
-def _cascade(model: type, row: Row, lookup: _Lookup, pending: list[_Pending], actor: Actor | None) -> None:
+def _cascade(model: type, row: Row, lookup: _Lookup, pending: list[_Pending]) -> None:
     """The rows the database deletes with ``row`` (and theirs), as deletes of their own."""
     name = TRACKED[model].name(row, lookup)
     for child, column in CASCADES.get(model, []):
@@ -281,7 +282,7 @@ def _cascade(model: type, row: Row, lookup: _Lookup, pending: list[_Pending], ac
             entry = _deleted(child, _row_key(child, found), found, lookup)
             entry.note = f"deleted with {TRACKED[model].object_type} {name}"
             pending.append(entry)
-            _cascade(child, found, lookup, pending, actor)
+            _cascade(child, found, lookup, pending)
 
 
 def _deleted(model: type, key: Any, row: Row, lookup: _Lookup) -> _Pending:
@@ -346,7 +347,7 @@ def _bulk_statement(state: Any) -> Any:
     pending = [_deleted(model, _row_key(model, row), row, lookup) for row in rows]
     if state.is_delete:
         for row in rows:
-            _cascade(model, row, lookup, pending, actor)
+            _cascade(model, row, lookup, pending)
     result = state.invoke_statement()
     entries = []
     for item in pending:

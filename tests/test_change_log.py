@@ -325,3 +325,44 @@ def test_a_person_with_an_identity_provider_token_is_recorded_by_name_and_role(m
         assert operator["Authorization"][7:] not in json.dumps(changes(proxy)["data"])
     finally:
         idp.close()
+
+
+def test_the_log_exports_as_json_lines_for_an_archive(keyed, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    proxy = keyed
+    created(proxy.api("POST", "/token-prices", json={"model": "a", "input_per_million": 1, "output_per_million": 2}))
+    default = proxy.api("GET", "/profiles").json()["data"][0]["id"]
+    created(proxy.api("PUT", f"/profiles/{default}/provider-keys/openai", json={"api_key": PROVIDER_KEY}))
+    target = tmp_path / "changes.jsonl"
+    env = {**os.environ, "ARCHESTRA_DATABASE_URL": proxy.app.config["SQLALCHEMY_DATABASE_URI"]}
+    done = subprocess.run([sys.executable, "-m", "archestra.backup", "--change-log", str(target)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "2 change log entries exported" in done.stderr, done.stderr
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [(e["object_type"], e["action"], e["actor_name"]) for e in lines] == [
+        ("token_price", "create", "admin token"), ("provider_key", "create", "admin token")]
+    assert lines[0]["after"]["input_per_million"] == 1 and PROVIDER_KEY not in target.read_text()
+
+
+def test_on_postgres_deletes_cascades_and_bulk_statements_are_logged_alike(make_proxy, postgres_url):
+    proxy = make_proxy(database_url=postgres_url, secret_key=SECRET_KEY)
+    profile = created(proxy.api("POST", "/profiles", json={"name": "PG"}))
+    tool = created(proxy.api("POST", "/tools", json={"profile_id": profile["id"], "name": "fetch_url"}))
+    created(proxy.api("POST", "/tool-call-policies", json={"tool_id": tool["id"], "action": "block_always"}))
+    created(proxy.api("PUT", f"/profiles/{profile['id']}/provider-keys/openai", json={"api_key": PROVIDER_KEY}))
+    team = created(proxy.api("POST", "/teams", json={"name": "Red"}))
+    person = created(proxy.api("POST", "/people", json={"email": "pg@example.com", "team_ids": [team["id"]]}))
+    created(proxy.api("PATCH", f"/people/{person['id']}", json={"team_ids": []}))
+    assert proxy.api("DELETE", f"/profiles/{profile['id']}").status_code == 204
+    deletes = [(e["object_type"], e["note"]) for e in changes(proxy, action="delete")["data"]]
+    assert sorted(deletes, key=str) == sorted([
+        ("profile", None), ("tool", "deleted with profile PG"), ("tool_call_policy", "deleted with tool fetch_url"),
+        ("provider_key", "deleted with profile PG"), ("team_membership", None)], key=str)
+    assert PROVIDER_KEY not in json.dumps(changes(proxy, limit=500)["data"])
+    with proxy.app.app_context():
+        from archestra.extensions import db
+        db.session.remove()
+        db.engine.dispose()

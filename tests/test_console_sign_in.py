@@ -275,3 +275,9 @@ def test_a_code_without_its_pkce_verifier_is_worthless(proxy):
                                               "groups": "platform-admins"}, timeout=10)
     assert done.status_code == 502 and "refused to exchange the sign-in code" in done.text
     assert "archestra_console" not in console.http.cookies
+
+
+def test_no_open_redirect_after_sign_in(proxy):
+    for target in ("https://evil.example/", "//evil.example/console/", "/console/\\\\evil.example"):
+        _, done = person(proxy, "ada@example.com", "platform-admins", target)
+        assert done.url == f"{proxy.url}/console/", target

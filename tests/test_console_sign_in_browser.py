@@ -42,10 +42,12 @@ def live(tmp_path_factory, idp):
     upstream.close()
 
 
-def sign_in(driver, live, email: str, groups: str, page: str = "/console/") -> None:
+def sign_in(driver, live, email: str, groups: str, page: str = "/console/", document: bool = False) -> None:
     driver.delete_all_cookies()
     driver.get(live.url + page)
     assert "/console/sign-in" in driver.current_url
+    if document:  # the page docs/console-sign-in.md shows
+        documented(screenshot(driver, "oidc-sign-in"), "sign-in")
     driver.find_element(By.ID, "oidc-sign-in").click()
     wait_for(driver, lambda d: d.find_elements(By.ID, "idp-email"))  # the identity provider's own page
     fill(driver, "idp-email", email)
@@ -70,7 +72,7 @@ def test_each_role_signs_in_through_the_identity_provider(live, idp, browser):
     key = live.api("POST", "/virtual-keys", json={"profile_id": profile, "name": "ci"}).json()
 
     # The viewer: reads everything, no form that changes anything.
-    sign_in(driver, live, "linus@example.com", "engineering", f"/console/profiles/{profile}")
+    sign_in(driver, live, "linus@example.com", "engineering", f"/console/profiles/{profile}", document=True)
     assert "read-only" in driver.find_element(By.CSS_SELECTOR, "header.top").text
     assert not driver.find_elements(By.CSS_SELECTOR, "main button.danger")
     assert not driver.find_elements(By.XPATH, "//main//button[text()='Save']")

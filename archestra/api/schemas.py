@@ -5,6 +5,7 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..change_log import changed_fields
 from ..profiles import SLUG_RE
 from ..security.conditions import OPERATORS, ConditionError, validate_condition
 
@@ -445,12 +446,9 @@ class ChangeLogSchema(Schema):
     before = fields.Raw(dump_only=True, allow_none=True, metadata={
         "description": "The object before the change (null for a create); secrets never, fingerprints at most."})
     after = fields.Raw(dump_only=True, allow_none=True, metadata={"description": "After (null for a delete)."})
-    changed = fields.Method("_changed", dump_only=True, metadata={"description": "The fields that differ."})
+    changed = fields.Function(lambda row: changed_fields(row.before, row.after), dump_only=True,
+                              metadata={"description": "The fields that differ."})
     note = fields.String(dump_only=True, allow_none=True)
-
-    def _changed(self, row):
-        before, after = row.before or {}, row.after or {}
-        return sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
 
 
 class PersonSchema(Schema):

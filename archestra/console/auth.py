@@ -103,9 +103,10 @@ def _headers(response):
     return response
 
 
-def next_page() -> str:
-    target = request.values.get("next") or ""
-    # Only a page of the console: never an open redirect to another site.
+def next_page(target: str | None = None) -> str:
+    """``target`` (by default the request's ``next``) if it is a page of the console, else the home page: never
+    an open redirect to another site."""
+    target = (request.values.get("next") if target is None else target) or ""
     if target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
         return target
     return url_for("console.home")

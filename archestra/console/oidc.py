@@ -165,7 +165,7 @@ def oidc_callback():
     if person.disabled:
         return _refused(403, f"{name} is disabled on this proxy.")
     close_session(request.cookies.get(COOKIE))  # a session this browser had before ends: one at a time
-    response = make_response(redirect(flow.get("next") or url_for("console.home")))
+    response = make_response(redirect(next_page(str(flow.get("next") or ""))))
     response.set_cookie(COOKIE, open_session(settings, role, kind=OIDC, name=name, person_id=person.id),
                         max_age=int(settings.console_session_hours * 3600), **cookie_args())
     response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
