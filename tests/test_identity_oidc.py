@@ -36,6 +36,14 @@ def test_a_valid_token_names_the_person(idp):
     assert (idp.discovery_fetches, idp.jwks_fetches) == (1, 1)
 
 
+def test_an_unverified_email_address_names_no_one(idp):
+    """An address the provider says it did not verify is not the person's: it never links them to the person an
+    operator created with that address (nor to that person's keys and budgets)."""
+    check = verifier(idp)
+    assert check.verify(idp.token("u-1", email="ceo@example.com", email_verified=False)).email is None
+    assert check.verify(idp.token("u-1", email="ceo@example.com", email_verified=True)).email == "ceo@example.com"
+
+
 def test_ec_keys_and_nested_group_claims(idp):
     idp.rotate(kind="EC")
     check = verifier(idp, groups_claim="realm_access.roles")

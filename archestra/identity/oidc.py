@@ -235,5 +235,7 @@ class OidcVerifier:
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("the token's sub claim is empty")
         email = _claim(claims, self.email_claim)
+        if claims.get("email_verified") is False:
+            email = None  # an address the provider did not verify names no one: never linked to a person by it
         return Identity(self.issuer, subject, email.strip().lower() if isinstance(email, str) and email.strip()
                         else None, _groups(_claim(claims, self.groups_claim)), claims)
