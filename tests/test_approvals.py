@@ -38,7 +38,8 @@ def receiver():
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, receiver):
     upstream, process, log, proxy = _start(tmp_path_factory, None, {
-        "ARCHESTRA_APPROVAL_WEBHOOK_URL": receiver.url + HOOK_PATH, "ARCHESTRA_APPROVAL_WINDOW_SECONDS": "600"})
+        "ARCHESTRA_APPROVAL_WEBHOOK_URL": receiver.url + HOOK_PATH, "ARCHESTRA_APPROVAL_WINDOW_SECONDS": "600",
+        "ARCHESTRA_CHAT_OPENAI_API_KEY": "held-openai-key"})
     proxy.log = log
     yield proxy
     stop_gunicorn(process, log)
@@ -66,7 +67,8 @@ class PayingAgent:
         assert created.status_code == 201, created.text
         return created.json()
 
-    def pay(self, arguments: dict = PAYMENT, session: str | None = None, stream: bool = False) -> str:
+    def pay(self, arguments: dict = PAYMENT, session: str | None = None, stream: bool = False,
+            key: str = "k") -> str:
         """The model asks to pay after a CRM lookup; what the application receives."""
         if stream:
             text = json.dumps(arguments)
@@ -75,7 +77,7 @@ class PayingAgent:
         else:
             self.live.upstream.reply_with(json_reply(wire.completion(None, [wire.tool_call(
                 "send_payment", arguments, "call_pay")])))
-        client = openai.OpenAI(api_key="k", base_url=self.live.base("openai", self.pid), max_retries=0)
+        client = openai.OpenAI(api_key=key, base_url=self.live.base("openai", self.pid), max_retries=0)
         answer = client.chat.completions.create(
             model="gpt-4o", stream=stream,
             tools=[{"type": "function", "function": {"name": n, "description": n, "parameters": SCHEMA}}
@@ -139,6 +141,17 @@ def test_a_held_call_waits_then_passes_once_after_approval(live):
     assert live.api("POST", f"/approvals/{approval_id}/reject", json={}).status_code == 409
     assert live.api("POST", "/approvals/00000000-0000-0000-0000-000000000000/approve").status_code == 404
     assert live.api("GET", "/approvals", params={"status": "nonsense"}).status_code == 400
+
+
+def test_who_asked_is_the_virtual_key_that_authenticated_the_call(live):
+    agent = PayingAgent(live)
+    issued = live.api("POST", "/virtual-keys", json={"profile_id": agent.pid, "name": "billing laptop"})
+    assert issued.status_code == 201, issued.text
+    approval_id = awaiting(agent.pay(key=issued.json()["key"]))
+    asked = live.api("GET", f"/approvals/{approval_id}").json()
+    assert (asked["virtual_key_id"], asked["virtual_key_name"]) == (issued.json()["id"], "billing laptop")
+    assert agent.approvals(virtual_key_id=issued.json()["id"])[0]["id"] == approval_id
+    assert live.upstream.received[-1].headers["Authorization"] == "Bearer held-openai-key"
 
 
 def test_two_workers_racing_the_same_retry_pass_it_exactly_once(live):

@@ -468,6 +468,22 @@ def test_interactions_are_found_by_label_on_postgresql(make_proxy, postgres_url,
     assert refused.status_code == 400 and "must be a label" in refused.text
 
 
+def test_an_operators_hook_may_label_results(make_proxy, upstream, tmp_path):
+    from tests.test_hooks import hook_file
+
+    labelling = """
+        def on_tool_result(exchange, result):
+            if '"revenue"' in result.content:
+                result.labels.add("financials")
+    """
+    proxy = InProcess(make_proxy(hooks=hook_file(tmp_path, labelling)), upstream)
+    agent = LabelledAgent(proxy)
+    agent.policy("call", "send_email", "block_when_context_has_labels", labels=["financials"])
+    refusal = agent.chat(INTERNAL)
+    assert "The context holds the label financials, from the result of crm_lookup (call c_crm)" in refusal
+    assert agent.chat(INTERNAL, history=False) == "called send_email"
+
+
 def test_label_policies_through_the_console_forms(make_proxy):
     from tests.test_console import signed_in
 
