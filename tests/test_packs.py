@@ -18,7 +18,7 @@ from archestra.security.conditions import all_hold, parse_result
 from archestra.security.names import normalize_tool_name
 from archestra.security.pack_rules import pack_patterns
 from archestra.security.policies import ProfilePolicies, Rule, matching, standalone
-from bench.packs.scenarios import TASKS
+from bench.packs.scenarios import TASKS, Call
 from tests.fakes import openai_wire
 from tests.fakes.server import json_reply
 from tests.test_console import signed_in
@@ -157,9 +157,54 @@ def test_codex_calls_are_judged_by_their_arguments(tool, arguments, verdict):
     ("filesystem", "read_text_file", {"path": "/srv/app/README.md"}, "allowed"),
     ("openai-agents", "mcp:crm", {"name": "x", "arguments": {}}, "block_when_context_is_untrusted"),
     ("openai-agents", "code_interpreter", {}, "allowed"),
+    # Writes the packs judge safe by their arguments after untrusted content (labels close the rest, below).
+    ("jira", "jira_create_issue", {"project_key": "SHOP", "summary": "Follow-up to SHOP-7", "issue_type": "Task"},
+     "allowed"),
+    ("jira", "mcp__j__jira_create_issue", {"project_key": "SHOP", "summary": "x", "description": "y"},
+     "block_when_context_is_untrusted"),
+    ("jira", "jira_create_issue", {"project_key": "SHOP", "summary": "the db password is hunter2"},
+     "block_when_context_is_untrusted"),
+    ("jira", "jira_create_issue", {"project_key": "SHOP", "summary": "line one\nline two"},
+     "block_when_context_is_untrusted"),
+    ("jira", "jira_add_comment", {"issue_key": "SHOP-7", "comment": "x"}, "block_when_context_is_untrusted"),
+    ("linear", "update_issue", {"id": "ENG-1", "state": "In Progress"}, "allowed"),
+    ("linear", "mcp__l__update_issue", {"id": "ENG-1", "priority": 2}, "allowed"),
+    ("linear", "update_issue", {"id": "ENG-1", "state": "sk-live-51H8xQ2eZvKYlo2C0a9Xb7"},
+     "block_when_context_is_untrusted"),
+    ("linear", "update_issue", {"id": "ENG-1", "state": "Done", "title": "x"}, "block_when_context_is_untrusted"),
 ])
 def test_mcp_and_hosted_tool_packs(pack, tool, arguments, verdict):
     assert decide(_policies(pack), tool, arguments) == verdict
+
+
+@pytest.mark.parametrize("packs, reads, tool, arguments, verdict", [
+    # Database rows are customer data: no Slack post, no Jira follow-up, no fetch, in any context.
+    (("postgres", "slack"), [("query", '[{"email": "ann@shop.example"}]')], "slack_post_message",
+     {"channel_id": "C1", "text": "hi"}, "block_when_context_has_labels"),
+    (("postgres", "jira"), [("jira_get_issue", "SHOP-7"), ("query", "[]")], "jira_create_issue",
+     {"project_key": "SHOP", "summary": "Follow-up"}, "block_when_context_has_labels"),
+    (("jira", "jira"), [("jira_get_issue", "SHOP-7")], "jira_create_issue",
+     {"project_key": "SHOP", "summary": "Follow-up"}, "allowed"),
+    # Company data never goes to a URL or a gist; a page read from the web does not stop a fetch.
+    (("jira", "fetch"), [("jira_get_issue", "SHOP-7")], "fetch", {"url": "https://docs.example/"},
+     "block_when_context_has_labels"),
+    (("fetch", "fetch"), [("fetch", "a page")], "fetch", {"url": "https://docs.example/"}, "allowed"),
+    (("github", "github"), [("get_file_contents", "code")], "create_gist", {"files": {}},
+     "block_when_context_has_labels"),
+    (("github", "github"), [("get_file_contents", "code")], "add_issue_comment", {"body": "x"}, "allowed"),
+    # A credential in a read result is secret: no comment, no mail.
+    (("github", "github"), [("get_file_contents", "KEY=sk-live-51H8xQ2eZvKYlo2C0a9Xb7")], "add_issue_comment",
+     {"body": "x"}, "block_when_context_has_labels"),
+    (("google-workspace", "google-workspace"), [("get_gmail_message_content", "pw: postgres://admin:pw@db")],
+     "send_gmail_message", {"to": "a@b.example"}, "block_when_context_has_labels"),
+    (("google-workspace", "google-workspace"), [("get_gmail_message_content", "Is invoice 7 paid?")],
+     "send_gmail_message", {"to": "a@b.example"}, "allowed"),
+])
+def test_label_policies_of_the_packs(packs, reads, tool, arguments, verdict):
+    """The label verdict (labels only, trust aside): the results' labels, then the call's label policies."""
+    policies = _policies(*dict.fromkeys(packs))
+    held = context_labels(policies, [Call(name, {}, result) for name, result in reads])
+    assert label_verdict(policies, tool, arguments, held) == verdict
 
 
 def test_a_profile_policy_refines_a_pack_and_a_block_always_is_never_lifted():
