@@ -279,8 +279,9 @@ def _against_goal(outcomes: list[Outcome]) -> list[str]:
             "succeeded with the packs as shipped. ")
     if below:
         text += (f"Utility is below 90% for {', '.join(below)}: each refuses one benign task that writes (posts, "
-                 "sends, fetches again) after reading untrusted content to a destination the pack cannot tell from "
-                 "the attacker's (a channel that may be shared outside the company, a mail address, a URL): "
+                 "comments, sends, fetches again) after reading untrusted content to a destination the pack cannot "
+                 "tell from the attacker's (a channel that may be shared outside the company, an issue of a "
+                 "repository that may be public, a mail address, a URL): "
                  "neither its arguments nor labels can tell that write from exfiltration, so it stays refused. "
                  "Each pack's page says why, and how to allow it for destinations an operator knows.")
     else:
