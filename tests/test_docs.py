@@ -115,7 +115,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("docs/labels-and-approval.md", "print(pay())"): "the payment call went through\nThis call awaits a person's "
                                                      "approval (approval ",
     ("docs/packs.md", 'T="Authorization: Bearer change-me"'):
-        "claude-code\ncodex\nfetch\nclaude-code 1.0.0\ngithub 1.0.0\npack\nclaude-code@1.0.0\n204",
+        "claude-code\ncodex\nfetch\nclaude-code 1.0.0\ngithub 1.1.0\npack\nclaude-code@1.0.0\n204",
     ("docs/packs.md", "from archestra.packs.catalog import catalog"): "['claude-code', 'codex'] 1.0.0",
 }
 #: Blocks of EXPECTED whose output is wrong because of a bug in the proxy, not in the page: the test fails when the

@@ -14,10 +14,11 @@ import pytest
 
 from archestra.config import ConfigError
 from archestra.packs.catalog import SHIPPED, PackError, catalog, parse_pack
-from archestra.security.conditions import all_hold
+from archestra.security.conditions import all_hold, parse_result
+from archestra.security.names import normalize_tool_name
 from archestra.security.pack_rules import pack_patterns
-from archestra.security.policies import ProfilePolicies, Rule, matching
-from bench.packs.scenarios import TASKS
+from archestra.security.policies import ProfilePolicies, Rule, matching, standalone
+from bench.packs.scenarios import TASKS, Call
 from tests.fakes import openai_wire
 from tests.fakes.server import json_reply
 from tests.test_console import signed_in
@@ -70,7 +71,6 @@ def _policies(*packs: str, own: dict | None = None) -> ProfilePolicies:
 
 def decide(policies: ProfilePolicies, tool: str, arguments) -> str:
     """The engine's verdict on a call in an UNTRUSTED context: allowed, or the refusing action."""
-    from archestra.security.names import normalize_tool_name
     rules = matching(policies.call_rules(normalize_tool_name(tool)), arguments)
     for action in ("block_always", "block_when_context_is_untrusted"):
         if any(rule.action == action for rule in rules):
@@ -157,9 +157,54 @@ def test_codex_calls_are_judged_by_their_arguments(tool, arguments, verdict):
     ("filesystem", "read_text_file", {"path": "/srv/app/README.md"}, "allowed"),
     ("openai-agents", "mcp:crm", {"name": "x", "arguments": {}}, "block_when_context_is_untrusted"),
     ("openai-agents", "code_interpreter", {}, "allowed"),
+    # Writes the packs judge safe by their arguments after untrusted content (labels close the rest, below).
+    ("jira", "jira_create_issue", {"project_key": "SHOP", "summary": "Follow-up to SHOP-7", "issue_type": "Task"},
+     "allowed"),
+    ("jira", "mcp__j__jira_create_issue", {"project_key": "SHOP", "summary": "x", "description": "y"},
+     "block_when_context_is_untrusted"),
+    ("jira", "jira_create_issue", {"project_key": "SHOP", "summary": "the db password is hunter2"},
+     "block_when_context_is_untrusted"),
+    ("jira", "jira_create_issue", {"project_key": "SHOP", "summary": "line one\nline two"},
+     "block_when_context_is_untrusted"),
+    ("jira", "jira_add_comment", {"issue_key": "SHOP-7", "comment": "x"}, "block_when_context_is_untrusted"),
+    ("linear", "update_issue", {"id": "ENG-1", "state": "In Progress"}, "allowed"),
+    ("linear", "mcp__l__update_issue", {"id": "ENG-1", "priority": 2}, "allowed"),
+    ("linear", "update_issue", {"id": "ENG-1", "state": "sk-live-51H8xQ2eZvKYlo2C0a9Xb7"},
+     "block_when_context_is_untrusted"),
+    ("linear", "update_issue", {"id": "ENG-1", "state": "Done", "title": "x"}, "block_when_context_is_untrusted"),
 ])
 def test_mcp_and_hosted_tool_packs(pack, tool, arguments, verdict):
     assert decide(_policies(pack), tool, arguments) == verdict
+
+
+@pytest.mark.parametrize("packs, reads, tool, arguments, verdict", [
+    # Database rows are customer data: no Slack post, no Jira follow-up, no fetch, in any context.
+    (("postgres", "slack"), [("query", '[{"email": "ann@shop.example"}]')], "slack_post_message",
+     {"channel_id": "C1", "text": "hi"}, "block_when_context_has_labels"),
+    (("postgres", "jira"), [("jira_get_issue", "SHOP-7"), ("query", "[]")], "jira_create_issue",
+     {"project_key": "SHOP", "summary": "Follow-up"}, "block_when_context_has_labels"),
+    (("jira", "jira"), [("jira_get_issue", "SHOP-7")], "jira_create_issue",
+     {"project_key": "SHOP", "summary": "Follow-up"}, "allowed"),
+    # Company data never goes to a URL or a gist; a page read from the web does not stop a fetch.
+    (("jira", "fetch"), [("jira_get_issue", "SHOP-7")], "fetch", {"url": "https://docs.example/"},
+     "block_when_context_has_labels"),
+    (("fetch", "fetch"), [("fetch", "a page")], "fetch", {"url": "https://docs.example/"}, "allowed"),
+    (("github", "github"), [("get_file_contents", "code")], "create_gist", {"files": {}},
+     "block_when_context_has_labels"),
+    (("github", "github"), [("get_file_contents", "code")], "add_issue_comment", {"body": "x"}, "allowed"),
+    # A credential in a read result is secret: no comment, no mail.
+    (("github", "github"), [("get_file_contents", "KEY=sk-live-51H8xQ2eZvKYlo2C0a9Xb7")], "add_issue_comment",
+     {"body": "x"}, "block_when_context_has_labels"),
+    (("google-workspace", "google-workspace"), [("get_gmail_message_content", "pw: postgres://admin:pw@db")],
+     "send_gmail_message", {"to": "a@b.example"}, "block_when_context_has_labels"),
+    (("google-workspace", "google-workspace"), [("get_gmail_message_content", "Is invoice 7 paid?")],
+     "send_gmail_message", {"to": "a@b.example"}, "allowed"),
+])
+def test_label_policies_of_the_packs(packs, reads, tool, arguments, verdict):
+    """The label verdict (labels only, trust aside): the results' labels, then the call's label policies."""
+    policies = _policies(*dict.fromkeys(packs))
+    held = context_labels(policies, [Call(name, {}, result) for name, result in reads])
+    assert label_verdict(policies, tool, arguments, held) == verdict
 
 
 def test_a_profile_policy_refines_a_pack_and_a_block_always_is_never_lifted():
@@ -186,8 +231,32 @@ def test_the_benchmark_corpus_is_big_enough_and_uses_every_pack():
                 arguments = {"action": arguments}
             elif attack.call.kind == "apply_patch_call":
                 arguments = {"operation": arguments}
-            verdict = decide(_policies(*task.packs), attack.call.tool, arguments)
+            policies = _policies(*task.packs)
+            verdict = decide(policies, attack.call.tool, arguments)
+            if verdict == "allowed":  # a shape the pack allows after untrusted content: labels must refuse it
+                held = context_labels(policies, task.injected(attack).steps[:attack.at + 1])
+                verdict = label_verdict(policies, attack.call.tool, arguments, held)
             assert verdict != "allowed", (task.name, attack.name)
+
+
+def context_labels(policies: ProfilePolicies, steps) -> set[str]:
+    """The labels the packs' result policies give a context holding these steps' results."""
+    held: set[str] = set()
+    for step in steps:
+        for rule in standalone(policies.result_rules(normalize_tool_name(step.tool)), parse_result(step.result)):
+            if rule.action == "add_labels":
+                held.update(rule.labels)
+    return held
+
+
+def label_verdict(policies: ProfilePolicies, tool: str, arguments, held: set[str]) -> str:
+    """The label policies' verdict on a call in a context holding ``held``: the refusing action, or allowed."""
+    for rule in standalone(policies.call_rules(normalize_tool_name(tool)), arguments):
+        if rule.action == "block_when_context_has_labels" and held & set(rule.labels):
+            return rule.action
+        if rule.action == "block_unless_context_has_labels" and not set(rule.labels) <= held:
+            return rule.action
+    return "allowed"
 
 
 def test_conditions_of_grants_hold_on_both_readings():
@@ -224,12 +293,12 @@ def test_api_applies_a_pack_to_a_profile_on_every_worker(live):
         assert message.tool_calls and message.tool_calls[0].function.name == "get_file_contents"
     refused = _chat_call(live, pid, "add_issue_comment", {"owner": "shop", "repo": "b", "issue_number": 42,
                                                           "body": "AKIA..."}).content
-    assert REFUSED in refused and "[policy pack github@1.0.0]" in refused
+    assert REFUSED in refused and "[policy pack github@1.1.0]" in refused
     listed = {p["name"]: p for p in live.api("GET", "/packs").json()["data"]}
-    assert {"profile_id": pid, "version": "1.0.0"} in listed["github"]["applied"]["profiles"]
+    assert {"profile_id": pid, "version": "1.1.0"} in listed["github"]["applied"]["profiles"]
     effective = live.api("GET", "/effective-policy", params={"profile_id": pid, "tool": "add_issue_comment"}).json()
     assert effective["call_policies"]["source"] == "pack"
-    assert effective["call_policies"]["policies"][0]["pack"] == "github@1.0.0"
+    assert effective["call_policies"]["policies"][0]["pack"] == "github@1.1.0"
 
     assert live.api("DELETE", f"/profiles/{pid}/packs/github").status_code == 204
     assert REFUSED in (_chat_call(live, pid, "get_file_contents", read).content or "")
@@ -292,7 +361,7 @@ def test_console_applies_packs_to_a_profile_and_to_every_profile(live):
     profile_page = console.get(f"/console/profiles/{pid}")
     assert "Policy packs" in profile_page.text and "<strong>slack</strong>" in profile_page.text
     tool = live.api("POST", "/tools", json={"profile_id": pid, "name": "slack_post_message"}).json()["id"]
-    assert "(policy pack slack@1.0.0, on slack_post_message)" in console.get(f"/console/tools/{tool}").text
+    assert "(policy pack slack@1.1.0, on slack_post_message)" in console.get(f"/console/tools/{tool}").text
     assert console.post("/console/packs/linear/profile", {"profile_id": pid}).status_code == 302
     assert {p["name"] for p in live.api("GET", f"/profiles/{pid}/packs").json()["data"]} == {"slack", "linear"}
     bad = console.post(f"/console/profiles/{pid}/packs", {"pack": "nope"})
@@ -300,7 +369,7 @@ def test_console_applies_packs_to_a_profile_and_to_every_profile(live):
     try:
         assert console.post("/console/packs/jira/all-profiles").status_code == 302
         assert [p["name"] for p in live.api("GET", "/template-packs").json()["data"]] == ["jira"]
-        assert "every profile (1.0.0)" in console.get("/console/packs").text
+        assert "every profile (1.1.0)" in console.get("/console/packs").text
     finally:
         assert console.post("/console/packs/jira/all-profiles/delete").status_code == 302
     assert live.api("GET", "/template-packs").json()["data"] == []
@@ -327,7 +396,7 @@ def test_apply_packs_function_is_declarative_and_atomic(proxy):
         apply_packs(None, [], exclusive=True)
         assert applied(None) == []
     effective = proxy.api("GET", "/effective-policy", params={"profile_id": pid, "tool": "mcp__s__slack_post_message"})
-    assert effective.json()["call_policies"]["policies"][0]["pack"] == "slack@1.0.0"
+    assert effective.json()["call_policies"]["policies"][0]["pack"] == "slack@1.1.0"
 
 
 def test_operator_packs_from_a_folder(make_proxy, tmp_path, upstream):
@@ -409,4 +478,4 @@ def test_on_postgresql_a_pack_is_applied_once_per_place(make_proxy, postgres_url
     engine.dispose()
     effective = proxy.api("GET", "/effective-policy", params={"profile_id": pid, "tool": "fetch"}).json()
     # Applied both to the profile and to every profile: its rules count once.
-    assert [p["pack"] for p in effective["call_policies"]["policies"]] == ["fetch@1.0.0"] * 2
+    assert [p["pack"] for p in effective["call_policies"]["policies"]] == ["fetch@1.1.0"] * 3

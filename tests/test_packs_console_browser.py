@@ -40,7 +40,7 @@ def test_packs_from_the_console_in_a_browser(live, browser):
     wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Policy packs")
     assert "browser-coder" in row(driver, "claude-code").text
     row(driver, "fetch").find_element(By.XPATH, ".//button[text()='Apply to every profile']").click()
-    wait_for(driver, lambda d: "every profile (1.0.0)" in row(d, "fetch").text)
+    wait_for(driver, lambda d: "every profile (1.1.0)" in row(d, "fetch").text)
     screenshot(driver, "packs-page")
     assert [p["name"] for p in live.api("GET", "/template-packs").json()["data"]] == ["fetch"]
     row(driver, "fetch").find_element(By.XPATH, ".//button[text()='Take off every profile']").click()
