@@ -10,8 +10,8 @@ Anthropic Messages (``tests/fakes/anthropic_wire.py``, compact JSON): the same `
 ``tool_use`` block, or streamed, ``message_start`` ... 200 ``text_delta`` events ... ``message_stop`` (the Model
 Router's Anthropic upstream). ``POST /model/{id}/invoke`` is Bedrock InvokeModel with that Anthropic answer, and
 ``/invoke-with-response-stream`` that stream in Bedrock's event-stream frames (``tests/fakes/invoke_wire.py``; the
-mode is the model id's ending there, ``.../claude-bench-v1:0-paced/...``). Run it from the repository root: it builds the Responses and Anthropic bytes once,
-at start, with the tests' wire builders.
+mode is the model id's ending there, ``.../claude-bench-v1:0-paced/...``). Run it from the repository root: it
+builds the Responses, Anthropic and Bedrock bytes once, at start, with the tests' wire builders.
 The model name's ending picks how a stream goes (proxies forward it as it is, whatever the API): ``-paced``
 (``gpt-4o-paced``, ``claude-bench-paced``) spaces the chunks by ``--chunk-delay-ms``; ``-idle`` sends the first
 chunk and then holds the stream open until the client goes.

@@ -19,8 +19,19 @@ from collections import Counter
 from pathlib import Path
 
 from . import measure
-from .run import (HOST, LOAD_CPU, PROXY_CHAT, PROXY_INVOKE, PROXY_PORT, SERVER_CPU, UPSTREAM_PORT,
-                  _count_interactions, process, proxy_env, worker_pid)
+from .run import (
+    HOST,
+    LOAD_CPU,
+    PROXY_CHAT,
+    PROXY_INVOKE,
+    PROXY_PORT,
+    SERVER_CPU,
+    UPSTREAM_PORT,
+    _count_interactions,
+    process,
+    proxy_env,
+    worker_pid,
+)
 
 
 def summary(collapsed: Path, top: int) -> str:
