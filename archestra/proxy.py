@@ -25,7 +25,7 @@ from .exchange import Response as ExchangeResponse
 from .hooks import Block
 from .logs import interaction_id
 from .metering.interactions import INTERACTION_ID, Trace, charged, record
-from .metering.metrics import OVERHEAD
+from .metering.metrics import OVERHEAD, child
 from .metering.passthrough import MAX_READ_BYTES, passthrough_model, passthrough_usage
 from .profiles import SLUG_RE, UUID_RE
 from .providers.base import Provider
@@ -72,7 +72,7 @@ def run_exchange(name: str, serve: Any) -> Response:
     overhead = time.monotonic() - trace.started - trace.upstream_seconds
     response.headers[OVERHEAD_HEADER] = f"{overhead * 1000:.3f}"
     if trace.stream_overhead is None:
-        OVERHEAD.labels(name, trace.kind if trace.upstream_seconds else "refused").observe(overhead)
+        child(OVERHEAD, name, trace.kind if trace.upstream_seconds else "refused").observe(overhead)
     else:
         trace.stream_overhead = overhead  # the stream's own work adds up, observed when it ends
     if not trace.recorded and trace.stream_overhead is None:
@@ -450,7 +450,7 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
             if not trace.recorded:
                 relay.sync_view()
                 record(runtime, exchange, trace)
-            OVERHEAD.labels(exchange.provider, "stream").observe(trace.stream_overhead)
+            child(OVERHEAD, exchange.provider, "stream").observe(trace.stream_overhead)
 
     headers = response_headers(upstream.headers) + STREAM_HEADERS
     if not upstream.headers.get("Content-Type"):
@@ -496,7 +496,7 @@ def _passthrough(runtime: Runtime, provider: Provider, route: Route, profile: Pr
             if upstream.status_code < 400 and len(seen) <= MAX_READ_BYTES:
                 exchange.response = ExchangeResponse(usage=passthrough_usage(bytes(seen)))
             record(runtime, exchange, trace)
-            OVERHEAD.labels(exchange.provider, "passthrough").observe(trace.stream_overhead)
+            child(OVERHEAD, exchange.provider, "passthrough").observe(trace.stream_overhead)
 
     trace.stream_overhead = 0.0
     return Response(generate(), status=upstream.status_code, headers=response_headers(upstream.headers),

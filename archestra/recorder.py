@@ -110,6 +110,18 @@ class Recorder:
                 db.session.remove()
 
 
+_INSERTS: dict[Table, Any] = {}
+
+
+def _insert_of(table: Table) -> Any:
+    """The table's INSERT, built once (SQLAlchemy then finds its compiled form in its cache at once): every column of
+    the table, those a row leaves out getting their defaults as with any insert."""
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = insert(table)
+    return statement
+
+
 def _insert(session: Any, rows: list[Row | list[Row] | None]) -> None:
     """One multi-row INSERT per table (or per prebuilt insert statement, e.g. one that ignores conflicts), then
     each writer's rows (inserts first: a writer's statements may refer to rows of the batch)."""
@@ -117,9 +129,10 @@ def _insert(session: Any, rows: list[Row | list[Row] | None]) -> None:
     for row in rows:
         for target, values in row if isinstance(row, list) else [row] if row is not None else []:
             by_target[target].append(values)
+    connection = session.connection() if by_target else None  # Core on the session's transaction: no ORM layer
     for target, values in by_target.items():
         if not hasattr(target, "write_many"):
-            session.execute(insert(target) if isinstance(target, Table) else target, values)
+            connection.execute(_insert_of(target) if isinstance(target, Table) else target, values)
     for target, values in by_target.items():
         if hasattr(target, "write_many"):
             target.write_many(session, values)

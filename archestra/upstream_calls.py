@@ -7,7 +7,7 @@ import time
 import requests
 
 from .metering.interactions import Trace
-from .metering.metrics import UPSTREAM_DURATION
+from .metering.metrics import UPSTREAM_DURATION, child
 from .providers.base import Provider
 from .proxy_error import ProxyError
 from .runtime import Runtime
@@ -28,7 +28,7 @@ def send_upstream(runtime: Runtime, provider: Provider, trace: Trace, method: st
     finally:
         waited = time.monotonic() - started
         trace.upstream_seconds += waited
-        UPSTREAM_DURATION.labels(provider.name).observe(waited)
+        child(UPSTREAM_DURATION, provider.name).observe(waited)
 
 
 def read_upstream(runtime: Runtime, upstream: requests.Response, trace: Trace) -> bytes:

@@ -8,8 +8,10 @@ API): a ``function_call`` answer, or streamed, ``response.created`` ... 200 ``re
 (the proxy remembers each response it relays, as it would with a real upstream). ``POST /v1/messages`` speaks
 Anthropic Messages (``tests/fakes/anthropic_wire.py``, compact JSON): the same ``get_weather`` call as a
 ``tool_use`` block, or streamed, ``message_start`` ... 200 ``text_delta`` events ... ``message_stop`` (the Model
-Router's Anthropic upstream). Run it from the repository root: it builds the Responses and Anthropic bytes once,
-at start, with the tests' wire builders.
+Router's Anthropic upstream). ``POST /model/{id}/invoke`` is Bedrock InvokeModel with that Anthropic answer, and
+``/invoke-with-response-stream`` that stream in Bedrock's event-stream frames (``tests/fakes/invoke_wire.py``; the
+mode is the model id's ending there, ``.../claude-bench-v1:0-paced/...``). Run it from the repository root: it
+builds the Responses, Anthropic and Bedrock bytes once, at start, with the tests' wire builders.
 The model name's ending picks how a stream goes (proxies forward it as it is, whatever the API): ``-paced``
 (``gpt-4o-paced``, ``claude-bench-paced``) spaces the chunks by ``--chunk-delay-ms``; ``-idle`` sends the first
 chunk and then holds the stream open until the client goes.
@@ -21,7 +23,7 @@ import asyncio
 import itertools
 import json
 
-from tests.fakes import anthropic_wire
+from tests.fakes import anthropic_wire, invoke_wire
 from tests.fakes import responses_wire as wire
 
 ANSWER = json.dumps({
@@ -92,6 +94,11 @@ MESSAGES_ANSWER = json.dumps({
     **anthropic_wire.message([anthropic_wire.tool_use("get_weather", {"city": "Paris"}, "toolu_01Bench")],
                              stop_reason="tool_use", usage=(44, 16)),
     "model": CLAUDE}, separators=(",", ":")).encode()
+#: Bedrock InvokeModel (``POST /model/{id}/invoke``) answers with the Anthropic Messages body itself.
+INVOKE_REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % len(MESSAGES_ANSWER) + MESSAGES_ANSWER)
+INVOKE_STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+                      b"X-Amzn-Bedrock-Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
 MESSAGES_REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                   % len(MESSAGES_ANSWER) + MESSAGES_ANSWER)
 
@@ -99,6 +106,21 @@ MESSAGES_REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent
 def messages_stream_parts(chunks):
     """(head events, one per text delta after the first, tail events) of a streamed Anthropic text answer, each
     event its own HTTP chunk; every delta a distinct token, as in the chat stream."""
+    head, deltas, tail = messages_stream_events(chunks)
+    return (b"".join(map(chunked, head + deltas[:1])), [chunked(d) for d in deltas[1:]],
+            b"".join(map(chunked, tail)) + b"0\r\n\r\n")
+
+
+def invoke_stream_parts(chunks):
+    """The same stream as Bedrock's InvokeModelWithResponseStream sends it: each event's data in an event-stream
+    ``chunk`` frame (no ping; the invocation metrics in the last), each frame its own HTTP chunk."""
+    head, deltas, tail = (invoke_wire.from_sse(events) for events in messages_stream_events(chunks))
+    return (b"".join(map(chunked, head + deltas[:1])), [chunked(d) for d in deltas[1:]],
+            b"".join(map(chunked, tail)) + b"0\r\n\r\n")
+
+
+def messages_stream_events(chunks):
+    """The Anthropic SSE events of a streamed text answer: (head, one per text delta, tail)."""
     event = anthropic_wire.event
     start = {**anthropic_wire.message([], stop_reason=None, usage=(44, 1)), "model": CLAUDE}
     head = [event("message_start", {"type": "message_start", "message": start}),
@@ -113,8 +135,7 @@ def messages_stream_parts(chunks):
                                                                         "stop_sequence": None},
                                     "usage": {"output_tokens": chunks}}),
             event("message_stop", {"type": "message_stop"})]
-    return (b"".join(map(chunked, head + deltas[:1])), [chunked(d) for d in deltas[1:]],
-            b"".join(map(chunked, tail)) + b"0\r\n\r\n")
+    return head, deltas, tail
 
 
 def chunked(data):
@@ -157,6 +178,15 @@ class Upstream(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                                  % len(answer) + answer)
             return
+        if head.startswith(b"post /model/"):  # Bedrock InvokeModel; the mode is the model id's ending
+            request_line = head.split(b"\r\n", 1)[0]
+            if b"/invoke-with-response-stream " in request_line:
+                self.streaming = True
+                mode = b"idle" if b"-idle/" in request_line else b"paced" if b"-paced/" in request_line else b""
+                asyncio.ensure_future(self.stream(mode, self.options.invoke_stream, INVOKE_STREAM_HEAD))
+            else:
+                self.transport.write(INVOKE_REPLY)
+            return
         responses = head.startswith(b"post /v1/responses ")
         messages = head.startswith(b"post /v1/messages ")
         if b'"stream":true' in body.replace(b" ", b""):
@@ -190,10 +220,10 @@ class Upstream(asyncio.Protocol):
         self.transport.write(tail.replace(self.options.id_slot, response_id))
         self.streaming = False
 
-    async def stream(self, mode, parts=None):
+    async def stream(self, mode, parts=None, http_head=STREAM_HEAD):
         """A chat completions stream, or with ``parts`` (head, deltas, tail), that stream."""
         head, deltas, tail = parts or self.options.chat_stream
-        self.transport.write(STREAM_HEAD + head)
+        self.transport.write(http_head + head)
         if mode == b"idle":
             return  # held open until the client goes
         for delta in deltas:
@@ -216,6 +246,7 @@ def main(argv=None):
     tokens = [chunked(token_event(index)) for index in range(options.chunks)]
     options.chat_stream = tokens[0], tokens[1:], chunked(END) + b"0\r\n\r\n"
     options.messages_stream = messages_stream_parts(options.chunks)
+    options.invoke_stream = invoke_stream_parts(options.chunks)
     options.id_slot = ID_SLOT.encode()
     options.responses_answer = RESPONSES_ANSWER
     options.responses_stream = responses_stream_parts(options.chunks)

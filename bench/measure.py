@@ -49,10 +49,16 @@ MESSAGES_BODY = {
     "tools": [{"name": "get_weather", "description": "Get the weather for a city",
                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
 }
+#: The same conversation and tool as a Bedrock InvokeModel body (Anthropic Messages on Bedrock: the model is in the
+#: path, the version in the body).
+INVOKE_BODY = {k: v for k, v in MESSAGES_BODY.items() if k != "model"} | {"anthropic_version": "bedrock-2023-05-31"}
+INVOKE_MODEL = "anthropic.claude-bench-v1:0"
 #: What ends a stream, by API: chat completions' ``data: [DONE]``, the Responses API's terminal event.
 DONE = b"[DONE]"
 RESPONSE_COMPLETED = b"event: response.completed\n"
 MESSAGE_STOP = b"event: message_stop\n"
+#: Bedrock's event stream (binary frames, base64 events): read to the end of the HTTP body.
+EVENTSTREAM_END = b"application/vnd.amazon.eventstream"
 KEY = "sk-bench-not-a-real-key"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -102,7 +108,12 @@ def _stream_request(host: str, port: int, path: str, mode: str = "", body: dict 
     """A streamed request (chat unless ``body`` says otherwise); the fake upstream reads the mode from the model
     name's ending (``gpt-4o-idle``, ``anthropic:claude-bench-paced``)."""
     body = body or BODY
-    body = json.dumps({**body, "stream": True, "model": f"{body['model']}-{mode}" if mode else body["model"]}).encode()
+    if path.endswith("/invoke"):  # Bedrock InvokeModel: streamed on its own path, the model (the mode) in the path
+        path = path.replace("/invoke", f"-{mode}/invoke" if mode else "/invoke") + "-with-response-stream"
+        body = json.dumps(body).encode()
+    else:
+        body = json.dumps({**body, "stream": True, "model": f"{body['model']}-{mode}" if mode else body["model"]}
+                          ).encode()
     key = key or os.environ.get("BENCH_KEY", KEY)
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
@@ -143,6 +154,17 @@ def _read_to(sock: socket.socket, port: int, end: bytes) -> float:
             seen = seen[-64:] + data
         return got_first
     body = _Dechunked()
+    if end == EVENTSTREAM_END:  # the first frame's headers are plain text; the stream ends with the HTTP body
+        while body.left is not None:
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError(f"event stream from {port} ended before its last chunk: {seen[-300:]!r}")
+            if got_first is None and b":event-type" in seen[-16:] + data:
+                got_first = time.perf_counter()
+            seen = seen[-16:] + data
+            body.feed(data)
+            body.text = b""
+        return got_first
     while True:
         data = sock.recv(65536)
         if not data:
@@ -221,6 +243,37 @@ def open_idle_streams(host: str, port: int, path: str, count: int, timeout: floa
             break
         sockets.append(sock)
     return sockets
+
+
+def counted_requests(host: str, port: int, path: str, total: int, connections: int = 10, body: dict | None = None,
+                     key: str | None = None) -> tuple[int, int]:
+    """Exactly ``total`` requests over ``connections`` keep-alive connections, each answer read whole: (answered
+    with 200, other answers). Unlike wrk, nothing is left in flight at the end, so the count is exact."""
+    import http.client
+    import threading
+
+    data = json.dumps(body or BODY).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key or os.environ.get('BENCH_KEY', KEY)}"}
+    counts = [0, 0]
+    lock = threading.Lock()
+
+    def send(count: int) -> None:
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        for _ in range(count):
+            connection.request("POST", path, data, headers)
+            answer = connection.getresponse()
+            answer.read()
+            with lock:
+                counts[0 if answer.status == 200 else 1] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=send, args=(total // connections + (index < total % connections),))
+               for index in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return counts[0], counts[1]
 
 
 # -- processes -----------------------------------------------------------------------------------------

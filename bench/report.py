@@ -17,6 +17,11 @@ DIRECT_MESSAGES = "direct to upstream (Anthropic Messages)"
 #: Issue 26: the router's own cost at most this much above the native route's.
 ROUTER_LIMIT = 1.2
 COMPACTION = "Responses compaction"
+#: Bedrock InvokeModel with an Anthropic body (plain, and streamed with InvokeModelWithResponseStream).
+INVOKE = "archestra Bedrock InvokeModel (Anthropic body)"
+INVOKE_DIRECT = "direct to upstream (Bedrock InvokeModel)"
+#: Issue 31: InvokeModel's CPU per request (and per stream) within 15% of the chat row's.
+INVOKE_LIMIT = 1.15
 
 
 @dataclass
@@ -64,7 +69,8 @@ class Report:
 
     def recorded(self, name: str, sent: int, count: int) -> None:
         self.records[name] = (sent, count)
-        print(f"{name:24} leak rounds: {sent} requests answered, {count} interactions recorded", flush=True)
+        print(f"{name:24} record check: {sent} requests answered, {count} interactions recorded"
+              + ("" if sent == count else " MISMATCH"), flush=True)
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -256,8 +262,9 @@ class Report:
                          f"{sum(n for _, _, n, _, _, _ in self.leaks[2:])} requests; "
                          f"descriptors {self.leaks[1][5]} -> {self.leaks[-1][5]}."]
         for name, (sent, count) in self.records.items():
-            rows += [f"{name}: {sent} requests answered in the leak rounds, {count} interactions recorded for them "
-                     "(wrk drops up to 10 requests in flight at the end of each round; the proxy records those too)."]
+            rows += [f"{name}: {sent} requests answered (sent one by one on 10 connections, each answer read whole), "
+                     f"{count} interactions recorded for them: "
+                     + ("every one, exactly." if sent == count else f"**MISMATCH ({count - sent:+d})**.")]
         return rows + [""]
 
     def _added(self, name: str, connections: int, field: str) -> float | None:
@@ -304,6 +311,17 @@ class Report:
         if p50 and router_p50 is not None:
             row(f"Model Router: added p50 at most {ROUTER_LIMIT - 1:.0%} above the native route's (concurrency 1)", 1,
                 f"{router_p50 / p50:.2f}x ({router_p50:.3f} vs {p50:.3f} ms)", router_p50 / p50 <= ROUTER_LIMIT)
+        invoke10 = self.loads.get((INVOKE, 10))
+        if ours10 and invoke10 and ours10[1] and invoke10[1] is not None:
+            ratio = invoke10[1] / ours10[1]
+            row(f"Bedrock InvokeModel: CPU per request within {INVOKE_LIMIT - 1:.0%} of the chat row's (concurrency "
+                "10)", 31, f"{ratio:.2f}x ({invoke10[1]:.3f} vs {ours10[1]:.3f} ms)", ratio <= INVOKE_LIMIT)
+        invoke_stream = self.stream_cpu.get((INVOKE, "fast"))
+        if native_stream and invoke_stream is not None:
+            ratio = invoke_stream / native_stream
+            row(f"Bedrock InvokeModel streamed: CPU per stream within {INVOKE_LIMIT - 1:.0%} of the chat row's (fast, "
+                f"{CHUNKS} chunks)", 31, f"{ratio:.2f}x ({invoke_stream:.3f} vs {native_stream:.3f} ms)",
+                ratio <= INVOKE_LIMIT)
         peer10 = self.loads.get((PEER, 10))
         if ours10 and peer10:
             ratio = ours10[0].rps / peer10[0].rps

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import consistency, measure
-from .report import COMPACTION, DIRECT_MESSAGES, FLOOR, RESPONSES_API, ROUTER, Report
+from .report import COMPACTION, DIRECT_MESSAGES, FLOOR, INVOKE, INVOKE_DIRECT, RESPONSES_API, ROUTER, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -44,6 +44,9 @@ PROXY_RESPONSES = "/v1/openai/responses"
 MESSAGES = "/v1/messages"
 #: The Model Router's chat completions for the default profile (no profile segment).
 PROXY_ROUTER = "/v1/model-router/chat/completions"
+#: Bedrock InvokeModel with an Anthropic body (``/invoke``; streamed ``/invoke-with-response-stream``).
+INVOKE_PATH = f"/model/{measure.INVOKE_MODEL}/invoke"
+PROXY_INVOKE = f"/v1/bedrock{INVOKE_PATH}"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/archestra_bench")
 LITELLM_KEY = "sk-bench-litellm-master-key-0123456789"
 
@@ -84,6 +87,8 @@ def proxy_env(database_url: str, workdir: Path) -> dict[str, str]:
         # The Model Router's Anthropic upstream: the fake's /v1/messages, with the key the proxy holds.
         "ARCHESTRA_ANTHROPIC_BASE_URL": f"http://{HOST}:{UPSTREAM_PORT}",
         "ARCHESTRA_CHAT_ANTHROPIC_API_KEY": "sk-ant-bench-held-key",
+        # Bedrock InvokeModel: the client's Bedrock API key (the bench key) goes on to the fake upstream.
+        "ARCHESTRA_BEDROCK_BASE_URL": f"http://{HOST}:{UPSTREAM_PORT}",
         "ARCHESTRA_BIND": f"{HOST}:{PROXY_PORT}", "ARCHESTRA_WORKERS": "1", "ARCHESTRA_ADMIN_TOKEN": "bench-admin",
         # 1,000 idle streams plus the load generator's connections: above gunicorn's default of 1,000.
         "ARCHESTRA_WORKER_CONNECTIONS": "4000", "ARCHESTRA_LOG_LEVEL": "warning",
@@ -133,16 +138,21 @@ class Target:
 
 
 def targets(name: str, path: str, key: str | None = None, responses: str | None = None, compact: bool = False,
-            router: str | None = None, messages: str | None = None) -> list[Target]:
+            router: str | None = None, messages: str | None = None, invoke: tuple[str, str] | None = None
+            ) -> list[Target]:
     """The chat request at ``path``, then, each right after it so that they see the same machine: with ``router``
     (a virtual key) the Model Router's chat request for an Anthropic model (the ``ROUTER`` rows); with ``messages``
     (its path) the Anthropic Messages request (``DIRECT_MESSAGES``); with ``responses`` (its path) the Responses
-    API request, and with ``compact`` its compaction pass (``{responses}/compact``, not streamed)."""
+    API request, and with ``compact`` its compaction pass (``{responses}/compact``, not streamed); with ``invoke``
+    (a row name and the InvokeModel path) Bedrock InvokeModel with an Anthropic body, plain and streamed."""
     found = [Target(name, "chat", path, measure.BODY, measure.DONE, key)]
     if router:
         found.append(Target(ROUTER, "chat", PROXY_ROUTER, measure.ROUTER_BODY, measure.DONE, router))
     if messages:
         found.append(Target(DIRECT_MESSAGES, "chat", messages, measure.MESSAGES_BODY, measure.MESSAGE_STOP, key))
+    if invoke:
+        # Streamed: the same path's ``-with-response-stream`` (measure._stream_request).
+        found.append(Target(invoke[0], "chat", invoke[1], measure.INVOKE_BODY, measure.EVENTSTREAM_END, key))
     if responses:
         found.append(Target(name, RESPONSES_API, responses, measure.RESPONSES_BODY, measure.RESPONSE_COMPLETED, key))
     if responses and compact:
@@ -213,10 +223,10 @@ def idle_rows(report: Report, name: str, port: int, path: str, pid: int, count: 
 
 
 def leak_rows(report: Report, name: str, pid: int, total: int, admin_token: str) -> None:
-    """About ``total`` requests in five equal rounds; RSS and descriptors after each, and every one recorded."""
+    """About ``total`` requests in five equal rounds; RSS and descriptors after each. Then the exact record check:
+    a counted number of requests (none left in flight) against the interactions recorded for them."""
     rounds = 5
     rate = report.loads[(name, 10)][0].rps
-    recorded_before = _count_interactions(admin_token)
     sent = 0
     for index in range(rounds):
         wanted = (total - sent) / (rounds - index)
@@ -225,7 +235,13 @@ def leak_rows(report: Report, name: str, pid: int, total: int, admin_token: str)
         sent += load.requests
         rate = load.rps
         report.leak(name, index + 1, load.requests, load.errors, measure.rss_mib(pid), measure.open_fds(pid))
-    report.recorded(name, sent, _count_interactions(admin_token) - recorded_before)
+    before = _count_interactions(admin_token)
+    answered, refused = measure.counted_requests(HOST, PROXY_PORT, PROXY_CHAT, RECORD_CHECK)
+    report.recorded(name, answered + refused, _count_interactions(admin_token, before + answered + refused) - before)
+
+
+#: Requests sent one by one (ten connections) for the exact check of requests answered against interactions recorded.
+RECORD_CHECK = 2000
 
 
 def bench_proxy(report: Report, options, workdir: Path, label: str, database_url: str, full: bool) -> None:
@@ -241,7 +257,8 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
             except Exception as exc:  # noqa: BLE001 - reported; the native rows are measured all the same
                 report.note(f"The Model Router rows were not measured: {exc.__class__.__name__}: {exc}")
                 print(f"Model Router setup failed: {exc}", file=sys.stderr)
-        measured = targets(name, PROXY_CHAT, responses=PROXY_RESPONSES, compact=True, router=key)
+        measured = targets(name, PROXY_CHAT, responses=PROXY_RESPONSES, compact=True, router=key,
+                           invoke=(INVOKE if full else f"{INVOKE} ({label})", PROXY_INVOKE))
         load_rows(report, PROXY_PORT, measured, options.seconds, pid)
         if not full:
             return
@@ -250,9 +267,19 @@ def bench_proxy(report: Report, options, workdir: Path, label: str, database_url
         leak_rows(report, name, pid, options.leak_requests, env["ARCHESTRA_ADMIN_TOKEN"])
 
 
-def _count_interactions(admin_token: str) -> int:
-    time.sleep(2)  # the background writer's last batch
-    return api_call("GET", "/api/interactions?limit=1", admin_token)["total"]
+def _count_interactions(admin_token: str, expected: int | None = None) -> int:
+    """The interactions recorded: once ``expected`` are there, or when the count has not moved for 2 s (the
+    background writer's last batch is written within a few tens of milliseconds)."""
+    count, steady_since = -1, time.monotonic()
+    while True:
+        now = api_call("GET", "/api/interactions?limit=1", admin_token)["total"]
+        if now == expected:
+            return now
+        if now != count:
+            count, steady_since = now, time.monotonic()
+        elif time.monotonic() - steady_since >= 2:
+            return count
+        time.sleep(0.1)
 
 
 def bench_floor(report: Report, options, workdir: Path) -> None:
@@ -320,7 +347,8 @@ def main(argv: list[str] | None = None) -> None:
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
         with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
             name = "direct to upstream"
-            measured = targets(name, CHAT, responses=RESPONSES, compact=True, messages=MESSAGES)
+            measured = targets(name, CHAT, responses=RESPONSES, compact=True, messages=MESSAGES,
+                               invoke=(INVOKE_DIRECT, INVOKE_PATH))
             load_rows(report, UPSTREAM_PORT, measured, options.seconds)
             stream_rows(report, UPSTREAM_PORT, measured, options.stream_runs)
             _noting(report, "stack floor", bench_floor, report, options, workdir)

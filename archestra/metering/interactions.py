@@ -16,7 +16,7 @@ from ..exchange import Exchange, Usage
 from ..models import Interaction
 from ..security.labels import labelled_results, recorded_labels
 from .limits import Charged, add_usage
-from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, labels
+from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, child, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
 from .pricing import PriceBook
 from .spend import call_rows, spend_row
@@ -89,24 +89,24 @@ def record(runtime: Any, exchange: Exchange, trace: Trace) -> None:
     if estimated:
         usage = estimate_usage(exchange)
     tags = labels(exchange.provider, trace.model_asked or exchange.model, exchange.profile.id, exchange.profile.name)
-    REQUESTS.labels(**tags, status=str(trace.status or 0)).inc()
-    DURATION.labels(**tags).observe(now - trace.started)
+    child(REQUESTS, **tags, status=str(trace.status or 0)).inc()
+    child(DURATION, **tags).observe(now - trace.started)
     if trace.first_byte is not None:
-        FIRST_TOKEN.labels(**tags).observe(trace.first_byte - trace.started)
+        child(FIRST_TOKEN, **tags).observe(trace.first_byte - trace.started)
     if usage is not None and usage.input_tokens:
-        TOKENS.labels(**tags, direction="input").inc(usage.input_tokens)
+        child(TOKENS, **tags, direction="input").inc(usage.input_tokens)
     if usage is not None and usage.output_tokens:
-        TOKENS.labels(**tags, direction="output").inc(usage.output_tokens)
+        child(TOKENS, **tags, direction="output").inc(usage.output_tokens)
     for call in trace.extra_calls:
         for direction in ("input", "output"):
             if call[f"{direction}_tokens"]:
-                TOKENS.labels(**tags, direction=direction).inc(call[f"{direction}_tokens"])
+                child(TOKENS, **tags, direction=direction).inc(call[f"{direction}_tokens"])
     if exchange.blocked:
-        BLOCKED.labels(**tags).inc(len(exchange.blocked))
+        child(BLOCKED, **tags).inc(len(exchange.blocked))
     if trace.refusal:
-        REFUSALS.labels(**tags, reason=trace.refusal).inc()
+        child(REFUSALS, **tags, reason=trace.refusal).inc()
     if trace.upstream_error:
-        UPSTREAM_ERRORS.labels(**tags, status=str(trace.status or 0)).inc()
+        child(UPSTREAM_ERRORS, **tags, status=str(trace.status or 0)).inc()
     values = {
         "id": trace.id, "profile_id": exchange.profile.id, "profile_name": exchange.profile.name, "kind": trace.kind,
         "refusal": trace.refusal, "limit_id": trace.limit_id, "usage_estimated": estimated,
@@ -227,7 +227,7 @@ class _UsageCounter:
         if cost and self.limited:
             add_usage(session, self.who, cost)
         if cost and not self.who.covered:
-            COST.labels(**self.tags).inc(float(cost))
+            child(COST, **self.tags).inc(float(cost))
         self.done, self.cost = True, cost
 
 

@@ -56,6 +56,19 @@ UPSTREAM_ERRORS = Counter("archestra_upstream_errors_total", "Upstream failures 
 metrics = Blueprint("metrics", __name__)
 
 
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def child(metric: Any, *values: str, **named: str) -> Any:
+    """``metric.labels(...)``, remembered: the same child (the same series, the same multiprocess file) without
+    prometheus-client's label checks on every request. As many entries as the metric has series."""
+    key = (metric, values, tuple(named.items()))
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*values, **named)
+    return found
+
+
 def labels(provider: str, model: str | None, profile: str, profile_name: str | None = None) -> dict[str, str]:
     return {"provider": provider, "model": (model or "")[:100], "profile": profile,
             "profile_name": (profile_name or "")[:64]}

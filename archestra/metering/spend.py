@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..models import SpendDaily, Tool
@@ -28,8 +28,9 @@ class _Rollup:
     (concurrent writers take the rows' locks in the same order): a batch of 200 interactions of one profile and
     model adds to its day's row once, not 200 times."""
 
-    def __init__(self, key: tuple[str, ...], summed: tuple[str, ...], write: Callable[[Any, dict[str, Any]], None]):
-        self._key, self._summed, self._write = key, summed, write
+    def __init__(self, key: tuple[str, ...], summed: tuple[str, ...], statement: Callable[[str], Any]):
+        self._key, self._summed, self._statement = key, summed, statement
+        self._built: dict[str, Any] = {}  # dialect name -> the statement, built once (bound parameters)
 
     def write_many(self, session: Any, rows: list[dict[str, Any]]) -> None:
         totals: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -42,30 +43,38 @@ class _Rollup:
             for name in self._summed:
                 total[name] += row[name]
             total.update({name: value for name, value in row.items() if name not in self._summed})  # the latest
-        for key in sorted(totals):
-            self._write(session, totals[key])
+        statement = self._built.get(dialect := session.get_bind().dialect.name)
+        if statement is None:
+            statement = self._built[dialect] = self._statement(dialect)
+        # One executemany, the rows in key order: its statements run one after another, in that order.
+        session.connection().execute(statement, [totals[key] for key in sorted(totals)])
 
 
-def _add_spend(session: Any, row: dict[str, Any]) -> None:
-    statement = _DIALECTS[session.get_bind().dialect.name](SpendDaily).values(**row)
-    table = SpendDaily.__table__.c
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[table.day, table.profile_id, table.model],
-        set_={"cost_usd": table.cost_usd + statement.excluded.cost_usd,
-              "input_tokens": table.input_tokens + statement.excluded.input_tokens,
-              "output_tokens": table.output_tokens + statement.excluded.output_tokens,
-              "interactions": table.interactions + statement.excluded.interactions,
-              "profile_name": statement.excluded.profile_name}))
+def _add_spend(dialect: str) -> Any:
+    """The upsert adding a row's totals to its day's row (``excluded``: the row the INSERT would have made)."""
+    table = SpendDaily.__table__
+    names = ("day", "profile_id", "model", "profile_name", "cost_usd", "input_tokens", "output_tokens", "interactions")
+    statement = _DIALECTS[dialect](table).values({name: bindparam(name, type_=table.c[name].type) for name in names})
+    c = table.c
+    return statement.on_conflict_do_update(
+        index_elements=[c.day, c.profile_id, c.model],
+        set_={"cost_usd": c.cost_usd + statement.excluded.cost_usd,
+              "input_tokens": c.input_tokens + statement.excluded.input_tokens,
+              "output_tokens": c.output_tokens + statement.excluded.output_tokens,
+              "interactions": c.interactions + statement.excluded.interactions,
+              "profile_name": statement.excluded.profile_name})
 
 
-def _add_calls(session: Any, row: dict[str, Any]) -> None:
-    session.execute(update(Tool).where(Tool.profile_id == row["profile_id"], Tool.name == row["name"])
-                    .values(call_count=Tool.call_count + row["count"]).execution_options(synchronize_session=False))
+def _add_calls(_dialect: str) -> Any:
+    table = Tool.__table__
+    return (update(table).where(table.c.profile_id == bindparam("w_profile_id"), table.c.name == bindparam("w_name"))
+            .values(call_count=table.c.call_count + bindparam("count", type_=table.c.call_count.type)))
 
 
 SPEND = _Rollup(("day", "profile_id", "model"), ("cost_usd", "input_tokens", "output_tokens", "interactions"),
                 _add_spend)
-CALLS = _Rollup(("profile_id", "name"), ("count",), _add_calls)
+# The WHERE parameters are named apart from the table's columns (SQLAlchemy keeps those names for SET values).
+CALLS = _Rollup(("w_profile_id", "w_name"), ("count",), _add_calls)
 
 
 def spend_row(values: dict[str, Any], cost: Decimal | None) -> tuple[_Rollup, dict[str, Any]]:
@@ -81,4 +90,4 @@ def spend_row(values: dict[str, Any], cost: Decimal | None) -> tuple[_Rollup, di
 
 def call_rows(profile_id: str, calls: Counter[str]) -> list[tuple[_Rollup, dict[str, Any]]]:
     """The recorder rows adding the tool calls the model made in one exchange (refused ones included)."""
-    return [(CALLS, {"profile_id": profile_id, "name": name, "count": count}) for name, count in calls.items()]
+    return [(CALLS, {"w_profile_id": profile_id, "w_name": name, "count": count}) for name, count in calls.items()]

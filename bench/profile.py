@@ -1,0 +1,132 @@
+"""Profile the proxy's worker under load: CPU per request and a sampling profile (py-spy), in a minute.
+
+    python -m bench.profile [--seconds 10] [--connections 10] [--path /v1/openai/chat/completions] [--no-spy]
+
+Starts the fake upstream and the proxy (SQLite, gunicorn as deployed, one worker, pinned as in bench/run.py), warms
+up, then runs wrk for ``--seconds`` while py-spy samples the worker (py-spy is not a dependency: ``pip install
+py-spy`` to get the profile). Prints the worker's CPU ms per request, the load average, requests answered against
+interactions recorded, and the functions where the samples fall (own time and inclusive time, top entries).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from . import measure
+from .run import (
+    HOST,
+    LOAD_CPU,
+    PROXY_CHAT,
+    PROXY_INVOKE,
+    PROXY_PORT,
+    SERVER_CPU,
+    UPSTREAM_PORT,
+    _count_interactions,
+    process,
+    proxy_env,
+    worker_pid,
+)
+
+
+def summary(collapsed: Path, top: int) -> str:
+    """Own and inclusive shares of the sampled stacks (py-spy's raw format: ``frame;frame;... count``)."""
+    own, inclusive, total = Counter(), Counter(), 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [_short(frame) for frame in stack.split(";")]
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    lines = [f"{total} samples", "", "own time:"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    lines += ["", "inclusive time:"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top * 2)]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    """``function (path/to/module.py:line)`` without the line and the site-packages prefix."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/archestra/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--path", default=PROXY_CHAT)
+    parser.add_argument("--invoke", action="store_true", help="Bedrock InvokeModel (Anthropic body) instead of chat")
+    parser.add_argument("--streams", type=int, default=0, help="then this many fast streams, timed")
+    parser.add_argument("--record-check", type=int, default=0,
+                        help="then this many counted requests against the interactions recorded for them")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--no-spy", action="store_true")
+    parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
+    options = parser.parse_args(argv)
+    body, end = (measure.INVOKE_BODY, measure.EVENTSTREAM_END) if options.invoke else (measure.BODY, measure.DONE)
+    if options.invoke:
+        options.path = PROXY_INVOKE
+    spy = None if options.no_spy else shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    spy = spy if spy and os.path.exists(spy) else None
+    with tempfile.TemporaryDirectory(prefix="archestra-profile-") as tmp:
+        workdir = Path(tmp)
+        upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
+        with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
+            env = proxy_env(f"sqlite:///{workdir / 'bench.db'}", workdir)
+            command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"]
+            with process(command, env, workdir / "proxy.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
+                pid = worker_pid(proc.pid)
+                url = f"http://{HOST}:{PROXY_PORT}{options.path}"
+                measure.wrk(url, options.connections, 3, cpu=LOAD_CPU, body=body)  # warm-up
+                recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"])
+                collapsed = workdir / "profile.txt"
+                sampler = None
+                if spy:
+                    sampler = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+                                                "--duration", str(options.seconds), "--nonblocking", "--output",
+                                                str(collapsed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                load_before = os.getloadavg()
+                before = measure.cpu_seconds(pid)
+                load = measure.wrk(url, options.connections, options.seconds, cpu=LOAD_CPU, body=body)
+                cpu_ms = (measure.cpu_seconds(pid) - before) * 1000 / max(load.requests, 1)
+                if sampler:
+                    sampler.wait(60)
+                if options.streams:
+                    before = measure.cpu_seconds(pid)
+                    first, last = measure.stream_times(HOST, PROXY_PORT, options.path, options.streams, "", body, end)
+                    stream_cpu = (measure.cpu_seconds(pid) - before) * 1000 / options.streams
+                    print(f"fast streams: first event {first:.3f} ms, last {last:.3f} ms, CPU {stream_cpu:.3f} ms "
+                          "per stream")
+                recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"]) - recorded
+                if options.record_check:
+                    admin = env["ARCHESTRA_ADMIN_TOKEN"]
+                    before = _count_interactions(admin)
+                    answered, other = measure.counted_requests(HOST, PROXY_PORT, options.path, options.record_check,
+                                                               body=body)
+                    count = _count_interactions(admin, before + answered + other) - before
+                    print(f"record check: {answered} answered 200, {other} other answers, {count} interactions "
+                          "recorded" + ("" if count == answered + other else " MISMATCH"))
+        print(f"load average before: {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}")
+        print(f"c={options.connections} {options.path}: {load.requests} requests ({load.errors} errors), "
+              f"{load.rps:.0f} req/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, "
+              f"worker CPU {cpu_ms:.3f} ms/req; {recorded} interactions recorded")
+        if sampler and collapsed.exists():
+            print(summary(collapsed, options.top))
+            if options.raw:
+                shutil.copyfile(collapsed, options.raw)
+
+
+if __name__ == "__main__":
+    main()
