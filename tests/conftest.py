@@ -19,6 +19,7 @@ from archestra import create_app
 from archestra.extensions import db
 from archestra.upgrade import upgrade_database
 from tests.fakes.compat_wire import SERVICES
+from tests.fakes.idp import FakeIdP
 from tests.fakes.server import FakeUpstream
 
 # CI runs the fuzz tests on fixed examples (a new random find must not block a landing); locally they roam.
@@ -162,3 +163,11 @@ def tls_cert(tmp_path_factory) -> tuple[str, str]:
                                                        serialization.PrivateFormat.PKCS8,
                                                        serialization.NoEncryption()))
     return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+@pytest.fixture
+def idp():
+    """A fake identity provider (discovery, JWKS, key rotation, tokens of any shape): tests/fakes/idp.py."""
+    fake = FakeIdP()
+    yield fake
+    fake.close()

@@ -6,14 +6,6 @@ import pytest
 import requests
 
 from archestra.actor import current_actor
-from tests.fakes.idp import FakeIdP
-
-
-@pytest.fixture
-def idp():
-    fake = FakeIdP()
-    yield fake
-    fake.close()
 
 
 @pytest.fixture

@@ -12,20 +12,12 @@ import pytest
 
 from archestra.metering.limits import period_start, seconds_to_reset
 from tests.fakes import openai_wire
-from tests.fakes.idp import FakeIdP
 from tests.fakes.server import json_reply
 from tests.test_consistency import ACCESS_FORMAT, Instance  # noqa: F401  (the access log format the test reads)
 from tests.test_deployment import start_gunicorn, stop_gunicorn
 
 ASK = [{"role": "user", "content": "hi"}]
 COST = (Decimal(44) * Decimal("2.5") + Decimal(16) * 10) / 1_000_000   # one gpt-4o answer: $0.00027
-
-
-@pytest.fixture
-def idp():
-    fake = FakeIdP()
-    yield fake
-    fake.close()
 
 
 @pytest.fixture

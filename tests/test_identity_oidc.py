@@ -11,13 +11,6 @@ from archestra.identity.roles import may, role_for_groups
 from tests.fakes.idp import FakeIdP, SigningKey
 
 
-@pytest.fixture
-def idp():
-    fake = FakeIdP()
-    yield fake
-    fake.close()
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0

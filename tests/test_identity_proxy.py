@@ -24,13 +24,6 @@ GPT4O_COST = (Decimal(44) * Decimal("2.5") + Decimal(16) * 10) / 1_000_000
 
 
 @pytest.fixture
-def idp():
-    fake = FakeIdP()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
 def proxy(make_proxy, idp):
     return make_proxy(oidc_issuer=idp.issuer, oidc_audience=idp.audience, provider_keys=HELD,
                       oidc_admin_groups="platform", oidc_operator_groups="security", oidc_viewer_groups="eng")
