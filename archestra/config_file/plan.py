@@ -20,6 +20,7 @@ from ..models import (
     Tool,
 )
 from ..packs.apply import apply_packs
+from ..packs.catalog import PackError
 from .file_format import KINDS, PROFILE_FIELDS, policy_key, profile_key
 from .packs import pack_diff
 from .source import field_name
@@ -296,7 +297,10 @@ def _packs(where: str, profile: str | None, desired: list[str], desired_docs: di
                       do=lambda ctx: None) for op, name, detail in found]
 
     def step(ctx: Context) -> None:
-        apply_packs(ctx.profile_id(profile), desired, exclusive=True, commit=False)
+        try:
+            apply_packs(ctx.profile_id(profile), desired, exclusive=True, commit=False)
+        except PackError as exc:  # the pack folder changed since the file was read
+            raise PlanError(f"{where}: {exc}; nothing was changed") from None
     return changes + [Change(CHANGE, "", stage="rest", do=step)]
 
 
