@@ -45,6 +45,11 @@ steps:
 """
 
 
+def v(name: str) -> str:
+    """The version of the pack on offer (the shipped files move on; these tests do not pin them)."""
+    return catalog()[name].version
+
+
 def rows(url: str) -> list[tuple]:
     """(pack, profile slug or None, version) of every applied pack."""
     engine = create_engine(url)
@@ -57,7 +62,8 @@ def rows(url: str) -> list[tuple]:
         engine.dispose()
 
 
-def test_unknown_packs_are_errors_at_their_line_and_operator_packs_count(tmp_path, monkeypatch, capsys):
+def test_unknown_packs_are_errors_at_their_line_and_operator_packs_count(tmp_path, migrated_sqlite, monkeypatch,
+                                                                        capsys):
     config = tmp_path / "archestra.yaml"
     config.write_text("version: 1\npacks: [claude-code, nope]\nprofiles:\n  - slug: agent\n    packs: [crm]\n")
     monkeypatch.delenv("ARCHESTRA_PACKS_DIR", raising=False)
@@ -78,6 +84,10 @@ def test_unknown_packs_are_errors_at_their_line_and_operator_packs_count(tmp_pat
     monkeypatch.setenv("ARCHESTRA_PACKS_DIR", str(folder))
     code, out, _ = run(capsys, "sqlite://", monkeypatch, "validate", str(config))
     assert code == 0 and out == f"{config}: valid\n"
+    url = database(tmp_path, migrated_sqlite, "operator")
+    assert run(capsys, url, monkeypatch, "apply", str(config))[0] == 0
+    assert rows(url) == [("crm", "agent", "0.3.0")]
+    assert "no differences" in run(capsys, url, monkeypatch, "plan", str(config))[1]
 
 
 def test_plan_and_apply_packs_with_upgrades_and_taking_off(tmp_path, migrated_sqlite, monkeypatch, capsys):
@@ -86,14 +96,14 @@ def test_plan_and_apply_packs_with_upgrades_and_taking_off(tmp_path, migrated_sq
     config.write_text(PACKED)
     before = generation(url)
     code, out, _ = run(capsys, url, monkeypatch, "plan", "--detailed-exitcode", str(config))
-    assert code == 2 and "  + pack claude-code on every profile: version 1.0.0" in out
-    assert "  + pack codex on profile agent: version 1.0.0" in out
+    assert code == 2 and f"  + pack claude-code on every profile: version {v('claude-code')}" in out
+    assert f"  + pack codex on profile agent: version {v('codex')}" in out
     assert rows(url) == [] and generation(url) == before  # plan writes nothing
 
     code, out, _ = run(capsys, url, monkeypatch, "apply", str(config))
     assert code == 0 and "+ pack codex on profile agent" in out
     assert generation(url) == before + 1  # profiles and packs: one transaction, one bump
-    assert rows(url) == [("claude-code", None, "1.0.0"), ("codex", "agent", "1.0.0")]
+    assert rows(url) == [("claude-code", None, v("claude-code")), ("codex", "agent", v("codex"))]
     assert "no differences" in run(capsys, url, monkeypatch, "plan", str(config))[1]
 
     # A stored version older than the one on offer: plan shows the upgrade, apply brings it.
@@ -104,9 +114,10 @@ def test_plan_and_apply_packs_with_upgrades_and_taking_off(tmp_path, migrated_sq
                            {"doc": json.dumps(old)})
     engine.dispose()
     out = run(capsys, url, monkeypatch, "plan", str(config))[1]
-    assert "  ~ pack codex on profile agent: upgrade: 0.9.0 -> 1.0.0" in out and "0 to create, 1 to change" in out
+    assert f"  ~ pack codex on profile agent: upgrade: 0.9.0 -> {v('codex')}" in out
+    assert "0 to create, 1 to change" in out
     assert run(capsys, url, monkeypatch, "apply", str(config))[0] == 0
-    assert rows(url) == [("claude-code", None, "1.0.0"), ("codex", "agent", "1.0.0")]
+    assert rows(url) == [("claude-code", None, v("claude-code")), ("codex", "agent", v("codex"))]
 
     # Packs applied by the API where the file has no packs: key are not the file's: they stay.
     engine = create_engine(url)
@@ -119,15 +130,15 @@ def test_plan_and_apply_packs_with_upgrades_and_taking_off(tmp_path, migrated_sq
     # An empty packs: is owned whole: the profile's packs are taken off; no top-level packs: leaves those alone.
     config.write_text(PACKED.replace("packs: [claude-code]\n", "").replace("packs: [codex]", "packs: []"))
     code, out, _ = run(capsys, url, monkeypatch, "plan", str(config))
-    assert out.splitlines()[1:] == ["  - pack codex on profile agent: version 1.0.0"]
+    assert out.splitlines()[1:] == [f"  - pack codex on profile agent: version {v('codex')}"]
     assert run(capsys, url, monkeypatch, "apply", str(config))[0] == 0
-    assert rows(url) == [("claude-code", None, "1.0.0"), ("fetch", "free", catalog()["fetch"].version)]
+    assert rows(url) == [("claude-code", None, v("claude-code")), ("fetch", "free", v("fetch"))]
     # Taken off every profile by an empty top-level packs:.
     config.write_text("version: 1\npacks: []\n")
-    assert "  - pack claude-code on every profile: version 1.0.0" in run(capsys, url, monkeypatch, "plan",
-                                                                          str(config))[1]
+    out = run(capsys, url, monkeypatch, "plan", str(config))[1]
+    assert f"  - pack claude-code on every profile: version {v('claude-code')}" in out
     assert run(capsys, url, monkeypatch, "apply", str(config))[0] == 0
-    assert rows(url) == [("fetch", "free", catalog()["fetch"].version)]
+    assert rows(url) == [("fetch", "free", v("fetch"))]
 
 
 def test_export_of_packs_plans_nothing_and_round_trips(tmp_path, migrated_sqlite, monkeypatch, capsys):
@@ -211,7 +222,7 @@ def test_file_only_mode_refuses_pack_changes_the_file_owns(make_proxy, tmp_path)
     assert console.post(f"/console/profiles/{ids['free']}/packs/github/delete", {}).status_code in (200, 302, 303)
     applied = {(p["name"], p["applied"]["all_profiles"], len(p["applied"]["profiles"]))
                for p in proxy.api("GET", "/packs").json()["data"] if p["name"] in ("claude-code", "codex", "github")}
-    assert applied == {("claude-code", "1.0.0", 0), ("codex", None, 1), ("github", None, 0)}
+    assert applied == {("claude-code", v("claude-code"), 0), ("codex", None, 1), ("github", None, 0)}
 
 
 def _edit_after_read(proxy, upstream, profile: str):
@@ -252,5 +263,21 @@ def test_packs_applied_at_start_hold_through_the_anthropic_sdk(make_proxy, upstr
     assert not any(block.type == "tool_use" for block in refused.content)
     assert "denied by a tool invocation policy" in " ".join(b.text for b in refused.content if b.type == "text")
     effective = proxy.api("GET", "/effective-policy", params={"profile_id": "agent", "tool": "Edit"}).json()
-    assert any(p["pack"] == "claude-code@1.0.0" for p in effective["call_policies"]["policies"])
+    assert any(p["pack"] == f"claude-code@{v('claude-code')}" for p in effective["call_policies"]["policies"])
 
+
+
+def test_packs_changed_by_hand_show_as_drift(make_proxy, tmp_path):
+    config = tmp_path / "archestra.yaml"
+    config.write_text(PACKED)
+    proxy = make_proxy(config_file=str(config))
+    from archestra.config_file.apply import apply_file_at_start
+
+    apply_file_at_start(proxy.app, str(config), {})
+    assert proxy.api("GET", "/config-file/drift").json()["changes"] == []
+    assert proxy.api("POST", "/profiles/agent/packs", json={"packs": ["github"]}).status_code == 200
+    assert proxy.api("DELETE", "/template-packs/claude-code").status_code == 204
+    assert proxy.api("POST", "/profiles/free/packs", json={"packs": ["github"]}).status_code == 200  # not the file's
+    assert proxy.api("GET", "/config-file/drift").json()["changes"] == [
+        f"+ pack claude-code on every profile: version {v('claude-code')}",
+        f"- pack github on profile agent: version {v('github')}"]
