@@ -14,7 +14,9 @@ from archestra.packs.catalog import catalog
 from tests.fakes import anthropic_wire
 from tests.fakes.server import json_reply
 from tests.test_config_file import database, generation, run
+from tests.live import _start
 from tests.test_console import signed_in
+from tests.test_deployment import stop_gunicorn
 
 PACKED = """\
 version: 1
@@ -239,8 +241,10 @@ def _edit_after_read(proxy, upstream, profile: str):
                                       "content": "# Helo world"}]}])
 
 
-def test_packs_applied_at_start_hold_through_the_anthropic_sdk(make_proxy, upstream, tmp_path):
-    config = tmp_path / "archestra.yaml"
+def test_packs_applied_at_start_hold_through_the_anthropic_sdk(tmp_path_factory):
+    """ARCHESTRA_CONFIG_FILE on the two-worker gunicorn: the file's packs are applied at start, before the fork."""
+    folder = tmp_path_factory.mktemp("config")
+    config = folder / "archestra.yaml"
     config.write_text(textwrap.dedent("""\
         version: 1
         profiles:
@@ -251,20 +255,22 @@ def test_packs_applied_at_start_hold_through_the_anthropic_sdk(make_proxy, upstr
           - slug: bare
             name: Bare
         """))
-    proxy = make_proxy(config_file=str(config))
-    from archestra.config_file.apply import apply_file_at_start  # what the start does with ARCHESTRA_CONFIG_FILE
+    upstream, process, log, live = _start(tmp_path_factory, None, {"ARCHESTRA_ADMIN_TOKEN": "t",
+                                                                     "ARCHESTRA_CONFIG_FILE": str(config)})
+    try:
+        for _ in range(2):  # either worker
+            answer = _edit_after_read(live, upstream, "agent")
+            edits = [block for block in answer.content if block.type == "tool_use"]
+            assert [(b.name, b.input["new_string"]) for b in edits] == [("Edit", "Hello")]
 
-    assert "changes applied" in apply_file_at_start(proxy.app, str(config), {})
-    answer = _edit_after_read(proxy, upstream, "agent")
-    edits = [block for block in answer.content if block.type == "tool_use"]
-    assert [(b.name, b.input["new_string"]) for b in edits] == [("Edit", "Hello")]
-
-    refused = _edit_after_read(proxy, upstream, "bare")  # the same call without the pack
-    assert not any(block.type == "tool_use" for block in refused.content)
-    assert "denied by a tool invocation policy" in " ".join(b.text for b in refused.content if b.type == "text")
-    effective = proxy.api("GET", "/effective-policy", params={"profile_id": "agent", "tool": "Edit"}).json()
-    assert any(p["pack"] == f"claude-code@{v('claude-code')}" for p in effective["call_policies"]["policies"])
-
+        refused = _edit_after_read(live, upstream, "bare")  # the same call without the pack
+        assert not any(block.type == "tool_use" for block in refused.content)
+        assert "denied by a tool invocation policy" in " ".join(b.text for b in refused.content if b.type == "text")
+        effective = live.api("GET", "/effective-policy", params={"profile_id": "agent", "tool": "Edit"}).json()
+        assert any(p["pack"] == f"claude-code@{v('claude-code')}" for p in effective["call_policies"]["policies"])
+    finally:
+        stop_gunicorn(process, log)
+        upstream.close()
 
 
 def test_packs_changed_by_hand_show_as_drift(make_proxy, tmp_path):
