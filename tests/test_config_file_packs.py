@@ -287,3 +287,23 @@ def test_packs_changed_by_hand_show_as_drift(make_proxy, tmp_path):
     assert proxy.api("GET", "/config-file/drift").json()["changes"] == [
         f"+ pack claude-code on every profile: version {v('claude-code')}",
         f"- pack github on profile agent: version {v('github')}"]
+
+
+def test_a_pack_that_cannot_be_applied_changes_nothing(tmp_path, migrated_sqlite, monkeypatch, capsys):
+    """The pack folder changed between reading the file and applying it: the whole apply is rolled back."""
+    url = database(tmp_path, migrated_sqlite, "atomic")
+    config = tmp_path / "archestra.yaml"
+    config.write_text(PACKED)
+    before = generation(url)
+    from archestra.packs import catalog as pack_catalog
+
+    def gone(names, packs_dir=None):
+        raise pack_catalog.PackError("unknown pack(s) 'codex': offered are claude-code")
+    monkeypatch.setattr(pack_catalog, "find", gone)
+    code, _, err = run(capsys, url, monkeypatch, "apply", str(config))
+    assert code == 1 and "unknown pack(s) 'codex'" in err and "nothing was changed" in err
+    assert generation(url) == before and rows(url) == []
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM profiles WHERE slug = 'agent'")).scalar() == 0
+    engine.dispose()
