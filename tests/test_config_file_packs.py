@@ -173,6 +173,15 @@ def test_policy_tests_run_against_the_packs_the_file_applies(tmp_path, monkeypat
         config.write_text(packed)
         code, out, _ = run(capsys, "sqlite://", monkeypatch, "test", str(folder), "--config", str(config))
         assert code == 0 and out.strip() == "1 scenarios (4 decisions): 1 passed, 0 failed", out
+    # An inline profile names its packs the same way.
+    inline = READ_THEN_EDIT.replace("profile: agent", "profile: {global_policy: restrictive, packs: [claude-code]}")
+    (folder / "read-then-edit.yaml").write_text(inline)
+    config.write_text("version: 1\n")
+    assert run(capsys, "sqlite://", monkeypatch, "test", str(folder), "--config", str(config))[0] == 0
+    (folder / "read-then-edit.yaml").write_text(inline.replace("[claude-code]", "[]"))
+    assert run(capsys, "sqlite://", monkeypatch, "test", str(folder), "--config", str(config))[0] == 1
+
+    (folder / "read-then-edit.yaml").write_text(READ_THEN_EDIT)
     config.write_text("version: 1\nprofiles:\n  - slug: agent\n    packs: []\n")
     code, out, _ = run(capsys, "sqlite://", monkeypatch, "test", str(folder), "--config", str(config))
     assert code == 1

@@ -1,6 +1,7 @@
 """``ARCHESTRA_CONFIG_FILE_ONLY=true``: the configuration file is the only source of what it holds. One
 ``before_request`` check on the management API and the console refuses writes to the file's sections (409
-``config_file_only``, a message naming the file), whichever view would have served them."""
+``config_file_only``, a message naming the file), whichever view would have served them. Policy packs: a top-level
+``packs:`` owns the packs applied to every profile; a profile's ``packs:`` owns that profile's."""
 from __future__ import annotations
 
 import os
