@@ -40,7 +40,6 @@ profiles:
   - slug: coding-agent
     name: Coding agent
     mode: enforce
-    packs: [claude-code]
     tools:
       - name: Read
         call_policies:
@@ -55,6 +54,7 @@ profiles:
   - slug: support
     name: Support bot
     mode: monitor
+    packs: [codex]
 limits:
   - {scope: profile, profile: coding-agent, max_cost_usd: 10, period: day}
   - {scope: global, max_cost_usd: 1000, period: month}
@@ -139,7 +139,8 @@ def test_plan_shows_creates_changes_and_deletes_and_apply_bumps_the_generation_o
         "[{key: command, operator: contains, value: curl}],\n             reason: \"No network after untrusted "
         "input.\"}\n", "").replace("input_per_million: 2.5", "input_per_million: 3")
     assert changed.count("Bash") == 1
-    config.write_text(changed.replace("  - slug: support\n    name: Support bot\n    mode: monitor\n", ""))
+    support = "  - slug: support\n    name: Support bot\n    mode: monitor\n    packs: [codex]\n"
+    config.write_text(changed.replace(support, ""))
     code, out, _ = run(capsys, url, monkeypatch, "plan", str(config))
     assert "~ profile coding-agent: mode enforce -> monitor" in out
     assert "- profile coding-agent tool Bash call policy: {action: block_when_context_is_untrusted" in out
@@ -220,9 +221,9 @@ limits:
 
 def test_packs_and_secrets_from_the_environment_are_kept_in_the_parsed_file():
     _source, state = load_text("p.yaml", "version: 1\npacks: [claude-code]\nprofiles:\n  - slug: agent-a\n"
-                                         "    packs: [x]\n    tools:\n      - name: T\n        call_policies:\n          - "
-                                         "{action: block_always, reason: '${WHY}'}\n", {"WHY": "from env"})
-    assert state["packs"] == ["claude-code"] and state["profiles"][0]["packs"] == ["x"]
+                                         "    packs: [codex]\n    tools:\n      - name: T\n        call_policies:\n"
+                                         "          - {action: block_always, reason: '${WHY}'}\n", {"WHY": "from env"})
+    assert state["packs"] == ["claude-code"] and state["profiles"][0]["packs"] == ["codex"]
     assert state["profiles"][0]["tools"][0]["call_policies"][0]["reason"] == "from env"
     with pytest.raises(FileError) as raised:
         load_text("p.yaml", "version: 1\nprofiles:\n  - slug: agent-a\n    packs: claude-code\n", {})

@@ -57,8 +57,8 @@ def apply_file_at_start(app: Any, path: str, env: Any) -> str:
     from .file_format import load_file
     from .kept_tests import run_kept
 
-    source, desired = load_file(path, env)
-    with app.app_context():
+    with app.app_context():  # the file is read with the app's settings (its ARCHESTRA_PACKS_DIR)
+        source, desired = load_file(path, env)
         try:
             set_actor(Actor("config_file", os.path.abspath(path), ADMIN))
             changes = apply_state(desired, source.where)

@@ -29,7 +29,7 @@ def _minimal_policy(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
 def export_state(state: dict[str, Any]) -> dict[str, Any]:
     """The file's data (a dict ready for YAML) for ``state`` (read_state)."""
     state = without_ids(state)
-    out: dict[str, Any] = {"version": VERSION, "settings": state["settings"]}
+    out: dict[str, Any] = {"version": VERSION, "settings": state["settings"], "packs": sorted(state["packs"])}
     out["templates"] = {key: [{"tool": e["tool"], **_minimal_policy(kind, {k: v for k, v in e.items()
                                                                          if k != "tool"})}
                               for e in state["templates"][kind]] for kind, key in KINDS.items()}
@@ -39,6 +39,7 @@ def export_state(state: dict[str, Any]) -> dict[str, Any]:
                                                "global_policy", "require_virtual_key", "metadata_only")}
         if not entry["slug"]:
             del entry["slug"]
+        entry["packs"] = sorted(profile["packs"])
         tools = []
         for tool in profile["tools"]:
             if tool["call_policies"] or tool["result_policies"]:

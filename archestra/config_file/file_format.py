@@ -254,7 +254,8 @@ def _profiles(source: Source, value: Any, path: Path) -> list[dict[str, Any]]:
         columns = {key: entry[key] for key in PROFILE_FIELDS if key in entry and key != "default"}
         columns.setdefault("name", entry.get("slug"))
         loaded = _validated(source, ProfileSchema(), columns, where)
-        packs = _packs(source, entry.get("packs"), where + ("packs",))
+        # Absent: the packs applied to the profile are not managed by the file (None); present: owned whole.
+        packs = _packs(source, entry.get("packs"), where + ("packs",)) if "packs" in entry else None
         tools = _tools(source, entry.get("tools"), where + ("tools",))  # checked even when the columns are not
         if loaded is None:
             return None

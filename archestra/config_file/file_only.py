@@ -1,6 +1,7 @@
 """``ARCHESTRA_CONFIG_FILE_ONLY=true``: the configuration file is the only source of what it holds. One
 ``before_request`` check on the management API and the console refuses writes to the file's sections (409
-``config_file_only``, a message naming the file), whichever view would have served them."""
+``config_file_only``, a message naming the file), whichever view would have served them. Policy packs: a top-level
+``packs:`` owns the packs applied to every profile; a profile's ``packs:`` owns that profile's."""
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ from ..api import api
 from ..api.errors import error_json
 from ..console import console
 from ..extensions import db
-from ..models import Limit
+from ..models import Limit, Profile
 from ..runtime import current_runtime
 from .file_format import load_file
 from .source import FileError
@@ -23,19 +24,23 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 API_SECTIONS = (("/api/settings", "settings"), ("/api/policy-templates", "templates"),
                 ("/api/tool-call-policies", "profiles"), ("/api/tool-result-policies", "profiles"),
                 ("/api/tools", "profiles"), ("/api/limits", "limits"), ("/api/token-prices", "prices"),
-                ("/api/optimization-rules", "optimization_rules"), ("/api/model-aliases", "model_aliases"))
+                ("/api/optimization-rules", "optimization_rules"), ("/api/model-aliases", "model_aliases"),
+                ("/api/template-packs", "packs"))
 #: Console form posts and the section they change.
 CONSOLE_SECTIONS = {"console.settings": "settings", "console.profile_create": "profiles",
                     "console.profile_update": "profiles", "console.profile_delete": "profiles",
                     "console.policy_create": "profiles", "console.policy_update": "profiles",
                     "console.policy_delete": "profiles", "console.limit_create": "limits",
                     "console.limit_delete": "limits", "console.price_create": "prices",
-                    "console.price_delete": "prices"}
-ALL_SECTIONS = ("settings", "templates", "profiles", "limits", "prices", "optimization_rules", "model_aliases",
-                "provider_keys")
+                    "console.price_delete": "prices", "console.pack_apply_all": "packs",
+                    "console.pack_remove_all": "packs", "console.pack_apply_profile": "profile_packs",
+                    "console.profile_pack_apply": "profile_packs", "console.profile_pack_remove": "profile_packs"}
+ALL_SECTIONS = ("settings", "packs", "templates", "profiles", "limits", "prices", "optimization_rules",
+                "model_aliases", "provider_keys", "profile_packs")
 NAMES = {"settings": "the settings", "templates": "the policy templates", "profiles": "the profiles and their "
          "tool policies", "limits": "the limits", "prices": "the token prices", "optimization_rules":
-         "the optimization rules", "model_aliases": "the model aliases", "provider_keys": "the provider keys"}
+         "the optimization rules", "model_aliases": "the model aliases", "provider_keys": "the provider keys",
+         "packs": "the packs applied to every profile", "profile_packs": "the packs applied to this profile"}
 
 _owned_lock = threading.Lock()
 _owned_cache: dict[str, Any] = {}
@@ -43,25 +48,50 @@ _owned_cache: dict[str, Any] = {}
 
 def owned_sections(path: str) -> tuple[str, ...]:
     """The sections the file holds (re-read when it changes); every section when it cannot be read: a file that
-    is the only source and cannot be read is no reason to let writes in."""
+    is the only source and cannot be read is no reason to let writes in. ``profile_packs``: the file holds the
+    packs of some profile (:func:`owned_pack_profiles` says which)."""
+    return _owned(path)[0]
+
+
+def owned_pack_profiles(path: str) -> frozenset[str] | None:
+    """The profiles (slug, else name) whose ``packs:`` the file holds; None: every profile (unreadable file)."""
+    return _owned(path)[1]
+
+
+def _owned(path: str) -> tuple[tuple[str, ...], frozenset[str] | None]:
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
-        return ALL_SECTIONS
+        return ALL_SECTIONS, None
     with _owned_lock:
         if _owned_cache.get("key") == (path, stamp):
-            return _owned_cache["sections"]
+            return _owned_cache["sections"], _owned_cache["pack_profiles"]
+    pack_profiles: frozenset[str] | None
     try:
         source, state = load_file(path, None)  # which sections it holds, not its values: no environment read
         sections = tuple(name for name in ALL_SECTIONS if state.get(name) is not None)
         if any(isinstance(profile, dict) and "provider_keys" in profile for profile in source.data.get("profiles")
                or ()):
             sections += ("provider_keys",)
+        pack_profiles = frozenset(key for profile in state["profiles"] or () if profile["packs"] is not None
+                                  for key in (profile["slug"], profile["name"]) if key)
+        if pack_profiles:
+            sections += ("profile_packs",)
     except FileError:
-        sections = ALL_SECTIONS
+        sections, pack_profiles = ALL_SECTIONS, None
     with _owned_lock:
-        _owned_cache.update(key=(path, stamp), sections=sections)
-    return sections
+        _owned_cache.update(key=(path, stamp), sections=sections, pack_profiles=pack_profiles)
+    return sections, pack_profiles
+
+
+def _pack_profile_owned(path: str, profile_id: str | None) -> bool:
+    """Whether the file holds the packs of the profile the request changes (by id or slug)."""
+    owned = owned_pack_profiles(path)
+    if owned is None:
+        return True
+    key = str(profile_id or "").lower()
+    row = db.session.get(Profile, key) or db.session.query(Profile).filter(Profile.slug == key).first()
+    return row is not None and bool({row.slug, row.name} & owned)
 
 
 def _api_section() -> str | None:
@@ -75,6 +105,8 @@ def _api_section() -> str | None:
         return "profiles"
     if parts[:3] == ["", "api", "profiles"] and len(parts) >= 5 and parts[4] == "provider-keys":
         return "provider_keys"
+    if parts[:3] == ["", "api", "profiles"] and len(parts) >= 5 and parts[4] == "packs":
+        return "profile_packs"
     return None
 
 
@@ -105,6 +137,13 @@ def _file_only_guard():
             section = None
     if section is None or section not in owned_sections(settings.config_file):
         return None
+    if section == "profile_packs":
+        args = request.view_args or {}
+        target = args.get("item_id") or request.form.get("profile_id")
+        if request.blueprint == "api":
+            target = request.path.split("/")[3]
+        if not _pack_profile_owned(settings.config_file, target):
+            return None
     message = refusal_message(section, settings.config_file)
     if request.blueprint == "api":
         return error_json(409, "config_file_only", message, {"file": settings.config_file, "section": section})

@@ -16,6 +16,7 @@ from ..api.schemas import (
     SettingsSchema,
     TokenPriceSchema,
 )
+from ..packs.catalog import NAME_RE, catalog
 from .file_format import VERSION, policy_schema
 from .scenarios import CALL_DECISIONS, RESULT_DECISIONS, SOURCES, STEP_KINDS
 
@@ -46,7 +47,9 @@ def config_schema() -> dict[str, Any]:
     tool = {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
         "name": tool_name, "description": {"type": ["string", "null"]},
         "call_policies": policies["call"], "result_policies": policies["result"]}}
-    packs = _list({"type": "string", "minLength": 1})
+    packs = _list({"type": "string", "pattern": NAME_RE.pattern.join("^$")}) | {
+        "uniqueItems": True, "examples": [sorted(catalog())],
+        "description": "policy packs (shipped, or of ARCHESTRA_PACKS_DIR); present, even empty, the file owns them"}
     profile = _object(ProfileSchema(), {"default": {"type": "boolean", "default": False}, "packs": packs,
                                         "tools": _list(tool), "provider_keys": {
                                             "type": "object", "additionalProperties": {

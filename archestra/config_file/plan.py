@@ -19,7 +19,10 @@ from ..models import (
     TokenPrice,
     Tool,
 )
+from ..packs.apply import apply_packs
+from ..packs.catalog import PackError
 from .file_format import KINDS, PROFILE_FIELDS, policy_key, profile_key
+from .packs import pack_diff
 from .source import field_name
 from .state import POLICY_MODELS, without_ids
 
@@ -143,6 +146,10 @@ def diff(desired: dict[str, Any], current: dict[str, Any], where: Callable[[tupl
                 changes.append(Change(CHANGE, f"setting {key}", f"{current['settings'].get(key)} -> {value}",
                                       do=do))
 
+    if desired["packs"] is not None:
+        changes += _packs("every profile", None, desired["packs"], desired.get("pack_documents") or {},
+                          current["packs"], current["pack_documents"])
+
     if desired["templates"] is not None:
         for kind in KINDS:
             add, remove = _multiset(desired["templates"][kind], current["templates"][kind], policy_key)
@@ -264,6 +271,9 @@ def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]], wher
                                   register(ctx, k, r["_id"], n)))
             current_tools = row["tools"]
         changes += _tools(key, profile["tools"], current_tools)
+        if profile.get("packs") is not None:
+            changes += _packs(f"profile {key}", key, profile["packs"], profile.get("pack_documents") or {},
+                              row["packs"] if row else [], row["pack_documents"] if row else {})
         if "provider_keys" in profile:
             changes += _provider_keys(key, profile["provider_keys"], row["provider_keys"] if row else {})
     for row in current:
@@ -273,6 +283,25 @@ def _profiles(desired: list[dict[str, Any]], current: list[dict[str, Any]], wher
             changes.append(Change(DELETE, f"profile {profile_key(row)}", "with its tools, policies, keys and limits",
                                   "delete_profiles", _delete(Profile, row["_id"])))
     return [c for c in changes if c.what or c.do]
+
+
+def _packs(where: str, profile: str | None, desired: list[str], desired_docs: dict[str, Any], current: list[str],
+           current_docs: dict[str, Any]) -> list[Change]:
+    """The packs of one place (``profile``: its key; None: every profile): one line per pack to apply, take off
+    or bring to the version on offer, and one step that applies exactly the listed ones (``apply_packs``, in this
+    transaction: the generation is bumped once, by apply)."""
+    found = pack_diff(desired, desired_docs, current, current_docs)
+    if not found:
+        return []
+    changes = [Change(op, f"pack {name} on {where}", detail, "delete" if op == DELETE else "rest",
+                      do=lambda ctx: None) for op, name, detail in found]
+
+    def step(ctx: Context) -> None:
+        try:
+            apply_packs(ctx.profile_id(profile), desired, exclusive=True, commit=False)
+        except PackError as exc:  # the pack folder changed since the file was read
+            raise PlanError(f"{where}: {exc}; nothing was changed") from None
+    return changes + [Change(CHANGE, "", stage="rest", do=step)]
 
 
 def _provider_keys(profile: str, desired: dict[str, str], current: dict[str, dict[str, Any]]) -> list[Change]:

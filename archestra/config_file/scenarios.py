@@ -23,6 +23,7 @@ from ..hooks import Block
 from ..security.conditions import parse_result
 from ..security.hooks import SNAPSHOT, CallPolicy, ResultTrust
 from ..security.names import normalize_tool_name
+from ..security.pack_rules import pack_patterns
 from ..security.policies import BLOCK_ALWAYS, RESTRICTIVE, ProfilePolicies, Rule, matching
 from .file_format import KINDS, load_text, profile_key
 from .source import FileError, Source, read_yaml
@@ -202,6 +203,13 @@ def policies_from_state(state: dict[str, Any], profile: Mapping[str, Any]) -> Ef
     templates = state.get("templates") or {"call": [], "result": []}
     patterns = {kind: tuple((normalize_tool_name(e["tool"]), rules([e], e["tool"])[0]) for e in templates[kind])
                 for kind in KINDS}
+    # The packs applied to every profile and to this one, as the engine's template layer holds them.
+    applied = [(None, document) for name, document in (state.get("pack_documents") or {}).items()
+               if name in (state.get("packs") or ())]
+    applied += [(profile_key(profile), document) for name, document in (profile.get("pack_documents") or {}).items()
+                if name in (profile.get("packs") or ())]
+    packs = pack_patterns(applied, Rule)
+    patterns = {kind: patterns[kind] + packs[kind] for kind in KINDS}
     setting = (state.get("settings") or {}).get("global_policy") or RESTRICTIVE
     policies = ProfilePolicies(profile.get("global_policy") or setting, {k: v for k, v in by_kind["call"].items()
                                                                          if v},

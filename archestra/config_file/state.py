@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..api.security import SETTINGS
 
 from ..models import (
+    AppliedPack,
     Limit,
     ModelAlias,
     OptimizationRule,
@@ -48,6 +49,14 @@ def _row_policy(kind: str, row: Any) -> dict[str, Any]:
     return canonical_policy(kind, values)
 
 
+def stored_packs(session: Any) -> dict[str | None, dict[str, Any]]:
+    """The applied packs' documents as stored when applied, by profile id (None: every profile), then by name."""
+    out: dict[str | None, dict[str, Any]] = {}
+    for row in session.execute(select(AppliedPack).order_by(AppliedPack.created_at)).scalars():
+        out.setdefault(row.profile_id, {})[row.name] = row.document
+    return out
+
+
 def read_state(session: Any) -> dict[str, Any]:
     """The whole configuration the file format covers, from ``session``."""
     stored = {row.key: row.value for row in session.execute(select(Setting)).scalars()}
@@ -78,12 +87,14 @@ def read_state(session: Any) -> dict[str, Any]:
     for key_row in session.execute(select(ProviderKey)).scalars():  # fingerprints only: never the keys
         held.setdefault(key_row.profile_id, {})[key_row.provider] = {
             "fingerprint": key_row.fingerprint, "last4": key_row.last4, "_id": key_row.id}
+    applied = stored_packs(session)
     profiles = []
     for row in sorted(profiles_rows, key=lambda r: (not r.is_default, keys[r.id])):
         profiles.append({"slug": row.slug, "name": row.name, "default": bool(row.is_default), "mode": row.mode,
                          "consider_context_untrusted": bool(row.consider_context_untrusted),
                          "global_policy": row.global_policy, "require_virtual_key": bool(row.require_virtual_key),
-                         "metadata_only": row.metadata_only, "packs": [], "tools": tools.get(row.id, []),
+                         "metadata_only": row.metadata_only, "packs": sorted(applied.get(row.id, {})),
+                         "pack_documents": applied.get(row.id, {}), "tools": tools.get(row.id, []),
                          "provider_keys": held.get(row.id, {}), "_id": row.id})
 
     limits = [{"scope": row.scope, "profile": keys.get(row.profile_id) if row.profile_id else None,
@@ -100,7 +111,8 @@ def read_state(session: Any) -> dict[str, Any]:
                        "targets": list(row.targets or ()), "_id": row.id}
                       for row in session.execute(select(ModelAlias)).scalars()),
                      key=lambda e: (e["name"], e["profile"] or ""))
-    return {"settings": settings, "packs": None, "templates": templates, "profiles": profiles, "limits": limits,
+    return {"settings": settings, "packs": sorted(applied.get(None, {})), "pack_documents": applied.get(None, {}),
+            "templates": templates, "profiles": profiles, "limits": limits,
             "prices": prices, "optimization_rules": rules, "model_aliases": aliases}
 
 
