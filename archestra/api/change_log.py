@@ -68,7 +68,8 @@ def list_changes():
 
 @api.get("/change-log/<int:item_id>")
 def get_change(item_id: int):
-    row = db.session.get(ChangeLog, item_id)
+    # Ids are 64-bit: a larger number names no change (and would not fit the database's integer).
+    row = db.session.get(ChangeLog, item_id) if item_id < 2 ** 63 else None
     if row is None:
         raise ApiError(404, "not_found", f"Change {item_id} does not exist.")
     return ChangeLogSchema().dump(row)

@@ -68,6 +68,8 @@ def _list_of(name: str, item: type[Schema], paged: bool = False) -> type[Schema]
     return Schema.from_dict(members, name=name)
 
 
+#: CRUD lists answered a page at a time (``total``, ``limit``, ``offset`` beside ``data``).
+PAGED_CRUD = {"/people"}
 # (path, schema, tag, query parameters of the list)
 CRUD = [
     ("/profiles", ProfileSchema, "Profile", []),
@@ -136,10 +138,12 @@ def build_spec() -> dict[str, Any]:
     item_id = {"in": "path", "name": "item_id", "required": True, "schema": {"type": "string", "format": "uuid"}}
     for path, schema, tag, filters in CRUD:
         spec.components.schema(tag, schema=schema)
-        listing = _list_of(f"{tag}List", schema)
+        paged = path in PAGED_CRUD
+        listing = _list_of(f"{tag}List", schema, paged=paged)
         spec.path(path=path, operations={
-            "get": {"tags": [tag], "summary": f"List {tag} records", "parameters": _query(filters),
-                    "responses": _responses({"200": _json(listing, "The records")})},
+            "get": {"tags": [tag], "summary": f"List {tag} records",
+                    "parameters": _query(filters) + (_query(PAGE) if paged else []),
+                    "responses": _responses({"200": _json(listing, "The records")}, *([400] if paged else []))},
             "post": {"tags": [tag], "summary": f"Create a {tag}", "requestBody": {
                 "required": True, "content": {"application/json": {"schema": tag}}},
                 "responses": _responses({"201": _json(tag, "Created")}, 400, 409)},
@@ -285,7 +289,7 @@ def _change_log_paths(spec: APISpec) -> None:
         "responses": _responses({"200": _json(_list_of("ChangeLogList", ChangeLogSchema, paged=True),
                                               "A page of changes")}, 400)}})
     spec.path(path="/change-log/{item_id}", parameters=[{"in": "path", "name": "item_id", "required": True,
-                                                         "schema": {"type": "integer"}}],
+                                                         "schema": {"type": "integer", "minimum": 0}}],
               operations={"get": {"tags": ["ChangeLog"],
                                   "responses": _responses({"200": _json("ChangeLog", "The change")}, 404)}})
 
