@@ -13,7 +13,7 @@ from ..models import ChangeLog
 from . import api
 from .common import page_args, profile_filter_id
 from .errors import ApiError
-from .interaction_filters import PAGING, _when
+from .interaction_filters import PAGING, _when, query_conditions
 from .schemas import ChangeLogSchema
 
 
@@ -43,11 +43,7 @@ FILTERS: dict[str, Callable[[str, str], Any]] = {
 
 def change_filters(args: Mapping[str, str], extra: tuple[str, ...] = PAGING) -> list[Any]:
     """SQL conditions for the query string; unknown names and bad values are a 400."""
-    unknown = sorted(set(args) - set(FILTERS) - set(extra))
-    if unknown:
-        raise ApiError(400, "invalid_query", f"Unknown filter {', '.join(unknown)}; known filters: "
-                                             f"{', '.join(sorted(FILTERS))}.")
-    return [FILTERS[name](name, value) for name, value in args.items() if name in FILTERS and value != ""]
+    return query_conditions(FILTERS, args, extra, skip_empty=True)
 
 
 def change_page(args: Mapping[str, str], limit: int, offset: int,

@@ -77,10 +77,18 @@ FILTERS: dict[str, Callable[[str, str], Any]] = {
 }
 
 
-def interaction_filters(args: Mapping[str, str], allowed_extra: tuple[str, ...] = PAGING) -> list[Any]:
-    """SQL conditions for the query string ``args``; unknown names and bad values raise a 400."""
-    unknown = sorted(set(args) - set(FILTERS) - set(allowed_extra))
+def query_conditions(filters: Mapping[str, Callable[[str, str], Any]], args: Mapping[str, str],
+                     allowed_extra: tuple[str, ...] = PAGING, skip_empty: bool = False) -> list[Any]:
+    """SQL conditions for the query string ``args`` from a table's ``filters`` (name -> condition builder);
+    unknown names and bad values raise a 400 (``allowed_extra``: names the view reads itself, e.g. paging)."""
+    unknown = sorted(set(args) - set(filters) - set(allowed_extra))
     if unknown:
         raise ApiError(400, "invalid_query", f"Unknown filter {', '.join(unknown)}; known filters: "
-                                             f"{', '.join(sorted(FILTERS))}.")
-    return [FILTERS[name](name, value) for name, value in args.items() if name in FILTERS]
+                                             f"{', '.join(sorted(filters))}.")
+    return [filters[name](name, value) for name, value in args.items()
+            if name in filters and not (skip_empty and value == "")]
+
+
+def interaction_filters(args: Mapping[str, str], allowed_extra: tuple[str, ...] = PAGING) -> list[Any]:
+    """SQL conditions for the query string ``args``; unknown names and bad values raise a 400."""
+    return query_conditions(FILTERS, args, allowed_extra)
