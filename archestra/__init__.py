@@ -6,6 +6,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from . import change_log as _change_log  # noqa: F401  (session hooks: every configuration change is logged)
+from . import stored_json
 from .config import load_settings
 from .extensions import db, migrate
 from .generation import ConfigGeneration, SharedCounter
@@ -105,8 +106,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        return {"connect_args": {"timeout": 30}, "json_serializer": stored_json.dumps}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "json_serializer": stored_json.dumps}
 
 
 def _engine(app: Flask) -> Any:

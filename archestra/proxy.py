@@ -35,6 +35,7 @@ from .proxy_error import ProxyError
 from .routing import Route
 from .runtime import Runtime, current_runtime
 from .streaming import StreamFormatError
+from .stored_json import Checked
 from .strict_json import loads_strict
 from .toolcalls import decide_tool_calls, gate_server_tools, judge_result, would_refuse
 from .upstream import host_of, response_headers
@@ -157,7 +158,7 @@ def _read_json(family: Family) -> tuple[bytes, Any]:
     except ValueError as exc:
         raise ProxyError(400, f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
     family.validate_request(body)
-    return raw, body
+    return Checked(raw), body
 
 
 def _client_info(caller: Caller) -> ClientInfo:
@@ -364,7 +365,7 @@ def decide_answer(runtime: Runtime, family: Any, exchange: Exchange, content: by
                               f"({exc.__class__.__name__}; upstream: {host}).", kind="upstream_error",
                          code="upstream_invalid_response") from None
     run_refusing_stage(runtime, exchange, "on_response")
-    out = json.dumps(data, ensure_ascii=False).encode() if changed else content
+    out = json.dumps(data, ensure_ascii=False).encode() if changed else Checked(content)
     trace.status, trace.response_body = status, out
     record(runtime, exchange, trace)
     return Response(out, status=status, headers=headers)

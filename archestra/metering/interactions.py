@@ -15,6 +15,7 @@ from typing import Any, cast
 from ..exchange import Exchange, Usage
 from ..models import Interaction
 from ..security.labels import labelled_results, recorded_labels
+from ..stored_json import stored_text
 from .limits import Charged, add_usage
 from .metrics import BLOCKED, COST, DURATION, FIRST_TOKEN, REFUSALS, REQUESTS, TOKENS, UPSTREAM_ERRORS, child, labels
 from .optimization import CHARS_PER_TOKEN, estimate_prompt_tokens
@@ -64,6 +65,9 @@ class Trace:
 def _json(data: bytes | None) -> Any:
     if not data:
         return None
+    text = stored_text(data)  # read strictly on the request path already: stored as it came
+    if text is not None:
+        return text
     if len(data) > MAX_STORED_BYTES:
         return {"truncated": True, "bytes": len(data), "head": data[:65536].decode("utf-8", "replace")}
     try:
