@@ -72,22 +72,24 @@ def test_the_poller_follows_the_database_and_drops_caches_when_it_cannot_read_it
     counter = SharedCounter()
     generation = ConfigGeneration(counter, engine=lambda: engine, poll_seconds=0.01)
 
-    def moves(within: float = 30) -> bool:  # returns at the first move: long only on a starved machine
-        start, deadline = counter.value(), time.monotonic() + within
+    def moves(within: float = 30, start: int | None = None) -> bool:  # returns at the first move
+        start, deadline = counter.value() if start is None else start, time.monotonic() + within
         while time.monotonic() < deadline:
             if counter.value() != start:
                 return True
             time.sleep(0.005)
         return False
 
+    before = counter.value()  # read first: the poller's first reading may come before moves() looks
     generation.current()  # starts the poller; its first reading bumps
     try:
-        assert moves()
+        assert moves(start=before)
         time.sleep(0.1)
         assert not moves(0.1)  # nothing changed, nothing dropped
+        before = counter.value()
         with engine.begin() as connection:  # another instance's write
             connection.execute(text("UPDATE config_generation SET generation = generation + 1"))
-        assert moves()
+        assert moves(start=before)
         with engine.begin() as connection:
             connection.execute(text("DROP TABLE config_generation"))
         assert moves() and moves()  # unreadable: the counter keeps moving, caches are not trusted
