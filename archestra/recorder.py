@@ -11,19 +11,19 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
 from typing import Any, Callable
 
 from flask import Flask
-from sqlalchemy import Table, insert
 
 from .extensions import db
+from .row_writer import Prepared, RowWriter
 
 log = logging.getLogger("archestra.recorder")
 # A job receives the SQLAlchemy session; it may return rows to insert, ``(table, values)`` (or a list of them):
-# those are inserted together, one multi-row INSERT per table and batch, far cheaper than ORM objects one by
-# one. A target with ``write_many(session, values)`` writes its rows of the batch itself (running totals).
-Row = tuple[Any, dict[str, Any]]  # (a Table, a prebuilt INSERT statement, or a writer; values)
+# those are written together after the session's work, one executemany per statement and batch, far cheaper than
+# ORM objects one by one (row_writer.py). A target with ``totals`` and ``statement`` is a running total whose rows
+# the batch sums first (metering/spend.py).
+Row = tuple[Any, dict[str, Any]]  # (a Table, a prebuilt INSERT statement, or a running total; values)
 Job = Callable[[Any], "Row | list[Row] | None"]
 
 
@@ -37,6 +37,7 @@ class Recorder:
         self._start_lock = threading.Lock()
         self._idle = threading.Condition()
         self._busy = 0
+        self._rows = RowWriter()
         atexit.register(self.flush)
 
     def submit(self, job: Job) -> None:
@@ -77,62 +78,58 @@ class Recorder:
                     self._worker.start()
 
     def _run(self) -> None:
+        # Each record's own work (its session work, its rows' parameters) is done as it arrives, between requests;
+        # the batch then costs the event loop little more than handing the rows to the writer (row_writer.py).
         while True:
-            jobs = [self._queue.get()]
-            if self._linger and self._queue.qsize() < self._batch:
-                time.sleep(self._linger)
-            while len(jobs) < self._batch:
+            job = self._queue.get()
+            deadline = time.monotonic() + self._linger
+            done: list[list[Prepared] | None] = []
+            with self._app.app_context():
+                engine = db.engine
                 try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(jobs)
+                    while True:
+                        done.append(self._prepare(engine, job))
+                        if len(done) >= self._batch:
+                            break
+                        wait = deadline - time.monotonic()
+                        try:  # under load, wait a little for a batch to fill: fewer, larger transactions
+                            job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                finally:
+                    db.session.remove()
+            self._write(engine, done)
             with self._idle:
-                self._busy -= len(jobs)
+                self._busy -= len(done)
                 self._idle.notify_all()
 
-    def _write(self, jobs: list[Job]) -> None:
-        with self._app.app_context():
+    def _prepare(self, engine: Any, job: Job) -> list[Prepared] | None:
+        """The job's session work (lookups, the rare ORM write) committed, and its rows prepared; None when it
+        failed (logged: one bad record costs only itself)."""
+        try:
+            rows = _rows(job(db.session))
+            if db.session().in_transaction():
+                db.session.commit()  # never across a wait: SQLite's write lock would stall other writers
+            return self._rows.prepare(engine.dialect, rows)
+        except Exception:
+            db.session.rollback()
+            log.exception("a record could not be written")
+            return None
+
+    def _write(self, engine: Any, done: list[list[Prepared] | None]) -> None:
+        """The batch's rows in one transaction; on failure, record by record."""
+        try:
+            self._rows.write(engine, [row for rows in done if rows for row in rows])
+            return
+        except Exception:
+            log.exception("writing the rows of %d records failed; retrying one by one", len(done))
+        for rows in done:
             try:
-                _insert(db.session, [job(db.session) for job in jobs])
-                db.session.commit()
+                if rows:
+                    self._rows.write(engine, rows)
             except Exception:
-                db.session.rollback()
-                log.exception("writing %d records failed; retrying one by one", len(jobs))
-                for job in jobs:
-                    try:
-                        _insert(db.session, [job(db.session)])
-                        db.session.commit()
-                    except Exception:
-                        db.session.rollback()
-                        log.exception("a record could not be written")
-            finally:
-                db.session.remove()
+                log.exception("a record could not be written")
 
 
-_INSERTS: dict[Table, Any] = {}
-
-
-def _insert_of(table: Table) -> Any:
-    """The table's INSERT, built once (SQLAlchemy then finds its compiled form in its cache at once): every column of
-    the table, those a row leaves out getting their defaults as with any insert."""
-    statement = _INSERTS.get(table)
-    if statement is None:
-        statement = _INSERTS[table] = insert(table)
-    return statement
-
-
-def _insert(session: Any, rows: list[Row | list[Row] | None]) -> None:
-    """One multi-row INSERT per table (or per prebuilt insert statement, e.g. one that ignores conflicts), then
-    each writer's rows (inserts first: a writer's statements may refer to rows of the batch)."""
-    by_target: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        for target, values in row if isinstance(row, list) else [row] if row is not None else []:
-            by_target[target].append(values)
-    connection = session.connection() if by_target else None  # Core on the session's transaction: no ORM layer
-    for target, values in by_target.items():
-        if not hasattr(target, "write_many"):
-            connection.execute(_insert_of(target) if isinstance(target, Table) else target, values)
-    for target, values in by_target.items():
-        if hasattr(target, "write_many"):
-            target.write_many(session, values)
+def _rows(result: Row | list[Row] | None) -> list[Row]:
+    return result if isinstance(result, list) else [result] if result is not None else []

@@ -14,6 +14,7 @@ from .security.approvals import APPROVED_CALLS
 from .security.hooks import monitoring
 
 log = logging.getLogger("archestra.proxy")
+BLOCKED_CALLS = BlockedToolCall.__table__
 
 REFUSAL = ("I tried to invoke the {tool} tool with the following arguments: {args}.\n\n"
            "However, I was denied by a tool invocation policy:\n\n{reason}")
@@ -121,4 +122,4 @@ def _blocked(runtime: Any, exchange: Exchange, call: ToolCall, reason: str) -> N
               "interaction_id": exchange.state.get(INTERACTION_ID), "session_id": exchange.client.session_id,
               "provider": exchange.provider, "model": exchange.model,
               "tool": call.name, "arguments": call.arguments, "reason": reason, "would_block": would}
-    runtime.recorder.submit(lambda session: session.add(BlockedToolCall(**values)))
+    runtime.recorder.submit(lambda session: (BLOCKED_CALLS, values))  # a row of the recorder's batch

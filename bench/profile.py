@@ -1,6 +1,7 @@
 """Profile the proxy's worker under load: CPU per request and a sampling profile (py-spy), in a minute.
 
-    python -m bench.profile [--seconds 10] [--connections 10] [--path /v1/openai/chat/completions] [--no-spy]
+    python -m bench.profile [--seconds 10] [--connections 10] [--path /v1/openai/chat/completions] [--invoke |
+                            --compact] [--no-spy]
 
 Starts the fake upstream and the proxy (SQLite, gunicorn as deployed, one worker, pinned as in bench/run.py), warms
 up, then runs wrk for ``--seconds`` while py-spy samples the worker (py-spy is not a dependency: ``pip install
@@ -24,6 +25,7 @@ from .run import (
     LOAD_CPU,
     PROXY_CHAT,
     PROXY_INVOKE,
+    PROXY_RESPONSES,
     PROXY_PORT,
     SERVER_CPU,
     UPSTREAM_PORT,
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--path", default=PROXY_CHAT)
     parser.add_argument("--invoke", action="store_true", help="Bedrock InvokeModel (Anthropic body) instead of chat")
+    parser.add_argument("--compact", action="store_true", help="Responses compaction (Codex's) instead of chat")
     parser.add_argument("--streams", type=int, default=0, help="then this many fast streams, timed")
     parser.add_argument("--record-check", type=int, default=0,
                         help="then this many counted requests against the interactions recorded for them")
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     body, end = (measure.INVOKE_BODY, measure.EVENTSTREAM_END) if options.invoke else (measure.BODY, measure.DONE)
     if options.invoke:
         options.path = PROXY_INVOKE
+    if options.compact:
+        body, options.path = measure.COMPACT_BODY, f"{PROXY_RESPONSES}/compact"
     spy = None if options.no_spy else shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     spy = spy if spy and os.path.exists(spy) else None
     with tempfile.TemporaryDirectory(prefix="archestra-profile-") as tmp:

@@ -32,7 +32,9 @@ class _Rollup:
         self._key, self._summed, self._statement = key, summed, statement
         self._built: dict[str, Any] = {}  # dialect name -> the statement, built once (bound parameters)
 
-    def write_many(self, session: Any, rows: list[dict[str, Any]]) -> None:
+    def totals(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The batch's rows summed per key, in key order: written with one executemany, its statements run one
+        after another in that order."""
         totals: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in rows:
             key = tuple(row[name] for name in self._key)
@@ -43,11 +45,14 @@ class _Rollup:
             for name in self._summed:
                 total[name] += row[name]
             total.update({name: value for name, value in row.items() if name not in self._summed})  # the latest
-        statement = self._built.get(dialect := session.get_bind().dialect.name)
+        return [totals[key] for key in sorted(totals)]
+
+    def statement(self, dialect: str) -> Any:
+        """The statement adding one summed row (bound parameters), built once per dialect."""
+        statement = self._built.get(dialect)
         if statement is None:
             statement = self._built[dialect] = self._statement(dialect)
-        # One executemany, the rows in key order: its statements run one after another, in that order.
-        session.connection().execute(statement, [totals[key] for key in sorted(totals)])
+        return statement
 
 
 def _add_spend(dialect: str) -> Any:
