@@ -58,12 +58,12 @@ RESPONSES_ANSWER = wire.compact(wire.response(
     [wire.function_call("get_weather", {"city": "Paris"}, call_id="call_bench1",
                         item_id="fc_68a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d")],
     used=RESPONSES_USED, model="gpt-4o-2024-08-06", response_id=ID_SLOT, tools=[TOOL])).encode()
-#: ``POST /v1/responses/compact``: the user message, then a compaction item (its encrypted content is fresh each
-#: time, as real ones are: archestra remembers each compaction it relays).
-COMPACT_ANSWER = wire.compact(wire.compacted(
+#: ``POST /v1/responses/compact``: the user message, then a compaction item (its id and encrypted content are fresh
+#: each time, as real ones are: archestra remembers each compaction it relays, and each response by its id).
+COMPACT_ANSWER = wire.compact({**wire.compacted(
     [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What is the weather in Paris?"}]},
-     wire.compaction(f"gAAAAAB{ID_SLOT}==")], used=wire.usage(input_tokens=120, output_tokens=40, reasoning=0))
-).encode()
+     wire.compaction(f"gAAAAAB{ID_SLOT}==")], used=wire.usage(input_tokens=120, output_tokens=40, reasoning=0)),
+    "id": ID_SLOT}).encode()
 
 
 def responses_stream_parts(chunks):
