@@ -1,7 +1,7 @@
 """Profile the proxy's worker under load: CPU per request and a sampling profile (py-spy), in a minute.
 
     python -m bench.profile [--seconds 10] [--connections 10] [--path /v1/openai/chat/completions] [--invoke |
-                            --compact] [--no-spy]
+                            --responses | --compact] [--no-spy]
 
 Starts the fake upstream and the proxy (SQLite, gunicorn as deployed, one worker, pinned as in bench/run.py), warms
 up, then runs wrk for ``--seconds`` while py-spy samples the worker (py-spy is not a dependency: ``pip install
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--path", default=PROXY_CHAT)
     parser.add_argument("--invoke", action="store_true", help="Bedrock InvokeModel (Anthropic body) instead of chat")
+    parser.add_argument("--responses", action="store_true", help="the Responses API instead of chat")
     parser.add_argument("--compact", action="store_true", help="Responses compaction (Codex's) instead of chat")
     parser.add_argument("--streams", type=int, default=0, help="then this many fast streams, timed")
     parser.add_argument("--record-check", type=int, default=0,
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     body, end = (measure.INVOKE_BODY, measure.EVENTSTREAM_END) if options.invoke else (measure.BODY, measure.DONE)
     if options.invoke:
         options.path = PROXY_INVOKE
+    if options.responses:
+        body, end, options.path = measure.RESPONSES_BODY, measure.RESPONSE_COMPLETED, PROXY_RESPONSES
     if options.compact:
         body, options.path = measure.COMPACT_BODY, f"{PROXY_RESPONSES}/compact"
     spy = None if options.no_spy else shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
