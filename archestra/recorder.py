@@ -25,6 +25,8 @@ log = logging.getLogger("archestra.recorder")
 # the batch sums first (metering/spend.py).
 Row = tuple[Any, dict[str, Any]]  # (a Table, a prebuilt INSERT statement, or a running total; values)
 Job = Callable[[Any], "Row | list[Row] | None"]
+#: The longest the recorder works on records before it lets waiting requests run.
+YIELD_AFTER = 0.0003
 
 
 class Recorder:
@@ -78,30 +80,38 @@ class Recorder:
                     self._worker.start()
 
     def _run(self) -> None:
-        # Each record's own work (its session work, its rows' parameters) is done as it arrives, between requests;
-        # the batch then costs the event loop little more than handing the rows to the writer (row_writer.py).
         while True:
-            job = self._queue.get()
-            deadline = time.monotonic() + self._linger
-            done: list[list[Prepared] | None] = []
+            jobs = [self._queue.get()]
+            if self._linger and self._queue.qsize() < self._batch:
+                time.sleep(self._linger)  # under load, wait a little for a batch to fill: fewer, larger transactions
+            while len(jobs) < self._batch:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             with self._app.app_context():
                 engine = db.engine
                 try:
-                    while True:
-                        done.append(self._prepare(engine, job))
-                        if len(done) >= self._batch:
-                            break
-                        wait = deadline - time.monotonic()
-                        try:  # under load, wait a little for a batch to fill: fewer, larger transactions
-                            job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-                        except queue.Empty:
-                            break
+                    done = self._prepare_all(engine, jobs)
                 finally:
                     db.session.remove()
             self._write(engine, done)
             with self._idle:
-                self._busy -= len(done)
+                self._busy -= len(jobs)
                 self._idle.notify_all()
+
+    def _prepare_all(self, engine: Any, jobs: list[Job]) -> list[list[Prepared] | None]:
+        """Each record's own work, letting requests in between (the recorder never holds the event loop for
+        long: no write transaction is open here); the batch then costs the loop little more than handing the
+        rows to the writer (row_writer.py)."""
+        done: list[list[Prepared] | None] = []
+        slice_started = time.monotonic()
+        for job in jobs:
+            done.append(self._prepare(engine, job))
+            if time.monotonic() - slice_started > YIELD_AFTER:
+                time.sleep(0)  # under gevent: the requests waiting meanwhile run now
+                slice_started = time.monotonic()
+        return done
 
     def _prepare(self, engine: Any, job: Job) -> list[Prepared] | None:
         """The job's session work (lookups, the rare ORM write) committed, and its rows prepared; None when it
