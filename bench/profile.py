@@ -1,7 +1,7 @@
 """Profile the proxy's worker under load: CPU per request and a sampling profile (py-spy), in a minute.
 
     python -m bench.profile [--seconds 10] [--connections 10] [--path /v1/openai/chat/completions] [--invoke |
-                            --responses | --compact] [--no-spy]
+                            --responses | --compact] [--postgres] [--no-spy]
 
 Starts the fake upstream and the proxy (SQLite, gunicorn as deployed, one worker, pinned as in bench/run.py), warms
 up, then runs wrk for ``--seconds`` while py-spy samples the worker (py-spy is not a dependency: ``pip install
@@ -23,6 +23,7 @@ from . import measure
 from .run import (
     HOST,
     LOAD_CPU,
+    POSTGRES_URL,
     PROXY_CHAT,
     PROXY_INVOKE,
     PROXY_RESPONSES,
@@ -32,6 +33,7 @@ from .run import (
     _count_interactions,
     process,
     proxy_env,
+    reset_postgres,
     worker_pid,
 )
 
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", default=PROXY_CHAT)
     parser.add_argument("--invoke", action="store_true", help="Bedrock InvokeModel (Anthropic body) instead of chat")
     parser.add_argument("--responses", action="store_true", help="the Responses API instead of chat")
+    parser.add_argument("--postgres", action="store_true", help="on PostgreSQL (BENCH_POSTGRES_URL, recreated)")
     parser.add_argument("--compact", action="store_true", help="Responses compaction (Codex's) instead of chat")
     parser.add_argument("--streams", type=int, default=0, help="then this many fast streams, timed")
     parser.add_argument("--record-check", type=int, default=0,
@@ -92,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         upstream = [sys.executable, "-m", "bench.fake_upstream", "--host", HOST, "--port", str(UPSTREAM_PORT)]
         with process(upstream, dict(os.environ), workdir / "upstream.log", (UPSTREAM_PORT, "/v1/models"), LOAD_CPU):
-            env = proxy_env(f"sqlite:///{workdir / 'bench.db'}", workdir)
+            if options.postgres and not reset_postgres():
+                raise SystemExit("PostgreSQL is not available")
+            env = proxy_env(POSTGRES_URL if options.postgres else f"sqlite:///{workdir / 'bench.db'}", workdir)
             command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"]
             with process(command, env, workdir / "proxy.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
                 pid = worker_pid(proc.pid)
