@@ -11,9 +11,10 @@ processors, result set-up), so the rows of a batch are prepared here, once per s
 * the batch is one transaction of ``executemany`` calls on a connection from the engine's pool (set up by its
   ``connect`` events: SQLite's pragmas, the JSON serializer).
 
-On SQLite the transaction runs in a native thread when gevent serves the process (``off_the_loop``): the
-database's work (page writes, the commit) releases the GIL, so requests keep being served while it writes. On
-PostgreSQL it runs where it is called: psycopg waits for the server cooperatively under gevent.
+The transaction runs in a native thread of gevent's pool when gevent serves the process (``off_the_loop``): the
+database's work (SQLite's page writes and commit, PostgreSQL's round trips) releases the GIL, so requests keep
+being served while it writes. Under gevent, psycopg waits through the patched ``select``: in a pool thread that is
+the thread's own hub, never the event loop's.
 """
 from __future__ import annotations
 
@@ -85,10 +86,7 @@ class RowWriter:
         statements = [(compiled.sql, parameters) for compiled, parameters in groups.items()]
         connection = engine.raw_connection()
         try:
-            if dialect.name == "sqlite":
-                off_the_loop(_execute, connection.driver_connection, statements)
-            else:
-                _execute(connection.driver_connection, statements)
+            off_the_loop(_execute, connection.driver_connection, statements)
         except BaseException:
             connection.invalidate()  # its state is unknown: never back into the pool
             raise
@@ -161,7 +159,8 @@ def _execute(connection: Any, groups: Iterable[tuple[str, list[Any]]]) -> None:
 
 def off_the_loop(function: Callable[..., Any], *args: Any) -> Any:
     """``function(*args)`` in a native thread of gevent's pool when gevent serves this process (the event loop
-    goes on serving meanwhile); here otherwise. ``function`` must not touch gevent's objects (locks, sockets)."""
+    goes on serving meanwhile); here otherwise. ``function`` must not wait on objects the event loop's thread
+    uses (its locks, its sockets): the connection it is given is its own until it returns."""
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None and monkey.is_module_patched("threading"):
         import gevent

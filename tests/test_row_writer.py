@@ -1,6 +1,6 @@
 """The recorder's rows written on the driver's connection (archestra/row_writer.py): the same values as SQLAlchemy's
-ORM would store, on SQLite and PostgreSQL; one bad record costs only itself; on SQLite under gevent the write runs
-in a native thread."""
+ORM would store, on SQLite and PostgreSQL; one bad record costs only itself; under gevent the write runs in a native
+thread (psycopg's waits there are that thread's own)."""
 from __future__ import annotations
 
 import subprocess
@@ -103,7 +103,9 @@ def test_a_bad_record_costs_only_itself(app, caplog):
     assert failures and all(record.levelname == "ERROR" for record in failures)
 
 
-def test_on_sqlite_under_gevent_the_write_runs_in_a_native_thread(tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_under_gevent_the_write_runs_in_a_native_thread(database, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'g.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
     script = textwrap.dedent(f"""
         from gevent import monkey
         monkey.patch_all()
@@ -120,7 +122,7 @@ def test_on_sqlite_under_gevent_the_write_runs_in_a_native_thread(tmp_path):
             return execute(connection, groups)
 
         row_writer._execute = spy
-        app = create_app({{"database_url": "sqlite:///{tmp_path / 'g.db'}", "admin_token": "t"}})
+        app = create_app({{"database_url": "{url}", "admin_token": "t"}})
         upgrade_database(app)
         recorder = app.extensions["archestra"].recorder
         from archestra.models import BlockedToolCall
