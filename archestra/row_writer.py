@@ -18,6 +18,7 @@ the thread's own hub, never the event loop's.
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -158,12 +159,32 @@ def _execute(connection: Any, groups: Iterable[tuple[str, list[Any]]]) -> None:
 
 
 def off_the_loop(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` in a native thread of gevent's pool when gevent serves this process (the event loop
-    goes on serving meanwhile); here otherwise. ``function`` must not wait on objects the event loop's thread
-    uses (its locks, its sockets): the connection it is given is its own until it returns."""
+    """``function(*args)`` in the writer's native thread when gevent serves this process (the event loop goes on
+    serving meanwhile); here otherwise. ``function`` must not wait on objects the event loop's thread uses (its
+    locks, its sockets): the connection it is given is its own until it returns."""
     monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        import gevent
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return function(*args)
+    global _POOL, _POOL_PID
+    if _POOL is None or _POOL_PID != os.getpid():  # a pool's threads do not survive a fork
+        from gevent.threadpool import ThreadPool
 
-        return gevent.get_hub().threadpool.apply(function, args)
+        _POOL, _POOL_PID = ThreadPool(1), os.getpid()
+    return _POOL.apply(_yielding, (function, *args))
+
+
+_POOL: Any = None
+_POOL_PID = 0
+#: The writer thread's nice value: when the worker's core is busy serving requests, the kernel gives the event
+#: loop's thread the larger share and the writer catches up when requests pause (it is never starved: nice
+#: weights, not strict priority).
+WRITER_NICE = 10
+
+
+def _yielding(function: Callable[..., Any], *args: Any) -> Any:
+    if os.getpriority(os.PRIO_PROCESS, 0) < WRITER_NICE:  # Linux: the calling thread's own nice value
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, WRITER_NICE)
+        except OSError:
+            pass
     return function(*args)
