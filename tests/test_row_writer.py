@@ -9,6 +9,7 @@ import textwrap
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -134,7 +135,8 @@ def test_under_gevent_the_write_runs_in_a_native_thread(database, tmp_path, requ
             assert db.session.query(BlockedToolCall).count() == 50
         print(len(seen), native() not in seen)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr
     batches, elsewhere = done.stdout.split()
     assert int(batches) >= 1 and elsewhere == "True"  # never on the event loop's own thread
