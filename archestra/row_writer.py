@@ -182,7 +182,8 @@ WRITER_NICE = 10
 
 
 def _yielding(function: Callable[..., Any], *args: Any) -> Any:
-    if os.getpriority(os.PRIO_PROCESS, 0) < WRITER_NICE:  # Linux: the calling thread's own nice value
+    # On Linux a nice value is the calling thread's own; elsewhere it would be the whole worker's: left alone.
+    if sys.platform.startswith("linux") and os.getpriority(os.PRIO_PROCESS, 0) < WRITER_NICE:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, WRITER_NICE)
         except OSError:

@@ -110,6 +110,7 @@ def test_under_gevent_the_write_runs_in_a_native_thread(database, tmp_path, requ
     script = textwrap.dedent(f"""
         from gevent import monkey
         monkey.patch_all()
+        import os
         from archestra import create_app
         from archestra.extensions import db
         from archestra.upgrade import upgrade_database
@@ -119,7 +120,7 @@ def test_under_gevent_the_write_runs_in_a_native_thread(database, tmp_path, requ
         execute = row_writer._execute
 
         def spy(connection, groups):
-            seen.append(native())
+            seen.append((native(), os.getpriority(os.PRIO_PROCESS, 0)))  # Linux: this thread's own nice value
             return execute(connection, groups)
 
         row_writer._execute = spy
@@ -133,10 +134,13 @@ def test_under_gevent_the_write_runs_in_a_native_thread(database, tmp_path, requ
         assert recorder.flush(10)
         with app.app_context():
             assert db.session.query(BlockedToolCall).count() == 50
-        print(len(seen), native() not in seen)
+        print(len(seen), all(thread != native() for thread, _ in seen), {{nice for _, nice in seen}},
+              os.getpriority(os.PRIO_PROCESS, 0))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr
-    batches, elsewhere = done.stdout.split()
+    batches, elsewhere, writer_nice, loop_nice = done.stdout.split(maxsplit=3)
     assert int(batches) >= 1 and elsewhere == "True"  # never on the event loop's own thread
+    # The writer yields the core to the event loop; the loop's own thread keeps its priority.
+    assert (writer_nice, loop_nice.strip()) == ("{10}", "0")
