@@ -1,8 +1,10 @@
 """Writes records (discovered tools, blocked calls, interactions) off the request path.
 
 The request path only enqueues a plain-valued job; one background worker per process (a greenlet under
-gevent, a thread elsewhere) runs the jobs in batches inside an app context. ``flush`` drains the queue:
-gunicorn's ``worker_exit`` and ``atexit`` call it, so a graceful shutdown loses nothing.
+gevent, a thread elsewhere) runs the jobs in batches inside an app context, a slice at a time between requests,
+and hands the rows they return to the row writer (row_writer.py: one transaction per batch, in a native thread
+under gevent). ``flush`` drains the queue: gunicorn's ``worker_exit`` and ``atexit`` call it, so a graceful
+shutdown loses nothing.
 """
 from __future__ import annotations
 
