@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import Table, insert
-from sqlalchemy.sql.dml import Insert
 
 Rows = list[tuple[Any, dict[str, Any]]]  # (a Table, an INSERT statement, or a running total; values)
 Prepared = tuple[Any, Any]  # (Compiled, the driver's parameters) or (a running total, its row)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compiled:
-    """One statement as the driver takes it: SQL text and how to turn a row's values into its parameters."""
+    """One statement as the driver takes it: SQL text and how to turn a row's values into its parameters. One
+    instance per statement and column set (``RowWriter``'s cache), so a batch groups its rows by identity."""
 
     sql: str
     names: tuple[str, ...]  # parameter order (positional paramstyles) or the statement's bind names
@@ -52,7 +52,6 @@ class RowWriter:
 
     def __init__(self) -> None:
         self._compiled: dict[tuple[Any, ...], Compiled] = {}
-        self._inserts: dict[Table, Insert] = {}
 
     def prepare(self, dialect: Any, rows: Rows) -> list[Prepared]:
         """Each row's driver parameters (a running total's row stays as it is: the batch sums them first)."""
@@ -61,9 +60,8 @@ class RowWriter:
             if hasattr(target, "totals"):
                 prepared.append((target, values))
                 continue
-            statement = self._insert_of(target) if isinstance(target, Table) else target
-            values = _with_defaults(statement.table, values)
-            compiled = self._compile(dialect, statement, tuple(sorted(values)))
+            values = _with_defaults(target if isinstance(target, Table) else target.table, values)
+            compiled = self._compile(dialect, target, tuple(sorted(values)))
             prepared.append((compiled, compiled.parameters(values)))
         return prepared
 
@@ -94,16 +92,12 @@ class RowWriter:
         finally:
             connection.close()
 
-    def _insert_of(self, table: Table) -> Insert:
-        statement = self._inserts.get(table)
-        if statement is None:
-            statement = self._inserts[table] = insert(table)
-        return statement
-
-    def _compile(self, dialect: Any, statement: Any, columns: tuple[str, ...], keyed: bool = True) -> Compiled:
-        key = (dialect.name, statement, columns)
+    def _compile(self, dialect: Any, target: Any, columns: tuple[str, ...], keyed: bool = True) -> Compiled:
+        """``target``: a Table (its INSERT) or a statement; compiled on first use only."""
+        key = (dialect.name, target, columns)
         found = self._compiled.get(key)
         if found is None:
+            statement = insert(target) if isinstance(target, Table) else target
             found = self._compiled[key] = _compile(dialect, statement, columns, keyed)
         return found
 

@@ -16,8 +16,6 @@ from typing import Any
 
 import orjson
 
-MAX_TEXT_BYTES = 8 * 1024 * 1024  # larger bodies are stored cut (metering/interactions.py)
-
 
 class Checked(bytes):
     """Bytes that the strict parser (``strict_json.loads_strict``) read as one JSON document."""
@@ -29,7 +27,7 @@ class JSONText(str):
 
 def stored_text(data: bytes) -> JSONText | None:
     """``data`` as text to store verbatim, when it was checked and decodes cleanly; None otherwise."""
-    if not isinstance(data, Checked) or len(data) > MAX_TEXT_BYTES:
+    if not isinstance(data, Checked):
         return None
     try:
         return JSONText(data.decode(json.detect_encoding(data)))  # utf-8-sig drops a byte order mark

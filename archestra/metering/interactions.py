@@ -65,11 +65,11 @@ class Trace:
 def _json(data: bytes | None) -> Any:
     if not data:
         return None
+    if len(data) > MAX_STORED_BYTES:
+        return {"truncated": True, "bytes": len(data), "head": data[:65536].decode("utf-8", "replace")}
     text = stored_text(data)  # read strictly on the request path already: stored as it came
     if text is not None:
         return text
-    if len(data) > MAX_STORED_BYTES:
-        return {"truncated": True, "bytes": len(data), "head": data[:65536].decode("utf-8", "replace")}
     try:
         return json.loads(data)
     except ValueError:
