@@ -50,6 +50,25 @@ class ProxyClient:
         return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=10,
                                 verify=self.ca or True, **kwargs)
 
+    def register_tools(self, profile_id: str, names: Any, parameters: dict) -> dict[str, str]:
+        """Register tools on a profile before any traffic (``POST /api/tools``): their ids by name."""
+        ids = {}
+        for name in names:
+            created = self.api("POST", "/tools",
+                               json={"profile_id": profile_id, "name": name, "parameters": parameters})
+            assert created.status_code == 201, created.text
+            ids[name] = created.json()["id"]
+        return ids
+
+    def tool_policy(self, kind: str, tool_id: str, action: str, conditions: list | None = None, **fields: Any) -> dict:
+        """Create a tool-call (``kind="call"``) or tool-result (``"result"``) policy on a tool by id; ``fields``
+        (``labels``, ``reason``) are sent when given."""
+        body = {"tool_id": tool_id, "action": action, "conditions": conditions or [],
+                **{name: value for name, value in fields.items() if value is not None}}
+        created = self.api("POST", f"/tool-{kind}-policies", json=body)
+        assert created.status_code == 201, created.text
+        return created.json()
+
 
 @dataclass
 class RunningProxy(ProxyClient):

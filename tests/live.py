@@ -50,12 +50,7 @@ class LiveProxy(ProxyClient):
     def policy(self, kind: str, profile_id: str, tool: str, action: str, conditions: list | None = None,
                reason: str | None = None) -> dict:
         """Create a tool-call (``kind="call"``) or tool-result (``"result"``) policy on a discovered tool."""
-        body = {"tool_id": self.tool_id(profile_id, tool), "action": action, "conditions": conditions or []}
-        if reason:
-            body["reason"] = reason
-        created = self.api("POST", f"/tool-{kind}-policies", json=body)
-        assert created.status_code == 201, created.text
-        return created.json()
+        return self.tool_policy(kind, self.tool_id(profile_id, tool), action, conditions, reason=reason or None)
 
     def blocked(self, profile_id: str, count: int) -> list[dict]:
         """The profile's recorded refusals, once there are at least ``count``."""

@@ -19,24 +19,14 @@ class Agent:
     def __init__(self, live: Any, tools: tuple[str, ...] = ("fetch_url", "send_email"), **profile: Any):
         self.live, self.tools = live, tools
         self.pid = live.profile(**profile)
-        self.ids = {name: self._register(name) for name in tools}
-
-    def _register(self, name: str) -> str:
-        created = self.live.api("POST", "/tools", json={"profile_id": self.pid, "name": name, "parameters": SCHEMA})
-        assert created.status_code == 201, created.text
-        return created.json()["id"]
+        self.ids = live.register_tools(self.pid, tools, SCHEMA)
 
     def policy(self, kind: str, tool: str, action: str, conditions: list | None = None,
                reason: str | None = None) -> dict:
         """A ``call`` or ``result`` policy of this profile on ``tool``."""
         if tool not in self.ids:
-            self.ids[tool] = self._register(tool)
-        body: dict[str, Any] = {"tool_id": self.ids[tool], "action": action, "conditions": conditions or []}
-        if reason:
-            body["reason"] = reason
-        created = self.live.api("POST", f"/tool-{kind}-policies", json=body)
-        assert created.status_code == 201, created.text
-        return created.json()
+            self.ids.update(self.live.register_tools(self.pid, [tool], SCHEMA))
+        return self.live.tool_policy(kind, self.ids[tool], action, conditions, reason=reason or None)
 
     def ask(self, tool: str, arguments: dict | str, result: str | None = PAGE, fetched_by: str = "fetch_url"):
         """The model calls ``tool`` (``arguments`` as JSON, or the raw text when a string) after ``fetched_by``

@@ -16,8 +16,8 @@ import pytest
 from tests.fakes import openai_wire as wire
 from tests.fakes.server import FakeUpstream, json_reply, sse_reply
 from tests.live import _start
-from tests.test_labels import InProcess
 from tests.test_deployment import stop_gunicorn
+from tests.test_labels import InProcess
 
 SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "amount": {"type": "number"},
                                            "id": {"type": "string"}}}
@@ -52,20 +52,13 @@ class PayingAgent:
     def __init__(self, live, session: str | None = None, **profile):
         self.live, self.session = live, session or f"s-{time.monotonic_ns()}"
         self.pid = live.profile(**profile)
-        self.ids = {}
-        for name in NAMES:
-            created = live.api("POST", "/tools", json={"profile_id": self.pid, "name": name, "parameters": SCHEMA})
-            assert created.status_code == 201, created.text
-            self.ids[name] = created.json()["id"]
+        self.ids = live.register_tools(self.pid, NAMES, SCHEMA)
         self.policy("result", "crm_lookup", "mark_as_trusted")
         self.policy("result", "crm_lookup", "add_labels", labels=["confidential"])
         self.policy("call", "send_payment", "require_approval", reason="Payments need a second pair of eyes.")
 
     def policy(self, kind: str, tool: str, action: str, labels=None, reason=None) -> dict:
-        created = self.live.api("POST", f"/tool-{kind}-policies", json={
-            "tool_id": self.ids[tool], "action": action, "labels": labels or [], "reason": reason})
-        assert created.status_code == 201, created.text
-        return created.json()
+        return self.live.tool_policy(kind, self.ids[tool], action, labels=labels or [], reason=reason)
 
     def pay(self, arguments: dict = PAYMENT, session: str | None = None, stream: bool = False,
             key: str = "k") -> str:

@@ -227,22 +227,14 @@ class LabelledAgent:
     def __init__(self, live, **profile):
         self.live = live
         self.pid = live.profile(**profile)
-        self.ids = {}
-        for name in NAMES:
-            created = live.api("POST", "/tools", json={"profile_id": self.pid, "name": name, "parameters": SCHEMA})
-            assert created.status_code == 201, created.text
-            self.ids[name] = created.json()["id"]
+        self.ids = live.register_tools(self.pid, NAMES, SCHEMA)
         self.policy("result", "crm_lookup", "mark_as_trusted")
         self.label = self.policy("result", "crm_lookup", "add_labels", labels=["confidential"])
         self.policy("call", "send_email", "block_when_context_has_labels", OUTSIDE, labels=["confidential"],
                     reason="Confidential data stays inside corp.com.")
 
     def policy(self, kind: str, tool: str, action: str, conditions=None, labels=None, reason=None) -> dict:
-        body = {"tool_id": self.ids[tool], "action": action, "conditions": conditions or [], "labels": labels or [],
-                "reason": reason}
-        created = self.live.api("POST", f"/tool-{kind}-policies", json=body)
-        assert created.status_code == 201, created.text
-        return created.json()
+        return self.live.tool_policy(kind, self.ids[tool], action, conditions, labels=labels or [], reason=reason)
 
     def chat(self, arguments: dict, history: bool = True, stream: bool = False) -> str:
         """The model asks to send a mail after (or without) a CRM lookup; what the application receives."""
