@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--streams", type=int, default=0, help="then this many fast streams, timed")
     parser.add_argument("--record-check", type=int, default=0,
                         help="then this many counted requests against the interactions recorded for them")
+    parser.add_argument("--spy-streams", action="store_true",
+                        help="sample the --streams runs instead of the wrk load (the per-chunk path)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-spy", action="store_true")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
@@ -106,10 +109,11 @@ def main(argv: list[str] | None = None) -> None:
                 recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"])
                 collapsed = workdir / "profile.txt"
                 sampler = None
-                if spy:
-                    sampler = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
-                                                "--duration", str(options.seconds), "--nonblocking", "--output",
-                                                str(collapsed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                spy_command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--nonblocking",
+                               "--output", str(collapsed)]
+                if spy and not options.spy_streams:
+                    sampler = subprocess.Popen([*spy_command, "--duration", str(options.seconds)],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 load_before = os.getloadavg()
                 before = measure.cpu_seconds(pid)
                 load = measure.wrk(url, options.connections, options.seconds, cpu=LOAD_CPU, body=body)
@@ -117,9 +121,14 @@ def main(argv: list[str] | None = None) -> None:
                 if sampler:
                     sampler.wait(60)
                 if options.streams:
+                    if spy and options.spy_streams:
+                        sampler = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     before = measure.cpu_seconds(pid)
                     first, last = measure.stream_times(HOST, PROXY_PORT, options.path, options.streams, "", body, end)
                     stream_cpu = (measure.cpu_seconds(pid) - before) * 1000 / options.streams
+                    if sampler and options.spy_streams:
+                        sampler.send_signal(signal.SIGINT)
+                        sampler.wait(60)
                     print(f"fast streams: first event {first:.3f} ms, last {last:.3f} ms, CPU {stream_cpu:.3f} ms "
                           "per stream")
                 recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"]) - recorded

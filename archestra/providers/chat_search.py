@@ -23,6 +23,7 @@ ONLINE = ":online"
 WEB_PLUGIN = "web"
 #: Response-level fields (beside ``choices``) that carry what the provider's search read.
 RESPONSE_RESULTS = ("citations", "search_results")
+_RESPONSE_RESULT_KEYS = frozenset(RESPONSE_RESULTS)
 #: Message (or delta) fields that carry provider-executed results.
 MESSAGE_RESULTS = ("annotations", "executed_tools")
 
@@ -104,7 +105,7 @@ def message_results(message: Any) -> list[ToolResult]:
 def response_results(data: Any) -> list[ToolResult]:
     """Perplexity's and xAI's response-level ``citations`` (URLs) and ``search_results`` (pages with snippets):
     results of the provider's web search."""
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or _RESPONSE_RESULT_KEYS.isdisjoint(data):
         return []
     found = {key: data[key] for key in RESPONSE_RESULTS if isinstance(data.get(key), list) and data[key]}
     return [_result(WEB_SEARCH, found)] if found else []

@@ -35,6 +35,11 @@ from .wire import compact_json
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 USAGE_NULL = b',"usage":null'
+#: A choice that is only text (most of a stream): these keys, ``index`` 0 and nothing waiting. Read by
+#: ``_text_only`` as ``_plan`` would read it (tests/test_openai_stream_fast.py holds the two to the same bytes).
+_TEXT_CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})
+_TEXT_DELTA_KEYS = frozenset(key for key in ("content", "role")
+                             if TABLE.in_answer("delta", key) in (Reading.INERT, Reading.OPAQUE))
 
 
 def _usage_only(raw: bytes) -> bool:
@@ -94,6 +99,8 @@ class OpenAIStreamRelay(StreamRelay):
         if chunk is None or not choices:
             return [event.raw]
         single = len(choices) == 1
+        if single and self._text_only(choices[0]):
+            return [event.raw]
         seen = [_index(c.get("index"), 0) for c in choices if isinstance(c, dict)]
         if len(set(seen)) < len(seen):
             # Clients apply the parts one after the other; deciding them as one would not be what they build.
@@ -139,6 +146,20 @@ class OpenAIStreamRelay(StreamRelay):
             self.response.usage = usage
         self._searched = response_results(chunk) or self._searched
         return chunk
+
+    def _text_only(self, choice: Any) -> bool:
+        """A first choice carrying text and nothing else, after its first chunk: taken in (its text) and
+        passed as it came, without ``_plan``'s general reading. False: ``_plan`` reads it."""
+        if type(choice) is not dict or not _TEXT_CHOICE_KEYS.issuperset(choice) or choice.get("index") != 0 \
+                or type(choice.get("index")) is not int or choice.get("logprobs") is not None \
+                or choice.get("finish_reason") is not None:
+            return False
+        delta, state = choice.get("delta"), self._choices.get(0)
+        if type(delta) is not dict or not _TEXT_DELTA_KEYS.issuperset(delta) or type(delta.get("content")) is not str \
+                or state is None or state.out_index != 0 or state.refused or ("role" in delta and not state.role_sent):
+            return False
+        self.text.append(delta["content"])
+        return True
 
     def _state(self, index: int) -> _Choice:
         state = self._choices.get(index)

@@ -36,7 +36,10 @@ class StreamRelay:
         return SSEDecoder()
 
     def feed_bytes(self, chunk: bytes) -> bytes:
-        return b"".join(piece for event in self._decoder.feed(chunk) for piece in self.feed(event))
+        out: list[bytes] = []
+        for event in self._decoder.feed(chunk):
+            out += self.feed(event)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def finish_bytes(self) -> bytes:
         out = [piece for event in self._decoder.flush() for piece in self.feed(event)]

@@ -41,6 +41,9 @@ class SSEDecoder:
         self._max = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if not self._buf and chunk.endswith(b"\n\n") and not chunk.startswith(b"\n") and b"\r" not in chunk \
+                and b"\n\n\n" not in chunk:
+            return self._whole_events(chunk)
         self._buf += chunk
         events: list[SSEEvent] = []
         start = self._scan
@@ -68,6 +71,20 @@ class SSEDecoder:
         self._scan = start
         if len(buf) > self._max:
             raise SSEError(f"server-sent event larger than {self._max} bytes")
+        return events
+
+    def _whole_events(self, chunk: bytes) -> list[SSEEvent]:
+        """The common case, read without a buffer: nothing pending, and the chunk is whole events with LF line
+        ends, each ended by one blank line (what ``feed`` would find line by line)."""
+        events: list[SSEEvent] = []
+        for part in chunk[:-2].split(b"\n\n"):
+            if part.startswith(b"data: ") and b"\n" not in part:  # one data line
+                events.append(SSEEvent(part + b"\n\n", None, part[6:].decode("utf-8", "replace")))
+                continue
+            for line in part.split(b"\n"):
+                self._field(line)
+            events.append(SSEEvent(part + b"\n\n", self._event, "\n".join(self._data) if self._data else None))
+            self._event, self._data = None, []
         return events
 
     def flush(self) -> list[SSEEvent]:

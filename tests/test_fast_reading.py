@@ -1,0 +1,228 @@
+"""The fast readings on the per-request and per-chunk path read exactly what the general ones read.
+
+Three shortcuts, each held here to its general reading (the shortcut switched off is the reference):
+- ``strict_json.loads_strict`` through orjson when orjson's encoding of what it read is the input itself;
+- the SSE decoder reading a chunk of whole LF-framed events without its line buffer;
+- the OpenAI chat stream relay passing a text-only choice without ``_plan``.
+A shortcut that read anything differently (a duplicate key let through, a number changed, an event cut
+elsewhere, a chunk passed that the general reading holds or refuses) fails these tests.
+"""
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archestra import strict_json
+from archestra.exchange import Exchange, ProfileInfo
+from archestra.providers import openai_stream
+from archestra.providers.openai_stream import OpenAIStreamRelay
+from archestra.streaming.sse import SSEDecoder
+from archestra.strict_json import AmbiguousJSON, loads_strict, loads_unique_keys
+
+
+def _reading(loads, raw):
+    try:
+        return "value", loads(raw)
+    except ValueError as exc:
+        return "refused", type(exc)
+
+
+def _general(monkeypatch, loads, raw):
+    with monkeypatch.context() as patch:
+        patch.setattr(strict_json, "_fast", lambda raw: strict_json._NOT_FAST)
+        return _reading(loads, raw)
+
+
+def _same(a, b):
+    """Equal values, floats compared by their bits (-0.0 against 0.0, and types: 1 against 1.0)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True) and repr(a) == repr(b)
+
+
+TRICKY = [
+    b'{"a":1,"a":2}', b'{"a":{"b":1,"b":1}}', b'[{"x":1},{"y":2,"y":2}]', b'{"a":1,"b":{"a":1}}',
+    b'123456789012345678901234567890', b'[18446744073709551615]', b'[18446744073709551616]',
+    b'[-9223372036854775809]', b'{"n":1e400}', b'{"n":NaN}', b'[Infinity]', b'{"f":1.0}', b'{"f":1e5}',
+    b'{"f":-0.0}', b'{"f":0.1}', b'{"f":5e-324}', b'"\\ud800"', b'"\\ud83d\\ude00"', '"caf\u00e9"'.encode(),
+    b'"caf\\u00e9"', b'"a\\/b"', b'"tab\\there"', b'\xef\xbb\xbf{"a":1}', b'{"a":1} ', b'{"a":1}x', b'',
+    b'"\xff"', b'[' * 300 + b']' * 300, b'[' * 5000 + b']' * 5000, b'{"a": 1, "a": 2}', b'{"k":"v","k":"v"}',
+    '{"a":1,"a":2}'.encode("utf-16"), b'{"\\u0061":1,"a":2}', b'{"a":"\\"a\\":1"}',
+]
+
+
+@pytest.mark.parametrize("raw", TRICKY, ids=range(len(TRICKY)))
+@pytest.mark.parametrize("loads", [loads_strict, loads_unique_keys])
+def test_tricky_texts_are_read_as_the_strict_decoder_reads_them(monkeypatch, loads, raw):
+    raw = raw if loads is loads_strict else raw.decode("utf-8", "replace")
+    kind, value = _reading(loads, raw)
+    general_kind, general = _general(monkeypatch, loads, raw)
+    assert kind == general_kind
+    assert _same(value, general) if kind == "value" else value == general
+
+
+def test_compact_duplicate_keys_are_refused_whatever_reads_them():
+    for raw in (b'{"a":1,"a":2}', '{"model":"gpt-4o","model":"evil"}', b'{"a":{"b":[{"c":1,"c":1}]}}'):
+        with pytest.raises(AmbiguousJSON):
+            loads_strict(raw)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2 ** 70), max_value=2 ** 70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.sampled_from(["compact", "python", "spaced"]), st.booleans())
+def test_any_json_text_is_read_as_the_strict_decoder_reads_it(value, style, duplicate):
+    if style == "compact":
+        try:
+            raw = orjson.dumps(value)
+        except TypeError:  # an integer beyond 64 bits: orjson cannot write it
+            raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    else:
+        raw = json.dumps(value, separators=(",", ":") if style == "python" else None).encode()
+    if duplicate and raw.startswith(b"{") and raw != b"{}":
+        key, _, _ = raw[1:].partition(b":")
+        raw = b"{" + key + b":0," + raw[1:]  # the first key once more, before its own value
+    with pytest.MonkeyPatch.context() as patch:
+        general_kind, general = _general(patch, loads_strict, raw)
+    kind, read = _reading(loads_strict, raw)
+    assert kind == general_kind
+    assert _same(read, general) if kind == "value" else read == general
+
+
+# -- SSE -------------------------------------------------------------------------------------------------
+LINE = st.sampled_from([b"data: {\"a\":1}", b"data:x", b"data: [DONE]", b"event: message_start", b": comment",
+                        b"id: 7", b"data: caf\xc3\xa9", b"data:", b"retry: 10"])
+EVENT = st.lists(LINE, min_size=1, max_size=3)
+END = st.sampled_from([b"\n", b"\r\n", b"\r"])
+
+
+def _stream(events, ends, extra_blank):
+    out = b""
+    for index, lines in enumerate(events):
+        end = ends[index % len(ends)]
+        out += b"".join(line + end for line in lines) + end
+        if extra_blank and index == len(events) // 2:
+            out += end
+    return out
+
+
+def _decode(chunks):
+    """The events, a stray blank line's bytes kept with the event before it (the buffered reading makes it an
+    event of its own when it comes in a chunk of its own: the same bytes reach the client either way)."""
+    decoder = SSEDecoder()
+    events = [event for chunk in chunks for event in decoder.feed(chunk)]
+    out = []
+    for event in events + decoder.flush():
+        if out and event.event is None and event.data is None and not event.raw.strip(b"\r\n"):
+            out[-1] = (*out[-1][:2], out[-1][2] + event.raw)
+        else:
+            out.append((event.event, event.data, event.raw))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(EVENT, min_size=1, max_size=6), st.lists(END, min_size=1, max_size=3), st.booleans(),
+       st.lists(st.integers(min_value=1, max_value=40), max_size=8))
+def test_sse_events_are_the_same_however_the_stream_is_cut(events, ends, extra_blank, cuts):
+    stream = _stream(events, ends, extra_blank)
+    by_byte = _decode([stream[i:i + 1] for i in range(len(stream))])  # never whole events: the buffered reading
+    chunks, start = [], 0
+    for size in cuts:
+        chunks.append(stream[start:start + size])
+        start += size
+    chunks.append(stream[start:])
+    assert _decode([stream]) == by_byte
+    assert _decode([c for c in chunks if c]) == by_byte
+
+
+def test_whole_lf_events_are_read_without_the_buffer():
+    decoder = SSEDecoder()
+    events = decoder.feed(b'data: {"a":1}\n\nevent: e\ndata: one\ndata: two\n\n: note\n\n')
+    assert [(e.event, e.data, e.raw) for e in events] == [
+        (None, '{"a":1}', b'data: {"a":1}\n\n'), ("e", "one\ntwo", b"event: e\ndata: one\ndata: two\n\n"),
+        (None, None, b": note\n\n")]
+    assert decoder.flush() == []
+
+
+# -- the OpenAI chat stream relay --------------------------------------------------------------------------
+def _chunk(choice=None, **top):
+    body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", **top}
+    if choice is not None:
+        body["choices"] = [choice]
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _text(content, index=0, **delta):
+    return _chunk({"index": index, "delta": {"content": content, **delta}, "finish_reason": None})
+
+
+def _call(name, arguments, index=0):
+    fragment = {"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+    return _chunk({"index": index, "delta": {"tool_calls": [fragment]}, "finish_reason": None})
+
+
+FINISH = _chunk({"index": 0, "delta": {}, "finish_reason": "stop"})
+CALLS_FINISH = _chunk({"index": 0, "delta": {}, "finish_reason": "tool_calls"})
+DONE = b"data: [DONE]\n\n"
+SEQUENCES = {
+    "text": [_text("", role="assistant"), _text("Hello"), _text(" world"), FINISH, DONE],
+    "no role first": [_text("Hi"), _text(" there"), FINISH, DONE],
+    "role again": [_text("", role="assistant"), _text("a", role="assistant"), FINISH, DONE],
+    "text while a call waits": [_text("", role="assistant"), _call("get_weather", '{"city":'), _text("x"),
+                                _call("get_weather", '"Paris"}'), CALLS_FINISH, DONE],
+    "refused call then text": [_text("", role="assistant"), _call("delete_all", "{}"), CALLS_FINISH, _text("late"),
+                               DONE],
+    "second choice": [_text("a"), _text("b", index=1), DONE],
+    "logprobs": [_text("a"), _chunk({"index": 0, "delta": {"content": "b"}, "logprobs": {"content": []},
+                                     "finish_reason": None}), DONE],
+    "refusal field": [_text("a"), _chunk({"index": 0, "delta": {"content": "b", "refusal": "no"},
+                                          "finish_reason": None}), DONE],
+    "unknown delta field": [_text("a"), _chunk({"index": 0, "delta": {"content": "b", "surprise": {"x": 1}},
+                                                "finish_reason": None}), DONE],
+    "unknown choice field": [_text("a"), _chunk({"index": 0, "delta": {"content": "b"}, "finish_reason": None,
+                                                 "extra": [1]}), DONE],
+    "annotations": [_text("a"), _chunk({"index": 0, "delta": {"content": "b", "annotations": [
+        {"type": "url_citation", "url_citation": {"url": "https://x.test", "title": "t"}}]},
+        "finish_reason": None}), _call("send_email", "{}"), CALLS_FINISH, DONE],
+    "content parts": [_text("a"), _chunk({"index": 0, "delta": {"content": [{"type": "text", "text": "b"}]},
+                                          "finish_reason": None}), DONE],
+    "null content": [_text("a"), _chunk({"index": 0, "delta": {"content": None}, "finish_reason": None}), DONE],
+    "index as text": [_text("a"), _chunk({"index": "0", "delta": {"content": "b"}, "finish_reason": None}), DONE],
+    "index true": [_text("a"), _chunk({"index": True, "delta": {"content": "b"}, "finish_reason": None}), DONE],
+    "citations": [_text("a"), _chunk({"index": 0, "delta": {"content": "b"}, "finish_reason": None},
+                                     citations=["https://x.test"]), _call("send_email", "{}"), CALLS_FINISH, DONE],
+    "usage": [_text("a"), _chunk({"index": 0, "delta": {"content": "b"}, "finish_reason": None},
+                                 usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}), DONE],
+}
+
+
+def _relay_all(chunks):
+    exchange = Exchange("openai", ProfileInfo("p", "p"), "gpt-4o", stream=True)
+
+    def decide(calls, results):
+        return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
+
+    relay = OpenAIStreamRelay(exchange, decide, lambda error: {"error": error.message})
+    out = []
+    try:
+        for chunk in chunks:
+            out.append(relay.feed_bytes(chunk))
+        out.append(relay.finish_bytes())
+    except ValueError as exc:
+        out.append(f"refused: {exc}".encode())
+    response = relay.sync_view()
+    return out, response.text, response.finish_reason, response.usage, [c.name for c in response.tool_calls]
+
+
+@pytest.mark.parametrize("name", SEQUENCES)
+def test_text_chunks_pass_as_the_general_reading_passes_them(monkeypatch, name):
+    fast = _relay_all(SEQUENCES[name])
+    monkeypatch.setattr(openai_stream.OpenAIStreamRelay, "_text_only", lambda self, choice: False)
+    assert fast == _relay_all(SEQUENCES[name])
