@@ -43,15 +43,18 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_
 _UNIQUE_KEYS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
 
 
-def _fast(raw: bytes | str) -> Any:
+def _fast(raw: Any) -> Any:
     """What orjson reads, when it provably reads what the strict decoder would; ``_NOT_FAST`` otherwise."""
-    text = raw.encode() if isinstance(raw, str) else raw
-    if text.count(b"{") + text.count(b"[") > FAST_MAX_BRACKETS or b'": ' in text[:256]:
+    try:
+        text = raw.encode() if type(raw) is str else raw if isinstance(raw, bytes) else None
+    except UnicodeEncodeError:  # lone surrogates: read as Python reads them
+        return _NOT_FAST
+    if text is None or text.count(b"{") + text.count(b"[") > FAST_MAX_BRACKETS or b'": ' in text[:256]:
         return _NOT_FAST  # deep perhaps, or spaced (never the encoding orjson writes): not worth a try
     try:
         value = orjson.loads(text)
         same = orjson.dumps(value) == text
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError, UnicodeEncodeError):
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return _NOT_FAST
     return value if same else _NOT_FAST
 
@@ -83,3 +86,10 @@ def loads_unique_keys(raw: str) -> Any:
         return _UNIQUE_KEYS_DECODER.decode(raw)
     except RecursionError:
         raise AmbiguousJSON("the JSON is nested too deeply") from None
+
+
+def loads_plain(raw: str | bytes) -> Any:
+    """``json.loads`` itself (a repeated key keeps its last value): for stream events whose clients parse them
+    with it (or with ``JSON.parse``, which reads them the same way)."""
+    value = _fast(raw)
+    return json.loads(raw) if value is _NOT_FAST else value

@@ -1,7 +1,8 @@
 """The fast readings on the per-request and per-chunk path read exactly what the general ones read.
 
 Three shortcuts, each held here to its general reading (the shortcut switched off is the reference):
-- ``strict_json.loads_strict`` through orjson when orjson's encoding of what it read is the input itself;
+- ``strict_json.loads_strict`` (and ``loads_unique_keys``, ``loads_plain``: ``json.loads`` itself) through orjson
+  when orjson's encoding of what it read is the input itself;
 - the SSE decoder reading a chunk of whole LF-framed events without its line buffer;
 - the OpenAI chat stream relay passing a text-only choice without ``_plan``.
 A shortcut that read anything differently (a duplicate key let through, a number changed, an event cut
@@ -21,13 +22,13 @@ from archestra.exchange import Exchange, ProfileInfo
 from archestra.providers import openai_stream
 from archestra.providers.openai_stream import OpenAIStreamRelay
 from archestra.streaming.sse import SSEDecoder
-from archestra.strict_json import AmbiguousJSON, loads_strict, loads_unique_keys
+from archestra.strict_json import AmbiguousJSON, loads_plain, loads_strict, loads_unique_keys
 
 
 def _reading(loads, raw):
     try:
         return "value", loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return "refused", type(exc)
 
 
@@ -54,9 +55,9 @@ TRICKY = [
 
 
 @pytest.mark.parametrize("raw", TRICKY, ids=range(len(TRICKY)))
-@pytest.mark.parametrize("loads", [loads_strict, loads_unique_keys])
+@pytest.mark.parametrize("loads", [loads_strict, loads_unique_keys, loads_plain])
 def test_tricky_texts_are_read_as_the_strict_decoder_reads_them(monkeypatch, loads, raw):
-    raw = raw if loads is loads_strict else raw.decode("utf-8", "replace")
+    raw = raw if loads is not loads_unique_keys else raw.decode("utf-8", "replace")
     kind, value = _reading(loads, raw)
     general_kind, general = _general(monkeypatch, loads, raw)
     assert kind == general_kind
@@ -77,8 +78,9 @@ JSON_VALUES = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(JSON_VALUES, st.sampled_from(["compact", "python", "spaced"]), st.booleans())
-def test_any_json_text_is_read_as_the_strict_decoder_reads_it(value, style, duplicate):
+@given(JSON_VALUES, st.sampled_from(["compact", "python", "spaced"]), st.booleans(),
+       st.sampled_from([loads_strict, loads_plain]))
+def test_any_json_text_is_read_as_the_strict_decoder_reads_it(value, style, duplicate, loads):
     if style == "compact":
         try:
             raw = orjson.dumps(value)
@@ -90,8 +92,8 @@ def test_any_json_text_is_read_as_the_strict_decoder_reads_it(value, style, dupl
         key, _, _ = raw[1:].partition(b":")
         raw = b"{" + key + b":0," + raw[1:]  # the first key once more, before its own value
     with pytest.MonkeyPatch.context() as patch:
-        general_kind, general = _general(patch, loads_strict, raw)
-    kind, read = _reading(loads_strict, raw)
+        general_kind, general = _general(patch, loads, raw)
+    kind, read = _reading(loads, raw)
     assert kind == general_kind
     assert _same(read, general) if kind == "value" else read == general
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..streaming.eventstream import EventMessage, EventStreamDecoder
 from ..streaming.sse import SSEDecoder, SSEEvent
+from ..strict_json import loads_plain
 from .anthropic_messages_answer import direct_call, finish_reason, neutral_usage, read_usage
 from .neutral import (FinishReason, ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, TextDelta,
                       ToolCallDelta, ToolCallStart, Untranslatable, Usage)
@@ -160,7 +161,7 @@ class AnthropicSSEReader(_Reader):
             if event.data is None and event.event is None:
                 continue  # a comment or stray blank lines
             try:
-                data = json.loads(event.data or "")
+                data = loads_plain(event.data or "")
             except ValueError:
                 raise Untranslatable(f"stream.{event.event}", "event data is not JSON") from None
             out += self._events.read(event.event or str(data.get("type")), data)

@@ -9,10 +9,10 @@ the upstream's mid-stream errors. Neutral tool call indexes count the answer's c
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from ..streaming.eventstream import EventMessage, EventStreamDecoder, EventStreamError
+from ..strict_json import loads_plain
 from .bedrock_converse_answer import (answer_id, client_tool_use, error_message, finish_reason, only_member,
                                       read_usage)
 from .neutral import (FinishReason, ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, TextDelta,
@@ -21,7 +21,7 @@ from .neutral import (FinishReason, ReasoningDelta, StreamEnd, StreamError, Stre
 
 def _payload(message: EventMessage, where: str) -> dict[str, Any]:
     try:
-        payload = json.loads(message.payload)
+        payload = loads_plain(message.payload)
     except ValueError:
         raise Untranslatable(where, "the event's payload is not JSON") from None
     if not isinstance(payload, dict):

@@ -9,11 +9,11 @@ out: see ``cohere_chat_answer``. A ``message-end`` carrying ``error`` is a :clas
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..streaming import StreamFormatError
 from ..streaming.sse import SSEDecoder, SSEEvent
+from ..strict_json import loads_plain
 from .cohere_chat_answer import check_citation, finish_reason, function_of, string_field, usage
 from .neutral import (ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart, TextDelta,
                       ToolCallDelta, ToolCallStart, Untranslatable)
@@ -47,7 +47,7 @@ class CohereStreamReader:
         if event.data is None or event.is_done:
             return []  # a comment, a stray blank line, or the optional [DONE] the SDK tolerates
         try:
-            data = json.loads(event.data)
+            data = loads_plain(event.data)
         except ValueError as error:
             raise Untranslatable("stream.data", "an event whose data is not JSON") from error
         kind = data.get("type") if isinstance(data, dict) else None

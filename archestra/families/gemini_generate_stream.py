@@ -7,10 +7,10 @@ the body. A function call arrives whole in one part.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..streaming.sse import SSEDecoder, SSEError
+from ..strict_json import loads_plain
 from .gemini_generate_errors import error_message
 from .gemini_generate_parts import blocked, candidate, candidate_parts, check_response, finish_reason, usage
 from .neutral import (FinishReason, Reasoning, ReasoningDelta, StreamEnd, StreamError, StreamEvent, StreamStart,
@@ -50,7 +50,7 @@ class GeminiStreamReader:
         if data is None or self._failed:
             return []  # a comment or keep-alive; after an error nothing more is read
         try:
-            body: Any = json.loads(data)
+            body: Any = loads_plain(data)
         except ValueError:
             raise Untranslatable("stream", f"a data line that is not JSON: {data[:80]!r}") from None
         message = error_message(body)

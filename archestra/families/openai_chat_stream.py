@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from ..streaming.sse import SSEDecoder, encode_event
+from ..strict_json import loads_plain
 from .neutral import (ChatRequest, FinishReason, ReasoningDelta, StreamEnd, StreamError, StreamEvent,
                       StreamStart, TextDelta, ToolCallDelta, ToolCallStart, Untranslatable, Usage)
 from .openai_chat_answer import (finish_read, finish_rendered, read_call, read_content, read_reasoning,
@@ -161,7 +162,7 @@ class ChatStreamReader:
         if data.startswith("[DONE]"):
             return self._end()
         try:
-            chunk = json.loads(data)
+            chunk = loads_plain(data)
         except ValueError:
             raise Untranslatable("stream", f"not a JSON chunk: {data[:80]!r}") from None
         if not isinstance(chunk, dict):

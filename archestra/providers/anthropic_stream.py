@@ -27,13 +27,12 @@ code execution...) are recorded as they pass, so the calls after them are decide
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 from ..exchange import ToolCall, Usage
 from ..streaming import StreamFormatError
 from ..streaming.sse import SSEEvent, encode_event
-from ..strict_json import loads_strict
+from ..strict_json import loads_plain, loads_strict
 from .anthropic_blocks import CALL_TYPES, Names, call_name, is_server_result, server_result, toolset_of
 from .anthropic_events import reading
 from .anthropic_table import TABLE
@@ -128,7 +127,7 @@ class AnthropicStreamRelay(HoldingRelay):
         if not event.data:
             return None
         try:
-            data = json.loads(event.data)
+            data = loads_plain(event.data)
         except ValueError:
             raise UnreadEvent(f"a {name} event whose data is not JSON") from None
         if not isinstance(data, dict) or data.get("type") != name:

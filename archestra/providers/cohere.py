@@ -17,6 +17,7 @@ from ..exchange import ClientInfo, Exchange, ProfileInfo, Response, ToolCall, Us
 from ..proxy_error import ProxyError
 from ..routing import Route
 from ..streaming.sse import SSEEvent, encode_event
+from ..strict_json import loads_plain
 from .chat_completions import ChatCompletions
 from .chat_context import empty
 from .content import content_text
@@ -185,7 +186,7 @@ class CohereStreamRelay(HoldingRelay):
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         try:
-            data = json.loads(event.data) if event.data and not event.is_done else None
+            data = loads_plain(event.data) if event.data and not event.is_done else None
         except ValueError:
             data = None
         if not isinstance(data, dict):

@@ -13,12 +13,12 @@ the table does not hold, ends the stream with an error: the chunk carrying it is
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any, Iterable
 
 from ..exchange import Exchange
 from ..streaming.jsonarray import JSONArrayDecoder
 from ..streaming.sse import encode_event
+from ..strict_json import loads_plain
 from .content import parts_text
 from .gemini_answer import CandidateReader, check_response, is_call_part
 from .gemini_format import field, key_of, refuse_candidate, response_view
@@ -55,7 +55,7 @@ class GeminiStreamRelay(StreamRelay):
     def feed(self, event: Any) -> Iterable[bytes]:
         data = None
         if event.data is not None:
-            data = json.loads(event.data)  # a ValueError ends the stream with an error: never relayed unread
+            data = loads_plain(event.data)  # a ValueError ends the stream with an error: never relayed unread
             if not isinstance(data, dict):
                 raise ValueError("a stream chunk that is not a GenerateContentResponse")
             self._read(data)

@@ -61,6 +61,20 @@ def _crc(data: bytes | memoryview) -> int:
     return binascii.crc32(data) & 0xFFFFFFFF
 
 
+def _headers(data: bytes) -> dict[str, Any]:
+    """The headers of a message: a stream repeats the same few header blocks (``chunk`` events), read once each."""
+    known = _READ_HEADERS.get(data)
+    if known is None:
+        known = _parse_headers(data)
+        if len(data) <= 256 and len(_READ_HEADERS) < 64:
+            _READ_HEADERS[data] = known
+    return dict(known)
+
+
+#: Header blocks already read (their bytes -> their headers): immutable values only (str, bool, int, bytes).
+_READ_HEADERS: dict[bytes, dict[str, Any]] = {}
+
+
 def _parse_headers(data: bytes) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     i = 0
@@ -123,7 +137,7 @@ class EventStreamDecoder:
             (message_crc,) = struct.unpack_from(">I", raw, total - 4)
             if _crc(raw[:-4]) != message_crc:
                 raise EventStreamError("event-stream message checksum mismatch")
-            headers = _parse_headers(raw[PRELUDE:PRELUDE + headers_len])
+            headers = _headers(raw[PRELUDE:PRELUDE + headers_len])
             out.append(EventMessage(headers, raw[PRELUDE + headers_len:-4], raw))
         return out
 

@@ -18,8 +18,9 @@ def chunk(event: dict | str, padding: str = "abcdefghijklmn") -> bytes:
     """One ``chunk`` event carrying a model stream event (its JSON text as given, base64)."""
     text = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
     payload = {"bytes": base64.b64encode(text.encode()).decode(), "p": padding}
+    # Compact, as Bedrock writes it (a captured frame: aws-doc-sdk-examples issue 5541, ``{"bytes":"eyJj..."}``).
     return frame({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"},
-                 json.dumps(payload).encode())
+                 json.dumps(payload, separators=(",", ":")).encode())
 
 
 def from_sse(events: list[bytes], metrics: dict | None = METRICS) -> list[bytes]:
