@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+def sdk_json(body: dict) -> str:
+    """A request body as the official SDKs send it: compact, UTF-8 (httpx's ``encode_json``, JSON.stringify)."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
 BODY = {
     "model": "gpt-4o",
     "messages": [{"role": "system", "content": "You are a helpful assistant."},
@@ -77,7 +82,7 @@ def wrk(url: str, connections: int, seconds: int, cpu: str | None = None, body: 
         key: str | None = None) -> Load:
     """One wrk run against ``url`` (wrk only knows durations: a thread that stops early still waits them out);
     ``key`` is sent as the bearer token (else ``BENCH_KEY``, else a fake provider key: see post.lua)."""
-    env = {**os.environ, "BENCH_BODY": json.dumps(body or BODY), **({"BENCH_KEY": key} if key else {})}
+    env = {**os.environ, "BENCH_BODY": sdk_json(body or BODY), **({"BENCH_KEY": key} if key else {})}
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s",
                "-s", str(HERE / "post.lua"), url]
     done = subprocess.run(pinned(command, cpu), env=env, capture_output=True, text=True)
@@ -110,9 +115,9 @@ def _stream_request(host: str, port: int, path: str, mode: str = "", body: dict 
     body = body or BODY
     if path.endswith("/invoke"):  # Bedrock InvokeModel: streamed on its own path, the model (the mode) in the path
         path = path.replace("/invoke", f"-{mode}/invoke" if mode else "/invoke") + "-with-response-stream"
-        body = json.dumps(body).encode()
+        body = sdk_json(body).encode()
     else:
-        body = json.dumps({**body, "stream": True, "model": f"{body['model']}-{mode}" if mode else body["model"]}
+        body = sdk_json({**body, "stream": True, "model": f"{body['model']}-{mode}" if mode else body["model"]}
                           ).encode()
     key = key or os.environ.get("BENCH_KEY", KEY)
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -252,7 +257,7 @@ def counted_requests(host: str, port: int, path: str, total: int, connections: i
     import http.client
     import threading
 
-    data = json.dumps(body or BODY).encode()
+    data = sdk_json(body or BODY).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key or os.environ.get('BENCH_KEY', KEY)}"}
     counts = [0, 0]
     lock = threading.Lock()
