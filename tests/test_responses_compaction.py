@@ -30,9 +30,11 @@ def client(live, pid: str) -> openai.OpenAI:
 def compact(live, pid: str, history: list) -> list:
     """A compaction pass through the proxy: the items that replace the history (with a new compaction item)."""
     encrypted = f"gAAAAAB{time.monotonic_ns()}=="
-    live.upstream.reply_with(json_reply(wire.compacted([history[0], wire.compaction(encrypted)])))
+    asked = wire.user_message(history[0]["content"])  # given back as the API gives user messages back
+    live.upstream.reply_with(json_reply(wire.compacted([asked, wire.compaction(encrypted)])))
     answer = client(live, pid).responses.compact(model="gpt-5.1-codex", input=history)
     assert live.upstream.received[-1].path == "/responses/compact"
+    assert answer.output[0].model_dump(exclude_none=True) == asked  # the user's message, not a refusal
     assert answer.output[-1].type == "compaction" and answer.output[-1].encrypted_content == encrypted
     return [item.model_dump(exclude_none=True) for item in answer.output]
 

@@ -36,7 +36,7 @@ from .wire import compact_json
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 USAGE_NULL = b',"usage":null'
 #: A choice that is only text (most of a stream): these keys, ``index`` 0 and nothing waiting. Read by
-#: ``_text_only`` as ``_plan`` would read it (tests/test_openai_stream_fast.py holds the two to the same bytes).
+#: ``_text_only`` as ``_plan`` would read it (tests/test_fast_reading.py holds the two to the same bytes).
 _TEXT_CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})
 _TEXT_DELTA_KEYS = frozenset(key for key in ("content", "role")
                              if TABLE.in_answer("delta", key) in (Reading.INERT, Reading.OPAQUE))

@@ -112,7 +112,8 @@ TABLE = FamilyTable(
              **{f"tool:{kind}": reading for kind, reading in TOOLS.items()},
              **{f"field:{name}": reading for name, reading in FIELDS.items()}},
     answer={**{f"item:{kind}": answer for kind, (_, answer, _) in ITEMS.items() if answer is not None},
-            **{f"part:{kind}": reading for kind, reading in PARTS.items() if kind in ("output_text", "refusal")}},
+            **{f"part:{kind}": reading for kind, reading in PARTS.items()
+               if kind in ("output_text", "refusal", "input_text")}},
     events={**{f"event:{name}": _READ for name in _READ_EVENTS}, **{f"event:{name}": _SKIPPED
                                                                     for name in _SKIPPED_EVENTS}},
     unknown_event=_SKIPPED,
@@ -135,4 +136,5 @@ TABLE = FamilyTable(
         "request:tool:tool_search": "also decided before the request unless execution is client",
         "request:tool:namespace": "its tools are read as tools of the namespace (their calls' toolset)",
         "answer:item:shell_call": "a call whatever its environment says",
+        "answer:part:input_text": "the user messages a compaction answer (POST /responses/compact) gives back",
     })

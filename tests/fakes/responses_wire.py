@@ -192,6 +192,13 @@ def error_body(message: str, type_: str = "invalid_request_error", code: str | N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def user_message(text: str, item_id: str = "msg_000") -> dict:
+    """A user message as a compaction answer gives it back (the API reference's example of ``/responses/compact``):
+    an item with an id, its text an ``input_text`` part."""
+    return {"id": item_id, "type": "message", "status": "completed",
+            "content": [{"type": "input_text", "text": text}], "role": "user"}
+
+
 def compaction(encrypted: str, item_id: str = "cmp_68c0a1b2c3d4e5f6") -> dict:
     """A ``compaction`` item (openai ``ResponseCompactionItem``)."""
     return {"id": item_id, "type": "compaction", "encrypted_content": encrypted, "created_by": "system"}
