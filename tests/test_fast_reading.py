@@ -4,7 +4,8 @@ Three shortcuts, each held here to its general reading (the shortcut switched of
 - ``strict_json.loads_strict`` (and ``loads_unique_keys``, ``loads_plain``: ``json.loads`` itself) through orjson
   when orjson's encoding of what it read is the input itself;
 - the SSE decoder reading a chunk of whole LF-framed events without its line buffer;
-- the OpenAI chat stream relay passing a text-only choice without ``_plan``.
+- the OpenAI chat stream relay passing a text-only choice without ``_plan``, and a chunk that is the last
+  text-only chunk's bytes around another JSON string without reading it whole.
 A shortcut that read anything differently (a duplicate key let through, a number changed, an event cut
 elsewhere, a chunk passed that the general reading holds or refuses) fails these tests.
 """
@@ -170,6 +171,12 @@ def _call(name, arguments, index=0):
     return _chunk({"index": index, "delta": {"tool_calls": [fragment]}, "finish_reason": None})
 
 
+def _raw(text_json_body):
+    """A text chunk whose text is the given bytes between the quotes, as they are (``_text`` with ``"X"`` in
+    place of its text, then X replaced): what no encoder writes, but an upstream can send."""
+    return _text("X").replace(b'"content":"X"', b'"content":"' + text_json_body.encode() + b'"')
+
+
 FINISH = _chunk({"index": 0, "delta": {}, "finish_reason": "stop"})
 CALLS_FINISH = _chunk({"index": 0, "delta": {}, "finish_reason": "tool_calls"})
 DONE = b"data: [DONE]\n\n"
@@ -202,6 +209,19 @@ SEQUENCES = {
                                      citations=["https://x.test"]), _call("send_email", "{}"), CALLS_FINISH, DONE],
     "usage": [_text("a"), _chunk({"index": 0, "delta": {"content": "b"}, "finish_reason": None},
                                  usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}), DONE],
+    "escapes": [_text("", role="assistant"), _text("a"), _text('say "hi"\\ \n caf\u00e9 \t'), _text("\u2028"),
+                _raw("caf\\u00e9 \\ud83d\\ude00 \\/"), FINISH, DONE],
+    "a quote in the text's place": [_text("a"), _raw('b","x":"c'), DONE],
+    "content twice": [_text("a"), _raw('b","content":"c'), DONE],
+    "an escape broken off": [_text("a"), _raw("b\\"), DONE],
+    "a lone surrogate": [_text("a"), _raw("\\ud800"), _text("b"), DONE],
+    "another model between": [_text("a"), _text("b"), _chunk({"index": 0, "delta": {"content": "c"},
+                                                               "finish_reason": None}, model="gpt-4o-mini"),
+                              _text("d"), _chunk(None, model="gpt-4o-mini"), _text("e"), DONE],
+    "text after a refusal": [_text("", role="assistant"), _text("a"), _call("delete_all", "{}"), CALLS_FINISH,
+                             _text("b"), DONE],
+    "text beside usage": [_text("a"), _chunk({"index": 0, "delta": {"content": "b"}, "finish_reason": None},
+                                             usage=None), _text("c"), DONE],
 }
 
 
@@ -220,7 +240,8 @@ def _relay_all(chunks):
     except ValueError as exc:
         out.append(f"refused: {exc}".encode())
     response = relay.sync_view()
-    return out, response.text, response.finish_reason, response.usage, [c.name for c in response.tool_calls]
+    return (out, response.text, response.model, response.finish_reason, response.usage,
+            [c.name for c in response.tool_calls])
 
 
 @pytest.mark.parametrize("name", SEQUENCES)

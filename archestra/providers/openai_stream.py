@@ -15,10 +15,17 @@ request asked for is refused. Fragments that extend a call already replayed are 
 What the provider's own search and tools read (a delta's ``annotations`` and ``executed_tools``, a chunk's
 ``citations`` and ``search_results``: chat_search.py) is judged before the choice's calls are decided. A
 choice may carry the message so far beside its delta (Perplexity): only its fields read as text pass.
+
+Most of a stream is text: a first choice with only text is passed without the general reading (``_text_only``),
+and a chunk that is the last such chunk's bytes with another JSON string as its text is not read whole at all
+(``_templated``). Both do to the relay's state exactly what the general reading would (tests/test_fast_reading.py).
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable
+
+import orjson
 
 from ..exchange import Exchange, ToolCall, ToolResult
 from ..proxy_error import ProxyError
@@ -40,6 +47,8 @@ USAGE_NULL = b',"usage":null'
 _TEXT_CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})
 _TEXT_DELTA_KEYS = frozenset(key for key in ("content", "role")
                              if TABLE.in_answer("delta", key) in (Reading.INERT, Reading.OPAQUE))
+_CONTENT = b'"content":"'
+_STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*')
 
 
 def _usage_only(raw: bytes) -> bool:
@@ -79,6 +88,9 @@ class OpenAIStreamRelay(StreamRelay):
         self._max_choices = max(choices, 1)
         self._choices: dict[int, _Choice] = {}
         self._searched: list[ToolResult] = []  # the last chunk-level citations (repeated as they grow)
+        #: The last text-only chunk's bytes around its text, and its model: a chunk that is these bytes around
+        #: another JSON string is the same chunk with other text (``_templated``).
+        self._template: tuple[bytes, bytes, Any] | None = None
 
     # -- StreamRelay ---------------------------------------------------------------------------
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
@@ -92,6 +104,10 @@ class OpenAIStreamRelay(StreamRelay):
         if event.is_done:
             self.ended = True
             return [*self._release_all(), event.raw]
+        text = self._templated(event.raw)
+        if text is not None:
+            self.text.append(text)
+            return [event.raw]
         chunk = self._json(event)
         choices = chunk.get("choices") if chunk is not None else None
         if choices is not None and not isinstance(choices, list):
@@ -100,6 +116,7 @@ class OpenAIStreamRelay(StreamRelay):
             return [event.raw]
         single = len(choices) == 1
         if single and self._text_only(choices[0]):
+            self._template = _template_of(event.raw, chunk)
             return [event.raw]
         seen = [_index(c.get("index"), 0) for c in choices if isinstance(c, dict)]
         if len(set(seen)) < len(seen):
@@ -160,6 +177,24 @@ class OpenAIStreamRelay(StreamRelay):
             return False
         self.text.append(delta["content"])
         return True
+
+    def _templated(self, raw: bytes) -> str | None:
+        """The text of a chunk that is the last text-only chunk with other text (the same bytes around another
+        JSON string); None: the chunk is read in full. What reading it in full would do to the relay's state is
+        done here too: the text taken in, the model set again."""
+        template, state = self._template, self._choices.get(0)
+        if template is None or state is None or state.refused:
+            return None
+        head, tail, model = template
+        if not raw.startswith(head) or not raw.endswith(tail) or len(raw) < len(head) + len(tail):
+            return None
+        try:
+            text = orjson.loads(b'"' + raw[len(head):len(raw) - len(tail)] + b'"')
+        except orjson.JSONDecodeError:
+            return None  # not one JSON string (a quote in it, an escape broken off, a lone surrogate)
+        if model:
+            self.response.model = model
+        return text
 
     def _state(self, index: int) -> _Choice:
         state = self._choices.get(index)
@@ -308,6 +343,19 @@ class OpenAIStreamRelay(StreamRelay):
             if (state.holding or state.held) and not state.refused:
                 out += self._settle(state)
         return out
+
+
+def _template_of(raw: bytes, chunk: dict[str, Any]) -> tuple[bytes, bytes, Any] | None:
+    """A text-only chunk's bytes before and after its text's JSON string, when they say nothing but the envelope
+    (the key ``content`` once, no usage, nothing the provider's search read); None otherwise."""
+    if raw.count(_CONTENT) != 1 or chunk.get("usage") is not None or response_results(chunk):
+        return None
+    start = raw.index(_CONTENT) + len(_CONTENT)
+    end = _STRING_BODY.match(raw, start).end()  # type: ignore[union-attr]
+    if raw[end:end + 1] != b'"':
+        return None
+    model = chunk.get("model")
+    return raw[:start], raw[end:], model if isinstance(model, str) and model else None
 
 
 def _read_delta(delta: dict[str, Any]) -> None:
