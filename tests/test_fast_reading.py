@@ -220,6 +220,9 @@ SEQUENCES = {
                               _text("d"), _chunk(None, model="gpt-4o-mini"), _text("e"), DONE],
     "text after a refusal": [_text("", role="assistant"), _text("a"), _call("delete_all", "{}"), CALLS_FINISH,
                              _text("b"), DONE],
+    "events split and joined": [_text("a"), _text("b"), _text("c") + _text("d"), _text("e")[:12], _text("e")[12:],
+                                _text("f")[:-1], _text("f")[-1:] + _text("g"), _text("h"), DONE],
+    "a chunk after half a line": [_text("a"), _text("b"), b": keep", _text("c"), _text("d"), DONE],
     "text beside usage": [_text("a"), _chunk({"index": 0, "delta": {"content": "b"}, "finish_reason": None},
                                              usage=None), _text("c"), DONE],
 }

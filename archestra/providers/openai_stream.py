@@ -93,8 +93,18 @@ class OpenAIStreamRelay(StreamRelay):
         self._template: tuple[bytes, bytes, Any] | None = None
 
     # -- StreamRelay ---------------------------------------------------------------------------
+    def feed_bytes(self, chunk: bytes) -> bytes:
+        # A chunk that is one whole event, the last text-only chunk with other text: not decoded as SSE either.
+        text = self._templated(chunk) if self._decoder.idle else None
+        if text is None:
+            return super().feed_bytes(chunk)
+        self.text.append(text)
+        return b"".join(self._out([chunk]))
+
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
-        out = self._relay(event)
+        return self._out(self._relay(event))
+
+    def _out(self, out: Iterable[bytes]) -> Iterable[bytes]:
         if not self._strip_usage:
             return out
         # Without include_usage the chunks carry no ``usage`` key, and no usage-only chunk comes last.
@@ -347,9 +357,11 @@ class OpenAIStreamRelay(StreamRelay):
 
 def _template_of(raw: bytes, chunk: dict[str, Any]) -> tuple[bytes, bytes, Any] | None:
     """A text-only chunk's bytes before and after its text's JSON string, when they say nothing but the envelope
-    (the key ``content`` once, no usage, nothing the provider's search read); None otherwise."""
-    if raw.count(_CONTENT) != 1 or chunk.get("usage") is not None or response_results(chunk):
-        return None
+    (the key ``content`` once, no usage, nothing the provider's search read) and the event is one ``data:`` line;
+    None otherwise."""
+    if raw.count(_CONTENT) != 1 or chunk.get("usage") is not None or response_results(chunk) \
+            or not raw.startswith(b"data: ") or not raw.endswith(b"\n\n") or raw.count(b"\n") != 2 or b"\r" in raw:
+        return None  # (and one data line, as one chunk of its own would be decoded: ``feed_bytes``)
     start = raw.index(_CONTENT) + len(_CONTENT)
     end = _STRING_BODY.match(raw, start).end()  # type: ignore[union-attr]
     if raw[end:end + 1] != b'"':

@@ -40,6 +40,11 @@ class SSEDecoder:
         self._lines = 0  # lines of the current event, comments included
         self._max = max_event_bytes
 
+    @property
+    def idle(self) -> bool:
+        """Nothing of an event waits for more bytes: the next chunk starts a new event."""
+        return not self._buf
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if not self._buf and chunk.endswith(b"\n\n") and not chunk.startswith(b"\n") and b"\r" not in chunk \
                 and b"\n\n\n" not in chunk:
