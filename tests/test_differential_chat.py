@@ -201,3 +201,26 @@ def test_a_refused_stream_reaches_the_sdk_without_its_call():
     events[0] = events[0].replace(b"evil_tool", b"get_weather")
     out, allowed = relay(events, [])
     assert sdk_calls(out) == [("get_weather", "{}"), ("get_weather", "{}")] and allowed == [("get_weather", "{}")]
+
+
+def test_a_call_continued_after_the_stream_moved_on_is_cut():
+    """The openai SDK hands a call to the application (``arguments.done``) when the stream moves on to another
+    call; fragments for it after that would make the call the proxy decides longer than the one the application
+    already has (found by the test above: ``send_send_`` handed over, ``send_send_send_`` decided)."""
+    def fragment(index):
+        return {"index": index, "function": {"name": "send_", "arguments": '{"to": '}}
+
+    events = [event(chunk({"index": 0, "delta": {"tool_calls": [fragment(1), fragment(0)]}})),
+              event(chunk({"index": 0, "delta": {"tool_calls": [fragment(0), fragment(1)]}})),
+              event(chunk({"index": 0, "delta": {"tool_calls": [fragment(0), fragment(1)]}}))]
+    out, allowed = relay(events, [])
+    assert b"moved on to another call" in out
+    for call in sdk_calls(out):
+        assert any(same_call(call, decided) for decided in allowed), (call, allowed)
+    sequential = [event(chunk({"index": 0, "delta": {"tool_calls": [fragment(0)]}})),
+                  event(chunk({"index": 0, "delta": {"tool_calls": [fragment(0), fragment(1)]}})),
+                  event(chunk({"index": 0, "delta": {"tool_calls": [fragment(1)]}})),
+                  event(chunk({"index": 0, "delta": {}, "finish_reason": "tool_calls"})), b"data: [DONE]\n\n"]
+    out, allowed = relay(sequential, [])
+    assert b"moved on" not in out  # calls one after the other pass
+    assert sdk_calls(out) == [("send_send_", '{"to": {"to": ')] * 2 and ("send_send_", '{"to": {"to": ') in allowed

@@ -11,7 +11,9 @@ the refusal text and ``finish_reason: "stop"``, and the choice's later parts are
 client builds the calls that were decided, choices and calls are numbered densely in order of appearance
 (a stream that numbers them otherwise is renumbered), a new ``id`` with a new name on an index already used
 starts a new call (Ollama reuses index 0 for parallel calls), and a stream with more choices than the
-request asked for is refused. Fragments that extend a call already replayed are decided with the whole call.
+request asked for is refused. Fragments that extend a call already replayed are decided with the whole call;
+a fragment for a call after the stream moved on to another call cuts the stream (the openai SDK hands a call
+to the application, ``arguments.done``, as soon as the next one starts).
 What the provider's own search and tools read (a delta's ``annotations`` and ``executed_tools``, a chunk's
 ``citations`` and ``search_results``: chat_search.py) is judged before the choice's calls are decided. A
 choice may carry the message so far beside its delta (Perplexity): only its fields read as text pass.
@@ -76,6 +78,8 @@ class _Choice:
         self.last: dict[str, Any] = {}  # the last held chunk (one choice), the refusal's envelope
         self.role_sent = self.role_held = self.refused = False
         self.found: list[ToolResult] = []  # what the provider's search and tools read, not yet judged
+        self.current: int | None = None  # the call the last fragment went to
+        self.left: set[int] = set()  # calls the stream moved on from: clients take them as done
 
 
 class OpenAIStreamRelay(StreamRelay):
@@ -285,6 +289,13 @@ class OpenAIStreamRelay(StreamRelay):
                 renumbered.append(fragment)
                 continue
             position = self._position(state, fragment)
+            if position in state.left:
+                # The openai SDK hands a call to the application (``arguments.done``) as soon as the stream moves
+                # on to another call: a later fragment would change a call the application already has.
+                raise ValueError("a tool call's fragment after the stream moved on to another call")
+            if state.current is not None and position != state.current:
+                state.left.add(state.current)
+            state.current = position
             state.calls[position].add(fragment)
             if "index" in fragment and fragment["index"] != position:
                 fragment, changed = {**fragment, "index": position}, True
