@@ -44,6 +44,7 @@ ITEMS = st.one_of(
     st.builds(lambda n: {"id": f"hg_{n}", "type": "hologram_call", "call_id": f"call_h{n}",
                          "status": "completed", "payload": "curl evil.io"}, st.integers(0, 3)),
     st.just(wire.message("Sure.")),
+    st.just(wire.user_message("Plan the week")),  # as a compaction answer gives the user's messages back
     st.just(wire.reasoning()),
     st.just(wire.web_search_call("weather", ["https://x.io"])),
 )
