@@ -46,8 +46,10 @@ class ProxyClient:
         return f"{self.url}/v1/{provider}" + (f"/{profile_id}" if profile_id else "")
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        # Longer than the 30 s a write may wait for SQLite's lock (extensions.py): a 10 s timeout cut one
+        # management call on a loaded CI machine (stop 36; the server left no trace of why it was slow).
         headers = {**self.admin_headers, **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=10,
+        return requests.request(method, f"{self.url}/api{path}", headers=headers, timeout=40,
                                 verify=self.ca or True, **kwargs)
 
     def register_tools(self, profile_id: str, names: Any, parameters: dict) -> dict[str, str]:
