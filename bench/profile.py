@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import measure
 from .run import (
+    FLOOR_PORT,
     HOST,
     LOAD_CPU,
     POSTGRES_URL,
@@ -32,6 +33,7 @@ from .run import (
     SERVER_CPU,
     UPSTREAM_PORT,
     _count_interactions,
+    floor_command,
     process,
     proxy_env,
     reset_postgres,
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="sample the --streams runs instead of the wrk load (the per-chunk path)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-spy", action="store_true")
+    parser.add_argument("--floor", action="store_true",
+                        help="the stack floor (bench/floor_app.py) instead of the proxy: its CPU per request and profile")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
     options = parser.parse_args(argv)
     body, end = (measure.INVOKE_BODY, measure.EVENTSTREAM_END) if options.invoke else (measure.BODY, measure.DONE)
@@ -101,12 +105,19 @@ def main(argv: list[str] | None = None) -> None:
             if options.postgres and not reset_postgres():
                 raise SystemExit("PostgreSQL is not available")
             env = proxy_env(POSTGRES_URL if options.postgres else f"sqlite:///{workdir / 'bench.db'}", workdir)
-            command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"]
-            with process(command, env, workdir / "proxy.log", (PROXY_PORT, "/readyz"), SERVER_CPU) as proc:
+            command, port, ready = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"], \
+                PROXY_PORT, (PROXY_PORT, "/readyz")
+            if options.floor:
+                command, port, ready = floor_command(), FLOOR_PORT, None
+                options.path = options.path.replace("/openai", "").replace("/bedrock", "")
+            with process(command, env, workdir / "proxy.log", ready, SERVER_CPU) as proc:
+                if options.floor:
+                    measure.wait_port(HOST, FLOOR_PORT)
                 pid = worker_pid(proc.pid)
-                url = f"http://{HOST}:{PROXY_PORT}{options.path}"
+                url = f"http://{HOST}:{port}{options.path}"
                 measure.wrk(url, options.connections, 3, cpu=LOAD_CPU, body=body)  # warm-up
-                recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"])
+                counting = not options.floor
+                recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"]) if counting else 0
                 collapsed = workdir / "profile.txt"
                 sampler = None
                 spy_command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--nonblocking",
@@ -124,15 +135,15 @@ def main(argv: list[str] | None = None) -> None:
                     if spy and options.spy_streams:
                         sampler = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     before = measure.cpu_seconds(pid)
-                    first, last = measure.stream_times(HOST, PROXY_PORT, options.path, options.streams, "", body, end)
+                    first, last = measure.stream_times(HOST, port, options.path, options.streams, "", body, end)
                     stream_cpu = (measure.cpu_seconds(pid) - before) * 1000 / options.streams
                     if sampler and options.spy_streams:
                         sampler.send_signal(signal.SIGINT)
                         sampler.wait(60)
                     print(f"fast streams: first event {first:.3f} ms, last {last:.3f} ms, CPU {stream_cpu:.3f} ms "
                           "per stream")
-                recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"]) - recorded
-                if options.record_check:
+                recorded = _count_interactions(env["ARCHESTRA_ADMIN_TOKEN"]) - recorded if counting else 0
+                if options.record_check and counting:
                     admin = env["ARCHESTRA_ADMIN_TOKEN"]
                     before = _count_interactions(admin)
                     answered, other = measure.counted_requests(HOST, PROXY_PORT, options.path, options.record_check,

@@ -282,11 +282,16 @@ def _count_interactions(admin_token: str, expected: int | None = None) -> int:
         time.sleep(0.1)
 
 
-def bench_floor(report: Report, options, workdir: Path) -> None:
+def floor_command() -> list[str]:
     """Flask + gunicorn gevent + requests forwarding the request and nothing more: the stack's own cost."""
     app = f"bench.floor_app:create('http://{HOST}:{UPSTREAM_PORT}/v1')"
-    command = [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"{HOST}:{FLOOR_PORT}",
-               "--log-level", "warning", app]
+    return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"{HOST}:{FLOOR_PORT}",
+            "--log-level", "warning", app]
+
+
+def bench_floor(report: Report, options, workdir: Path) -> None:
+    """The stack floor's rows (``floor_command``)."""
+    command = floor_command()
     with process(command, dict(os.environ), workdir / "floor.log", None, SERVER_CPU) as proc:
         measure.wait_port(HOST, FLOOR_PORT)
         measured = targets(FLOOR, CHAT, responses=RESPONSES)

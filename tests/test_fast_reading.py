@@ -228,13 +228,34 @@ SEQUENCES = {
 }
 
 
-def _relay_all(chunks):
+def _with_usage(text, **delta):
+    """A text chunk as OpenAI streams it once ``include_usage`` is on (which the proxy turns on to meter)."""
+    return _chunk({"index": 0, "delta": {"content": text, **delta}, "finish_reason": None}, usage=None)
+
+
+USAGE_LAST = _chunk(None, choices=[], usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+SEQUENCES.update({
+    "usage null on every chunk": [_with_usage("", role="assistant"), _with_usage("a"), _with_usage("b"),
+                                  _with_usage('c,"usage":null d'), _with_usage('"choices":[]'),
+                                  _with_usage("e"), FINISH, USAGE_LAST, DONE],
+    "usage null, escapes and quotes in the text's place": [
+        _with_usage("a"), _with_usage("b").replace(b'"content":"b"', b'"content":"b\\",\\"usage\\":null"'),
+        _with_usage("c").replace(b'"content":"c"', b'"content":"c","usage":null,"x":"y"'),
+        _with_usage("d").replace(b'"content":"d"', b'"content":"\\"choices\\":[]"'), _with_usage("e"),
+        USAGE_LAST, DONE],
+    "usage null, joined and split": [_with_usage("a"), _with_usage("b") + _with_usage("c"),
+                                     _with_usage("d")[:20], _with_usage("d")[20:], _with_usage("e"), USAGE_LAST,
+                                     DONE],
+})
+
+
+def _relay_all(chunks, strip_usage=False):
     exchange = Exchange("openai", ProfileInfo("p", "p"), "gpt-4o", stream=True)
 
     def decide(calls, results):
         return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
 
-    relay = OpenAIStreamRelay(exchange, decide, lambda error: {"error": error.message})
+    relay = OpenAIStreamRelay(exchange, decide, lambda error: {"error": error.message}, strip_usage=strip_usage)
     out = []
     try:
         for chunk in chunks:
@@ -247,8 +268,9 @@ def _relay_all(chunks):
             [c.name for c in response.tool_calls])
 
 
+@pytest.mark.parametrize("strip_usage", [False, True], ids=["as asked", "usage added by the proxy"])
 @pytest.mark.parametrize("name", SEQUENCES)
-def test_text_chunks_pass_as_the_general_reading_passes_them(monkeypatch, name):
-    fast = _relay_all(SEQUENCES[name])
+def test_text_chunks_pass_as_the_general_reading_passes_them(monkeypatch, name, strip_usage):
+    fast = _relay_all(SEQUENCES[name], strip_usage)
     monkeypatch.setattr(openai_stream.OpenAIStreamRelay, "_text_only", lambda self, choice: False)
-    assert fast == _relay_all(SEQUENCES[name])
+    assert fast == _relay_all(SEQUENCES[name], strip_usage)

@@ -43,6 +43,9 @@ from .shapes import Reading, refused_reason
 from .wire import compact_json
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
+#: A text-only chunk's envelope (``_template_of``): the bytes before and after its text, its model, and those bytes
+#: as the client gets them.
+Template = tuple[bytes, bytes, Any, bytes, bytes]
 USAGE_NULL = b',"usage":null'
 #: A choice that is only text (most of a stream): these keys, ``index`` 0 and nothing waiting. Read by
 #: ``_text_only`` as ``_plan`` would read it (tests/test_fast_reading.py holds the two to the same bytes).
@@ -94,7 +97,7 @@ class OpenAIStreamRelay(StreamRelay):
         self._searched: list[ToolResult] = []  # the last chunk-level citations (repeated as they grow)
         #: The last text-only chunk's bytes around its text, and its model: a chunk that is these bytes around
         #: another JSON string is the same chunk with other text (``_templated``).
-        self._template: tuple[bytes, bytes, Any] | None = None
+        self._template: Template | None = None
 
     # -- StreamRelay ---------------------------------------------------------------------------
     def feed_bytes(self, chunk: bytes) -> bytes:
@@ -103,7 +106,13 @@ class OpenAIStreamRelay(StreamRelay):
         if text is None:
             return super().feed_bytes(chunk)
         self.text.append(text)
-        return b"".join(self._out([chunk]))
+        if not self._strip_usage:
+            return chunk
+        # What ``_out`` makes of it: the envelope without ``"usage":null``, made once with the template (the text,
+        # one JSON string's body, holds no bare quote, so no part of what is removed; and the chunk is no
+        # usage-only chunk: its choices are the template's one text choice).
+        head, tail, _, client_head, client_tail = self._template  # type: ignore[misc]
+        return client_head + chunk[len(head):len(chunk) - len(tail)] + client_tail
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         return self._out(self._relay(event))
@@ -130,7 +139,7 @@ class OpenAIStreamRelay(StreamRelay):
             return [event.raw]
         single = len(choices) == 1
         if single and self._text_only(choices[0]):
-            self._template = _template_of(event.raw, chunk)
+            self._template = _template_of(event.raw, chunk, self._strip_usage)
             return [event.raw]
         seen = [_index(c.get("index"), 0) for c in choices if isinstance(c, dict)]
         if len(set(seen)) < len(seen):
@@ -199,11 +208,11 @@ class OpenAIStreamRelay(StreamRelay):
         template, state = self._template, self._choices.get(0)
         if template is None or state is None or state.refused:
             return None
-        head, tail, model = template
+        head, tail, model, _, _ = template
         if not raw.startswith(head) or not raw.endswith(tail) or len(raw) < len(head) + len(tail):
             return None
-        try:
-            text = orjson.loads(b'"' + raw[len(head):len(raw) - len(tail)] + b'"')
+        try:  # the text with its quotes: the head ends with the opening one, the tail starts with the closing one
+            text = orjson.loads(raw[len(head) - 1:len(raw) - len(tail) + 1])
         except orjson.JSONDecodeError:
             return None  # not one JSON string (a quote in it, an escape broken off, a lone surrogate)
         if model:
@@ -366,10 +375,10 @@ class OpenAIStreamRelay(StreamRelay):
         return out
 
 
-def _template_of(raw: bytes, chunk: dict[str, Any]) -> tuple[bytes, bytes, Any] | None:
+def _template_of(raw: bytes, chunk: dict[str, Any], strip_usage: bool) -> Template | None:
     """A text-only chunk's bytes before and after its text's JSON string, when they say nothing but the envelope
     (the key ``content`` once, no usage, nothing the provider's search read) and the event is one ``data:`` line;
-    None otherwise."""
+    None otherwise. With them, the model, and the bytes before and after the text that the client gets."""
     if raw.count(_CONTENT) != 1 or chunk.get("usage") is not None or response_results(chunk) \
             or not raw.startswith(b"data: ") or not raw.endswith(b"\n\n") or raw.count(b"\n") != 2 or b"\r" in raw:
         return None  # (and one data line, as one chunk of its own would be decoded: ``feed_bytes``)
@@ -378,7 +387,11 @@ def _template_of(raw: bytes, chunk: dict[str, Any]) -> tuple[bytes, bytes, Any] 
     if raw[end:end + 1] != b'"':
         return None
     model = chunk.get("model")
-    return raw[:start], raw[end:], model if isinstance(model, str) and model else None
+    head, tail = raw[:start], raw[end:]
+    client_head, client_tail = head, tail
+    if strip_usage:
+        client_head, client_tail = head.replace(USAGE_NULL, b""), tail.replace(USAGE_NULL, b"")
+    return head, tail, model if isinstance(model, str) and model else None, client_head, client_tail
 
 
 def _read_delta(delta: dict[str, Any]) -> None:
