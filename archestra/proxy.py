@@ -411,16 +411,17 @@ def _stream(runtime: Runtime, exchange: Exchange, relay: StreamRelay, upstream: 
     def generate() -> Iterator[bytes]:
         # Plain values only from here on: this runs after the request context is gone.
         stop_watching = watch_client(environ, hang_up)
+        monotonic, feed = time.monotonic, relay.feed_bytes  # (per chunk)
         try:
             for chunk in upstream.iter_content(chunk_size=None):
-                began = time.monotonic()
-                out = relay.feed_bytes(chunk)
+                began = monotonic()
+                out = feed(chunk)
                 if relay.ended and not trace.recorded:
                     complete_exchange()
-                trace.stream_overhead += time.monotonic() - began  # type: ignore[operator]
+                trace.stream_overhead += monotonic() - began  # type: ignore[operator]
                 if out:
                     if trace.first_byte is None:
-                        trace.first_byte = time.monotonic()
+                        trace.first_byte = monotonic()
                     yield out
             if client_gone:
                 trace.error = CLIENT_LEFT

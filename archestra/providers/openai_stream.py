@@ -43,9 +43,9 @@ from .shapes import Reading, refused_reason
 from .wire import compact_json
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
-#: A text-only chunk's envelope (``_template_of``): the bytes before and after its text, its model, and those bytes
-#: as the client gets them.
-Template = tuple[bytes, bytes, Any, bytes, bytes]
+#: A text-only chunk's envelope (``_template_of``): the bytes before and after its text, its model, those bytes as
+#: the client gets them, and the lengths of the first two.
+Template = tuple[bytes, bytes, Any, bytes, bytes, int, int]
 USAGE_NULL = b',"usage":null'
 #: A choice that is only text (most of a stream): these keys, ``index`` 0 and nothing waiting. Read by
 #: ``_text_only`` as ``_plan`` would read it (tests/test_fast_reading.py holds the two to the same bytes).
@@ -98,21 +98,32 @@ class OpenAIStreamRelay(StreamRelay):
         #: The last text-only chunk's bytes around its text, and its model: a chunk that is these bytes around
         #: another JSON string is the same chunk with other text (``_templated``).
         self._template: Template | None = None
+        self._fast: Template | None = None  # ``feed_bytes``
 
     # -- StreamRelay ---------------------------------------------------------------------------
     def feed_bytes(self, chunk: bytes) -> bytes:
         # A chunk that is one whole event, the last text-only chunk with other text: not decoded as SSE either.
-        text = self._templated(chunk) if self._decoder.idle else None
-        if text is None:
-            return super().feed_bytes(chunk)
-        self.text.append(text)
-        if not self._strip_usage:
-            return chunk
-        # What ``_out`` makes of it: the envelope without ``"usage":null``, made once with the template (the text,
-        # one JSON string's body, holds no bare quote, so no part of what is removed; and the chunk is no
-        # usage-only chunk: its choices are the template's one text choice).
-        head, tail, _, client_head, client_tail = self._template  # type: ignore[misc]
-        return client_head + chunk[len(head):len(chunk) - len(tail)] + client_tail
+        # ``_fast`` is the template while such a chunk may pass this way (set after each chunk read in full: the
+        # decoder holds nothing, the first choice is there and nothing of it was refused; none of that changes
+        # otherwise).
+        fast = self._fast
+        if fast is not None:
+            text = _template_text(fast, chunk)
+            if text is not None:
+                self.text.append(text)
+                if fast[2]:
+                    self.response.model = fast[2]
+                if not self._strip_usage:
+                    return chunk
+                # What ``_out`` makes of it: the envelope without ``"usage":null``, made once with the template
+                # (the text, one JSON string's body, holds no bare quote, so no part of what is removed; and the
+                # chunk is no usage-only chunk: its choices are the template's one text choice).
+                return fast[3] + chunk[fast[5]:len(chunk) - fast[6]] + fast[4]
+        self._fast = None
+        out = super().feed_bytes(chunk)
+        if self._decoder.idle and self._template_applies():
+            self._fast = self._template
+        return out
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         return self._out(self._relay(event))
@@ -205,19 +216,17 @@ class OpenAIStreamRelay(StreamRelay):
         """The text of a chunk that is the last text-only chunk with other text (the same bytes around another
         JSON string); None: the chunk is read in full. What reading it in full would do to the relay's state is
         done here too: the text taken in, the model set again."""
-        template, state = self._template, self._choices.get(0)
-        if template is None or state is None or state.refused:
+        if not self._template_applies():
             return None
-        head, tail, model, _, _ = template
-        if not raw.startswith(head) or not raw.endswith(tail) or len(raw) < len(head) + len(tail):
-            return None
-        try:  # the text with its quotes: the head ends with the opening one, the tail starts with the closing one
-            text = orjson.loads(raw[len(head) - 1:len(raw) - len(tail) + 1])
-        except orjson.JSONDecodeError:
-            return None  # not one JSON string (a quote in it, an escape broken off, a lone surrogate)
-        if model:
-            self.response.model = model
+        template = self._template
+        text = _template_text(template, raw)  # type: ignore[arg-type]
+        if text is not None and template[2]:  # type: ignore[index]
+            self.response.model = template[2]  # type: ignore[index]
         return text
+
+    def _template_applies(self) -> bool:
+        state = self._choices.get(0)
+        return self._template is not None and state is not None and not state.refused
 
     def _state(self, index: int) -> _Choice:
         state = self._choices.get(index)
@@ -375,6 +384,17 @@ class OpenAIStreamRelay(StreamRelay):
         return out
 
 
+def _template_text(template: Template, raw: bytes) -> str | None:
+    """The text of ``raw`` when it is the template's bytes around one JSON string; None otherwise."""
+    start, end = template[5], len(raw) - template[6]
+    if end < start or not raw.startswith(template[0]) or not raw.endswith(template[1]):
+        return None
+    try:  # the text with its quotes: the head ends with the opening one, the tail starts with the closing one
+        return orjson.loads(raw[start - 1:end + 1])
+    except orjson.JSONDecodeError:
+        return None  # not one JSON string (a quote in it, an escape broken off, a lone surrogate)
+
+
 def _template_of(raw: bytes, chunk: dict[str, Any], strip_usage: bool) -> Template | None:
     """A text-only chunk's bytes before and after its text's JSON string, when they say nothing but the envelope
     (the key ``content`` once, no usage, nothing the provider's search read) and the event is one ``data:`` line;
@@ -391,7 +411,8 @@ def _template_of(raw: bytes, chunk: dict[str, Any], strip_usage: bool) -> Templa
     client_head, client_tail = head, tail
     if strip_usage:
         client_head, client_tail = head.replace(USAGE_NULL, b""), tail.replace(USAGE_NULL, b"")
-    return head, tail, model if isinstance(model, str) and model else None, client_head, client_tail
+    return (head, tail, model if isinstance(model, str) and model else None, client_head, client_tail, len(head),
+            len(tail))
 
 
 def _read_delta(delta: dict[str, Any]) -> None:
