@@ -12,6 +12,7 @@ elsewhere, a chunk passed that the general reading holds or refuses) fails these
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 import pytest
@@ -20,10 +21,14 @@ from hypothesis import strategies as st
 
 from archestra import strict_json
 from archestra.exchange import Exchange, ProfileInfo
-from archestra.providers import openai_stream
+from archestra.providers import openai_stream, responses_stream
 from archestra.providers.openai_stream import OpenAIStreamRelay
+from archestra.providers.responses_stream import ResponsesStreamRelay
+from archestra.streaming.event_template import EventTemplate
 from archestra.streaming.sse import SSEDecoder
 from archestra.strict_json import AmbiguousJSON, loads_plain, loads_strict, loads_unique_keys
+
+from .fakes import responses_wire
 
 
 def _reading(loads, raw):
@@ -274,3 +279,127 @@ def test_text_chunks_pass_as_the_general_reading_passes_them(monkeypatch, name, 
     fast = _relay_all(SEQUENCES[name], strip_usage)
     monkeypatch.setattr(openai_stream.OpenAIStreamRelay, "_text_only", lambda self, choice: False)
     assert fast == _relay_all(SEQUENCES[name], strip_usage)
+
+
+# -- the Responses stream relay ----------------------------------------------------------------------------
+def _responses(output, **changes):
+    """A streamed Responses answer (one event per chunk), then ``changes``: event number -> its new bytes."""
+    chunks = responses_wire.stream(output, size=3)
+    for number, replaced in changes.items():
+        chunks[int(number)] = replaced
+    return chunks
+
+
+def _delta_numbers(chunks):
+    return [n for n, c in enumerate(chunks) if c.startswith(b"event: response.output_text.delta\n")]
+
+
+def _edited(chunk, old, new):
+    assert old in chunk, (old, chunk)
+    return chunk.replace(old, new, 1)
+
+
+_TEXT = responses_wire.message("Hello there, a longer answer in small pieces")
+_CALL = responses_wire.function_call("delete_all", {})
+_PLAIN = _responses([_TEXT])
+_D = _delta_numbers(_PLAIN)
+RESPONSES_SEQUENCES = {
+    "text": _PLAIN,
+    "text then a refused call": _responses([_TEXT, _CALL]),
+    "a call then text (held)": _responses([_CALL, _TEXT]),
+    "quotes, escapes and other keys in the text's place": _responses([_TEXT], **{
+        str(_D[2]): _edited(_PLAIN[_D[2]], b'"delta":"', b'"delta":"say \\"hi\\" \\\\ caf\\u00e9 \\ud83d\\ude00 '),
+        str(_D[3]): _edited(_PLAIN[_D[3]], b'"delta":"', b'"delta":"x","response":{"model":"evil"},"y":"'),
+        str(_D[4]): _edited(_PLAIN[_D[4]], b'"delta":"', b'"delta":"\\ud800'),
+        str(_D[5]): _edited(_PLAIN[_D[5]], b'"delta":"', b'"delta":"a\\'),
+        str(_D[6]): _edited(_PLAIN[_D[6]], b'"delta":"', b'"delta":"\\u2028\\n\\t')}),
+    "numbers in the sequence's place": _responses([_TEXT], **{
+        str(_D[2]): _edited(_PLAIN[_D[2]], b'"sequence_number":', b'"sequence_number":0'),
+        str(_D[3]): _edited(_PLAIN[_D[3]], b'"sequence_number":', b'"sequence_number":1e'),
+        str(_D[4]): _edited(_PLAIN[_D[4]], b'"sequence_number":', b'"sequence_number":-'),
+        str(_D[5]): _edited(_PLAIN[_D[5]], b'"sequence_number":', b'"sequence_number":123456789012345678901234'),
+        str(_D[6]): _edited(_PLAIN[_D[6]], b'"sequence_number":', b'"sequence_number":true,"x":')}),
+    "padding that changes, and none": _responses([_TEXT], **{
+        str(_D[2]): _edited(_PLAIN[_D[2]], b'"obfuscation":"x7Rk"', b'"obfuscation":"Zq"'),
+        str(_D[3]): _edited(_PLAIN[_D[3]], b',"obfuscation":"x7Rk"', b""),
+        str(_D[4]): _edited(_PLAIN[_D[4]], b'"obfuscation":"x7Rk"', b'"obfuscation":"a\\"b"')}),
+    "another item, index and framing": _responses([_TEXT], **{
+        str(_D[2]): _edited(_PLAIN[_D[2]], b'"output_index":0', b'"output_index":1'),
+        str(_D[3]): _edited(_PLAIN[_D[3]], b"\n", b"\r\n"),
+        str(_D[4]): _edited(_PLAIN[_D[4]], b'"item_id":"msg_', b'"item_id":"msh_'),
+        str(_D[5]): b"id: 7\n" + _PLAIN[_D[5]]}),
+    "a call announced between deltas of the text": (
+        _PLAIN[:_D[2]] + [responses_wire.event({"type": "response.output_item.added", "sequence_number": 900,
+                                                "output_index": 1, "item": {**_CALL, "arguments": ""}})]
+        + _PLAIN[_D[2]:_D[-1] + 1]
+        + [responses_wire.event({"type": "response.output_item.done", "sequence_number": 901, "output_index": 1,
+                                 "item": _CALL})] + _PLAIN[_D[-1] + 1:]),
+    "events split and joined": (_PLAIN[:_D[2]] + [_PLAIN[_D[2]] + _PLAIN[_D[3]], _PLAIN[_D[4]][:30],
+                                                  _PLAIN[_D[4]][30:], _PLAIN[_D[5]][:-1],
+                                                  _PLAIN[_D[5]][-1:] + _PLAIN[_D[6]]] + _PLAIN[_D[6] + 1:]),
+}
+
+
+def _relay_responses(chunks):
+    exchange = Exchange("openai", ProfileInfo("p", "p"), "gpt-4o", stream=True)
+
+    def decide(calls, results):
+        return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
+
+    relay = ResponsesStreamRelay(exchange, decide)
+    out = []
+    try:
+        for chunk in chunks:
+            out.append(relay.feed_bytes(chunk))
+        out.append(relay.finish_bytes())
+    except ValueError as exc:
+        out.append(f"refused: {exc}".encode())
+    response = relay.sync_view()
+    out = [re.sub(rb"msg_[0-9a-f]{32}", b"msg_REFUSAL", piece) for piece in out]  # the refusal's random id
+    return (out, response.text, response.model, response.finish_reason, response.usage,
+            [c.name for c in response.tool_calls], relay._seq)
+
+
+@pytest.mark.parametrize("name", RESPONSES_SEQUENCES)
+def test_responses_text_deltas_pass_as_the_general_reading_passes_them(monkeypatch, name):
+    chunks = RESPONSES_SEQUENCES[name]
+    fast = _relay_responses(chunks)
+    monkeypatch.setattr(responses_stream, "_text_delta_template", lambda raw, data: None)
+    assert fast == _relay_responses(chunks)
+
+
+def test_the_responses_shortcut_takes_the_text_deltas_of_a_plain_answer():
+    # Not a reading test: the shortcut is there for the deltas after the first one (else the tests above
+    # compare the general reading with itself).
+    taken = []
+    original = ResponsesStreamRelay._took
+
+    def counting(self, template, values):
+        taken.append(values)
+        return original(self, template, values)
+
+    ResponsesStreamRelay._took = counting
+    try:
+        _relay_responses(_PLAIN)
+    finally:
+        ResponsesStreamRelay._took = original
+    assert len(taken) == len(_D) - 1
+
+
+@pytest.mark.parametrize("raw", [
+    b'data: {"a":"x","n":1,"b":"y"}\n\n', b'data: {"n":0,"a":"","b":"\\u00e9"}\n\n',
+    b'data: {"a":"x\\"","n":12,"b":"y","c":[1,{"a2":"z"}]}\n\n'])
+def test_an_event_template_accepts_exactly_the_json_with_other_values(raw):
+    template = EventTemplate.of(raw, strings=("a", "b"), numbers=("n",))
+    assert template is not None
+    data = json.loads(raw[6:])
+    for a, n, b in [("", 0, ""), ('q"uote', 7, "\\"), ("\u2028", 10**30, "é😀"), ("x", -3, "y")]:
+        changed = json.dumps({**data, "a": a, "n": n, "b": b}, separators=(",", ":"), ensure_ascii=False)
+        values = template.match(b"data: " + changed.encode() + b"\n\n")
+        assert dict(zip(template.names, values)) == {"a": a, "n": n, "b": b}
+    for wrong in [b'"a":"x","n":1,"q":2', b'"n":01', b'"n":1.0', b'"b":"y" ', b'"a":"x\\"']:
+        mutated = raw.replace(b'"a":"x"', wrong) if wrong.startswith(b'"a"') else raw
+        mutated = raw.replace(b'"n":1', wrong) if wrong.startswith(b'"n"') and b'"n":1' in raw else mutated
+        mutated = raw.replace(b'"b":"y"', wrong) if wrong.startswith(b'"b"') else mutated
+        if mutated != raw:
+            assert template.match(mutated) is None, mutated

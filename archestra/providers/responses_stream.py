@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, ToolCall, ToolResult, Usage
+from ..streaming.event_template import EventTemplate
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .relay import StreamRelay
@@ -38,6 +39,9 @@ from .wire import compact_json
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+#: Most of a streamed answer: these events, one after the other, differing in these values only.
+_TEXT_DELTA = "response.output_text.delta"
+_TEXT_DELTA_HEAD = b"event: " + _TEXT_DELTA.encode() + b"\ndata: "
 _ADDED, _DONE = "response.output_item.added", "response.output_item.done"
 #: Fragment events of calls: type -> the item field they build.
 _FRAGMENTS = {"response.function_call_arguments.delta": "arguments", "response.custom_tool_call_input.delta": "input"}
@@ -97,11 +101,35 @@ class ResponsesStreamRelay(StreamRelay):
         self._seq = -1                                # the last sequence_number the client got
         self._rewritten = False                       # the client's stream differs from the upstream's
         self._closed = False                          # a refusal ended the answer
+        #: The last text delta that passed, as a template: a delta that is it with another text, sequence number
+        #: and padding is taken in without being read whole (``_took``); ``_fast`` while a chunk may be one.
+        self._template: EventTemplate | None = None
+        self._fast: EventTemplate | None = None
 
     # -- StreamRelay ---------------------------------------------------------------------------
+    def feed_bytes(self, chunk: bytes) -> bytes:
+        # A chunk that is one whole text delta like the last one: not decoded as SSE either. ``_fast`` is set
+        # after a chunk read in full leaves the decoder empty and nothing held (neither changes otherwise).
+        fast = self._fast
+        if fast is not None:
+            values = fast.match(chunk)
+            if values is not None:
+                self._took(fast, values)
+                return chunk
+        self._fast = None
+        out = super().feed_bytes(chunk)
+        if self._decoder.idle and self._template_applies():
+            self._fast = self._template
+        return out
+
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         if self._closed:
             return []
+        if self._template is not None and self._template_applies():
+            values = self._template.match(event.raw)
+            if values is not None:
+                self._took(self._template, values)
+                return [event.raw]
         data = self._json(event)
         if data is None:
             return self._pass_or_hold(event.raw, None)
@@ -115,7 +143,21 @@ class ResponsesStreamRelay(StreamRelay):
             self._drop_held()  # the answer ends here: calls not yet decided never pass
         elif starts and self._held is None:
             self._held = []
-        return self._pass_or_hold(event.raw, data)
+        out = self._pass_or_hold(event.raw, data)
+        if kind == _TEXT_DELTA and out:
+            self._template = _text_delta_template(event.raw, data)
+        return out
+
+    def _template_applies(self) -> bool:
+        return self._held is None and not self._closed and not self.ended
+
+    def _took(self, template: EventTemplate, values: list[Any]) -> None:
+        """What ``_saw`` does with a text delta like the template (the table reads nothing else of it)."""
+        for name, value in zip(template.names, values):
+            if name == "sequence_number":
+                self._seq = value
+            elif name == "delta":
+                self.text.append(value)
 
     def finish(self) -> Iterable[bytes]:
         out: list[bytes] = []
@@ -299,3 +341,16 @@ class ResponsesStreamRelay(StreamRelay):
             {"type": _DONE, "output_index": index, "item": item},
         ]
         return [self._send(event) for event in events]
+
+
+def _text_delta_template(raw: bytes, data: dict[str, Any]) -> EventTemplate | None:
+    """A text delta that passed, cut at its text, sequence number and padding, when it is one ``event:`` line and
+    one ``data:`` line and says nothing else the relay reads (no ``response``)."""
+    if not raw.startswith(_TEXT_DELTA_HEAD) or not raw.endswith(b"\n\n") or raw.count(b"\n") != 3 or b"\r" in raw \
+            or "response" in data or not isinstance(data.get("delta"), str):
+        return None
+    seq = data.get("sequence_number")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return None
+    padding = ("obfuscation",) if isinstance(data.get("obfuscation"), str) else ()
+    return EventTemplate.of(raw, strings=("delta", *padding), numbers=("sequence_number",))

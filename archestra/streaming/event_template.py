@@ -1,0 +1,94 @@
+"""An event that is an earlier event with other values in some places, recognised without reading it whole.
+
+Most of a streamed answer is one event repeated with another text (and, in the Responses API, another
+``sequence_number`` and ``obfuscation`` padding). ``EventTemplate.of`` cuts such an event's bytes at the values of
+the keys given; ``match`` takes another event's bytes and gives back its values in those places when the event is
+the template's bytes around them, each value one JSON string (read by orjson: a quote, a broken escape, a lone
+surrogate or a control character fails it) or one JSON whole number. Anything else, and the caller reads the
+event in full, as before.
+
+What ``match`` accepts is the template's JSON with other values in those places (the same keys, once each, in
+the same structure): a string value ends at its first unescaped quote, so cutting at the first place where the
+next literal bytes start either finds the value's true end or leaves a cut value that fails to read.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+_STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*')
+_INTEGER = re.compile(rb"-?(?:0|[1-9][0-9]*)")
+
+
+class EventTemplate:
+    __slots__ = ("names", "_literals", "_strings", "_head", "_tail")
+
+    def __init__(self, names: tuple[str, ...], literals: tuple[bytes, ...], strings: tuple[bool, ...]):
+        self.names = names          # the keys of the values, in the order of their places in the bytes
+        self._literals = literals   # the bytes before, between and after the values (one more than values)
+        self._strings = strings     # each value: a string (its literals hold its quotes) or a whole number
+        self._head, self._tail = literals[0], literals[-1]
+
+    @classmethod
+    def of(cls, raw: bytes, strings: tuple[str, ...] = (), numbers: tuple[str, ...] = ()) -> EventTemplate | None:
+        """``raw`` cut at the string values of the keys ``strings`` and the whole-number values of the keys
+        ``numbers``; None when one of those keys is not there exactly once with a value of its kind (the caller
+        leaves out a key the event may lack)."""
+        places = []
+        for name, is_string in [*((name, True) for name in strings), *((name, False) for name in numbers)]:
+            key = b'"' + name.encode() + b'":'
+            if raw.count(key) != 1:
+                return None
+            start = raw.index(key) + len(key)
+            if is_string:
+                if raw[start:start + 1] != b'"':
+                    return None
+                start += 1
+                end = _STRING_BODY.match(raw, start).end()  # type: ignore[union-attr]
+                if raw[end:end + 1] != b'"':
+                    return None
+            else:
+                found = _INTEGER.match(raw, start)
+                if found is None or raw[found.end():found.end() + 1] not in (b",", b"}"):
+                    return None
+                end = found.end()
+            places.append((start, end, name, is_string))
+        if not places:
+            return None
+        places.sort()
+        literals, position = [], 0
+        for start, end, _, _ in places:
+            literals.append(raw[position:start])
+            position = end
+        literals.append(raw[position:])
+        return cls(tuple(name for _, _, name, _ in places), tuple(literals),
+                   tuple(is_string for _, _, _, is_string in places))
+
+    def match(self, raw: bytes) -> list[Any] | None:
+        """The values of ``raw`` in the template's places (in the order of ``names``); None: not this event."""
+        head, tail, literals = self._head, self._tail, self._literals
+        if not raw.startswith(head) or not raw.endswith(tail):
+            return None
+        position, limit, last = len(head), len(raw) - len(tail), len(self._strings) - 1
+        if limit < position:
+            return None
+        values: list[Any] = []
+        for index, is_string in enumerate(self._strings):
+            following = literals[index + 1]
+            end = limit if index == last else raw.find(following, position, limit)
+            if end < position:
+                return None
+            if is_string:
+                try:  # with its quotes: the literal before ends with the opening one, the one after starts with the closing one
+                    values.append(orjson.loads(raw[position - 1:end + 1]))
+                except orjson.JSONDecodeError:
+                    return None
+            else:
+                digits = raw[position:end]
+                if _INTEGER.fullmatch(digits) is None:
+                    return None
+                values.append(int(digits))
+            position = end + len(following)
+        return values
