@@ -254,13 +254,8 @@ SEQUENCES.update({
 })
 
 
-def _relay_all(chunks, strip_usage=False):
-    exchange = Exchange("openai", ProfileInfo("p", "p"), "gpt-4o", stream=True)
-
-    def decide(calls, results):
-        return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
-
-    relay = OpenAIStreamRelay(exchange, decide, lambda error: {"error": error.message}, strip_usage=strip_usage)
+def _fed(relay, chunks):
+    """What the client gets of each chunk, then of the end; a refused stream ends with the reason."""
     out = []
     try:
         for chunk in chunks:
@@ -268,6 +263,17 @@ def _relay_all(chunks, strip_usage=False):
         out.append(relay.finish_bytes())
     except ValueError as exc:
         out.append(f"refused: {exc}".encode())
+    return out
+
+
+def _relay_all(chunks, strip_usage=False):
+    exchange = Exchange("openai", ProfileInfo("p", "p"), "gpt-4o", stream=True)
+
+    def decide(calls, results):
+        return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
+
+    relay = OpenAIStreamRelay(exchange, decide, lambda error: {"error": error.message}, strip_usage=strip_usage)
+    out = _fed(relay, chunks)
     response = relay.sync_view()
     return (out, response.text, response.model, response.finish_reason, response.usage,
             [c.name for c in response.tool_calls])
@@ -299,6 +305,15 @@ def _edited(chunk, old, new):
     return chunk.replace(old, new, 1)
 
 
+def _deltas_edited(old, news, before=b""):
+    """The plain answer with the third text delta on edited: ``old`` (``before`` it where a new value is empty)
+    replaced by each new value in turn."""
+    edits = {}
+    for number, new in zip(_D[2:], news):
+        edits[str(number)] = _edited(_PLAIN[number], before + old if not new else old, new)
+    return _responses([_TEXT], **edits)
+
+
 _TEXT = responses_wire.message("Hello there, a longer answer in small pieces")
 _CALL = responses_wire.function_call("delete_all", {})
 _PLAIN = _responses([_TEXT])
@@ -307,22 +322,14 @@ RESPONSES_SEQUENCES = {
     "text": _PLAIN,
     "text then a refused call": _responses([_TEXT, _CALL]),
     "a call then text (held)": _responses([_CALL, _TEXT]),
-    "quotes, escapes and other keys in the text's place": _responses([_TEXT], **{
-        str(_D[2]): _edited(_PLAIN[_D[2]], b'"delta":"', b'"delta":"say \\"hi\\" \\\\ caf\\u00e9 \\ud83d\\ude00 '),
-        str(_D[3]): _edited(_PLAIN[_D[3]], b'"delta":"', b'"delta":"x","response":{"model":"evil"},"y":"'),
-        str(_D[4]): _edited(_PLAIN[_D[4]], b'"delta":"', b'"delta":"\\ud800'),
-        str(_D[5]): _edited(_PLAIN[_D[5]], b'"delta":"', b'"delta":"a\\'),
-        str(_D[6]): _edited(_PLAIN[_D[6]], b'"delta":"', b'"delta":"\\u2028\\n\\t')}),
-    "numbers in the sequence's place": _responses([_TEXT], **{
-        str(_D[2]): _edited(_PLAIN[_D[2]], b'"sequence_number":', b'"sequence_number":0'),
-        str(_D[3]): _edited(_PLAIN[_D[3]], b'"sequence_number":', b'"sequence_number":1e'),
-        str(_D[4]): _edited(_PLAIN[_D[4]], b'"sequence_number":', b'"sequence_number":-'),
-        str(_D[5]): _edited(_PLAIN[_D[5]], b'"sequence_number":', b'"sequence_number":123456789012345678901234'),
-        str(_D[6]): _edited(_PLAIN[_D[6]], b'"sequence_number":', b'"sequence_number":true,"x":')}),
-    "padding that changes, and none": _responses([_TEXT], **{
-        str(_D[2]): _edited(_PLAIN[_D[2]], b'"obfuscation":"x7Rk"', b'"obfuscation":"Zq"'),
-        str(_D[3]): _edited(_PLAIN[_D[3]], b',"obfuscation":"x7Rk"', b""),
-        str(_D[4]): _edited(_PLAIN[_D[4]], b'"obfuscation":"x7Rk"', b'"obfuscation":"a\\"b"')}),
+    "quotes, escapes and other keys in the text's place": _deltas_edited(b'"delta":"', [
+        b'"delta":"say \\"hi\\" \\\\ caf\\u00e9 \\ud83d\\ude00 ', b'"delta":"x","response":{"model":"evil"},"y":"',
+        b'"delta":"\\ud800', b'"delta":"a\\', b'"delta":"\\u2028\\n\\t']),
+    "numbers in the sequence's place": _deltas_edited(b'"sequence_number":', [
+        b'"sequence_number":0', b'"sequence_number":1e', b'"sequence_number":-',
+        b'"sequence_number":123456789012345678901234', b'"sequence_number":true,"x":']),
+    "padding that changes, and none": _deltas_edited(b'"obfuscation":"x7Rk"', [
+        b'"obfuscation":"Zq"', b"", b'"obfuscation":"a\\"b"'], before=b","),
     "another item, index and framing": _responses([_TEXT], **{
         str(_D[2]): _edited(_PLAIN[_D[2]], b'"output_index":0', b'"output_index":1'),
         str(_D[3]): _edited(_PLAIN[_D[3]], b"\n", b"\r\n"),
@@ -347,13 +354,7 @@ def _relay_responses(chunks):
         return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
 
     relay = ResponsesStreamRelay(exchange, decide)
-    out = []
-    try:
-        for chunk in chunks:
-            out.append(relay.feed_bytes(chunk))
-        out.append(relay.finish_bytes())
-    except ValueError as exc:
-        out.append(f"refused: {exc}".encode())
+    out = _fed(relay, chunks)
     response = relay.sync_view()
     out = [re.sub(rb"msg_[0-9a-f]{32}", b"msg_REFUSAL", piece) for piece in out]  # the refusal's random id
     return (out, response.text, response.model, response.finish_reason, response.usage,
