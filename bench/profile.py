@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-spy", action="store_true")
     parser.add_argument("--floor", action="store_true",
-                        help="the stack floor (bench/floor_app.py) instead of the proxy: its CPU per request and profile")
+                        help="the stack floor (bench/floor_app.py) instead of the proxy: its CPU and profile")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
     options = parser.parse_args(argv)
     body, end = (measure.INVOKE_BODY, measure.EVENTSTREAM_END) if options.invoke else (measure.BODY, measure.DONE)

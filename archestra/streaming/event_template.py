@@ -81,7 +81,7 @@ class EventTemplate:
             if end < position:
                 return None
             if is_string:
-                try:  # with its quotes: the literal before ends with the opening one, the one after starts with the closing one
+                try:  # with its quotes, which the literals on either side hold
                     values.append(orjson.loads(raw[position - 1:end + 1]))
                 except orjson.JSONDecodeError:
                     return None
