@@ -21,6 +21,9 @@ from hypothesis import strategies as st
 
 from archestra import strict_json
 from archestra.exchange import Exchange, ProfileInfo
+from archestra.families import anthropic_messages_events
+from archestra.families.anthropic_messages_events import AnthropicSSEReader
+from archestra.families.neutral import Untranslatable
 from archestra.providers import openai_stream, responses_stream
 from archestra.providers.openai_stream import OpenAIStreamRelay
 from archestra.providers.responses_stream import ResponsesStreamRelay
@@ -28,7 +31,7 @@ from archestra.streaming.event_template import EventTemplate
 from archestra.streaming.sse import SSEDecoder
 from archestra.strict_json import AmbiguousJSON, loads_plain, loads_strict, loads_unique_keys
 
-from .fakes import responses_wire
+from .fakes import anthropic_wire, responses_wire
 
 
 def _reading(loads, raw):
@@ -404,3 +407,68 @@ def test_an_event_template_accepts_exactly_the_json_with_other_values(raw):
         mutated = raw.replace(b'"b":"y"', wrong) if wrong.startswith(b'"b"') else mutated
         if mutated != raw:
             assert template.match(mutated) is None, mutated
+
+
+# -- the Anthropic stream reader (the Model Router's Anthropic upstreams) ----------------------------------------
+_WORDS = ["Hel", "lo", " the", "re,", " in", " small", " pie", "ces"]
+_A_PLAIN = anthropic_wire.text_stream(_WORDS)
+
+
+def _a_delta(text, index=0):
+    return anthropic_wire.event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                        "delta": {"type": "text_delta", "text": text}})
+
+
+def _a_raw(body, index=0):
+    """A text delta with these bytes as its text's JSON string body, as they are."""
+    return _a_delta("X", index).replace(b'"text":"X"', b'"text":"' + body + b'"')
+
+
+_A_FIRST = next(n for n, chunk in enumerate(_A_PLAIN) if chunk.startswith(b"event: content_block_delta"))
+ANTHROPIC_SEQUENCES = {
+    "text": _A_PLAIN,
+    "text then a call": anthropic_wire.tool_stream("get_weather", ['{"city":', '"Paris"}'],
+                                                   preamble=["I", " will", " look"]),
+    "quotes, escapes and keys in the text's place": (
+        _A_PLAIN[:_A_FIRST + 2] + [_a_raw(b'say \\"hi\\" \\\\ caf\\u00e9 \\ud83d\\ude00'),
+                                   _a_raw(b'x","type":"input_json_delta","partial_json":"{'), _a_raw(b"\\ud800"),
+                                   _a_raw(b"a\\"), _a_raw(b""), _a_raw(b"\\u2028\\n")] + _A_PLAIN[_A_FIRST + 2:]),
+    "another block, unopened": (_A_PLAIN[:_A_FIRST + 2] + [_a_delta("x", index=1), _a_delta("y")]
+                                + _A_PLAIN[_A_FIRST + 2:]),
+    "a delta after the end": _A_PLAIN + [_a_delta("late")],
+    "a delta after half an event": (_A_PLAIN[:_A_FIRST + 2] + [_a_delta("f")[:-1], _a_delta("g")]
+                                    + _A_PLAIN[_A_FIRST + 2:]),
+    "framing": (_A_PLAIN[:_A_FIRST + 2] + [_a_delta("a").replace(b"\n", b"\r\n"), b": ping\n\n" + _a_delta("b"),
+                                           _a_delta("c") + _a_delta("d"), _a_delta("e")[:25], _a_delta("e")[25:]]
+                + _A_PLAIN[_A_FIRST + 2:]),
+}
+
+
+def _read_anthropic(chunks):
+    reader = AnthropicSSEReader()
+    events = []
+    try:
+        for chunk in chunks:
+            events.append(reader.feed(chunk))
+        events.append(reader.finish())
+    except Untranslatable as exc:
+        events.append(f"untranslatable: {exc}")
+    return events
+
+
+@pytest.mark.parametrize("name", ANTHROPIC_SEQUENCES)
+def test_anthropic_text_deltas_read_as_the_general_reading_reads_them(monkeypatch, name):
+    chunks = ANTHROPIC_SEQUENCES[name]
+    fast = _read_anthropic(chunks)
+    monkeypatch.setattr(anthropic_messages_events, "_text_delta_template", lambda raw, data: None)
+    assert fast == _read_anthropic(chunks)
+
+
+def test_the_anthropic_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
+    # Not a reading test: the shortcut is there for the deltas after the first (else the test above compares the
+    # general reading with itself).
+    read = []
+    original = anthropic_messages_events.loads_plain
+    monkeypatch.setattr(anthropic_messages_events, "loads_plain", lambda text: read.append(text) or original(text))
+    _read_anthropic(_A_PLAIN)
+    assert sum('"text_delta"' in text for text in read) == 1

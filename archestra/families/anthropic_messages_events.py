@@ -16,6 +16,7 @@ import binascii
 import json
 from typing import Any
 
+from ..streaming.event_template import EventTemplate
 from ..streaming.eventstream import EventMessage, EventStreamDecoder
 from ..streaming.sse import SSEDecoder, SSEEvent
 from ..strict_json import loads_plain
@@ -148,24 +149,58 @@ class _Reader:
 
 
 class AnthropicSSEReader(_Reader):
-    """The direct API's and Vertex's stream: SSE events named by ``event:`` (as the SDK dispatches them)."""
+    """The direct API's and Vertex's stream: SSE events named by ``event:`` (as the SDK dispatches them).
+
+    Most of a stream is one text delta after another: a delta that is the last one read with another text (the
+    same block, the same bytes around the text: ``streaming/event_template.py``) is taken without being read
+    whole. Its block is open and stays a text block (a block's type never changes), so only the answer's end
+    stops it, as it stops every delta."""
 
     framing = "sse"
 
     def __init__(self) -> None:
         super().__init__(SSEDecoder())
+        self._template: EventTemplate | None = None
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        template = self._template
+        if template is not None and self._decoder.idle and not self._events.done:
+            values = template.match(chunk)  # one whole event: nothing of another waits in the decoder
+            if values is not None:
+                return [TextDelta(values[0])] if values[0] else []
+        return super().feed(chunk)
 
     def _read(self, frames: list[SSEEvent]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for event in frames:
             if event.data is None and event.event is None:
                 continue  # a comment or stray blank lines
+            if self._template is not None and not self._events.done:
+                values = self._template.match(event.raw)
+                if values is not None:
+                    out += [TextDelta(values[0])] if values[0] else []
+                    continue
             try:
                 data = loads_plain(event.data or "")
             except ValueError:
                 raise Untranslatable(f"stream.{event.event}", "event data is not JSON") from None
             out += self._events.read(event.event or str(data.get("type")), data)
+            if event.event == "content_block_delta":
+                self._template = _text_delta_template(event.raw, data) or self._template
         return out
+
+
+_TEXT_DELTA_HEAD = b"event: content_block_delta\ndata: "
+
+
+def _text_delta_template(raw: bytes, data: dict[str, Any]) -> EventTemplate | None:
+    """A text delta just read, cut at its text, when it is one ``event:`` and one ``data:`` line."""
+    delta = data.get("delta")
+    if not raw.startswith(_TEXT_DELTA_HEAD) or not raw.endswith(b"\n\n") or raw.count(b"\n") != 3 or b"\r" in raw:
+        return None
+    if not isinstance(delta, dict) or delta.get("type") != "text_delta" or not isinstance(delta.get("text"), str):
+        return None
+    return EventTemplate.of(raw, strings=("text",))
 
 
 class AnthropicEventStreamReader(_Reader):
