@@ -24,6 +24,7 @@ from archestra.exchange import Exchange, ProfileInfo
 from archestra.families import anthropic_messages_events
 from archestra.families.anthropic_messages_events import AnthropicSSEReader
 from archestra.families.neutral import Untranslatable
+from archestra.families.openai_chat_stream import json_string
 from archestra.providers import openai_stream, responses_stream
 from archestra.providers.openai_stream import OpenAIStreamRelay
 from archestra.providers.responses_stream import ResponsesStreamRelay
@@ -472,3 +473,22 @@ def test_the_anthropic_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypa
     monkeypatch.setattr(anthropic_messages_events, "loads_plain", lambda text: read.append(text) or original(text))
     _read_anthropic(_A_PLAIN)
     assert sum('"text_delta"' in text for text in read) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_the_router_writes_a_text_as_json_dumps_writes_it(text):
+    assert json_string(text) == json.dumps(text, ensure_ascii=False).encode()
+
+
+def test_a_lone_surrogate_is_written_neither_way():
+    with pytest.raises(UnicodeEncodeError):
+        json.dumps("a\ud800", ensure_ascii=False).encode()
+    with pytest.raises(UnicodeEncodeError):
+        json_string("a\ud800")
+
+
+def test_json_string_over_every_character():
+    for start in range(0, 0x110000, 0x1000):
+        text = "".join(chr(c) for c in range(start, start + 0x1000) if not 0xD800 <= c <= 0xDFFF)
+        assert json_string(text) == json.dumps(text, ensure_ascii=False).encode()
