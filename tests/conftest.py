@@ -80,8 +80,9 @@ class RunningProxy(ProxyClient):
     ca: str | None = None  # the certificate to trust when serving TLS
 
     def flush(self) -> None:
-        """Wait until the background recorder has written everything (tools, blocks, interactions)."""
-        assert self.app.extensions["archestra"].recorder.flush(10)
+        """Wait until the background recorder has written everything (tools, blocks, interactions); as long as a
+        write may wait for SQLite's lock (30 s) and more, like ``api``."""
+        assert self.app.extensions["archestra"].recorder.flush(40)
 
 
 @pytest.fixture
