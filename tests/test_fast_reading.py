@@ -25,14 +25,17 @@ from archestra.families import anthropic_messages_events
 from archestra.families.anthropic_messages_events import AnthropicSSEReader
 from archestra.families.neutral import Untranslatable
 from archestra.families.openai_chat_stream import json_string
-from archestra.providers import openai_stream, responses_stream
+from archestra.providers import anthropic_stream, openai_stream, responses_stream
+from archestra.providers.anthropic_platforms import AnthropicOnBedrock
+from archestra.providers.anthropic_stream import AnthropicStreamRelay
 from archestra.providers.openai_stream import OpenAIStreamRelay
 from archestra.providers.responses_stream import ResponsesStreamRelay
 from archestra.streaming.event_template import EventTemplate
 from archestra.streaming.sse import SSEDecoder
 from archestra.strict_json import AmbiguousJSON, loads_plain, loads_strict, loads_unique_keys
 
-from .fakes import anthropic_wire, responses_wire
+from .anthropic_stream_readers import CUT
+from .fakes import anthropic_wire, invoke_wire, responses_wire
 
 
 def _reading(loads, raw):
@@ -492,3 +495,88 @@ def test_json_string_over_every_character():
     for start in range(0, 0x110000, 0x1000):
         text = "".join(chr(c) for c in range(start, start + 0x1000) if not 0xD800 <= c <= 0xDFFF)
         assert json_string(text) == json.dumps(text, ensure_ascii=False).encode()
+
+
+# -- the Anthropic Messages relay (the native route, and InvokeModel's Anthropic body) -----------------------------
+_A_CALL = anthropic_wire.tool_stream("delete_all", ['{"a":', '1}'], preamble=["I", " will", " do", " it"])
+RELAY_SEQUENCES = {
+    **ANTHROPIC_SEQUENCES,
+    "text, a refused call, text": (_A_CALL[:-2] + [_a_delta("late", index=0), _a_delta("later", index=1)]
+                                   + _A_CALL[-2:]),
+    "a delta to a stopped block": _A_PLAIN[:-2] + [_a_delta("after the stop")] + _A_PLAIN[-2:],
+    "text while a call is held, its block never stopped": [
+        *_A_CALL[:_A_FIRST + 2], anthropic_wire.event("content_block_start", {
+            "type": "content_block_start", "index": 1, "content_block": {
+                "type": "tool_use", "id": "toolu_9", "name": "delete_all", "caller": {"type": "direct"}, "input": {}}}),
+        _a_delta(" x"), anthropic_wire.event("content_block_delta", {
+            "type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+        _a_delta(" y"), anthropic_wire.event("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        *_A_CALL[-2:], _a_delta(" z")],
+    "the end with a text block open": [*_A_PLAIN[:-3], *_A_PLAIN[-2:], _a_delta("late")],
+    "text after a held call's block": (_A_CALL[:_A_FIRST + 3] + _A_CALL[_A_FIRST + 4:_A_FIRST + 8]
+                                       + [_a_delta("x"), _a_delta("y")] + _A_CALL[_A_FIRST + 8:]),
+}
+
+
+BEDROCK_ANTHROPIC = AnthropicOnBedrock()
+
+
+def _anthropic_relay(platform=None):
+    exchange = Exchange("anthropic", ProfileInfo("p", "p"), "m", stream=True)
+
+    def decide(calls, results=()):
+        return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
+
+    if platform is None:
+        return AnthropicStreamRelay(exchange, decide)
+    return platform.stream_relay(exchange, decide)
+
+
+def _relayed_anthropic(chunks, platform=None):
+    relay = _anthropic_relay(platform)
+    out = []
+    try:
+        for chunk in chunks:
+            out.append(relay.feed_bytes(chunk))
+        out.append(relay.finish_bytes())
+    except CUT as exc:
+        out.append(relay.error_bytes(f"cut: {exc.__class__.__name__}"))
+    response = relay.sync_view()
+    out = [re.sub(rb"toolu_[0-9A-Za-z]+", b"toolu", piece) for piece in out]
+    return out, response.text, response.finish_reason, [c.name for c in response.tool_calls]
+
+
+@pytest.mark.parametrize("bedrock", [False, True], ids=["SSE", "InvokeModel"])
+@pytest.mark.parametrize("name", RELAY_SEQUENCES)
+def test_anthropic_relay_text_deltas_pass_as_the_general_reading_passes_them(monkeypatch, name, bedrock):
+    chunks = RELAY_SEQUENCES[name]
+    platform = None
+    if bedrock:
+        platform = BEDROCK_ANTHROPIC
+        chunks = invoke_wire.from_sse(_whole_sse_events(chunks))
+    fast = _relayed_anthropic(chunks, platform)
+    monkeypatch.setattr(anthropic_stream, "_text_template", lambda text, data: None)
+    assert fast == _relayed_anthropic(chunks, platform)
+
+
+def _whole_sse_events(chunks):
+    """The SSE events of a stream, each whole (InvokeModel carries one event's data per frame)."""
+    joined = b"".join(chunks).replace(b"\r\n", b"\n")
+    return [piece + b"\n\n" for piece in joined.split(b"\n\n") if b"data: " in piece and _is_json(piece)]
+
+
+def _is_json(event):
+    """Whether the event's data is JSON (the fake's frames are made of JSON events; a broken one is left out)."""
+    try:
+        json.loads(event.partition(b"data: ")[2])
+    except ValueError:
+        return False
+    return True
+
+
+def test_the_anthropic_relay_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
+    read = []
+    original = anthropic_stream.loads_plain
+    monkeypatch.setattr(anthropic_stream, "loads_plain", lambda text: read.append(text) or original(text))
+    _relayed_anthropic(_A_PLAIN)
+    assert sum('"text_delta"' in text for text in read) == 1

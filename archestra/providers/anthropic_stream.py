@@ -31,6 +31,7 @@ from typing import Any, Iterable
 
 from ..exchange import ToolCall, Usage
 from ..streaming import StreamFormatError
+from ..streaming.event_template import EventTemplate
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_plain, loads_strict
 from .anthropic_blocks import CALL_TYPES, Names, call_name, is_server_result, server_result, toolset_of
@@ -71,8 +72,35 @@ class AnthropicStreamRelay(HoldingRelay):
         self._started = False
         self._over = False  # message_stop or error relayed: the client reads no further
         self._refused = False  # a refusal ended the client's message
+        #: The last text delta passed (its data cut at the text) and its block: a delta that is it with another
+        #: text is taken without being read whole while ``_fast`` is set (``_text_shortcut``).
+        self._template: tuple[EventTemplate, int] | None = None
+        self._fast: EventTemplate | None = None
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
+        fast = self._fast
+        if fast is not None and event.event == "content_block_delta" and event.data is not None:
+            values = fast.match(event.data.encode())
+            if values is not None:
+                self.text.append(values[0])
+                return [event.raw]
+        self._fast = None
+        out = self._feed(event)
+        self._fast = self._text_shortcut()
+        return out
+
+    def _text_shortcut(self) -> EventTemplate | None:
+        """The template while a delta like it would be read as text and passed: its block is a text block still
+        open and not yet settled, nothing is held, and the client's message goes on (none of that changes but
+        by an event read in full)."""
+        if self._template is None or self._over or self._refused or not self._started or self.held.holding:
+            return None
+        template, index = self._template
+        if index in self._closed or not self._settled <= index < len(self._kinds) or self._kinds[index] != "text":
+            return None
+        return template
+
+    def _feed(self, event: SSEEvent) -> Iterable[bytes]:
         if self._over:
             return []
         data = self._read(event)
@@ -93,6 +121,8 @@ class AnthropicStreamRelay(HoldingRelay):
             self._start(data.get("content_block"))
         elif kind == "content_block_delta":
             self._delta(self._position(data), data.get("delta"))
+            if not self.held.holding and event.data is not None:
+                self._template = _text_template(event.data, data) or self._template
         elif kind == "content_block_stop":
             self._closed.add(self._position(data, stop=True))
         elif kind == "message_delta":
@@ -234,6 +264,16 @@ class AnthropicStreamRelay(HoldingRelay):
                                           "stop_sequence": None}}
             out.append(encode_event(compact_json(rewritten), "message_delta"))
         return out
+
+
+def _text_template(text: str, data: dict[str, Any]) -> tuple[EventTemplate, int] | None:
+    """A text delta's data cut at its text, with its block's index."""
+    delta, index = data.get("delta"), data.get("index")
+    if not isinstance(delta, dict) or delta.get("type") != "text_delta" or not isinstance(delta.get("text"), str) \
+            or type(index) is not int:
+        return None
+    template = EventTemplate.of(text.encode(), strings=("text",))
+    return (template, index) if template is not None else None
 
 
 def _complete_object(raw: str | None) -> bool:
