@@ -16,7 +16,7 @@ import binascii
 import json
 from typing import Any
 
-from ..streaming.event_template import EventTemplate
+from ..streaming.event_template import EventTemplate, one_event
 from ..streaming.eventstream import EventMessage, EventStreamDecoder
 from ..streaming.sse import SSEDecoder, SSEEvent
 from ..strict_json import loads_plain
@@ -190,13 +190,10 @@ class AnthropicSSEReader(_Reader):
         return out
 
 
-_TEXT_DELTA_HEAD = b"event: content_block_delta\ndata: "
-
-
 def _text_delta_template(raw: bytes, data: dict[str, Any]) -> EventTemplate | None:
     """A text delta just read, cut at its text, when it is one ``event:`` and one ``data:`` line."""
     delta = data.get("delta")
-    if not raw.startswith(_TEXT_DELTA_HEAD) or not raw.endswith(b"\n\n") or raw.count(b"\n") != 3 or b"\r" in raw:
+    if not one_event(raw, b"content_block_delta"):
         return None
     if not isinstance(delta, dict) or delta.get("type") != "text_delta" or not isinstance(delta.get("text"), str):
         return None

@@ -24,13 +24,11 @@ and a chunk that is the last such chunk's bytes with another JSON string as its 
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Iterable
-
-import orjson
 
 from ..exchange import Exchange, ToolCall, ToolResult
 from ..proxy_error import ProxyError
+from ..streaming.event_template import EventTemplate, one_event
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .chat_context import empty
@@ -43,17 +41,15 @@ from .shapes import Reading, refused_reason
 from .wire import compact_json
 
 Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
-#: A text-only chunk's envelope (``_template_of``): the bytes before and after its text, its model, those bytes as
-#: the client gets them, and the lengths of the first two.
-Template = tuple[bytes, bytes, Any, bytes, bytes, int, int]
+#: A text-only chunk cut at its text (``_template_of``), its model, and the bytes before and after the text as the
+#: client gets them.
+Template = tuple[EventTemplate, Any, bytes, bytes]
 USAGE_NULL = b',"usage":null'
 #: A choice that is only text (most of a stream): these keys, ``index`` 0 and nothing waiting. Read by
 #: ``_text_only`` as ``_plan`` would read it (tests/test_fast_reading.py holds the two to the same bytes).
 _TEXT_CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})
 _TEXT_DELTA_KEYS = frozenset(key for key in ("content", "role")
                              if TABLE.in_answer("delta", key) in (Reading.INERT, Reading.OPAQUE))
-_CONTENT = b'"content":"'
-_STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*')
 
 
 def _usage_only(raw: bytes) -> bool:
@@ -108,17 +104,18 @@ class OpenAIStreamRelay(StreamRelay):
         # otherwise).
         fast = self._fast
         if fast is not None:
-            text = _template_text(fast, chunk)
-            if text is not None:
-                self.text.append(text)
-                if fast[2]:
-                    self.response.model = fast[2]
+            template, model, client_head, client_tail = fast
+            values = template.match(chunk)
+            if values is not None:
+                self.text.append(values[0])
+                if model:
+                    self.response.model = model
                 if not self._strip_usage:
                     return chunk
                 # What ``_out`` makes of it: the envelope without ``"usage":null``, made once with the template
                 # (the text, one JSON string's body, holds no bare quote, so no part of what is removed; and the
                 # chunk is no usage-only chunk: its choices are the template's one text choice).
-                return fast[3] + chunk[fast[5]:len(chunk) - fast[6]] + fast[4]
+                return client_head + chunk[len(template.head):len(chunk) - len(template.tail)] + client_tail
         self._fast = None
         out = super().feed_bytes(chunk)
         if self._decoder.idle and self._template_applies():
@@ -218,11 +215,13 @@ class OpenAIStreamRelay(StreamRelay):
         done here too: the text taken in, the model set again."""
         if not self._template_applies():
             return None
-        template = self._template
-        text = _template_text(template, raw)  # type: ignore[arg-type]
-        if text is not None and template[2]:  # type: ignore[index]
-            self.response.model = template[2]  # type: ignore[index]
-        return text
+        template, model, _, _ = self._template  # type: ignore[misc]
+        values = template.match(raw)
+        if values is None:
+            return None
+        if model:
+            self.response.model = model
+        return values[0]
 
     def _template_applies(self) -> bool:
         state = self._choices.get(0)
@@ -384,35 +383,21 @@ class OpenAIStreamRelay(StreamRelay):
         return out
 
 
-def _template_text(template: Template, raw: bytes) -> str | None:
-    """The text of ``raw`` when it is the template's bytes around one JSON string; None otherwise."""
-    start, end = template[5], len(raw) - template[6]
-    if end < start or not raw.startswith(template[0]) or not raw.endswith(template[1]):
-        return None
-    try:  # the text with its quotes: the head ends with the opening one, the tail starts with the closing one
-        return orjson.loads(raw[start - 1:end + 1])
-    except orjson.JSONDecodeError:
-        return None  # not one JSON string (a quote in it, an escape broken off, a lone surrogate)
-
-
 def _template_of(raw: bytes, chunk: dict[str, Any], strip_usage: bool) -> Template | None:
-    """A text-only chunk's bytes before and after its text's JSON string, when they say nothing but the envelope
-    (the key ``content`` once, no usage, nothing the provider's search read) and the event is one ``data:`` line;
-    None otherwise. With them, the model, and the bytes before and after the text that the client gets."""
-    if raw.count(_CONTENT) != 1 or chunk.get("usage") is not None or response_results(chunk) \
-            or not raw.startswith(b"data: ") or not raw.endswith(b"\n\n") or raw.count(b"\n") != 2 or b"\r" in raw:
-        return None  # (and one data line, as one chunk of its own would be decoded: ``feed_bytes``)
-    start = raw.index(_CONTENT) + len(_CONTENT)
-    end = _STRING_BODY.match(raw, start).end()  # type: ignore[union-attr]
-    if raw[end:end + 1] != b'"':
+    """A text-only chunk cut at its text, when the rest says nothing but the envelope (the key ``content`` once, no
+    usage, nothing the provider's search read) and the event is one ``data:`` line (as one chunk of its own is
+    decoded: ``feed_bytes``); None otherwise. With it, the model, and the bytes before and after the text that the
+    client gets."""
+    if chunk.get("usage") is not None or response_results(chunk) or not one_event(raw):
+        return None
+    template = EventTemplate.of(raw, strings=("content",))
+    if template is None:
         return None
     model = chunk.get("model")
-    head, tail = raw[:start], raw[end:]
-    client_head, client_tail = head, tail
+    client_head, client_tail = template.head, template.tail
     if strip_usage:
-        client_head, client_tail = head.replace(USAGE_NULL, b""), tail.replace(USAGE_NULL, b"")
-    return (head, tail, model if isinstance(model, str) and model else None, client_head, client_tail, len(head),
-            len(tail))
+        client_head, client_tail = client_head.replace(USAGE_NULL, b""), client_tail.replace(USAGE_NULL, b"")
+    return template, model if isinstance(model, str) and model else None, client_head, client_tail
 
 
 def _read_delta(delta: dict[str, Any]) -> None:

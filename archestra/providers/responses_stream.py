@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, ToolCall, ToolResult, Usage
-from ..streaming.event_template import EventTemplate
+from ..streaming.event_template import EventTemplate, one_event
 from ..streaming.sse import SSEEvent, encode_event
 from ..strict_json import loads_strict
 from .relay import StreamRelay
@@ -41,7 +41,6 @@ Decide = Callable[[list[ToolCall], list[ToolResult]], "str | None"]
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 #: Most of a streamed answer: these events, one after the other, differing in these values only.
 _TEXT_DELTA = "response.output_text.delta"
-_TEXT_DELTA_HEAD = b"event: " + _TEXT_DELTA.encode() + b"\ndata: "
 _ADDED, _DONE = "response.output_item.added", "response.output_item.done"
 #: Fragment events of calls: type -> the item field they build.
 _FRAGMENTS = {"response.function_call_arguments.delta": "arguments", "response.custom_tool_call_input.delta": "input"}
@@ -346,8 +345,7 @@ class ResponsesStreamRelay(StreamRelay):
 def _text_delta_template(raw: bytes, data: dict[str, Any]) -> EventTemplate | None:
     """A text delta that passed, cut at its text, sequence number and padding, when it is one ``event:`` line and
     one ``data:`` line and says nothing else the relay reads (no ``response``)."""
-    if not raw.startswith(_TEXT_DELTA_HEAD) or not raw.endswith(b"\n\n") or raw.count(b"\n") != 3 or b"\r" in raw \
-            or "response" in data or not isinstance(data.get("delta"), str):
+    if not one_event(raw, _TEXT_DELTA.encode()) or "response" in data or not isinstance(data.get("delta"), str):
         return None
     seq = data.get("sequence_number")
     if not isinstance(seq, int) or isinstance(seq, bool):

@@ -22,14 +22,24 @@ _STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*')
 _INTEGER = re.compile(rb"-?(?:0|[1-9][0-9]*)")
 
 
+def one_event(raw: bytes, name: bytes | None = None) -> bool:
+    """Whether ``raw`` is exactly one SSE event as a template is made of: an ``event: <name>`` line (none when
+    ``name`` is None), one ``data:`` line and its blank line, LF line ends only (what a chunk of its own is
+    decoded as)."""
+    head = b"data: " if name is None else b"event: " + name + b"\ndata: "
+    return raw.startswith(head) and raw.endswith(b"\n\n") and raw.count(b"\n") == (2 if name is None else 3) \
+        and b"\r" not in raw
+
+
 class EventTemplate:
-    __slots__ = ("names", "_literals", "_strings", "_head", "_tail")
+    __slots__ = ("names", "head", "tail", "_literals", "_strings", "_one_string")
 
     def __init__(self, names: tuple[str, ...], literals: tuple[bytes, ...], strings: tuple[bool, ...]):
         self.names = names          # the keys of the values, in the order of their places in the bytes
         self._literals = literals   # the bytes before, between and after the values (one more than values)
         self._strings = strings     # each value: a string (its literals hold its quotes) or a whole number
-        self._head, self._tail = literals[0], literals[-1]
+        self.head, self.tail = literals[0], literals[-1]  # the bytes before the first value, after the last
+        self._one_string = strings == (True,)  # the common case (a text delta), matched without the loop
 
     @classmethod
     def of(cls, raw: bytes, strings: tuple[str, ...] = (), numbers: tuple[str, ...] = ()) -> EventTemplate | None:
@@ -68,12 +78,17 @@ class EventTemplate:
 
     def match(self, raw: bytes) -> list[Any] | None:
         """The values of ``raw`` in the template's places (in the order of ``names``); None: not this event."""
-        head, tail, literals = self._head, self._tail, self._literals
+        head, tail, literals = self.head, self.tail, self._literals
         if not raw.startswith(head) or not raw.endswith(tail):
             return None
         position, limit, last = len(head), len(raw) - len(tail), len(self._strings) - 1
         if limit < position:
             return None
+        if self._one_string:
+            try:
+                return [orjson.loads(raw[position - 1:limit + 1])]
+            except orjson.JSONDecodeError:
+                return None
         values: list[Any] = []
         for index, is_string in enumerate(self._strings):
             following = literals[index + 1]
