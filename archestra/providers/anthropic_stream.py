@@ -73,20 +73,20 @@ class AnthropicStreamRelay(HoldingRelay):
         self._over = False  # message_stop or error relayed: the client reads no further
         self._refused = False  # a refusal ended the client's message
         #: The last text delta passed (its data cut at the text) and its block: a delta that is it with another
-        #: text is taken without being read whole while ``_fast`` is set (``_text_shortcut``).
+        #: text is taken without being read whole while ``_text_fast`` is set (``_text_shortcut``).
         self._template: tuple[EventTemplate, int] | None = None
-        self._fast: EventTemplate | None = None
+        self._text_fast: EventTemplate | None = None
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
-        fast = self._fast
+        fast = self._text_fast
         if fast is not None and event.event == "content_block_delta" and event.data is not None:
             values = fast.match(event.data.encode())
             if values is not None:
                 self.text.append(values[0])
                 return [event.raw]
-        self._fast = None
+        self._text_fast = None
         out = self._feed(event)
-        self._fast = self._text_shortcut()
+        self._text_fast = self._text_shortcut()
         return out
 
     def _text_shortcut(self) -> EventTemplate | None:

@@ -94,33 +94,26 @@ class OpenAIStreamRelay(StreamRelay):
         #: The last text-only chunk's bytes around its text, and its model: a chunk that is these bytes around
         #: another JSON string is the same chunk with other text (``_templated``).
         self._template: Template | None = None
-        self._fast: Template | None = None  # ``feed_bytes``
 
     # -- StreamRelay ---------------------------------------------------------------------------
-    def feed_bytes(self, chunk: bytes) -> bytes:
-        # A chunk that is one whole event, the last text-only chunk with other text: not decoded as SSE either.
-        # ``_fast`` is the template while such a chunk may pass this way (set after each chunk read in full: the
-        # decoder holds nothing, the first choice is there and nothing of it was refused; none of that changes
-        # otherwise).
-        fast = self._fast
-        if fast is not None:
-            template, model, client_head, client_tail = fast
-            values = template.match(chunk)
-            if values is not None:
-                self.text.append(values[0])
-                if model:
-                    self.response.model = model
-                if not self._strip_usage:
-                    return chunk
-                # What ``_out`` makes of it: the envelope without ``"usage":null``, made once with the template
-                # (the text, one JSON string's body, holds no bare quote, so no part of what is removed; and the
-                # chunk is no usage-only chunk: its choices are the template's one text choice).
-                return client_head + chunk[len(template.head):len(chunk) - len(template.tail)] + client_tail
-        self._fast = None
-        out = super().feed_bytes(chunk)
-        if self._decoder.idle and self._template_applies():
-            self._fast = self._template
-        return out
+    def last_template(self) -> Template | None:
+        return self._template if self._template_applies() else None
+
+    def take_like_last(self, template: Template, chunk: bytes) -> bytes | None:
+        # The last text-only chunk with other text: not decoded as SSE either.
+        cut, model, client_head, client_tail = template
+        values = cut.match(chunk)
+        if values is None:
+            return None
+        self.text.append(values[0])
+        if model:
+            self.response.model = model
+        if not self._strip_usage:
+            return chunk
+        # What ``_out`` makes of it: the envelope without ``"usage":null``, made once with the template (the text,
+        # one JSON string's body, holds no bare quote, so no part of what is removed; and the chunk is no
+        # usage-only chunk: its choices are the template's one text choice).
+        return client_head + chunk[len(cut.head):len(chunk) - len(cut.tail)] + client_tail
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         return self._out(self._relay(event))

@@ -101,25 +101,20 @@ class ResponsesStreamRelay(StreamRelay):
         self._rewritten = False                       # the client's stream differs from the upstream's
         self._closed = False                          # a refusal ended the answer
         #: The last text delta that passed, as a template: a delta that is it with another text, sequence number
-        #: and padding is taken in without being read whole (``_took``); ``_fast`` while a chunk may be one.
+        #: and padding is taken in without being read whole (``_took``).
         self._template: EventTemplate | None = None
-        self._fast: EventTemplate | None = None
 
     # -- StreamRelay ---------------------------------------------------------------------------
-    def feed_bytes(self, chunk: bytes) -> bytes:
-        # A chunk that is one whole text delta like the last one: not decoded as SSE either. ``_fast`` is set
-        # after a chunk read in full leaves the decoder empty and nothing held (neither changes otherwise).
-        fast = self._fast
-        if fast is not None:
-            values = fast.match(chunk)
-            if values is not None:
-                self._took(fast, values)
-                return chunk
-        self._fast = None
-        out = super().feed_bytes(chunk)
-        if self._decoder.idle and self._template_applies():
-            self._fast = self._template
-        return out
+    def last_template(self) -> EventTemplate | None:
+        return self._template if self._template_applies() else None
+
+    def take_like_last(self, template: EventTemplate, chunk: bytes) -> bytes | None:
+        # A text delta like the last one: not decoded as SSE either.
+        values = template.match(chunk)
+        if values is None:
+            return None
+        self._took(template, values)
+        return chunk
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         if self._closed:
