@@ -261,16 +261,27 @@ SEQUENCES.update({
 })
 
 
-def _fed(relay, chunks):
-    """What the client gets of each chunk, then of the end; a refused stream ends with the reason."""
+def _fed(feed, finish, chunks, errors=ValueError, ending=lambda exc: f"refused: {exc}".encode()):
+    """What ``feed`` gives of each chunk, then ``finish``; a refused stream ends with ``ending`` of the error."""
     out = []
     try:
         for chunk in chunks:
-            out.append(relay.feed_bytes(chunk))
-        out.append(relay.finish_bytes())
-    except ValueError as exc:
-        out.append(f"refused: {exc}".encode())
+            out.append(feed(chunk))
+        out.append(finish())
+    except errors as exc:
+        out.append(ending(exc))
     return out
+
+
+def _read_whole(monkeypatch, module, loader, kind, run):
+    """How many events of ``kind`` the module read with its JSON ``loader`` while ``run`` ran: a shortcut is
+    there for the events after the first (else a test comparing it with the general reading compares the
+    general reading with itself)."""
+    read = []
+    original = getattr(module, loader)
+    monkeypatch.setattr(module, loader, lambda text: read.append(text) or original(text))
+    run()
+    return sum(f'"{kind}"' in (text if isinstance(text, str) else text.decode()) for text in read)
 
 
 def _relay_all(chunks, strip_usage=False):
@@ -280,7 +291,7 @@ def _relay_all(chunks, strip_usage=False):
         return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
 
     relay = OpenAIStreamRelay(exchange, decide, lambda error: {"error": error.message}, strip_usage=strip_usage)
-    out = _fed(relay, chunks)
+    out = _fed(relay.feed_bytes, relay.finish_bytes, chunks)
     response = relay.sync_view()
     return (out, response.text, response.model, response.finish_reason, response.usage,
             [c.name for c in response.tool_calls])
@@ -361,7 +372,7 @@ def _relay_responses(chunks):
         return "refused: delete_all" if any(call.name == "delete_all" for call in calls) else None
 
     relay = ResponsesStreamRelay(exchange, decide)
-    out = _fed(relay, chunks)
+    out = _fed(relay.feed_bytes, relay.finish_bytes, chunks)
     response = relay.sync_view()
     out = [re.sub(rb"msg_[0-9a-f]{32}", b"msg_REFUSAL", piece) for piece in out]  # the refusal's random id
     return (out, response.text, response.model, response.finish_reason, response.usage,
@@ -376,22 +387,10 @@ def test_responses_text_deltas_pass_as_the_general_reading_passes_them(monkeypat
     assert fast == _relay_responses(chunks)
 
 
-def test_the_responses_shortcut_takes_the_text_deltas_of_a_plain_answer():
-    # Not a reading test: the shortcut is there for the deltas after the first one (else the tests above
-    # compare the general reading with itself).
-    taken = []
-    original = ResponsesStreamRelay._took
-
-    def counting(self, template, values):
-        taken.append(values)
-        return original(self, template, values)
-
-    ResponsesStreamRelay._took = counting
-    try:
-        _relay_responses(_PLAIN)
-    finally:
-        ResponsesStreamRelay._took = original
-    assert len(taken) == len(_D) - 1
+def test_the_responses_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
+    assert len(_D) > 2
+    assert _read_whole(monkeypatch, responses_stream, "loads_strict", "response.output_text.delta",
+                       lambda: _relay_responses(_PLAIN)) == 1
 
 
 @pytest.mark.parametrize("raw", [
@@ -450,14 +449,7 @@ ANTHROPIC_SEQUENCES = {
 
 def _read_anthropic(chunks):
     reader = AnthropicSSEReader()
-    events = []
-    try:
-        for chunk in chunks:
-            events.append(reader.feed(chunk))
-        events.append(reader.finish())
-    except Untranslatable as exc:
-        events.append(f"untranslatable: {exc}")
-    return events
+    return _fed(reader.feed, reader.finish, chunks, Untranslatable, lambda exc: f"untranslatable: {exc}")
 
 
 @pytest.mark.parametrize("name", ANTHROPIC_SEQUENCES)
@@ -469,13 +461,8 @@ def test_anthropic_text_deltas_read_as_the_general_reading_reads_them(monkeypatc
 
 
 def test_the_anthropic_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
-    # Not a reading test: the shortcut is there for the deltas after the first (else the test above compares the
-    # general reading with itself).
-    read = []
-    original = anthropic_messages_events.loads_plain
-    monkeypatch.setattr(anthropic_messages_events, "loads_plain", lambda text: read.append(text) or original(text))
-    _read_anthropic(_A_PLAIN)
-    assert sum('"text_delta"' in text for text in read) == 1
+    assert _read_whole(monkeypatch, anthropic_messages_events, "loads_plain", "text_delta",
+                       lambda: _read_anthropic(_A_PLAIN)) == 1
 
 
 @settings(max_examples=300, deadline=None)
@@ -534,13 +521,8 @@ def _anthropic_relay(platform=None):
 
 def _relayed_anthropic(chunks, platform=None):
     relay = _anthropic_relay(platform)
-    out = []
-    try:
-        for chunk in chunks:
-            out.append(relay.feed_bytes(chunk))
-        out.append(relay.finish_bytes())
-    except CUT as exc:
-        out.append(relay.error_bytes(f"cut: {exc.__class__.__name__}"))
+    out = _fed(relay.feed_bytes, relay.finish_bytes, chunks, CUT,
+               lambda exc: relay.error_bytes(f"cut: {exc.__class__.__name__}"))
     response = relay.sync_view()
     out = [re.sub(rb"toolu_[0-9A-Za-z]+", b"toolu", piece) for piece in out]
     return out, response.text, response.finish_reason, [c.name for c in response.tool_calls]
@@ -575,8 +557,5 @@ def _is_json(event):
 
 
 def test_the_anthropic_relay_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
-    read = []
-    original = anthropic_stream.loads_plain
-    monkeypatch.setattr(anthropic_stream, "loads_plain", lambda text: read.append(text) or original(text))
-    _relayed_anthropic(_A_PLAIN)
-    assert sum('"text_delta"' in text for text in read) == 1
+    assert _read_whole(monkeypatch, anthropic_stream, "loads_plain", "text_delta",
+                       lambda: _relayed_anthropic(_A_PLAIN)) == 1
