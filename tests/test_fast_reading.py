@@ -11,8 +11,11 @@ elsewhere, a chunk passed that the general reading holds or refuses) fails these
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+import struct
 
 import orjson
 import pytest
@@ -25,7 +28,7 @@ from archestra.families import anthropic_messages_events
 from archestra.families.anthropic_messages_events import AnthropicSSEReader
 from archestra.families.neutral import Untranslatable
 from archestra.families.openai_chat_stream import json_string
-from archestra.providers import anthropic_stream, openai_stream, responses_stream
+from archestra.providers import anthropic_stream, invoke_stream, openai_stream, responses_stream
 from archestra.providers.anthropic_platforms import AnthropicOnBedrock
 from archestra.providers.anthropic_stream import AnthropicStreamRelay
 from archestra.providers.openai_stream import OpenAIStreamRelay
@@ -36,6 +39,7 @@ from archestra.strict_json import AmbiguousJSON, loads_plain, loads_strict, load
 
 from .anthropic_stream_readers import CUT
 from .fakes import anthropic_wire, invoke_wire, responses_wire
+from .fakes.bedrock_wire import frame
 
 
 def _reading(loads, raw):
@@ -559,3 +563,113 @@ def _is_json(event):
 def test_the_anthropic_relay_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
     assert _read_whole(monkeypatch, anthropic_stream, "loads_plain", "text_delta",
                        lambda: _relayed_anthropic(_A_PLAIN)) == 1
+
+
+# -- InvokeModel's chunk frames: a frame like the last one taken without being unwrapped whole ------------------------
+def _i_delta(text, padding="abcdefghijklmn", index=0):
+    return invoke_wire.chunk(_a_delta(text, index).partition(b"data: ")[2].strip().decode(), padding)
+
+
+def _i_body(text, payload):
+    """A text delta's chunk payload: ``payload`` with ``{bytes}`` as the delta's base64."""
+    encoded = base64.b64encode(_a_delta(text).partition(b"data: ")[2].strip()).decode()
+    return payload.replace("{bytes}", encoded).encode()
+
+
+def _i_payload(text, payload):
+    return frame({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"},
+                 _i_body(text, payload))
+
+
+def _broken_crc(chunk):
+    return chunk[:-1] + bytes([chunk[-1] ^ 1])
+
+
+def _broken_prelude(chunk):
+    """The prelude's checksum wrong, the message's checksum made right again."""
+    body = chunk[:8] + bytes([chunk[8] ^ 1]) + chunk[9:-4]
+    return body + struct.pack(">I", binascii.crc32(body) & 0xFFFFFFFF)
+
+
+_I_PLAIN = invoke_wire.from_sse(_whole_sse_events(_A_PLAIN))
+_I_FIRST = next(n for n, chunk in enumerate(_I_PLAIN) if b"Y29udGVudF9ibG9ja19kZWx0" in chunk)  # base64 of a delta
+
+
+def _i_between(*frames, plain=_I_PLAIN):
+    """The plain answer with these frames after its first two text deltas (the shortcut on by then)."""
+    return plain[:_I_FIRST + 2] + list(frames) + plain[_I_FIRST + 2:]
+
+
+def _i_metered(text):
+    return invoke_wire.chunk(json.dumps({"type": "content_block_delta", "index": 0, "delta": {
+        "type": "text_delta", "text": text}, "amazon-bedrock-invocationMetrics": {
+        "inputTokenCount": 9, "outputTokenCount": 8}}, separators=(",", ":")))
+
+
+INVOKE_SEQUENCES = {
+    "text": _I_PLAIN,
+    "padding that changes, goes and comes back": _i_between(
+        _i_delta("a", "x"), _i_delta("b", ""), _i_delta("c", "p" * 300), _i_payload("d", '{"bytes":"{bytes}"}'),
+        _i_delta("e")),
+    "frames split and joined": _i_between(_i_delta("a")[:30], _i_delta("a")[30:], _i_delta("b") + _i_delta("c"),
+                                          _i_delta("d")),
+    "a broken message checksum": _i_between(_i_delta("a"), _broken_crc(_i_delta("b")), _i_delta("c")),
+    "a broken prelude checksum": _i_between(_i_delta("a"), _broken_prelude(_i_delta("b")), _i_delta("c")),
+    "other headers of the same length": _i_between(
+        frame({":event-type": "Chunk", ":content-type": "application/json", ":message-type": "event"},
+              _i_body("a", '{"bytes":"{bytes}","p":"abcdefghijklmn"}')), _i_delta("b")),
+    "other headers": _i_between(frame({":event-type": "chunk", ":message-type": "event"},
+                                      _i_body("a", '{"bytes":"{bytes}"}')), _i_delta("b")),
+    "an exception, then text": _i_between(
+        frame({":event-type": "chunk", ":content-type": "application/json", ":message-type": "exception"},
+              _i_body("a", '{"bytes":"{bytes}","p":"abcdefghijklmn"}')), _i_delta("b")),
+    **{f"a payload {name}": _i_between(_i_payload("a", payload), _i_delta("b")) for name, payload in {
+        "with a repeated key": '{"bytes":"{bytes}","p":"x","bytes":"eyJ9"}',
+        "whose padding is a number": '{"bytes":"{bytes}","p":1}',
+        "spaced": '{"bytes":"{bytes}" ,"p":"x"}',
+        "with another key": '{"bytes":"{bytes}","p":"x","q":"y"}',
+        "with an escape in its bytes": '{"bytes":"{bytes}\\u0041","p":"x"}',
+        "with an escape in its padding": '{"bytes":"{bytes}","p":"\\u00e9"}',
+        "whose bytes are not base64": '{"bytes":"{bytes}!","p":"abcdefghijklmn"}',
+        "whose bytes are not ASCII": '{"bytes":"\\u00e9{bytes}","p":"abcdefghijklmn"}'}.items()},
+    "an event that is not UTF-8": _i_between(frame(
+        {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"},
+        b'{"bytes":"' + base64.b64encode(b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta",'
+                                         b'"text":"\xff"}}') + b'","p":"abcdefghijklmn"}')),
+    # The metrics in a text delta (a template of it carries them): each copy sets the usage again.
+    "the invocation metrics in text deltas": _i_between(
+        _i_metered("m"), invoke_wire.chunk('{"type":"message_delta","delta":{"stop_reason":null},'
+                                           '"usage":{"input_tokens":5,"output_tokens":3}}'), _i_metered("n"),
+        plain=invoke_wire.from_sse(_whole_sse_events(_A_PLAIN), metrics=None)),
+    **{name: invoke_wire.from_sse(_whole_sse_events(RELAY_SEQUENCES[name])) for name in (
+        "a delta to a stopped block", "text while a call is held, its block never stopped",
+        "the end with a text block open", "text after a held call's block", "a delta after the end",
+        "text, a refused call, text")},
+}
+
+
+def _relayed_invoke(chunks):
+    relay = _anthropic_relay(BEDROCK_ANTHROPIC)
+    out = _fed(relay.feed_bytes, relay.finish_bytes, chunks, CUT,
+               lambda exc: relay.error_bytes(f"cut: {exc.__class__.__name__}"))
+    response = relay.sync_view()
+    out = [re.sub(rb"toolu_[0-9A-Za-z]+", b"toolu", piece) for piece in out]
+    return out, response.text, response.finish_reason, response.usage, [c.name for c in response.tool_calls]
+
+
+@pytest.mark.parametrize("name", INVOKE_SEQUENCES)
+def test_invoke_frames_pass_as_the_general_reading_passes_them(monkeypatch, name):
+    chunks = INVOKE_SEQUENCES[name]
+    fast = _relayed_invoke(chunks)
+    monkeypatch.setattr(invoke_stream.ChunkEnvelope, "last_template", lambda self: None)
+    assert fast == _relayed_invoke(chunks)
+
+
+def test_the_invoke_shortcut_takes_the_frames_of_a_plain_answer_without_unwrapping_them(monkeypatch):
+    unwrapped = []
+    original = invoke_stream.chunk_event
+    monkeypatch.setattr(invoke_stream, "chunk_event", lambda message: unwrapped.append(message) or original(message))
+    out, text, *_ = _relayed_invoke(_I_PLAIN)
+    assert text == "".join(_WORDS) and b"".join(out[:-1]) == b"".join(_I_PLAIN)
+    deltas = sum(b"Y29udGVudF9ibG9ja19kZWx0" in chunk for chunk in _I_PLAIN)
+    assert deltas > 3 and len(unwrapped) == len(_I_PLAIN) - deltas + 1

@@ -79,15 +79,28 @@ class AnthropicStreamRelay(HoldingRelay):
 
     def feed(self, event: SSEEvent) -> Iterable[bytes]:
         fast = self._text_fast
-        if fast is not None and event.event == "content_block_delta" and event.data is not None:
-            values = fast.match(event.data.encode())
-            if values is not None:
-                self.text.append(values[0])
-                return [event.raw]
+        if fast is not None and event.event == "content_block_delta" and event.data is not None \
+                and self.take_text(fast, event.data.encode()):
+            return [event.raw]
         self._text_fast = None
         out = self._feed(event)
         self._text_fast = self._text_shortcut()
         return out
+
+    def text_template(self) -> EventTemplate | None:
+        """The template a text delta's data is now taken by (``take_text``), or None: every event is read whole.
+        For an envelope around this stream (InvokeModel's chunk frames) that takes a frame without unwrapping it
+        in full."""
+        return self._text_fast
+
+    def take_text(self, template: EventTemplate, data: bytes) -> bool:
+        """A ``content_block_delta`` event whose data is ``template``'s with another text: taken in as reading it
+        whole would (the client gets the event as it came); False: it must be read whole."""
+        values = template.match(data)
+        if values is None:
+            return False
+        self.text.append(values[0])
+        return True
 
     def _text_shortcut(self) -> EventTemplate | None:
         """The template while a delta like it would be read as text and passed: its block is a text block still

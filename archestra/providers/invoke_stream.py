@@ -5,7 +5,10 @@ padding); the last one also carries ``amazon-bedrock-invocationMetrics``. The en
 and feeds the event to the family's own relay (Anthropic Messages, Converse-shaped Nova, plain text), whose
 decisions hold for both: what the relay passes or replays is the original frame, byte for byte; what it
 writes itself (a refusal, a rewritten end event) is wrapped in a new ``chunk`` frame with valid checksums.
-A chunk the proxy cannot read is never passed: the stream ends with an error frame.
+A chunk the proxy cannot read is never passed: the stream ends with an error frame. While the family's relay takes
+a text event like its last one without reading it whole (``text_template``), a frame that is the last chunk frame
+with another ``bytes`` (and padding), whose checksums hold and whose event is such a text event, is taken without
+being unwrapped whole (``last_template``): what reading it whole would take in, and the same frame passed.
 
 Frames are read as botocore reads them (the boto3 client and the Anthropic SDK's Bedrock client both use its
 parser): ``:message-type`` ``exception`` or ``error`` raises in the client and ends the stream (nothing after
@@ -19,7 +22,9 @@ import binascii
 from typing import Any, Callable, Iterable
 
 from ..exchange import Exchange, Usage
-from ..streaming.eventstream import EventMessage, EventStreamDecoder, encode_event, encode_exception
+from ..streaming.event_template import EventTemplate
+from ..streaming.eventstream import (PRELUDE, EventMessage, EventStreamDecoder, encode_event, encode_exception,
+                                     payload_if_like)
 from ..streaming.sse import SSEDecoder
 from ..strict_json import loads_strict
 from .relay import StreamRelay
@@ -71,6 +76,8 @@ class ChunkEnvelope(StreamRelay):
         self.response, self.text = inner.response, inner.text
         self.ended = False  # the family's relay says (kept in step after every event)
         self._closed = False  # an exception frame came: the client raised, nothing more is relayed
+        self._last_chunk: EventMessage | None = None  # the last chunk frame read whole
+        self._metered: Any = None  # a text template of the family's relay that an event with the metrics kept
 
     def sync_view(self) -> Any:
         return self.inner.sync_view()
@@ -85,15 +92,49 @@ class ChunkEnvelope(StreamRelay):
         elif TABLE.event(message.event_type) is Reading.READ:
             data, text = chunk_event(message)
             event = self._inner_event(message.raw, data, text)
+            self._last_chunk = message
         else:  # botocore yields nothing for it: in its place among held frames, read by no one
             hold = getattr(self.inner, "pass_or_hold", None)
             return hold(message.raw) if hold is not None else [message.raw]
         out = self._wrap(self.inner.feed(event))
         self.ended = self.inner.ended
+        if METRICS in data:
+            # A text template the family's relay may have made of this event: its copies carry the metrics too,
+            # so they are read whole (the usage below is set again from each)
+            self._metered = self._text_template()
         metrics = data.get(METRICS)
         if isinstance(metrics, dict):  # what Bedrock billed: the usage of record
             self.response.usage = Usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"))
         return out
+
+    def _text_template(self) -> EventTemplate | None:
+        template = getattr(self.inner, "text_template", None)
+        return template() if template is not None else None
+
+    def last_template(self) -> tuple[bytes, EventTemplate, int, EventTemplate] | None:
+        """While the family's relay would take a text event like its last one (``text_template``): a chunk frame
+        like the last one read whole (the same header block, the same payload JSON with another ``bytes`` and
+        padding) whose event is such a text event is taken without being unwrapped whole."""
+        inner, last = self._text_template(), self._last_chunk
+        if inner is None or last is None or self._closed or inner is self._metered:
+            return None
+        payload = EventTemplate.of(last.payload, strings=("bytes", "p")) or \
+            EventTemplate.of(last.payload, strings=("bytes",))
+        if payload is None:
+            return None
+        return last.raw[PRELUDE:len(last.raw) - len(last.payload) - 4], payload, payload.names.index("bytes"), inner
+
+    def take_like_last(self, template: tuple[bytes, EventTemplate, int, EventTemplate], chunk: bytes) -> bytes | None:
+        headers, payload, place, inner = template
+        body = payload_if_like(chunk, headers)
+        values = payload.match(body) if body is not None else None
+        if values is None:
+            return None
+        try:
+            event = base64.b64decode(values[place], validate=True)
+        except (binascii.Error, ValueError):  # read whole: refused there
+            return None
+        return chunk if self.inner.take_text(inner, event) else None  # type: ignore[attr-defined]
 
     def finish(self) -> Iterable[bytes]:
         return self._wrap(self.inner.finish())

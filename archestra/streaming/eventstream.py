@@ -113,6 +113,21 @@ def _parse_headers(data: bytes) -> dict[str, Any]:
     return headers
 
 
+def payload_if_like(chunk: bytes, headers: bytes) -> bytes | None:
+    """The payload of ``chunk`` when it is exactly one whole, valid message whose header block is ``headers`` byte
+    for byte (an earlier message's, read by the decoder); None otherwise: the decoder reads it (and raises where
+    it is corrupt)."""
+    total, start = len(chunk), PRELUDE + len(headers)
+    if total < start + 4 or total > MAX_MESSAGE_BYTES or chunk[PRELUDE:start] != headers:
+        return None
+    size, headers_len, prelude_crc = struct.unpack_from(">III", chunk, 0)
+    view = memoryview(chunk)
+    if size != total or headers_len != len(headers) or _crc(view[:8]) != prelude_crc \
+            or _crc(view[:-4]) != int.from_bytes(chunk[-4:], "big"):
+        return None
+    return chunk[start:-4]
+
+
 class EventStreamDecoder:
     """Feed bytes, get complete messages; raises :class:`EventStreamError` on corrupt frames."""
 
@@ -140,6 +155,11 @@ class EventStreamDecoder:
             headers = _headers(raw[PRELUDE:PRELUDE + headers_len])
             out.append(EventMessage(headers, raw[PRELUDE + headers_len:-4], raw))
         return out
+
+    @property
+    def idle(self) -> bool:
+        """Nothing held: the next chunk starts a message."""
+        return not self._buf
 
     def flush(self) -> list[EventMessage]:
         if self._buf:
