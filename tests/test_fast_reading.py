@@ -673,3 +673,14 @@ def test_the_invoke_shortcut_takes_the_frames_of_a_plain_answer_without_unwrappi
     assert text == "".join(_WORDS) and b"".join(out[:-1]) == b"".join(_I_PLAIN)
     deltas = sum(b"Y29udGVudF9ibG9ja19kZWx0" in chunk for chunk in _I_PLAIN)
     assert deltas > 3 and len(unwrapped) == len(_I_PLAIN) - deltas + 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=30), st.binary(max_size=30), st.sampled_from([b"", b'"', b'","p":"', b"\\", b'"}']))
+def test_a_two_string_template_matches_as_the_general_loop_does(first, second, extra):
+    fast = EventTemplate.of(b'{"bytes":"abc","p":"xyz"}', strings=("bytes", "p"))
+    loop = EventTemplate.of(b'{"bytes":"abc","p":"xyz"}', strings=("bytes", "p"))
+    loop._two_strings = False
+    raw = b'{"bytes":"' + first + extra + b'","p":"' + second + b'"}'
+    assert fast.match(raw) == loop.match(raw)
+    assert fast.match(raw[:-1]) == loop.match(raw[:-1]) is None

@@ -53,13 +53,19 @@ def chunk_event(message: EventMessage) -> tuple[dict[str, Any], str]:
     if not isinstance(envelope, dict) or not isinstance(envelope.get("bytes"), str):
         raise ValueError("a chunk event without its bytes")
     try:
-        text = base64.b64decode(envelope["bytes"], validate=True).decode("utf-8")
+        text = _decoded(envelope["bytes"]).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise ValueError("a chunk event whose bytes are not base64 UTF-8") from None
     data = loads_strict(text)
     if not isinstance(data, dict):
         raise ValueError("a chunk event that is not a JSON object")
     return data, text
+
+
+def _decoded(text: str) -> bytes:
+    """Base64 read strictly, as ``base64.b64decode(validate=True)`` reads it (binascii.Error; ValueError when the
+    text is not ASCII), without its wrapper."""
+    return binascii.a2b_base64(text, strict_mode=True)
 
 
 class ChunkEnvelope(StreamRelay):
@@ -131,7 +137,7 @@ class ChunkEnvelope(StreamRelay):
         if values is None:
             return None
         try:
-            event = base64.b64decode(values[place], validate=True)
+            event = _decoded(values[place])
         except (binascii.Error, ValueError):  # read whole: refused there
             return None
         return chunk if self.inner.take_text(inner, event) else None  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ def one_event(raw: bytes, name: bytes | None = None) -> bool:
 
 
 class EventTemplate:
-    __slots__ = ("names", "head", "tail", "_literals", "_strings", "_one_string")
+    __slots__ = ("names", "head", "tail", "_literals", "_strings", "_one_string", "_two_strings")
 
     def __init__(self, names: tuple[str, ...], literals: tuple[bytes, ...], strings: tuple[bool, ...]):
         self.names = names          # the keys of the values, in the order of their places in the bytes
@@ -40,6 +40,7 @@ class EventTemplate:
         self._strings = strings     # each value: a string (its literals hold its quotes) or a whole number
         self.head, self.tail = literals[0], literals[-1]  # the bytes before the first value, after the last
         self._one_string = strings == (True,)  # the common case (a text delta), matched without the loop
+        self._two_strings = strings == (True, True)  # InvokeModel's chunk payload: its bytes and padding
 
     @classmethod
     def of(cls, raw: bytes, strings: tuple[str, ...] = (), numbers: tuple[str, ...] = ()) -> EventTemplate | None:
@@ -87,6 +88,16 @@ class EventTemplate:
         if self._one_string:
             try:
                 return [orjson.loads(raw[position - 1:limit + 1])]
+            except orjson.JSONDecodeError:
+                return None
+        if self._two_strings:  # the loop below for two strings, unrolled
+            middle = literals[1]
+            end = raw.find(middle, position, limit)
+            if end < position:
+                return None
+            second = end + len(middle)  # at most ``limit``: the middle was found before it
+            try:
+                return [orjson.loads(raw[position - 1:end + 1]), orjson.loads(raw[second - 1:limit + 1])]
             except orjson.JSONDecodeError:
                 return None
         values: list[Any] = []
