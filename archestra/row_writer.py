@@ -18,7 +18,6 @@ the thread's own hub, never the event loop's.
 """
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from dataclasses import dataclass
@@ -105,7 +104,7 @@ class RowWriter:
 
 def _compile(dialect: Any, statement: Any, columns: tuple[str, ...], keyed: bool) -> Compiled:
     """``keyed``: an INSERT of the given columns (else a statement whose bound parameters are its own)."""
-    compiled = statement.compile(dialect=_positional(dialect), column_keys=list(columns) if keyed else None)
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns) if keyed else None)
     if compiled.literal_execute_params or compiled.post_compile_params or compiled.insert_prefetch \
             or compiled.update_prefetch:
         raise ValueError(f"{statement} needs SQLAlchemy's execution layer")
@@ -118,20 +117,6 @@ def _compile(dialect: Any, statement: Any, columns: tuple[str, ...], keyed: bool
     return Compiled(compiled.string, names, tuple(escaped.get(name, name) for name in names),
                     tuple(processors.get(name) for name in names), compiled.positional,
                     dialect.execute_sequence_format)
-
-
-def _positional(dialect: Any) -> Any:
-    """The dialect with positional parameters where its driver takes them (``%s`` for ``%(name)s``: psycopg), so
-    that each row goes as a sequence and the driver does not reorder a dictionary for every row: a copy of the
-    engine's own (its serializers, its server's settings), kept on it."""
-    if dialect.positional or dialect.paramstyle != "pyformat":
-        return dialect
-    found = dialect.__dict__.get("_archestra_positional")
-    if found is None:
-        found = copy.copy(dialect)
-        found.paramstyle, found.positional = "format", True
-        dialect._archestra_positional = found
-    return found
 
 
 _DEFAULTS: dict[Table, tuple[tuple[str, Any], ...]] = {}

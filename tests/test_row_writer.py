@@ -17,7 +17,6 @@ from archestra import create_app
 from archestra.extensions import db
 from archestra.metering.spend import SPEND
 from archestra.models import BlockedToolCall, Interaction, SpendDaily
-from archestra.row_writer import RowWriter
 from archestra.stored_json import JSONText
 from archestra.upgrade import upgrade_database
 
@@ -68,21 +67,6 @@ def test_a_row_reads_back_as_the_orm_would_have_stored_it(app):
     assert {**written, "profile_id": None} == {**expected, "profile_id": None}
     assert written["created_at"].replace(tzinfo=None) == WHEN.replace(tzinfo=None)  # SQLite keeps no offset
     assert written["request"]["messages"][0]["content"] == "日本" and written["response"]["choices"][0]["n"] == 2 ** 40
-
-
-def test_rows_go_to_the_driver_as_sequences_with_the_engines_json(app):
-    """psycopg takes ``%s`` as well as ``%(name)s``: the rows go as sequences (no dictionary reordered per row),
-    their JSON as the engine writes it."""
-    with app.app_context():
-        dialect = db.engine.dialect
-        [(compiled, parameters)] = RowWriter().prepare(dialect, [(INTERACTIONS, values(response={"a": "é"}))])
-        assert compiled.positional and isinstance(parameters, tuple)
-        value = parameters[compiled.names.index("response")]
-        if hasattr(value, "obj"):  # psycopg's Json: the connection writes it with the engine's serializer
-            value = dialect._json_serializer(value.obj)
-        assert value == '{"a":"é"}'
-        if dialect.name == "postgresql":
-            assert dialect.paramstyle == "pyformat" and "%s" in compiled.sql and "%(" not in compiled.sql
 
 
 def test_defaults_are_filled_and_running_totals_summed(app):
