@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 import requests
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -53,7 +53,20 @@ def ask(live, profile: str) -> str:
 def wait_for(driver, condition, timeout: float = 10):
     """Poll ``condition``; an element of the page being left (stale) or not there yet is tried again."""
     return WebDriverWait(driver, timeout, poll_frequency=0.1,
-                         ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(condition)
+                         ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                         ).until(lambda d: _stale_as_such(condition, d))
+
+
+def _stale_as_such(condition, driver):
+    """``condition(driver)``, with Chrome's other word for a stale element (an element of a page being replaced:
+    "Node with given id does not belong to the document", a known ChromeDriver bug, selenium issue 15401) read
+    as the stale element it is."""
+    try:
+        return condition(driver)
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc) or "No node with given id found" in str(exc):
+            raise StaleElementReferenceException(exc.msg) from exc
+        raise
 
 
 def reload_until(driver, find, timeout: float = 10):
