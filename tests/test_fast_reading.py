@@ -277,6 +277,14 @@ def _fed(feed, finish, chunks, errors=ValueError, ending=lambda exc: f"refused: 
     return out
 
 
+def _both_ways(monkeypatch, run, target, name, off):
+    """``run()`` with the shortcut, then with it switched off (``target.name = off``): the fast reading and the
+    general one, to be compared."""
+    fast = run()
+    monkeypatch.setattr(target, name, off)
+    return fast, run()
+
+
 def _read_whole(monkeypatch, module, loader, kind, run):
     """How many events of ``kind`` the module read with its JSON ``loader`` while ``run`` ran: a shortcut is
     there for the events after the first (else a test comparing it with the general reading compares the
@@ -304,9 +312,9 @@ def _relay_all(chunks, strip_usage=False):
 @pytest.mark.parametrize("strip_usage", [False, True], ids=["as asked", "usage added by the proxy"])
 @pytest.mark.parametrize("name", SEQUENCES)
 def test_text_chunks_pass_as_the_general_reading_passes_them(monkeypatch, name, strip_usage):
-    fast = _relay_all(SEQUENCES[name], strip_usage)
-    monkeypatch.setattr(openai_stream.OpenAIStreamRelay, "_text_only", lambda self, choice: False)
-    assert fast == _relay_all(SEQUENCES[name], strip_usage)
+    fast, general = _both_ways(monkeypatch, lambda: _relay_all(SEQUENCES[name], strip_usage),
+                               openai_stream.OpenAIStreamRelay, "_text_only", lambda self, choice: False)
+    assert fast == general
 
 
 # -- the Responses stream relay ----------------------------------------------------------------------------
@@ -385,10 +393,9 @@ def _relay_responses(chunks):
 
 @pytest.mark.parametrize("name", RESPONSES_SEQUENCES)
 def test_responses_text_deltas_pass_as_the_general_reading_passes_them(monkeypatch, name):
-    chunks = RESPONSES_SEQUENCES[name]
-    fast = _relay_responses(chunks)
-    monkeypatch.setattr(responses_stream, "_text_delta_template", lambda raw, data: None)
-    assert fast == _relay_responses(chunks)
+    fast, general = _both_ways(monkeypatch, lambda: _relay_responses(RESPONSES_SEQUENCES[name]),
+                               responses_stream, "_text_delta_template", lambda raw, data: None)
+    assert fast == general
 
 
 def test_the_responses_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
@@ -458,10 +465,9 @@ def _read_anthropic(chunks):
 
 @pytest.mark.parametrize("name", ANTHROPIC_SEQUENCES)
 def test_anthropic_text_deltas_read_as_the_general_reading_reads_them(monkeypatch, name):
-    chunks = ANTHROPIC_SEQUENCES[name]
-    fast = _read_anthropic(chunks)
-    monkeypatch.setattr(anthropic_messages_events, "_text_delta_template", lambda raw, data: None)
-    assert fast == _read_anthropic(chunks)
+    fast, general = _both_ways(monkeypatch, lambda: _read_anthropic(ANTHROPIC_SEQUENCES[name]),
+                               anthropic_messages_events, "_text_delta_template", lambda raw, data: None)
+    assert fast == general
 
 
 def test_the_anthropic_shortcut_takes_the_text_deltas_of_a_plain_answer(monkeypatch):
@@ -529,7 +535,7 @@ def _relayed_anthropic(chunks, platform=None):
                lambda exc: relay.error_bytes(f"cut: {exc.__class__.__name__}"))
     response = relay.sync_view()
     out = [re.sub(rb"toolu_[0-9A-Za-z]+", b"toolu", piece) for piece in out]
-    return out, response.text, response.finish_reason, [c.name for c in response.tool_calls]
+    return out, response.text, response.finish_reason, response.usage, [c.name for c in response.tool_calls]
 
 
 @pytest.mark.parametrize("bedrock", [False, True], ids=["SSE", "InvokeModel"])
@@ -540,9 +546,9 @@ def test_anthropic_relay_text_deltas_pass_as_the_general_reading_passes_them(mon
     if bedrock:
         platform = BEDROCK_ANTHROPIC
         chunks = invoke_wire.from_sse(_whole_sse_events(chunks))
-    fast = _relayed_anthropic(chunks, platform)
-    monkeypatch.setattr(anthropic_stream, "_text_template", lambda text, data: None)
-    assert fast == _relayed_anthropic(chunks, platform)
+    fast, general = _both_ways(monkeypatch, lambda: _relayed_anthropic(chunks, platform),
+                               anthropic_stream, "_text_template", lambda text, data: None)
+    assert fast == general
 
 
 def _whole_sse_events(chunks):
@@ -648,28 +654,18 @@ INVOKE_SEQUENCES = {
 }
 
 
-def _relayed_invoke(chunks):
-    relay = _anthropic_relay(BEDROCK_ANTHROPIC)
-    out = _fed(relay.feed_bytes, relay.finish_bytes, chunks, CUT,
-               lambda exc: relay.error_bytes(f"cut: {exc.__class__.__name__}"))
-    response = relay.sync_view()
-    out = [re.sub(rb"toolu_[0-9A-Za-z]+", b"toolu", piece) for piece in out]
-    return out, response.text, response.finish_reason, response.usage, [c.name for c in response.tool_calls]
-
-
 @pytest.mark.parametrize("name", INVOKE_SEQUENCES)
 def test_invoke_frames_pass_as_the_general_reading_passes_them(monkeypatch, name):
-    chunks = INVOKE_SEQUENCES[name]
-    fast = _relayed_invoke(chunks)
-    monkeypatch.setattr(invoke_stream.ChunkEnvelope, "last_template", lambda self: None)
-    assert fast == _relayed_invoke(chunks)
+    fast, general = _both_ways(monkeypatch, lambda: _relayed_anthropic(INVOKE_SEQUENCES[name], BEDROCK_ANTHROPIC),
+                               invoke_stream.ChunkEnvelope, "last_template", lambda self: None)
+    assert fast == general
 
 
 def test_the_invoke_shortcut_takes_the_frames_of_a_plain_answer_without_unwrapping_them(monkeypatch):
     unwrapped = []
     original = invoke_stream.chunk_event
     monkeypatch.setattr(invoke_stream, "chunk_event", lambda message: unwrapped.append(message) or original(message))
-    out, text, *_ = _relayed_invoke(_I_PLAIN)
+    out, text, *_ = _relayed_anthropic(_I_PLAIN, BEDROCK_ANTHROPIC)
     assert text == "".join(_WORDS) and b"".join(out[:-1]) == b"".join(_I_PLAIN)
     deltas = sum(b"Y29udGVudF9ibG9ja19kZWx0" in chunk for chunk in _I_PLAIN)
     assert deltas > 3 and len(unwrapped) == len(_I_PLAIN) - deltas + 1
